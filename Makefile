@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run   — start StepUp on the embedded default (SQLite, development outbox)
+#   make test  — install what the tests need, lint, and run the whole suite
+#                on SQLite and on a throwaway PostgreSQL
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed
+
+.PHONY: run test lint test-sqlite test-postgres clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/stepup serve
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/mypy
+
+test-sqlite: $(STAMP)
+	$(PY) -m pytest -q
+
+test-postgres: $(STAMP)
+	STEPUP_TEST_DB=postgres $(PY) -m pytest -q -m "not browser"
+
+test: $(STAMP)
+	bash scripts/install-test-deps.sh
+	$(MAKE) --no-print-directory lint test-sqlite test-postgres
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""StepUp: self-hosted multi-factor authentication for client portals."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,129 @@
+"""Settings (``STEPUP_*`` environment variables, a ``.env`` file or a TOML file).
+
+The checks that make production refuse to start with development conveniences live
+here too, so that ``serve`` and the app factory ask one place whether it is safe to run.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigurationError(RuntimeError):
+    """The settings cannot be used; the message says what to change."""
+
+
+def _toml_defaults() -> dict[str, Any]:
+    # STEPUP_CONFIG names a TOML file whose keys are the setting names without prefix.
+    path = os.environ.get("STEPUP_CONFIG")
+    if not path:
+        return {}
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    return {str(k).lower(): v for k, v in data.items()}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STEPUP_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("./stepup-data")
+    database_url: str | None = None
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+
+    # Public name shown in authenticator apps, messages and pages.
+    issuer: str = "StepUp"
+    # Where the portal lives, for links in messages and the SMS one-time-code hint.
+    public_url: str = "http://127.0.0.1:8000"
+
+    # Key material. In development both are generated into the data dir on first start.
+    # STEPUP_KEYRING: "kid:base64key,kid2:base64key" — the first key encrypts, all decrypt.
+    keyring: str | None = None
+    # STEPUP_SECRET_KEY: base64, ≥ 32 bytes; keys HMACs (CSRF, backup codes, tokens).
+    secret_key: str | None = None
+
+    cookie_secure: bool | None = None  # None: Secure in production, not in development
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    login_token_minutes: int = 5
+
+    password_min_length: int = Field(default=12, ge=8)
+    password_max_length: int = Field(default=128, ge=64)
+
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19456  # OWASP ASVS / cheat sheet: m=19 MiB, t=2, p=1
+    argon2_parallelism: int = 1
+
+    totp_window: int = 1
+    totp_drift_steps: int = 20  # ±10 minutes at 30 s steps
+
+    method_lock_after: int = 5
+    method_lock_first_seconds: int = 60
+    method_lock_max_seconds: int = 3600
+    pin_lock_after: int = 5
+    pin_lock_seconds: int = 900
+    account_lock_after: int = 50
+    account_lock_seconds: int = 86400
+    password_failures_per_account: int = 10
+    password_failures_per_ip: int = 100
+    password_throttle_window_seconds: int = 900
+
+    backup_code_count: int = 10
+    backup_codes_warn_at: int = 2
+
+    operations: list[str] = Field(default_factory=lambda: ["login", "withdrawal"])
+    trusted_proxies: list[str] = Field(default_factory=list)
+    max_body_bytes: int = 64 * 1024
+
+    @field_validator("operations")
+    @classmethod
+    def _login_first(cls, v: list[str]) -> list[str]:
+        if "login" not in v:
+            raise ValueError("operations must include 'login'")
+        return v
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        values = {**_toml_defaults(), **overrides}
+        return cls(**values)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.is_production if self.cookie_secure is None else self.cookie_secure
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'stepup.db').resolve()}"
+
+    def check_production(self) -> None:
+        """Refuse the development conveniences that are unsafe in production."""
+        if not self.is_production:
+            return
+        problems = []
+        if not self.keyring:
+            problems.append("STEPUP_KEYRING is not set (encryption keys for secrets at rest)")
+        if not self.secret_key:
+            problems.append("STEPUP_SECRET_KEY is not set (HMAC key)")
+        if not self.secure_cookies:
+            problems.append("STEPUP_COOKIE_SECURE=false: cookies must be Secure in production")
+        if not self.public_url.startswith("https://"):
+            problems.append("STEPUP_PUBLIC_URL must be an https:// address in production")
+        if problems:
+            raise ConfigurationError(
+                "refusing to start in production:\n  - " + "\n  - ".join(problems)
+            )

@@ -1,0 +1,36 @@
+"""Time as an injected dependency, so every expiry and time step is testable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FrozenClock:
+    """A clock that moves only when told to (tests, benchmarks)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float = 0, **kw: float) -> None:
+        self._now += timedelta(seconds=seconds, **kw)
+
+    def set(self, when: datetime) -> None:
+        self._now = when
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite gives back naive datetimes; everything stored is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

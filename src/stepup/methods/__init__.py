@@ -1,0 +1,1 @@
+"""Authentication methods, one module each, all behind the ``Method`` protocol."""

@@ -1,0 +1,106 @@
+"""Printable backup codes (seed 000, seed 003).
+
+A set of codes is shown once. Each code is stored as argon2id(HMAC(server key, code))
+with one random salt per set, so checking a typed code costs one hash whatever the set
+size, and is consumed by one conditional UPDATE. A new set replaces every old code.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from stepup.domain.codes import format_backup_code, new_backup_code, normalise_backup_code, same
+from stepup.domain.errors import InvalidCode
+from stepup.domain.hashing import new_id
+from stepup.domain.policy import Purpose
+from stepup.methods.base import (
+    ChallengeSent,
+    EnrollmentStart,
+    MethodContext,
+    MethodView,
+    Verified,
+    protects_view,
+)
+from stepup.store import queries
+from stepup.store.models import BackupCode, User
+from stepup.store.models import Method as MethodRow
+
+
+class BackupCodesMethod:
+    type = "backup_codes"
+    login_fallback = True
+
+    async def issue_set(self, ctx: MethodContext, user: User) -> list[str]:
+        """Replace the user's codes with a new set; returns the codes, formatted."""
+        await queries.delete_backup_codes(ctx.db, user.id)
+        codes = [new_backup_code() for _ in range(ctx.settings.backup_code_count)]
+        salt = secrets.token_bytes(16)
+        set_id = new_id()
+        now = ctx.clock.now()
+        for code in codes:
+            digest = await ctx.run_cpu(ctx.hasher.backup_code_hash, code, salt)
+            ctx.db.add(BackupCode(id=new_id(), user_id=user.id, set_id=set_id, salt=salt,
+                                  code_hash=digest, created_at=now, used_at=None))
+        await ctx.db.flush()
+        return [format_backup_code(c) for c in codes]
+
+    async def begin_enrollment(self, ctx: MethodContext, user: User, params: dict[str, Any]
+                               ) -> EnrollmentStart:
+        row = await queries.get_method(ctx.db, user.id, self.type)
+        now = ctx.clock.now()
+        if row is None:
+            row = MethodRow(id=new_id(), user_id=user.id, type=self.type, status="enabled",
+                            protects={}, created_at=now, enabled_at=now)
+            ctx.db.add(row)
+        codes = await self.issue_set(ctx, user)
+        return EnrollmentStart(201, {"codes": codes}, enabled=True)
+
+    async def confirm_enrollment(self, ctx: MethodContext, user: User, row: MethodRow,
+                                 proof: str) -> None:
+        return None  # enabled at once: the codes are the proof of possession
+
+    async def challenge(self, ctx: MethodContext, user: User, row: MethodRow,
+                        purpose: Purpose) -> ChallengeSent | None:
+        return None
+
+    async def verify(self, ctx: MethodContext, user: User, row: MethodRow, proof: str,
+                     purpose: Purpose) -> Verified:
+        code = normalise_backup_code(proof)
+        if code is None:
+            raise InvalidCode("A backup code has 10 letters and digits, like abcde-12345.")
+        unused = await queries.unused_backup_codes(ctx.db, user.id)
+        if not unused:
+            raise InvalidCode("You have no unused backup codes left.")
+        by_salt: dict[bytes, bytes] = {}
+        match = None
+        for stored in unused:
+            if stored.salt not in by_salt:
+                by_salt[stored.salt] = await ctx.run_cpu(ctx.hasher.backup_code_hash, code,
+                                                         stored.salt)
+            # Compare with every code, not stopping at a match: constant time per set.
+            if same(by_salt[stored.salt], stored.code_hash):
+                match = stored
+        if match is None or not await queries.consume_backup_code(ctx.db, match.id,
+                                                                  ctx.clock.now()):
+            raise InvalidCode()
+        row.last_used_at = ctx.clock.now()
+        left = len(unused) - 1
+        return Verified(notes={"remaining": left,
+                               "low": left <= ctx.settings.backup_codes_warn_at})
+
+    async def disable(self, ctx: MethodContext, user: User, row: MethodRow) -> None:
+        await queries.delete_backup_codes(ctx.db, user.id)
+        await queries.delete_method(ctx.db, row.id)
+
+    async def describe(self, ctx: MethodContext, user: User, row: MethodRow | None
+                       ) -> MethodView:
+        enabled = row is not None and row.status == "enabled"
+        remaining = await queries.count_unused_backup_codes(ctx.db, user.id) if enabled else None
+        return MethodView(
+            type=self.type, enabled=enabled,
+            protects=protects_view(ctx.settings, row if enabled else None),
+            remaining=remaining,
+            created_at=row.enabled_at if enabled and row else None,
+            last_used_at=row.last_used_at if enabled and row else None,
+        )

@@ -1,0 +1,100 @@
+"""The Method protocol: the five questions every method answers.
+
+Services never branch on a method's type: they ask the registry for the method and call
+these. ``purpose`` says what a code is for; a code issued for one purpose never serves
+another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stepup.config import Settings
+from stepup.domain.clock import Clock
+from stepup.domain.hashing import Hasher
+from stepup.domain.keyring import KeyRing
+from stepup.domain.policy import Purpose
+from stepup.store.models import Method as MethodRow
+from stepup.store.models import User
+
+
+@dataclass
+class MethodContext:
+    """What a method may use: the open transaction and the service's tools."""
+
+    db: AsyncSession
+    settings: Settings
+    clock: Clock
+    keyring: KeyRing
+    hasher: Hasher
+    run_cpu: Any  # async callable: await run_cpu(fn, *args) runs fn off the event loop
+
+
+@dataclass
+class EnrollmentStart:
+    """What the user needs to finish enrolling; ``enabled`` when no confirmation is needed."""
+
+    status_code: int
+    body: dict[str, Any]
+    enabled: bool = False
+
+
+@dataclass
+class ChallengeSent:
+    sent_to: str
+    expires_in: int
+    resend_in: int
+
+
+@dataclass
+class Verified:
+    """A successful verification; ``notes`` carries facts worth telling (codes left)."""
+
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MethodView:
+    type: str
+    enabled: bool
+    protects: dict[str, bool]
+    available: bool = True
+    pending: bool = False
+    destination: str | None = None
+    remaining: int | None = None
+    created_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+class Method(Protocol):
+    type: str
+    #: True when the method can stand in for any login method (backup codes).
+    login_fallback: bool
+
+    async def begin_enrollment(self, ctx: MethodContext, user: User, params: dict[str, Any]
+                               ) -> EnrollmentStart: ...
+
+    async def confirm_enrollment(self, ctx: MethodContext, user: User, row: MethodRow,
+                                 proof: str) -> None:
+        """Finish enrolling once ``verify`` accepted ``proof`` for the enroll purpose."""
+
+    async def challenge(self, ctx: MethodContext, user: User, row: MethodRow,
+                        purpose: Purpose) -> ChallengeSent | None: ...
+
+    async def verify(self, ctx: MethodContext, user: User, row: MethodRow, proof: str,
+                     purpose: Purpose) -> Verified: ...
+
+    async def disable(self, ctx: MethodContext, user: User, row: MethodRow) -> None: ...
+
+    async def describe(self, ctx: MethodContext, user: User, row: MethodRow | None
+                       ) -> MethodView: ...
+
+
+def protects_view(settings: Settings, row: MethodRow | None) -> dict[str, bool]:
+    """The On/Off switch of every configured operation for a method row."""
+    stored = row.protects if row is not None else {}
+    return {op: bool(stored.get(op, False)) for op in settings.operations}

@@ -1,0 +1,161 @@
+"""Authenticator app (TOTP, RFC 6238) with pyotp.
+
+The seed is 160 random bits, encrypted with the key ring and bound to its row. A time
+step, once accepted, is refused forever after for that user: the store advances
+``last_step`` with one conditional UPDATE, so of two racing requests exactly one wins.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from datetime import datetime
+from typing import Any
+
+import pyotp
+import segno
+
+from stepup.domain.codes import normalise_numeric_code, same
+from stepup.domain.errors import Conflict, InvalidCode
+from stepup.domain.hashing import new_id
+from stepup.domain.policy import Purpose
+from stepup.methods.base import (
+    ChallengeSent,
+    EnrollmentStart,
+    MethodContext,
+    MethodView,
+    Verified,
+    protects_view,
+)
+from stepup.store import queries
+from stepup.store.models import Method as MethodRow
+from stepup.store.models import User
+
+STEP_SECONDS = 30
+DIGITS = 6
+
+
+def new_secret() -> str:
+    return base64.b32encode(secrets.token_bytes(20)).decode()  # 160 bits (RFC 4226 §4)
+
+
+def code_at(secret: str, step: int) -> str:
+    return pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).generate_otp(step)
+
+
+def time_step(when: datetime) -> int:
+    return int(when.timestamp()) // STEP_SECONDS
+
+
+def provisioning_uri(secret: str, issuer: str, email: str) -> str:
+    # pyotp writes the label "Issuer:email" and the issuer parameter (Key URI Format).
+    return pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(
+        name=email, issuer_name=issuer
+    )
+
+
+def qr_svg(uri: str) -> str:
+    qr = segno.make(uri, error="m")
+    svg: str = qr.svg_inline(scale=4, border=4, dark="#000", light="#fff",
+                             title="QR code for your authenticator app")
+    return svg
+
+
+def match_step(secret: str, code: str, now_step: int, window: int) -> int | None:
+    """The step within ±window whose code equals ``code`` (checked in constant time)."""
+    found = None
+    for offset in range(-window, window + 1):
+        if same(code_at(secret, now_step + offset), code):
+            found = now_step + offset
+    return found
+
+
+def drift_minutes(secret: str, code: str, now_step: int, window: int, reach: int) -> int | None:
+    """How far off the device clock is, if ``code`` matches a step outside the window."""
+    for distance in range(window + 1, reach + 1):
+        for step in (now_step - distance, now_step + distance):
+            if same(code_at(secret, step), code):
+                return round((step - now_step) * STEP_SECONDS / 60) or (
+                    1 if step > now_step else -1)
+    return None
+
+
+def _aad(user_id: str, method_id: str) -> bytes:
+    return f"totp:{user_id}:{method_id}".encode()
+
+
+class TotpMethod:
+    type = "totp"
+    login_fallback = False
+
+    def _secret(self, ctx: MethodContext, row: MethodRow) -> str:
+        assert row.secret_kid is not None and row.secret_ct is not None
+        return ctx.keyring.decrypt(row.secret_kid, row.secret_ct, _aad(row.user_id, row.id)
+                                   ).decode()
+
+    async def begin_enrollment(self, ctx: MethodContext, user: User, params: dict[str, Any]
+                               ) -> EnrollmentStart:
+        row = await queries.get_method(ctx.db, user.id, self.type)
+        if row is not None and row.status == "enabled":
+            raise Conflict("The authenticator app is already enabled. Disable it first.")
+        if row is None:
+            row = MethodRow(id=new_id(), user_id=user.id, type=self.type, status="pending",
+                            protects={}, created_at=ctx.clock.now())
+            ctx.db.add(row)
+        secret = new_secret()
+        row.secret_kid, row.secret_ct = ctx.keyring.encrypt(secret.encode(),
+                                                            _aad(user.id, row.id))
+        row.last_step = None
+        await ctx.db.flush()
+        uri = provisioning_uri(secret, ctx.settings.issuer, user.email)
+        return EnrollmentStart(200, {"secret": secret, "otpauth_uri": uri, "qr_svg": qr_svg(uri)})
+
+    async def confirm_enrollment(self, ctx: MethodContext, user: User, row: MethodRow,
+                                 proof: str) -> None:
+        return None  # the first valid code, already checked, is all the app must prove
+
+    async def challenge(self, ctx: MethodContext, user: User, row: MethodRow,
+                        purpose: Purpose) -> ChallengeSent | None:
+        return None  # the app makes its own codes
+
+    async def verify(self, ctx: MethodContext, user: User, row: MethodRow, proof: str,
+                     purpose: Purpose) -> Verified:
+        # A TOTP code proves possession at a moment; it is not tied to a purpose, but a
+        # step spent on one purpose cannot be spent again on another.
+        code = normalise_numeric_code(proof, DIGITS)
+        if code is None:
+            raise InvalidCode("Enter the 6-digit code from your authenticator app.")
+        secret = self._secret(ctx, row)
+        now = ctx.clock.now()
+        now_step = time_step(now)
+        window = ctx.settings.totp_window
+        step = match_step(secret, code, now_step, window)
+        if step is None:
+            minutes = drift_minutes(secret, code, now_step, window, ctx.settings.totp_drift_steps)
+            if minutes is not None:
+                ahead = "ahead" if minutes > 0 else "behind"
+                raise InvalidCode(
+                    f"The code is not valid now: your device clock seems to be about "
+                    f"{abs(minutes)} minute(s) {ahead}. Sync the time on your device and "
+                    f"try a new code.",
+                    extra={"clock_drift_minutes": minutes},
+                )
+            raise InvalidCode()
+        if not await queries.advance_totp_step(ctx.db, row.id, step, now):
+            raise InvalidCode("This code was already used. Wait for the next code.")
+        return Verified()
+
+    async def disable(self, ctx: MethodContext, user: User, row: MethodRow) -> None:
+        await queries.delete_method(ctx.db, row.id)
+
+    async def describe(self, ctx: MethodContext, user: User, row: MethodRow | None
+                       ) -> MethodView:
+        enabled = row is not None and row.status == "enabled"
+        return MethodView(
+            type=self.type, enabled=enabled,
+            protects=protects_view(ctx.settings, row if enabled else None),
+            pending=row is not None and row.status == "pending",
+            created_at=row.enabled_at if enabled and row else None,
+            last_used_at=row.last_used_at if enabled and row else None,
+        )
+

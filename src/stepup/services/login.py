@@ -1,0 +1,158 @@
+"""Logging in: the password, then a security code from a method that protects login
+(or a backup code). The ``login_token`` between the two steps is single use and short
+lived; the session is created only when the second factor passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stepup.domain.errors import (
+    Conflict,
+    InvalidCredentials,
+    MethodNotEnabled,
+    NotAuthenticated,
+)
+from stepup.domain.hashing import new_id, new_token
+from stepup.domain.policy import LOGIN, Purpose
+from stepup.methods import registry
+from stepup.methods.base import ChallengeSent
+from stepup.services import audit, ratelimit, sessions
+from stepup.services.accounts import normalise_email
+from stepup.services.runtime import Actor, Runtime, run_cpu
+from stepup.services.verification import check_code, commit_and_raise
+from stepup.store import queries
+from stepup.store.models import LoginFlow, User
+from stepup.store.models import Method as MethodRow
+
+
+@dataclass
+class LoginResult:
+    status: str  # authenticated | second_factor_required
+    session_token: str | None = None
+    expires_at: datetime | None = None
+    login_token: str | None = None
+    methods: list[dict[str, Any]] = field(default_factory=list)
+    user_id: str | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+async def login_methods(rt: Runtime, db: AsyncSession, user: User) -> list[MethodRow]:
+    """Methods that may complete a login: those protecting it, plus backup codes."""
+    rows = [r for r in await queries.list_methods(db, user.id)
+            if r.status == "enabled" and registry.is_available(r.type)]
+    protecting = [r for r in rows if r.protects.get(LOGIN)]
+    if not protecting:
+        return []
+    chosen = list(protecting)
+    for r in rows:
+        if registry.get(r.type).login_fallback and r not in chosen and (
+            r.type != "backup_codes" or await queries.count_unused_backup_codes(db, user.id)
+        ):
+            chosen.append(r)
+    return chosen
+
+
+def _method_entry(row: MethodRow) -> dict[str, Any]:
+    entry: dict[str, Any] = {"type": row.type}
+    if row.destination:
+        entry["destination"] = row.destination
+    return entry
+
+
+async def password_step(rt: Runtime, actor: Actor, email: str, password: str) -> LoginResult:
+    try:
+        email = normalise_email(email)
+    except Exception:
+        email = email.strip().lower()  # still hash and throttle: same answer, same time
+    async with rt.db() as db:
+        await ratelimit.ensure_password_attempts_left(db, rt.settings, rt.clock, email, actor.ip)
+        user = await queries.get_user_by_email(db, email)
+        ok = await run_cpu(rt.hasher.verify_password, user.password_hash if user else None,
+                           password)
+        if user is None or not ok:
+            await ratelimit.password_failed(db, rt.settings, rt.clock, email, actor.ip)
+            await audit.record(db, rt.clock, actor, "login.password_failed",
+                               user.id if user else None)
+            await commit_and_raise(db, InvalidCredentials())
+        await ratelimit.ensure_account_open(db, rt.clock, user.id)
+        await ratelimit.password_passed(db, email)
+        methods = await login_methods(rt, db, user)
+        if not methods:
+            new = await sessions.start(rt, db, user, actor)
+            await audit.record(db, rt.clock, actor, "login.succeeded", user.id, second_factor=None)
+            await db.commit()
+            return LoginResult("authenticated", session_token=new.token,
+                               expires_at=new.expires_at, user_id=user.id)
+        token = new_token()
+        now = rt.clock.now()
+        db.add(LoginFlow(id=new_id(), token_hash=rt.hasher.token_hash(token), user_id=user.id,
+                         created_at=now, used_at=None,
+                         expires_at=now + timedelta(minutes=rt.settings.login_token_minutes)))
+        await audit.record(db, rt.clock, actor, "login.password_passed", user.id)
+        await db.commit()
+        return LoginResult("second_factor_required", login_token=token,
+                           methods=[_method_entry(m) for m in methods], user_id=user.id)
+
+
+async def _open_flow(rt: Runtime, db: AsyncSession, login_token: str) -> tuple[LoginFlow, User]:
+    flow = await queries.get_login_flow_by_hash(db, rt.hasher.token_hash(login_token))
+    if flow is None or flow.used_at is not None:
+        raise NotAuthenticated("This login attempt is no longer valid: log in again.")
+    if flow.expires_at <= rt.clock.now():
+        raise NotAuthenticated("This login attempt has expired: log in again.")
+    user = await queries.get_user(db, flow.user_id)
+    if user is None:
+        raise NotAuthenticated()
+    await ratelimit.ensure_account_open(db, rt.clock, user.id)
+    return flow, user
+
+
+async def _login_method(rt: Runtime, db: AsyncSession, user: User, method_type: str
+                        ) -> MethodRow:
+    for row in await login_methods(rt, db, user):
+        if row.type == method_type:
+            return row
+    raise MethodNotEnabled(f"'{method_type}' cannot be used to log in to this account.")
+
+
+async def flow_methods(rt: Runtime, login_token: str) -> list[dict[str, Any]]:
+    async with rt.db() as db:
+        _, user = await _open_flow(rt, db, login_token)
+        return [_method_entry(m) for m in await login_methods(rt, db, user)]
+
+
+async def challenge(rt: Runtime, actor: Actor, login_token: str, method_type: str
+                    ) -> ChallengeSent:
+    async with rt.db() as db:
+        _, user = await _open_flow(rt, db, login_token)
+        row = await _login_method(rt, db, user, method_type)
+        await ratelimit.ensure_method_open(db, rt.clock, user.id, row.type)
+        sent = await registry.get(row.type).challenge(rt.method_context(db), user, row,
+                                                      Purpose.login())
+        if sent is None:
+            raise Conflict("This method does not send codes: enter the code it shows.")
+        await audit.record(db, rt.clock, actor, "code.sent", user.id, method=row.type,
+                           purpose=LOGIN)
+        await db.commit()
+        return sent
+
+
+async def verify(rt: Runtime, actor: Actor, login_token: str, method_type: str, code: str
+                 ) -> LoginResult:
+    async with rt.db() as db:
+        flow, user = await _open_flow(rt, db, login_token)
+        row = await _login_method(rt, db, user, method_type)
+        verified = await check_code(rt, db, actor, user, row, code, Purpose.login())
+        if not await queries.consume_login_flow(db, flow.id, rt.clock.now()):
+            raise NotAuthenticated("This login attempt is no longer valid: log in again.")
+        new = await sessions.start(rt, db, user, actor)
+        await audit.record(db, rt.clock, actor, "login.succeeded", user.id,
+                           second_factor=row.type)
+        await db.commit()
+        return LoginResult("authenticated", session_token=new.token, expires_at=new.expires_at,
+                           user_id=user.id, notes=verified.notes)

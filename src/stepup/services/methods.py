@@ -1,0 +1,164 @@
+"""Managing a user's authentication methods (Settings → Authentication methods).
+
+Enabling needs the PIN plus proof of possession; every switch and every Disable needs a
+current code from that same method (seed 000, steps 4–6).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stepup.domain.errors import Conflict, MethodNotEnabled, NotFound, ValidationFailed
+from stepup.domain.policy import Purpose, initial_protects
+from stepup.methods import registry
+from stepup.methods.backup_codes import BackupCodesMethod
+from stepup.methods.base import ChallengeSent, EnrollmentStart, MethodView
+from stepup.services import audit
+from stepup.services.runtime import Actor, Runtime
+from stepup.services.verification import check_code, check_pin
+from stepup.store import queries
+from stepup.store.models import Method as MethodRow
+from stepup.store.models import User
+
+
+async def _user(db: AsyncSession, user_id: str) -> User:
+    user = await queries.get_user(db, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+async def list_views(rt: Runtime, user_id: str) -> list[MethodView]:
+    async with rt.db() as db:
+        user = await _user(db, user_id)
+        rows = {r.type: r for r in await queries.list_methods(db, user.id)}
+        ctx = rt.method_context(db)
+        return [await m.describe(ctx, user, rows.get(m.type)) for m in registry.available()]
+
+
+async def view(rt: Runtime, db: AsyncSession, user: User, method_type: str) -> MethodView:
+    row = await queries.get_method(db, user.id, method_type)
+    return await registry.get(method_type).describe(rt.method_context(db), user, row)
+
+
+async def _enabled_row(db: AsyncSession, user: User, method_type: str) -> MethodRow:
+    row = await queries.get_method(db, user.id, method_type)
+    if row is None or row.status != "enabled":
+        raise MethodNotEnabled(f"The method '{method_type}' is not enabled.")
+    return row
+
+
+async def _mark_enabled(rt: Runtime, db: AsyncSession, user: User, row: MethodRow) -> None:
+    first = await queries.count_enabled_methods(db, user.id) == 0
+    row.status = "enabled"
+    row.enabled_at = rt.clock.now()
+    row.protects = initial_protects(rt.settings.operations, first_method=first)
+
+
+async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type: str,
+                           pin: str, params: dict[str, Any]) -> EnrollmentStart:
+    method = registry.get(method_type)
+    async with rt.db() as db:
+        user = await _user(db, user_id)
+        await check_pin(rt, db, actor, user, pin)
+        existing = await queries.get_method(db, user.id, method_type)
+        if existing is not None and existing.status == "enabled":
+            raise Conflict("This method is already enabled. Disable it first to start again.")
+        was_enabled = await queries.count_enabled_methods(db, user.id)
+        start = await method.begin_enrollment(rt.method_context(db), user, params)
+        if start.enabled:
+            row = await _enabled_row(db, user, method_type)
+            row.protects = initial_protects(rt.settings.operations, first_method=was_enabled == 0)
+            await audit.record(db, rt.clock, actor, "method.enabled", user.id, method=method_type)
+        else:
+            await audit.record(db, rt.clock, actor, "method.enrollment_started", user.id,
+                               method=method_type)
+        await db.commit()
+        return start
+
+
+async def confirm_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type: str,
+                             code: str) -> MethodView:
+    method = registry.get(method_type)
+    async with rt.db() as db:
+        user = await _user(db, user_id)
+        row = await queries.get_method(db, user.id, method_type)
+        if row is None or row.status != "pending":
+            raise Conflict("There is no enrollment of this method waiting for a code: start "
+                           "again with Enable.")
+        ctx = rt.method_context(db)
+        # Same guards as any code check, but the proof is the enrollment's own.
+        await check_code(rt, db, actor, user, row, code, Purpose.enroll(method_type))
+        await method.confirm_enrollment(ctx, user, row, code)
+        await _mark_enabled(rt, db, user, row)
+        await audit.record(db, rt.clock, actor, "method.enabled", user.id, method=method_type)
+        await db.commit()
+        return await view(rt, db, user, method_type)
+
+
+async def challenge(rt: Runtime, actor: Actor, user_id: str, method_type: str) -> ChallengeSent:
+    """Send a fresh code to manage this method (switches, Disable)."""
+    method = registry.get(method_type)
+    async with rt.db() as db:
+        user = await _user(db, user_id)
+        row = await queries.get_method(db, user.id, method_type)
+        if row is None:
+            raise MethodNotEnabled(f"The method '{method_type}' is not enabled.")
+        purpose = (Purpose.enroll(method_type) if row.status == "pending"
+                   else Purpose.manage(method_type))
+        sent = await method.challenge(rt.method_context(db), user, row, purpose)
+        if sent is None:
+            raise Conflict("This method does not send codes: enter the code it shows.")
+        await audit.record(db, rt.clock, actor, "code.sent", user.id, method=method_type,
+                           purpose=purpose.value)
+        await db.commit()
+        return sent
+
+
+async def switch(rt: Runtime, actor: Actor, user_id: str, method_type: str,
+                 protects: dict[str, bool], code: str) -> MethodView:
+    unknown = set(protects) - set(rt.settings.operations)
+    if unknown:
+        raise ValidationFailed(f"Unknown operation(s): {', '.join(sorted(unknown))}",
+                               field="protects")
+    if not protects:
+        raise ValidationFailed("Say which operation to switch.", field="protects")
+    async with rt.db() as db:
+        user = await _user(db, user_id)
+        row = await _enabled_row(db, user, method_type)
+        await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type))
+        before = dict(row.protects)
+        row.protects = {**before, **{k: bool(v) for k, v in protects.items()}}
+        await audit.record(db, rt.clock, actor, "method.protection_switched", user.id,
+                           method=method_type, before=before, after=row.protects)
+        await db.commit()
+        return await view(rt, db, user, method_type)
+
+
+async def disable(rt: Runtime, actor: Actor, user_id: str, method_type: str, code: str
+                  ) -> MethodView:
+    method = registry.get(method_type)
+    async with rt.db() as db:
+        user = await _user(db, user_id)
+        row = await _enabled_row(db, user, method_type)
+        await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type))
+        await method.disable(rt.method_context(db), user, row)
+        await audit.record(db, rt.clock, actor, "method.disabled", user.id, method=method_type)
+        await db.commit()
+        return await view(rt, db, user, method_type)
+
+
+async def regenerate_backup_codes(rt: Runtime, actor: Actor, user_id: str, code: str
+                                  ) -> list[str]:
+    method = registry.get("backup_codes")
+    assert isinstance(method, BackupCodesMethod)
+    async with rt.db() as db:
+        user = await _user(db, user_id)
+        row = await _enabled_row(db, user, method.type)
+        await check_code(rt, db, actor, user, row, code, Purpose.manage(method.type))
+        codes = await method.issue_set(rt.method_context(db), user)
+        await audit.record(db, rt.clock, actor, "backup_codes.regenerated", user.id)
+        await db.commit()
+        return codes

@@ -1,0 +1,146 @@
+"""Guessing is stopped here, in the database, so every worker shares the counts.
+
+Guards count consecutive failures per user and scope (a method, the PIN, the account)
+and lock the scope when they reach the limit; counters throttle password attempts per
+account and per client IP in fixed windows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stepup.config import Settings
+from stepup.domain.clock import Clock
+from stepup.domain.errors import AccountLocked, MethodLocked, RateLimited
+from stepup.domain.policy import ACCOUNT_SCOPE, PIN_SCOPE, lock_seconds, method_scope
+from stepup.store import queries
+
+
+def _retry_after(until: datetime, now: datetime) -> int:
+    return max(1, math.ceil((until - now).total_seconds()))
+
+
+async def locked_until(db: AsyncSession, clock: Clock, user_id: str, scope: str
+                       ) -> datetime | None:
+    guard = await queries.get_guard(db, user_id, scope)
+    if guard is None or guard.locked_until is None or guard.locked_until <= clock.now():
+        return None
+    return guard.locked_until
+
+
+async def ensure_account_open(db: AsyncSession, clock: Clock, user_id: str) -> None:
+    until = await locked_until(db, clock, user_id, ACCOUNT_SCOPE)
+    if until is not None:
+        raise AccountLocked(
+            "Too many failed attempts: the account is locked. Try again later or contact "
+            "support.", retry_after=_retry_after(until, clock.now()))
+
+
+async def ensure_method_open(db: AsyncSession, clock: Clock, user_id: str, method_type: str
+                             ) -> None:
+    await ensure_account_open(db, clock, user_id)
+    until = await locked_until(db, clock, user_id, method_scope(method_type))
+    if until is not None:
+        raise MethodLocked(retry_after=_retry_after(until, clock.now()))
+
+
+async def ensure_pin_open(db: AsyncSession, clock: Clock, user_id: str) -> None:
+    await ensure_account_open(db, clock, user_id)
+    until = await locked_until(db, clock, user_id, PIN_SCOPE)
+    if until is not None:
+        raise MethodLocked("Too many wrong PINs: the PIN is locked for a while.",
+                           retry_after=_retry_after(until, clock.now()))
+
+
+async def method_failed(db: AsyncSession, settings: Settings, clock: Clock, user_id: str,
+                        method_type: str) -> int | None:
+    """Count a wrong code; returns the lock's length in seconds if this one locked it."""
+    locked = await _account_failed(db, settings, clock, user_id)
+    scope = method_scope(method_type)
+    failures, level = await queries.add_guard_failure(db, user_id, scope)
+    if failures >= settings.method_lock_after:
+        seconds = lock_seconds(level, settings.method_lock_first_seconds,
+                               settings.method_lock_max_seconds)
+        await queries.lock_guard(db, user_id, scope, clock.now() + timedelta(seconds=seconds),
+                                 level + 1)
+        return seconds
+    return settings.account_lock_seconds if locked else None
+
+
+async def pin_failed(db: AsyncSession, settings: Settings, clock: Clock, user_id: str
+                     ) -> int | None:
+    locked = await _account_failed(db, settings, clock, user_id)
+    failures, _ = await queries.add_guard_failure(db, user_id, PIN_SCOPE)
+    if failures >= settings.pin_lock_after:
+        await queries.lock_guard(db, user_id, PIN_SCOPE,
+                                 clock.now() + timedelta(seconds=settings.pin_lock_seconds), 0)
+        return settings.pin_lock_seconds
+    return settings.account_lock_seconds if locked else None
+
+
+async def _account_failed(db: AsyncSession, settings: Settings, clock: Clock, user_id: str
+                          ) -> bool:
+    failures, _ = await queries.add_guard_failure(db, user_id, ACCOUNT_SCOPE)
+    if failures >= settings.account_lock_after:
+        until = clock.now() + timedelta(seconds=settings.account_lock_seconds)
+        await queries.lock_guard(db, user_id, ACCOUNT_SCOPE, until, 0)
+        return True
+    return False
+
+
+async def method_passed(db: AsyncSession, user_id: str, method_type: str) -> None:
+    await queries.clear_guard(db, user_id, method_scope(method_type))
+    await queries.clear_guard(db, user_id, ACCOUNT_SCOPE, keep_level=True)
+
+
+async def pin_passed(db: AsyncSession, user_id: str) -> None:
+    await queries.clear_guard(db, user_id, PIN_SCOPE)
+    await queries.clear_guard(db, user_id, ACCOUNT_SCOPE, keep_level=True)
+
+
+async def unlock(db: AsyncSession, user_id: str, scope: str) -> None:
+    await queries.clear_guard(db, user_id, scope)
+
+
+# --- fixed-window counters -----------------------------------------------------------
+
+
+def _window(clock: Clock, seconds: int) -> tuple[datetime, datetime]:
+    now = clock.now()
+    start_ts = int(now.timestamp()) // seconds * seconds
+    start = datetime.fromtimestamp(start_ts, tz=now.tzinfo)
+    return start, start + timedelta(seconds=seconds)
+
+
+def _email_key(email: str) -> str:
+    # Keyed by the address typed, known or not, so throttling never reveals an account.
+    return "pw-email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+
+
+async def ensure_password_attempts_left(db: AsyncSession, settings: Settings, clock: Clock,
+                                        email: str, ip: str | None) -> None:
+    start, end = _window(clock, settings.password_throttle_window_seconds)
+    checks = [(_email_key(email), settings.password_failures_per_account)]
+    if ip:
+        checks.append((f"pw-ip:{ip}", settings.password_failures_per_ip))
+    for key, limit in checks:
+        if await queries.rate_value(db, key, start) >= limit:
+            raise RateLimited("Too many failed logins: wait a few minutes and try again.",
+                              retry_after=_retry_after(end, clock.now()))
+
+
+async def password_failed(db: AsyncSession, settings: Settings, clock: Clock, email: str,
+                          ip: str | None) -> None:
+    start, _ = _window(clock, settings.password_throttle_window_seconds)
+    await queries.rate_hit(db, _email_key(email), start)
+    if ip:
+        await queries.rate_hit(db, f"pw-ip:{ip}", start)
+    await queries.prune_rate_counters(db, start - timedelta(days=1))
+
+
+async def password_passed(db: AsyncSession, email: str) -> None:
+    await queries.rate_reset(db, _email_key(email))

@@ -1,0 +1,115 @@
+"""The tools every service uses, built once per process by the app factory."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from stepup.config import ConfigurationError, Settings
+from stepup.domain.clock import Clock, SystemClock
+from stepup.domain.hashing import Hasher
+from stepup.domain.keyring import KeyRing, KeyRingError
+from stepup.methods.base import MethodContext
+from stepup.store.db import make_engine, make_sessionmaker
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking, for the audit log and the per-IP limits."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    name: str = "user"
+
+
+async def run_cpu(fn: Callable[..., T], *args: Any) -> T:
+    return await anyio.to_thread.run_sync(lambda: fn(*args))
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    keyring: KeyRing
+    hasher: Hasher
+    clock: Clock = field(default_factory=SystemClock)
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+        keyring_spec, secret = load_keys(settings)
+        try:
+            keyring = KeyRing.parse(keyring_spec)
+        except KeyRingError as exc:
+            raise ConfigurationError(f"STEPUP_KEYRING: {exc}") from exc
+        engine = make_engine(settings.effective_database_url, pool_size=settings.db_pool_size,
+                             max_overflow=settings.db_max_overflow)
+        hasher = Hasher(secret, time_cost=settings.argon2_time_cost,
+                        memory_kib=settings.argon2_memory_kib,
+                        parallelism=settings.argon2_parallelism)
+        return cls(settings=settings, engine=engine, sessionmaker=make_sessionmaker(engine),
+                   keyring=keyring, hasher=hasher, clock=clock or SystemClock())
+
+    @asynccontextmanager
+    async def db(self) -> AsyncIterator[AsyncSession]:
+        """A session whose work is kept only if the caller commits it."""
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+            finally:
+                # Detach first: objects handed back stay readable after the rollback.
+                session.expunge_all()
+                if session.in_transaction():
+                    await session.rollback()
+
+    def method_context(self, db: AsyncSession) -> MethodContext:
+        return MethodContext(db=db, settings=self.settings, clock=self.clock,
+                             keyring=self.keyring, hasher=self.hasher, run_cpu=run_cpu)
+
+
+def load_keys(settings: Settings) -> tuple[str, bytes]:
+    """The key ring and HMAC key: from settings, or (development) from the data dir."""
+    if settings.keyring and settings.secret_key:
+        return settings.keyring, _b64(settings.secret_key, "STEPUP_SECRET_KEY")
+    if settings.is_production:
+        settings.check_production()  # raises, naming what is missing
+    path = settings.data_dir / "keys.json"
+    data = _read_or_create_dev_keys(path)
+    keyring = settings.keyring or data["keyring"]
+    secret = settings.secret_key or data["secret_key"]
+    return keyring, _b64(secret, "secret_key")
+
+
+def _read_or_create_dev_keys(path: Path) -> dict[str, str]:
+    if path.exists():
+        loaded: dict[str, str] = json.loads(path.read_text())
+        return loaded
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"keyring": KeyRing.generate_spec("dev1"),
+            "secret_key": base64.b64encode(os.urandom(32)).decode()}
+    # Created 0600 from the first byte: never readable by others, even briefly.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    return data
+
+
+def _b64(value: str, name: str) -> bytes:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} is not valid base64") from exc
+    if len(raw) < 32:
+        raise ConfigurationError(f"{name} must decode to at least 32 bytes")
+    return raw

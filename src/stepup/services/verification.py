@@ -1,0 +1,75 @@
+"""Checking a security code or a PIN with every guard around it.
+
+Used by login, method management and operations alike, so a guess costs the same
+everywhere: locks are checked first, a failure is counted, audited and committed
+before the error goes back, a success clears the consecutive-failure count.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stepup.domain.errors import AccountLocked, DomainError, MethodLocked, PinInvalid
+from stepup.domain.policy import Purpose
+from stepup.methods import registry
+from stepup.methods.base import Verified
+from stepup.services import audit, ratelimit
+from stepup.services.runtime import Actor, Runtime, run_cpu
+from stepup.store.models import Method as MethodRow
+from stepup.store.models import User
+
+
+async def commit_and_raise(db: AsyncSession, error: DomainError) -> NoReturn:
+    """Keep what was recorded about a failure (counts, audit), then report it."""
+    await db.commit()
+    raise error
+
+
+async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, row: MethodRow,
+                     code: str, purpose: Purpose) -> Verified:
+    await ratelimit.ensure_method_open(db, rt.clock, user.id, row.type)
+    method = registry.get(row.type)
+    try:
+        verified = await method.verify(rt.method_context(db), user, row, code, purpose)
+    except DomainError as err:
+        locked = await ratelimit.method_failed(db, rt.settings, rt.clock, user.id, row.type)
+        await audit.record(db, rt.clock, actor, "code.failed", user.id, method=row.type,
+                           purpose=purpose.value, reason=err.code)
+        if locked is not None:
+            await audit.record(db, rt.clock, actor, "method.locked", user.id,
+                               method=row.type, seconds=locked)
+            await commit_and_raise(db, _lock_error(locked, row.type, rt))
+        await commit_and_raise(db, err)
+    await ratelimit.method_passed(db, user.id, row.type)
+    row.last_used_at = rt.clock.now()
+    return verified
+
+
+def _lock_error(seconds: int, method_type: str, rt: Runtime) -> DomainError:
+    if seconds == rt.settings.account_lock_seconds:
+        return AccountLocked("Too many failed attempts: the account is locked.",
+                             retry_after=seconds)
+    return MethodLocked(
+        f"Too many wrong codes: this method is locked for {_human(seconds)}.",
+        retry_after=seconds)
+
+
+def _human(seconds: int) -> str:
+    return f"{seconds // 60} minute(s)" if seconds >= 60 else f"{seconds} seconds"
+
+
+async def check_pin(rt: Runtime, db: AsyncSession, actor: Actor, user: User, pin: str) -> None:
+    await ratelimit.ensure_pin_open(db, rt.clock, user.id)
+    if await run_cpu(rt.hasher.verify_password, user.pin_hash, pin or ""):
+        await ratelimit.pin_passed(db, user.id)
+        return
+    locked = await ratelimit.pin_failed(db, rt.settings, rt.clock, user.id)
+    await audit.record(db, rt.clock, actor, "pin.failed", user.id)
+    if locked is not None:
+        await audit.record(db, rt.clock, actor, "pin.locked", user.id, seconds=locked)
+        await commit_and_raise(db, MethodLocked(
+            f"Too many wrong PINs: the PIN is locked for {_human(locked)}.",
+            retry_after=locked))
+    await commit_and_raise(db, PinInvalid())

@@ -1,0 +1,173 @@
+"""SQLAlchemy models. The schema itself is created by the Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every database (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(),
+                                                     dict[str, Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    phone_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    verification_grade: Mapped[int] = mapped_column(Integer, default=0)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    pin_hash: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    created_at: Mapped[datetime]
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
+class LoginFlow(Base):
+    """A password that passed, waiting for its second factor (the ``login_token``)."""
+
+    __tablename__ = "login_flows"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class Method(Base):
+    """One authentication method of a user; ``pending`` until enrollment is confirmed."""
+
+    __tablename__ = "methods"
+    __table_args__ = (UniqueConstraint("user_id", "type"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(10))  # pending | enabled
+    protects: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    secret_kid: Mapped[str | None] = mapped_column(String(40))
+    secret_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    destination: Mapped[str | None] = mapped_column(String(320))
+    # TOTP: the last accepted time step; any step at or before it is refused forever.
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    enabled_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class BackupCode(Base):
+    __tablename__ = "backup_codes"
+    __table_args__ = (Index("ix_backup_codes_user_unused", "user_id", "used_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    set_id: Mapped[str] = mapped_column(String(32))
+    # One random salt per set: a typed code is hashed once and compared with the set.
+    salt: Mapped[bytes] = mapped_column(LargeBinary(16))
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class Guard(Base):
+    """Consecutive failures and the lock they led to, per user and scope."""
+
+    __tablename__ = "guards"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(String(40), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+
+
+class RateCounter(Base):
+    """Fixed-window counters (password throttling, send caps), shared by all workers."""
+
+    __tablename__ = "rate_counters"
+    __table_args__ = (Index("ix_rate_counters_window_start", "window_start"),)
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    user_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    event: Mapped[str] = mapped_column(String(60))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,1 @@
+"""The web layer: parses, authenticates, renders. Nothing below it knows about HTTP."""

@@ -1,0 +1,58 @@
+"""``/login``, ``/login/challenge``, ``/login/verify``, ``/logout``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from stepup.services import login, sessions
+from stepup.web.api.schemas import (
+    ChallengeOut,
+    LoginChallengeIn,
+    LoginIn,
+    LoginMethod,
+    LoginOut,
+    LoginVerifyIn,
+)
+from stepup.web.deps import Caller, actor, caller, runtime
+
+router = APIRouter(tags=["login"])
+
+
+def _out(result: login.LoginResult) -> LoginOut:
+    if result.status == "authenticated":
+        return LoginOut(status=result.status, session_token=result.session_token,
+                        expires_at=result.expires_at,
+                        backup_codes_remaining=result.notes.get("remaining"))
+    return LoginOut(status=result.status, login_token=result.login_token,
+                    methods=[LoginMethod(**m) for m in result.methods])
+
+
+@router.post("/login", response_model=LoginOut, response_model_exclude_none=True)
+async def password_step(body: LoginIn, request: Request) -> LoginOut:
+    result = await login.password_step(runtime(request), actor(request), body.email,
+                                       body.password)
+    return _out(result)
+
+
+@router.post("/login/challenge", status_code=202, response_model=ChallengeOut,
+             response_model_exclude_none=True)
+async def login_challenge(body: LoginChallengeIn, request: Request) -> ChallengeOut:
+    sent = await login.challenge(runtime(request), actor(request), body.login_token,
+                                 body.method)
+    return ChallengeOut(method=body.method, sent_to=sent.sent_to, expires_in=sent.expires_in,
+                        resend_in=sent.resend_in)
+
+
+@router.post("/login/verify", response_model=LoginOut, response_model_exclude_none=True)
+async def login_verify(body: LoginVerifyIn, request: Request) -> LoginOut:
+    result = await login.verify(runtime(request), actor(request), body.login_token,
+                                body.method, body.code)
+    return _out(result)
+
+
+@router.post("/logout", status_code=204)
+async def logout(request: Request, who: Annotated[Caller, Depends(caller)]) -> Response:
+    await sessions.end(runtime(request), who.session_id)
+    return Response(status_code=204)

@@ -1,0 +1,85 @@
+"""``/me/methods``: the Authentication methods of the signed-in user."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from stepup.services import methods
+from stepup.web.api.schemas import (
+    ChallengeOut,
+    CodeIn,
+    CodesOut,
+    EnrollmentIn,
+    MethodOut,
+    MethodsOut,
+    SwitchIn,
+)
+from stepup.web.deps import Caller, actor, caller, runtime
+
+router = APIRouter(prefix="/me/methods", tags=["methods"])
+Who = Annotated[Caller, Depends(caller)]
+
+ENROLLMENT_EXAMPLES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "totp: the secret, its otpauth:// URI and a QR code (SVG)"},
+    201: {"description": "backup_codes: the new codes, shown once; the method is enabled"},
+    202: {"description": "sms, email, whatsapp: a code was sent"},
+}
+
+
+@router.get("", response_model=MethodsOut, response_model_exclude_none=True)
+async def list_methods(request: Request, who: Who) -> MethodsOut:
+    views = await methods.list_views(runtime(request), who.user.id)
+    return MethodsOut(methods=[MethodOut.of(v) for v in views])
+
+
+@router.post("/{method_type}/enrollment", responses=ENROLLMENT_EXAMPLES)
+async def begin_enrollment(method_type: str, body: EnrollmentIn, request: Request,
+                           who: Who) -> JSONResponse:
+    params = body.model_dump(exclude={"pin"}, exclude_none=True)
+    start = await methods.begin_enrollment(runtime(request), actor(request), who.user.id,
+                                           method_type, body.pin, params)
+    return JSONResponse(start.body, status_code=start.status_code,
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.post("/{method_type}/enrollment/confirm", response_model=MethodOut,
+             response_model_exclude_none=True)
+async def confirm_enrollment(method_type: str, body: CodeIn, request: Request,
+                             who: Who) -> MethodOut:
+    v = await methods.confirm_enrollment(runtime(request), actor(request), who.user.id,
+                                         method_type, body.code)
+    return MethodOut.of(v)
+
+
+@router.post("/{method_type}/challenge", status_code=202, response_model=ChallengeOut,
+             response_model_exclude_none=True)
+async def challenge(method_type: str, request: Request, who: Who) -> ChallengeOut:
+    sent = await methods.challenge(runtime(request), actor(request), who.user.id, method_type)
+    return ChallengeOut(sent_to=sent.sent_to, expires_in=sent.expires_in,
+                        resend_in=sent.resend_in)
+
+
+@router.patch("/{method_type}", response_model=MethodOut, response_model_exclude_none=True)
+async def switch(method_type: str, body: SwitchIn, request: Request, who: Who) -> MethodOut:
+    v = await methods.switch(runtime(request), actor(request), who.user.id, method_type,
+                             body.protects, body.code)
+    return MethodOut.of(v)
+
+
+@router.post("/{method_type}/disable", response_model=MethodOut,
+             response_model_exclude_none=True)
+async def disable(method_type: str, body: CodeIn, request: Request, who: Who) -> MethodOut:
+    v = await methods.disable(runtime(request), actor(request), who.user.id, method_type,
+                              body.code)
+    return MethodOut.of(v)
+
+
+@router.post("/backup_codes/regenerate", status_code=201, response_model=CodesOut)
+async def regenerate(body: CodeIn, request: Request, who: Who) -> JSONResponse:
+    codes = await methods.regenerate_backup_codes(runtime(request), actor(request),
+                                                  who.user.id, body.code)
+    return JSONResponse({"codes": codes}, status_code=201,
+                        headers={"Cache-Control": "no-store"})

@@ -1,0 +1,123 @@
+"""Request and answer bodies of the JSON API (API.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stepup.methods.base import MethodView
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=1024)
+
+
+class AccountIn(Body):
+    email: str = Field(max_length=320, examples=["jane@example.com"])
+    password: str = Field(max_length=1024, examples=["correct horse battery staple"])
+    pin: str = Field(max_length=32, examples=["417293"])
+    language: str = Field(default="en", max_length=8, examples=["en"])
+
+
+class AccountOut(BaseModel):
+    id: str
+    email: str
+
+
+class Identities(BaseModel):
+    email_verified: bool
+    phone_verified: bool
+
+
+class MeOut(BaseModel):
+    id: str
+    email: str
+    language: str
+    verification_grade: int
+    identities: Identities
+
+
+class LoginIn(Body):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+    remember_device_token: str | None = Field(default=None, max_length=200)
+
+
+class LoginMethod(BaseModel):
+    type: str
+    destination: str | None = None
+
+
+class LoginOut(BaseModel):
+    status: str
+    session_token: str | None = None
+    expires_at: datetime | None = None
+    login_token: str | None = None
+    methods: list[LoginMethod] | None = None
+    backup_codes_remaining: int | None = None
+
+
+class LoginChallengeIn(Body):
+    login_token: str = Field(max_length=200)
+    method: str = Field(max_length=20)
+
+
+class LoginVerifyIn(Body):
+    login_token: str = Field(max_length=200)
+    method: str = Field(max_length=20)
+    code: str = Field(max_length=64)
+    remember_device: bool = False
+
+
+class ChallengeOut(BaseModel):
+    method: str | None = None
+    sent_to: str
+    expires_in: int
+    resend_in: int
+
+
+class MethodOut(BaseModel):
+    type: str
+    enabled: bool
+    available: bool = True
+    pending: bool = False
+    protects: dict[str, bool]
+    destination: str | None = None
+    remaining: int | None = None
+    created_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+    @classmethod
+    def of(cls, v: MethodView) -> MethodOut:
+        return cls(type=v.type, enabled=v.enabled, available=v.available, pending=v.pending,
+                   protects=v.protects, destination=v.destination, remaining=v.remaining,
+                   created_at=v.created_at, last_used_at=v.last_used_at)
+
+
+class MethodsOut(BaseModel):
+    methods: list[MethodOut]
+
+
+class EnrollmentIn(Body):
+    pin: str = Field(max_length=32)
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=320)
+
+
+class CodeIn(Body):
+    code: str = Field(max_length=64)
+
+
+class SwitchIn(Body):
+    protects: dict[str, bool]
+    code: str = Field(max_length=64)
+
+
+class CodesOut(BaseModel):
+    codes: list[str]
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", exclude_none=True)

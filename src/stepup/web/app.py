@@ -1,0 +1,84 @@
+"""The app factory: one FastAPI app serving the JSON API, the portal and health checks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from stepup import __version__
+from stepup.config import Settings
+from stepup.domain.clock import Clock
+from stepup.services.runtime import Runtime
+from stepup.store import migrate
+from stepup.store.db import is_sqlite
+from stepup.web import problems
+from stepup.web.api import accounts, login, methods
+from stepup.web.middleware import BodyLimit, SecurityHeaders
+from stepup.web.portal import routes as portal
+
+log = logging.getLogger("stepup")
+STATIC = Path(__file__).parent / "static"
+
+
+async def prepare_schema(rt: Runtime) -> None:
+    """The embedded default upgrades itself; a server database must be migrated first."""
+    if is_sqlite(rt.settings.effective_database_url):
+        await migrate.upgrade(rt.engine)
+    elif not await migrate.is_current(rt.engine):
+        raise RuntimeError("the database schema is not current: run `stepup migrate`")
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
+               runtime: Runtime | None = None, migrate_on_start: bool = True) -> FastAPI:
+    settings = settings or Settings.load()
+    settings.check_production()
+    rt = runtime or Runtime.build(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if migrate_on_start:
+            await prepare_schema(rt)
+        yield
+        await rt.engine.dispose()
+
+    app = FastAPI(
+        title="StepUp API", version=__version__, lifespan=lifespan,
+        description="Multi-factor authentication for client portals. Errors are RFC 9457 "
+                    "problem documents (`application/problem+json`, schema `Problem`).",
+        responses={400: {"model": problems.Problem, "description": "Problem document"},
+                   422: {"model": problems.Problem, "description": "Validation problem"}},
+    )
+    app.state.runtime = rt
+    problems.install(app)
+
+    for router in (accounts.router, login.router, methods.router):
+        app.include_router(router, prefix="/api/v1")
+    app.include_router(portal.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        try:
+            async with asyncio.timeout(2):
+                async with rt.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except Exception:  # any failure means "not ready", never a 500
+            return problems.problem_response("service_unavailable", "Not ready",
+                                             "The database is not reachable.", retry_after=5)
+        return JSONResponse({"status": "ready"})
+
+    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

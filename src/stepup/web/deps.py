@@ -1,0 +1,108 @@
+"""Request dependencies: the runtime, who is asking, sessions and CSRF.
+
+End users authenticate with ``Authorization: Bearer <session token>`` or the portal's
+session cookie. Cookie requests that change state must carry the CSRF token, which is an
+HMAC of the session id (or, before login, of a random pre-session cookie): a page of
+another site can neither read it nor forge it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from stepup.domain.errors import Forbidden, NotAuthenticated
+from stepup.domain.hashing import new_token
+from stepup.services import sessions
+from stepup.services.runtime import Actor, Runtime
+from stepup.store.models import User
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def cookie_name(rt: Runtime, base: str) -> str:
+    # __Host- cookies are Secure, host-only and path=/ by browser rule.
+    return f"__Host-{base}" if rt.settings.secure_cookies else base
+
+
+def client_ip(request: Request, trusted: list[str]) -> str | None:
+    peer = request.client.host if request.client else None
+    if peer is None or not trusted or not _in_networks(peer, trusted):
+        return peer
+    forwarded = request.headers.get("x-forwarded-for", "")
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    # The rightmost address that is not one of our proxies is the client.
+    for hop in reversed(hops):
+        if not _in_networks(hop, trusted):
+            return hop
+    return peer
+
+
+def _in_networks(addr: str, networks: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
+
+
+def actor(request: Request) -> Actor:
+    rt = runtime(request)
+    return Actor(ip=client_ip(request, rt.settings.trusted_proxies),
+                 user_agent=request.headers.get("user-agent"))
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+@dataclass
+class Caller:
+    user: User
+    session_id: str
+    via_cookie: bool
+
+
+def csrf_token_for(rt: Runtime, session_id: str) -> str:
+    return rt.hasher.mac("csrf", session_id)
+
+
+def pre_session(request: Request) -> str | None:
+    return request.cookies.get(cookie_name(runtime(request), "stepup_pre"))
+
+
+def new_pre_session() -> str:
+    return new_token()
+
+
+def check_csrf(request: Request, rt: Runtime, bound_to: str, supplied: str | None) -> None:
+    if not supplied or not rt.hasher.mac_ok(supplied, "csrf", bound_to):
+        raise Forbidden("The form has expired or did not come from this site. Reload the page "
+                        "and try again.")
+
+
+async def caller(request: Request) -> Caller:
+    rt = runtime(request)
+    token = bearer_token(request)
+    via_cookie = False
+    if token is None:
+        token = request.cookies.get(cookie_name(rt, "stepup_session"))
+        via_cookie = token is not None
+    if token is None:
+        raise NotAuthenticated()
+    auth = await sessions.resolve(rt, token)
+    if via_cookie and request.method not in SAFE_METHODS:
+        check_csrf(request, rt, auth.session.id, request.headers.get(CSRF_HEADER))
+    return Caller(user=auth.user, session_id=auth.session.id, via_cookie=via_cookie)

@@ -1,0 +1,1 @@
+"""The portal's server-rendered pages: sign-up, login, Settings → Authentication methods."""

@@ -1,0 +1,129 @@
+"""Every error becomes an RFC 9457 problem document, in this one place.
+
+Domain errors carry a stable ``code``; this module maps each code to its HTTP status.
+Request validation errors, unknown routes and unexpected exceptions get problems too,
+never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from stepup.domain.errors import DomainError
+
+log = logging.getLogger("stepup.web")
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS_BY_CODE: dict[str, int] = {
+    "validation_error": 422,
+    "invalid_credentials": 401,
+    "not_authenticated": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "invalid_code": 400,
+    "code_expired": 400,
+    "pin_invalid": 400,
+    "method_locked": 423,
+    "account_locked": 423,
+    "method_not_enabled": 409,
+    "second_factor_required": 401,
+    "rate_limited": 429,
+    "delivery_failed": 502,
+    "payload_too_large": 413,
+    "method_not_allowed": 405,
+    "unsupported_media_type": 415,
+    "service_unavailable": 503,
+    "internal_error": 500,
+}
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+               415: "unsupported_media_type", 401: "not_authenticated", 403: "forbidden",
+               503: "service_unavailable"}
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem document, as every error of this API is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    retry_after: int | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem_body(code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    status = STATUS_BY_CODE.get(code, 400)
+    body: dict[str, Any] = {"type": f"https://stepup.dev/problems/{code.replace('_', '-')}",
+                            "title": title, "status": status, "detail": detail, "code": code}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
+
+
+def problem_response(code: str, title: str, detail: str, *, retry_after: int | None = None,
+                     **extra: Any) -> JSONResponse:
+    body = problem_body(code, title, detail, retry_after=retry_after, **extra)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON,
+                        headers=headers)
+
+
+def from_domain(err: DomainError) -> JSONResponse:
+    extra: dict[str, Any] = dict(err.extra)
+    if err.field:
+        extra["field"] = err.field
+    return problem_response(err.code, err.title, err.detail, retry_after=err.retry_after,
+                            **extra)
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, err: DomainError) -> JSONResponse:
+        return from_domain(err)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, err: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _location(e.get("loc", ())), "message": str(e.get("msg", ""))}
+                  for e in err.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem_response("validation_error", "The request is not valid",
+                                detail or "The request is not valid.", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, err: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(err.status_code, "validation_error")
+        resp = problem_response(code, str(err.detail), str(err.detail))
+        resp.status_code = err.status_code
+        return resp
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(TimeoutError)
+    @app.exception_handler(ConnectionError)
+    async def _unavailable(_: Request, err: Exception) -> JSONResponse:
+        log.error("database unavailable: %s", type(err).__name__)
+        return problem_response("service_unavailable", "Service unavailable",
+                                "The service cannot reach its database. Please try again "
+                                "shortly.", retry_after=5)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, err: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=err)
+        return problem_response("internal_error", "Internal error",
+                                "Something went wrong on our side. Please try again.")
