@@ -71,5 +71,38 @@ def migrate() -> None:
     typer.echo(f"schema at revision {rev}")
 
 
+user_app = typer.Typer(no_args_is_help=True, help="Accounts, for support staff.")
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("unlock")
+def user_unlock(email: str,
+                what: str = typer.Option("all", help="all, account, pin, or a method type")
+                ) -> None:
+    """Lift the locks that guessing put on an account (audited)."""
+    settings = _settings()
+    from stepup.domain.errors import DomainError
+    from stepup.services import support
+    from stepup.services.runtime import Actor, Runtime
+
+    async def run() -> list[str]:
+        rt = Runtime.build(settings)
+        try:
+            return await support.unlock(rt, Actor(name="cli"), email, what)
+        finally:
+            await rt.engine.dispose()
+
+    try:
+        scopes = asyncio.run(run())
+    except DomainError as exc:
+        typer.echo(f"stepup: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"unlocked {email}: {', '.join(scopes)}")
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())
+
+
+if __name__ == "__main__":
+    main()

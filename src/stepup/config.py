@@ -80,6 +80,31 @@ class Settings(BaseSettings):
     backup_code_count: int = 10
     backup_codes_warn_at: int = 2
 
+    # --- delivery (issue: SMS, e-mail and WhatsApp codes) ---
+    smtp_url: str | None = None  # smtp://user:pass@host:port, smtps://…, ?starttls=1
+    email_from: str = "StepUp <no-reply@localhost>"
+    sms_provider: Literal["outbox", "twilio"] | None = None
+    whatsapp_provider: Literal["outbox", "twilio", "meta"] | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from: str | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_base_url: str = "https://api.twilio.com"
+    meta_base_url: str = "https://graph.facebook.com/v21.0"
+    meta_phone_number_id: str | None = None
+    meta_access_token: str | None = None
+    meta_template: str = "stepup_code"
+
+    code_ttl_seconds: int = 300
+    code_max_attempts: int = 5
+    resend_cooldown_seconds: int = 60
+    sends_per_destination_per_hour: int = 5
+    sends_per_account_per_hour: int = 10
+    sends_per_ip_per_hour: int = 20
+    # ISO 3166 region codes allowed for SMS/WhatsApp (empty: all), against SMS pumping.
+    phone_countries: list[str] = Field(default_factory=list)
+    default_phone_region: str | None = None
+
     operations: list[str] = Field(default_factory=lambda: ["login", "withdrawal"])
     trusted_proxies: list[str] = Field(default_factory=list)
     max_body_bytes: int = 64 * 1024
@@ -123,6 +148,9 @@ class Settings(BaseSettings):
             problems.append("STEPUP_COOKIE_SECURE=false: cookies must be Secure in production")
         if not self.public_url.startswith("https://"):
             problems.append("STEPUP_PUBLIC_URL must be an https:// address in production")
+        if "outbox" in (self.sms_provider, self.whatsapp_provider):
+            problems.append("the development outbox cannot deliver codes in production: "
+                            "configure STEPUP_SMS_PROVIDER / STEPUP_WHATSAPP_PROVIDER")
         if problems:
             raise ConfigurationError(
                 "refusing to start in production:\n  - " + "\n  - ".join(problems)

@@ -1,0 +1,1 @@
+"""Delivery: channels (sms, email, whatsapp) and the providers that carry them."""

@@ -1,0 +1,42 @@
+"""The HTTP call every REST provider makes: 5-second timeouts, one retry when the
+connection could not be made, never a retry once the provider may have the request
+(a read timeout or any answer) — a retry then could send the code twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from stepup.delivery.base import ProviderError
+
+TIMEOUT = httpx.Timeout(5.0)
+
+
+async def post(provider: str, url: str, *, client: httpx.AsyncClient | None = None,
+               **kwargs: Any) -> httpx.Response:
+    own = client is None
+    http = client or httpx.AsyncClient(timeout=TIMEOUT)
+    try:
+        for attempt in (1, 2):
+            try:
+                return await http.post(url, **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if attempt == 2:
+                    raise ProviderError(provider, f"cannot connect: {exc!r}") from exc
+            except httpx.TimeoutException as exc:
+                raise ProviderError(provider, f"no answer within 5 s: {exc!r}") from exc
+            except httpx.HTTPError as exc:
+                raise ProviderError(provider, f"transport error: {exc!r}") from exc
+        raise AssertionError("unreachable")
+    finally:
+        if own:
+            await http.aclose()
+
+
+def json_or_empty(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

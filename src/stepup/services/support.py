@@ -1,0 +1,30 @@
+"""What support staff may do to an account (the CLI now, the support console later)."""
+
+from __future__ import annotations
+
+from stepup.domain.errors import NotFound
+from stepup.domain.policy import ACCOUNT_SCOPE, PIN_SCOPE, method_scope
+from stepup.services import audit, ratelimit
+from stepup.services.accounts import normalise_email
+from stepup.services.runtime import Actor, Runtime
+from stepup.store import queries
+
+
+async def unlock(rt: Runtime, actor: Actor, email: str, what: str = "all") -> list[str]:
+    """Lift the account lock, the PIN lock or a method lock; returns the scopes cleared."""
+    async with rt.db() as db:
+        user = await queries.get_user_by_email(db, normalise_email(email))
+        if user is None:
+            raise NotFound("No account with this e-mail address.")
+        if what == "all":
+            scopes = [ACCOUNT_SCOPE, PIN_SCOPE] + [
+                method_scope(m.type) for m in await queries.list_methods(db, user.id)]
+        elif what in (ACCOUNT_SCOPE, PIN_SCOPE):
+            scopes = [what]
+        else:
+            scopes = [method_scope(what)]
+        for scope in scopes:
+            await ratelimit.unlock(db, user.id, scope)
+        await audit.record(db, rt.clock, actor, "account.unlocked", user.id, scopes=scopes)
+        await db.commit()
+        return scopes

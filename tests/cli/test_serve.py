@@ -1,0 +1,112 @@
+"""``stepup serve`` as an operator runs it: a real process on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+STEPUP = [sys.executable, "-m", "stepup.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = _free_port()
+    data = tmp_path / "data"
+    proc = subprocess.Popen([*STEPUP, "serve", "--port", str(port)], cwd=tmp_path,
+                            env=_env(STEPUP_DATA_DIR=str(data)),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("stepup serve did not start")
+        yield base, data
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_serve_creates_schema_and_private_keys(served: tuple[str, Path]) -> None:
+    base, data = served
+    assert httpx.get(f"{base}/readyz").json() == {"status": "ready"}
+    keys = data / "keys.json"
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o600
+    r = httpx.post(f"{base}/api/v1/accounts", json={
+        "email": "ops@example.com", "password": "violet-harbour-7-lanterns", "pin": "417293"})
+    assert r.status_code == 201
+
+
+def test_production_refuses_without_keys_and_secure_cookies(tmp_path: Path) -> None:
+    r = subprocess.run([*STEPUP, "serve", "--port", str(_free_port())], cwd=tmp_path,
+                       env=_env(STEPUP_ENV="production", STEPUP_COOKIE_SECURE="false",
+                                STEPUP_DATA_DIR=str(tmp_path / "d")),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert "STEPUP_KEYRING" in r.stderr
+    assert "STEPUP_SECRET_KEY" in r.stderr
+    assert "Secure" in r.stderr
+    assert not (tmp_path / "d" / "keys.json").exists()
+
+
+def test_migrate_reports_revision(tmp_path: Path) -> None:
+    r = subprocess.run([*STEPUP, "migrate"], cwd=tmp_path,
+                       env=_env(STEPUP_DATA_DIR=str(tmp_path / "d")),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "schema at revision" in r.stdout
+
+
+def test_user_unlock_lifts_a_lock_and_says_so(served: tuple[str, Path]) -> None:
+    base, data = served
+    email = "locked@example.com"
+    httpx.post(f"{base}/api/v1/accounts", json={
+        "email": email, "password": "violet-harbour-7-lanterns", "pin": "417293"})
+    token = httpx.post(f"{base}/api/v1/login", json={
+        "email": email, "password": "violet-harbour-7-lanterns"}).json()["session_token"]
+    h = {"Authorization": f"Bearer {token}"}
+    for _ in range(5):
+        r = httpx.post(f"{base}/api/v1/me/methods/totp/enrollment", json={"pin": "999111"},
+                       headers=h)
+    assert r.status_code == 423
+    r = httpx.post(f"{base}/api/v1/me/methods/totp/enrollment", json={"pin": "417293"},
+                   headers=h)
+    assert r.status_code == 423
+    out = subprocess.run([*STEPUP, "user", "unlock", email], cwd=data.parent,
+                         env=_env(STEPUP_DATA_DIR=str(data)), capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "pin" in out.stdout
+    r = httpx.post(f"{base}/api/v1/me/methods/totp/enrollment", json={"pin": "417293"},
+                   headers=h)
+    assert r.status_code == 200
+    missing = subprocess.run([*STEPUP, "user", "unlock", "nobody@example.com"],
+                             cwd=data.parent, env=_env(STEPUP_DATA_DIR=str(data)),
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1 and "No account" in missing.stderr
