@@ -47,3 +47,59 @@ async def enable_totp(client: httpx.AsyncClient, token: str, clock: FrozenClock)
     assert r.status_code == 200, r.text
     clock.advance(30)  # the next check needs a fresh time step
     return secret
+
+
+# --- shared by the API test modules ---------------------------------------------------
+
+EMAIL = "jane@example.com"
+PROBLEM_FIELDS = {"type", "title", "status", "detail", "code"}
+
+
+def problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert ``r`` is an RFC 9457 problem with this status and code; return its body."""
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
+    body = dict(r.json())
+    assert set(body) >= PROBLEM_FIELDS, body
+    assert body["status"] == status and body["code"] == code, body
+    assert "Traceback" not in r.text
+    return body
+
+
+async def login(client: httpx.AsyncClient, email: str = EMAIL, password: str = PASSWORD,
+                **headers: str) -> httpx.Response:
+    return await client.post("/api/v1/login", json={"email": email, "password": password},
+                             headers=headers or None)
+
+
+async def login_token(client: httpx.AsyncClient, email: str = EMAIL) -> str:
+    r = await login(client, email)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "second_factor_required", r.json()
+    return str(r.json()["login_token"])
+
+
+async def verify(client: httpx.AsyncClient, token: str, method: str, code: str
+                 ) -> httpx.Response:
+    return await client.post("/api/v1/login/verify", json={
+        "login_token": token, "method": method, "code": code})
+
+
+async def enable_backup_codes(client: httpx.AsyncClient, token: str) -> list[str]:
+    r = await client.post("/api/v1/me/methods/backup_codes/enrollment", json={"pin": PIN},
+                          headers=auth(token))
+    assert r.status_code == 201, r.text
+    return [str(c) for c in r.json()["codes"]]
+
+
+async def method_view(client: httpx.AsyncClient, token: str, method_type: str
+                      ) -> dict[str, Any]:
+    r = await client.get("/api/v1/me/methods", headers=auth(token))
+    assert r.status_code == 200, r.text
+    return dict(next(m for m in r.json()["methods"] if m["type"] == method_type))
+
+
+def wrong_totp(secret: str, clock: FrozenClock) -> str:
+    """A 6-digit code that no step within ±25 of now would give (so no drift hint either)."""
+    near = {totp_now(secret, clock, o) for o in range(-25, 26)}
+    return next(f"{n:06d}" for n in range(1000, 999999, 7919) if f"{n:06d}" not in near)

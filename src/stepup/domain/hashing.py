@@ -57,7 +57,10 @@ class Hasher:
         return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
 
     def mac_ok(self, expected_hex: str, *parts: str) -> bool:
-        return hmac.compare_digest(self.mac(*parts), expected_hex)
+        # As bytes: compare_digest refuses str with non-ASCII characters (a header can
+        # carry any Latin-1 text), and a forged value must be False, not an error.
+        supplied = expected_hex.encode("utf-8", "surrogatepass")
+        return hmac.compare_digest(self.mac(*parts).encode(), supplied)
 
 
 def new_token() -> str:

@@ -8,7 +8,9 @@ step, once accepted, is refused forever after for that user: the store advances
 from __future__ import annotations
 
 import base64
+import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -33,14 +35,21 @@ from stepup.store.models import User
 
 STEP_SECONDS = 30
 DIGITS = 6
+# RFC 6238 allows HMAC-SHA1, -SHA256 and -SHA512; authenticator apps use SHA1, the
+# others are here so the RFC's own test vectors can check this module (tests/unit).
+DIGESTS: dict[str, Callable[..., Any]] = {
+    "sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512,
+}
 
 
 def new_secret() -> str:
     return base64.b32encode(secrets.token_bytes(20)).decode()  # 160 bits (RFC 4226 §4)
 
 
-def code_at(secret: str, step: int) -> str:
-    return pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).generate_otp(step)
+def code_at(secret: str, step: int, *, digits: int = DIGITS, digest: str = "sha1") -> str:
+    otp = pyotp.TOTP(secret, digits=digits, digest=DIGESTS[digest], interval=STEP_SECONDS)
+    code: str = otp.generate_otp(step)
+    return code
 
 
 def time_step(when: datetime) -> int:
@@ -61,11 +70,12 @@ def qr_svg(uri: str) -> str:
     return svg
 
 
-def match_step(secret: str, code: str, now_step: int, window: int) -> int | None:
+def match_step(secret: str, code: str, now_step: int, window: int, *, digits: int = DIGITS,
+               digest: str = "sha1") -> int | None:
     """The step within ±window whose code equals ``code`` (checked in constant time)."""
     found = None
     for offset in range(-window, window + 1):
-        if same(code_at(secret, now_step + offset), code):
+        if same(code_at(secret, now_step + offset, digits=digits, digest=digest), code):
             found = now_step + offset
     return found
 

@@ -65,13 +65,17 @@ def _method_entry(row: MethodRow) -> dict[str, Any]:
 
 
 async def password_step(rt: Runtime, actor: Actor, email: str, password: str) -> LoginResult:
+    valid = True
     try:
         email = normalise_email(email)
     except Exception:
         email = email.strip().lower()  # still hash and throttle: same answer, same time
+        valid = False
     async with rt.db() as db:
         await ratelimit.ensure_password_attempts_left(db, rt.settings, rt.clock, email, actor.ip)
-        user = await queries.get_user_by_email(db, email)
+        # No account has an invalid address; looking one up could even fail (PostgreSQL
+        # refuses a NUL character in text) and answer 500 instead of "wrong password".
+        user = await queries.get_user_by_email(db, email) if valid else None
         ok = await run_cpu(rt.hasher.verify_password, user.password_hash if user else None,
                            password)
         if user is None or not ok:

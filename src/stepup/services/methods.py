@@ -62,7 +62,7 @@ async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type:
     method = registry.get(method_type)
     async with rt.db() as db:
         user = await _user(db, user_id)
-        await check_pin(rt, db, actor, user, pin)
+        await check_pin(rt, db, actor, user, pin, method=method_type)
         existing = await queries.get_method(db, user.id, method_type)
         if existing is not None and existing.status == "enabled":
             raise Conflict("This method is already enabled. Disable it first to start again.")

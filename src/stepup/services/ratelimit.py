@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,40 +57,54 @@ async def ensure_pin_open(db: AsyncSession, clock: Clock, user_id: str) -> None:
                            retry_after=_retry_after(until, clock.now()))
 
 
+@dataclass(frozen=True)
+class Lock:
+    """A lock that a failure just set: on the account (every method) or on one scope."""
+
+    scope: str
+    seconds: int
+
+    @property
+    def account(self) -> bool:
+        return self.scope == ACCOUNT_SCOPE
+
+
 async def method_failed(db: AsyncSession, settings: Settings, clock: Clock, user_id: str,
-                        method_type: str) -> int | None:
-    """Count a wrong code; returns the lock's length in seconds if this one locked it."""
-    locked = await _account_failed(db, settings, clock, user_id)
+                        method_type: str) -> Lock | None:
+    """Count a wrong code; returns the lock it set, if any (the account's comes first)."""
+    account = await _account_failed(db, settings, clock, user_id)
     scope = method_scope(method_type)
     failures, level = await queries.add_guard_failure(db, user_id, scope)
+    method = None
     if failures >= settings.method_lock_after:
         seconds = lock_seconds(level, settings.method_lock_first_seconds,
                                settings.method_lock_max_seconds)
         await queries.lock_guard(db, user_id, scope, clock.now() + timedelta(seconds=seconds),
                                  level + 1)
-        return seconds
-    return settings.account_lock_seconds if locked else None
+        method = Lock(scope, seconds)
+    return account or method
 
 
 async def pin_failed(db: AsyncSession, settings: Settings, clock: Clock, user_id: str
-                     ) -> int | None:
-    locked = await _account_failed(db, settings, clock, user_id)
+                     ) -> Lock | None:
+    account = await _account_failed(db, settings, clock, user_id)
     failures, _ = await queries.add_guard_failure(db, user_id, PIN_SCOPE)
+    pin = None
     if failures >= settings.pin_lock_after:
         await queries.lock_guard(db, user_id, PIN_SCOPE,
                                  clock.now() + timedelta(seconds=settings.pin_lock_seconds), 0)
-        return settings.pin_lock_seconds
-    return settings.account_lock_seconds if locked else None
+        pin = Lock(PIN_SCOPE, settings.pin_lock_seconds)
+    return account or pin
 
 
 async def _account_failed(db: AsyncSession, settings: Settings, clock: Clock, user_id: str
-                          ) -> bool:
+                          ) -> Lock | None:
     failures, _ = await queries.add_guard_failure(db, user_id, ACCOUNT_SCOPE)
     if failures >= settings.account_lock_after:
         until = clock.now() + timedelta(seconds=settings.account_lock_seconds)
         await queries.lock_guard(db, user_id, ACCOUNT_SCOPE, until, 0)
-        return True
-    return False
+        return Lock(ACCOUNT_SCOPE, settings.account_lock_seconds)
+    return None
 
 
 async def method_passed(db: AsyncSession, user_id: str, method_type: str) -> None:

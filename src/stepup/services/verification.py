@@ -12,7 +12,7 @@ from typing import NoReturn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.domain.errors import AccountLocked, DomainError, MethodLocked, PinInvalid
-from stepup.domain.policy import Purpose
+from stepup.domain.policy import PIN_SCOPE, Purpose
 from stepup.methods import registry
 from stepup.methods.base import Verified
 from stepup.services import audit, ratelimit
@@ -38,38 +38,50 @@ async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, ro
         await audit.record(db, rt.clock, actor, "code.failed", user.id, method=row.type,
                            purpose=purpose.value, reason=err.code)
         if locked is not None:
-            await audit.record(db, rt.clock, actor, "method.locked", user.id,
-                               method=row.type, seconds=locked)
-            await commit_and_raise(db, _lock_error(locked, row.type, rt))
+            await audit.record(db, rt.clock, actor, _lock_event(locked, "method.locked"),
+                               user.id, method=row.type, seconds=locked.seconds)
+            await commit_and_raise(db, _lock_error(locked))
         await commit_and_raise(db, err)
     await ratelimit.method_passed(db, user.id, row.type)
     row.last_used_at = rt.clock.now()
     return verified
 
 
-def _lock_error(seconds: int, method_type: str, rt: Runtime) -> DomainError:
-    if seconds == rt.settings.account_lock_seconds:
+def _lock_event(lock: ratelimit.Lock, event: str) -> str:
+    return "account.locked" if lock.account else event
+
+
+def _lock_error(lock: ratelimit.Lock) -> DomainError:
+    # Told by the lock's scope, not by its length: a method lock as long as the account
+    # lock is still a method lock, and the account lock wins when both fall together.
+    if lock.account:
         return AccountLocked("Too many failed attempts: the account is locked.",
-                             retry_after=seconds)
+                             retry_after=lock.seconds)
+    if lock.scope == PIN_SCOPE:
+        return MethodLocked(
+            f"Too many wrong PINs: the PIN is locked for {_human(lock.seconds)}.",
+            retry_after=lock.seconds)
     return MethodLocked(
-        f"Too many wrong codes: this method is locked for {_human(seconds)}.",
-        retry_after=seconds)
+        f"Too many wrong codes: this method is locked for {_human(lock.seconds)}.",
+        retry_after=lock.seconds)
 
 
 def _human(seconds: int) -> str:
     return f"{seconds // 60} minute(s)" if seconds >= 60 else f"{seconds} seconds"
 
 
-async def check_pin(rt: Runtime, db: AsyncSession, actor: Actor, user: User, pin: str) -> None:
+async def check_pin(rt: Runtime, db: AsyncSession, actor: Actor, user: User, pin: str, *,
+                    method: str | None = None) -> None:
+    """``method``: the method being enabled with this PIN, if any (for the audit log)."""
     await ratelimit.ensure_pin_open(db, rt.clock, user.id)
     if await run_cpu(rt.hasher.verify_password, user.pin_hash, pin or ""):
         await ratelimit.pin_passed(db, user.id)
         return
     locked = await ratelimit.pin_failed(db, rt.settings, rt.clock, user.id)
-    await audit.record(db, rt.clock, actor, "pin.failed", user.id)
+    about = {"method": method} if method else {}
+    await audit.record(db, rt.clock, actor, "pin.failed", user.id, **about)
     if locked is not None:
-        await audit.record(db, rt.clock, actor, "pin.locked", user.id, seconds=locked)
-        await commit_and_raise(db, MethodLocked(
-            f"Too many wrong PINs: the PIN is locked for {_human(locked)}.",
-            retry_after=locked))
+        await audit.record(db, rt.clock, actor, _lock_event(locked, "pin.locked"), user.id,
+                           seconds=locked.seconds)
+        await commit_and_raise(db, _lock_error(locked))
     await commit_and_raise(db, PinInvalid())

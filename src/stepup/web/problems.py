@@ -8,6 +8,7 @@ never a stack trace.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,6 +26,7 @@ PROBLEM_JSON = "application/problem+json"
 
 STATUS_BY_CODE: dict[str, int] = {
     "validation_error": 422,
+    "bad_request": 400,
     "invalid_credentials": 401,
     "not_authenticated": 401,
     "forbidden": 403,
@@ -46,9 +48,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "internal_error": 500,
 }
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
-               415: "unsupported_media_type", 401: "not_authenticated", 403: "forbidden",
-               503: "service_unavailable"}
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+               413: "payload_too_large", 415: "unsupported_media_type",
+               401: "not_authenticated", 403: "forbidden", 503: "service_unavailable"}
 
 
 class Problem(BaseModel):
@@ -63,8 +65,9 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
-def problem_body(code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
-    status = STATUS_BY_CODE.get(code, 400)
+def problem_body(code: str, title: str, detail: str, *, status: int | None = None,
+                 **extra: Any) -> dict[str, Any]:
+    status = status or STATUS_BY_CODE.get(code, 400)
     body: dict[str, Any] = {"type": f"https://stepup.dev/problems/{code.replace('_', '-')}",
                             "title": title, "status": status, "detail": detail, "code": code}
     body.update({k: v for k, v in extra.items() if v is not None})
@@ -72,11 +75,14 @@ def problem_body(code: str, title: str, detail: str, **extra: Any) -> dict[str, 
 
 
 def problem_response(code: str, title: str, detail: str, *, retry_after: int | None = None,
+                     status: int | None = None, headers: Mapping[str, str] | None = None,
                      **extra: Any) -> JSONResponse:
-    body = problem_body(code, title, detail, retry_after=retry_after, **extra)
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    body = problem_body(code, title, detail, status=status, retry_after=retry_after, **extra)
+    out = dict(headers or {})
+    if retry_after is not None:
+        out["Retry-After"] = str(retry_after)
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON,
-                        headers=headers)
+                        headers=out or None)
 
 
 def from_domain(err: DomainError) -> JSONResponse:
@@ -107,9 +113,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, err: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(err.status_code, "validation_error")
-        resp = problem_response(code, str(err.detail), str(err.detail))
-        resp.status_code = err.status_code
+        # The framework's own errors (unknown route, a body that is not UTF-8, ...): the
+        # document's ``status`` must be the status actually answered.
+        code = _HTTP_CODES.get(err.status_code, "error")
+        resp = problem_response(code, str(err.detail), str(err.detail),
+                                status=err.status_code, headers=err.headers)
         return resp
 
     @app.exception_handler(OperationalError)

@@ -24,7 +24,8 @@ def _out(result: login.LoginResult) -> LoginOut:
     if result.status == "authenticated":
         return LoginOut(status=result.status, session_token=result.session_token,
                         expires_at=result.expires_at,
-                        backup_codes_remaining=result.notes.get("remaining"))
+                        backup_codes_remaining=result.notes.get("remaining"),
+                        backup_codes_low=result.notes.get("low"))
     return LoginOut(status=result.status, login_token=result.login_token,
                     methods=[LoginMethod(**m) for m in result.methods])
 

@@ -57,6 +57,8 @@ class LoginOut(BaseModel):
     login_token: str | None = None
     methods: list[LoginMethod] | None = None
     backup_codes_remaining: int | None = None
+    # True when a backup code was used and few are left: time to make a new set.
+    backup_codes_low: bool | None = None
 
 
 class LoginChallengeIn(Body):

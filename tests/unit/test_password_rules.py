@@ -1,0 +1,62 @@
+"""Password rules (NIST SP 800-63B): length and a block list, no composition rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from stepup.config import Settings
+from stepup.domain.codes import check_password
+from stepup.domain.errors import ValidationFailed
+
+EMAIL = "jane@example.com"
+DEFAULTS = Settings()
+
+
+def check(password: str, *, max_length: int | None = None) -> str:
+    return check_password(password, email=EMAIL, min_length=DEFAULTS.password_min_length,
+                          max_length=max_length or DEFAULTS.password_max_length)
+
+
+def refused(password: str) -> ValidationFailed:
+    with pytest.raises(ValidationFailed) as err:
+        check(password)
+    assert err.value.field == "password"
+    return err.value
+
+
+def test_defaults() -> None:
+    assert DEFAULTS.password_min_length == 12
+    assert DEFAULTS.password_max_length >= 64
+
+
+def test_minimum_length_is_twelve() -> None:
+    assert "12" in refused("violet-harb").detail  # 11 characters
+    assert check("violet-harbo") == "violet-harbo"  # 12
+
+
+def test_long_passwords_and_passphrases_are_accepted() -> None:
+    long = "correct horse battery staple, " * 2 + "zebra"  # 65 characters
+    assert len(long) >= 64
+    assert check(long) == long
+    assert check("x7y" * 42, max_length=128) == "x7y" * 42
+
+
+def test_over_the_maximum_is_refused() -> None:
+    refused("q" * 60 + "w" * 69)
+
+
+def test_no_composition_rules() -> None:
+    assert check("all lowercase words here")
+    assert check("ВСЕ БУКВЫ КИРИЛЛИЦЕЙ")
+
+
+@pytest.mark.parametrize("password", ["password1234", "PASSWORD1234", " qwertyuiop123 ",
+                                      "qwerty123456"])
+def test_common_passwords_are_refused(password: str) -> None:
+    assert "common" in refused(password).detail
+
+
+def test_the_e_mail_address_and_repeats_are_refused() -> None:
+    refused("jane@example.com")
+    refused("abababababababab")
+    refused("aaaaaaaaaaaaaaaa")
