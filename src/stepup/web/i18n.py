@@ -1,43 +1,35 @@
-"""Translations (Babel): the catalogues under ``locales/`` compiled in memory at start.
+"""Translations for the web layer: which language a request gets.
 
-Every user-visible string goes through gettext. English is the source language; a
+The catalogues (``locales/<lang>/LC_MESSAGES/messages.po``) are compiled in memory by
+:mod:`stepup.i18n`, the one loader that pages and sent messages share; no ``.mo`` file is
+kept. Every user-visible string goes through gettext. English is the source language; a
 language without a catalogue falls back to English.
 """
 
 from __future__ import annotations
 
-import io
-from functools import cache
-from pathlib import Path
+from stepup.i18n import DEFAULT, LANGUAGES, LOCALES, translations
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
-
-LOCALES = Path(__file__).resolve().parents[3] / "locales"
-LANGUAGES = ("en", "ru")
-DEFAULT = "en"
-
-
-@cache
-def translations(language: str) -> NullTranslations:
-    po = LOCALES / language / "LC_MESSAGES" / "messages.po"
-    if language not in LANGUAGES or not po.exists():
-        return NullTranslations()
-    with po.open("rb") as fh:
-        catalog = read_po(fh, locale=language)
-    buf = io.BytesIO()
-    write_mo(buf, catalog)
-    buf.seek(0)
-    return Translations(buf)
+__all__ = ["DEFAULT", "LANGUAGES", "LOCALES", "pick_language", "translations"]
 
 
 def pick_language(*candidates: str | None, accept_language: str | None = None) -> str:
+    """The first supported candidate, else the best Accept-Language match, else English."""
     for c in candidates:
         if c in LANGUAGES:
             return c
-    for part in (accept_language or "").split(","):
-        tag = part.split(";")[0].strip().lower()[:2]
-        if tag in LANGUAGES:
-            return tag
-    return DEFAULT
+    weighted: list[tuple[float, int, str]] = []
+    for index, part in enumerate((accept_language or "").split(",")):
+        tag, _sep, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _eq, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGUAGES and quality > 0:
+            weighted.append((-quality, index, primary))
+    return min(weighted)[2] if weighted else DEFAULT

@@ -1,5 +1,9 @@
-"""Portal pages (being built)."""
+"""Portal pages: the router that app.py includes, assembled from one module per area."""
 
 from fastapi import APIRouter
 
+from stepup.web.portal import auth, enroll, manage, settings
+
 router = APIRouter(include_in_schema=False)
+for _part in (auth.router, settings.router, enroll.router, manage.router):
+    router.include_router(_part)

@@ -1,0 +1,264 @@
+"""Signing up, logging in (password, then a second factor) and logging out.
+
+Before login there is no session, so these forms bind their CSRF token to a random
+pre-session cookie. The ``login_token`` between the password and the second factor
+lives only in a short-lived HttpOnly cookie, never in a URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from stepup.domain.errors import DomainError, Forbidden, NotAuthenticated
+from stepup.services import accounts, login, sessions
+from stepup.services.login import LoginResult
+from stepup.web import deps, i18n
+from stepup.web.portal.render import (
+    LOGIN_COOKIE,
+    LOGIN_COOKIE_MAX_AGE,
+    SENDS_CODES,
+    SESSION_COOKIE,
+    Page,
+    delete_cookie,
+    form_data,
+    logged_in,
+    redirect,
+    set_cookie,
+    to_login,
+)
+from stepup.web.problems import STATUS_BY_CODE
+
+router = APIRouter()
+
+METHODS_PAGE = "/settings/methods"
+
+
+def status_for(err: DomainError) -> int:
+    # Form pages answer 4xx like the API, but never 401: the page itself is the answer.
+    status = STATUS_BY_CODE.get(err.code, 400)
+    return 400 if status == 401 or status >= 500 else status
+
+
+def start_session(page: Page, token: str, url: str) -> Response:
+    response = redirect(url)
+    set_cookie(response, page.rt, SESSION_COOKIE, token, samesite="lax")
+    delete_cookie(response, page.rt, LOGIN_COOKIE)
+    return page.finish(response)
+
+
+def after_password(page: Page, result: LoginResult) -> Response:
+    if result.status == "authenticated" and result.session_token:
+        return start_session(page, result.session_token, METHODS_PAGE)
+    response = redirect("/login/second-factor")
+    set_cookie(response, page.rt, LOGIN_COOKIE, result.login_token or "",
+               max_age=LOGIN_COOKIE_MAX_AGE, samesite="strict")
+    return page.finish(response)
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    return redirect(METHODS_PAGE if await logged_in(request) else "/login")
+
+
+# --- sign-up ---------------------------------------------------------------------------
+
+
+def _signup_form(page: Page, *, email: str = "", language: str | None = None,
+                 errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    return page.render("signup.html", status_code=status_code, title=page._("Create an account"),
+                       email=email, language=language or page.lang, errors=errors or {},
+                       min_length=page.rt.settings.password_min_length)
+
+
+@router.get("/signup")
+async def signup_page(request: Request) -> Response:
+    if await logged_in(request):
+        return redirect(METHODS_PAGE)
+    return _signup_form(Page(request))
+
+
+@router.post("/signup")
+async def signup(request: Request) -> Response:
+    page = Page(request)
+    form = await form_data(request)
+    try:
+        page.check_csrf(form.get("csrf_token"))
+    except Forbidden as err:
+        return page.forbidden(err)
+    email = form.get("email", "").strip()
+    password = form.get("password", "")
+    pin = form.get("pin", "").strip()
+    language = form.get("language", page.lang)
+    if language not in i18n.LANGUAGES:
+        language = page.lang
+    rt, who = page.rt, deps.actor(request)
+    try:
+        await accounts.create_account(rt, who, email=email, password=password, pin=pin,
+                                      language=language)
+        result = await login.password_step(rt, who, email, password)
+    except DomainError as err:
+        field = err.field if err.field in ("email", "password", "pin", "language") else "form"
+        return _signup_form(page, email=email, language=language,
+                            errors={field: page.error_message(err)},
+                            status_code=status_for(err))
+    return after_password(page, result)
+
+
+# --- login: the password ---------------------------------------------------------------
+
+
+def _login_form(page: Page, *, email: str = "", error: str | None = None,
+                notice: str | None = None, status_code: int = 200) -> Response:
+    return page.render("login.html", status_code=status_code, title=page._("Log in"),
+                       email=email, error=error, notice=notice)
+
+
+@router.get("/login")
+async def login_page(request: Request) -> Response:
+    if await logged_in(request):
+        return redirect(METHODS_PAGE)
+    page = Page(request)
+    notice = None
+    if request.query_params.get("expired"):
+        notice = page._("Your login attempt has expired. Log in again.")
+    elif request.query_params.get("bye"):
+        notice = page._("You have logged out.")
+    return _login_form(page, notice=notice)
+
+
+@router.post("/login")
+async def login_submit(request: Request) -> Response:
+    page = Page(request)
+    form = await form_data(request)
+    try:
+        page.check_csrf(form.get("csrf_token"))
+    except Forbidden as err:
+        return page.forbidden(err)
+    email = form.get("email", "").strip()
+    try:
+        result = await login.password_step(page.rt, deps.actor(request), email,
+                                           form.get("password", ""))
+    except DomainError as err:
+        return _login_form(page, email=email, error=page.error_message(err),
+                           status_code=status_for(err))
+    return after_password(page, result)
+
+
+# --- login: the second factor ----------------------------------------------------------
+
+
+def _login_token(page: Page) -> str | None:
+    return page.request.cookies.get(deps.cookie_name(page.rt, LOGIN_COOKIE))
+
+
+def _expired(page: Page) -> Response:
+    response = redirect("/login?expired=1")
+    delete_cookie(response, page.rt, LOGIN_COOKIE)
+    return page.finish(response)
+
+
+def _second_factor_form(page: Page, methods: list[dict[str, Any]], chosen: str | None, *,
+                        error: str | None = None, notice: str | None = None,
+                        status_code: int = 200) -> Response:
+    types = [m["type"] for m in methods]
+    if chosen not in types:
+        chosen = next((t for t in types if t != "backup_codes"), types[0] if types else None)
+    current = next((m for m in methods if m["type"] == chosen), None)
+    others = [m for m in methods if m["type"] not in (chosen, "backup_codes")]
+    return page.render(
+        "second_factor.html", status_code=status_code, title=page._("Enter a security code"),
+        current=current, others=others, error=error, notice=notice,
+        backup_available="backup_codes" in types and chosen != "backup_codes",
+        sends_code=chosen in SENDS_CODES,
+    )
+
+
+@router.get("/login/second-factor")
+async def second_factor_page(request: Request) -> Response:
+    page = Page(request)
+    token = _login_token(page)
+    if not token:
+        return redirect("/login")
+    try:
+        methods = await login.flow_methods(page.rt, token)
+    except DomainError:
+        return _expired(page)
+    return _second_factor_form(page, methods, request.query_params.get("method"))
+
+
+@router.post("/login/second-factor")
+async def second_factor_submit(request: Request) -> Response:
+    page = Page(request)
+    form = await form_data(request)
+    try:
+        page.check_csrf(form.get("csrf_token"))
+    except Forbidden as err:
+        return page.forbidden(err)
+    token = _login_token(page)
+    if not token:
+        return _expired(page)
+    method = form.get("method", "")
+    try:
+        result = await login.verify(page.rt, deps.actor(request), token, method,
+                                    form.get("code", ""))
+    except NotAuthenticated:
+        return _expired(page)
+    except DomainError as err:
+        try:
+            methods = await login.flow_methods(page.rt, token)
+        except DomainError:
+            return _expired(page)
+        return _second_factor_form(page, methods, method, error=page.error_message(err),
+                                   status_code=status_for(err))
+    url = METHODS_PAGE + ("?backup_low=1" if result.notes.get("low") else "")
+    return start_session(page, result.session_token or "", url)
+
+
+@router.post("/login/second-factor/send")
+async def second_factor_send(request: Request) -> Response:
+    """Ask an out-of-band method to send a code for this login."""
+    page = Page(request)
+    form = await form_data(request)
+    try:
+        page.check_csrf(form.get("csrf_token"))
+    except Forbidden as err:
+        return page.forbidden(err)
+    token = _login_token(page)
+    if not token:
+        return _expired(page)
+    method = form.get("method", "")
+    error = notice = None
+    try:
+        sent = await login.challenge(page.rt, deps.actor(request), token, method)
+        notice = page._("We sent a code to %(to)s.", to=sent.sent_to)
+    except NotAuthenticated:
+        return _expired(page)
+    except DomainError as err:
+        error = page.error_message(err)
+    try:
+        methods = await login.flow_methods(page.rt, token)
+    except DomainError:
+        return _expired(page)
+    return _second_factor_form(page, methods, method, error=error, notice=notice)
+
+
+# --- logout ----------------------------------------------------------------------------
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    page = await logged_in(request)
+    if page is None:
+        return to_login(request)
+    form = await form_data(request)
+    try:
+        page.check_csrf(form.get("csrf_token"))
+    except Forbidden as err:
+        return page.forbidden(err)
+    await sessions.end(page.rt, page.session_id or "")
+    response = redirect("/login?bye=1")
+    delete_cookie(response, page.rt, SESSION_COOKIE)
+    return response

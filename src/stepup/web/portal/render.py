@@ -1,0 +1,264 @@
+"""What every portal page shares: templates, language, cookies, CSRF and error messages.
+
+A :class:`Page` is built once per request. It picks the language (the user's, else
+``?lang=``, else the language cookie, else Accept-Language), binds gettext for both the
+templates and the Python side, and knows which CSRF token the forms on the page carry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from stepup.domain.errors import DomainError, Forbidden, NotAuthenticated
+from stepup.services import sessions
+from stepup.services.runtime import Runtime
+from stepup.store.models import User
+from stepup.web import deps, i18n
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+SESSION_COOKIE = "stepup_session"
+LOGIN_COOKIE = "stepup_login"
+PRE_COOKIE = "stepup_pre"
+LANG_COOKIE = "stepup_lang"
+LOGIN_COOKIE_MAX_AGE = 300
+LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def N_(message: str) -> str:  # the gettext "mark only" convention
+    """Mark a string for extraction; it is translated where it is shown."""
+    return message
+
+
+# Display names of the six methods, in the order of the Authentication methods page.
+METHOD_ORDER = ("totp", "sms", "email", "whatsapp", "backup_codes", "webauthn")
+METHOD_NAMES = {
+    "totp": N_("Authenticator app"),
+    "sms": N_("SMS"),
+    "email": N_("E-mail"),
+    "whatsapp": N_("WhatsApp"),
+    "backup_codes": N_("Backup codes"),
+    "webauthn": N_("Passkeys"),
+}
+METHOD_BLURBS = {
+    "totp": N_("Six-digit codes made by an app on your phone (Google Authenticator, "
+               "Microsoft Authenticator and others)."),
+    "sms": N_("Security codes sent to your mobile phone by SMS."),
+    "email": N_("Security codes sent to your e-mail address."),
+    "whatsapp": N_("Security codes sent to you on WhatsApp."),
+    "backup_codes": N_("Ten single-use codes to print and keep in a safe place, for when "
+                       "your other methods are out of reach."),
+    "webauthn": N_("Your device's fingerprint, face or screen lock, or a security key."),
+}
+# Methods whose challenge sends a code (out-of-band). The others show their own codes.
+SENDS_CODES = frozenset({"sms", "email", "whatsapp"})
+OPERATION_NAMES = {"login": N_("Login"), "withdrawal": N_("Withdrawal")}
+
+# Messages by error code for languages other than English: the services' details are
+# English text. English pages show the detail itself, which is more specific.
+ERROR_MESSAGES = {
+    "invalid_code": N_("The security code is not valid."),
+    "code_expired": N_("The security code has expired: ask for a new one."),
+    "pin_invalid": N_("The PIN is not correct."),
+    "invalid_credentials": N_("The e-mail or password is not correct."),
+    "not_authenticated": N_("You need to log in again."),
+    "method_not_enabled": N_("This method is not enabled."),
+    "account_locked": N_("Too many failed attempts: the account is locked."),
+    "rate_limited": N_("Too many attempts: try again later."),
+    "delivery_failed": N_("The message could not be sent. Please try again."),
+    "forbidden": N_("The form has expired or did not come from this site. Reload the page "
+                    "and try again."),
+}
+
+
+@cache
+def environment(language: str) -> Environment:
+    """One Jinja2 environment per language, with that language's catalogue installed."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks: whitespace as in babel.cfg
+    env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def _secure(rt: Runtime) -> bool:
+    return rt.settings.secure_cookies
+
+
+def set_cookie(response: Response, rt: Runtime, base: str, value: str, *,
+               max_age: int | None = None,
+               samesite: Literal["lax", "strict"] = "lax") -> None:
+    """An HttpOnly cookie on path /, Secure when the settings say so (``__Host-`` name)."""
+    response.set_cookie(deps.cookie_name(rt, base), value, max_age=max_age, path="/",
+                        httponly=True, secure=_secure(rt), samesite=samesite)
+
+
+def delete_cookie(response: Response, rt: Runtime, base: str) -> None:
+    response.delete_cookie(deps.cookie_name(rt, base), path="/", httponly=True,
+                           secure=_secure(rt))
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+class Page:
+    """One request's rendering context."""
+
+    def __init__(self, request: Request, user: User | None = None,
+                 session_id: str | None = None) -> None:
+        self.request = request
+        self.rt = deps.runtime(request)
+        self.user = user
+        self.session_id = session_id
+        query_lang = request.query_params.get("lang")
+        self.lang = i18n.pick_language(
+            user.language if user else None,
+            query_lang,
+            request.cookies.get(deps.cookie_name(self.rt, LANG_COOKIE)),
+            accept_language=request.headers.get("accept-language"),
+        )
+        self._remember_lang = user is None and query_lang in i18n.LANGUAGES
+        self.translations = i18n.translations(self.lang)
+        # Pre-login pages bind their CSRF token to a random pre-session cookie.
+        self.pre = request.cookies.get(deps.cookie_name(self.rt, PRE_COOKIE))
+        self._new_pre = False
+
+    # --- translation -------------------------------------------------------------------
+
+    def _(self, message: str, **values: Any) -> str:
+        text: str = self.translations.gettext(message)
+        return text % values if values else text
+
+    def ngettext(self, singular: str, plural: str, num: int, **values: Any) -> str:
+        text: str = self.translations.ngettext(singular, plural, num)
+        return text % {"num": num, **values}
+
+    def method_name(self, method_type: str) -> str:
+        return self._(METHOD_NAMES.get(method_type, method_type))
+
+    def operation_name(self, op: str) -> str:
+        name = OPERATION_NAMES.get(op)
+        return self._(name) if name else op.replace("_", " ").capitalize()
+
+    def error_message(self, err: DomainError) -> str:
+        """What to tell the user about a refused request, in the page's language."""
+        if err.code == "invalid_code" and "clock_drift_minutes" in err.extra:
+            minutes = int(err.extra["clock_drift_minutes"])
+            if minutes > 0:
+                return self.ngettext(
+                    "The code is not valid now: your device clock seems to be about %(num)d "
+                    "minute ahead. Sync the time on your device and try a new code.",
+                    "The code is not valid now: your device clock seems to be about %(num)d "
+                    "minutes ahead. Sync the time on your device and try a new code.",
+                    abs(minutes))
+            return self.ngettext(
+                "The code is not valid now: your device clock seems to be about %(num)d "
+                "minute behind. Sync the time on your device and try a new code.",
+                "The code is not valid now: your device clock seems to be about %(num)d "
+                "minutes behind. Sync the time on your device and try a new code.",
+                abs(minutes))
+        if err.code == "method_locked" and err.retry_after:
+            return self.ngettext("Too many wrong attempts: try again in %(num)d minute.",
+                                 "Too many wrong attempts: try again in %(num)d minutes.",
+                                 max(1, -(-err.retry_after // 60)))
+        if self.lang != i18n.DEFAULT and err.code in ERROR_MESSAGES:
+            return self._(ERROR_MESSAGES[err.code])
+        return err.detail
+
+    # --- CSRF --------------------------------------------------------------------------
+
+    def csrf_token(self) -> str:
+        if self.session_id is not None:
+            return deps.csrf_token_for(self.rt, self.session_id)
+        if self.pre is None:
+            self.pre = deps.new_pre_session()
+            self._new_pre = True
+        return deps.csrf_token_for(self.rt, "pre:" + self.pre)
+
+    def check_csrf(self, supplied: object) -> None:
+        """Raise ``Forbidden`` unless the form carries this visitor's token."""
+        if self.session_id is not None:
+            bound = self.session_id
+        elif self.pre:
+            bound = "pre:" + self.pre
+        else:
+            raise Forbidden("The form has expired. Reload the page and try again.")
+        deps.check_csrf(self.request, self.rt, bound,
+                        supplied if isinstance(supplied, str) else None)
+
+    # --- rendering ---------------------------------------------------------------------
+
+    def finish(self, response: Response) -> Response:
+        """Set the cookies this page decided on (pre-session, language)."""
+        if self._new_pre and self.pre:
+            set_cookie(response, self.rt, PRE_COOKIE, self.pre, samesite="strict")
+        if self._remember_lang:
+            response.set_cookie(deps.cookie_name(self.rt, LANG_COOKIE), self.lang,
+                                max_age=LANG_COOKIE_MAX_AGE, path="/", httponly=True,
+                                secure=_secure(self.rt), samesite="lax")
+        return response
+
+    def render(self, template: str, status_code: int = 200, **context: Any) -> Response:
+        env = environment(self.lang)
+        values: dict[str, Any] = {
+            "lang": self.lang,
+            "languages": i18n.LANGUAGES,
+            "user": self.user,
+            "csrf_token": self.csrf_token(),
+            "issuer": self.rt.settings.issuer,
+            "method_name": self.method_name,
+            "operation_name": self.operation_name,
+            "path": self.request.url.path,
+        }
+        values.update(context)
+        html = env.get_template(template).render(values)
+        return self.finish(HTMLResponse(html, status_code=status_code))
+
+    def forbidden(self, err: DomainError | None = None) -> Response:
+        fallback = ERROR_MESSAGES["forbidden"]
+        message = self.error_message(err) if err else self._(fallback)
+        return self.render("error.html", status_code=403, title=self._("Request refused"),
+                           message=message)
+
+    def not_found(self) -> Response:
+        return self.render("error.html", status_code=404, title=self._("Page not found"),
+                           message=self._("There is no such page."))
+
+
+async def logged_in(request: Request) -> Page | None:
+    """The page of a signed-in user, or None when there is no valid session cookie."""
+    rt = deps.runtime(request)
+    token = request.cookies.get(deps.cookie_name(rt, SESSION_COOKIE))
+    if not token:
+        return None
+    try:
+        auth = await sessions.resolve(rt, token)
+    except NotAuthenticated:
+        return None
+    return Page(request, user=auth.user, session_id=auth.session.id)
+
+
+def to_login(request: Request) -> Response:
+    response = redirect("/login")
+    delete_cookie(response, deps.runtime(request), SESSION_COOKIE)
+    return response
+
+
+async def form_data(request: Request) -> Mapping[str, str]:
+    """The submitted form's text fields (uploads are not part of any portal form)."""
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+

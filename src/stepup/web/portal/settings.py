@@ -1,0 +1,84 @@
+"""Settings → Authentication methods: the security identities and one section per method."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from stepup.methods import registry
+from stepup.methods.base import MethodView
+from stepup.services import accounts, methods
+from stepup.web.portal.render import (
+    METHOD_BLURBS,
+    METHOD_NAMES,
+    METHOD_ORDER,
+    N_,
+    logged_in,
+    to_login,
+)
+
+router = APIRouter()
+
+# Notices after a flow finishes (``?done=``): the flag is only a choice of message; every
+# number shown beside it is read from the store, never from the URL.
+DONE_MESSAGES = {
+    "enabled": N_("%(method)s is enabled."),
+    "disabled": N_("%(method)s is disabled."),
+    "switched": N_("The protection settings of %(method)s were saved."),
+    "saved": N_("Your new backup codes are active. The old ones no longer work."),
+}
+
+
+@dataclass
+class Section:
+    type: str
+    name: str
+    blurb: str
+    available: bool
+    view: MethodView | None
+    low: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.view is not None and self.view.enabled
+
+
+@router.get("/settings/methods")
+async def methods_page(request: Request) -> Response:
+    page = await logged_in(request)
+    if page is None or page.user is None:
+        return to_login(request)
+    rt, user = page.rt, page.user
+    views = {v.type: v for v in await methods.list_views(rt, user.id)}
+    warn_at = rt.settings.backup_codes_warn_at
+    sections = []
+    for t in METHOD_ORDER:
+        view = views.get(t)
+        low = bool(view and view.enabled and view.remaining is not None
+                   and view.remaining <= warn_at)
+        sections.append(Section(type=t, name=page._(METHOD_NAMES[t]),
+                                blurb=page._(METHOD_BLURBS[t]),
+                                available=registry.is_available(t) and view is not None,
+                                view=view, low=low))
+    enabled = [s for s in sections if s.enabled]
+    protecting = {op: [s.name for s in enabled if s.view and s.view.protects.get(op)]
+                  for op in rt.settings.operations}
+
+    notice = None
+    done = request.query_params.get("done")
+    method = request.query_params.get("method", "")
+    if done in DONE_MESSAGES and (method in METHOD_NAMES or done == "saved"):
+        notice = page._(DONE_MESSAGES[done], method=page.method_name(method))
+    backup = views.get("backup_codes")
+    low_after_login = None
+    if request.query_params.get("backup_low") and backup and backup.remaining is not None:
+        low_after_login = backup.remaining
+
+    return page.render(
+        "methods.html", title=page._("Authentication methods"),
+        profile=accounts.profile(user), sections=sections, enabled=enabled,
+        protecting=protecting, operations=rt.settings.operations, notice=notice,
+        low_after_login=low_after_login,
+    )

@@ -1,0 +1,199 @@
+"""A person's journey in Debian's Chromium (Playwright), under the real CSP.
+
+Sign up → enable the authenticator app → log out → log in with password and TOTP →
+enable backup codes → log out → log in with a backup code. No console errors, no CSP
+violations. Screenshots go to test-artifacts/ (gitignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyotp
+import pytest
+import uvicorn
+
+from stepup.config import Settings
+from stepup.domain.clock import SystemClock
+from stepup.web.app import create_app
+from tests.pages.helpers import PASSWORD, PIN
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
+                       "is not installed: apt-get install chromium"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    """The app under uvicorn in a thread, on the real clock (codes come from pyotp.now)."""
+    app = create_app(settings, clock=SystemClock())
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                        lifespan="on"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_journey_totp_then_backup_code(server: str) -> None:
+    from playwright.sync_api import ConsoleMessage, expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    email = f"journey-{uuid.uuid4().hex[:8]}@example.com"
+    problems: list[str] = []
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error" or "Content Security Policy" in msg.text:
+            problems.append(f"{msg.type}: {msg.text}")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(viewport={"width": 1100, "height": 900},
+                                      accept_downloads=True, locale="en-GB")
+        page = context.new_page()
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
+        page.set_default_timeout(15000)
+
+        # Sign up.
+        page.goto(f"{server}/signup")
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("PIN").fill(PIN)
+        page.get_by_role("button", name="Create account").click()
+        page.wait_for_url("**/settings/methods")
+        expect(page.locator("#method-sms")).to_contain_text("Not yet available")
+        page.screenshot(path=str(ARTIFACTS / "methods-empty.png"), full_page=True)
+
+        # Enable the authenticator app: PIN, then QR + key, then a code.
+        page.locator("#method-totp").get_by_role("link", name="Enable").click()
+        page.get_by_label("PIN").fill(PIN)
+        page.get_by_role("button", name="Verify").click()
+        expect(page.locator("figure.qr svg")).to_be_visible()
+        expect(page.get_by_role("button", name="Copy")).to_be_visible()  # shown by JS
+        page.screenshot(path=str(ARTIFACTS / "totp-enroll.png"), full_page=True)
+        secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+        totp = pyotp.TOTP(secret)
+        page.get_by_label("Security code").fill(totp.now())
+        page.get_by_role("button", name="Confirm").click()
+        page.wait_for_url("**/settings/methods?done=enabled&method=totp")
+        expect(page.locator("#method-totp .badge")).to_have_text("Enabled")
+
+        # Log out, log in with the password and a TOTP code of the next time step (the
+        # current one was spent on enrolling; ±1 step is accepted).
+        page.get_by_role("button", name="Log out").click()
+        page.wait_for_url("**/login?bye=1")
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/login/second-factor")
+        page.get_by_label("Security code").fill(totp.at(time.time() + 30))
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/settings/methods")
+
+        # Enable backup codes; Finish only once "I have saved them" is ticked.
+        page.locator("#method-backup_codes").get_by_role("link", name="Enable").click()
+        page.get_by_label("PIN").fill(PIN)
+        page.get_by_role("button", name="Verify").click()
+        codes = page.locator("#backup-codes code").all_inner_texts()
+        assert len(codes) == 10
+        finish = page.get_by_role("button", name="Finish")
+        expect(finish).to_be_disabled()
+        with page.expect_download() as download_info:
+            page.get_by_role("button", name="Download .txt").click()
+        downloaded = Path(download_info.value.path()).read_text()
+        assert all(code in downloaded for code in codes) and email in downloaded
+        page.screenshot(path=str(ARTIFACTS / "backup-codes.png"), full_page=True)
+        page.emulate_media(media="print")
+        page.screenshot(path=str(ARTIFACTS / "backup-codes-print.png"), full_page=True)
+        expect(page.get_by_role("button", name="Finish")).to_be_hidden()
+        page.emulate_media(media="screen")
+        page.get_by_label("I have saved them").check()
+        expect(finish).to_be_enabled()
+        finish.click()
+        page.wait_for_url("**/settings/methods?done=enabled&method=backup_codes")
+        expect(page.locator("#method-backup_codes")).to_contain_text("10 unused codes left")
+
+        # Log out, log in with a backup code.
+        page.get_by_role("button", name="Log out").click()
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/login/second-factor")
+        page.get_by_role("link", name="Use a backup code").click()
+        page.screenshot(path=str(ARTIFACTS / "second-factor-backup.png"), full_page=True)
+        page.get_by_label("Backup code").fill(codes[0])
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/settings/methods")
+        expect(page.locator("#method-backup_codes")).to_contain_text("9 unused codes left")
+        page.screenshot(path=str(ARTIFACTS / "methods.png"), full_page=True)
+
+        context.close()
+        browser.close()
+
+    assert problems == []
+
+
+def test_russian_pages_and_a_refused_pin(server: str) -> None:
+    from playwright.sync_api import ConsoleMessage, expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    email = f"ru-{uuid.uuid4().hex[:8]}@example.com"
+    problems: list[str] = []
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if "Content Security Policy" in msg.text or (msg.type == "error" and (
+                "status of 4" not in msg.text)):  # a refused form answers 4xx on purpose
+            problems.append(f"{msg.type}: {msg.text}")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
+        page.set_default_timeout(15000)
+
+        page.goto(f"{server}/signup?lang=ru")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Регистрация")
+        page.get_by_label("Электронная почта").fill(email)
+        page.get_by_label("Пароль").fill(PASSWORD)
+        page.get_by_label("ПИН-код").fill(PIN)
+        page.get_by_role("button", name="Зарегистрироваться").click()
+        page.wait_for_url("**/settings/methods")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Способы аутентификации")
+        page.screenshot(path=str(ARTIFACTS / "methods-ru.png"), full_page=True)
+
+        page.locator("#method-totp").get_by_role("link", name="Включить").click()
+        page.get_by_label("ПИН-код").fill("999999")
+        page.get_by_role("button", name="Подтвердить").click()
+        expect(page.get_by_role("alert")).to_contain_text("Неверный ПИН-код")
+        page.screenshot(path=str(ARTIFACTS / "pin-refused-ru.png"), full_page=True)
+        browser.close()
+
+    assert problems == []
