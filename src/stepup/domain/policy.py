@@ -6,7 +6,7 @@ A user's policy is the set of (method, operation) switches stored on each method
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 LOGIN = "login"
 WITHDRAWAL = "withdrawal"
@@ -16,9 +16,14 @@ METHOD_TYPES = ("totp", "sms", "email", "whatsapp", "backup_codes", "webauthn")
 
 @dataclass(frozen=True)
 class Purpose:
-    """What a code is for. A code issued for one purpose never serves another."""
+    """What a code is for. A code issued for one purpose never serves another.
+
+    ``details`` are what a message must show about it (an operation's amount and
+    destination), never part of its identity.
+    """
 
     value: str
+    details: dict[str, str] | None = field(default=None, compare=False, hash=False)
 
     @classmethod
     def login(cls) -> Purpose:
@@ -33,8 +38,8 @@ class Purpose:
         return cls(f"manage:{method_type}")
 
     @classmethod
-    def operation(cls, operation_id: str) -> Purpose:
-        return cls(f"operation:{operation_id}")
+    def operation(cls, operation_id: str, details: dict[str, str] | None = None) -> Purpose:
+        return cls(f"operation:{operation_id}", details)
 
 
 def initial_protects(operations: list[str], *, first_method: bool) -> dict[str, bool]:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.config import Settings
+from stepup.delivery.base import OutgoingMessage
 from stepup.domain.clock import Clock
 from stepup.domain.hashing import Hasher
 from stepup.domain.keyring import KeyRing
@@ -32,6 +33,7 @@ class MethodContext:
     keyring: KeyRing
     hasher: Hasher
     run_cpu: Any  # async callable: await run_cpu(fn, *args) runs fn off the event loop
+    ip: str | None = None  # the client's address, for per-IP send caps
 
 
 @dataclass
@@ -41,13 +43,20 @@ class EnrollmentStart:
     status_code: int
     body: dict[str, Any]
     enabled: bool = False
+    challenge: ChallengeSent | None = None  # out-of-band: the first code to deliver
 
 
 @dataclass
 class ChallengeSent:
+    """A code made and waiting to be delivered (the service sends it after commit)."""
+
     sent_to: str
     expires_in: int
     resend_in: int
+    outgoing: OutgoingMessage | None = None
+    code_id: str | None = None
+    # Send-cap counters charged for this code: refunded if delivery fails.
+    charges: list[tuple[str, datetime]] = field(default_factory=list)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import anyio.to_thread
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from stepup.config import ConfigurationError, Settings
+from stepup.delivery.channels import Delivery
 from stepup.domain.clock import Clock, SystemClock
 from stepup.domain.hashing import Hasher
 from stepup.domain.keyring import KeyRing, KeyRingError
@@ -45,6 +46,10 @@ class Runtime:
     keyring: KeyRing
     hasher: Hasher
     clock: Clock = field(default_factory=SystemClock)
+    delivery: Delivery = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.delivery = Delivery(self.settings, self.sessionmaker, self.clock)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -73,9 +78,10 @@ class Runtime:
                 if session.in_transaction():
                     await session.rollback()
 
-    def method_context(self, db: AsyncSession) -> MethodContext:
+    def method_context(self, db: AsyncSession, actor: Actor | None = None) -> MethodContext:
         return MethodContext(db=db, settings=self.settings, clock=self.clock,
-                             keyring=self.keyring, hasher=self.hasher, run_cpu=run_cpu)
+                             keyring=self.keyring, hasher=self.hasher, run_cpu=run_cpu,
+                             ip=actor.ip if actor else None)
 
 
 def load_keys(settings: Settings) -> tuple[str, bytes]:

@@ -20,7 +20,7 @@ from stepup.services.runtime import Runtime
 from stepup.store import migrate
 from stepup.store.db import is_sqlite
 from stepup.web import problems
-from stepup.web.api import accounts, login, methods
+from stepup.web.api import accounts, dev, login, methods
 from stepup.web.middleware import BodyLimit, SecurityHeaders
 from stepup.web.portal import routes as portal
 
@@ -61,6 +61,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
 
     for router in (accounts.router, login.router, methods.router):
         app.include_router(router, prefix="/api/v1")
+    if not settings.is_production:
+        # Never in production: the outbox holds live codes.
+        app.include_router(dev.router, prefix="/api/v1")
     app.include_router(portal.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

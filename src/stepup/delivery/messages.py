@@ -1,0 +1,64 @@
+"""The localised text of every message we send.
+
+Each message names the service and what the code is for, keeps the code easy to find,
+and carries no link in SMS. SMS ends with the ``@host #code`` line that Android and iOS
+read to offer the code for autofill (WebOTP / domain-bound codes).
+"""
+
+from __future__ import annotations
+
+from html import escape
+from urllib.parse import urlparse
+
+from stepup.delivery.base import OutgoingMessage
+from stepup.i18n import N_, gettext
+
+CHANNEL_NAMES = {"sms": N_("SMS codes"), "email": N_("e-mail codes"),
+                 "whatsapp": N_("WhatsApp codes")}
+
+
+def short_destination(value: str, keep: int = 6, tail: int = 4) -> str:
+    """``bc1qar…5mdq``: long addresses shortened so the start and end can be compared."""
+    return value if len(value) <= keep + tail + 1 else f"{value[:keep]}…{value[-tail:]}"
+
+
+def purpose_text(language: str, purpose: str, details: dict[str, str] | None = None) -> str:
+    _ = lambda m: gettext(language, m)  # noqa: E731
+    kind, _sep, arg = purpose.partition(":")
+    if kind == "login":
+        return _("to log in")
+    if kind == "enroll":
+        return _("to enable %(method)s") % {"method": _(CHANNEL_NAMES.get(arg, arg))}
+    if kind == "manage":
+        return _("to change or disable %(method)s") % {"method": _(CHANNEL_NAMES.get(arg, arg))}
+    if kind == "operation" and details:
+        return _("to confirm the withdrawal of %(amount)s %(currency)s to %(destination)s") % {
+            "amount": details.get("amount", ""), "currency": details.get("currency", ""),
+            "destination": short_destination(details.get("destination", ""))}
+    return _("to confirm an operation")
+
+
+def code_message(*, channel: str, to: str, code: str, purpose: str, language: str,
+                 issuer: str, public_url: str, ttl_minutes: int,
+                 details: dict[str, str] | None = None) -> OutgoingMessage:
+    _ = lambda m: gettext(language, m)  # noqa: E731
+    what = purpose_text(language, purpose, details)
+    values = {"issuer": issuer, "code": code, "what": what, "minutes": ttl_minutes}
+    line = _("%(issuer)s: %(code)s is your security code %(what)s.") % values
+    warn = _("It expires in %(minutes)s minutes. Never share it, not even with our support.") % (
+        values)
+    host = urlparse(public_url).hostname or "localhost"
+    if channel == "sms":
+        body = f"{line}\n{warn}\n\n@{host} #{code}"
+        return OutgoingMessage(channel, to, body, code=code, language=language, purpose=purpose)
+    if channel == "whatsapp":
+        return OutgoingMessage(channel, to, f"{line}\n{warn}", code=code, language=language,
+                               purpose=purpose)
+    subject = _("%(issuer)s security code %(what)s") % values
+    ignore = _("If you did not ask for this code, someone may know your password: change "
+               "it and contact support.")
+    text = f"{line}\n\n    {code}\n\n{warn}\n\n{ignore}\n"
+    html = (f"<p>{escape(line)}</p><p><strong style=\"font-size:1.6em;letter-spacing:.2em\">"
+            f"{escape(code)}</strong></p><p>{escape(warn)}</p><p>{escape(ignore)}</p>")
+    return OutgoingMessage(channel, to, text, subject=subject, html=html, code=code,
+                           language=language, purpose=purpose)

@@ -1,0 +1,78 @@
+"""Where out-of-band codes go: phone numbers (E.164) and e-mail addresses, and how they
+are shown masked in every answer and page."""
+
+from __future__ import annotations
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from phonenumbers import PhoneNumberType
+
+from stepup.domain.errors import ValidationFailed
+
+_PHONE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
+def normalise_phone(raw: str, *, default_region: str | None = None,
+                    allowed_regions: list[str] | None = None, field: str = "phone") -> str:
+    """E.164 form of a mobile number, or ``ValidationFailed`` naming the field."""
+    text = (raw or "").strip()
+    try:
+        number = phonenumbers.parse(text, None if text.startswith("+") else default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationFailed(
+            "Enter the phone number in international format, like +44 7700 900123.",
+            field=field) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationFailed("This is not a valid phone number.", field=field)
+    if phonenumbers.number_type(number) not in _PHONE_TYPES:
+        raise ValidationFailed("Codes can only be sent to a mobile phone number.", field=field)
+    region = phonenumbers.region_code_for_number(number)
+    if allowed_regions and region not in {r.upper() for r in allowed_regions}:
+        raise ValidationFailed("Codes cannot be sent to phone numbers of this country.",
+                               field=field)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_region(e164: str) -> str | None:
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164))
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def normalise_email_address(raw: str, field: str = "email") -> str:
+    try:
+        info = validate_email((raw or "").strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValidationFailed(f"The e-mail address is not valid: {exc}", field=field) from exc
+    return info.normalized.lower()
+
+
+def mask_phone(e164: str) -> str:
+    """``+7 *** ***-45-67``: the country code and the last four digits stay visible."""
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return "***"
+    shown = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    prefix = f"+{number.country_code}"
+    rest = shown[len(prefix):]
+    total = sum(c.isdigit() for c in rest)
+    out, seen = [], 0
+    for c in rest:
+        if c.isdigit():
+            seen += 1
+            out.append(c if seen > total - 4 else "*")
+        else:
+            out.append(c)
+    return prefix + "".join(out)
+
+
+def mask_email(address: str) -> str:
+    """``j***@example.com``."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+def mask(channel: str, destination: str) -> str:
+    return mask_email(destination) if channel == "email" else mask_phone(destination)

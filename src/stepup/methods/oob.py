@@ -1,0 +1,165 @@
+"""Security codes sent out of band: SMS, e-mail and WhatsApp share this module.
+
+A code is 6 digits from ``secrets``, stored as an HMAC, valid ``code_ttl_seconds``,
+bound to one purpose and destination, and dead after ``code_max_attempts`` wrong tries
+or one success. Sends are capped per destination, account and client IP, with a resend
+cooldown; every counter lives in the database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from stepup.delivery.messages import code_message
+from stepup.domain import destinations
+from stepup.domain.codes import new_numeric_code, normalise_numeric_code
+from stepup.domain.errors import CodeExpired, Conflict, InvalidCode, RateLimited
+from stepup.domain.hashing import new_id
+from stepup.domain.policy import Purpose
+from stepup.methods.base import (
+    ChallengeSent,
+    EnrollmentStart,
+    MethodContext,
+    MethodView,
+    Verified,
+    protects_view,
+)
+from stepup.store import codes, queries
+from stepup.store.models import Method as MethodRow
+from stepup.store.models import OobCode, User
+
+HOUR = 3600
+
+
+def _hour_window(now: datetime) -> datetime:
+    return now.replace(minute=0, second=0, microsecond=0)
+
+
+class OobMethod:
+    login_fallback = False
+
+    def __init__(self, channel: str) -> None:
+        self.type = channel
+
+    # --- destinations ------------------------------------------------------------------
+
+    def _destination(self, ctx: MethodContext, user: User, params: dict[str, Any]) -> str:
+        s = ctx.settings
+        if self.type == "email":
+            return destinations.normalise_email_address(params.get("email") or user.email)
+        return destinations.normalise_phone(params.get("phone") or "",
+                                            default_region=s.default_phone_region,
+                                            allowed_regions=s.phone_countries)
+
+    def _hash(self, ctx: MethodContext, code_id: str, code: str) -> str:
+        return ctx.hasher.mac("oob-code", code_id, code)
+
+    # --- the protocol ------------------------------------------------------------------
+
+    async def begin_enrollment(self, ctx: MethodContext, user: User, params: dict[str, Any]
+                               ) -> EnrollmentStart:
+        destination = self._destination(ctx, user, params)
+        row = await queries.get_method(ctx.db, user.id, self.type)
+        if row is not None and row.status == "enabled":
+            raise Conflict("This method is already enabled. Disable it first.")
+        if row is None:
+            row = MethodRow(id=new_id(), user_id=user.id, type=self.type, status="pending",
+                            protects={}, created_at=ctx.clock.now())
+            ctx.db.add(row)
+        row.destination = destination
+        await ctx.db.flush()
+        sent = await self.challenge(ctx, user, row, Purpose.enroll(self.type))
+        assert sent is not None
+        return EnrollmentStart(202, {"sent_to": sent.sent_to, "expires_in": sent.expires_in,
+                                     "resend_in": sent.resend_in}, challenge=sent)
+
+    async def confirm_enrollment(self, ctx: MethodContext, user: User, row: MethodRow,
+                                 proof: str) -> None:
+        # A code that reached the destination proves it belongs to the user.
+        if self.type == "sms":
+            user.phone_verified = True
+            user.verification_grade = max(user.verification_grade, 1)  # seed 001
+        elif self.type == "email" and row.destination == user.email:
+            user.email_verified = True
+
+    async def challenge(self, ctx: MethodContext, user: User, row: MethodRow,
+                        purpose: Purpose) -> ChallengeSent | None:
+        s = ctx.settings
+        now = ctx.clock.now()
+        assert row.destination is not None
+        last = await codes.latest_sent(ctx.db, user.id, self.type)
+        if last is not None and last.created_at + timedelta(
+                seconds=s.resend_cooldown_seconds) > now:
+            wait = last.created_at + timedelta(seconds=s.resend_cooldown_seconds) - now
+            raise RateLimited("A code was sent moments ago: wait before asking for another.",
+                              retry_after=max(1, int(wait.total_seconds() + 0.999)))
+        window = _hour_window(now)
+        caps = [(f"send-dest:{row.destination}", s.sends_per_destination_per_hour),
+                (f"send-user:{user.id}", s.sends_per_account_per_hour)]
+        if ctx.ip:
+            caps.append((f"send-ip:{ctx.ip}", s.sends_per_ip_per_hour))
+        retry = int((window + timedelta(seconds=HOUR) - now).total_seconds()) + 1
+        for key, limit in caps:
+            if await queries.rate_value(ctx.db, key, window) >= limit:
+                raise RateLimited("Too many codes were sent: try again later.",
+                                  retry_after=retry)
+        charges = []
+        for key, _limit in caps:
+            await queries.rate_hit(ctx.db, key, window)
+            charges.append((key, window))
+        await codes.retire_others(ctx.db, user.id, self.type, purpose.value, now)
+        code = new_numeric_code(6)
+        code_id = new_id()
+        ctx.db.add(OobCode(id=code_id, user_id=user.id, channel=self.type,
+                           destination=row.destination, purpose=purpose.value,
+                           code_hash=self._hash(ctx, code_id, code), created_at=now,
+                           expires_at=now + timedelta(seconds=s.code_ttl_seconds),
+                           sent_at=None, used_at=None, attempts=0))
+        await ctx.db.flush()
+        outgoing = code_message(channel=self.type, to=row.destination, code=code,
+                                purpose=purpose.value, language=user.language,
+                                issuer=s.issuer, public_url=s.public_url,
+                                ttl_minutes=max(1, s.code_ttl_seconds // 60),
+                                details=purpose.details)
+        return ChallengeSent(sent_to=destinations.mask(self.type, row.destination),
+                             expires_in=s.code_ttl_seconds,
+                             resend_in=s.resend_cooldown_seconds, outgoing=outgoing,
+                             code_id=code_id, charges=charges)
+
+    async def verify(self, ctx: MethodContext, user: User, row: MethodRow, proof: str,
+                     purpose: Purpose) -> Verified:
+        s = ctx.settings
+        live = await codes.current(ctx.db, user.id, self.type, purpose.value)
+        if live is None or live.destination != row.destination:
+            raise InvalidCode("No code was sent for this step, or it was already used: ask "
+                              "for a new code.")
+        if live.attempts >= s.code_max_attempts:
+            raise CodeExpired("Too many wrong tries for this code: ask for a new one.")
+        if live.expires_at <= ctx.clock.now():
+            raise CodeExpired("This code has expired: ask for a new one.")
+        typed = normalise_numeric_code(proof, 6)
+        if typed is None or not ctx.hasher.mac_ok(live.code_hash, "oob-code", live.id, typed):
+            await codes.count_wrong_try(ctx.db, live.id)
+            raise InvalidCode()
+        if not await codes.consume(ctx.db, live.id, s.code_max_attempts, ctx.clock.now()):
+            raise InvalidCode("This code was already used: ask for a new one.")
+        return Verified()
+
+    async def disable(self, ctx: MethodContext, user: User, row: MethodRow) -> None:
+        if self.type == "sms":
+            user.phone_verified = False  # the grade stays: it records a past verification
+        await queries.delete_method(ctx.db, row.id)
+
+    async def describe(self, ctx: MethodContext, user: User, row: MethodRow | None
+                       ) -> MethodView:
+        enabled = row is not None and row.status == "enabled"
+        return MethodView(
+            type=self.type, enabled=enabled,
+            protects=protects_view(ctx.settings, row if enabled else None),
+            pending=row is not None and row.status == "pending",
+            destination=(destinations.mask(self.type, row.destination)
+                         if row is not None and row.destination else None),
+            created_at=row.enabled_at if enabled and row else None,
+            last_used_at=row.last_used_at if enabled and row else None,
+        )

@@ -1,0 +1,52 @@
+"""Delivering a code after the transaction that made it has committed.
+
+Sending can take seconds; no database lock is held meanwhile. If the provider fails,
+nothing is left half-done: the code is discarded, the send caps are refunded, a pending
+enrollment is dropped, and the failure is audited (with the provider's reason, which the
+user never sees).
+"""
+
+from __future__ import annotations
+
+from stepup.delivery.base import ProviderError
+from stepup.domain.errors import DeliveryFailed
+from stepup.methods.base import ChallengeSent
+from stepup.services import audit
+from stepup.services.runtime import Actor, Runtime
+from stepup.store import codes, queries
+
+CHANNEL_WORDS = {"sms": "SMS", "email": "e-mail", "whatsapp": "WhatsApp"}
+
+
+async def deliver(rt: Runtime, actor: Actor, user_id: str, method_type: str,
+                  sent: ChallengeSent, purpose: str, *, drop_pending: bool = False
+                  ) -> ChallengeSent:
+    if sent.outgoing is None:
+        return sent
+    try:
+        receipt = await rt.delivery.send(sent.outgoing)
+    except ProviderError as exc:
+        async with rt.db() as db:
+            if sent.code_id:
+                await codes.discard(db, sent.code_id)
+            for key, window in sent.charges:
+                await queries.rate_hit(db, key, window, -1)
+            if drop_pending:
+                row = await queries.get_method(db, user_id, method_type)
+                if row is not None and row.status == "pending":
+                    await queries.delete_method(db, row.id)
+            await audit.record(db, rt.clock, actor, "delivery.failed", user_id,
+                               method=method_type, purpose=purpose, provider=exc.provider,
+                               reason=exc.reason, status=exc.status)
+            await db.commit()
+        word = CHANNEL_WORDS.get(method_type, method_type)
+        raise DeliveryFailed(
+            f"We could not send the code by {word} right now. Nothing was changed: please "
+            f"try again in a few minutes, or use another method.") from exc
+    async with rt.db() as db:
+        if sent.code_id:
+            await codes.mark_sent(db, sent.code_id, rt.clock.now())
+        await audit.record(db, rt.clock, actor, "code.sent", user_id, method=method_type,
+                           purpose=purpose, provider=receipt.provider)
+        await db.commit()
+    return sent

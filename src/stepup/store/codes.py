@@ -1,0 +1,71 @@
+"""Queries for out-of-band security codes and the development outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stepup.store.models import OobCode, OutboxMessage
+
+
+async def latest_sent(db: AsyncSession, user_id: str, channel: str) -> OobCode | None:
+    """The newest code sent on a channel, whatever its purpose (for the resend cooldown)."""
+    q = (select(OobCode).where(OobCode.user_id == user_id, OobCode.channel == channel,
+                               OobCode.sent_at.is_not(None))
+         .order_by(OobCode.created_at.desc()).limit(1))
+    return (await db.execute(q)).scalar_one_or_none()
+
+
+async def current(db: AsyncSession, user_id: str, channel: str, purpose: str
+                  ) -> OobCode | None:
+    """The live code for this purpose: sent, not used."""
+    q = (select(OobCode).where(OobCode.user_id == user_id, OobCode.channel == channel,
+                               OobCode.purpose == purpose, OobCode.sent_at.is_not(None),
+                               OobCode.used_at.is_(None))
+         .order_by(OobCode.created_at.desc()).limit(1))
+    return (await db.execute(q)).scalar_one_or_none()
+
+
+async def retire_others(db: AsyncSession, user_id: str, channel: str, purpose: str,
+                        now: datetime) -> None:
+    """A new code replaces the previous one for the same purpose."""
+    await db.execute(update(OobCode).where(
+        OobCode.user_id == user_id, OobCode.channel == channel, OobCode.purpose == purpose,
+        OobCode.used_at.is_(None)).values(used_at=now))
+
+
+async def mark_sent(db: AsyncSession, code_id: str, now: datetime) -> None:
+    await db.execute(update(OobCode).where(OobCode.id == code_id).values(sent_at=now))
+
+
+async def discard(db: AsyncSession, code_id: str) -> None:
+    await db.execute(delete(OobCode).where(OobCode.id == code_id))
+
+
+async def count_wrong_try(db: AsyncSession, code_id: str) -> None:
+    await db.execute(update(OobCode).where(OobCode.id == code_id)
+                     .values(attempts=OobCode.attempts + 1))
+
+
+async def consume(db: AsyncSession, code_id: str, max_attempts: int, now: datetime) -> bool:
+    """Spend the code: one winner, and never once it is dead from wrong tries."""
+    res = await db.execute(update(OobCode).where(
+        OobCode.id == code_id, OobCode.used_at.is_(None), OobCode.attempts < max_attempts,
+    ).values(used_at=now))
+    return int(getattr(res, "rowcount", 0)) == 1
+
+
+async def add_outbox(db: AsyncSession, message: OutboxMessage) -> None:
+    db.add(message)
+    await db.flush()
+
+
+async def outbox_for(db: AsyncSession, to: str | None, limit: int = 100
+                     ) -> Sequence[OutboxMessage]:
+    q = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if to:
+        q = q.where(OutboxMessage.to == to)
+    return (await db.execute(q)).scalars().all()
