@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 import uvicorn
 
 from stepup.config import ConfigurationError, Settings
+
+if TYPE_CHECKING:
+    from stepup.services.runtime import Runtime
+
+T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="StepUp: multi-factor authentication for client portals.")
@@ -80,24 +87,96 @@ def user_unlock(email: str,
                 what: str = typer.Option("all", help="all, account, pin, or a method type")
                 ) -> None:
     """Lift the locks that guessing put on an account (audited)."""
-    settings = _settings()
-    from stepup.domain.errors import DomainError
     from stepup.services import support
-    from stepup.services.runtime import Actor, Runtime
+    from stepup.services.runtime import Actor
 
-    async def run() -> list[str]:
+    scopes = _run(_settings(), lambda rt: support.unlock(rt, Actor(name="cli"), email, what))
+    typer.echo(f"unlocked {email}: {', '.join(scopes)}")
+
+
+apikey_app = typer.Typer(no_args_is_help=True, help="API keys for portals and support.")
+app.add_typer(apikey_app, name="apikey")
+keys_app = typer.Typer(no_args_is_help=True, help="Signing keys.")
+app.add_typer(keys_app, name="keys")
+
+
+def _run(settings: Settings, job: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run one service call with a runtime, reporting domain errors plainly."""
+    from stepup.domain.errors import DomainError
+    from stepup.services.runtime import Runtime
+
+    async def go() -> T:
         rt = Runtime.build(settings)
         try:
-            return await support.unlock(rt, Actor(name="cli"), email, what)
+            return await job(rt)
         finally:
             await rt.engine.dispose()
 
     try:
-        scopes = asyncio.run(run())
+        return asyncio.run(go())
     except DomainError as exc:
         typer.echo(f"stepup: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
-    typer.echo(f"unlocked {email}: {', '.join(scopes)}")
+
+
+@apikey_app.command("create")
+def apikey_create(role: str = typer.Option(..., help="app or support"),
+                  name: str = typer.Option("default", help="Who uses the key")) -> None:
+    """Create an API key; it is printed once and stored only as a hash."""
+    from stepup.services import apikeys
+    from stepup.services.runtime import Actor
+
+    row, token = _run(_settings(), lambda rt: apikeys.create(rt, name, role, Actor(name="cli")))
+    typer.echo(f"id:    {row.id}\nrole:  {row.role}\nkey:   {token}\n"
+               "Store the key now: it cannot be shown again.")
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """List API keys (never the keys themselves)."""
+    from stepup.services import apikeys
+
+    for k in _run(_settings(), apikeys.list_keys):
+        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+        used = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never"
+        typer.echo(f"{k.id}  {k.role:8} {state:18} last used {used:17} {k.name}")
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: str) -> None:
+    """Revoke an API key at once."""
+    from stepup.services import apikeys
+    from stepup.services.runtime import Actor
+
+    _run(_settings(), lambda rt: apikeys.revoke(rt, key_id, Actor(name="cli")))
+    typer.echo(f"revoked {key_id}")
+
+
+@keys_app.command("rotate-receipts")
+def keys_rotate_receipts() -> None:
+    """Sign receipts with a new Ed25519 key; older keys stay published until retired."""
+    from stepup.services import receipts
+
+    typer.echo(f"receipts are now signed with {_run(_settings(), receipts.rotate)}")
+
+
+@keys_app.command("retire-receipts")
+def keys_retire_receipts(kid: str) -> None:
+    """Stop publishing an old receipt key (receipts it signed no longer verify)."""
+    from stepup.services import receipts
+
+    _run(_settings(), lambda rt: receipts.retire(rt, kid))
+    typer.echo(f"retired {kid}")
+
+
+@keys_app.command("list-receipts")
+def keys_list_receipts() -> None:
+    """The published receipt keys (JWKS)."""
+    import json
+
+    from stepup.services import receipts
+
+    typer.echo(json.dumps(_run(_settings(), receipts.jwks), indent=2))
 
 
 def main() -> None:  # pragma: no cover

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -106,8 +106,26 @@ class Settings(BaseSettings):
     default_phone_region: str | None = None
 
     operations: list[str] = Field(default_factory=lambda: ["login", "withdrawal"])
+    # Extra operation types beyond withdrawal: [{"name", "title", "fields", "summary"}].
+    operation_types: list[dict[str, Any]] = Field(default_factory=list)
+    operation_ttl_seconds: int = 600
+    # always: with no method protecting withdrawal, the code goes to the account e-mail;
+    # if_protected: then the PIN alone confirms it.
+    withdrawal_code: Literal["always", "if_protected"] = "always"
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_max_attempts: int = 8
+    webhook_poll_seconds: float = 2.0
+    remember_device_days: int = 30
     trusted_proxies: list[str] = Field(default_factory=list)
     max_body_bytes: int = 64 * 1024
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.webhook_url and len(self.webhook_secret or "") < 16:
+            raise ValueError("STEPUP_WEBHOOK_URL needs STEPUP_WEBHOOK_SECRET of at least 16 "
+                             "characters: webhooks are signed with it")
+        return self
 
     @field_validator("operations")
     @classmethod

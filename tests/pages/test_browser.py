@@ -7,6 +7,7 @@ violations. Screenshots go to test-artifacts/ (gitignored) for a human to look a
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -42,8 +43,7 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture
-def server(settings: Settings) -> Iterator[str]:
+def _serve(settings: Settings) -> Iterator[str]:
     """The app under uvicorn in a thread, on the real clock (codes come from pyotp.now)."""
     app = create_app(settings, clock=SystemClock())
     port = _free_port()
@@ -59,6 +59,17 @@ def server(settings: Settings) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    yield from _serve(settings)
+
+
+@pytest.fixture
+def quick_server(settings: Settings) -> Iterator[str]:
+    """As ``server``, with a 4-second resend cooldown, so the countdown can run out."""
+    yield from _serve(settings.model_copy(update={"resend_cooldown_seconds": 4}))
 
 
 def test_journey_totp_then_backup_code(server: str) -> None:
@@ -88,7 +99,8 @@ def test_journey_totp_then_backup_code(server: str) -> None:
         page.get_by_label("PIN").fill(PIN)
         page.get_by_role("button", name="Create account").click()
         page.wait_for_url("**/settings/methods")
-        expect(page.locator("#method-sms")).to_contain_text("Not yet available")
+        expect(page.locator("#method-webauthn")).to_contain_text("Not yet available")
+        expect(page.locator("#method-sms")).to_contain_text("Disabled")
         page.screenshot(path=str(ARTIFACTS / "methods-empty.png"), full_page=True)
 
         # Enable the authenticator app: PIN, then QR + key, then a code.
@@ -146,7 +158,7 @@ def test_journey_totp_then_backup_code(server: str) -> None:
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url("**/login/second-factor")
-        page.get_by_role("link", name="Use a backup code").click()
+        page.get_by_role("link", name="Backup code").click()
         page.screenshot(path=str(ARTIFACTS / "second-factor-backup.png"), full_page=True)
         page.get_by_label("Backup code").fill(codes[0])
         page.get_by_role("button", name="Log in").click()
@@ -194,6 +206,123 @@ def test_russian_pages_and_a_refused_pin(server: str) -> None:
         page.get_by_role("button", name="Подтвердить").click()
         expect(page.get_by_role("alert")).to_contain_text("Неверный ПИН-код")
         page.screenshot(path=str(ARTIFACTS / "pin-refused-ru.png"), full_page=True)
+        browser.close()
+
+    assert problems == []
+
+
+def test_email_codes_enable_and_log_in(quick_server: str) -> None:
+    from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+
+    server = quick_server
+    ARTIFACTS.mkdir(exist_ok=True)
+    email = f"mail-{uuid.uuid4().hex[:8]}@example.com"
+    masked = "m***@example.com"
+    problems: list[str] = []
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if "Content Security Policy" in msg.text or (msg.type == "error" and (
+                "status of 4" not in msg.text)):  # an early resend answers 429 on purpose
+            problems.append(f"{msg.type}: {msg.text}")
+
+    def code_for(page: Page) -> str:
+        r = page.request.get(f"{server}/api/v1/dev/outbox", params={"to": email})
+        body: str = r.json()["messages"][0]["body"]
+        match = re.search(r"\b(\d{6})\b", body)
+        assert match, body
+        return match.group(1)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+        page = context.new_page()
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
+        page.set_default_timeout(15000)
+
+        page.goto(f"{server}/signup")
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("PIN").fill(PIN)
+        page.get_by_role("button", name="Create account").click()
+        page.wait_for_url("**/settings/methods")
+
+        # Step 1: the address (the account's, filled in) and the PIN.
+        page.locator("#method-email").get_by_role("link", name="Enable").click()
+        expect(page.get_by_label("E-mail address")).to_have_value(email)
+        expect(page.get_by_label("PIN")).to_be_focused()
+        page.get_by_label("PIN").fill(PIN)
+        page.screenshot(path=str(ARTIFACTS / "email-enable-step1.png"), full_page=True)
+        page.get_by_role("button", name="Send", exact=True).click()
+
+        # Step 2: the code, with Resend counting down.
+        expect(page.get_by_role("status")).to_contain_text(f"We sent a code to {masked}.")
+        resend = page.locator("button[data-countdown]")
+        expect(resend).to_be_disabled()
+        expect(resend).to_have_text(re.compile(r"Resend code in 0:0[1-4]"))
+        page.screenshot(path=str(ARTIFACTS / "email-enable-step2.png"), full_page=True)
+        expect(resend).to_be_enabled(timeout=8000)
+        expect(resend).to_have_text("Resend code")
+        page.get_by_label("Security code").fill(code_for(page))
+        page.get_by_role("button", name="Verify").click()
+        page.wait_for_url("**/settings/methods?done=enabled&method=email")
+        section = page.locator("#method-email")
+        expect(section.locator(".badge")).to_have_text("Enabled")
+        expect(section).to_contain_text(f"Codes are sent to {masked}")
+        page.screenshot(path=str(ARTIFACTS / "methods-email-enabled.png"), full_page=True)
+
+        # Backup codes too, so that the login page has a channel to choose.
+        page.locator("#method-backup_codes").get_by_role("link", name="Enable").click()
+        page.get_by_label("PIN").fill(PIN)
+        page.get_by_role("button", name="Verify").click()
+        page.get_by_label("I have saved them").check()
+        page.get_by_role("button", name="Finish").click()
+        page.wait_for_url("**/settings/methods?done=enabled&method=backup_codes")
+
+        # Log out, log in with an e-mail code.
+        page.get_by_role("button", name="Log out").click()
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/login/second-factor")
+        picker = page.get_by_role("navigation", name="Get your code by:")
+        expect(picker.get_by_role("link", name="Backup code")).to_be_visible()
+        expect(picker).to_contain_text(masked)
+        expect(page.get_by_text(f"Codes are sent to {masked}.")).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "second-factor-email.png"), full_page=True)
+        page.get_by_role("button", name="Send code").click()
+        expect(page.get_by_role("status")).to_contain_text(f"We sent a code to {masked}.")
+        expect(page.locator("button[data-countdown]")).to_be_disabled()
+        page.screenshot(path=str(ARTIFACTS / "second-factor-email-sent.png"), full_page=True)
+
+        # The development outbox page shows the message (under the same CSP).
+        outbox = context.new_page()
+        outbox.on("console", on_console)
+        outbox.goto(f"{server}/dev/outbox?to={email}")
+        expect(outbox.locator(".outbox-message")).to_have_count(2)
+        expect(outbox.locator(".outbox-message").first).to_contain_text("to log in")
+        outbox.screenshot(path=str(ARTIFACTS / "dev-outbox.png"), full_page=True)
+        outbox.close()
+
+        page.get_by_label("Security code").fill(code_for(page))
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/settings/methods")
+        expect(page.locator("#method-email .badge")).to_have_text("Enabled")
+
+        # A narrow phone screen: the picker and the countdown still fit.
+        page.get_by_role("button", name="Log out").click()
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/login/second-factor")
+        page.get_by_role("button", name="Send code").click()
+        if page.get_by_text("Please wait").count():
+            expect(page.locator("button[data-countdown]")).to_be_enabled(timeout=8000)
+            page.locator("button[data-countdown]").click()
+        expect(page.get_by_role("status")).to_contain_text("We sent a code")
+        page.screenshot(path=str(ARTIFACTS / "second-factor-email-mobile.png"), full_page=True)
+        context.close()
         browser.close()
 
     assert problems == []

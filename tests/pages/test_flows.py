@@ -60,7 +60,7 @@ async def test_totp_enable_logout_login_with_second_factor(client: httpx.AsyncCl
     assert "stepup_login=" in cookie and "max-age=300" in cookie and "httponly" in cookie
     html = await get(client, "/login/second-factor")
     assert "Open Authenticator app and enter the code it shows." in html
-    assert "Use a backup code" not in html  # none yet
+    assert "Get your code by:" not in html  # nothing else to choose yet
     assert "Send code" not in html  # the app makes its own codes
 
     r = await submit(client, html, "/login/second-factor", code="000000")
@@ -129,8 +129,9 @@ async def test_backup_codes_enable_regenerate_and_log_in(client: httpx.AsyncClie
     await log_out(client)
     redirected_to(await log_in(client), "/login/second-factor")
     html = await get(client, "/login/second-factor")
+    # The channel picker: the app (chosen) and backup codes.
     assert 'href="/login/second-factor?method=backup_codes"' in html
-    assert "Use a backup code" in html
+    assert "Get your code by:" in html and 'aria-current="true"' in html
     html = await get(client, "/login/second-factor?method=backup_codes")
     assert 'name="method" value="backup_codes"' in html and 'inputmode="text"' in html
     r = await submit(client, html, "/login/second-factor", code=codes[1])  # an old one

@@ -31,6 +31,9 @@ def purpose_text(language: str, purpose: str, details: dict[str, str] | None = N
         return _("to enable %(method)s") % {"method": _(CHANNEL_NAMES.get(arg, arg))}
     if kind == "manage":
         return _("to change or disable %(method)s") % {"method": _(CHANNEL_NAMES.get(arg, arg))}
+    if kind == "operation" and details and not {"amount", "currency", "destination"} <= set(
+            details):
+        return _("to confirm: %(summary)s") % {"summary": details.get("summary", "")}
     if kind == "operation" and details:
         return _("to confirm the withdrawal of %(amount)s %(currency)s to %(destination)s") % {
             "amount": details.get("amount", ""), "currency": details.get("currency", ""),

@@ -88,7 +88,9 @@ class OobMethod:
         s = ctx.settings
         now = ctx.clock.now()
         assert row.destination is not None
-        last = await codes.latest_sent(ctx.db, user.id, self.type)
+        # Per purpose: enabling SMS must not make the first login code wait a minute.
+        # The hourly caps, not the cooldown, are what stop a flood.
+        last = await codes.latest_sent(ctx.db, user.id, self.type, purpose.value)
         if last is not None and last.created_at + timedelta(
                 seconds=s.resend_cooldown_seconds) > now:
             wait = last.created_at + timedelta(seconds=s.resend_cooldown_seconds) - now
@@ -100,15 +102,15 @@ class OobMethod:
         if ctx.ip:
             caps.append((f"send-ip:{ctx.ip}", s.sends_per_ip_per_hour))
         retry = int((window + timedelta(seconds=HOUR) - now).total_seconds()) + 1
+        charges = []
         for key, limit in caps:
-            if await queries.rate_value(ctx.db, key, window) >= limit:
+            # Count first, then compare: the upsert holds the counter's row until commit,
+            # so racing requests cannot all pass a read-only check. A refusal rolls the
+            # whole transaction back, so it spends nothing.
+            if await queries.rate_hit(ctx.db, key, window) > limit:
                 raise RateLimited("Too many codes were sent: try again later.",
                                   retry_after=retry)
-        charges = []
-        for key, _limit in caps:
-            await queries.rate_hit(ctx.db, key, window)
             charges.append((key, window))
-        await codes.retire_others(ctx.db, user.id, self.type, purpose.value, now)
         code = new_numeric_code(6)
         code_id = new_id()
         ctx.db.add(OobCode(id=code_id, user_id=user.id, channel=self.type,

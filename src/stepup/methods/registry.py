@@ -6,9 +6,13 @@ from stepup.domain.errors import NotFound
 from stepup.domain.policy import METHOD_TYPES
 from stepup.methods.backup_codes import BackupCodesMethod
 from stepup.methods.base import Method
+from stepup.methods.oob import OobMethod
 from stepup.methods.totp import TotpMethod
 
-_REGISTERED: dict[str, Method] = {m.type: m for m in (TotpMethod(), BackupCodesMethod())}
+_REGISTERED: dict[str, Method] = {
+    m.type: m for m in (TotpMethod(), OobMethod("sms"), OobMethod("email"),
+                        OobMethod("whatsapp"), BackupCodesMethod())
+}
 
 
 def get(method_type: str) -> Method:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepup.domain import destinations
 from stepup.domain.errors import (
     Conflict,
     InvalidCredentials,
@@ -21,7 +22,7 @@ from stepup.domain.hashing import new_id, new_token
 from stepup.domain.policy import LOGIN, Purpose
 from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
-from stepup.services import audit, ratelimit, sessions
+from stepup.services import audit, challenges, ratelimit, sessions
 from stepup.services.accounts import normalise_email
 from stepup.services.runtime import Actor, Runtime, run_cpu
 from stepup.services.verification import check_code, commit_and_raise
@@ -60,7 +61,7 @@ async def login_methods(rt: Runtime, db: AsyncSession, user: User) -> list[Metho
 def _method_entry(row: MethodRow) -> dict[str, Any]:
     entry: dict[str, Any] = {"type": row.type}
     if row.destination:
-        entry["destination"] = row.destination
+        entry["destination"] = destinations.mask(row.type, row.destination)
     return entry
 
 
@@ -136,14 +137,12 @@ async def challenge(rt: Runtime, actor: Actor, login_token: str, method_type: st
         _, user = await _open_flow(rt, db, login_token)
         row = await _login_method(rt, db, user, method_type)
         await ratelimit.ensure_method_open(db, rt.clock, user.id, row.type)
-        sent = await registry.get(row.type).challenge(rt.method_context(db), user, row,
+        sent = await registry.get(row.type).challenge(rt.method_context(db, actor), user, row,
                                                       Purpose.login())
         if sent is None:
             raise Conflict("This method does not send codes: enter the code it shows.")
-        await audit.record(db, rt.clock, actor, "code.sent", user.id, method=row.type,
-                           purpose=LOGIN)
         await db.commit()
-        return sent
+    return await challenges.deliver(rt, actor, user.id, row.type, sent, LOGIN)
 
 
 async def verify(rt: Runtime, actor: Actor, login_token: str, method_type: str, code: str

@@ -15,7 +15,7 @@ from stepup.domain.policy import Purpose, initial_protects
 from stepup.methods import registry
 from stepup.methods.backup_codes import BackupCodesMethod
 from stepup.methods.base import ChallengeSent, EnrollmentStart, MethodView
-from stepup.services import audit
+from stepup.services import audit, challenges
 from stepup.services.runtime import Actor, Runtime
 from stepup.services.verification import check_code, check_pin
 from stepup.store import queries
@@ -67,7 +67,7 @@ async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type:
         if existing is not None and existing.status == "enabled":
             raise Conflict("This method is already enabled. Disable it first to start again.")
         was_enabled = await queries.count_enabled_methods(db, user.id)
-        start = await method.begin_enrollment(rt.method_context(db), user, params)
+        start = await method.begin_enrollment(rt.method_context(db, actor), user, params)
         if start.enabled:
             row = await _enabled_row(db, user, method_type)
             row.protects = initial_protects(rt.settings.operations, first_method=was_enabled == 0)
@@ -76,7 +76,10 @@ async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type:
             await audit.record(db, rt.clock, actor, "method.enrollment_started", user.id,
                                method=method_type)
         await db.commit()
-        return start
+    if start.challenge is not None:
+        await challenges.deliver(rt, actor, user_id, method_type, start.challenge,
+                                 Purpose.enroll(method_type).value, drop_pending=True)
+    return start
 
 
 async def confirm_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type: str,
@@ -108,13 +111,11 @@ async def challenge(rt: Runtime, actor: Actor, user_id: str, method_type: str) -
             raise MethodNotEnabled(f"The method '{method_type}' is not enabled.")
         purpose = (Purpose.enroll(method_type) if row.status == "pending"
                    else Purpose.manage(method_type))
-        sent = await method.challenge(rt.method_context(db), user, row, purpose)
+        sent = await method.challenge(rt.method_context(db, actor), user, row, purpose)
         if sent is None:
             raise Conflict("This method does not send codes: enter the code it shows.")
-        await audit.record(db, rt.clock, actor, "code.sent", user.id, method=method_type,
-                           purpose=purpose.value)
         await db.commit()
-        return sent
+    return await challenges.deliver(rt, actor, user_id, method_type, sent, purpose.value)
 
 
 async def switch(rt: Runtime, actor: Actor, user_id: str, method_type: str,

@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stepup.store.models import OobCode, OutboxMessage
 
 
-async def latest_sent(db: AsyncSession, user_id: str, channel: str) -> OobCode | None:
-    """The newest code sent on a channel, whatever its purpose (for the resend cooldown)."""
+async def latest_sent(db: AsyncSession, user_id: str, channel: str, purpose: str
+                      ) -> OobCode | None:
+    """The newest code sent on a channel for one purpose (for the resend cooldown)."""
     q = (select(OobCode).where(OobCode.user_id == user_id, OobCode.channel == channel,
-                               OobCode.sent_at.is_not(None))
+                               OobCode.purpose == purpose, OobCode.sent_at.is_not(None))
          .order_by(OobCode.created_at.desc()).limit(1))
     return (await db.execute(q)).scalar_one_or_none()
 
@@ -29,15 +30,19 @@ async def current(db: AsyncSession, user_id: str, channel: str, purpose: str
     return (await db.execute(q)).scalar_one_or_none()
 
 
-async def retire_others(db: AsyncSession, user_id: str, channel: str, purpose: str,
-                        now: datetime) -> None:
-    """A new code replaces the previous one for the same purpose."""
-    await db.execute(update(OobCode).where(
-        OobCode.user_id == user_id, OobCode.channel == channel, OobCode.purpose == purpose,
-        OobCode.used_at.is_(None)).values(used_at=now))
-
-
 async def mark_sent(db: AsyncSession, code_id: str, now: datetime) -> None:
+    """The code is out: it replaces the previous live code for the same purpose.
+
+    Retired only now, not when the new code is made: if delivery fails, the code the
+    user already holds keeps working (nothing half-done).
+    """
+    code = await db.get(OobCode, code_id)
+    if code is None:
+        return
+    await db.execute(update(OobCode).where(
+        OobCode.user_id == code.user_id, OobCode.channel == code.channel,
+        OobCode.purpose == code.purpose, OobCode.used_at.is_(None), OobCode.id != code_id,
+    ).values(used_at=now))
     await db.execute(update(OobCode).where(OobCode.id == code_id).values(sent_at=now))
 
 

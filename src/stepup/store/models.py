@@ -56,8 +56,10 @@ class User(Base):
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     phone_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     verification_grade: Mapped[int] = mapped_column(Integer, default=0)
-    password_hash: Mapped[str] = mapped_column(String(200))
-    pin_hash: Mapped[str] = mapped_column(String(200))
+    # Both may be absent for users a portal created through the integration API.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    pin_hash: Mapped[str | None] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True, index=True)
     language: Mapped[str] = mapped_column(String(8), default="en")
     created_at: Mapped[datetime]
 
@@ -209,3 +211,70 @@ class OutboxMessage(Base):
     subject: Mapped[str | None] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class Operation(Base):
+    """A protected operation (a withdrawal): PIN, then a security code bound to it."""
+
+    __tablename__ = "operations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(40))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(String(64))
+    # pin_required → code_required → confirmed; or expired / cancelled
+    status: Mapped[str] = mapped_column(String(20))
+    created_by: Mapped[str] = mapped_column(String(80))  # "user" or "app:<key id>"
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    pin_verified_at: Mapped[datetime | None]
+    confirmed_at: Mapped[datetime | None]
+    method: Mapped[str | None] = mapped_column(String(20))
+    receipt_id: Mapped[str | None] = mapped_column(String(32))
+    receipt: Mapped[str | None] = mapped_column(Text)
+
+
+class ReceiptKey(Base):
+    """Ed25519 keys that sign receipts; the private half encrypted with the key ring."""
+
+    __tablename__ = "receipt_keys"
+
+    kid: Mapped[str] = mapped_column(String(40), primary_key=True)
+    secret_kid: Mapped[str] = mapped_column(String(40))
+    secret_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    retired_at: Mapped[datetime | None]
+
+
+class RememberedDevice(Base):
+    """"Remember this device": skips the second factor of login only, never an operation."""
+
+    __tablename__ = "remembered_devices"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """A signed notification to the portal, retried until it is accepted or given up."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_due", "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event: Mapped[str] = mapped_column(String(60))
+    url: Mapped[str] = mapped_column(String(500))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))

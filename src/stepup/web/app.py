@@ -22,6 +22,7 @@ from stepup.store.db import is_sqlite
 from stepup.web import problems
 from stepup.web.api import accounts, dev, login, methods
 from stepup.web.middleware import BodyLimit, SecurityHeaders
+from stepup.web.portal import dev as portal_dev
 from stepup.web.portal import routes as portal
 
 log = logging.getLogger("stepup")
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     if not settings.is_production:
         # Never in production: the outbox holds live codes.
         app.include_router(dev.router, prefix="/api/v1")
+        app.include_router(portal_dev.router)
     app.include_router(portal.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -23,10 +23,22 @@ class OutboxOut(BaseModel):
     messages: list[OutboxEntry]
 
 
+def stored_form(to: str | None) -> str | None:
+    """The filter as destinations are stored: e-mail lower-case, phones E.164. A phone may
+    be typed with spaces or dashes, and a raw ``+`` in a query string arrives as a space."""
+    text = (to or "").strip()
+    if not text:
+        return None
+    if "@" in text:
+        return text.lower()
+    digits = "".join(c for c in text if c.isdigit())
+    return f"+{digits}" if digits else text
+
+
 async def outbox_entries(request: Request, to: str | None) -> list[OutboxEntry]:
     rt = runtime(request)
     async with rt.db() as db:
-        rows = await codes.outbox_for(db, to.strip() if to else None)
+        rows = await codes.outbox_for(db, stored_form(to))
     return [OutboxEntry(channel=r.channel, to=r.to, subject=r.subject, body=r.body,
                         created_at=r.created_at.isoformat().replace("+00:00", "Z"))
             for r in rows]

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from stepup.domain.errors import DomainError, Forbidden, NotAuthenticated
+from stepup.methods.base import ChallengeSent
 from stepup.services import accounts, login, sessions
 from stepup.services.login import LoginResult
 from stepup.web import deps, i18n
@@ -161,18 +162,18 @@ def _expired(page: Page) -> Response:
 
 
 def _second_factor_form(page: Page, methods: list[dict[str, Any]], chosen: str | None, *,
-                        error: str | None = None, notice: str | None = None,
-                        status_code: int = 200) -> Response:
+                        error: str | None = None, sent: ChallengeSent | None = None,
+                        wait: int = 0, status_code: int = 200) -> Response:
     types = [m["type"] for m in methods]
     if chosen not in types:
         chosen = next((t for t in types if t != "backup_codes"), types[0] if types else None)
     current = next((m for m in methods if m["type"] == chosen), None)
-    others = [m for m in methods if m["type"] not in (chosen, "backup_codes")]
+    # The channel picker: every method that may finish this login, backup codes last.
+    choices = sorted(methods, key=lambda m: m["type"] == "backup_codes")
     return page.render(
         "second_factor.html", status_code=status_code, title=page._("Enter a security code"),
-        current=current, others=others, error=error, notice=notice,
-        backup_available="backup_codes" in types and chosen != "backup_codes",
-        sends_code=chosen in SENDS_CODES,
+        current=current, choices=choices if len(choices) > 1 else [], error=error,
+        sent=sent, wait=sent.resend_in if sent else wait, sends_code=chosen in SENDS_CODES,
     )
 
 
@@ -230,19 +231,20 @@ async def second_factor_send(request: Request) -> Response:
     if not token:
         return _expired(page)
     method = form.get("method", "")
-    error = notice = None
+    error, status, sent, wait = None, 200, None, 0
     try:
         sent = await login.challenge(page.rt, deps.actor(request), token, method)
-        notice = page._("We sent a code to %(to)s.", to=sent.sent_to)
     except NotAuthenticated:
         return _expired(page)
     except DomainError as err:
-        error = page.error_message(err)
+        error, status = page.send_error(err), status_for(err)
+        wait = (err.retry_after or 0) if err.code == "rate_limited" else 0
     try:
         methods = await login.flow_methods(page.rt, token)
     except DomainError:
         return _expired(page)
-    return _second_factor_form(page, methods, method, error=error, notice=notice)
+    return _second_factor_form(page, methods, method, error=error, sent=sent, wait=wait,
+                               status_code=status)
 
 
 # --- logout ----------------------------------------------------------------------------

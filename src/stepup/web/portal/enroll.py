@@ -1,5 +1,10 @@
 """Enabling a method (PIN, then what the method needs) and new backup codes.
 
+Methods that send their codes (SMS, e-mail, WhatsApp) take two steps, as the help centre
+describes: the phone number or e-mail address with the PIN, then the code that was sent
+there. Until the code is entered the enrollment is pending; the methods page offers to
+enter the code or to start again.
+
 Secrets shown here — the TOTP key and QR code, backup codes — travel only in the body of
 the answer to a POST (sent with ``Cache-Control: no-store`` by the middleware), never in
 a URL or a cookie. The pending TOTP enrollment is kept server-side, so the confirm form
@@ -8,6 +13,7 @@ that sits beside the QR code only sends the code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,10 +22,18 @@ from markupsafe import Markup
 
 from stepup.domain.errors import DomainError, Forbidden
 from stepup.methods import registry
+from stepup.methods.base import MethodView
 from stepup.services import methods
 from stepup.web import deps
 from stepup.web.portal.auth import status_for
-from stepup.web.portal.render import Page, form_data, logged_in, redirect, to_login
+from stepup.web.portal.render import (
+    DESTINATION_FIELDS,
+    Page,
+    form_data,
+    logged_in,
+    redirect,
+    to_login,
+)
 
 router = APIRouter()
 
@@ -41,10 +55,48 @@ def methods_url(done: str, method_type: str) -> str:
     return f"/settings/methods?done={done}&method={method_type}"
 
 
-async def _is_enabled(page: Page, method_type: str) -> bool:
+async def method_view(page: Page, method_type: str) -> MethodView | None:
     assert page.user is not None
     views = await methods.list_views(page.rt, page.user.id)
-    return any(v.type == method_type and v.enabled for v in views)
+    return next((v for v in views if v.type == method_type), None)
+
+
+async def _is_enabled(page: Page, method_type: str) -> bool:
+    view = await method_view(page, method_type)
+    return view is not None and view.enabled
+
+
+# --- methods that send their codes: step 1 (where to, and the PIN), step 2 (the code) ---
+
+
+def _oob_start_form(page: Page, method_type: str, *, value: str | None = None,
+                    errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    field = DESTINATION_FIELDS[method_type]
+    if value is None:  # the account e-mail is the likely answer; a phone is never known
+        value = page.user.email if page.user and field == "email" else ""
+    errors = errors or {}
+    focus = field if errors.get(field) or not value else "pin"
+    return page.render("enroll/oob_start.html", status_code=status_code,
+                       title=page._("Enable %(method)s", method=page.method_name(method_type)),
+                       method_type=method_type, field=field, value=value, errors=errors,
+                       focus=focus)
+
+
+def oob_code_page(page: Page, method_type: str, *, sent_to: str | None,
+                  expires_in: int | None = None, resend_in: int = 0, waiting: bool = False,
+                  error: str | None = None, status_code: int = 200) -> Response:
+    return page.render("enroll/oob_code.html", status_code=status_code,
+                       title=page._("Enable %(method)s", method=page.method_name(method_type)),
+                       method_type=method_type, sent_to=sent_to, expires_in=expires_in,
+                       resend_in=resend_in, waiting=waiting, error=error)
+
+
+def _error_field(err: DomainError, field: str) -> str:
+    if err.field == field:
+        return field
+    if err.code == "pin_invalid" or err.field == "pin":
+        return "pin"
+    return "form"
 
 
 def _pin_form(page: Page, method_type: str, *, error: str | None = None,
@@ -64,6 +116,8 @@ async def enable_page(method_type: str, request: Request) -> Response:
         return page.not_found()
     if await _is_enabled(page, method_type):
         return redirect("/settings/methods")
+    if method_type in DESTINATION_FIELDS:
+        return _oob_start_form(page, method_type)
     return _pin_form(page, method_type)
 
 
@@ -96,6 +150,8 @@ async def enable_submit(method_type: str, request: Request) -> Response:
         return page.forbidden(err)
     if not registry.is_available(method_type):
         return page.not_found()
+    if method_type in DESTINATION_FIELDS:
+        return await _oob_enable(page, method_type, form)
     try:
         start = await methods.begin_enrollment(page.rt, deps.actor(request), page.user.id,
                                                method_type, form.get("pin", "").strip(), {})
@@ -103,6 +159,38 @@ async def enable_submit(method_type: str, request: Request) -> Response:
         return _pin_form(page, method_type, error=page.error_message(err),
                          status_code=status_for(err))
     return _enroll_page(page, method_type, start.body)
+
+
+async def _oob_enable(page: Page, method_type: str, form: Mapping[str, str]) -> Response:
+    assert page.user is not None
+    field = DESTINATION_FIELDS[method_type]
+    value = form.get(field, "").strip()
+    try:
+        start = await methods.begin_enrollment(page.rt, deps.actor(page.request), page.user.id,
+                                               method_type, form.get("pin", "").strip(),
+                                               {field: value} if value else {})
+    except DomainError as err:
+        message = page.send_error(err)
+        return _oob_start_form(page, method_type, value=value,
+                               errors={_error_field(err, field): message},
+                               status_code=status_for(err))
+    return oob_code_page(page, method_type, sent_to=str(start.body.get("sent_to", "")),
+                         expires_in=int(start.body.get("expires_in", 0)),
+                         resend_in=int(start.body.get("resend_in", 0)))
+
+
+@router.get("/settings/methods/{method_type}/confirm")
+async def confirm_page(method_type: str, request: Request) -> Response:
+    """Enter code: the step 2 of an enrollment that is waiting for its code."""
+    page = await logged_in(request)
+    if page is None or page.user is None:
+        return to_login(request)
+    if not registry.is_available(method_type) or method_type not in DESTINATION_FIELDS:
+        return page.not_found()
+    view = await method_view(page, method_type)
+    if view is None or not view.pending:
+        return redirect("/settings/methods")
+    return oob_code_page(page, method_type, sent_to=view.destination, waiting=True)
 
 
 @router.post("/settings/methods/{method_type}/confirm")
@@ -121,6 +209,16 @@ async def confirm_submit(method_type: str, request: Request) -> Response:
         await methods.confirm_enrollment(page.rt, deps.actor(request), page.user.id,
                                          method_type, form.get("code", ""))
     except DomainError as err:
+        if method_type in DESTINATION_FIELDS:
+            view = await method_view(page, method_type)
+            if view is not None and view.enabled:
+                return redirect("/settings/methods")
+            if view is None or not view.pending:  # a failed send dropped it: start again
+                return _oob_start_form(page, method_type, errors={"form": page._(
+                    "No code is waiting to be entered. Start again: enter where to send "
+                    "the code.")}, status_code=status_for(err))
+            return oob_code_page(page, method_type, sent_to=view.destination, waiting=True,
+                                 error=page.error_message(err), status_code=status_for(err))
         # The QR code is not shown again (the secret is not re-sent): the pending
         # enrollment still accepts a code, or the user starts again for a new key.
         return _enroll_page(page, method_type, {}, error=page.error_message(err),

@@ -1,22 +1,25 @@
 """Switching Login/Withdrawal protection On or Off, and disabling a method.
 
 Each needs a current code from that same method (seed 000, steps 4–6): the page asks
-for it, and for a method that sends its codes it offers a "Send code" button first.
+for it, and for a method that sends its codes it offers a "Send code" button first, which
+sends to that method's own phone number or address (never to another channel).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from stepup.domain.errors import DomainError, Forbidden
 from stepup.methods import registry
+from stepup.methods.base import ChallengeSent
 from stepup.services import methods
 from stepup.web import deps
 from stepup.web.portal.auth import status_for
-from stepup.web.portal.enroll import methods_url
+from stepup.web.portal.enroll import method_view, methods_url, oob_code_page
 from stepup.web.portal.render import (
     SENDS_CODES,
     Page,
@@ -29,6 +32,23 @@ from stepup.web.portal.render import (
 router = APIRouter()
 
 
+@dataclass
+class Sending:
+    """The "Send code" part of a code form: where codes go, and the last send."""
+
+    destination: str | None = None
+    sent: ChallengeSent | None = None
+    wait: int = 0  # seconds before another code may be sent
+
+
+async def sending(page: Page, method_type: str) -> Sending | None:
+    """Where a sending method's codes go, before any code was asked for on this page."""
+    if method_type not in SENDS_CODES:
+        return None
+    view = await method_view(page, method_type)
+    return Sending(destination=view.destination if view else None)
+
+
 def _switch_args(page: Page, values: Mapping[str, str]) -> tuple[str, bool] | None:
     op = values.get("op", "")
     if op not in page.rt.settings.operations:
@@ -37,31 +57,43 @@ def _switch_args(page: Page, values: Mapping[str, str]) -> tuple[str, bool] | No
 
 
 def _switch_form(page: Page, method_type: str, op: str, on: bool, *, error: str | None = None,
-                 notice: str | None = None, status_code: int = 200) -> Response:
+                 send: Sending | None = None, status_code: int = 200) -> Response:
     values = {"method": page.method_name(method_type), "operation": page.operation_name(op)}
+    sends = method_type in SENDS_CODES
     if on:
         title = page._("Turn on %(operation)s protection", **values)
         intro = page._("Once this is on, you will be asked for a code from %(method)s when "
                        "you confirm this operation. Enter a current code from %(method)s, "
                        "and then click Verify.", **values)
+        if sends:
+            intro = page._("Once this is on, you will be asked for a code from %(method)s "
+                           "when you confirm this operation. Click Send code, enter the "
+                           "code sent by %(method)s, and then click Verify.", **values)
     else:
         title = page._("Turn off %(operation)s protection", **values)
         intro = page._("%(method)s will no longer be asked for on this operation. Enter a "
                        "current code from %(method)s, and then click Verify.", **values)
+        if sends:
+            intro = page._("%(method)s will no longer be asked for on this operation. Click "
+                           "Send code, enter the code sent by %(method)s, and then click "
+                           "Verify.", **values)
     return page.render(
         "code_form.html", status_code=status_code, title=title, intro=intro,
         method_type=method_type, action=f"/settings/methods/{method_type}/switch",
-        hidden={"op": op, "on": "1" if on else "0"}, error=error, notice=notice,
+        hidden={"op": op, "on": "1" if on else "0"}, error=error, send=send,
         submit=page._("Verify"), sends_code=method_type in SENDS_CODES,
     )
 
 
 def _disable_form(page: Page, method_type: str, *, error: str | None = None,
-                  notice: str | None = None, status_code: int = 200) -> Response:
+                  send: Sending | None = None, status_code: int = 200) -> Response:
     name = page.method_name(method_type)
     if method_type == "backup_codes":
         intro = page._("Enter one of your backup codes, and then click Disable. All your "
                        "backup codes will stop working.")
+    elif method_type in SENDS_CODES:
+        intro = page._("Click Send code. Enter the code sent by %(method)s, and then click "
+                       "Disable.", method=name)
     else:
         intro = page._("Enter a current code from %(method)s, and then click Disable.",
                        method=name)
@@ -70,7 +102,7 @@ def _disable_form(page: Page, method_type: str, *, error: str | None = None,
                                                                 method=name),
         intro=intro, method_type=method_type,
         action=f"/settings/methods/{method_type}/disable", hidden={}, error=error,
-        notice=notice, submit=page._("Disable"), danger=True,
+        send=send, submit=page._("Disable"), danger=True,
         sends_code=method_type in SENDS_CODES,
         regenerate=method_type == "backup_codes",
     )
@@ -93,7 +125,7 @@ async def switch_page(method_type: str, request: Request) -> Response:
     args = _switch_args(page, request.query_params)
     if args is None:
         return page.not_found()
-    return _switch_form(page, method_type, *args)
+    return _switch_form(page, method_type, *args, send=await sending(page, method_type))
 
 
 @router.post("/settings/methods/{method_type}/switch")
@@ -116,7 +148,7 @@ async def switch_submit(method_type: str, request: Request) -> Response:
                              {op: on}, form.get("code", ""))
     except DomainError as err:
         return _switch_form(page, method_type, op, on, error=page.error_message(err),
-                            status_code=status_for(err))
+                            send=await sending(page, method_type), status_code=status_for(err))
     return redirect(methods_url("switched", method_type))
 
 
@@ -125,7 +157,7 @@ async def disable_page(method_type: str, request: Request) -> Response:
     page = await _page(request, method_type)
     if not isinstance(page, Page):
         return page
-    return _disable_form(page, method_type)
+    return _disable_form(page, method_type, send=await sending(page, method_type))
 
 
 @router.post("/settings/methods/{method_type}/disable")
@@ -144,13 +176,14 @@ async def disable_submit(method_type: str, request: Request) -> Response:
                               form.get("code", ""))
     except DomainError as err:
         return _disable_form(page, method_type, error=page.error_message(err),
-                             status_code=status_for(err))
+                             send=await sending(page, method_type), status_code=status_for(err))
     return redirect(methods_url("disabled", method_type))
 
 
 @router.post("/settings/methods/{method_type}/send-code")
 async def send_code(method_type: str, request: Request) -> Response:
-    """An out-of-band method sends a fresh code for the switch or Disable form."""
+    """An out-of-band method sends a fresh code: for the switch or Disable form, or
+    (``next=enroll``) again for the enrollment waiting for its code."""
     page = await _page(request, method_type)
     if not isinstance(page, Page):
         return page
@@ -160,13 +193,31 @@ async def send_code(method_type: str, request: Request) -> Response:
     except Forbidden as err:
         return page.forbidden(err)
     assert page.user is not None
-    error = notice = None
+    if method_type not in SENDS_CODES:
+        return page.not_found()
+    error, status, sent, wait = None, 200, None, 0
     try:
         sent = await methods.challenge(page.rt, deps.actor(request), page.user.id, method_type)
-        notice = page._("We sent a code to %(to)s.", to=sent.sent_to)
     except DomainError as err:
-        error = page.error_message(err)
+        error, status, wait = page.send_error(err), status_for(err), err.retry_after or 0
+        if err.code != "rate_limited":
+            wait = 0
+    view = await method_view(page, method_type)
+    if form.get("next") == "enroll" or (view is not None and view.pending):
+        if view is not None and view.enabled:
+            return redirect("/settings/methods")
+        if view is None or not view.pending:
+            # Nothing is waiting (the failed first send dropped it): back to step 1.
+            return redirect(f"/settings/methods/{method_type}/enable")
+        if sent is not None:
+            return oob_code_page(page, method_type, sent_to=sent.sent_to,
+                                 expires_in=sent.expires_in, resend_in=sent.resend_in)
+        return oob_code_page(page, method_type, sent_to=view.destination, waiting=True,
+                             resend_in=wait, error=error, status_code=status)
+    send = Sending(destination=view.destination if view else None, sent=sent,
+                   wait=sent.resend_in if sent else wait)
     args = _switch_args(page, form)
     if args is not None:
-        return _switch_form(page, method_type, *args, error=error, notice=notice)
-    return _disable_form(page, method_type, error=error, notice=notice)
+        return _switch_form(page, method_type, *args, error=error, send=send,
+                            status_code=status)
+    return _disable_form(page, method_type, error=error, send=send, status_code=status)

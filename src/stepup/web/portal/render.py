@@ -59,6 +59,8 @@ METHOD_BLURBS = {
 }
 # Methods whose challenge sends a code (out-of-band). The others show their own codes.
 SENDS_CODES = frozenset({"sms", "email", "whatsapp"})
+# Where each of them sends its codes: the field the enrollment form asks for.
+DESTINATION_FIELDS = {"sms": "phone", "whatsapp": "phone", "email": "email"}
 OPERATION_NAMES = {"login": N_("Login"), "withdrawal": N_("Withdrawal")}
 
 # Messages by error code for languages other than English: the services' details are
@@ -72,9 +74,25 @@ ERROR_MESSAGES = {
     "method_not_enabled": N_("This method is not enabled."),
     "account_locked": N_("Too many failed attempts: the account is locked."),
     "rate_limited": N_("Too many attempts: try again later."),
-    "delivery_failed": N_("The message could not be sent. Please try again."),
+    "delivery_failed": N_("We could not send the code right now. Nothing was changed: please "
+                          "try again in a few minutes, or use another method."),
     "forbidden": N_("The form has expired or did not come from this site. Reload the page "
                     "and try again."),
+}
+
+
+# The services' English details for a refused phone number or e-mail address
+# (domain/destinations.py), marked here so that other languages can show them translated.
+# A detail not listed falls back to a general message for the field.
+FIELD_DETAILS = (
+    N_("Enter the phone number in international format, like +44 7700 900123."),
+    N_("This is not a valid phone number."),
+    N_("Codes can only be sent to a mobile phone number."),
+    N_("Codes cannot be sent to phone numbers of this country."),
+)
+FIELD_FALLBACKS = {
+    "phone": N_("This is not a valid phone number."),
+    "email": N_("The e-mail address is not valid."),
 }
 
 
@@ -174,9 +192,29 @@ class Page:
             return self.ngettext("Too many wrong attempts: try again in %(num)d minute.",
                                  "Too many wrong attempts: try again in %(num)d minutes.",
                                  max(1, -(-err.retry_after // 60)))
+        if err.code == "validation_error" and err.field in FIELD_FALLBACKS:
+            if self.lang == i18n.DEFAULT:
+                return err.detail
+            if err.detail in FIELD_DETAILS:
+                return self._(err.detail)
+            return self._(FIELD_FALLBACKS[err.field])
         if self.lang != i18n.DEFAULT and err.code in ERROR_MESSAGES:
             return self._(ERROR_MESSAGES[err.code])
         return err.detail
+
+    def send_error(self, err: DomainError) -> str:
+        """What to tell the user when a code could not be sent (cooldown, caps, provider)."""
+        if err.code != "rate_limited" or not err.retry_after:
+            return self.error_message(err)
+        if err.retry_after <= 120:
+            return self.ngettext(
+                "Please wait %(num)d second before asking for a new code.",
+                "Please wait %(num)d seconds before asking for a new code.",
+                err.retry_after)
+        return self.ngettext(
+            "Too many codes were sent. Try again in %(num)d minute, or use another method.",
+            "Too many codes were sent. Try again in %(num)d minutes, or use another method.",
+            -(-err.retry_after // 60))
 
     # --- CSRF --------------------------------------------------------------------------
 

@@ -7,3 +7,5 @@ from stepup.web.portal import auth, enroll, manage, settings
 router = APIRouter(include_in_schema=False)
 for _part in (auth.router, settings.router, enroll.router, manage.router):
     router.include_router(_part)
+# The development outbox page (portal/dev.py) is included by app.py, outside production
+# only.

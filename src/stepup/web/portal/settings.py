@@ -71,6 +71,8 @@ async def methods_page(request: Request) -> Response:
     method = request.query_params.get("method", "")
     if done in DONE_MESSAGES and (method in METHOD_NAMES or done == "saved"):
         notice = page._(DONE_MESSAGES[done], method=page.method_name(method))
+    sms = views.get("sms")
+    phone = sms.destination if sms is not None and sms.enabled else None
     backup = views.get("backup_codes")
     low_after_login = None
     if request.query_params.get("backup_low") and backup and backup.remaining is not None:
@@ -80,5 +82,5 @@ async def methods_page(request: Request) -> Response:
         "methods.html", title=page._("Authentication methods"),
         profile=accounts.profile(user), sections=sections, enabled=enabled,
         protecting=protecting, operations=rt.settings.operations, notice=notice,
-        low_after_login=low_after_login,
+        low_after_login=low_after_login, phone=phone,
     )

@@ -40,7 +40,34 @@
     }, function () { /* clipboard refused: the key stays visible to copy by hand */ });
   }
 
+  // "Resend code": disabled with a visible m:ss countdown until another code may be sent.
+  // The server enforces the same wait (and says so) for a browser without JavaScript.
+  function countdown(button) {
+    var seconds = parseInt(button.getAttribute("data-countdown"), 10);
+    if (!(seconds > 0)) { return; }
+    var label = button.textContent.trim();
+    var template = button.getAttribute("data-countdown-label") || label + " ({time})";
+    var deadline = Date.now() + seconds * 1000;
+    var timer = null;
+    var tick = function () {
+      var left = Math.ceil((deadline - Date.now()) / 1000);
+      if (left <= 0) {
+        if (timer !== null) { clearInterval(timer); }
+        button.disabled = false;
+        button.textContent = label;
+        return;
+      }
+      var s = left % 60;
+      button.disabled = true;
+      button.textContent = template.replace("{time}",
+        Math.floor(left / 60) + ":" + (s < 10 ? "0" : "") + s);
+    };
+    tick();
+    timer = setInterval(tick, 250);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-countdown]").forEach(countdown);
     document.querySelectorAll("[data-js-only]").forEach(function (el) {
       el.hidden = false;
     });

@@ -1,0 +1,39 @@
+"""The development outbox as a page: the messages the outbox provider "sent".
+
+Development only: the outbox holds live codes, so in production this page does not
+exist (404), whatever router includes it.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from stepup.store import codes
+from stepup.web.api.dev import stored_form
+from stepup.web.portal.render import Page, logged_in
+
+router = APIRouter()
+
+CHANNEL_LABELS = {"sms": "SMS", "email": "E-mail", "whatsapp": "WhatsApp"}
+
+
+def available(page: Page) -> bool:
+    return not page.rt.settings.is_production
+
+
+@router.get("/dev/outbox")
+async def outbox_page(request: Request) -> Response:
+    page = await logged_in(request) or Page(request)
+    if not available(page):
+        return page.not_found()
+    to = (request.query_params.get("to") or "").strip()[:320]
+    wanted = stored_form(to)
+    async with page.rt.db() as db:
+        rows = await codes.outbox_for(db, wanted)
+    messages = [{"channel": CHANNEL_LABELS.get(r.channel, r.channel), "to": r.to,
+                 "subject": r.subject, "body": r.body,
+                 "time": r.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                 "iso": r.created_at.isoformat().replace("+00:00", "Z")} for r in rows]
+    return page.render("dev_outbox.html", title=page._("Development outbox"), to=to,
+                       messages=messages)
