@@ -22,7 +22,7 @@ from stepup.domain.hashing import new_id, new_token
 from stepup.domain.policy import LOGIN, Purpose
 from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
-from stepup.services import audit, challenges, ratelimit, sessions
+from stepup.services import audit, challenges, devices, ratelimit, sessions
 from stepup.services.accounts import normalise_email
 from stepup.services.runtime import Actor, Runtime, run_cpu
 from stepup.services.verification import check_code, commit_and_raise
@@ -40,6 +40,7 @@ class LoginResult:
     methods: list[dict[str, Any]] = field(default_factory=list)
     user_id: str | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    remember_device_token: str | None = None
 
 
 async def login_methods(rt: Runtime, db: AsyncSession, user: User) -> list[MethodRow]:
@@ -65,7 +66,8 @@ def _method_entry(row: MethodRow) -> dict[str, Any]:
     return entry
 
 
-async def password_step(rt: Runtime, actor: Actor, email: str, password: str) -> LoginResult:
+async def password_step(rt: Runtime, actor: Actor, email: str, password: str,
+                        remember_device_token: str | None = None) -> LoginResult:
     valid = True
     try:
         email = normalise_email(email)
@@ -87,9 +89,12 @@ async def password_step(rt: Runtime, actor: Actor, email: str, password: str) ->
         await ratelimit.ensure_account_open(db, rt.clock, user.id)
         await ratelimit.password_passed(db, email)
         methods = await login_methods(rt, db, user)
-        if not methods:
+        remembered = bool(methods) and await devices.recognised(rt, db, user,
+                                                                remember_device_token)
+        if not methods or remembered:
             new = await sessions.start(rt, db, user, actor)
-            await audit.record(db, rt.clock, actor, "login.succeeded", user.id, second_factor=None)
+            await audit.record(db, rt.clock, actor, "login.succeeded", user.id,
+                               second_factor="remembered_device" if remembered else None)
             await db.commit()
             return LoginResult("authenticated", session_token=new.token,
                                expires_at=new.expires_at, user_id=user.id)
@@ -145,8 +150,8 @@ async def challenge(rt: Runtime, actor: Actor, login_token: str, method_type: st
     return await challenges.deliver(rt, actor, user.id, row.type, sent, LOGIN)
 
 
-async def verify(rt: Runtime, actor: Actor, login_token: str, method_type: str, code: str
-                 ) -> LoginResult:
+async def verify(rt: Runtime, actor: Actor, login_token: str, method_type: str, code: str,
+                 *, remember_device: bool = False) -> LoginResult:
     async with rt.db() as db:
         flow, user = await _open_flow(rt, db, login_token)
         row = await _login_method(rt, db, user, method_type)
@@ -156,6 +161,8 @@ async def verify(rt: Runtime, actor: Actor, login_token: str, method_type: str, 
         new = await sessions.start(rt, db, user, actor)
         await audit.record(db, rt.clock, actor, "login.succeeded", user.id,
                            second_factor=row.type)
+        device = await devices.remember(rt, db, user, actor) if remember_device else None
         await db.commit()
         return LoginResult("authenticated", session_token=new.token, expires_at=new.expires_at,
-                           user_id=user.id, notes=verified.notes)
+                           user_id=user.id, notes=verified.notes,
+                           remember_device_token=device)

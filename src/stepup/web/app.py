@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,11 +17,12 @@ from sqlalchemy import text
 from stepup import __version__
 from stepup.config import Settings
 from stepup.domain.clock import Clock
+from stepup.services import webhooks
 from stepup.services.runtime import Runtime
 from stepup.store import migrate
 from stepup.store.db import is_sqlite
 from stepup.web import problems
-from stepup.web.api import accounts, dev, login, methods
+from stepup.web.api import accounts, dev, devices, login, methods, operations, users
 from stepup.web.middleware import BodyLimit, SecurityHeaders
 from stepup.web.portal import dev as portal_dev
 from stepup.web.portal import routes as portal
@@ -47,7 +49,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate_on_start:
             await prepare_schema(rt)
+        sender = (asyncio.create_task(webhooks.run_forever(rt))
+                  if settings.webhook_url else None)
         yield
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
         await rt.engine.dispose()
 
     app = FastAPI(
@@ -60,8 +68,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     app.state.runtime = rt
     problems.install(app)
 
-    for router in (accounts.router, login.router, methods.router):
+    for router in (accounts.router, login.router, methods.router, operations.router,
+                   devices.router, users.router):
         app.include_router(router, prefix="/api/v1")
+    app.include_router(operations.wellknown)
     if not settings.is_production:
         # Never in production: the outbox holds live codes.
         app.include_router(dev.router, prefix="/api/v1")

@@ -15,9 +15,9 @@ from fastapi import Request
 
 from stepup.domain.errors import Forbidden, NotAuthenticated
 from stepup.domain.hashing import new_token
-from stepup.services import sessions
+from stepup.services import apikeys, sessions
 from stepup.services.runtime import Actor, Runtime
-from stepup.store.models import User
+from stepup.store.models import ApiKey, User
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
@@ -106,3 +106,16 @@ async def caller(request: Request) -> Caller:
     if via_cookie and request.method not in SAFE_METHODS:
         check_csrf(request, rt, auth.session.id, request.headers.get(CSRF_HEADER))
     return Caller(user=auth.user, session_id=auth.session.id, via_cookie=via_cookie)
+
+
+def app_actor(request: Request, key: ApiKey) -> Actor:
+    base = actor(request)
+    return Actor(ip=base.ip, user_agent=base.user_agent, name=f"app:{key.id}")
+
+
+async def app_key(request: Request) -> ApiKey:
+    """An API key of role ``app`` (relying applications)."""
+    token = bearer_token(request)
+    if token is None or not apikeys.looks_like_key(token):
+        raise NotAuthenticated("This call needs an API key: Authorization: Bearer sk_app_…")
+    return await apikeys.authenticate(runtime(request), token, "app")

@@ -25,7 +25,8 @@ def _out(result: login.LoginResult) -> LoginOut:
         return LoginOut(status=result.status, session_token=result.session_token,
                         expires_at=result.expires_at,
                         backup_codes_remaining=result.notes.get("remaining"),
-                        backup_codes_low=result.notes.get("low"))
+                        backup_codes_low=result.notes.get("low"),
+                        remember_device_token=result.remember_device_token)
     return LoginOut(status=result.status, login_token=result.login_token,
                     methods=[LoginMethod(**m) for m in result.methods])
 
@@ -33,7 +34,7 @@ def _out(result: login.LoginResult) -> LoginOut:
 @router.post("/login", response_model=LoginOut, response_model_exclude_none=True)
 async def password_step(body: LoginIn, request: Request) -> LoginOut:
     result = await login.password_step(runtime(request), actor(request), body.email,
-                                       body.password)
+                                       body.password, body.remember_device_token)
     return _out(result)
 
 
@@ -49,7 +50,7 @@ async def login_challenge(body: LoginChallengeIn, request: Request) -> Challenge
 @router.post("/login/verify", response_model=LoginOut, response_model_exclude_none=True)
 async def login_verify(body: LoginVerifyIn, request: Request) -> LoginOut:
     result = await login.verify(runtime(request), actor(request), body.login_token,
-                                body.method, body.code)
+                                body.method, body.code, remember_device=body.remember_device)
     return _out(result)
 
 

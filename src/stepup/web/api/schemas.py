@@ -56,6 +56,7 @@ class LoginOut(BaseModel):
     expires_at: datetime | None = None
     login_token: str | None = None
     methods: list[LoginMethod] | None = None
+    remember_device_token: str | None = None
     backup_codes_remaining: int | None = None
     # True when a backup code was used and few are left: time to make a new set.
     backup_codes_low: bool | None = None

@@ -1,0 +1,74 @@
+"""API keys for relying applications (role ``app``) and support staff (``support``).
+
+The key is shown once; only its SHA-256 is stored. Keys are revocable and record their
+last use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from stepup.domain.errors import NotAuthenticated, NotFound, ValidationFailed
+from stepup.domain.hashing import new_id, new_token
+from stepup.services import audit
+from stepup.services.runtime import Actor, Runtime
+from stepup.store.models import ApiKey
+
+ROLES = ("app", "support")
+PREFIX = "sk_"
+# Recording last use on every call would make every call a write; a minute is enough.
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+async def create(rt: Runtime, name: str, role: str, actor: Actor) -> tuple[ApiKey, str]:
+    if role not in ROLES:
+        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}", field="role")
+    token = f"{PREFIX}{role}_{new_token()}"
+    row = ApiKey(id=new_id()[:16], name=name[:100], role=role,
+                 key_hash=rt.hasher.token_hash(token), created_at=rt.clock.now(),
+                 last_used_at=None, revoked_at=None)
+    async with rt.db() as db:
+        db.add(row)
+        await audit.record(db, rt.clock, actor, "apikey.created", None, key=row.id, role=role,
+                           name=row.name)
+        await db.commit()
+    return row, token
+
+
+def looks_like_key(token: str) -> bool:
+    return token.startswith(PREFIX)
+
+
+async def authenticate(rt: Runtime, token: str, role: str) -> ApiKey:
+    async with rt.db() as db:
+        q = select(ApiKey).where(ApiKey.key_hash == rt.hasher.token_hash(token))
+        row = (await db.execute(q)).scalar_one_or_none()
+        if row is None or row.revoked_at is not None:
+            raise NotAuthenticated("This API key is not valid.")
+        if row.role != role:
+            raise NotAuthenticated(f"This call needs an API key of role '{role}'.")
+        now = rt.clock.now()
+        if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
+            await db.execute(update(ApiKey).where(ApiKey.id == row.id)
+                             .values(last_used_at=now))
+            await db.commit()
+        return row
+
+
+async def list_keys(rt: Runtime) -> Sequence[ApiKey]:
+    async with rt.db() as db:
+        return (await db.execute(select(ApiKey).order_by(ApiKey.created_at))).scalars().all()
+
+
+async def revoke(rt: Runtime, key_id: str, actor: Actor) -> None:
+    async with rt.db() as db:
+        res = await db.execute(update(ApiKey).where(ApiKey.id == key_id,
+                                                    ApiKey.revoked_at.is_(None))
+                               .values(revoked_at=rt.clock.now()))
+        if int(getattr(res, "rowcount", 0)) != 1:
+            raise NotFound("No active API key with this id.")
+        await audit.record(db, rt.clock, actor, "apikey.revoked", None, key=key_id)
+        await db.commit()

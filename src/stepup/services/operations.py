@@ -1,0 +1,246 @@
+"""Protected operations (withdrawals), confirmed in two steps: the PIN, then a security
+code bound to this exact operation (dynamic linking, PSD2 RTS art. 5).
+
+An operation's details never change after creation; a code sent or entered for one
+operation cannot confirm another. Confirmation signs a receipt.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stepup.domain import destinations
+from stepup.domain import operations as ops
+from stepup.domain.errors import Conflict, MethodNotEnabled, NotFound, ValidationFailed
+from stepup.domain.hashing import new_id
+from stepup.domain.policy import Purpose
+from stepup.methods import registry
+from stepup.methods.base import ChallengeSent
+from stepup.services import audit, challenges, receipts, webhooks
+from stepup.services.runtime import Actor, Runtime
+from stepup.services.verification import check_code, check_pin
+from stepup.store import operations as store
+from stepup.store import queries
+from stepup.store.models import Method as MethodRow
+from stepup.store.models import Operation, User
+
+PIN_REQUIRED = "pin_required"
+CODE_REQUIRED = "code_required"
+CONFIRMED = "confirmed"
+EXPIRED = "expired"
+
+
+@dataclass
+class OperationView:
+    id: str
+    type: str
+    status: str
+    summary: str
+    details: dict[str, str]
+    expires_at: Any
+    methods: list[dict[str, Any]] = field(default_factory=list)
+    receipt: str | None = None
+    method: str | None = None
+    confirmed_at: Any = None
+    user_id: str = ""
+
+
+def types(rt: Runtime) -> dict[str, ops.OperationType]:
+    return ops.parse_types(rt.settings.operation_types)
+
+
+def _status(rt: Runtime, op: Operation) -> str:
+    if op.status in (PIN_REQUIRED, CODE_REQUIRED) and op.expires_at <= rt.clock.now():
+        return EXPIRED
+    return op.status
+
+
+def _view(rt: Runtime, op: Operation, methods: list[dict[str, Any]] | None = None
+          ) -> OperationView:
+    kind = types(rt).get(op.type) or ops.OperationType(op.type, op.type, (), "")
+    return OperationView(id=op.id, type=op.type, status=_status(rt, op),
+                         summary=ops.summary(kind, op.details), details=dict(op.details),
+                         expires_at=op.expires_at, methods=methods or [],
+                         receipt=op.receipt, method=op.method, confirmed_at=op.confirmed_at,
+                         user_id=op.user_id)
+
+
+async def create(rt: Runtime, actor: Actor, user_id: str, op_type: str, details: Any,
+                 *, created_by: str = "user") -> OperationView:
+    kind = types(rt).get(op_type)
+    if kind is None or op_type not in rt.settings.operations:
+        raise ValidationFailed(f"Unknown operation type '{op_type}'.", field="type")
+    clean = ops.check_details(kind, details)
+    async with rt.db() as db:
+        user = await queries.get_user(db, user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        if not user.pin_hash and not await confirming_methods(rt, db, user, op_type):
+            # No PIN to ask and (policy if_protected) no method to ask: nothing could ever
+            # confirm it, and confirming it unasked would approve what nobody saw.
+            raise Conflict("This user has no PIN and no method that protects this "
+                           "operation: nothing could confirm it.")
+        now = rt.clock.now()
+        op = Operation(id=new_id(), user_id=user.id, type=op_type, details=clean,
+                       digest=ops.details_digest(op_type, clean),
+                       status=PIN_REQUIRED if user.pin_hash else CODE_REQUIRED,
+                       created_by=created_by, created_at=now,
+                       expires_at=now + timedelta(seconds=rt.settings.operation_ttl_seconds),
+                       pin_verified_at=None, confirmed_at=None, method=None, receipt_id=None,
+                       receipt=None)
+        db.add(op)
+        await audit.record(db, rt.clock, actor, "operation.created", user.id, operation=op.id,
+                           type=op_type, details=clean, by=created_by)
+        await db.commit()
+        methods = (await _method_entries(rt, db, user, op)) if op.status == CODE_REQUIRED else []
+        return _view(rt, op, methods)
+
+
+async def _load(rt: Runtime, db: AsyncSession, user_id: str, operation_id: str
+                ) -> tuple[Operation, User]:
+    op = await store.get_operation(db, operation_id)
+    if op is None or op.user_id != user_id:
+        raise NotFound("No such operation.")
+    user = await queries.get_user(db, user_id)
+    if user is None:
+        raise NotFound("No such operation.")
+    if not hmac.compare_digest(ops.details_digest(op.type, dict(op.details)), op.digest):
+        # What the user was shown (and what a code was sent for) is no longer what is
+        # stored: never confirm, never send a code for, details other than the original.
+        raise Conflict("The details of this operation changed after it was created: "
+                       "start a new operation.")
+    status = _status(rt, op)
+    if status == EXPIRED:
+        raise Conflict("This operation has expired: start it again.")
+    if status == CONFIRMED:
+        raise Conflict("This operation is already confirmed.")
+    return op, user
+
+
+async def confirming_methods(rt: Runtime, db: AsyncSession, user: User, op_type: str
+                             ) -> list[MethodRow]:
+    """The methods that may confirm this type of operation for this user."""
+    rows = [r for r in await queries.list_methods(db, user.id)
+            if r.status == "enabled" and registry.is_available(r.type) and r.protects.get(op_type)]
+    if rows or rt.settings.withdrawal_code == "if_protected":
+        return rows
+    # Policy "always": with nothing protecting it, the code goes to the account e-mail.
+    return [MethodRow(id=f"fallback-{user.id}", user_id=user.id, type="email",
+                      status="enabled", protects={op_type: True}, destination=user.email,
+                      created_at=user.created_at)]
+
+
+async def _method_entries(rt: Runtime, db: AsyncSession, user: User, op: Operation
+                          ) -> list[dict[str, Any]]:
+    out = []
+    for row in await confirming_methods(rt, db, user, op.type):
+        entry: dict[str, Any] = {"type": row.type}
+        if row.destination:
+            entry["destination"] = destinations.mask(row.type, row.destination)
+        out.append(entry)
+    return out
+
+
+async def submit_pin(rt: Runtime, actor: Actor, user_id: str, operation_id: str, pin: str
+                     ) -> OperationView:
+    async with rt.db() as db:
+        op, user = await _load(rt, db, user_id, operation_id)
+        if op.status != PIN_REQUIRED:
+            raise Conflict("The PIN was already accepted: enter the security code.")
+        await check_pin(rt, db, actor, user, pin, method=f"operation:{op.type}")
+        rows = await confirming_methods(rt, db, user, op.type)
+        now = rt.clock.now()
+        if not rows:  # if_protected and nothing protects it: the PIN alone confirms
+            view = await _finish(rt, db, actor, op, "pin")
+            await db.commit()
+            return view
+        if not await store.set_status(db, op.id, from_status=PIN_REQUIRED,
+                                      to_status=CODE_REQUIRED, pin_verified_at=now):
+            raise Conflict("This operation changed meanwhile: reload it.")
+        op.status = CODE_REQUIRED
+        await audit.record(db, rt.clock, actor, "operation.pin_passed", user.id, operation=op.id)
+        await db.commit()
+        return _view(rt, op, await _method_entries(rt, db, user, op))
+
+
+def _purpose(rt: Runtime, op: Operation) -> Purpose:
+    kind = types(rt).get(op.type)
+    details = dict(op.details)
+    if kind is not None:
+        details["summary"] = ops.summary(kind, op.details)
+    return Purpose.operation(op.id, details)
+
+
+async def _chosen(rt: Runtime, db: AsyncSession, user: User, op: Operation, method: str
+                  ) -> MethodRow:
+    if op.status == PIN_REQUIRED:
+        raise Conflict("Enter your PIN first.")
+    for row in await confirming_methods(rt, db, user, op.type):
+        if row.type == method:
+            return row
+    raise MethodNotEnabled(f"'{method}' cannot confirm this operation.")
+
+
+async def challenge(rt: Runtime, actor: Actor, user_id: str, operation_id: str, method: str
+                    ) -> ChallengeSent:
+    async with rt.db() as db:
+        op, user = await _load(rt, db, user_id, operation_id)
+        row = await _chosen(rt, db, user, op, method)
+        sent = await registry.get(row.type).challenge(rt.method_context(db, actor), user, row,
+                                                      _purpose(rt, op))
+        if sent is None:
+            raise Conflict("This method does not send codes: enter the code it shows.")
+        await db.commit()
+    return await challenges.deliver(rt, actor, user_id, row.type, sent,
+                                    f"operation:{operation_id}")
+
+
+async def confirm(rt: Runtime, actor: Actor, user_id: str, operation_id: str, method: str,
+                  code: str) -> OperationView:
+    async with rt.db() as db:
+        op, user = await _load(rt, db, user_id, operation_id)
+        row = await _chosen(rt, db, user, op, method)
+        await check_code(rt, db, actor, user, row, code, _purpose(rt, op))
+        if row.id.startswith("fallback-") and row.destination == user.email:
+            user.email_verified = True  # the code reached it
+        view = await _finish(rt, db, actor, op, row.type)
+        await db.commit()
+        return view
+
+
+async def _finish(rt: Runtime, db: AsyncSession, actor: Actor, op: Operation, method: str
+                  ) -> OperationView:
+    now = rt.clock.now()
+    op.receipt_id = new_id()
+    token = await receipts.sign(rt, db, receipts.claims(rt, op, method, now))
+    if not await store.set_status(db, op.id, from_status=op.status, to_status=CONFIRMED,
+                                  confirmed_at=now, method=method, receipt_id=op.receipt_id,
+                                  receipt=token):
+        raise Conflict("This operation is already confirmed.")
+    op.status, op.confirmed_at, op.method, op.receipt = CONFIRMED, now, method, token
+    await audit.record(db, rt.clock, actor, "operation.confirmed", op.user_id, operation=op.id,
+                       type=op.type, method=method)
+    await webhooks.enqueue(rt, db, "operation.confirmed", {
+        "operation": {"id": op.id, "type": op.type, "details": op.details,
+                      "user_id": op.user_id, "status": CONFIRMED, "method": method,
+                      "confirmed_at": now.isoformat().replace("+00:00", "Z")},
+        "receipt": token})
+    return _view(rt, op)
+
+
+async def get(rt: Runtime, user_id: str, operation_id: str) -> OperationView:
+    async with rt.db() as db:
+        op = await store.get_operation(db, operation_id)
+        if op is None or op.user_id != user_id:
+            raise NotFound("No such operation.")
+        methods: list[dict[str, Any]] = []
+        if _status(rt, op) == CODE_REQUIRED:
+            user = await queries.get_user(db, user_id)
+            if user is not None:
+                methods = await _method_entries(rt, db, user, op)
+        return _view(rt, op, methods)
