@@ -121,13 +121,19 @@ def _run(settings: Settings, job: Callable[[Runtime], Awaitable[T]]) -> T:
 
 @apikey_app.command("create")
 def apikey_create(role: str = typer.Option(..., help="app or support"),
-                  name: str = typer.Option("default", help="Who uses the key")) -> None:
+                  name: str = typer.Option("default", help="Who uses the key"),
+                  scope: list[str] = typer.Option(
+                      [], help="users, methods, verify, operations (repeat; none: all)"),
+                  rate: int = typer.Option(6000, help="Calls allowed per minute")) -> None:
     """Create an API key; it is printed once and stored only as a hash."""
     from stepup.services import apikeys
     from stepup.services.runtime import Actor
 
-    row, token = _run(_settings(), lambda rt: apikeys.create(rt, name, role, Actor(name="cli")))
-    typer.echo(f"id:    {row.id}\nrole:  {row.role}\nkey:   {token}\n"
+    row, token = _run(_settings(), lambda rt: apikeys.create(
+        rt, name, role, Actor(name="cli"), scopes=scope, rate_per_minute=rate))
+    scopes = ", ".join(row.scopes) or "all"
+    typer.echo(f"id:     {row.id}\nrole:   {row.role}\nscopes: {scopes}\n"
+               f"rate:   {row.rate_per_minute}/min\nkey:    {token}\n"
                "Store the key now: it cannot be shown again.")
 
 

@@ -65,11 +65,15 @@ async def _mark_enabled(rt: Runtime, db: AsyncSession, user: User, row: MethodRo
 
 
 async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type: str,
-                           pin: str, params: dict[str, Any]) -> EnrollmentStart:
+                           pin: str | None, params: dict[str, Any], *,
+                           on_behalf: bool = False) -> EnrollmentStart:
+    """Start enabling a method. The user proves the PIN; a portal enrolling on the user's
+    behalf (API key of role app) has authenticated the user itself and may omit it."""
     method = registry.get(method_type)
     async with rt.db() as db:
         user = await _user(db, user_id)
-        await check_pin(rt, db, actor, user, pin, method=method_type)
+        if pin is not None or not on_behalf:
+            await check_pin(rt, db, actor, user, pin or "", method=method_type)
         existing = await queries.get_method(db, user.id, method_type)
         if existing is not None and existing.status == "enabled":
             raise Conflict("This method is already enabled. Disable it first to start again.")

@@ -45,7 +45,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(),
-                                                     dict[str, Any]: JSON}
+                                                     dict[str, Any]: JSON,
+                                                     list[str]: JSON}
 
 
 class User(Base):
@@ -171,6 +172,9 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(20))
     key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    # What the key may do (role app): users, methods, verify, operations.
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rate_per_minute: Mapped[int] = mapped_column(Integer, default=6000)
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]

@@ -9,6 +9,7 @@ another site can neither read it nor forge it.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -113,9 +114,13 @@ def app_actor(request: Request, key: ApiKey) -> Actor:
     return Actor(ip=base.ip, user_agent=base.user_agent, name=f"app:{key.id}")
 
 
-async def app_key(request: Request) -> ApiKey:
-    """An API key of role ``app`` (relying applications)."""
-    token = bearer_token(request)
-    if token is None or not apikeys.looks_like_key(token):
-        raise NotAuthenticated("This call needs an API key: Authorization: Bearer sk_app_…")
-    return await apikeys.authenticate(runtime(request), token, "app")
+def app_key(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
+    """A dependency: an API key of role ``app`` allowed ``scope`` calls, within its rate."""
+
+    async def dependency(request: Request) -> ApiKey:
+        token = bearer_token(request)
+        if token is None or not apikeys.looks_like_key(token):
+            raise NotAuthenticated("This call needs an API key: Authorization: Bearer sk_app_…")
+        return await apikeys.authenticate(runtime(request), token, "app", scope)
+
+    return dependency

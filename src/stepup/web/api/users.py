@@ -1,22 +1,34 @@
-"""The integration API for the portal that embeds StepUp (API keys of role ``app``):
-users, their methods, and operations created on their behalf."""
+"""The integration API for portals (API keys of role ``app``): users, their methods,
+enrollment on their behalf, headless challenge/verify, and operations."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from stepup.services import methods, operations, users
+from stepup.services import headless, methods, operations, users
 from stepup.store.models import ApiKey
-from stepup.web.api.operations import OperationIn, OperationOut
-from stepup.web.api.schemas import Body, MethodOut, MethodsOut
+from stepup.web.api.operations import OperationIn, OperationOut, PinIn
+from stepup.web.api.schemas import (
+    Body,
+    ChallengeOut,
+    CodeIn,
+    EnrollmentIn,
+    MethodOut,
+    MethodsOut,
+    SwitchIn,
+)
 from stepup.web.deps import app_actor, app_key, runtime
 
 router = APIRouter(prefix="/users", tags=["integration"])
-App = Annotated[ApiKey, Depends(app_key)]
+UsersKey = Annotated[ApiKey, Depends(app_key("users"))]
+MethodsKey = Annotated[ApiKey, Depends(app_key("methods"))]
+VerifyKey = Annotated[ApiKey, Depends(app_key("verify"))]
+OperationsKey = Annotated[ApiKey, Depends(app_key("operations"))]
 
 
 class UserIn(Body):
@@ -37,37 +49,152 @@ class UserOut(BaseModel):
     verification_grade: int
 
 
+class ChallengeIn(Body):
+    method: str = Field(max_length=20, examples=["sms"])
+    purpose: str = Field(default="login", max_length=64,
+                         description="'login' or an operation id", examples=["login"])
+
+
+class VerifyIn(Body):
+    method: str = Field(max_length=20, examples=["totp"])
+    code: str = Field(max_length=64, examples=["492039"])
+    purpose: str = Field(default="login", max_length=64,
+                         description="'login' or an operation id", examples=["login"])
+
+
+class VerifyOut(BaseModel):
+    valid: bool
+    method: str
+    verified_at: datetime
+    receipt: str | None = Field(default=None, description="For an operation: its receipt")
+    backup_codes_remaining: int | None = None
+
+
+class OnBehalfEnrollmentIn(EnrollmentIn):
+    pin: str | None = Field(default=None, max_length=32,  # type: ignore[assignment]
+                            description="Optional: the portal has authenticated the user")
+
+
 @router.post("", response_model=UserOut, status_code=201,
              responses={200: {"description": "An existing user (same external id or e-mail)"}})
-async def create_user(body: UserIn, request: Request, key: App) -> JSONResponse:
+async def create_user(body: UserIn, request: Request, key: UsersKey) -> JSONResponse:
+    """Create a user, or fetch the one with this external id (or e-mail): safe to repeat."""
     user, created = await users.create_or_fetch(
-        runtime(request), app_actor(request, key),
-        email=body.email, external_id=body.external_id, language=body.language,
-        password=body.password, pin=body.pin)
+        runtime(request), app_actor(request, key), email=body.email,
+        external_id=body.external_id, language=body.language, password=body.password,
+        pin=body.pin)
     out = UserOut(id=user.id, email=user.email, external_id=user.external_id,
                   language=user.language, verification_grade=user.verification_grade)
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
 
 
 @router.get("/{user_id}/methods", response_model=MethodsOut, response_model_exclude_none=True)
-async def user_methods(user_id: str, request: Request, key: App) -> MethodsOut:
+async def user_methods(user_id: str, request: Request, key: MethodsKey) -> MethodsOut:
     views = await methods.list_views(runtime(request), user_id)
     return MethodsOut(methods=[MethodOut.of(v) for v in views])
 
 
+@router.post("/{user_id}/methods/{method_type}/enrollment",
+             responses={200: {"description": "totp: secret, otpauth_uri, qr_svg"},
+                        201: {"description": "backup_codes: the codes, shown once"},
+                        202: {"description": "sms, email, whatsapp: a code was sent"}})
+async def enroll(user_id: str, method_type: str, body: OnBehalfEnrollmentIn,
+                 request: Request, key: MethodsKey) -> JSONResponse:
+    """Start enabling a method for the user (same answers as /me/methods/…/enrollment)."""
+    params = body.model_dump(exclude={"pin"}, exclude_none=True)
+    start = await methods.begin_enrollment(runtime(request), app_actor(request, key), user_id,
+                                           method_type, body.pin, params, on_behalf=True)
+    return JSONResponse(start.body, status_code=start.status_code,
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.post("/{user_id}/methods/{method_type}/enrollment/confirm", response_model=MethodOut,
+             response_model_exclude_none=True)
+async def confirm_enrollment(user_id: str, method_type: str, body: CodeIn, request: Request,
+                             key: MethodsKey) -> MethodOut:
+    v = await methods.confirm_enrollment(runtime(request), app_actor(request, key), user_id,
+                                         method_type, body.code)
+    return MethodOut.of(v)
+
+
+@router.post("/{user_id}/methods/{method_type}/challenge", status_code=202,
+             response_model=ChallengeOut, response_model_exclude_none=True)
+async def method_challenge(user_id: str, method_type: str, request: Request,
+                           key: MethodsKey) -> ChallengeOut:
+    """A code to switch or disable this method (out-of-band methods)."""
+    sent = await methods.challenge(runtime(request), app_actor(request, key), user_id,
+                                   method_type)
+    return ChallengeOut(sent_to=sent.sent_to, expires_in=sent.expires_in,
+                        resend_in=sent.resend_in)
+
+
+@router.patch("/{user_id}/methods/{method_type}", response_model=MethodOut,
+              response_model_exclude_none=True)
+async def switch(user_id: str, method_type: str, body: SwitchIn, request: Request,
+                 key: MethodsKey) -> MethodOut:
+    v = await methods.switch(runtime(request), app_actor(request, key), user_id, method_type,
+                             body.protects, body.code)
+    return MethodOut.of(v)
+
+
+@router.post("/{user_id}/methods/{method_type}/disable", response_model=MethodOut,
+             response_model_exclude_none=True)
+async def disable(user_id: str, method_type: str, body: CodeIn, request: Request,
+                  key: MethodsKey) -> MethodOut:
+    v = await methods.disable(runtime(request), app_actor(request, key), user_id,
+                              method_type, body.code)
+    return MethodOut.of(v)
+
+
+@router.post("/{user_id}/challenge", status_code=202, response_model=ChallengeOut,
+             response_model_exclude_none=True)
+async def challenge(user_id: str, body: ChallengeIn, request: Request, key: VerifyKey
+                    ) -> ChallengeOut:
+    """Send a code by SMS, e-mail or WhatsApp for ``purpose`` (login or an operation id)."""
+    sent = await headless.challenge(runtime(request), app_actor(request, key), user_id,
+                                    body.method, body.purpose)
+    return ChallengeOut(method=body.method, sent_to=sent.sent_to, expires_in=sent.expires_in,
+                        resend_in=sent.resend_in)
+
+
+@router.post("/{user_id}/verify", response_model=VerifyOut, response_model_exclude_none=True,
+             responses={400: {"description": "invalid_code, code_expired"},
+                        423: {"description": "method_locked, account_locked"}})
+async def verify(user_id: str, body: VerifyIn, request: Request, key: VerifyKey
+                 ) -> VerifyOut:
+    """Check a code. ``valid: true`` or a problem; the same code is never valid twice."""
+    v = await headless.verify(runtime(request), app_actor(request, key), user_id, body.method,
+                              body.code, body.purpose)
+    return VerifyOut(valid=v.valid, method=v.method, verified_at=v.verified_at,
+                     receipt=v.receipt, backup_codes_remaining=v.backup_codes_remaining)
+
+
 @router.post("/{user_id}/operations", status_code=201, response_model=OperationOut,
              response_model_exclude_none=True)
-async def create_operation(user_id: str, body: OperationIn, request: Request, key: App
-                           ) -> OperationOut:
-    """Create an operation the user then confirms (StepUp's pages or /me/operations)."""
+async def create_operation(user_id: str, body: OperationIn, request: Request,
+                           key: OperationsKey) -> OperationOut:
+    """Create an operation the user then confirms (StepUp's pages, /me/operations, or
+    /users/{id}/verify with the operation id as purpose)."""
     await users.get(runtime(request), user_id)
     v = await operations.create(runtime(request), app_actor(request, key), user_id, body.type,
                                 body.details, created_by=f"app:{key.id}")
     return OperationOut.of(v)
 
 
+@router.post("/{user_id}/operations/{operation_id}/pin", response_model=OperationOut,
+             response_model_exclude_none=True)
+async def operation_pin(user_id: str, operation_id: str, body: PinIn, request: Request,
+                        key: OperationsKey) -> OperationOut:
+    """The PIN step, for portals that collect the PIN on their own page."""
+    v = await operations.submit_pin(runtime(request), app_actor(request, key), user_id,
+                                    operation_id, body.pin)
+    return OperationOut.of(v)
+
+
 @router.get("/{user_id}/operations/{operation_id}", response_model=OperationOut,
             response_model_exclude_none=True)
-async def read_operation(user_id: str, operation_id: str, request: Request, key: App
-                         ) -> OperationOut:
+async def read_operation(user_id: str, operation_id: str, request: Request,
+                         key: OperationsKey) -> OperationOut:
     return OperationOut.of(await operations.get(runtime(request), user_id, operation_id))
+
+
