@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -52,6 +54,12 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     except (ConfigurationError, RuntimeError) as exc:
         typer.echo(f"stepup: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics here; /metrics adds them up, whoever answers.
+        metrics_dir = settings.data_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     typer.echo(f"StepUp serving on http://{host}:{port} ({settings.env}, "
                f"{settings.effective_database_url.split('://')[0]})")
     uvicorn.run("stepup.web.factory:app", factory=True, host=host, port=port,

@@ -8,6 +8,7 @@ user never sees).
 
 from __future__ import annotations
 
+from stepup import metrics
 from stepup.delivery.base import ProviderError
 from stepup.domain.errors import DeliveryFailed
 from stepup.methods.base import ChallengeSent
@@ -26,6 +27,7 @@ async def deliver(rt: Runtime, actor: Actor, user_id: str, method_type: str,
     try:
         receipt = await rt.delivery.send(sent.outgoing)
     except ProviderError as exc:
+        metrics.message(method_type, exc.provider, "failed")
         async with rt.db() as db:
             if sent.code_id:
                 await codes.discard(db, sent.code_id)
@@ -43,6 +45,7 @@ async def deliver(rt: Runtime, actor: Actor, user_id: str, method_type: str,
         raise DeliveryFailed(
             f"We could not send the code by {word} right now. Nothing was changed: please "
             f"try again in a few minutes, or use another method.") from exc
+    metrics.message(method_type, receipt.provider, "sent")
     async with rt.db() as db:
         if sent.code_id:
             await codes.mark_sent(db, sent.code_id, rt.clock.now())

@@ -11,6 +11,7 @@ from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepup import metrics
 from stepup.domain.errors import AccountLocked, DomainError, MethodLocked, PinInvalid
 from stepup.domain.policy import PIN_SCOPE, Purpose
 from stepup.methods import registry
@@ -29,21 +30,28 @@ async def commit_and_raise(db: AsyncSession, error: DomainError) -> NoReturn:
 
 async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, row: MethodRow,
                      code: str, purpose: Purpose) -> Verified:
-    await ratelimit.ensure_method_open(db, rt.clock, user.id, row.type)
+    try:
+        await ratelimit.ensure_method_open(db, rt.clock, user.id, row.type)
+    except DomainError:
+        metrics.verification(row.type, "locked")
+        raise
     method = registry.get(row.type)
     try:
         verified = await method.verify(rt.method_context(db), user, row, code, purpose)
     except DomainError as err:
+        metrics.verification(row.type, err.code)
         locked = await ratelimit.method_failed(db, rt.settings, rt.clock, user.id, row.type)
         await audit.record(db, rt.clock, actor, "code.failed", user.id, method=row.type,
                            purpose=purpose.value, reason=err.code)
         if locked is not None:
+            metrics.lock(locked.scope)
             await audit.record(db, rt.clock, actor, _lock_event(locked, "method.locked"),
                                user.id, method=row.type, seconds=locked.seconds)
             await commit_and_raise(db, _lock_error(locked))
         await commit_and_raise(db, err)
     await ratelimit.method_passed(db, user.id, row.type)
     row.last_used_at = rt.clock.now()
+    metrics.verification(row.type, "valid")
     return verified
 
 
@@ -76,11 +84,14 @@ async def check_pin(rt: Runtime, db: AsyncSession, actor: Actor, user: User, pin
     await ratelimit.ensure_pin_open(db, rt.clock, user.id)
     if await run_cpu(rt.hasher.verify_password, user.pin_hash, pin or ""):
         await ratelimit.pin_passed(db, user.id)
+        metrics.verification("pin", "valid")
         return
+    metrics.verification("pin", "pin_invalid")
     locked = await ratelimit.pin_failed(db, rt.settings, rt.clock, user.id)
     about = {"method": method} if method else {}
     await audit.record(db, rt.clock, actor, "pin.failed", user.id, **about)
     if locked is not None:
+        metrics.lock(locked.scope)
         await audit.record(db, rt.clock, actor, _lock_event(locked, "pin.locked"), user.id,
                            seconds=locked.seconds)
         await commit_and_raise(db, _lock_error(locked))

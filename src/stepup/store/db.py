@@ -27,9 +27,10 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Asy
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _tune_sqlite(engine)
         return engine
+    # Bounded waits everywhere: an unreachable database answers 503 in seconds, never hangs.
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
-        pool_timeout=5,
+        pool_timeout=5, connect_args={"timeout": 5, "command_timeout": 30},
     )
 
 

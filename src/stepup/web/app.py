@@ -10,11 +10,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
-from stepup import __version__
+from stepup import __version__, metrics
 from stepup.config import Settings
 from stepup.domain.clock import Clock
 from stepup.services import webhooks
@@ -23,7 +23,7 @@ from stepup.store import migrate
 from stepup.store.db import is_sqlite
 from stepup.web import problems
 from stepup.web.api import accounts, dev, devices, login, methods, operations, users
-from stepup.web.middleware import BodyLimit, SecurityHeaders
+from stepup.web.middleware import BodyLimit, RequestMetrics, SecurityHeaders
 from stepup.web.portal import dev as portal_dev
 from stepup.web.portal import routes as portal
 
@@ -94,6 +94,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                                              "The database is not reachable.", retry_after=5)
         return JSONResponse({"status": "ready"})
 
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    app.add_middleware(RequestMetrics)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

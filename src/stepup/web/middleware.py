@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stepup import metrics
 from stepup.web.problems import PROBLEM_JSON, problem_body
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -110,3 +112,46 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class RequestMetrics:
+    """Latency per route template (``/api/v1/users/{user_id}/verify``), never per raw
+    path, so user ids do not explode the label space."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            template = _route_template(scope)
+            metrics.REQUESTS.labels(method=scope.get("method", ""), route=template,
+                                    status=str(status)).observe(time.perf_counter() - started)
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's template with the prefix it was included under (a router
+    included at ``/api/v1`` reports only its own part, so the prefix is taken from the
+    real path, which has the same number of segments after it)."""
+    template = getattr(scope.get("route"), "path", None)
+    if not template:
+        return "unmatched"
+    path: str = scope.get("path", "")
+    extra = path.count("/") - template.count("/")
+    if extra > 0:
+        prefix = "/".join(path.split("/")[: extra + 1])
+        return f"{prefix}{template}"
+    return str(template)
