@@ -10,18 +10,19 @@ STAMP   = $(VENV)/.installed
 
 .PHONY: run test lint test-sqlite test-postgres clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test]" -e clients/python
 	touch $(STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/stepup serve
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests clients/python
 	$(VENV)/bin/mypy
+	cd clients/python && ../../$(VENV)/bin/mypy
 
 test-sqlite: $(STAMP)
 	$(PY) -m pytest -q
