@@ -2,12 +2,18 @@
 
 Before login there is no session, so these forms bind their CSRF token to a random
 pre-session cookie. The ``login_token`` between the password and the second factor
-lives only in a short-lived HttpOnly cookie, never in a URL.
+lives only in a short-lived HttpOnly cookie, never in a URL; so does the page to return
+to afterwards (``/login?next=``, local paths only).
+
+"Remember this device" at the second factor sets a 30-day HttpOnly cookie whose token the
+password step hands to the service: a remembered device skips the second factor of login,
+and nothing else.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -18,8 +24,10 @@ from stepup.services import accounts, login, sessions
 from stepup.services.login import LoginResult
 from stepup.web import deps, i18n
 from stepup.web.portal.render import (
+    DEVICE_COOKIE,
     LOGIN_COOKIE,
     LOGIN_COOKIE_MAX_AGE,
+    NEXT_COOKIE,
     SENDS_CODES,
     SESSION_COOKIE,
     Page,
@@ -27,6 +35,7 @@ from stepup.web.portal.render import (
     form_data,
     logged_in,
     redirect,
+    safe_next,
     set_cookie,
     to_login,
 )
@@ -47,16 +56,28 @@ def start_session(page: Page, token: str, url: str) -> Response:
     response = redirect(url)
     set_cookie(response, page.rt, SESSION_COOKIE, token, samesite="lax")
     delete_cookie(response, page.rt, LOGIN_COOKIE)
+    delete_cookie(response, page.rt, NEXT_COOKIE)
     return page.finish(response)
 
 
-def after_password(page: Page, result: LoginResult) -> Response:
+def after_password(page: Page, result: LoginResult, next_url: str | None = None) -> Response:
+    next_url = safe_next(next_url)
     if result.status == "authenticated" and result.session_token:
-        return start_session(page, result.session_token, METHODS_PAGE)
+        return start_session(page, result.session_token, next_url or METHODS_PAGE)
     response = redirect("/login/second-factor")
     set_cookie(response, page.rt, LOGIN_COOKIE, result.login_token or "",
                max_age=LOGIN_COOKIE_MAX_AGE, samesite="strict")
+    if next_url:
+        set_cookie(response, page.rt, NEXT_COOKIE, next_url, max_age=LOGIN_COOKIE_MAX_AGE,
+                   samesite="strict")
+    else:
+        delete_cookie(response, page.rt, NEXT_COOKIE)
     return page.finish(response)
+
+
+def device_cookie(page: Page) -> str | None:
+    """This browser's "remember this device" token, if it has one."""
+    return page.request.cookies.get(deps.cookie_name(page.rt, DEVICE_COOKIE))
 
 
 @router.get("/")
@@ -112,22 +133,26 @@ async def signup(request: Request) -> Response:
 
 
 def _login_form(page: Page, *, email: str = "", error: str | None = None,
-                notice: str | None = None, status_code: int = 200) -> Response:
+                notice: str | None = None, next_url: str | None = None,
+                status_code: int = 200) -> Response:
     return page.render("login.html", status_code=status_code, title=page._("Log in"),
-                       email=email, error=error, notice=notice)
+                       email=email, error=error, notice=notice, next_url=safe_next(next_url))
 
 
 @router.get("/login")
 async def login_page(request: Request) -> Response:
+    next_url = safe_next(request.query_params.get("next"))
     if await logged_in(request):
-        return redirect(METHODS_PAGE)
+        return redirect(next_url or METHODS_PAGE)
     page = Page(request)
     notice = None
     if request.query_params.get("expired"):
         notice = page._("Your login attempt has expired. Log in again.")
     elif request.query_params.get("bye"):
         notice = page._("You have logged out.")
-    return _login_form(page, notice=notice)
+    elif next_url:
+        notice = page._("Log in to continue.")
+    return _login_form(page, notice=notice, next_url=next_url)
 
 
 @router.post("/login")
@@ -139,13 +164,15 @@ async def login_submit(request: Request) -> Response:
     except Forbidden as err:
         return page.forbidden(err)
     email = form.get("email", "").strip()
+    next_url = safe_next(form.get("next"))
     try:
         result = await login.password_step(page.rt, deps.actor(request), email,
-                                           form.get("password", ""))
+                                           form.get("password", ""),
+                                           remember_device_token=device_cookie(page))
     except DomainError as err:
         return _login_form(page, email=email, error=page.error_message(err),
-                           status_code=status_for(err))
-    return after_password(page, result)
+                           next_url=next_url, status_code=status_for(err))
+    return after_password(page, result, next_url)
 
 
 # --- login: the second factor ----------------------------------------------------------
@@ -155,15 +182,23 @@ def _login_token(page: Page) -> str | None:
     return page.request.cookies.get(deps.cookie_name(page.rt, LOGIN_COOKIE))
 
 
+def _next_url(page: Page) -> str | None:
+    return safe_next(page.request.cookies.get(deps.cookie_name(page.rt, NEXT_COOKIE)))
+
+
 def _expired(page: Page) -> Response:
-    response = redirect("/login?expired=1")
+    next_url = _next_url(page)
+    response = redirect("/login?expired=1" + (
+        "&next=" + quote(next_url, safe="/") if next_url else ""))
     delete_cookie(response, page.rt, LOGIN_COOKIE)
+    delete_cookie(response, page.rt, NEXT_COOKIE)
     return page.finish(response)
 
 
 def _second_factor_form(page: Page, methods: list[dict[str, Any]], chosen: str | None, *,
                         error: str | None = None, sent: ChallengeSent | None = None,
-                        wait: int = 0, status_code: int = 200) -> Response:
+                        wait: int = 0, remember: bool = False,
+                        status_code: int = 200) -> Response:
     types = [m["type"] for m in methods]
     if chosen not in types:
         chosen = next((t for t in types if t != "backup_codes"), types[0] if types else None)
@@ -174,6 +209,7 @@ def _second_factor_form(page: Page, methods: list[dict[str, Any]], chosen: str |
         "second_factor.html", status_code=status_code, title=page._("Enter a security code"),
         current=current, choices=choices if len(choices) > 1 else [], error=error,
         sent=sent, wait=sent.resend_in if sent else wait, sends_code=chosen in SENDS_CODES,
+        remember=remember, remember_days=page.rt.settings.remember_device_days,
     )
 
 
@@ -202,9 +238,10 @@ async def second_factor_submit(request: Request) -> Response:
     if not token:
         return _expired(page)
     method = form.get("method", "")
+    remember = form.get("remember_device") == "1"
     try:
         result = await login.verify(page.rt, deps.actor(request), token, method,
-                                    form.get("code", ""))
+                                    form.get("code", ""), remember_device=remember)
     except NotAuthenticated:
         return _expired(page)
     except DomainError as err:
@@ -213,9 +250,14 @@ async def second_factor_submit(request: Request) -> Response:
         except DomainError:
             return _expired(page)
         return _second_factor_form(page, methods, method, error=page.error_message(err),
-                                   status_code=status_for(err))
-    url = METHODS_PAGE + ("?backup_low=1" if result.notes.get("low") else "")
-    return start_session(page, result.session_token or "", url)
+                                   remember=remember, status_code=status_for(err))
+    url = _next_url(page) or (METHODS_PAGE + ("?backup_low=1" if result.notes.get("low")
+                                             else ""))
+    response = start_session(page, result.session_token or "", url)
+    if result.remember_device_token:
+        set_cookie(response, page.rt, DEVICE_COOKIE, result.remember_device_token,
+                   max_age=page.rt.settings.remember_device_days * 24 * 3600, samesite="lax")
+    return response
 
 
 @router.post("/login/second-factor/send")

@@ -8,9 +8,11 @@ templates and the Python side, and knows which CSRF token the forms on the page 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -28,6 +30,10 @@ SESSION_COOKIE = "stepup_session"
 LOGIN_COOKIE = "stepup_login"
 PRE_COOKIE = "stepup_pre"
 LANG_COOKIE = "stepup_lang"
+# "Remember this device": the token that lets login.password_step skip the second factor.
+DEVICE_COOKIE = "stepup_device"
+# Where to go back to once the second factor passes (a local path, checked twice).
+NEXT_COOKIE = "stepup_next"
 LOGIN_COOKIE_MAX_AGE = 300
 LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 
@@ -130,6 +136,39 @@ def delete_cookie(response: Response, rt: Runtime, base: str) -> None:
 
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+def safe_next(value: str | None) -> str | None:
+    """A path of this site to come back to after login, or None.
+
+    Only ``/something``: never ``//host`` or ``/\\host`` (browsers read both as another
+    site), never a scheme, never control characters.
+    """
+    if not value or len(value) > 2000 or not value.startswith("/"):
+        return None
+    if value.startswith("//") or "\\" in value:
+        return None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return None
+    return value
+
+
+def when(value: datetime | None) -> str:
+    """A stored instant as the pages show it: ``2026-11-22 12:10 UTC``."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def iso(value: datetime | None) -> str:
+    """The ``datetime`` attribute of a ``<time>`` element."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class Page:
@@ -260,6 +299,8 @@ class Page:
             "method_name": self.method_name,
             "operation_name": self.operation_name,
             "path": self.request.url.path,
+            "when": when,
+            "iso": iso,
         }
         values.update(context)
         html = env.get_template(template).render(values)
@@ -289,8 +330,12 @@ async def logged_in(request: Request) -> Page | None:
     return Page(request, user=auth.user, session_id=auth.session.id)
 
 
-def to_login(request: Request) -> Response:
-    response = redirect("/login")
+def to_login(request: Request, *, back: bool = False) -> Response:
+    """To the login page; with ``back``, login returns to this page (``?next=``)."""
+    url = "/login"
+    if back and safe_next(request.url.path):
+        url += "?next=" + quote(request.url.path, safe="/")
+    response = redirect(url)
     delete_cookie(response, deps.runtime(request), SESSION_COOKIE)
     return response
 

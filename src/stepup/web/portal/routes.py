@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from stepup.web.portal import auth, enroll, manage, settings
+from stepup.web.portal import auth, devices, enroll, manage, operations, settings
 
 router = APIRouter(include_in_schema=False)
-for _part in (auth.router, settings.router, enroll.router, manage.router):
+for _part in (auth.router, settings.router, enroll.router, manage.router, devices.router,
+              operations.router):
     router.include_router(_part)
 # The development outbox page (portal/dev.py) is included by app.py, outside production
 # only.

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from stepup.methods import registry
 from stepup.methods.base import MethodView
 from stepup.services import accounts, methods
+from stepup.web.portal.devices import device_rows
 from stepup.web.portal.render import (
     METHOD_BLURBS,
     METHOD_NAMES,
@@ -28,7 +29,13 @@ DONE_MESSAGES = {
     "disabled": N_("%(method)s is disabled."),
     "switched": N_("The protection settings of %(method)s were saved."),
     "saved": N_("Your new backup codes are active. The old ones no longer work."),
+    "device_forgotten": N_("The device is forgotten: it will be asked for a security code "
+                           "at its next login."),
+    "devices_forgotten": N_("All remembered devices are forgotten: each will be asked for "
+                            "a security code at its next login."),
 }
+# Notices that are not about one method.
+GENERAL_DONE = frozenset({"saved", "device_forgotten", "devices_forgotten"})
 
 
 @dataclass
@@ -69,7 +76,7 @@ async def methods_page(request: Request) -> Response:
     notice = None
     done = request.query_params.get("done")
     method = request.query_params.get("method", "")
-    if done in DONE_MESSAGES and (method in METHOD_NAMES or done == "saved"):
+    if done in DONE_MESSAGES and (method in METHOD_NAMES or done in GENERAL_DONE):
         notice = page._(DONE_MESSAGES[done], method=page.method_name(method))
     sms = views.get("sms")
     phone = sms.destination if sms is not None and sms.enabled else None
@@ -82,5 +89,6 @@ async def methods_page(request: Request) -> Response:
         "methods.html", title=page._("Authentication methods"),
         profile=accounts.profile(user), sections=sections, enabled=enabled,
         protecting=protecting, operations=rt.settings.operations, notice=notice,
-        low_after_login=low_after_login, phone=phone,
+        low_after_login=low_after_login, phone=phone, devices=await device_rows(page),
+        remember_days=rt.settings.remember_device_days,
     )

@@ -1,0 +1,105 @@
+"""Remembered devices on the methods page: the list, and Forget (one, or all).
+
+A remembered device skips the second factor of login only; withdrawals always ask for
+the PIN and a security code. Any change to the user's methods forgets them all (the
+services do that); here the user can forget them one by one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from stepup.domain.errors import Forbidden
+from stepup.services import devices
+from stepup.web import deps
+from stepup.web.portal.auth import device_cookie
+from stepup.web.portal.render import (
+    DEVICE_COOKIE,
+    Page,
+    delete_cookie,
+    form_data,
+    logged_in,
+    redirect,
+    to_login,
+    when,
+)
+
+router = APIRouter()
+
+# The first token that matches names the browser: Edge and Opera also say "Chrome/",
+# Chrome also says "Safari/".
+BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("YaBrowser/", "Yandex Browser"),
+            ("Firefox/", "Firefox"), ("Chromium/", "Chromium"), ("Chrome/", "Chrome"),
+            ("Version/", "Safari"))
+SYSTEMS = (("Windows", "Windows"), ("Android", "Android"), ("iPhone", "iPhone"),
+           ("iPad", "iPad"), ("CrOS", "ChromeOS"), ("Mac OS X", "macOS"),
+           ("Linux", "Linux"))
+AGENT_MAX = 60
+
+
+def short_agent(page: Page, agent: str | None) -> str:
+    """``Mozilla/5.0 (X11; Linux x86_64) … Chrome/126.0.0.0 …`` → ``Chrome 126 on Linux``."""
+    if not agent:
+        return page._("Unknown browser")
+    browser = next((f"{name} {m.group(1)}" for token, name in BROWSERS
+                    if (m := re.search(re.escape(token) + r"(\d+)", agent))
+                    and (name != "Safari" or "Safari/" in agent)), None)
+    system = next((name for token, name in SYSTEMS if token in agent), None)
+    if browser and system:
+        return page._("%(browser)s on %(system)s", browser=browser, system=system)
+    if browser or system:
+        return browser or system or ""
+    return agent if len(agent) <= AGENT_MAX else agent[:AGENT_MAX - 1] + "…"
+
+
+@dataclass
+class DeviceRow:
+    id: str
+    name: str
+    remembered_on: str
+    last_used: str | None
+    expires: str
+    current: bool
+
+
+async def device_rows(page: Page) -> list[DeviceRow]:
+    assert page.user is not None
+    token = device_cookie(page)
+    mine = page.rt.hasher.token_hash(token) if token else None
+    return [DeviceRow(id=d.id, name=short_agent(page, d.user_agent),
+                      remembered_on=when(d.created_at),
+                      last_used=when(d.last_used_at) if d.last_used_at else None,
+                      expires=when(d.expires_at), current=d.token_hash == mine)
+            for d in await devices.list_devices(page.rt, page.user.id)]
+
+
+async def _forget(request: Request, device_id: str | None) -> Response:
+    page = await logged_in(request)
+    if page is None or page.user is None:
+        return to_login(request)
+    form = await form_data(request)
+    try:
+        page.check_csrf(form.get("csrf_token"))
+    except Forbidden as err:
+        return page.forbidden(err)
+    current = next((r for r in await device_rows(page) if r.current), None)
+    await devices.forget(page.rt, deps.actor(request), page.user.id, device_id)
+    done = "device_forgotten" if device_id else "devices_forgotten"
+    response = redirect(f"/settings/methods?done={done}#devices")
+    if current is not None and device_id in (None, current.id):
+        delete_cookie(response, page.rt, DEVICE_COOKIE)  # a dead token: no use keeping it
+    return response
+
+
+@router.post("/settings/devices/forget-all")
+async def forget_all(request: Request) -> Response:
+    return await _forget(request, None)
+
+
+@router.post("/settings/devices/{device_id}/forget")
+async def forget_one(device_id: str, request: Request) -> Response:
+    return await _forget(request, device_id)

@@ -1,0 +1,315 @@
+"""Withdrawals in the portal: the form that starts one, and the one page that confirms it.
+
+``/operations/{id}`` shows what is being confirmed (amount, currency, the full destination
+and the shortened form the messages use) and, beside it, the step the operation waits
+for: the PIN (step 1), then a security code from a method that protects the operation
+(step 2; dynamic linking: the code is typed next to the details it confirms), then the
+signed receipt. Operations that a portal created through the integration API are
+confirmed on the same page; a visitor who is not logged in comes back here after login.
+
+A refused step never ends in an error page: the operation is read again and shown in its
+current state (expired, already confirmed, waiting for the PIN) with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import partial
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from stepup.delivery.messages import short_destination
+from stepup.domain import operations as ops
+from stepup.domain.errors import DomainError, Forbidden, NotFound
+from stepup.methods.base import ChallengeSent
+from stepup.services import methods, operations
+from stepup.services.operations import OperationView
+from stepup.web import deps
+from stepup.web.portal.auth import status_for
+from stepup.web.portal.render import (
+    N_,
+    SENDS_CODES,
+    Page,
+    form_data,
+    logged_in,
+    redirect,
+    to_login,
+)
+
+router = APIRouter()
+
+WITHDRAWAL = "withdrawal"
+FIELD_NAMES = {"amount": N_("Amount"), "currency": N_("Currency"),
+               "destination": N_("Destination")}
+# Currencies offered as suggestions on the form; any code like these is accepted.
+SUGGESTED_CURRENCIES = ("USD", "EUR", "GBP", "BTC", "ETH", "USDT", "USDC", "LTC", "TON")
+
+# The services' English reasons for refusing a step in the operation's current state,
+# marked here so that other languages show them translated.
+CONFLICTS = (
+    N_("This operation has expired: start it again."),
+    N_("This operation is already confirmed."),
+    N_("The PIN was already accepted: enter the security code."),
+    N_("Enter your PIN first."),
+    N_("This operation changed meanwhile: reload it."),
+    N_("The details of this operation changed after it was created: start a new operation."),
+    N_("This method does not send codes: enter the code it shows."),
+)
+CONFLICT_FALLBACK = N_("This step is not possible in the operation's current state.")
+
+
+@dataclass
+class Shown:
+    """An operation's details as the page lays them out."""
+
+    amount: str | None = None
+    currency: str | None = None
+    destination: str | None = None
+    short: str | None = None
+    others: list[tuple[str, str]] = field(default_factory=list)
+
+
+def shown(page: Page, view: OperationView) -> Shown:
+    d = view.details
+    out = Shown(amount=d.get("amount"), currency=d.get("currency"),
+                destination=d.get("destination"))
+    if out.destination:
+        out.short = short_destination(out.destination)
+    out.others = [(page._(FIELD_NAMES[k]) if k in FIELD_NAMES else k.replace("_", " ")
+                   .capitalize(), v) for k, v in d.items()
+                  if k not in ("amount", "currency", "destination")]
+    return out
+
+
+def method_label(page: Page, method_type: str | None) -> str:
+    if method_type == "pin":
+        return page._("PIN")
+    if method_type == "backup_codes":
+        return page._("Backup code")
+    return page.method_name(method_type or "")
+
+
+async def _is_fallback(page: Page, view: OperationView) -> bool:
+    """True when the code goes to the account e-mail only because no method protects
+    this operation (policy ``always``), rather than by the user's choice."""
+    if [m["type"] for m in view.methods] != ["email"] or page.user is None:
+        return False
+    views = await methods.list_views(page.rt, page.user.id)
+    email = next((v for v in views if v.type == "email"), None)
+    return not (email and email.enabled and email.protects.get(view.type))
+
+
+async def _show(page: Page, view: OperationView, *, chosen: str | None = None,
+                error: str | None = None, sent: ChallengeSent | None = None, wait: int = 0,
+                status_code: int = 200) -> Response:
+    choices = sorted(view.methods, key=lambda m: m["type"] == "backup_codes")
+    types = [m["type"] for m in choices]
+    if chosen not in types:
+        chosen = next((t for t in types if t != "backup_codes"), types[0] if types else None)
+    current = next((m for m in choices if m["type"] == chosen), None)
+    return page.render(
+        "operations/show.html", status_code=status_code,
+        title=page.operation_name(view.type), op=view, shown=shown(page, view),
+        choices=choices if len(choices) > 1 else [], current=current, error=error,
+        sent=sent, wait=sent.resend_in if sent else wait, sends_code=chosen in SENDS_CODES,
+        fallback=view.status == operations.CODE_REQUIRED and await _is_fallback(page, view),
+        method_label=partial(method_label, page), withdrawal=view.type == WITHDRAWAL,
+    )
+
+
+def _missing(page: Page) -> Response:
+    return page.render("error.html", status_code=404, title=page._("Operation not found"),
+                       message=page._("There is no such operation for this account. If a "
+                                      "portal sent you here, check that you are logged in "
+                                      "with the account it belongs to."))
+
+
+def _reason(page: Page, err: DomainError) -> str:
+    if err.code != "conflict":
+        return page.error_message(err)
+    if err.detail in CONFLICTS:
+        return page._(err.detail)
+    return err.detail if page.lang == "en" else page._(CONFLICT_FALLBACK)
+
+
+async def _refused(page: Page, op_id: str, err: DomainError, *, chosen: str | None = None,
+                   sent: ChallengeSent | None = None, wait: int = 0,
+                   message: str | None = None) -> Response:
+    """The operation in its current state, with why the step was refused."""
+    if isinstance(err, NotFound):
+        return _missing(page)
+    assert page.user is not None
+    try:
+        view = await operations.get(page.rt, page.user.id, op_id)
+    except NotFound:
+        return _missing(page)
+    return await _show(page, view, chosen=chosen, error=message or _reason(page, err),
+                       sent=sent, wait=wait, status_code=status_for(err))
+
+
+async def _user_page(request: Request) -> Page | Response:
+    page = await logged_in(request)
+    if page is None or page.user is None:
+        return to_login(request, back=True)
+    return page
+
+
+async def _posted(request: Request) -> tuple[Page, Mapping[str, str]] | Response:
+    """The page and form of a POST, once the session and its CSRF token are checked."""
+    page = await logged_in(request)
+    if page is None or page.user is None:
+        return to_login(request)
+    form = await form_data(request)
+    try:
+        page.check_csrf(form.get("csrf_token"))
+    except Forbidden as err:
+        return page.forbidden(err)
+    return page, form
+
+
+# --- a new withdrawal ------------------------------------------------------------------
+
+
+def _new_form(page: Page, *, values: Mapping[str, str] | None = None,
+              errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    return page.render("operations/new.html", status_code=status_code,
+                       title=page._("New withdrawal"), values=values or {},
+                       errors=errors or {}, currencies=SUGGESTED_CURRENCIES)
+
+
+def _clean_amount(raw: str) -> str:
+    # "1 000,50" as typed in many locales: spaces go, a decimal comma becomes a point.
+    text = "".join(raw.split())
+    return text.replace(",", ".") if text.count(",") == 1 and "." not in text else text
+
+
+def _places_error(page: Page, amount: str, currency: str) -> str | None:
+    places = ops.PRECISION.get(currency, ops.DEFAULT_PRECISION)
+    try:
+        exponent = Decimal(amount).normalize().as_tuple().exponent
+    except InvalidOperation:
+        return None
+    if not isinstance(exponent, int) or -exponent <= places:
+        return None
+    if places == 0:
+        return page._("%(currency)s amounts are whole numbers.", currency=currency)
+    return page.ngettext("%(currency)s amounts have at most %(num)d decimal place.",
+                         "%(currency)s amounts have at most %(num)d decimal places.",
+                         places, currency=currency)
+
+
+def _detail_error(page: Page, err: DomainError, values: Mapping[str, str]) -> dict[str, str]:
+    name = (err.field or "").removeprefix("details.")
+    if name == "amount":
+        return {name: _places_error(page, values["amount"], values["currency"])
+                or page._("Enter an amount more than zero, like 0.25.")}
+    if name == "currency":
+        return {name: page._("Enter a currency code, like USD or BTC.")}
+    if name == "destination":
+        return {name: page._("Enter the destination: at most 200 characters, without "
+                             "hidden or control characters.")}
+    if err.code == "conflict":
+        return {"form": page._("Withdrawals need a PIN or a method that protects them. "
+                               "Enable a method in Settings → Authentication methods.")}
+    return {"form": page.error_message(err)}
+
+
+@router.get("/operations/new")
+async def new_page(request: Request) -> Response:
+    page = await _user_page(request)
+    if not isinstance(page, Page):
+        return page
+    return _new_form(page)
+
+
+@router.post("/operations/new")
+async def new_submit(request: Request) -> Response:
+    posted = await _posted(request)
+    if not isinstance(posted, tuple):
+        return posted
+    page, form = posted
+    assert page.user is not None
+    values = {"amount": _clean_amount(form.get("amount", "")),
+              "currency": form.get("currency", "").strip().upper(),
+              "destination": form.get("destination", "").strip()}
+    try:
+        view = await operations.create(page.rt, deps.actor(request), page.user.id, WITHDRAWAL,
+                                       dict(values))
+    except DomainError as err:
+        return _new_form(page, values=values, errors=_detail_error(page, err, values),
+                         status_code=status_for(err))
+    return redirect(f"/operations/{view.id}")
+
+
+# --- confirming it ---------------------------------------------------------------------
+
+
+@router.get("/operations/{op_id}")
+async def operation_page(op_id: str, request: Request) -> Response:
+    page = await _user_page(request)
+    if not isinstance(page, Page):
+        return page
+    assert page.user is not None
+    try:
+        view = await operations.get(page.rt, page.user.id, op_id)
+    except NotFound:
+        return _missing(page)
+    return await _show(page, view, chosen=request.query_params.get("method"))
+
+
+@router.post("/operations/{op_id}/pin")
+async def pin_submit(op_id: str, request: Request) -> Response:
+    posted = await _posted(request)
+    if not isinstance(posted, tuple):
+        return posted
+    page, form = posted
+    assert page.user is not None
+    try:
+        await operations.submit_pin(page.rt, deps.actor(request), page.user.id, op_id,
+                                    form.get("pin", "").strip())
+    except DomainError as err:
+        return await _refused(page, op_id, err)
+    return redirect(f"/operations/{op_id}")
+
+
+@router.post("/operations/{op_id}/send")
+async def send_code(op_id: str, request: Request) -> Response:
+    """An out-of-band method sends a code bound to this operation."""
+    posted = await _posted(request)
+    if not isinstance(posted, tuple):
+        return posted
+    page, form = posted
+    assert page.user is not None
+    method = form.get("method", "")
+    try:
+        sent = await operations.challenge(page.rt, deps.actor(request), page.user.id, op_id,
+                                          method)
+    except DomainError as err:
+        wait = (err.retry_after or 0) if err.code == "rate_limited" else 0
+        message = page.send_error(err) if err.code != "conflict" else None
+        return await _refused(page, op_id, err, chosen=method, wait=wait, message=message)
+    try:
+        view = await operations.get(page.rt, page.user.id, op_id)
+    except NotFound:
+        return _missing(page)
+    return await _show(page, view, chosen=method, sent=sent)
+
+
+@router.post("/operations/{op_id}/confirm")
+async def confirm_submit(op_id: str, request: Request) -> Response:
+    posted = await _posted(request)
+    if not isinstance(posted, tuple):
+        return posted
+    page, form = posted
+    assert page.user is not None
+    method = form.get("method", "")
+    try:
+        await operations.confirm(page.rt, deps.actor(request), page.user.id, op_id, method,
+                                 form.get("code", ""))
+    except DomainError as err:
+        return await _refused(page, op_id, err, chosen=method)
+    return redirect(f"/operations/{op_id}")
+

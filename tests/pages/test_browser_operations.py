@@ -1,0 +1,215 @@
+"""A withdrawal that a portal created through the integration API, confirmed by the user
+in Debian's Chromium (Playwright), under the real CSP: the link sends them to log in,
+back to the operation, PIN, an SMS code beside the details, and the receipt, which the
+test then verifies with joserfc against /.well-known/jwks.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from stepup.config import Settings
+from stepup.domain.clock import SystemClock
+from stepup.services import apikeys
+from stepup.services.runtime import Actor, Runtime
+from tests.pages.helpers import PASSWORD, PIN
+from tests.pages.test_browser import ARGS, ARTIFACTS, CHROMIUM, _serve
+
+DESTINATION = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+SHORT = "bc1qar…5mdq"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
+                       "is not installed: apt-get install chromium"),
+    pytest.mark.filterwarnings("ignore:EdDSA is deprecated"),
+]
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    yield from _serve(settings)
+
+
+def _app_key(settings: Settings) -> str:
+    async def go() -> str:
+        rt = Runtime.build(settings, SystemClock())
+        try:
+            _, key = await apikeys.create(rt, "portal", "app", Actor())
+        finally:
+            await rt.engine.dispose()
+        return key
+
+    return asyncio.run(go())
+
+
+def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Settings) -> None:
+    from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    email = f"portal-{uuid.uuid4().hex[:8]}@example.com"
+    digits = f"{secrets.randbelow(10**7):07d}"
+    e164 = f"+7912{digits}"
+    masked = f"+7 *** ***-{digits[3:5]}-{digits[5:]}"
+    problems: list[str] = []
+
+    # The portal: an API key, the user, and later the withdrawal.
+    api = httpx.Client(base_url=server, headers={
+        "Authorization": f"Bearer {_app_key(settings)}"})
+    r = api.post("/api/v1/users", json={"email": email, "external_id": f"c-{email}",
+                                        "password": PASSWORD, "pin": PIN})
+    assert r.status_code == 201, r.text
+    user_id = r.json()["id"]
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if "Content Security Policy" in msg.text or (msg.type == "error" and (
+                "status of 4" not in msg.text)):
+            problems.append(f"{msg.type}: {msg.text}")
+
+    def sms_code(page: Page) -> str:
+        r = page.request.get(f"{server}/api/v1/dev/outbox", params={"to": e164})
+        body: str = r.json()["messages"][0]["body"]
+        match = re.search(r"\b(\d{6})\b", body)
+        assert match, body
+        return match.group(1)
+
+    def last_sms(page: Page) -> str:
+        r = page.request.get(f"{server}/api/v1/dev/outbox", params={"to": e164})
+        body: str = r.json()["messages"][0]["body"]
+        return body
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+        page = context.new_page()
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
+        page.set_default_timeout(15000)
+
+        # The user enables SMS and switches it On for Withdrawal, through the pages.
+        page.goto(f"{server}/login")
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/settings/methods")
+        page.locator("#method-sms").get_by_role("link", name="Enable").click()
+        page.get_by_label("Mobile phone number").fill(e164)
+        page.get_by_label("PIN", exact=True).fill(PIN)
+        page.get_by_role("button", name="Send", exact=True).click()
+        page.get_by_label("Security code", exact=True).fill(sms_code(page))
+        page.get_by_role("button", name="Verify").click()
+        page.wait_for_url("**/settings/methods?done=enabled&method=sms")
+        page.locator("#method-sms a.switch[href*='op=withdrawal']").click()
+        page.get_by_role("button", name="Send code").click()
+        expect(page.get_by_role("status")).to_contain_text(f"We sent a code to {masked}")
+        page.get_by_label("Security code", exact=True).fill(sms_code(page))
+        page.get_by_role("button", name="Verify").click()
+        page.wait_for_url("**/settings/methods?done=switched&method=sms")
+        expect(page.locator("#method-sms a.switch[href*='op=withdrawal']")).to_contain_text("On")
+        page.get_by_role("button", name="Log out").click()
+        page.wait_for_url("**/login?bye=1")
+
+        # The portal creates the withdrawal and sends the user to its page.
+        r = api.post(f"/api/v1/users/{user_id}/operations", json={
+            "type": "withdrawal",
+            "details": {"amount": "0.25", "currency": "BTC", "destination": DESTINATION}})
+        assert r.status_code == 201, r.text
+        op_id = r.json()["id"]
+        page.goto(f"{server}/operations/{op_id}")
+        page.wait_for_url(f"**/login?next=/operations/{op_id}")
+        expect(page.get_by_role("status")).to_contain_text("Log in to continue.")
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/login/second-factor")
+        page.get_by_role("button", name="Send code").click()
+        page.get_by_label("Security code", exact=True).fill(sms_code(page))
+        page.get_by_label("Remember this device for 30 days").check()
+        page.screenshot(path=str(ARTIFACTS / "second-factor-remember.png"), full_page=True)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"**/operations/{op_id}")
+
+        # Step 1: the PIN, beside the details.
+        details = page.locator(".op-details")
+        expect(details.locator(".op-amount")).to_have_text("0.25")
+        expect(details.locator(".op-currency")).to_have_text("BTC")
+        expect(details.locator("#op-destination")).to_have_text(DESTINATION)
+        expect(details.locator(".op-short")).to_have_text(SHORT)
+        expect(page.get_by_role("heading", name="Enter your PIN")).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "operation-pin.png"), full_page=True)
+        page.get_by_label("PIN", exact=True).fill(PIN)
+        page.get_by_role("button", name="Continue").click()
+
+        # Step 2: an SMS code, bound to this withdrawal, typed beside its details.
+        expect(page.get_by_role("heading", name="Enter the security code")).to_be_visible()
+        expect(page.get_by_text(f"Codes are sent to {masked}.")).to_be_visible()
+        page.get_by_role("button", name="Send code").click()
+        expect(page.get_by_role("status")).to_contain_text(f"We sent a code to {masked}")
+        expect(page.locator("button[data-countdown]")).to_be_disabled()
+        body = last_sms(page)
+        assert "0.25 BTC" in body and SHORT in body, body
+        code_box = page.get_by_label("Security code", exact=True).bounding_box()
+        details_box = details.bounding_box()
+        assert code_box and details_box
+        assert code_box["x"] > details_box["x"] + details_box["width"] - 1  # beside it
+        expect(page.locator(".op-recap")).to_have_text(f"You confirm: 0.25 BTC to {SHORT}")
+        page.get_by_label("Security code", exact=True).fill(sms_code(page))
+        page.screenshot(path=str(ARTIFACTS / "operation-code.png"), full_page=True)
+        page.get_by_role("button", name="Confirm withdrawal").click()
+
+        # Confirmed: the method, the time and the receipt.
+        page.wait_for_url(f"**/operations/{op_id}")
+        expect(page.locator(".op-head .badge")).to_have_text("Confirmed")
+        expect(page.locator(".op-method")).to_have_text("SMS")
+        page.get_by_text("Signed receipt").click()
+        copy = page.locator("button[data-copy=receipt-token]")
+        expect(copy).to_have_text("Copy")
+        expect(copy).to_be_visible()
+        receipt = page.locator("#receipt-token").inner_text().strip()
+        copy.click()
+        expect(copy).to_have_text("Copied")
+        assert page.evaluate("navigator.clipboard.readText()") == receipt
+        page.screenshot(path=str(ARTIFACTS / "operation-confirmed.png"), full_page=True)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(ARTIFACTS / "operation-confirmed-mobile.png"), full_page=True)
+        page.set_viewport_size({"width": 1100, "height": 900})
+
+        # The methods page lists this browser as remembered; New withdrawal is one click.
+        page.goto(f"{server}/settings/methods#devices")
+        devices = page.locator("#devices")
+        expect(devices.locator(".device")).to_have_count(1)
+        expect(devices).to_contain_text("This device")
+        devices.screenshot(path=str(ARTIFACTS / "remembered-devices.png"))
+        page.get_by_role("link", name="New withdrawal").click()
+        page.get_by_label("Amount").fill("150")
+        page.get_by_label("Currency").fill("usd")
+        page.get_by_label("Destination").fill("DE89 3704 0044 0532 0130 00")
+        page.screenshot(path=str(ARTIFACTS / "operation-new.png"), full_page=True)
+        page.get_by_role("button", name="Continue").click()
+        expect(page.locator(".op-currency")).to_have_text("USD")
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(ARTIFACTS / "operation-pin-mobile.png"), full_page=True)
+        context.close()
+        browser.close()
+
+    # The portal checks the receipt with the published keys, as docs/integration.md says.
+    keys = KeySet.import_key_set(httpx.get(f"{server}/.well-known/jwks.json").json())
+    claims = jwt.decode(receipt, keys, algorithms=["EdDSA"]).claims
+    assert claims["sub"] == user_id and claims["method"] == "sms"
+    assert claims["operation"]["id"] == op_id
+    assert claims["operation"]["details"] == {"amount": "0.25", "currency": "BTC",
+                                              "destination": DESTINATION}
+    state = api.get(f"/api/v1/users/{user_id}/operations/{op_id}").json()
+    assert state["status"] == "confirmed" and state["receipt"] == receipt
+    api.close()
+    assert problems == []
