@@ -61,6 +61,10 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     pin_hash: Mapped[str | None] = mapped_column(String(200))
     external_id: Mapped[str | None] = mapped_column(String(200), unique=True, index=True)
+    # After a support reset: the next login must enrol a method before anything else.
+    must_enroll: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Head of this account's audit hash chain (see AuditEvent).
+    audit_head: Mapped[str | None] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8), default="en")
     created_at: Mapped[datetime]
 
@@ -163,6 +167,11 @@ class AuditEvent(Base):
     user_agent: Mapped[str | None] = mapped_column(String(300))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
+    # Tamper evidence: each row of an account's chain (or of the chain of events with no
+    # account) stores the hash of the row before it and the hash of its own canonical
+    # content together with that link.
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class ApiKey(Base):
@@ -282,3 +291,83 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(300))
+
+
+class NotificationQueue(Base):
+    """A security notice to send (e-mail, SMS), written with the change it tells about."""
+
+    __tablename__ = "notification_queue"
+    __table_args__ = (Index("ix_notification_due", "sent_at", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    channel: Mapped[str] = mapped_column(String(20))
+    destination: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(8))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+
+
+class Staff(Base):
+    """Support staff (``support`` or ``supervisor``); they log in with a second factor."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    totp_kid: Mapped[str | None] = mapped_column(String(40))
+    totp_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class StaffSession(Base):
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"),
+                                          index=True)
+    # Password passed, second factor not yet: such a session can do nothing else.
+    second_factor_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class RecoveryRequest(Base):
+    """A request to reset two-factor authentication (seed 004, option 2).
+
+    requested → checked (support recorded the identity checks) → approved by a
+    supervisor other than the checker → completed when the waiting period ends; or
+    rejected / cancelled (by the user, any verified contact, or staff).
+    """
+
+    __tablename__ = "recovery_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    contact: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    ip: Mapped[str | None] = mapped_column(String(64))
+    checks: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    checked_by: Mapped[str | None] = mapped_column(String(32))
+    checked_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    effective_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    cancelled_by: Mapped[str | None] = mapped_column(String(80))
