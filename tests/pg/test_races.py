@@ -1,0 +1,281 @@
+"""Four worker processes on one PostgreSQL, hammered over HTTP: every code is accepted at
+most once, rate limits hold across workers, and ``kill -9`` of a worker mid-load leaves
+no half-written state (each spent code has its audit row, written in the same
+transaction)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pyotp
+import pytest
+from sqlalchemy import func, select
+
+from stepup.config import Settings
+from stepup.services import apikeys, methods, users
+from stepup.services.runtime import Actor, Runtime
+from stepup.store import codes as code_store
+from stepup.store import migrate
+from stepup.store.models import AuditEvent, BackupCode, OobCode
+from tests.support.pg import ThrowawayPostgres
+
+USERS = 40
+WORKERS = 4
+ACTOR = Actor(name="race-setup")
+
+
+@dataclass
+class Fixture:
+    base: str
+    key: str
+    slow_key: str
+    rt: Runtime
+    server: subprocess.Popen[bytes]
+    totp: dict[str, str] = field(default_factory=dict)  # user id → secret
+    backup: dict[str, list[str]] = field(default_factory=dict)
+    sms: dict[str, str] = field(default_factory=dict)  # user id → phone
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[ThrowawayPostgres]:
+    with ThrowawayPostgres() as pg:
+        yield pg
+
+
+async def _setup(rt: Runtime) -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:
+    totp: dict[str, str] = {}
+    backup: dict[str, list[str]] = {}
+    sms: dict[str, str] = {}
+    for i in range(USERS):
+        for kind in ("totp", "backup", "sms"):
+            user, _ = await users.create_or_fetch(rt, ACTOR, email=f"{kind}{i}@example.com",
+                                                  external_id=f"{kind}-{i}")
+            if kind == "totp":
+                start = await methods.begin_enrollment(rt, ACTOR, user.id, "totp", None, {},
+                                                       on_behalf=True)
+                secret = parse_qs(urlparse(start.body["otpauth_uri"]).query)["secret"][0]
+                await methods.confirm_enrollment(rt, ACTOR, user.id, "totp",
+                                                 pyotp.TOTP(secret).now())
+                totp[user.id] = secret
+            elif kind == "backup":
+                start = await methods.begin_enrollment(rt, ACTOR, user.id, "backup_codes", None,
+                                                       {}, on_behalf=True)
+                backup[user.id] = list(start.body["codes"])
+            else:
+                phone = f"+7916{1000000 + i:07d}"
+                await methods.begin_enrollment(rt, ACTOR, user.id, "sms", None,
+                                               {"phone": phone}, on_behalf=True)
+                code = await _last_code(rt, phone)
+                await methods.confirm_enrollment(rt, ACTOR, user.id, "sms", code)
+                sms[user.id] = phone
+    return totp, backup, sms
+
+
+async def _last_code(rt: Runtime, phone: str) -> str:
+    async with rt.db() as db:
+        rows = await code_store.outbox_for(db, phone, limit=1)
+    m = re.search(r"#(\d{6})", rows[0].body)
+    assert m
+    return m.group(1)
+
+
+@pytest.fixture(scope="module")
+def served(cluster: ThrowawayPostgres, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[Fixture]:
+    data = tmp_path_factory.mktemp("race")
+    settings = Settings(data_dir=data, database_url=cluster.dsn_async,
+                        sends_per_destination_per_hour=1000, sends_per_account_per_hour=1000,
+                        sends_per_ip_per_hour=100000, db_pool_size=10, db_max_overflow=10)
+
+    async def prepare() -> tuple[Runtime, Any]:
+        rt = Runtime.build(settings)
+        await migrate.upgrade(rt.engine)
+        made = await _setup(rt)
+        _r, key = await apikeys.create(rt, "race", "app", ACTOR, rate_per_minute=1_000_000)
+        _r, slow = await apikeys.create(rt, "slow", "app", ACTOR, rate_per_minute=100)
+        return rt, (made, key, slow)
+
+    loop = asyncio.new_event_loop()
+    rt, ((totp, backup, sms), key, slow) = loop.run_until_complete(prepare())
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
+    env.update(STEPUP_DATA_DIR=str(data), STEPUP_DATABASE_URL=cluster.dsn_async,
+               STEPUP_SENDS_PER_DESTINATION_PER_HOUR="1000",
+               STEPUP_SENDS_PER_ACCOUNT_PER_HOUR="1000", STEPUP_SENDS_PER_IP_PER_HOUR="100000",
+               STEPUP_DB_POOL_SIZE="10", STEPUP_DB_MAX_OVERFLOW="10")
+    log = (data / "server.log").open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "stepup.cli", "serve", "--port", str(port),
+                               "--workers", str(WORKERS)], env=env, cwd=data, stdout=log,
+                              stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        else:
+            pytest.fail("the server did not start: " + (data / "server.log").read_text())
+        yield Fixture(base, key, slow, rt, server, totp, backup, sms)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        loop.run_until_complete(rt.engine.dispose())
+        loop.close()
+        log.close()
+
+
+@pytest.fixture
+async def http(served: Fixture) -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=48, max_keepalive_connections=48)
+    # Waiting for one of the 48 connections is queueing, not a failure: no pool timeout.
+    timeout = httpx.Timeout(30.0, pool=None)
+    async with httpx.AsyncClient(base_url=served.base, limits=limits, timeout=timeout,
+                                 headers={"Authorization": f"Bearer {served.key}"}) as c:
+        yield c
+
+
+@pytest.fixture
+async def db(served: Fixture) -> AsyncIterator[Runtime]:
+    """A runtime on this test's event loop, to read what the workers wrote."""
+    rt = Runtime.build(served.rt.settings)
+    yield rt
+    await rt.engine.dispose()
+
+
+async def _verify(http: httpx.AsyncClient, uid: str, method: str, code: str) -> int:
+    try:
+        r = await http.post(f"/api/v1/users/{uid}/verify", json={"method": method,
+                                                                 "code": code})
+        if os.environ.get("RACE_DEBUG") and r.status_code == 400:
+            print("400", r.text)
+    except httpx.TransportError as exc:
+        if os.environ.get("RACE_DEBUG"):
+            print("transport error", repr(exc))
+        return -1  # the worker died under us: outcome unknown
+    return r.status_code
+
+
+def _workers(server: subprocess.Popen[bytes]) -> list[int]:
+    """The worker processes (not multiprocessing's resource tracker)."""
+    out = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True)
+    pids = []
+    for pid in (int(p) for p in out.stdout.split()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline:
+            pids.append(pid)
+    return pids
+
+
+async def _count(rt: Runtime, model: Any, *conds: Any) -> int:
+    async with rt.db() as db:
+        return int((await db.execute(select(func.count()).select_from(model).where(*conds)))
+                   .scalar_one())
+
+
+async def test_totp_steps_are_accepted_once_even_when_a_worker_is_killed(
+        served: Fixture, http: httpx.AsyncClient, db: Runtime) -> None:
+    # The next time step: valid now (window ±1) and never used by the set-up.
+    upcoming = time.time() + 30
+    per_user = int(os.environ.get("RACE_PER_USER", "25"))
+    # Round-robin over users, so every user's attempts race each other through the
+    # whole run instead of queueing behind one account's row locks.
+    attempts = [(uid, pyotp.TOTP(secret).at(upcoming))
+                for _ in range(per_user) for uid, secret in served.totp.items()]
+    assert len(attempts) == USERS * per_user  # racing attempts with one code per user
+
+    async def killer() -> None:
+        await asyncio.sleep(0.5)
+        victims = _workers(served.server)
+        assert len(victims) == WORKERS, victims
+        os.kill(victims[0], signal.SIGKILL)
+
+    results, _ = await asyncio.gather(
+        asyncio.gather(*(_verify(http, uid, "totp", code) for uid, code in attempts)),
+        killer())
+    statuses = Counter(results)
+    accepted = Counter(a for a, status in zip(attempts, results, strict=True) if status == 200)
+    assert all(n == 1 for n in accepted.values()), accepted.most_common(3)
+    # The service kept answering: the losers were told why, not failed.
+    assert statuses[200] >= USERS // 2, statuses
+    assert set(statuses) <= {200, 400, 423, -1}, statuses
+    # Every acceptance, seen or lost with the worker, left exactly one audit row, and
+    # none was accepted twice.
+    for uid in served.totp:
+        audited = await _count(db, AuditEvent, AuditEvent.user_id == uid,
+                               AuditEvent.event == "code.verified")
+        assert accepted[(uid, pyotp.TOTP(served.totp[uid]).at(upcoming))] <= audited <= 1
+    # The supervisor replaced the dead worker; the service answers normally.
+    await asyncio.sleep(2)
+    assert (await http.get("/readyz")).status_code == 200
+    assert len(_workers(served.server)) == WORKERS
+
+
+async def test_each_backup_code_is_accepted_once(served: Fixture, http: httpx.AsyncClient,
+                                                 db: Runtime) -> None:
+    attempts = [(uid, c) for _ in range(12) for uid, cs in served.backup.items() for c in cs[:2]]
+    assert len(attempts) == USERS * 24
+    results = await asyncio.gather(*(_verify(http, uid, "backup_codes", c)
+                                     for uid, c in attempts))
+    accepted = Counter(a for a, s in zip(attempts, results, strict=True) if s == 200)
+    assert accepted and all(n == 1 for n in accepted.values())
+    used = await _count(db, BackupCode, BackupCode.used_at.is_not(None))
+    audited = await _count(db, AuditEvent, AuditEvent.event == "code.verified",
+                           AuditEvent.user_id.in_(list(served.backup)))
+    assert used == audited == sum(accepted.values())
+
+
+async def test_each_sms_code_is_accepted_once(served: Fixture, http: httpx.AsyncClient,
+                                              db: Runtime) -> None:
+    for uid in served.sms:
+        r = await http.post(f"/api/v1/users/{uid}/challenge", json={"method": "sms",
+                                                                    "purpose": "login"})
+        assert r.status_code == 202, r.text
+    sent = {uid: await _last_code(db, phone) for uid, phone in served.sms.items()}
+    attempts = [(uid, code) for _ in range(50) for uid, code in sent.items()]
+    results = await asyncio.gather(*(_verify(http, uid, "sms", c) for uid, c in attempts))
+    accepted = Counter(a for a, s in zip(attempts, results, strict=True) if s == 200)
+    assert len(accepted) == USERS and all(n == 1 for n in accepted.values())
+    consumed = await _count(db, OobCode, OobCode.purpose == "login",
+                            OobCode.user_id.in_(list(served.sms)),
+                            OobCode.attempts < 5, OobCode.used_at.is_not(None))
+    assert consumed >= USERS
+
+
+async def test_a_key_rate_limit_holds_across_workers(served: Fixture) -> None:
+    second = time.gmtime().tm_sec
+    if second > 45:  # keep the burst inside one minute window
+        await asyncio.sleep(61 - second)
+    uid = next(iter(served.totp))
+    async with httpx.AsyncClient(base_url=served.base, timeout=30,
+                                 headers={"Authorization": f"Bearer {served.slow_key}"}) as c:
+        results = await asyncio.gather(*(c.get(f"/api/v1/users/{uid}/methods")
+                                         for _ in range(300)))
+    statuses = Counter(r.status_code for r in results)
+    assert statuses[200] == 100 and statuses[429] == 200, statuses
