@@ -193,6 +193,92 @@ def keys_list_receipts() -> None:
     typer.echo(json.dumps(_run(_settings(), receipts.jwks), indent=2))
 
 
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmark helpers.")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("seed")
+def bench_seed(users: int = typer.Option(10_000, min=1, help="How many users to create"),
+               tokens: str = typer.Option("tokens.csv", help="Append id,secret lines here")
+               ) -> None:
+    """Create users with an authenticator app quickly (benchmarks only)."""
+    from pathlib import Path
+
+    from stepup.services import seed
+
+    made = _run(_settings(), lambda rt: seed.seed_totp_users(rt, users, Path(tokens)))
+    typer.echo(f"created {made} users with TOTP; secrets in {tokens}")
+
+
+staff_app = typer.Typer(no_args_is_help=True, help="Support staff of the console (/admin).")
+app.add_typer(staff_app, name="staff")
+
+
+@staff_app.command("create")
+def staff_create(email: str = typer.Option(..., help="The staff member's e-mail (login)"),
+                 name: str = typer.Option(..., help="Full name, shown in the audit log"),
+                 role: str = typer.Option(..., help="support or supervisor"),
+                 password: str = typer.Option(
+                     ..., envvar="STEPUP_STAFF_PASSWORD", prompt=True, hide_input=True,
+                     confirmation_prompt=True, help="Or STEPUP_STAFF_PASSWORD; else asked")
+                 ) -> None:
+    """Create a staff account and its authenticator app (the QR code is shown once)."""
+    import segno
+
+    from stepup.services import staff
+    from stepup.services.runtime import Actor
+
+    made = _run(_settings(), lambda rt: staff.create(rt, Actor(name="cli"), email=email,
+                                                        name=name, role=role,
+                                                        password=password))
+    typer.echo(f"id:     {made.staff.id}\nemail:  {made.staff.email}\n"
+               f"role:   {made.staff.role}\nsecret: {made.secret}\n"
+               f"uri:    {made.otpauth_uri}")
+    typer.echo("Scan this with the staff member's authenticator app (shown once):")
+    segno.make(made.otpauth_uri, error="m").terminal(compact=True)
+
+
+@staff_app.command("list")
+def staff_list() -> None:
+    """List staff accounts."""
+    from stepup.services import staff
+
+    for s in _run(_settings(), staff.list_all):
+        state = f"disabled {s.disabled_at:%Y-%m-%d}" if s.disabled_at else "active"
+        typer.echo(f"{s.id}  {s.role:10} {state:19} {s.email}  {s.name}")
+
+
+@staff_app.command("disable")
+def staff_disable(email: str) -> None:
+    """Disable a staff account and end its sessions at once (audited)."""
+    from stepup.services import staff
+    from stepup.services.runtime import Actor
+
+    _run(_settings(), lambda rt: staff.disable(rt, Actor(name="cli"), email))
+    typer.echo(f"disabled {email}")
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="The audit log and its hash chains.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check every hash chain of the audit log; exit 1 naming the first broken link."""
+    from stepup.services import audit
+
+    report = _run(_settings(), audit.verify)
+    if report.ok:
+        typer.echo(f"OK: {report.events} events in {report.chains} chains, every link intact")
+        return
+    first = report.first
+    typer.echo(f"BROKEN: {first}", err=True)
+    for other in report.breaks:
+        if other is not first:
+            typer.echo(f"also broken: {other}", err=True)
+    raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())
 

@@ -117,8 +117,29 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 8
     webhook_poll_seconds: float = 2.0
     remember_device_days: int = 30
+    # Security notices (services/notifications.py): kinds an operator turns off, e.g.
+    # ["login.new_device"]. The recovery notices cannot be turned off.
+    notifications_off: list[str] = Field(default_factory=list)
+    notification_max_attempts: int = 8
+    notification_poll_seconds: float = 5.0
+    # A login is from a new device when this user-agent and IP /24 (IPv6 /64) pair did
+    # not log in to the account successfully within this many days.
+    new_device_days: int = 90
     trusted_proxies: list[str] = Field(default_factory=list)
     max_body_bytes: int = 64 * 1024
+
+    # --- lock-out recovery and the support console ---
+    # An approved reset of two-factor authentication waits this long, so that the user
+    # and every verified contact can still cancel it.
+    recovery_delay_hours: float = Field(default=24, ge=0)
+    # The identity checks support records before a supervisor may approve a reset.
+    recovery_checklist: list[str] = Field(default_factory=lambda: [
+        "documents_seen", "answers_matched", "call_back_done"])
+    recovery_poll_seconds: float = 60.0
+    staff_session_hours: int = 8
+    staff_session_idle_minutes: int = 30
+    staff_failures_before_lock: int = 5
+    staff_lock_seconds: int = 900
 
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Settings:
@@ -126,6 +147,14 @@ class Settings(BaseSettings):
             raise ValueError("STEPUP_WEBHOOK_URL needs STEPUP_WEBHOOK_SECRET of at least 16 "
                              "characters: webhooks are signed with it")
         return self
+
+    @field_validator("notifications_off")
+    @classmethod
+    def _recovery_always_on(cls, v: list[str]) -> list[str]:
+        kept = [k for k in v if k.startswith("recovery.")]
+        if kept:
+            raise ValueError(f"recovery notices cannot be turned off: {', '.join(kept)}")
+        return v
 
     @field_validator("operations")
     @classmethod

@@ -158,11 +158,12 @@ def test_journey_totp_then_backup_code(server: str) -> None:
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url("**/login/second-factor")
-        page.get_by_role("link", name="Backup code").click()
+        page.get_by_role("link", name="Backup code", exact=True).click()
         page.screenshot(path=str(ARTIFACTS / "second-factor-backup.png"), full_page=True)
         page.get_by_label("Backup code").fill(codes[0])
         page.get_by_role("button", name="Log in").click()
-        page.wait_for_url("**/settings/methods")
+        # Seed 004, option 1: after a backup-code login, a prompt to re-configure.
+        page.wait_for_url("**/settings/methods?reconfigure=1*")
         expect(page.locator("#method-backup_codes")).to_contain_text("9 unused codes left")
         page.screenshot(path=str(ARTIFACTS / "methods.png"), full_page=True)
 
@@ -286,7 +287,7 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url("**/login/second-factor")
         picker = page.get_by_role("navigation", name="Get your code by:")
-        expect(picker.get_by_role("link", name="Backup code")).to_be_visible()
+        expect(picker.get_by_role("link", name="Backup code", exact=True)).to_be_visible()
         expect(picker).to_contain_text(masked)
         expect(page.get_by_text(f"Codes are sent to {masked}.")).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "second-factor-email.png"), full_page=True)

@@ -15,7 +15,7 @@ from stepup.domain.policy import Purpose, initial_protects
 from stepup.methods import registry
 from stepup.methods.backup_codes import BackupCodesMethod
 from stepup.methods.base import ChallengeSent, EnrollmentStart, MethodView
-from stepup.services import audit, challenges, devices
+from stepup.services import audit, challenges, devices, notifications
 from stepup.services.runtime import Actor, Runtime
 from stepup.services.verification import check_code, check_pin
 from stepup.store import queries
@@ -50,11 +50,13 @@ async def _enabled_row(db: AsyncSession, user: User, method_type: str) -> Method
     return row
 
 
-async def _changed(rt: Runtime, db: AsyncSession, actor: Actor, event: str, user_id: str,
-                   **data: Any) -> None:
-    """Audit a change to the user's methods; any such change forgets remembered devices."""
-    await audit.record(db, rt.clock, actor, event, user_id, **data)
-    await devices.forget_all(rt, db, user_id, actor, reason=event)
+async def _changed(rt: Runtime, db: AsyncSession, actor: Actor, event: str, user: User, *,
+                   phone: str | None = None, **data: Any) -> None:
+    """Audit a change to the user's methods and tell the user (the event names the
+    notice); any such change forgets remembered devices."""
+    await audit.record(db, rt.clock, actor, event, user.id, **data)
+    await notifications.notify(rt, db, user, event, actor=actor, phone=phone, **data)
+    await devices.forget_all(rt, db, user.id, actor, reason=event)
 
 
 async def _mark_enabled(rt: Runtime, db: AsyncSession, user: User, row: MethodRow) -> None:
@@ -82,7 +84,7 @@ async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type:
         if start.enabled:
             row = await _enabled_row(db, user, method_type)
             row.protects = initial_protects(rt.settings.operations, first_method=was_enabled == 0)
-            await _changed(rt, db, actor, "method.enabled", user.id, method=method_type)
+            await _changed(rt, db, actor, "method.enabled", user, method=method_type)
         else:
             await audit.record(db, rt.clock, actor, "method.enrollment_started", user.id,
                                method=method_type)
@@ -107,7 +109,7 @@ async def confirm_enrollment(rt: Runtime, actor: Actor, user_id: str, method_typ
         await check_code(rt, db, actor, user, row, code, Purpose.enroll(method_type))
         await method.confirm_enrollment(ctx, user, row, code)
         await _mark_enabled(rt, db, user, row)
-        await _changed(rt, db, actor, "method.enabled", user.id, method=method_type)
+        await _changed(rt, db, actor, "method.enabled", user, method=method_type)
         await db.commit()
         return await view(rt, db, user, method_type)
 
@@ -143,8 +145,8 @@ async def switch(rt: Runtime, actor: Actor, user_id: str, method_type: str,
         await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type))
         before = dict(row.protects)
         row.protects = {**before, **{k: bool(v) for k, v in protects.items()}}
-        await _changed(rt, db, actor, "method.protection_switched", user.id,
-                           method=method_type, before=before, after=row.protects)
+        await _changed(rt, db, actor, "method.protection_switched", user,
+                       method=method_type, before=before, after=row.protects)
         await db.commit()
         return await view(rt, db, user, method_type)
 
@@ -156,8 +158,11 @@ async def disable(rt: Runtime, actor: Actor, user_id: str, method_type: str, cod
         user = await _user(db, user_id)
         row = await _enabled_row(db, user, method_type)
         await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type))
+        # Disabling SMS unverifies the phone, yet its owner is the one to tell.
+        phone = row.destination if method_type == "sms" and user.phone_verified else None
         await method.disable(rt.method_context(db), user, row)
-        await _changed(rt, db, actor, "method.disabled", user.id, method=method_type)
+        await _changed(rt, db, actor, "method.disabled", user, method=method_type,
+                       phone=phone)
         await db.commit()
         return await view(rt, db, user, method_type)
 
@@ -171,6 +176,6 @@ async def regenerate_backup_codes(rt: Runtime, actor: Actor, user_id: str, code:
         row = await _enabled_row(db, user, method.type)
         await check_code(rt, db, actor, user, row, code, Purpose.manage(method.type))
         codes = await method.issue_set(rt.method_context(db), user)
-        await _changed(rt, db, actor, "backup_codes.regenerated", user.id)
+        await _changed(rt, db, actor, "backup_codes.regenerated", user)
         await db.commit()
         return codes

@@ -80,6 +80,10 @@ async def create(rt: Runtime, actor: Actor, user_id: str, op_type: str, details:
         user = await queries.get_user(db, user_id)
         if user is None:
             raise NotFound("No such user.")
+        if user.must_enroll and await queries.count_enabled_methods(db, user.id) == 0:
+            # Reset by support: nothing is protected until the user sets a method up again.
+            raise Conflict("Set up an authentication method first: your two-factor "
+                           "authentication was reset.")
         if not user.pin_hash and not await confirming_methods(rt, db, user, op_type):
             # No PIN to ask and (policy if_protected) no method to ask: nothing could ever
             # confirm it, and confirming it unasked would approve what nobody saw.

@@ -1,6 +1,8 @@
-"""What support staff may do to an account (the CLI now, the support console later)."""
+"""What support staff may do to an account: the CLI and the support console share it."""
 
 from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.domain.errors import NotFound
 from stepup.domain.policy import ACCOUNT_SCOPE, PIN_SCOPE, method_scope
@@ -8,6 +10,7 @@ from stepup.services import audit, ratelimit
 from stepup.services.accounts import normalise_email
 from stepup.services.runtime import Actor, Runtime
 from stepup.store import queries
+from stepup.store.models import User
 
 
 async def unlock(rt: Runtime, actor: Actor, email: str, what: str = "all") -> list[str]:
@@ -16,15 +19,29 @@ async def unlock(rt: Runtime, actor: Actor, email: str, what: str = "all") -> li
         user = await queries.get_user_by_email(db, normalise_email(email))
         if user is None:
             raise NotFound("No account with this e-mail address.")
-        if what == "all":
-            scopes = [ACCOUNT_SCOPE, PIN_SCOPE] + [
-                method_scope(m.type) for m in await queries.list_methods(db, user.id)]
-        elif what in (ACCOUNT_SCOPE, PIN_SCOPE):
-            scopes = [what]
-        else:
-            scopes = [method_scope(what)]
-        for scope in scopes:
-            await ratelimit.unlock(db, user.id, scope)
-        await audit.record(db, rt.clock, actor, "account.unlocked", user.id, scopes=scopes)
-        await db.commit()
-        return scopes
+        return await _unlock(rt, db, actor, user, what)
+
+
+async def unlock_user(rt: Runtime, actor: Actor, user_id: str, what: str = "all") -> list[str]:
+    """As :func:`unlock`, for an account found by id (the support console)."""
+    async with rt.db() as db:
+        user = await queries.get_user(db, user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        return await _unlock(rt, db, actor, user, what)
+
+
+async def _unlock(rt: Runtime, db: AsyncSession, actor: Actor, user: User, what: str
+                  ) -> list[str]:
+    if what == "all":
+        scopes = [ACCOUNT_SCOPE, PIN_SCOPE] + [
+            method_scope(m.type) for m in await queries.list_methods(db, user.id)]
+    elif what in (ACCOUNT_SCOPE, PIN_SCOPE):
+        scopes = [what]
+    else:
+        scopes = [method_scope(what)]
+    for scope in scopes:
+        await ratelimit.unlock(db, user.id, scope)
+    await audit.record(db, rt.clock, actor, "account.unlocked", user.id, scopes=scopes)
+    await db.commit()
+    return scopes

@@ -16,7 +16,7 @@ from stepup.domain.errors import AccountLocked, DomainError, MethodLocked, PinIn
 from stepup.domain.policy import PIN_SCOPE, Purpose
 from stepup.methods import registry
 from stepup.methods.base import Verified
-from stepup.services import audit, ratelimit
+from stepup.services import audit, notifications, ratelimit
 from stepup.services.runtime import Actor, Runtime, run_cpu
 from stepup.store.models import Method as MethodRow
 from stepup.store.models import User
@@ -45,13 +45,21 @@ async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, ro
                            purpose=purpose.value, reason=err.code)
         if locked is not None:
             metrics.lock(locked.scope)
-            await audit.record(db, rt.clock, actor, _lock_event(locked, "method.locked"),
-                               user.id, method=row.type, seconds=locked.seconds)
+            event = _lock_event(locked, "method.locked")
+            await audit.record(db, rt.clock, actor, event, user.id, method=row.type,
+                               seconds=locked.seconds)
+            await notifications.notify(rt, db, user, event, actor=actor, method=row.type,
+                                       seconds=locked.seconds)
             await commit_and_raise(db, _lock_error(locked))
         await commit_and_raise(db, err)
     await ratelimit.method_passed(db, user.id, row.type)
     row.last_used_at = rt.clock.now()
     metrics.verification(row.type, "valid")
+    # A backup code that serves to manage the codes themselves (regenerate, disable) is
+    # about to make the warning moot.
+    if verified.notes.get("low") and purpose != Purpose.manage(row.type):
+        await notifications.notify(rt, db, user, "backup_codes.low", actor=actor,
+                                   method=row.type, remaining=verified.notes.get("remaining"))
     return verified
 
 
@@ -92,7 +100,10 @@ async def check_pin(rt: Runtime, db: AsyncSession, actor: Actor, user: User, pin
     await audit.record(db, rt.clock, actor, "pin.failed", user.id, **about)
     if locked is not None:
         metrics.lock(locked.scope)
-        await audit.record(db, rt.clock, actor, _lock_event(locked, "pin.locked"), user.id,
-                           seconds=locked.seconds)
+        event = _lock_event(locked, "pin.locked")
+        await audit.record(db, rt.clock, actor, event, user.id, seconds=locked.seconds)
+        await notifications.notify(rt, db, user, "account.locked" if locked.account
+                                   else "method.locked", actor=actor, method="pin",
+                                   seconds=locked.seconds)
         await commit_and_raise(db, _lock_error(locked))
     await commit_and_raise(db, PinInvalid())

@@ -17,12 +17,13 @@ from sqlalchemy import text
 from stepup import __version__, metrics
 from stepup.config import Settings
 from stepup.domain.clock import Clock
-from stepup.services import webhooks
+from stepup.services import notifications, recovery, webhooks
 from stepup.services.runtime import Runtime
 from stepup.store import migrate
 from stepup.store.db import is_sqlite
 from stepup.web import problems
-from stepup.web.api import accounts, dev, devices, login, methods, operations, users
+from stepup.web.admin import routes as admin
+from stepup.web.api import accounts, dev, devices, events, login, methods, operations, users
 from stepup.web.middleware import BodyLimit, RequestMetrics, SecurityHeaders
 from stepup.web.portal import dev as portal_dev
 from stepup.web.portal import routes as portal
@@ -51,7 +52,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
             await prepare_schema(rt)
         sender = (asyncio.create_task(webhooks.run_forever(rt))
                   if settings.webhook_url else None)
+        # Security notices are always on (operators turn off kinds, not the sender).
+        notices = asyncio.create_task(notifications.run_forever(rt))
+        # Approved recovery requests whose waiting period is over reset their accounts.
+        resets = asyncio.create_task(recovery.run_forever(rt))
         yield
+        notices.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await notices
+        resets.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await resets
         if sender is not None:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -69,7 +80,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     problems.install(app)
 
     for router in (accounts.router, login.router, methods.router, operations.router,
-                   devices.router, users.router):
+                   devices.router, users.router, events.router, events.admin_router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(operations.wellknown)
     if not settings.is_production:
@@ -77,6 +88,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         app.include_router(dev.router, prefix="/api/v1")
         app.include_router(portal_dev.router)
     app.include_router(portal.router)
+    app.include_router(admin.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", include_in_schema=False)

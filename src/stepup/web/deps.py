@@ -124,3 +124,11 @@ def app_key(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
         return await apikeys.authenticate(runtime(request), token, "app", scope)
 
     return dependency
+
+
+async def support_key(request: Request) -> ApiKey:
+    """A dependency: an API key of role ``support`` (an ``app`` key is refused)."""
+    token = bearer_token(request)
+    if token is None or not apikeys.looks_like_key(token):
+        raise NotAuthenticated("This call needs an API key: Authorization: Bearer sk_support_…")
+    return await apikeys.authenticate(runtime(request), token, "support")

@@ -210,6 +210,7 @@ def _second_factor_form(page: Page, methods: list[dict[str, Any]], chosen: str |
         current=current, choices=choices if len(choices) > 1 else [], error=error,
         sent=sent, wait=sent.resend_in if sent else wait, sends_code=chosen in SENDS_CODES,
         remember=remember, remember_days=page.rt.settings.remember_device_days,
+        has_backup_codes="backup_codes" in types,
     )
 
 
@@ -251,8 +252,14 @@ async def second_factor_submit(request: Request) -> Response:
             return _expired(page)
         return _second_factor_form(page, methods, method, error=page.error_message(err),
                                    remember=remember, status_code=status_for(err))
-    url = _next_url(page) or (METHODS_PAGE + ("?backup_low=1" if result.notes.get("low")
-                                             else ""))
+    if method == "backup_codes":
+        # Seed 004, option 1: in with a backup code, so something is lost; the methods
+        # page asks the user to set up their methods again before anything else.
+        url = METHODS_PAGE + "?reconfigure=1" + ("&backup_low=1" if result.notes.get("low")
+                                                 else "")
+    else:
+        url = _next_url(page) or (METHODS_PAGE + ("?backup_low=1" if result.notes.get("low")
+                                                 else ""))
     response = start_session(page, result.session_token or "", url)
     if result.remember_device_token:
         set_cookie(response, page.rt, DEVICE_COOKIE, result.remember_device_token,

@@ -25,7 +25,7 @@ from stepup.delivery.messages import short_destination
 from stepup.domain import operations as ops
 from stepup.domain.errors import DomainError, Forbidden, NotFound
 from stepup.methods.base import ChallengeSent
-from stepup.services import methods, operations
+from stepup.services import methods, operations, recovery
 from stepup.services.operations import OperationView
 from stepup.web import deps
 from stepup.web.portal.auth import status_for
@@ -222,6 +222,8 @@ async def new_page(request: Request) -> Response:
     page = await _user_page(request)
     if not isinstance(page, Page):
         return page
+    if page.user is not None and await recovery.needs_enrolment(page.rt, page.user.id):
+        return redirect("/settings/methods")  # after a support reset: a method first
     return _new_form(page)
 
 
@@ -232,6 +234,8 @@ async def new_submit(request: Request) -> Response:
         return posted
     page, form = posted
     assert page.user is not None
+    if await recovery.needs_enrolment(page.rt, page.user.id):
+        return redirect("/settings/methods")
     values = {"amount": _clean_amount(form.get("amount", "")),
               "currency": form.get("currency", "").strip().upper(),
               "destination": form.get("destination", "").strip()}

@@ -2,11 +2,20 @@
 
 from fastapi import APIRouter
 
-from stepup.web.portal import auth, devices, enroll, manage, operations, settings
+from stepup.web.portal import (
+    activity,
+    auth,
+    devices,
+    enroll,
+    manage,
+    operations,
+    recovery,
+    settings,
+)
 
 router = APIRouter(include_in_schema=False)
 for _part in (auth.router, settings.router, enroll.router, manage.router, devices.router,
-              operations.router):
+              operations.router, recovery.router, activity.router):
     router.include_router(_part)
 # The development outbox page (portal/dev.py) is included by app.py, outside production
 # only.

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from stepup.methods import registry
 from stepup.methods.base import MethodView
-from stepup.services import accounts, methods
+from stepup.services import accounts, methods, recovery
 from stepup.web.portal.devices import device_rows
 from stepup.web.portal.render import (
     METHOD_BLURBS,
@@ -85,8 +85,13 @@ async def methods_page(request: Request) -> Response:
     if request.query_params.get("backup_low") and backup and backup.remaining is not None:
         low_after_login = backup.remaining
 
+    # After a support reset (recovery) nothing else works until a method is set up; after
+    # a backup-code login, the user is asked to set up what they lost.
+    must_enroll = await recovery.needs_enrolment(rt, user.id)
+    reconfigure = bool(request.query_params.get("reconfigure")) and not must_enroll
     return page.render(
         "methods.html", title=page._("Authentication methods"),
+        must_enroll=must_enroll, reconfigure=reconfigure,
         profile=accounts.profile(user), sections=sections, enabled=enabled,
         protecting=protecting, operations=rt.settings.operations, notice=notice,
         low_after_login=low_after_login, phone=phone, devices=await device_rows(page),

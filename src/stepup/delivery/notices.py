@@ -1,0 +1,142 @@
+"""The localised text of every security notice (services/notifications.py sends them).
+
+A notice names the service, says what happened, when and from which IP address (when
+known), and what to do if it was not the user. E-mails have a plain-text and an HTML
+part; SMS are short and carry no link (a link in an unexpected SMS is what phishing
+looks like).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+from stepup.delivery.base import OutgoingMessage
+from stepup.i18n import N_, gettext
+
+METHOD_NAMES = {
+    "totp": N_("Authenticator app"),
+    "sms": N_("SMS codes"),
+    "email": N_("E-mail codes"),
+    "whatsapp": N_("WhatsApp codes"),
+    "backup_codes": N_("Backup codes"),
+    "webauthn": N_("Passkeys"),
+    "pin": N_("PIN"),
+}
+OPERATION_NAMES = {"login": N_("Login"), "withdrawal": N_("Withdrawal")}
+
+
+def when_text(value: str | None) -> str:
+    """``2026-11-22T12:00:00+00:00`` → ``2026-11-22 12:00 UTC`` (the same in every language)."""
+    if not value:
+        return ""
+    try:
+        at = datetime.fromisoformat(value).astimezone(UTC)
+    except ValueError:
+        return value
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def duration_text(_: Callable[[str], str], seconds: int) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return _("%(n)s h") % {"n": seconds // 3600}
+    if seconds >= 60:
+        return _("%(n)s min") % {"n": seconds // 60}
+    return _("%(n)s s") % {"n": seconds}
+
+
+def _method(_: Callable[[str], str], data: dict[str, Any]) -> str:
+    value = str(data.get("method") or "")
+    return _(METHOD_NAMES[value]) if value in METHOD_NAMES else value
+
+
+def _protects(_: Callable[[str], str], data: dict[str, Any]) -> str:
+    after = data.get("after") or {}
+    names = [_(OPERATION_NAMES.get(op, op)) for op, on in sorted(after.items()) if on]
+    return ", ".join(names) if names else _("nothing")
+
+
+def what_happened(kind: str, language: str, data: dict[str, Any]) -> str:
+    """One sentence: what happened to the account (without the service name)."""
+    _ = lambda m: gettext(language, m)  # noqa: E731
+    v = {"method": _method(_, data), "protects": _protects(_, data),
+         "remaining": data.get("remaining", ""), "device": data.get("device") or "",
+         "duration": duration_text(_, int(data.get("seconds") or 0)),
+         "effective_at": when_text(data.get("effective_at"))}
+    texts = {
+        "method.enabled": _("Sign-in method enabled: %(method)s."),
+        "method.disabled": _("Sign-in method disabled: %(method)s."),
+        "method.protection_switched": _("Protection settings changed for %(method)s. "
+                                        "Protected now: %(protects)s."),
+        "backup_codes.regenerated": _("New backup codes were created; the old ones no longer "
+                                      "work."),
+        "backup_codes.low": _("A backup code was used. Backup codes left: %(remaining)s. "
+                              "Create new ones in Settings → Authentication methods."),
+        "login.new_device": _("Someone logged in to your account from a new device: "
+                              "%(device)s."),
+        "account.locked": _("Your account was locked for %(duration)s after too many failed "
+                            "attempts."),
+        "method.locked": _("Locked for %(duration)s after too many wrong attempts: "
+                           "%(method)s."),
+        "recovery.requested": _("A request to reset two-factor authentication on your "
+                                "account was made."),
+        "recovery.approved": _("The request to reset two-factor authentication on your "
+                               "account was approved. It takes effect on %(effective_at)s "
+                               "unless it is cancelled."),
+        "recovery.rejected": _("The request to reset two-factor authentication on your "
+                               "account was rejected. Nothing was changed."),
+        "recovery.cancelled": _("The request to reset two-factor authentication on your "
+                                "account was cancelled. Nothing was changed."),
+        "recovery.completed": _("Two-factor authentication on your account was reset. Log in "
+                                "and set up a sign-in method again."),
+    }
+    text = texts.get(kind)
+    if text is None:
+        raise KeyError(f"no text for the notice kind {kind!r}")
+    return text % v
+
+
+def _advice(kind: str, language: str, data: dict[str, Any], *, sms: bool) -> str:
+    _ = lambda m: gettext(language, m)  # noqa: E731
+    if kind in ("recovery.requested", "recovery.approved") and data.get("cancel_url") and (
+            not sms):
+        return _("If you did not ask for this, cancel the request at once: %(url)s — then "
+                 "change your password and contact support.") % {"url": data["cancel_url"]}
+    if kind in ("recovery.requested", "recovery.approved"):
+        return _("Not you? Log in to cancel the request, or contact support.")
+    if sms:
+        return _("Not you? Change your password and contact support.")
+    return _("If this was not you, secure your account: change your password, check your "
+             "authentication methods and contact support.")
+
+
+def notice_message(*, kind: str, channel: str, to: str, language: str, issuer: str,
+                   data: dict[str, Any]) -> OutgoingMessage:
+    _ = lambda m: gettext(language, m)  # noqa: E731
+    what = what_happened(kind, language, data)
+    at = when_text(data.get("at"))
+    ip = data.get("ip")
+    if channel == "sms":
+        where = (_("%(when)s, IP %(ip)s.") if ip else _("%(when)s.")) % {"when": at, "ip": ip}
+        body = f"{issuer}: {what} {where} {_advice(kind, language, data, sms=True)}"
+        return OutgoingMessage(channel, to, body, language=language, purpose=kind)
+    subject = _("%(issuer)s security notice: %(what)s") % {"issuer": issuer, "what": what}
+    if len(subject) > 150:
+        subject = subject[:149] + "…"
+    greeting = _("This is a security notice from %(issuer)s.") % {"issuer": issuer}
+    facts = [_("When: %(when)s") % {"when": at}]
+    if ip:
+        facts.append(_("IP address: %(ip)s") % {"ip": ip})
+    if data.get("device"):
+        facts.append(_("Device: %(device)s") % {"device": data["device"]})
+    advice = _advice(kind, language, data, sms=False)
+    footer = _("You receive this message because it concerns the security of your "
+               "%(issuer)s account.") % {"issuer": issuer}
+    text = "\n\n".join([greeting, what, "\n".join(facts), advice, footer]) + "\n"
+    html = (f"<p>{escape(greeting)}</p><p><strong>{escape(what)}</strong></p>"
+            f"<p>{'<br>'.join(escape(f) for f in facts)}</p><p>{escape(advice)}</p>"
+            f"<p><small>{escape(footer)}</small></p>")
+    return OutgoingMessage(channel, to, text, subject=subject, html=html, language=language,
+                           purpose=kind)

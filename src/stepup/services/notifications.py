@@ -1,0 +1,167 @@
+"""Security notices: who is told what, queued with the change, sent in the background.
+
+This is the one place that decides who hears about an event:
+
+- every notice goes to the account e-mail (the contact of record), and by SMS to the
+  user's verified phone (the destination of the enabled SMS method) when there is one;
+- the recovery notices (``recovery.*``) go to every verified contact — also the address
+  of the e-mail method when it differs from the account e-mail — and can never be
+  turned off;
+- an operator turns other kinds off with ``STEPUP_NOTIFICATIONS_OFF``.
+
+``notify`` writes one ``notification_queue`` row per recipient in the caller's
+transaction, so a notice exists exactly when the change it tells about committed.
+``deliver_due`` (run by every worker, ``run_forever``) claims due rows with a
+conditional UPDATE, so two workers never send one notice twice, and retries failures
+with back-off until ``STEPUP_NOTIFICATION_MAX_ATTEMPTS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stepup.delivery.base import OutgoingMessage, ProviderError
+from stepup.delivery.notices import notice_message
+from stepup.domain.agents import short_agent
+from stepup.domain.hashing import new_id
+from stepup.services import audit
+from stepup.services.runtime import Actor, Runtime
+from stepup.store import notices as store
+from stepup.store import queries
+from stepup.store.models import NotificationQueue, User
+
+log = logging.getLogger("stepup.notifications")
+
+RECOVERY_KINDS = frozenset({"recovery.requested", "recovery.approved", "recovery.rejected",
+                            "recovery.cancelled", "recovery.completed"})
+KINDS = frozenset({"method.enabled", "method.disabled", "method.protection_switched",
+                   "backup_codes.regenerated", "backup_codes.low", "login.new_device",
+                   "account.locked", "method.locked"}) | RECOVERY_KINDS
+# Data worth nothing once the notice is out, and too sensitive to keep (a cancel link
+# carries a token).
+DROP_AFTER_SENDING = ("cancel_url",)
+LEASE = timedelta(seconds=120)
+SYSTEM = Actor(name="system")
+
+
+def is_off(rt: Runtime, kind: str) -> bool:
+    return kind not in RECOVERY_KINDS and kind in rt.settings.notifications_off
+
+
+async def recipients(db: AsyncSession, user: User, kind: str, *, phone: str | None = None
+                     ) -> list[tuple[str, str]]:
+    """(channel, destination) pairs that hear about ``kind``, without repeats."""
+    out: list[tuple[str, str]] = [("email", user.email)]
+    if phone is None and user.phone_verified:
+        phone = await store.verified_phone(db, user.id)
+    if phone:
+        out.append(("sms", phone))
+    if kind in RECOVERY_KINDS:
+        other = await store.verified_email_method(db, user.id)
+        if other and other.lower() != user.email.lower():
+            out.append(("email", other))
+    return out
+
+
+async def notify(rt: Runtime, db: AsyncSession, user: User, kind: str, *,
+                 actor: Actor | None = None, phone: str | None = None, **data: Any) -> None:
+    """Queue the notice ``kind`` about ``user`` in the caller's transaction.
+
+    ``data`` fills the text (``method``, ``remaining``, ``seconds``, ``after``,
+    ``cancel_url``, ``effective_at`` …); the time and the actor's IP and device are added
+    here. ``phone``: the verified phone to tell when the SMS method is being removed in
+    this same transaction (so the query would no longer find it).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown notice kind {kind!r}")
+    if is_off(rt, kind):
+        return
+    now = rt.clock.now()
+    facts: dict[str, Any] = {k: v.isoformat() if isinstance(v, datetime) else v
+                             for k, v in data.items()}
+    facts["at"] = now.isoformat()
+    if actor is not None and actor.ip and "ip" not in data:
+        facts["ip"] = actor.ip
+    if actor is not None and actor.user_agent and "device" not in data:
+        facts["device"] = short_agent(actor.user_agent)
+    await db.flush()  # the change being told about decides the recipients (a new phone)
+    for channel, destination in await recipients(db, user, kind, phone=phone):
+        db.add(NotificationQueue(
+            id=new_id(), user_id=user.id, kind=kind, channel=channel, destination=destination,
+            language=user.language or "en", data=facts, created_at=now, attempts=0,
+            next_attempt_at=now, sent_at=None, last_error=None))
+    await db.flush()
+
+
+def message_for(rt: Runtime, row: NotificationQueue) -> OutgoingMessage:
+    return notice_message(kind=row.kind, channel=row.channel, to=row.destination,
+                          language=row.language, issuer=rt.settings.issuer, data=row.data)
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+async def _send(rt: Runtime, row: NotificationQueue) -> str | None:
+    """Send one notice; the error (for the log, never the user) or None."""
+    try:
+        message = message_for(rt, row)
+    except (KeyError, ValueError, TypeError) as exc:
+        return f"cannot build the message: {exc}"[:300]
+    try:
+        await rt.delivery.send(message)
+    except ProviderError as exc:
+        return str(exc)[:300]
+    return None
+
+
+async def deliver_due(rt: Runtime) -> int:
+    """Send every notice that is due now; returns how many were sent."""
+    sent = 0
+    while True:
+        async with rt.db() as db:
+            now = rt.clock.now()
+            row = await store.claim_due(db, now, now + LEASE)
+            await db.commit()
+        if row is None:
+            return sent
+        error = await _send(rt, row)
+        async with rt.db() as db:
+            fresh = await store.get(db, row.id)
+            if fresh is None:  # the account was deleted meanwhile
+                continue
+            fresh.attempts += 1
+            if error is None:
+                fresh.sent_at, fresh.next_attempt_at, fresh.last_error = rt.clock.now(), None, None
+                fresh.data = {k: v for k, v in fresh.data.items() if k not in DROP_AFTER_SENDING}
+                sent += 1
+            elif fresh.attempts >= rt.settings.notification_max_attempts:
+                fresh.next_attempt_at, fresh.last_error = None, error
+                log.error("security notice %s (%s by %s) given up after %d attempts: %s",
+                          row.id, row.kind, row.channel, fresh.attempts, error)
+                if fresh.user_id and await queries.get_user(db, fresh.user_id) is not None:
+                    await audit.record(db, rt.clock, SYSTEM, "notice.failed", fresh.user_id,
+                                       kind=row.kind, channel=row.channel,
+                                       attempts=fresh.attempts)
+            else:
+                fresh.next_attempt_at = rt.clock.now() + _backoff(fresh.attempts)
+                fresh.last_error = error
+                log.warning("security notice %s (%s by %s) failed, attempt %d: %s", row.id,
+                            row.kind, row.channel, fresh.attempts, error)
+            await db.commit()
+
+
+async def run_forever(rt: Runtime) -> None:
+    """The background sender every worker runs (notices are always on)."""
+    while True:
+        try:
+            await deliver_due(rt)
+        except Exception:  # keep sending later, but never fail silently
+            log.exception("security notice sender failed; retrying in %s s",
+                          rt.settings.notification_poll_seconds)
+        await asyncio.sleep(rt.settings.notification_poll_seconds)

@@ -1,0 +1,106 @@
+"""Queries for the audit log and its hash chains (services/audit.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stepup.store.models import AuditEvent, User
+
+# pg_advisory_xact_lock key of the chain of events with no account ("stepupau").
+GLOBAL_CHAIN_LOCK = 0x7374657075706175
+
+
+def _postgres(db: AsyncSession) -> bool:
+    return db.get_bind().dialect.name == "postgresql"
+
+
+async def lock_user_head(db: AsyncSession, user_id: str) -> tuple[bool, str | None]:
+    """Lock the account's chain head until commit; (the account exists, its head).
+
+    PostgreSQL: ``SELECT … FOR UPDATE`` on the user row, so events of one account are
+    chained one after the other while other accounts go on in parallel. SQLite already
+    runs one writer at a time (``BEGIN IMMEDIATE``).
+    """
+    q = select(User.audit_head).where(User.id == user_id)
+    if _postgres(db):
+        q = q.with_for_update()
+    row = (await db.execute(q)).first()
+    return (False, None) if row is None else (True, row[0])
+
+
+async def set_user_head(db: AsyncSession, user_id: str, head: str) -> None:
+    await db.execute(update(User).where(User.id == user_id).values(audit_head=head)
+                     .execution_options(synchronize_session=False))
+
+
+async def lock_global_chain(db: AsyncSession) -> None:
+    if _postgres(db):
+        await db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": GLOBAL_CHAIN_LOCK})
+
+
+async def lock_orphan_chain(db: AsyncSession, user_id: str) -> None:
+    """Events of an account that no longer exists: no row to lock, so an advisory lock."""
+    if _postgres(db):
+        await db.execute(text("SELECT pg_advisory_xact_lock(hashtext(:u))"), {"u": user_id})
+
+
+async def last_hash(db: AsyncSession, user_id: str | None) -> str | None:
+    """The hash of the newest event of a chain (the global one for ``None``)."""
+    who = AuditEvent.user_id.is_(None) if user_id is None else AuditEvent.user_id == user_id
+    q = select(AuditEvent.hash).where(who).order_by(AuditEvent.id.desc()).limit(1)
+    return (await db.execute(q)).scalar_one_or_none()
+
+
+async def add(db: AsyncSession, event: AuditEvent) -> None:
+    db.add(event)
+    await db.flush()
+
+
+async def stream_all(db: AsyncSession) -> AsyncIterator[AuditEvent]:
+    """Every event in id order, a batch at a time."""
+    result = await db.stream_scalars(
+        select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=500))
+    async for row in result:
+        yield row
+
+
+async def heads(db: AsyncSession) -> dict[str, str | None]:
+    rows = (await db.execute(select(User.id, User.audit_head))).all()
+    return {r[0]: r[1] for r in rows}
+
+
+async def search(db: AsyncSession, *, user_id: str | None = None, event: str | None = None,
+                 since: datetime | None = None, until: datetime | None = None,
+                 before_id: int | None = None, limit: int = 50) -> Sequence[AuditEvent]:
+    """Events newest first, filtered; ``event`` ending in ``.`` or ``*`` is a prefix."""
+    q = select(AuditEvent)
+    if user_id is not None:
+        q = q.where(AuditEvent.user_id == user_id)
+    if event:
+        if event.endswith(("*", ".")):
+            prefix = event.rstrip("*")
+            q = q.where(AuditEvent.event.startswith(prefix, autoescape=True))
+        else:
+            q = q.where(AuditEvent.event == event)
+    if since is not None:
+        q = q.where(AuditEvent.created_at >= since)
+    if until is not None:
+        q = q.where(AuditEvent.created_at < until)
+    if before_id is not None:
+        q = q.where(AuditEvent.id < before_id)
+    return (await db.execute(q.order_by(AuditEvent.id.desc()).limit(limit))).scalars().all()
+
+
+async def origins_since(db: AsyncSession, user_id: str, events: Sequence[str],
+                        since: datetime, limit: int = 1000) -> Sequence[tuple[str | None,
+                                                                               str | None]]:
+    """(ip, user_agent) of the account's newest ``events`` since ``since``."""
+    q = (select(AuditEvent.ip, AuditEvent.user_agent)
+         .where(AuditEvent.user_id == user_id, AuditEvent.event.in_(events),
+                AuditEvent.created_at >= since)
+         .order_by(AuditEvent.id.desc()).limit(limit))
+    return [(r[0], r[1]) for r in (await db.execute(q)).all()]

@@ -1,0 +1,1 @@
+"""The support console (``/admin``): server-rendered pages for support staff."""

@@ -1,0 +1,390 @@
+"""The support console: staff log in (password, then their authenticator app), search
+accounts, see an account's security state, lift locks, and work the recovery queue.
+
+Staff sessions live in their own cookie (``stepup_staff``). A session whose second
+factor has not passed reaches the second-factor page and nothing else. Every form
+carries a CSRF token bound to the staff session (or, before login, to the random
+pre-session cookie the portal uses).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from stepup.domain.errors import (
+    DomainError,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    SecondFactorRequired,
+)
+from stepup.domain.policy import ACCOUNT_SCOPE, PIN_SCOPE
+from stepup.services import recovery, staff, support
+from stepup.services.staff import StaffAuth
+from stepup.web import deps
+from stepup.web.portal.auth import status_for
+from stepup.web.portal.render import (
+    LOGIN_COOKIE_MAX_AGE,
+    N_,
+    Page,
+    delete_cookie,
+    form_data,
+    redirect,
+    set_cookie,
+)
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+STAFF_COOKIE = "stepup_staff"
+
+CHECK_LABELS = {
+    "documents_seen": N_("Identity documents seen and matching the account"),
+    "answers_matched": N_("Answers to the account questions matched"),
+    "call_back_done": N_("Called back on the phone number on file"),
+}
+STATUS_LABELS = {
+    "requested": N_("Waiting for identity checks"),
+    "checked": N_("Checked, waiting for a supervisor"),
+    "approved": N_("Approved, in the waiting period"),
+    "completed": N_("Completed: two-factor authentication was reset"),
+    "rejected": N_("Rejected"),
+    "cancelled": N_("Cancelled"),
+}
+ROLE_LABELS = {"support": N_("Support"), "supervisor": N_("Supervisor")}
+
+
+def _status_name(page: Page, status: str) -> str:
+    label = STATUS_LABELS.get(status)
+    return page._(label) if label else status
+
+
+class Console:
+    """One console request: the page, the staff member, and who to audit."""
+
+    def __init__(self, page: Page, auth: StaffAuth) -> None:
+        self.page = page
+        self.auth = auth
+        self.staff = auth.staff
+        self.actor = staff.as_actor(deps.actor(page.request), auth.staff)
+
+    def render(self, template: str, status_code: int = 200, **context: object) -> Response:
+        return self.page.render(template, status_code=status_code, staff=self.staff,
+                                role_name=self.page._(ROLE_LABELS.get(self.staff.role,
+                                                                      self.staff.role)),
+                                **context)
+
+
+def _token(request: Request) -> str | None:
+    return request.cookies.get(deps.cookie_name(deps.runtime(request), STAFF_COOKIE))
+
+
+def _to_login(request: Request) -> Response:
+    response = redirect("/admin/login")
+    delete_cookie(response, deps.runtime(request), STAFF_COOKIE)
+    return response
+
+
+async def _console(request: Request) -> Console | Response:
+    """The console of a staff member whose login is complete, else where to go."""
+    rt = deps.runtime(request)
+    try:
+        auth = await staff.resolve(rt, _token(request))
+    except SecondFactorRequired:
+        return redirect("/admin/second-factor")
+    except NotAuthenticated:
+        return _to_login(request)
+    return Console(Page(request, session_id="staff:" + auth.session.id), auth)
+
+
+async def _posted(request: Request) -> tuple[Console, dict[str, str]] | Response:
+    """A console form post: a complete staff login and a valid CSRF token."""
+    console = await _console(request)
+    if isinstance(console, Response):
+        return console
+    form = dict(await form_data(request))
+    try:
+        console.page.check_csrf(form.get("csrf_token"))
+    except Forbidden as err:
+        return console.page.forbidden(err)
+    return console, form
+
+
+# --- login ---------------------------------------------------------------------------------
+
+
+def _login_form(page: Page, *, email: str = "", error: str | None = None,
+                notice: str | None = None, status_code: int = 200) -> Response:
+    return page.render("admin/login.html", status_code=status_code,
+                       title=page._("Support console"), email=email, error=error,
+                       notice=notice, staff=None)
+
+
+@router.get("/login")
+async def login_page(request: Request) -> Response:
+    page = Page(request)
+    notice = page._("You have logged out.") if request.query_params.get("bye") else None
+    return _login_form(page, notice=notice)
+
+
+@router.post("/login")
+async def login_submit(request: Request) -> Response:
+    page = Page(request)
+    form = await form_data(request)
+    try:
+        page.check_csrf(form.get("csrf_token"))
+    except Forbidden as err:
+        return page.forbidden(err)
+    email = form.get("email", "").strip()
+    try:
+        token = await staff.password_step(page.rt, deps.actor(request), email,
+                                          form.get("password", ""))
+    except DomainError as err:
+        return _login_form(page, email=email, error=page.error_message(err),
+                           status_code=status_for(err))
+    response = redirect("/admin/second-factor")
+    set_cookie(response, page.rt, STAFF_COOKIE, token, samesite="strict",
+               max_age=LOGIN_COOKIE_MAX_AGE)
+    return page.finish(response)
+
+
+async def _half(request: Request) -> tuple[Page, StaffAuth] | Response:
+    try:
+        auth = await staff.resolve(deps.runtime(request), _token(request), complete=False)
+    except NotAuthenticated:
+        return _to_login(request)
+    if auth.complete:
+        return redirect("/admin")
+    return Page(request, session_id="staff:" + auth.session.id), auth
+
+
+def _second_factor_form(page: Page, *, error: str | None = None,
+                        status_code: int = 200) -> Response:
+    return page.render("admin/second_factor.html", status_code=status_code,
+                       title=page._("Enter a security code"), error=error, staff=None)
+
+
+@router.get("/second-factor")
+async def second_factor_page(request: Request) -> Response:
+    half = await _half(request)
+    if isinstance(half, Response):
+        return half
+    return _second_factor_form(half[0])
+
+
+@router.post("/second-factor")
+async def second_factor_submit(request: Request) -> Response:
+    half = await _half(request)
+    if isinstance(half, Response):
+        return half
+    page, _ = half
+    form = await form_data(request)
+    try:
+        page.check_csrf(form.get("csrf_token"))
+    except Forbidden as err:
+        return page.forbidden(err)
+    try:
+        token = await staff.second_factor(page.rt, deps.actor(request),
+                                          _token(request) or "", form.get("code", ""))
+    except NotAuthenticated:
+        return _to_login(request)
+    except DomainError as err:
+        return _second_factor_form(page, error=page.error_message(err),
+                                   status_code=status_for(err))
+    response = redirect("/admin")
+    set_cookie(response, page.rt, STAFF_COOKIE, token, samesite="strict")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    try:
+        auth = await staff.resolve(deps.runtime(request), _token(request), complete=False)
+    except NotAuthenticated:
+        return _to_login(request)
+    page = Page(request, session_id="staff:" + auth.session.id)
+    form = await form_data(request)
+    try:
+        page.check_csrf(form.get("csrf_token"))
+    except Forbidden as err:
+        return page.forbidden(err)
+    await staff.logout(page.rt, auth.session.id)
+    response = redirect("/admin/login?bye=1")
+    delete_cookie(response, page.rt, STAFF_COOKIE)
+    return response
+
+
+# --- search and the queue ------------------------------------------------------------------
+
+
+@router.get("")
+async def home(request: Request) -> Response:
+    console = await _console(request)
+    if isinstance(console, Response):
+        return console
+    q = request.query_params.get("q", "").strip()[:320]
+    users = await recovery.find_users(console.page.rt, q) if q else []
+    return console.render("admin/home.html", title=console.page._("Support console"),
+                          q=q, users=users, searched=bool(q),
+                          queue=await recovery.queue(console.page.rt),
+                          status_name=partial(_status_name, console.page))
+
+
+# --- one account -------------------------------------------------------------------------
+
+
+def _lock_what(scope: str) -> str:
+    """The ``what`` of support.unlock for a guard scope (``method:totp`` → ``totp``)."""
+    return scope.partition(":")[2] if scope.startswith("method:") else scope
+
+
+async def _user_page(console: Console, user_id: str, *, notice: str | None = None,
+                     error: str | None = None, status_code: int = 200) -> Response:
+    page = console.page
+    try:
+        d = await recovery.dossier(page.rt, user_id)
+    except NotFound:
+        return page.not_found()
+
+    def scope_name(scope: str) -> str:
+        if scope == ACCOUNT_SCOPE:
+            return page._("Account (every method)")
+        if scope == PIN_SCOPE:
+            return page._("PIN")
+        return page.method_name(_lock_what(scope))
+
+    return console.render("admin/user.html", status_code=status_code,
+                          title=page._("Account %(email)s", email=d.user.email), d=d,
+                          notice=notice, error=error, scope_name=scope_name,
+                          lock_what=_lock_what,
+                          status_name=partial(_status_name, page))
+
+
+@router.get("/users/{user_id}")
+async def user_page(request: Request, user_id: str) -> Response:
+    console = await _console(request)
+    if isinstance(console, Response):
+        return console
+    notice = None
+    if request.query_params.get("unlocked"):
+        notice = console.page._("The lock was lifted.")
+    return await _user_page(console, user_id, notice=notice)
+
+
+@router.post("/users/{user_id}/unlock")
+async def unlock(request: Request, user_id: str) -> Response:
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    console, form = posted
+    what = form.get("what", "all")
+    if what not in ("all", ACCOUNT_SCOPE, PIN_SCOPE) and not what.isidentifier():
+        return console.page.not_found()
+    try:
+        await support.unlock_user(console.page.rt, console.actor, user_id, what)
+    except NotFound:
+        return console.page.not_found()
+    return redirect(f"/admin/users/{user_id}?unlocked=1")
+
+
+# --- recovery requests -----------------------------------------------------------------------
+
+
+def _checklist(page: Page) -> list[tuple[str, str]]:
+    return [(item, page._(CHECK_LABELS[item]) if item in CHECK_LABELS
+             else item.replace("_", " ").capitalize())
+            for item in page.rt.settings.recovery_checklist]
+
+
+async def _request_page(console: Console, request_id: str, *, error: str | None = None,
+                        notice: str | None = None, status_code: int = 200) -> Response:
+    page = console.page
+    try:
+        row = await recovery.get(page.rt, request_id)
+        d = await recovery.dossier(page.rt, row.user_id)
+    except NotFound:
+        return page.not_found()
+    me = console.staff
+    return console.render(
+        "admin/request.html", status_code=status_code, title=page._("Recovery request"),
+        r=row, d=d, checklist=_checklist(page), error=error, notice=notice,
+        status_name=_status_name(page, row.status),
+        can_check=row.status == "requested",
+        can_approve=(row.status == "checked" and me.role == "supervisor"
+                     and row.checked_by != me.id),
+        self_checked=row.status == "checked" and row.checked_by == me.id,
+        can_reject=row.status in ("requested", "checked", "approved"),
+        staff_name=lambda sid: d.staff_names.get(sid or "", sid or ""),
+    )
+
+
+@router.get("/recovery/{request_id}")
+async def request_page(request: Request, request_id: str) -> Response:
+    console = await _console(request)
+    if isinstance(console, Response):
+        return console
+    done = request.query_params.get("done")
+    notices = {"checked": N_("The identity checks were recorded. A supervisor other than "
+                             "you must now approve or reject the request."),
+               "approved": N_("The request is approved. The reset takes effect after the "
+                              "waiting period unless someone cancels it."),
+               "rejected": N_("The request is rejected.")}
+    notice = console.page._(notices[done]) if done in notices else None
+    return await _request_page(console, request_id, notice=notice)
+
+
+async def _decide(request: Request, request_id: str, action: str) -> Response:
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    console, form = posted
+    rt, who, me = console.page.rt, console.actor, console.staff
+    note = form.get("note", "")
+    try:
+        if action == "check":
+            done = [item for item in rt.settings.recovery_checklist
+                    if form.get(f"check_{item}") == "1"]
+            await recovery.record_checks(rt, who, me, request_id, done, note)
+        elif action == "approve":
+            await recovery.approve(rt, who, me, request_id, note)
+        else:
+            await recovery.reject(rt, who, me, request_id, note)
+    except NotFound:
+        return console.page.not_found()
+    except DomainError as err:
+        return await _request_page(console, request_id, error=_decision_error(console, err),
+                                   status_code=status_for(err))
+    past = {"check": "checked", "approve": "approved", "reject": "rejected"}[action]
+    return redirect(f"/admin/recovery/{request_id}?done={past}")
+
+
+def _decision_error(console: Console, err: DomainError) -> str:
+    page = console.page
+    if page.lang == "en":
+        return err.detail
+    messages = {
+        "forbidden": N_("You may not do this: approval needs a supervisor other than the "
+                        "staff member who recorded the checks."),
+        "conflict": N_("This step is not possible in the request's current state."),
+        "validation_error": N_("Every identity check must be done, and a rejection needs "
+                               "a reason."),
+    }
+    return page._(messages[err.code]) if err.code in messages else page.error_message(err)
+
+
+@router.post("/recovery/{request_id}/check")
+async def check(request: Request, request_id: str) -> Response:
+    return await _decide(request, request_id, "check")
+
+
+@router.post("/recovery/{request_id}/approve")
+async def approve(request: Request, request_id: str) -> Response:
+    return await _decide(request, request_id, "approve")
+
+
+@router.post("/recovery/{request_id}/reject")
+async def reject(request: Request, request_id: str) -> Response:
+    return await _decide(request, request_id, "reject")
+

@@ -1,0 +1,167 @@
+"""Lock-out recovery pages (seed 004, option 2) and the cancel link.
+
+"Can't use any of your methods?" on the second-factor page leads here: the password is
+already proven (the ``login_token`` cookie), so the user may file a request to reset
+two-factor authentication. The cancel link sent to every verified contact shows a page
+with a button: a GET never changes anything (mail scanners follow links), the POST does.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from stepup.domain.errors import Conflict, DomainError, Forbidden, NotAuthenticated, NotFound
+from stepup.services import recovery
+from stepup.store.models import RecoveryRequest
+from stepup.web import deps
+from stepup.web.portal.auth import status_for
+from stepup.web.portal.render import (
+    LOGIN_COOKIE,
+    N_,
+    Page,
+    delete_cookie,
+    form_data,
+    redirect,
+)
+
+router = APIRouter()
+
+USER_STATUS = {
+    "requested": N_("Support has your request and will contact you to check your identity."),
+    "checked": N_("Support has checked your identity; a supervisor will decide on your "
+                  "request."),
+    "approved": N_("Your request is approved. Two-factor authentication will be reset on "
+                   "%(when)s, unless it is cancelled before then."),
+    "completed": N_("Two-factor authentication was reset. Log in with your password and set "
+                    "up a method."),
+    "rejected": N_("Support rejected this request."),
+    "cancelled": N_("This request was cancelled."),
+}
+FIELDS = ("description", "channel", "phone", "best_time")
+
+
+def status_text(page: Page, row: RecoveryRequest) -> str:
+    from stepup.web.portal.render import when
+
+    return page._(USER_STATUS.get(row.status, row.status), when=when(row.effective_at))
+
+
+def _login_token(page: Page) -> str | None:
+    return page.request.cookies.get(deps.cookie_name(page.rt, LOGIN_COOKIE))
+
+
+def _expired(page: Page) -> Response:
+    response = redirect("/login?expired=1")
+    delete_cookie(response, page.rt, LOGIN_COOKIE)
+    return page.finish(response)
+
+
+def _form(page: Page, *, values: dict[str, str] | None = None,
+          errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    return page.render("recovery/request.html", status_code=status_code,
+                       title=page._("Can't use any of your methods?"),
+                       values=values or {"channel": "email"}, errors=errors or {})
+
+
+@router.get("/login/recovery")
+async def recovery_page(request: Request) -> Response:
+    page = Page(request)
+    token = _login_token(page)
+    if not token:
+        return redirect("/login")
+    try:
+        open_request = await recovery.open_request_for_login(page.rt, token)
+    except NotAuthenticated:
+        return _expired(page)
+    if open_request is not None:
+        notice = (page._("Your request was sent. We also told every verified contact of "
+                         "your account, with a link to cancel it if it was not you.")
+                  if request.query_params.get("filed") else None)
+        return page.render("recovery/status.html", title=page._("Recovery request"),
+                           r=open_request, status=status_text(page, open_request),
+                           notice=notice,
+                           cancel_path="/recovery/cancel/"
+                           + recovery.cancel_token(page.rt, open_request.id))
+    return _form(page)
+
+
+@router.post("/login/recovery")
+async def recovery_submit(request: Request) -> Response:
+    page = Page(request)
+    form = await form_data(request)
+    try:
+        page.check_csrf(form.get("csrf_token"))
+    except Forbidden as err:
+        return page.forbidden(err)
+    token = _login_token(page)
+    if not token:
+        return _expired(page)
+    values = {k: form.get(k, "") for k in FIELDS}
+    try:
+        await recovery.file_request(page.rt, deps.actor(request), token,
+                                    values["description"],
+                                    {"channel": values["channel"], "phone": values["phone"],
+                                     "best_time": values["best_time"]})
+    except NotAuthenticated:
+        return _expired(page)
+    except Conflict:
+        return redirect("/login/recovery")
+    except DomainError as err:
+        field = err.field if err.field in FIELDS else "form"
+        return _form(page, values=values, errors={field: _field_error(page, err)},
+                     status_code=status_for(err))
+    return redirect("/login/recovery?filed=1")
+
+
+def _field_error(page: Page, err: DomainError) -> str:
+    messages = {
+        "description": N_("Tell support in a few words what happened (at least 10 "
+                          "characters)."),
+        "channel": N_("Choose how support should contact you."),
+        "phone": N_("Enter the phone number support should call."),
+    }
+    if err.field in messages:
+        return page._(messages[err.field])
+    return page.error_message(err)
+
+
+# --- the cancel link ----------------------------------------------------------------------
+
+
+def _invalid_link(page: Page) -> Response:
+    return page.render("recovery/cancel.html", status_code=404,
+                       title=page._("Cancel a recovery request"), invalid=True)
+
+
+@router.get("/recovery/cancel/{token}")
+async def cancel_page(request: Request, token: str) -> Response:
+    page = Page(request)
+    try:
+        view = await recovery.look_up_cancel(page.rt, token)
+    except NotFound:
+        return _invalid_link(page)
+    return page.render("recovery/cancel.html", title=page._("Cancel a recovery request"),
+                       invalid=False, view=view, status=status_text(page, view.request),
+                       token=token)
+
+
+@router.post("/recovery/cancel/{token}")
+async def cancel_submit(request: Request, token: str) -> Response:
+    page = Page(request)
+    form = await form_data(request)
+    try:
+        page.check_csrf(form.get("csrf_token"))
+    except Forbidden as err:
+        return page.forbidden(err)
+    try:
+        row = await recovery.cancel_by_token(page.rt, deps.actor(request), token)
+    except NotFound:
+        return _invalid_link(page)
+    except Conflict:
+        view = await recovery.look_up_cancel(page.rt, token)
+        return page.render("recovery/cancel.html", status_code=409,
+                           title=page._("Cancel a recovery request"), invalid=False,
+                           view=view, status=status_text(page, view.request), token=token)
+    return page.render("recovery/cancelled.html", title=page._("Recovery request cancelled"),
+                       r=row)

@@ -1,0 +1,225 @@
+"""The support console through its forms: staff login with a second factor, search, an
+account's security state, unlocking, and the recovery queue with four eyes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from stepup.domain.clock import FrozenClock
+from stepup.services import recovery, staff
+from stepup.services.runtime import Actor, Runtime
+from stepup.store.models import Staff
+from tests.pages.helpers import (
+    EMAIL,
+    check,
+    enable_totp,
+    get,
+    log_in,
+    log_out,
+    redirected_to,
+    sign_up,
+    submit,
+    totp_now,
+)
+
+STAFF_PASSWORD = "staff-correct-horse-42"
+Clients = Callable[[], httpx.AsyncClient]
+
+
+@pytest.fixture
+async def new_client(app) -> AsyncIterator[Clients]:  # type: ignore[no-untyped-def]
+    """More browsers on the same app: the user, the agent and the supervisors."""
+    opened: list[httpx.AsyncClient] = []
+
+    def make() -> httpx.AsyncClient:
+        c = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("10.0.0.9", 5)),
+                              base_url="http://testserver")
+        opened.append(c)
+        return c
+
+    yield make
+    for c in opened:
+        await c.aclose()
+
+
+async def create_staff(rt: Runtime, email: str, role: str) -> staff.NewStaff:
+    return await staff.create(rt, Actor(name="cli"), email=email, name=email.split("@")[0],
+                              role=role, password=STAFF_PASSWORD)
+
+
+async def staff_log_in(client: httpx.AsyncClient, who: staff.NewStaff,
+                       clock: FrozenClock) -> None:
+    html = await get(client, "/admin/login")
+    r = await submit(client, html, "/admin/login", email=who.staff.email,
+                     password=STAFF_PASSWORD)
+    redirected_to(r, "/admin/second-factor")
+    html = await get(client, "/admin/second-factor")
+    r = await submit(client, html, "/admin/second-factor", code=totp_now(who.secret, clock))
+    redirected_to(r, "/admin")
+    clock.advance(30)  # the next staff login needs a fresh time step
+
+
+async def test_staff_without_second_factor_reach_nothing(client: httpx.AsyncClient,
+                                                         runtime: Runtime,
+                                                         clock: FrozenClock) -> None:
+    agent = await create_staff(runtime, "agent@example.com", "support")
+    r = await client.get("/admin")
+    redirected_to(r, "/admin/login")
+    html = await get(client, "/admin/login")
+    r = await submit(client, html, "/admin/login", email=agent.staff.email,
+                     password="not-the-password-1")
+    assert "not correct" in check(r, 400)
+    r = await submit(client, html, "/admin/login", email=agent.staff.email,
+                     password=STAFF_PASSWORD)
+    redirected_to(r, "/admin/second-factor")
+    half = await get(client, "/admin/second-factor")
+    # Password only: every console page and form sends back to the second factor.
+    for url in ("/admin", "/admin?q=jane", "/admin/users/abc", "/admin/recovery/abc"):
+        redirected_to(await client.get(url), "/admin/second-factor")
+    csrf = [f for f in half.split('"') if len(f) == 64]
+    for action in ("/admin/users/abc/unlock", "/admin/recovery/abc/approve"):
+        r = await client.post(action, data={"csrf_token": csrf[0], "what": "all"})
+        redirected_to(r, "/admin/second-factor")
+    r = await submit(client, half, "/admin/second-factor", code="000000")
+    assert "not valid" in check(r, 400)
+    r = await submit(client, half, "/admin/second-factor",
+                     code=totp_now(agent.secret, clock))
+    redirected_to(r, "/admin")
+    html = await get(client, "/admin")
+    assert "Find an account" in html and "agent" in html
+
+
+async def test_staff_account_without_authenticator_is_refused(client: httpx.AsyncClient,
+                                                              runtime: Runtime) -> None:
+    agent = await create_staff(runtime, "agent@example.com", "support")
+    async with runtime.db() as db:
+        await db.execute(update(Staff).where(Staff.id == agent.staff.id)
+                         .values(totp_kid=None, totp_ct=None))
+        await db.commit()
+    html = await get(client, "/admin/login")
+    r = await submit(client, html, "/admin/login", email=agent.staff.email,
+                     password=STAFF_PASSWORD)
+    redirected_to(r, "/admin/second-factor")
+    html = await get(client, "/admin/second-factor")
+    r = await submit(client, html, "/admin/second-factor", code="123456")
+    assert "no authenticator app" in check(r, 403)
+    redirected_to(await client.get("/admin"), "/admin/second-factor")
+
+
+async def test_console_journey_with_four_eyes(client: httpx.AsyncClient, runtime: Runtime,
+                                              clock: FrozenClock,
+                                              new_client: Clients) -> None:
+    rt = runtime
+    user = client
+    await sign_up(user)
+    secret = await enable_totp(user, clock)
+    await log_out(user)
+    # Five wrong codes lock the authenticator app: support will lift it.
+    redirected_to(await log_in(user), "/login/second-factor")
+    html = await get(user, "/login/second-factor")
+    for _ in range(5):
+        r = await submit(user, html, "/login/second-factor", code="000000")
+    assert r.status_code == 423
+    html = await get(user, "/login/second-factor")
+    assert "Can&#39;t use any of your methods?" in html or \
+        "Can't use any of your methods?" in html
+    html = await get(user, "/login/recovery")
+    r = await submit(user, html, "/login/recovery",
+                     description="My phone is gone and so are my codes.", channel="email")
+    redirected_to(r, "/login/recovery?filed=1")
+    assert "Support has your request" in await get(user, "/login/recovery?filed=1")
+
+    agent_page = new_client()
+    agent = await create_staff(rt, "agent@example.com", "support")
+    sup1 = await create_staff(rt, "sup1@example.com", "supervisor")
+    await staff_log_in(agent_page, agent, clock)
+
+    # Search, then the account: methods (no secret), grade, locks, audit events.
+    html = await get(agent_page, "/admin?q=jane@")
+    assert EMAIL in html
+    user_id = html.split('href="/admin/users/')[1].split('"')[0]
+    html = await get(agent_page, f"/admin/users/{user_id}")
+    assert "Authenticator app" in html and "Grade 0" in html
+    assert secret not in html and "code.failed" in html and "recovery.requested" in html
+    assert "Nothing is locked." not in html
+    r = await submit(agent_page, html, f"/admin/users/{user_id}/unlock")
+    redirected_to(r, f"/admin/users/{user_id}?unlocked=1")
+    html = await get(agent_page, f"/admin/users/{user_id}?unlocked=1")
+    assert "The lock was lifted." in html and "Nothing is locked." in html
+    assert "account.unlocked" in html and f"staff:{agent.staff.id}" in html
+
+    # The queue; the checks; support cannot approve.
+    html = await get(agent_page, "/admin")
+    request_id = html.split('href="/admin/recovery/')[1].split('"')[0]
+    html = await get(agent_page, f"/admin/recovery/{request_id}")
+    assert "My phone is gone" in html and "Identity documents seen" in html
+    r = await submit(agent_page, html, f"/admin/recovery/{request_id}/check",
+                     check_documents_seen="1")
+    assert "Every identity check must be done" in check(r, 422)
+    r = await submit(agent_page, html, f"/admin/recovery/{request_id}/check",
+                     check_documents_seen="1", check_answers_matched="1",
+                     check_call_back_done="1", note="Passport on video call")
+    redirected_to(r, f"/admin/recovery/{request_id}?done=checked")
+    html = await get(agent_page, f"/admin/recovery/{request_id}?done=checked")
+    assert "/approve" not in html
+    csrf = html.split('name="csrf_token" value="')[1].split('"')[0]
+    r = await agent_page.post(f"/admin/recovery/{request_id}/approve",
+                              data={"csrf_token": csrf})
+    assert "Only a supervisor" in check(r, 403)
+
+    sup_page = new_client()
+    await staff_log_in(sup_page, sup1, clock)
+    html = await get(sup_page, f"/admin/recovery/{request_id}")
+    r = await sup_page.post(f"/admin/recovery/{request_id}/approve",
+                            data={"note": "ok"})  # no CSRF token
+    assert r.status_code == 403
+    assert (await recovery.get(rt, request_id)).status == "checked"
+    r = await submit(sup_page, html, f"/admin/recovery/{request_id}/approve", note="ok")
+    redirected_to(r, f"/admin/recovery/{request_id}?done=approved")
+    html = await get(sup_page, f"/admin/recovery/{request_id}?done=approved")
+    assert "Approved, in the waiting period" in html
+
+    # The waiting period ends; the next login lands on the methods page, enrol first.
+    clock.advance(hours=25)
+    assert await recovery.complete_due(rt) == 1
+    r = await log_in(user)
+    redirected_to(r, "/settings/methods")
+    html = await get(user, "/settings/methods")
+    assert 'id="must-enroll"' in html
+    redirected_to(await user.get("/operations/new"), "/settings/methods")
+    await enable_totp(user, clock)
+    html = await get(user, "/settings/methods")
+    assert 'id="must-enroll"' not in html
+
+
+async def test_supervisor_who_checked_cannot_approve(client: httpx.AsyncClient,
+                                                     runtime: Runtime,
+                                                     clock: FrozenClock) -> None:
+    await sign_up(client)
+    await enable_totp(client, clock)
+    await log_out(client)
+    await log_in(client)
+    html = await get(client, "/login/recovery")
+    r = await submit(client, html, "/login/recovery",
+                     description="Lost the phone with the app on it.", channel="email")
+    redirected_to(r, "/login/recovery?filed=1")
+    sup = await create_staff(runtime, "sup1@example.com", "supervisor")
+    page = client  # the same browser may hold a staff cookie beside the user's
+    await staff_log_in(page, sup, clock)
+    html = await get(page, "/admin")
+    request_id = html.split('href="/admin/recovery/')[1].split('"')[0]
+    html = await get(page, f"/admin/recovery/{request_id}")
+    r = await submit(page, html, f"/admin/recovery/{request_id}/check",
+                     check_documents_seen="1", check_answers_matched="1",
+                     check_call_back_done="1")
+    redirected_to(r, f"/admin/recovery/{request_id}?done=checked")
+    html = await get(page, f"/admin/recovery/{request_id}")
+    assert "another supervisor must approve it" in html and "/approve" not in html
+    csrf = html.split('name="csrf_token" value="')[1].split('"')[0]
+    r = await page.post(f"/admin/recovery/{request_id}/approve", data={"csrf_token": csrf})
+    assert "four eyes" in check(r, 403)
+    assert (await recovery.get(runtime, request_id)).status == "checked"

@@ -1,0 +1,93 @@
+"""The user's side of lock-out recovery (seed 004): a backup code and the prompt to set
+up methods again, the recovery request form, and the cancel link."""
+
+from __future__ import annotations
+
+import httpx
+
+from stepup.domain.clock import FrozenClock
+from stepup.services import recovery
+from stepup.services.runtime import Runtime
+from tests.pages.helpers import (
+    check,
+    enable_backup_codes,
+    enable_totp,
+    form,
+    get,
+    log_in,
+    log_out,
+    redirected_to,
+    sign_up,
+    submit,
+)
+
+
+async def _at_second_factor(client: httpx.AsyncClient, clock: FrozenClock,
+                            language: str = "en") -> list[str]:
+    await sign_up(client, language=language)
+    await enable_totp(client, clock)
+    codes = await enable_backup_codes(client)
+    await log_out(client)
+    redirected_to(await log_in(client), "/login/second-factor")
+    return codes
+
+
+async def test_second_factor_offers_backup_code_and_recovery(client: httpx.AsyncClient,
+                                                             clock: FrozenClock) -> None:
+    codes = await _at_second_factor(client, clock)
+    html = await get(client, "/login/second-factor")
+    assert 'href="/login/second-factor?method=backup_codes">Use a backup code<' in html
+    assert 'href="/login/recovery"' in html
+    html = await get(client, "/login/second-factor?method=backup_codes")
+    r = await submit(client, html, "/login/second-factor", code=codes[0])
+    location = redirected_to(r, "/settings/methods?reconfigure=1")
+    html = await get(client, location)
+    assert 'id="reconfigure"' in html and "You logged in with a backup code." in html
+
+
+async def test_recovery_request_form_and_status(client: httpx.AsyncClient,
+                                                clock: FrozenClock, runtime: Runtime) -> None:
+    redirected_to(await client.get("/login/recovery"), "/login")
+    await _at_second_factor(client, clock)
+    html = await get(client, "/login/recovery")
+    assert "Use a backup code" in html and "never ask you for your password" in html
+    r = await submit(client, html, "/login/recovery", description="help", channel="email")
+    assert "at least 10 characters" in check(r, 422)
+    r = await submit(client, html, "/login/recovery", description="Lost my phone entirely.",
+                     channel="phone", phone="")
+    assert "phone number support should call" in check(r, 422)
+    r = await client.post("/login/recovery", data={"description": "Lost my phone entirely.",
+                                                   "channel": "email"})
+    assert r.status_code == 403  # no CSRF token
+    r = await submit(client, html, "/login/recovery", description="Lost my phone entirely.",
+                     channel="phone", phone="+44 7700 900123", best_time="mornings")
+    redirected_to(r, "/login/recovery?filed=1")
+    html = await get(client, "/login/recovery?filed=1")
+    assert "Your request was sent." in html and "Support has your request" in html
+    # Filing again shows the open request instead of a second one.
+    cancel = html.split('href="/recovery/cancel/')[1].split('"')[0]
+    html = await get(client, "/login/recovery")
+    assert "Support has your request" in html and 'action="/login/recovery"' not in html
+
+    # The cancel link: GET shows a button and changes nothing; the POST cancels.
+    html = await get(client, f"/recovery/cancel/{cancel}")
+    assert "j***@example.com" in html
+    request_id = cancel.split(".")[0]
+    assert (await recovery.get(runtime, request_id)).status == "requested"
+    r = await submit(client, html, f"/recovery/cancel/{cancel}")
+    assert "Recovery request cancelled" in check(r)
+    html = await get(client, f"/recovery/cancel/{cancel}")
+    assert "no longer open" in html and f'action="/recovery/cancel/{cancel}"' not in html
+    html = await get(client, f"/recovery/cancel/{request_id}.{'0' * 64}", status=404)
+    assert "This link is not valid" in html
+    # A new request is possible once the old one is closed.
+    html = await get(client, "/login/recovery")
+    assert form(html, "/login/recovery")
+
+
+async def test_recovery_pages_in_russian(client: httpx.AsyncClient, clock: FrozenClock) -> None:
+    await _at_second_factor(client, clock, language="ru")
+    html = await get(client, "/login/second-factor?lang=ru")
+    assert "Не можете воспользоваться ни одним способом?" in html
+    html = await get(client, "/login/recovery")
+    assert "Что случилось?" in html
