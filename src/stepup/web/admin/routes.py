@@ -30,6 +30,7 @@ from stepup.web.portal.render import (
     LOGIN_COOKIE_MAX_AGE,
     N_,
     Page,
+    checked_form,
     delete_cookie,
     form_data,
     redirect,
@@ -132,11 +133,9 @@ async def login_page(request: Request) -> Response:
 @router.post("/login")
 async def login_submit(request: Request) -> Response:
     page = Page(request)
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     email = form.get("email", "").strip()
     try:
         token = await staff.password_step(page.rt, deps.actor(request), email,
@@ -180,11 +179,9 @@ async def second_factor_submit(request: Request) -> Response:
     if isinstance(half, Response):
         return half
     page, _ = half
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     try:
         token = await staff.second_factor(page.rt, deps.actor(request),
                                           _token(request) or "", form.get("code", ""))
@@ -205,11 +202,9 @@ async def logout(request: Request) -> Response:
     except NotAuthenticated:
         return _to_login(request)
     page = Page(request, session_id="staff:" + auth.session.id)
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     await staff.logout(page.rt, auth.session.id)
     response = redirect("/admin/login?bye=1")
     delete_cookie(response, page.rt, STAFF_COOKIE)

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from stepup.domain.errors import DomainError, Forbidden, NotAuthenticated
+from stepup.domain.errors import DomainError, NotAuthenticated
 from stepup.methods.base import ChallengeSent
 from stepup.services import accounts, login, sessions
 from stepup.services.login import LoginResult
@@ -31,8 +31,8 @@ from stepup.web.portal.render import (
     SENDS_CODES,
     SESSION_COOKIE,
     Page,
+    checked_form,
     delete_cookie,
-    form_data,
     logged_in,
     redirect,
     safe_next,
@@ -105,11 +105,9 @@ async def signup_page(request: Request) -> Response:
 @router.post("/signup")
 async def signup(request: Request) -> Response:
     page = Page(request)
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     email = form.get("email", "").strip()
     password = form.get("password", "")
     pin = form.get("pin", "").strip()
@@ -158,11 +156,9 @@ async def login_page(request: Request) -> Response:
 @router.post("/login")
 async def login_submit(request: Request) -> Response:
     page = Page(request)
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     email = form.get("email", "").strip()
     next_url = safe_next(form.get("next"))
     try:
@@ -230,11 +226,9 @@ async def second_factor_page(request: Request) -> Response:
 @router.post("/login/second-factor")
 async def second_factor_submit(request: Request) -> Response:
     page = Page(request)
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     token = _login_token(page)
     if not token:
         return _expired(page)
@@ -271,11 +265,9 @@ async def second_factor_submit(request: Request) -> Response:
 async def second_factor_send(request: Request) -> Response:
     """Ask an out-of-band method to send a code for this login."""
     page = Page(request)
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     token = _login_token(page)
     if not token:
         return _expired(page)
@@ -304,11 +296,9 @@ async def logout(request: Request) -> Response:
     page = await logged_in(request)
     if page is None:
         return to_login(request)
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     await sessions.end(page.rt, page.session_id or "")
     response = redirect("/login?bye=1")
     delete_cookie(response, page.rt, SESSION_COOKIE)

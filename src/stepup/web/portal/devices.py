@@ -13,15 +13,14 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from stepup.domain.errors import Forbidden
 from stepup.services import devices
 from stepup.web import deps
 from stepup.web.portal.auth import device_cookie
 from stepup.web.portal.render import (
     DEVICE_COOKIE,
     Page,
+    checked_form,
     delete_cookie,
-    form_data,
     logged_in,
     redirect,
     to_login,
@@ -81,11 +80,9 @@ async def _forget(request: Request, device_id: str | None) -> Response:
     page = await logged_in(request)
     if page is None or page.user is None:
         return to_login(request)
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     current = next((r for r in await device_rows(page) if r.current), None)
     await devices.forget(page.rt, deps.actor(request), page.user.id, device_id)
     done = "device_forgotten" if device_id else "devices_forgotten"

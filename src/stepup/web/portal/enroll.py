@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
-from stepup.domain.errors import DomainError, Forbidden
+from stepup.domain.errors import DomainError
 from stepup.methods import registry
 from stepup.methods.base import MethodView
 from stepup.services import methods
@@ -29,7 +29,7 @@ from stepup.web.portal.auth import status_for
 from stepup.web.portal.render import (
     DESTINATION_FIELDS,
     Page,
-    form_data,
+    checked_form,
     logged_in,
     redirect,
     to_login,
@@ -143,11 +143,9 @@ async def enable_submit(method_type: str, request: Request) -> Response:
     page = await logged_in(request)
     if page is None or page.user is None:
         return to_login(request)
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     if not registry.is_available(method_type):
         return page.not_found()
     if method_type in DESTINATION_FIELDS:
@@ -198,11 +196,9 @@ async def confirm_submit(method_type: str, request: Request) -> Response:
     page = await logged_in(request)
     if page is None or page.user is None:
         return to_login(request)
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     if not registry.is_available(method_type):
         return page.not_found()
     try:
@@ -254,11 +250,9 @@ async def regenerate_submit(request: Request) -> Response:
     page = await logged_in(request)
     if page is None or page.user is None:
         return to_login(request)
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     try:
         codes = await methods.regenerate_backup_codes(page.rt, deps.actor(request),
                                                       page.user.id, form.get("code", ""))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from stepup.domain.errors import DomainError, Forbidden
+from stepup.domain.errors import DomainError
 from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
 from stepup.services import methods
@@ -23,7 +23,7 @@ from stepup.web.portal.enroll import method_view, methods_url, oob_code_page
 from stepup.web.portal.render import (
     SENDS_CODES,
     Page,
-    form_data,
+    checked_form,
     logged_in,
     redirect,
     to_login,
@@ -133,11 +133,9 @@ async def switch_submit(method_type: str, request: Request) -> Response:
     page = await _page(request, method_type)
     if not isinstance(page, Page):
         return page
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     args = _switch_args(page, form)
     if args is None:
         return page.not_found()
@@ -165,11 +163,9 @@ async def disable_submit(method_type: str, request: Request) -> Response:
     page = await _page(request, method_type)
     if not isinstance(page, Page):
         return page
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     assert page.user is not None
     try:
         await methods.disable(page.rt, deps.actor(request), page.user.id, method_type,
@@ -187,11 +183,9 @@ async def send_code(method_type: str, request: Request) -> Response:
     page = await _page(request, method_type)
     if not isinstance(page, Page):
         return page
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     assert page.user is not None
     if method_type not in SENDS_CODES:
         return page.not_found()

@@ -23,7 +23,7 @@ from fastapi.responses import Response
 
 from stepup.delivery.messages import short_destination
 from stepup.domain import operations as ops
-from stepup.domain.errors import DomainError, Forbidden, NotFound
+from stepup.domain.errors import DomainError, NotFound
 from stepup.methods.base import ChallengeSent
 from stepup.services import methods, operations, recovery
 from stepup.services.operations import OperationView
@@ -33,7 +33,7 @@ from stepup.web.portal.render import (
     N_,
     SENDS_CODES,
     Page,
-    form_data,
+    checked_form,
     logged_in,
     redirect,
     to_login,
@@ -162,11 +162,9 @@ async def _posted(request: Request) -> tuple[Page, Mapping[str, str]] | Response
     page = await logged_in(request)
     if page is None or page.user is None:
         return to_login(request)
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     return page, form
 
 

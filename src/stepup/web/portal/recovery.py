@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from stepup.domain.errors import Conflict, DomainError, Forbidden, NotAuthenticated, NotFound
+from stepup.domain.errors import Conflict, DomainError, NotAuthenticated, NotFound
 from stepup.services import recovery
 from stepup.store.models import RecoveryRequest
 from stepup.web import deps
@@ -20,8 +20,8 @@ from stepup.web.portal.render import (
     LOGIN_COOKIE,
     N_,
     Page,
+    checked_form,
     delete_cookie,
-    form_data,
     redirect,
 )
 
@@ -89,11 +89,9 @@ async def recovery_page(request: Request) -> Response:
 @router.post("/login/recovery")
 async def recovery_submit(request: Request) -> Response:
     page = Page(request)
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     token = _login_token(page)
     if not token:
         return _expired(page)
@@ -149,11 +147,9 @@ async def cancel_page(request: Request, token: str) -> Response:
 @router.post("/recovery/cancel/{token}")
 async def cancel_submit(request: Request, token: str) -> Response:
     page = Page(request)
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
     try:
         row = await recovery.cancel_by_token(page.rt, deps.actor(request), token)
     except NotFound:

@@ -345,3 +345,14 @@ async def form_data(request: Request) -> Mapping[str, str]:
     form = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
+
+async def checked_form(page: Page) -> Mapping[str, str] | Response:
+    """The submitted form, or the 403 page when its CSRF token is not this visitor's:
+    every state-changing form of the portal and the console starts here."""
+    form = await form_data(page.request)
+    try:
+        page.check_csrf(form.get("csrf_token"))
+    except Forbidden as err:
+        return page.forbidden(err)
+    return form
+
