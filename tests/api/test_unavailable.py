@@ -1,0 +1,43 @@
+"""An unreachable database: /readyz says so and requests answer 503 problems quickly,
+never hang and never 500."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import httpx
+
+from stepup.config import Settings
+from stepup.domain.clock import FrozenClock
+from stepup.services.runtime import Runtime
+from stepup.web.app import create_app
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_unreachable_postgresql_answers_503(tmp_path: Path, clock: FrozenClock) -> None:
+    url = f"postgresql+asyncpg://stepup:x@127.0.0.1:{_closed_port()}/stepup"
+    settings = Settings(data_dir=tmp_path, database_url=url)
+    rt = Runtime.build(settings, clock)
+    app = create_app(settings, runtime=rt, migrate_on_start=False)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            assert (await c.get("/healthz")).status_code == 200  # alive, but not ready
+            started = time.monotonic()
+            r = await c.get("/readyz")
+            assert r.status_code == 503 and r.json()["code"] == "service_unavailable"
+            r = await c.post("/api/v1/login", json={"email": "a@example.com",
+                                                    "password": "x" * 12})
+            assert r.status_code == 503, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["code"] == "service_unavailable" and "Retry-After" in r.headers
+            assert time.monotonic() - started < 15
+    finally:
+        await rt.engine.dispose()
