@@ -174,7 +174,8 @@ async def login_submit(request: Request) -> Response:
 # --- login: the second factor ----------------------------------------------------------
 
 
-def _login_token(page: Page) -> str | None:
+def login_token(page: Page) -> str | None:
+    """The login_token of a password that passed, kept in a short-lived cookie."""
     return page.request.cookies.get(deps.cookie_name(page.rt, LOGIN_COOKIE))
 
 
@@ -182,7 +183,8 @@ def _next_url(page: Page) -> str | None:
     return safe_next(page.request.cookies.get(deps.cookie_name(page.rt, NEXT_COOKIE)))
 
 
-def _expired(page: Page) -> Response:
+def login_expired(page: Page) -> Response:
+    """Back to the password step, keeping where the user was going."""
     next_url = _next_url(page)
     response = redirect("/login?expired=1" + (
         "&next=" + quote(next_url, safe="/") if next_url else ""))
@@ -213,13 +215,13 @@ def _second_factor_form(page: Page, methods: list[dict[str, Any]], chosen: str |
 @router.get("/login/second-factor")
 async def second_factor_page(request: Request) -> Response:
     page = Page(request)
-    token = _login_token(page)
+    token = login_token(page)
     if not token:
         return redirect("/login")
     try:
         methods = await login.flow_methods(page.rt, token)
     except DomainError:
-        return _expired(page)
+        return login_expired(page)
     return _second_factor_form(page, methods, request.query_params.get("method"))
 
 
@@ -229,21 +231,21 @@ async def second_factor_submit(request: Request) -> Response:
     form = await checked_form(page)
     if isinstance(form, Response):
         return form
-    token = _login_token(page)
+    token = login_token(page)
     if not token:
-        return _expired(page)
+        return login_expired(page)
     method = form.get("method", "")
     remember = form.get("remember_device") == "1"
     try:
         result = await login.verify(page.rt, deps.actor(request), token, method,
                                     form.get("code", ""), remember_device=remember)
     except NotAuthenticated:
-        return _expired(page)
+        return login_expired(page)
     except DomainError as err:
         try:
             methods = await login.flow_methods(page.rt, token)
         except DomainError:
-            return _expired(page)
+            return login_expired(page)
         return _second_factor_form(page, methods, method, error=page.error_message(err),
                                    remember=remember, status_code=status_for(err))
     if method == "backup_codes":
@@ -268,22 +270,22 @@ async def second_factor_send(request: Request) -> Response:
     form = await checked_form(page)
     if isinstance(form, Response):
         return form
-    token = _login_token(page)
+    token = login_token(page)
     if not token:
-        return _expired(page)
+        return login_expired(page)
     method = form.get("method", "")
     error, status, sent, wait = None, 200, None, 0
     try:
         sent = await login.challenge(page.rt, deps.actor(request), token, method)
     except NotAuthenticated:
-        return _expired(page)
+        return login_expired(page)
     except DomainError as err:
         error, status = page.send_error(err), status_for(err)
         wait = (err.retry_after or 0) if err.code == "rate_limited" else 0
     try:
         methods = await login.flow_methods(page.rt, token)
     except DomainError:
-        return _expired(page)
+        return login_expired(page)
     return _second_factor_form(page, methods, method, error=error, sent=sent, wait=wait,
                                status_code=status)
 

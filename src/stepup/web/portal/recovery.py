@@ -15,13 +15,11 @@ from stepup.domain.errors import Conflict, DomainError, NotAuthenticated, NotFou
 from stepup.services import recovery
 from stepup.store.models import RecoveryRequest
 from stepup.web import deps
-from stepup.web.portal.auth import status_for
+from stepup.web.portal.auth import login_expired, login_token, status_for
 from stepup.web.portal.render import (
-    LOGIN_COOKIE,
     N_,
     Page,
     checked_form,
-    delete_cookie,
     redirect,
 )
 
@@ -47,16 +45,6 @@ def status_text(page: Page, row: RecoveryRequest) -> str:
     return page._(USER_STATUS.get(row.status, row.status), when=when(row.effective_at))
 
 
-def _login_token(page: Page) -> str | None:
-    return page.request.cookies.get(deps.cookie_name(page.rt, LOGIN_COOKIE))
-
-
-def _expired(page: Page) -> Response:
-    response = redirect("/login?expired=1")
-    delete_cookie(response, page.rt, LOGIN_COOKIE)
-    return page.finish(response)
-
-
 def _form(page: Page, *, values: dict[str, str] | None = None,
           errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
     return page.render("recovery/request.html", status_code=status_code,
@@ -67,13 +55,13 @@ def _form(page: Page, *, values: dict[str, str] | None = None,
 @router.get("/login/recovery")
 async def recovery_page(request: Request) -> Response:
     page = Page(request)
-    token = _login_token(page)
+    token = login_token(page)
     if not token:
         return redirect("/login")
     try:
         open_request = await recovery.open_request_for_login(page.rt, token)
     except NotAuthenticated:
-        return _expired(page)
+        return login_expired(page)
     if open_request is not None:
         notice = (page._("Your request was sent. We also told every verified contact of "
                          "your account, with a link to cancel it if it was not you.")
@@ -92,9 +80,9 @@ async def recovery_submit(request: Request) -> Response:
     form = await checked_form(page)
     if isinstance(form, Response):
         return form
-    token = _login_token(page)
+    token = login_token(page)
     if not token:
-        return _expired(page)
+        return login_expired(page)
     values = {k: form.get(k, "") for k in FIELDS}
     try:
         await recovery.file_request(page.rt, deps.actor(request), token,
@@ -102,7 +90,7 @@ async def recovery_submit(request: Request) -> Response:
                                     {"channel": values["channel"], "phone": values["phone"],
                                      "best_time": values["best_time"]})
     except NotAuthenticated:
-        return _expired(page)
+        return login_expired(page)
     except Conflict:
         return redirect("/login/recovery")
     except DomainError as err:
