@@ -65,10 +65,9 @@ async def verify(rt: Runtime, actor: Actor, user_id: str, method_type: str, code
         return Verification(True, method_type, view.confirmed_at, receipt=view.receipt)
     registry.get(method_type)
     async with rt.db() as db:
-        user = await queries.get_user(db, user_id)
+        user, row = await queries.get_user_and_method(db, user_id, method_type)
         if user is None:
             raise NotFound("No such user.")
-        row = await queries.get_method(db, user.id, method_type)
         if row is None or row.status != "enabled":
             raise MethodNotEnabled(f"The method '{method_type}' is not enabled for this user.")
         verified = await check_code(rt, db, actor, user, row, code, Purpose.login())

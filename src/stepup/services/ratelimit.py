@@ -25,36 +25,59 @@ def _retry_after(until: datetime, now: datetime) -> int:
     return max(1, math.ceil((until - now).total_seconds()))
 
 
-async def locked_until(db: AsyncSession, clock: Clock, user_id: str, scope: str
-                       ) -> datetime | None:
-    guard = await queries.get_guard(db, user_id, scope)
-    if guard is None or guard.locked_until is None or guard.locked_until <= clock.now():
-        return None
-    return guard.locked_until
+@dataclass(frozen=True)
+class Guards:
+    """The guards of one check as read before it (failures, level, locked_until by scope),
+    so that a success writes only the guards that hold something to clear."""
+
+    states: dict[str, tuple[int, int, datetime | None]]
+
+    def needs_clearing(self, scope: str, *, keep_level: bool) -> bool:
+        state = self.states.get(scope)
+        if state is None:
+            return False
+        failures, level, until = state
+        return failures != 0 or until is not None or (not keep_level and level != 0)
+
+
+async def _read_open(db: AsyncSession, clock: Clock, user_id: str, scope: str | None
+                     ) -> tuple[Guards, datetime | None]:
+    """Read the account's guard and ``scope``'s; raise if the account is locked."""
+    scopes = [ACCOUNT_SCOPE] if scope is None else [ACCOUNT_SCOPE, scope]
+    guards = Guards(await queries.get_guard_states(db, user_id, scopes))
+    now = clock.now()
+    account_until = _active(guards, ACCOUNT_SCOPE, now)
+    if account_until is not None:
+        raise AccountLocked(
+            "Too many failed attempts: the account is locked. Try again later or contact "
+            "support.", retry_after=_retry_after(account_until, now))
+    return guards, None if scope is None else _active(guards, scope, now)
+
+
+def _active(guards: Guards, scope: str, now: datetime) -> datetime | None:
+    state = guards.states.get(scope)
+    until = state[2] if state else None
+    return until if until is not None and until > now else None
 
 
 async def ensure_account_open(db: AsyncSession, clock: Clock, user_id: str) -> None:
-    until = await locked_until(db, clock, user_id, ACCOUNT_SCOPE)
-    if until is not None:
-        raise AccountLocked(
-            "Too many failed attempts: the account is locked. Try again later or contact "
-            "support.", retry_after=_retry_after(until, clock.now()))
+    await _read_open(db, clock, user_id, None)
 
 
 async def ensure_method_open(db: AsyncSession, clock: Clock, user_id: str, method_type: str
-                             ) -> None:
-    await ensure_account_open(db, clock, user_id)
-    until = await locked_until(db, clock, user_id, method_scope(method_type))
+                             ) -> Guards:
+    guards, until = await _read_open(db, clock, user_id, method_scope(method_type))
     if until is not None:
         raise MethodLocked(retry_after=_retry_after(until, clock.now()))
+    return guards
 
 
-async def ensure_pin_open(db: AsyncSession, clock: Clock, user_id: str) -> None:
-    await ensure_account_open(db, clock, user_id)
-    until = await locked_until(db, clock, user_id, PIN_SCOPE)
+async def ensure_pin_open(db: AsyncSession, clock: Clock, user_id: str) -> Guards:
+    guards, until = await _read_open(db, clock, user_id, PIN_SCOPE)
     if until is not None:
         raise MethodLocked("Too many wrong PINs: the PIN is locked for a while.",
                            retry_after=_retry_after(until, clock.now()))
+    return guards
 
 
 @dataclass(frozen=True)
@@ -107,14 +130,24 @@ async def _account_failed(db: AsyncSession, settings: Settings, clock: Clock, us
     return None
 
 
-async def method_passed(db: AsyncSession, user_id: str, method_type: str) -> None:
-    await queries.clear_guard(db, user_id, method_scope(method_type))
-    await queries.clear_guard(db, user_id, ACCOUNT_SCOPE, keep_level=True)
+async def method_passed(db: AsyncSession, user_id: str, method_type: str,
+                        guards: Guards | None = None) -> None:
+    """A success ends the run of failures: the method's guard entirely (its lock level
+    too), the account's failures but not its level. ``guards``: as read before the
+    check, to skip writes with nothing to clear; a failure that races in after that read
+    stays counted, which errs on the locked side."""
+    await _passed(db, user_id, method_scope(method_type), guards)
 
 
-async def pin_passed(db: AsyncSession, user_id: str) -> None:
-    await queries.clear_guard(db, user_id, PIN_SCOPE)
-    await queries.clear_guard(db, user_id, ACCOUNT_SCOPE, keep_level=True)
+async def pin_passed(db: AsyncSession, user_id: str, guards: Guards | None = None) -> None:
+    await _passed(db, user_id, PIN_SCOPE, guards)
+
+
+async def _passed(db: AsyncSession, user_id: str, scope: str, guards: Guards | None) -> None:
+    if guards is None or guards.needs_clearing(scope, keep_level=False):
+        await queries.clear_guard(db, user_id, scope)
+    if guards is None or guards.needs_clearing(ACCOUNT_SCOPE, keep_level=True):
+        await queries.clear_guard(db, user_id, ACCOUNT_SCOPE, keep_level=True)
 
 
 async def unlock(db: AsyncSession, user_id: str, scope: str) -> None:

@@ -31,11 +31,12 @@ async def commit_and_raise(db: AsyncSession, error: DomainError) -> NoReturn:
 async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, row: MethodRow,
                      code: str, purpose: Purpose) -> Verified:
     try:
-        await ratelimit.ensure_method_open(db, rt.clock, user.id, row.type)
+        guards = await ratelimit.ensure_method_open(db, rt.clock, user.id, row.type)
     except DomainError:
         metrics.verification(row.type, "locked")
         raise
     method = registry.get(row.type)
+    started = rt.clock.now()
     try:
         verified = await method.verify(rt.method_context(db), user, row, code, purpose)
     except DomainError as err:
@@ -52,8 +53,9 @@ async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, ro
                                        seconds=locked.seconds)
             await commit_and_raise(db, _lock_error(locked))
         await commit_and_raise(db, err)
-    await ratelimit.method_passed(db, user.id, row.type)
-    row.last_used_at = rt.clock.now()
+    await ratelimit.method_passed(db, user.id, row.type, guards)
+    if row.last_used_at is None or row.last_used_at < started:
+        row.last_used_at = started  # unless the method's own single-use UPDATE set it
     metrics.verification(row.type, "valid")
     # A backup code that serves to manage the codes themselves (regenerate, disable) is
     # about to make the warning moot.
@@ -89,9 +91,9 @@ def _human(seconds: int) -> str:
 async def check_pin(rt: Runtime, db: AsyncSession, actor: Actor, user: User, pin: str, *,
                     method: str | None = None) -> None:
     """``method``: the method being enabled with this PIN, if any (for the audit log)."""
-    await ratelimit.ensure_pin_open(db, rt.clock, user.id)
+    guards = await ratelimit.ensure_pin_open(db, rt.clock, user.id)
     if await run_cpu(rt.hasher.verify_password, user.pin_hash, pin or ""):
-        await ratelimit.pin_passed(db, user.id)
+        await ratelimit.pin_passed(db, user.id, guards)
         metrics.verification("pin", "valid")
         return
     metrics.verification("pin", "pin_invalid")

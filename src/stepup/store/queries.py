@@ -32,6 +32,16 @@ async def get_user(db: AsyncSession, user_id: str) -> User | None:
     return await db.get(User, user_id)
 
 
+async def get_user_and_method(db: AsyncSession, user_id: str, method_type: str
+                              ) -> tuple[User | None, Method | None]:
+    """The user and their method of this type, in one query."""
+    q = (select(User, Method).outerjoin(Method, (Method.user_id == User.id)
+                                        & (Method.type == method_type))
+         .where(User.id == user_id))
+    row = (await db.execute(q)).first()
+    return (None, None) if row is None else (row[0], row[1])
+
+
 async def get_user_by_email(db: AsyncSession, email: str) -> User | None:
     return (await db.execute(select(User).where(User.email == email))).scalar_one_or_none()
 
@@ -134,8 +144,12 @@ async def delete_backup_codes(db: AsyncSession, user_id: str) -> None:
 # --- guards (consecutive failures and locks) -----------------------------------------
 
 
-async def get_guard(db: AsyncSession, user_id: str, scope: str) -> Guard | None:
-    return await db.get(Guard, (user_id, scope), populate_existing=True)
+async def get_guard_states(db: AsyncSession, user_id: str, scopes: Sequence[str]
+                           ) -> dict[str, tuple[int, int, datetime | None]]:
+    """(failures, level, locked_until) of the user's guards in ``scopes`` that exist."""
+    q = select(Guard.scope, Guard.failures, Guard.level, Guard.locked_until).where(
+        Guard.user_id == user_id, Guard.scope.in_(scopes))
+    return {r[0]: (int(r[1]), int(r[2]), r[3]) for r in (await db.execute(q)).all()}
 
 
 async def add_guard_failure(db: AsyncSession, user_id: str, scope: str) -> tuple[int, int]:
@@ -197,11 +211,6 @@ async def prune_rate_counters(db: AsyncSession, before: datetime) -> None:
 
 
 # --- audit ---------------------------------------------------------------------------
-
-
-async def add_audit_event(db: AsyncSession, event: AuditEvent) -> None:
-    db.add(event)
-    await db.flush()
 
 
 async def list_audit_events(db: AsyncSession, user_id: str, limit: int = 50
