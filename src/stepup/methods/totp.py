@@ -151,7 +151,7 @@ class TotpMethod:
                     extra={"clock_drift_minutes": minutes},
                 )
             raise InvalidCode()
-        if not await queries.advance_totp_step(ctx.db, row.id, step, now):
+        if not await queries.advance_totp_step(ctx.db, row, step, now):
             raise InvalidCode("This code was already used. Wait for the next code.")
         return Verified()
 

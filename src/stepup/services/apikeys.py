@@ -63,8 +63,7 @@ def looks_like_key(token: str) -> bool:
 async def authenticate(rt: Runtime, token: str, role: str, scope: str | None = None
                        ) -> ApiKey:
     async with rt.db() as db:
-        q = select(ApiKey).where(ApiKey.key_hash == rt.hasher.token_hash(token))
-        row = (await db.execute(q)).scalar_one_or_none()
+        row = await queries.get_api_key_by_hash(db, rt.hasher.token_hash(token))
         if row is None or row.revoked_at is not None:
             raise NotAuthenticated("This API key is not valid.")
         if row.role != role:
@@ -80,8 +79,7 @@ async def authenticate(rt: Runtime, token: str, role: str, scope: str | None = N
             raise RateLimited("This API key made too many calls: slow down.",
                               retry_after=max(1, 60 - now.second))
         if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
-            await db.execute(update(ApiKey).where(ApiKey.id == row.id)
-                             .values(last_used_at=now))
+            await queries.touch_api_key(db, row, now)
         await db.commit()
         return row
 

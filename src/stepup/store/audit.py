@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.store.models import AuditEvent, User
@@ -18,6 +18,14 @@ def _postgres(db: AsyncSession) -> bool:
     return db.get_bind().dialect.name == "postgresql"
 
 
+_HEAD = select(User.audit_head).where(User.id == bindparam("user_id"))
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_SET_HEAD = (update(User).where(User.id == bindparam("user_id"))
+             .values(audit_head=bindparam("head"))
+             .execution_options(synchronize_session=False))
+_ADD = insert(AuditEvent)
+
+
 async def lock_user_head(db: AsyncSession, user_id: str) -> tuple[bool, str | None]:
     """Lock the account's chain head until commit; (the account exists, its head).
 
@@ -25,16 +33,13 @@ async def lock_user_head(db: AsyncSession, user_id: str) -> tuple[bool, str | No
     chained one after the other while other accounts go on in parallel. SQLite already
     runs one writer at a time (``BEGIN IMMEDIATE``).
     """
-    q = select(User.audit_head).where(User.id == user_id)
-    if _postgres(db):
-        q = q.with_for_update()
-    row = (await db.execute(q)).first()
+    q = _HEAD_FOR_UPDATE if _postgres(db) else _HEAD
+    row = (await db.execute(q, {"user_id": user_id})).first()
     return (False, None) if row is None else (True, row[0])
 
 
 async def set_user_head(db: AsyncSession, user_id: str, head: str) -> None:
-    await db.execute(update(User).where(User.id == user_id).values(audit_head=head)
-                     .execution_options(synchronize_session=False))
+    await db.execute(_SET_HEAD, {"user_id": user_id, "head": head})
 
 
 async def lock_global_chain(db: AsyncSession) -> None:
@@ -58,10 +63,10 @@ async def last_hash(db: AsyncSession, user_id: str | None) -> str | None:
 async def add(db: AsyncSession, event: AuditEvent) -> None:
     # A Core INSERT: the event is never read back in this session, and the ORM's unit of
     # work for it cost as much as the rest of a verification's audit.
-    await db.execute(insert(AuditEvent).values(
-        user_id=event.user_id, actor=event.actor, event=event.event, ip=event.ip,
-        user_agent=event.user_agent, data=event.data, created_at=event.created_at,
-        prev_hash=event.prev_hash, hash=event.hash))
+    await db.execute(_ADD, {
+        "user_id": event.user_id, "actor": event.actor, "event": event.event, "ip": event.ip,
+        "user_agent": event.user_agent, "data": event.data, "created_at": event.created_at,
+        "prev_hash": event.prev_hash, "hash": event.hash})
 
 
 async def stream_all(db: AsyncSession) -> AsyncIterator[AuditEvent]:
