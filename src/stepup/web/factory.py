@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from fastapi import FastAPI
 
 from stepup.web.app import create_app
@@ -9,4 +11,10 @@ from stepup.web.app import create_app
 
 def app() -> FastAPI:
     # serve has migrated already; each worker only checks.
-    return create_app(migrate_on_start=False)
+    built = create_app(migrate_on_start=False)
+    # What is alive now (modules, mappers, routes) lives as long as the worker: kept out
+    # of the cyclic collector's full passes, which otherwise walk it all again and
+    # again under load and show as latency spikes.
+    gc.collect()
+    gc.freeze()
+    return built
