@@ -2,14 +2,24 @@
 """One run, one machine, one load generator: StepUp's TOTP verification against
 privacyIDEA 3.14's /validate/check.
 
-    python bench/compare.py [--db sqlite|postgres] [--users 10000] [--workers 2]
-                            [--duration 20] [--concurrency 1 8 32] [--skip-peer]
+    python bench/compare.py [--db sqlite postgres] [--users 10000 1000000]
+                            [--calls verify login] [--duration 20]
+                            [--concurrency 1 8 32] [--skip-peer]
 
-StepUp: ``stepup bench seed`` users, ``stepup serve --workers N``, an app API key, and
-``POST /api/v1/users/{id}/verify`` (the like-for-like call). The peer: installed and
-started by ``../shared/bench/setup_privacyidea.sh`` (its own venv, SQLite, gunicorn with
-2 workers). Both are driven by ``../shared/bench/totp_load.py``. Prints a table, the
-ratio per concurrency, and StepUp's worker RSS; results also go to bench/results/.
+For each database and user count: ``stepup bench seed`` users, ``stepup serve`` (one
+worker on SQLite, ``--pg-workers`` on PostgreSQL), an app API key, then each call at
+each concurrency:
+
+- ``verify``: ``POST /api/v1/users/{id}/verify``, the like-for-like call to the peer's
+  ``/validate/check`` (an API key, a user id, a code);
+- ``login``: ``POST /api/v1/login/verify``, the hosted login's second step, on login
+  flows opened by ``stepup bench login-flows`` (as passed passwords would) just before.
+
+Then the peer, once, installed and started by ``../shared/bench/setup_privacyidea.sh``
+(its own venv, SQLite, gunicorn with 2 workers). Everything is driven by
+``../shared/bench/totp_load.py``; each load starts just after a 30-s time step begins,
+so every token has a fresh step. Prints a Markdown table with the ratio to the peer at
+the same concurrency and StepUp's worker RSS; the JSON goes to bench/results/.
 """
 
 from __future__ import annotations
@@ -25,12 +35,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("STEPUP_SHARED_BENCH", ROOT.parent / "shared" / "bench"))
 PY = sys.executable
+STEPUP = [PY, "-m", "stepup.cli"]
+LOGIN_BODY = '{"login_token": "{id}", "method": "totp", "code": "{code}"}'
 
 
 def free_port() -> int:
@@ -51,20 +64,24 @@ def wait_ready(url: str, seconds: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def next_step() -> None:
+    """Sleep until just after the next 30-s TOTP step begins: a load of up to ~29 s then
+    runs inside one step, with every token unused in it."""
+    time.sleep(30 - time.time() % 30 + 0.3)
+
+
 def load(target: str, url: str, tokens: Path, c: int, duration: float,
-         headers: list[str]) -> dict[str, object]:
+         extra: list[str]) -> dict[str, Any]:
     cmd = [PY, str(SHARED / "totp_load.py"), "--target", target, "--url", url, "--tokens",
-           str(tokens), "-c", str(c), "-d", str(duration)]
-    if target == "json":
-        cmd += ["--accept-field", "valid"]
-    for h in headers:
-        cmd += ["--header", h]
+           str(tokens), "-c", str(c), "-d", str(duration), *extra]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
 
 
 def rss_mb(parent: int) -> list[float]:
+    """RSS of the serving processes: the parent (the worker itself when there is one)
+    and its worker children."""
     out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout
     sizes = []
     for pid in [parent, *map(int, out.split())]:
@@ -81,87 +98,134 @@ def rss_mb(parent: int) -> list[float]:
     return sizes
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    ap.add_argument("--users", type=int, default=10_000)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--duration", type=float, default=20)
-    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
-    ap.add_argument("--skip-peer", action="store_true")
-    args = ap.parse_args()
-
+def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace
+               ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="stepup-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
     env["STEPUP_DATA_DIR"] = str(work / "data")
     pg = None
-    if args.db == "postgres":
+    if db == "postgres":
         sys.path.insert(0, str(ROOT))
         from tests.support.pg import ThrowawayPostgres
 
         pg = ThrowawayPostgres()
         pg.start()
         env["STEPUP_DATABASE_URL"] = pg.dsn_async
-    stepup = [PY, "-m", "stepup.cli"]
-    run = {"env": env, "cwd": work, "check": True, "capture_output": True, "text": True}
-    subprocess.run([*stepup, "migrate"], **run)  # type: ignore[call-overload]
-    tokens = work / "tokens.csv"
-    t0 = time.monotonic()
-    subprocess.run([*stepup, "bench", "seed", "--users", str(args.users), "--tokens",
-                    str(tokens)], **run)  # type: ignore[call-overload]
-    seeded = time.monotonic() - t0
-    key_out = subprocess.run([*stepup, "apikey", "create", "--role", "app", "--name", "bench",
-                              "--rate", "100000000"], **run).stdout  # type: ignore[call-overload]
-    key = re.search(r"key:\s+(\S+)", key_out).group(1)  # type: ignore[union-attr]
-    port = free_port()
-    server = subprocess.Popen([*stepup, "serve", "--port", str(port), "--workers",
-                               str(args.workers)], env=env, cwd=work,
-                              stdout=(work / "serve.log").open("w"), stderr=subprocess.STDOUT)
-    results: dict[str, object] = {"db": args.db, "users": args.users, "workers": args.workers,
-                                  "seed_seconds": round(seeded, 1), "stepup": {}, "peer": {}}
+        env["STEPUP_DB_POOL_SIZE"] = str(args.pg_pool)
+        env["STEPUP_DB_MAX_OVERFLOW"] = "0"
+    opts: Any = {"env": env, "cwd": work, "check": True, "capture_output": True, "text": True}
+    result: dict[str, Any] = {"db": db, "users": users, "workers": workers, "calls": {}}
+    server = None
     try:
+        subprocess.run([*STEPUP, "migrate"], **opts)
+        tokens = work / "tokens.csv"
+        t0 = time.monotonic()
+        subprocess.run([*STEPUP, "bench", "seed", "--users", str(users), "--tokens",
+                        str(tokens)], **opts)
+        result["seed_seconds"] = round(time.monotonic() - t0, 1)
+        key_out = subprocess.run([*STEPUP, "apikey", "create", "--role", "app", "--name",
+                                  "bench", "--rate", "100000000"], **opts).stdout
+        key = re.search(r"key:\s+(\S+)", key_out).group(1)  # type: ignore[union-attr]
+        port = free_port()
+        server = subprocess.Popen([*STEPUP, "serve", "--port", str(port), "--workers",
+                                   str(workers)], env=env, cwd=work,
+                                  stdout=(work / "serve.log").open("w"),
+                                  stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + "/readyz")
-        for c in args.concurrency:
-            time.sleep(31)  # a fresh time step: every token is usable once more
-            results["stepup"][c] = load("json", base, tokens, c, args.duration,  # type: ignore[index]
-                                        [f"Authorization: Bearer {key}"])
-            print("stepup", c, results["stepup"][c], flush=True)  # type: ignore[index]
-        results["stepup_rss_mb"] = rss_mb(server.pid)
+        for call in args.calls:
+            result["calls"][call] = {}
+            for c in args.concurrency:
+                if call == "verify":
+                    file = tokens
+                    extra = ["--accept-field", "valid", "--header",
+                             f"Authorization: Bearer {key}"]
+                else:
+                    file = work / f"flows-{c}.csv"
+                    subprocess.run([*STEPUP, "bench", "login-flows", "--tokens", str(tokens),
+                                    "--out", str(file), "--count", str(min(users, 20_000))],
+                                   **opts)
+                    # A 200 is an authenticated login (a session token in the body).
+                    extra = ["--path", "/api/v1/login/verify", "--body", LOGIN_BODY]
+                next_step()
+                res = load("json", base, file, c, args.duration, extra)
+                result["calls"][call][c] = res
+                print(f"stepup {db} {users} {call} c={c}: {res}", flush=True)
+        result["rss_mb"] = rss_mb(server.pid)
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
         if pg is not None:
             pg.stop()
-    if not args.skip_peer:
-        peer_dir = Path(os.environ.get("PEER_DIR", Path.home() / "stepup-peer"))
-        subprocess.run(["bash", str(SHARED / "setup_privacyidea.sh")], check=True,
-                       env={**os.environ, "PEER_DIR": str(peer_dir)})
-        try:
-            wait_ready("http://127.0.0.1:5001/")
-            for c in args.concurrency:
-                time.sleep(31)
-                results["peer"][c] = load("privacyidea", "http://127.0.0.1:5001",  # type: ignore[index]
-                                          peer_dir / "pi" / "tokens.csv", c, args.duration, [])
-                print("peer", c, results["peer"][c], flush=True)  # type: ignore[index]
-        finally:
-            subprocess.run(["bash", str(SHARED / "setup_privacyidea.sh"), "stop"],
-                           env={**os.environ, "PEER_DIR": str(peer_dir)})
-    print(f"\nStepUp ({args.db}, {args.users} users, {args.workers} workers) vs privacyIDEA 3.14")
-    print(f"{'c':>3} {'StepUp req/s':>13} {'p50':>7} {'p95':>7} {'p99':>7} "
-          f"{'peer req/s':>11} {'ratio':>6}")
-    for c in args.concurrency:
-        s = results["stepup"][c]  # type: ignore[index]
-        p = results["peer"].get(c, {}) if isinstance(results["peer"], dict) else {}
-        ratio = (s["rps"] / p["rps"]) if p and p.get("rps") else float("nan")
-        print(f"{c:>3} {s['rps']:>13} {s['p50_ms']:>7} {s['p95_ms']:>7} {s['p99_ms']:>7} "
-              f"{p.get('rps', '-'):>11} {ratio:>6.1f}")
-    print(f"StepUp worker RSS (MB): {results['stepup_rss_mb']}")
+    return result
+
+
+def run_peer(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
+    peer_dir = Path(os.environ.get("PEER_DIR", Path.home() / "stepup-peer"))
+    env = {**os.environ, "PEER_DIR": str(peer_dir)}
+    subprocess.run(["bash", str(SHARED / "setup_privacyidea.sh")], check=True, env=env)
+    results: dict[int, dict[str, Any]] = {}
+    try:
+        wait_ready("http://127.0.0.1:5001/")
+        for c in args.concurrency:
+            next_step()
+            results[c] = load("privacyidea", "http://127.0.0.1:5001",
+                              peer_dir / "pi" / "tokens.csv", c, args.duration, [])
+            print(f"peer c={c}: {results[c]}", flush=True)
+    finally:
+        subprocess.run(["bash", str(SHARED / "setup_privacyidea.sh"), "stop"], env=env)
+    return results
+
+
+def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]]) -> str:
+    lines = ["| database | users | call | c | req/s | p50 ms | p95 ms | p99 ms | × peer |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        for call, by_c in r["calls"].items():
+            for c, s in by_c.items():
+                p = peer.get(c)
+                ratio = f"{s['rps'] / p['rps']:.1f}" if p and p.get("rps") else "–"
+                lines.append(f"| {r['db']} ({r['workers']}w) | {r['users']:,} | {call} | {c} "
+                             f"| {s['rps']} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} "
+                             f"| {ratio} |")
+    for c, p in peer.items():
+        lines.append(f"| privacyIDEA 3.14 (2w) | – | /validate/check | {c} | {p['rps']} "
+                     f"| {p['p50_ms']} | {p['p95_ms']} | {p['p99_ms']} | 1.0 |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db", choices=["sqlite", "postgres"], nargs="+", default=["sqlite"])
+    ap.add_argument("--users", type=int, nargs="+", default=[10_000])
+    ap.add_argument("--calls", choices=["verify", "login"], nargs="+",
+                    default=["verify", "login"])
+    ap.add_argument("--pg-workers", type=int, default=2,
+                    help="workers on PostgreSQL (SQLite runs one: it has one writer)")
+    ap.add_argument("--pg-pool", type=int, default=10,
+                    help="connections per PostgreSQL worker (no overflow)")
+    ap.add_argument("--duration", type=float, default=20)
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    ap.add_argument("--skip-peer", action="store_true")
+    args = ap.parse_args()
+    if args.duration > 29:
+        ap.error("--duration must stay inside one 30-s time step (at most 29)")
+
+    runs = [run_stepup(db, users, 1 if db == "sqlite" else args.pg_workers, args)
+            for db in args.db for users in args.users]
+    peer = {} if args.skip_peer else run_peer(args)
+    print("\n" + table(runs, peer))
+    for r in runs:
+        print(f"StepUp {r['db']} {r['users']:,} users: worker RSS (MB) {r['rss_mb']}, "
+              f"seeded in {r['seed_seconds']} s")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.db}-{args.users}.json").write_text(
-        json.dumps(results, indent=2, default=str))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (out / f"{stamp}.json").write_text(json.dumps({"stepup": runs, "peer": peer}, indent=2,
+                                                  default=str))
+    (out / f"{stamp}.md").write_text(table(runs, peer) + "\n")
 
 
 if __name__ == "__main__":

@@ -210,6 +210,20 @@ def bench_seed(users: int = typer.Option(10_000, min=1, help="How many users to 
     typer.echo(f"created {made} users with TOTP; secrets in {tokens}")
 
 
+@bench_app.command("login-flows")
+def bench_login_flows(tokens: str = typer.Option("tokens.csv", help="Seeded id,secret lines"),
+                      out: str = typer.Option("flows.csv", help="Write login_token,secret here"),
+                      count: int = typer.Option(10_000, min=1, help="How many flows")) -> None:
+    """Open login flows for seeded users, as passed passwords would (benchmarks only)."""
+    from pathlib import Path
+
+    from stepup.services import seed
+
+    made = _run(_settings(), lambda rt: seed.seed_login_flows(rt, Path(tokens), Path(out),
+                                                               count))
+    typer.echo(f"opened {made} login flows; tokens in {out}")
+
+
 staff_app = typer.Typer(no_args_is_help=True, help="Support staff of the console (/admin).")
 app.add_typer(staff_app, name="staff")
 

@@ -28,3 +28,19 @@ async def test_seeded_users_verify_through_the_api(client: httpx.AsyncClient, ru
     r = await client.post(f"/api/v1/users/{uid}/verify", json={"method": "totp", "code": code},
                           headers=headers)
     assert r.status_code == 400  # seeded steps are single use like any other
+
+
+async def test_seeded_login_flows_take_the_second_step(client: httpx.AsyncClient,
+                                                       runtime: Runtime, clock: FrozenClock,
+                                                       tmp_path: Path) -> None:
+    tokens, flows = tmp_path / "tokens.csv", tmp_path / "flows.csv"
+    await seed.seed_totp_users(runtime, 3, tokens)
+    assert await seed.seed_login_flows(runtime, tokens, flows, 2) == 2
+    lines = [line.split(",") for line in flows.read_text().splitlines()]
+    assert len(lines) == 2
+    token, secret = lines[0]
+    body = {"login_token": token, "method": "totp", "code": pyotp.TOTP(secret).at(clock.now())}
+    r = await client.post("/api/v1/login/verify", json=body)
+    assert r.status_code == 200 and r.json()["status"] == "authenticated", r.text
+    r = await client.post("/api/v1/login/verify", json=body)
+    assert r.status_code == 401, r.text  # the flow is spent

@@ -4,20 +4,25 @@ Rows are written in batches with the same encryption as real enrolment (AES-GCM 
 row-bound associated data), so a verification of a seeded user does exactly the work
 of a real one. Users have no password or PIN: they are reached through the integration
 API, as a portal's users are.
+
+``seed_login_flows`` stands in for the password step of the hosted login: it opens a
+login flow for each of the first seeded users, as a passed password would, so the
+benchmark can drive the second step (``POST /api/v1/login/verify``) alone.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import insert
 
-from stepup.domain.hashing import new_id
+from stepup.domain.hashing import new_id, new_token
 from stepup.methods.totp import new_secret
 from stepup.services.runtime import Runtime
-from stepup.store.models import Method, User
+from stepup.store.models import LoginFlow, Method, User
 
 BATCH = 5000
 
@@ -61,3 +66,33 @@ async def seed_totp_users(rt: Runtime, count: int, tokens_csv: Path, prefix: str
                 await db.commit()
             out.writelines(lines)
     return made
+
+
+async def seed_login_flows(rt: Runtime, tokens_csv: Path, flows_csv: Path, count: int) -> int:
+    """Open a login flow (password passed) for each of the first ``count`` users of
+    ``tokens_csv``; write ``login_token,secret`` lines to ``flows_csv``. The flows live
+    ``login_token_minutes``, like real ones."""
+    pairs = []
+    with tokens_csv.open() as src:
+        for line in src:
+            if len(pairs) == count:
+                break
+            if line.strip():
+                uid, secret = line.strip().split(",")[:2]
+                pairs.append((uid, secret))
+    now = rt.clock.now()
+    expires = now + timedelta(minutes=rt.settings.login_token_minutes)
+    with flows_csv.open("w") as out:
+        for start in range(0, len(pairs), BATCH):
+            rows, lines = [], []
+            for uid, secret in pairs[start:start + BATCH]:
+                token = new_token()
+                rows.append({"id": new_id(), "token_hash": rt.hasher.token_hash(token),
+                             "user_id": uid, "created_at": now, "expires_at": expires,
+                             "used_at": None})
+                lines.append(f"{token},{secret}\n")
+            async with rt.db() as db:
+                await db.execute(insert(LoginFlow), rows)
+                await db.commit()
+            out.writelines(lines)
+    return len(pairs)
