@@ -72,7 +72,7 @@ async def seed_login_flows(rt: Runtime, tokens_csv: Path, flows_csv: Path, count
     """Open a login flow (password passed) for each of the first ``count`` users of
     ``tokens_csv``; write ``login_token,secret`` lines to ``flows_csv``. The flows live
     ``login_token_minutes``, like real ones."""
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     with tokens_csv.open() as src:
         for line in src:
             if len(pairs) == count:
