@@ -7,6 +7,7 @@ without a catalogue falls back to English.
 from __future__ import annotations
 
 import io
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -14,7 +15,18 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
-LOCALES = Path(__file__).resolve().parents[2] / "locales"
+
+def locales_dir(candidates: tuple[Path, ...] | None = None) -> Path:
+    """``locales/`` of a source checkout (editable install), else the copy an installed
+    wheel puts under ``<prefix>/share/stepup/locales``."""
+    for path in candidates or (Path(__file__).resolve().parents[2] / "locales",
+                               Path(sys.prefix) / "share" / "stepup" / "locales"):
+        if (path / "ru" / "LC_MESSAGES" / "messages.po").is_file():
+            return path
+    raise RuntimeError("StepUp's translations (locales/) are missing: reinstall StepUp")
+
+
+LOCALES = locales_dir()
 LANGUAGES = ("en", "ru")
 DEFAULT = "en"
 
