@@ -31,13 +31,13 @@ class NewSession:
 async def start(rt: Runtime, db: AsyncSession, user: User, actor: Actor) -> NewSession:
     now = rt.clock.now()
     token = new_token()
-    row = Session(id=new_id(), token_hash=rt.hasher.token_hash(token), user_id=user.id,
-                  created_at=now, last_seen_at=now,
-                  expires_at=now + timedelta(hours=rt.settings.session_absolute_hours),
-                  ip=actor.ip, user_agent=(actor.user_agent or "")[:300] or None)
-    db.add(row)
-    await db.flush()
-    return NewSession(token=token, session_id=row.id, expires_at=row.expires_at)
+    session_id = new_id()
+    expires_at = now + timedelta(hours=rt.settings.session_absolute_hours)
+    await queries.add_session(db, id=session_id, token_hash=rt.hasher.token_hash(token),
+                              user_id=user.id, created_at=now, last_seen_at=now,
+                              expires_at=expires_at, ip=actor.ip,
+                              user_agent=(actor.user_agent or "")[:300] or None)
+    return NewSession(token=token, session_id=session_id, expires_at=expires_at)
 
 
 @dataclass

@@ -24,6 +24,11 @@ _SET_HEAD = (update(User).where(User.id == bindparam("user_id"))
              .values(audit_head=bindparam("head"))
              .execution_options(synchronize_session=False))
 _ADD = insert(AuditEvent)
+_ORIGINS = (select(AuditEvent.ip, AuditEvent.user_agent)
+            .where(AuditEvent.user_id == bindparam("user_id"),
+                   AuditEvent.event.in_(bindparam("events", expanding=True)),
+                   AuditEvent.created_at >= bindparam("since"))
+            .order_by(AuditEvent.id.desc()).limit(bindparam("limit")))
 
 
 async def lock_user_head(db: AsyncSession, user_id: str) -> tuple[bool, str | None]:
@@ -108,8 +113,5 @@ async def origins_since(db: AsyncSession, user_id: str, events: Sequence[str],
                         since: datetime, limit: int = 1000) -> Sequence[tuple[str | None,
                                                                                str | None]]:
     """(ip, user_agent) of the account's newest ``events`` since ``since``."""
-    q = (select(AuditEvent.ip, AuditEvent.user_agent)
-         .where(AuditEvent.user_id == user_id, AuditEvent.event.in_(events),
-                AuditEvent.created_at >= since)
-         .order_by(AuditEvent.id.desc()).limit(limit))
-    return [(r[0], r[1]) for r in (await db.execute(q)).all()]
+    params = {"user_id": user_id, "events": list(events), "since": since, "limit": limit}
+    return [(r[0], r[1]) for r in (await db.execute(_ORIGINS, params)).all()]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -73,18 +73,27 @@ async def touch_session(db: AsyncSession, session_id: str, now: datetime) -> Non
     await db.execute(update(Session).where(Session.id == session_id).values(last_seen_at=now))
 
 
+_FLOW_BY_HASH = select(LoginFlow).where(LoginFlow.token_hash == _P("hash"))
+_CONSUME_FLOW = (update(LoginFlow)
+                 .where(LoginFlow.id == _P("flow_id"), LoginFlow.used_at.is_(None))
+                 .values(used_at=_P("now"))
+                 .execution_options(synchronize_session=False))
+
+
 async def get_login_flow_by_hash(db: AsyncSession, token_hash: bytes) -> LoginFlow | None:
-    q = select(LoginFlow).where(LoginFlow.token_hash == token_hash)
-    return (await db.execute(q)).scalar_one_or_none()
+    return (await db.execute(_FLOW_BY_HASH, {"hash": token_hash})).scalar_one_or_none()
 
 
 async def consume_login_flow(db: AsyncSession, flow_id: str, now: datetime) -> bool:
-    res = await db.execute(
-        update(LoginFlow)
-        .where(LoginFlow.id == flow_id, LoginFlow.used_at.is_(None))
-        .values(used_at=now)
-    )
+    res = await db.execute(_CONSUME_FLOW, {"flow_id": flow_id, "now": now})
     return _rowcount(res) == 1
+
+
+_ADD_SESSION = insert(Session)
+
+
+async def add_session(db: AsyncSession, **values: Any) -> None:
+    await db.execute(_ADD_SESSION, values)
 
 
 # --- methods -------------------------------------------------------------------------
@@ -95,9 +104,12 @@ async def get_method(db: AsyncSession, user_id: str, method_type: str) -> Method
     return (await db.execute(q)).scalar_one_or_none()
 
 
+_METHODS_OF = (select(Method).where(Method.user_id == _P("user_id"))
+               .order_by(Method.created_at))
+
+
 async def list_methods(db: AsyncSession, user_id: str) -> Sequence[Method]:
-    q = select(Method).where(Method.user_id == user_id).order_by(Method.created_at)
-    return (await db.execute(q)).scalars().all()
+    return (await db.execute(_METHODS_OF, {"user_id": user_id})).scalars().all()
 
 
 async def count_enabled_methods(db: AsyncSession, user_id: str) -> int:
