@@ -1,0 +1,73 @@
+"""``stepup serve --workers 2`` and SIGTERM, as systemd stops it: a request in flight is
+answered in full before the workers exit, and the service then stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+STEPUP = [sys.executable, "-m", "stepup.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
+    # Deliberately slow password hashing: a sign-up takes about a second or more, long
+    # enough to be in flight when the signal comes.
+    env.update(STEPUP_DATA_DIR=str(tmp_path / "data"), STEPUP_ARGON2_TIME_COST="40",
+               STEPUP_ARGON2_MEMORY_KIB="65536")
+    port = _free_port()
+    server = subprocess.Popen([*STEPUP, "serve", "--port", str(port), "--workers", "2"],
+                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "stepup serve did not start"
+            time.sleep(0.2)
+        answer: dict[str, object] = {}
+
+        def sign_up() -> None:
+            started = time.monotonic()
+            r = httpx.post(f"{base}/api/v1/accounts", timeout=30, json={
+                "email": "late@example.com", "password": "violet-harbour-7-lanterns",
+                "pin": "417293"})
+            answer.update(status=r.status_code, seconds=time.monotonic() - started)
+
+        request = threading.Thread(target=sign_up)
+        request.start()
+        time.sleep(0.4)  # the sign-up is hashing now
+        server.send_signal(signal.SIGTERM)
+        request.join(timeout=30)
+        assert answer.get("status") == 201, answer
+        assert float(answer["seconds"]) > 0.4  # type: ignore[arg-type]  # it was in flight
+        assert server.wait(timeout=30) == 0
+        # Stopped: nothing listens any more.
+        try:
+            httpx.get(f"{base}/healthz", timeout=1)
+            raise AssertionError("still serving after SIGTERM")
+        except httpx.TransportError:
+            pass
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
