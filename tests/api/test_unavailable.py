@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI
+from sqlalchemy.exc import InternalError
 
 from stepup.config import Settings
 from stepup.domain.clock import FrozenClock
@@ -41,3 +43,21 @@ async def test_unreachable_postgresql_answers_503(tmp_path: Path, clock: FrozenC
             assert time.monotonic() - started < 15
     finally:
         await rt.engine.dispose()
+
+
+async def test_an_error_that_cost_its_connection_is_a_503_any_other_a_500(app: FastAPI
+                                                                        ) -> None:
+    # What asyncpg raises when the server terminated a connection mid-protocol: not an
+    # OperationalError, but the pool invalidated the connection (store/db.py).
+    def broken(invalidated: bool) -> None:
+        raise InternalError("SELECT 1", {}, Exception("protocol state broken"),
+                            connection_invalidated=invalidated)
+
+    app.add_api_route("/test/lost", lambda: broken(True))
+    app.add_api_route("/test/bug", lambda: broken(False))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        lost, bug = await c.get("/test/lost"), await c.get("/test/bug")
+    assert lost.status_code == 503 and lost.json()["code"] == "service_unavailable"
+    assert "Retry-After" in lost.headers
+    assert bug.status_code == 500 and bug.json()["code"] == "internal_error"

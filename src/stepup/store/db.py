@@ -52,12 +52,28 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Asy
         connect_args={"timeout": 5, "command_timeout": 30},
     )
     _ping_idle_connections(engine)
+    _broken_protocol_is_a_disconnect(engine)
     return engine
 
 
 # A pooled connection idle this long is pinged before use. SQLAlchemy's pool_pre_ping
 # pings every checkout: two extra round trips per verification (a tenth of its time).
 IDLE_PING_SECONDS = 10.0
+
+
+def _broken_protocol_is_a_disconnect(engine: AsyncEngine) -> None:
+    """A connection the server terminated under a statement can surface from asyncpg as
+    an "internal client error" (its protocol state is broken) before the connection
+    counts as closed, which is all SQLAlchemy's dialect checks. It is unusable either
+    way: mark it a disconnect, so the pool drops it and the error says so
+    (``connection_invalidated``, answered 503)."""
+    from asyncpg.exceptions import InternalClientError  # type: ignore[import-untyped]
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(ctx: Any) -> None:
+        cause = ctx.original_exception.__cause__
+        if not ctx.is_disconnect and isinstance(cause, InternalClientError):
+            ctx.is_disconnect = True
 
 
 def _ping_idle_connections(engine: AsyncEngine) -> None:

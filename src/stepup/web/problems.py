@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stepup.domain.errors import DomainError
@@ -129,6 +129,14 @@ def install(app: FastAPI) -> None:
         return problem_response("service_unavailable", "Service unavailable",
                                 "The service cannot reach its database. Please try again "
                                 "shortly.", retry_after=5)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, err: DBAPIError) -> JSONResponse:
+        # Any database error that cost its connection (the server went away under a
+        # statement) is the database being unavailable, whatever class the driver gave it.
+        if err.connection_invalidated:
+            return await _unavailable(request, err)
+        return await _unexpected(request, err)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, err: Exception) -> JSONResponse:
