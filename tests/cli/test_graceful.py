@@ -3,47 +3,29 @@ answered in full before the workers exit, and the service then stops cleanly."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 
-STEPUP = [sys.executable, "-m", "stepup.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.server import STEPUP, clean_env, free_port, wait_until_up
 
 
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
     # Deliberately slow password hashing: a sign-up takes about a second or more, long
     # enough to be in flight when the signal comes.
-    env.update(STEPUP_DATA_DIR=str(tmp_path / "data"), STEPUP_ARGON2_TIME_COST="40",
-               STEPUP_ARGON2_MEMORY_KIB="65536")
-    port = _free_port()
+    env = clean_env(STEPUP_DATA_DIR=str(tmp_path / "data"), STEPUP_ARGON2_TIME_COST="40",
+                    STEPUP_ARGON2_MEMORY_KIB="65536")
+    port = free_port()
     server = subprocess.Popen([*STEPUP, "serve", "--port", str(port), "--workers", "2"],
                               cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "stepup serve did not start"
-            time.sleep(0.2)
+        assert wait_until_up(base), "stepup serve did not start"
         answer: dict[str, object] = {}
 
         def sign_up() -> None:

@@ -4,21 +4,18 @@ embedded database in a temporary data directory."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-STEPUP = [sys.executable, "-m", "stepup.cli"]
+from tests.support.server import STEPUP, clean_env
 
 
 @pytest.fixture
 def stepup(tmp_path: Path):  # type: ignore[no-untyped-def]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
-    env["STEPUP_DATA_DIR"] = str(tmp_path / "data")
+    env = clean_env(STEPUP_DATA_DIR=str(tmp_path / "data"))
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         r = subprocess.run([*STEPUP, *args], cwd=tmp_path, env=env, capture_output=True,

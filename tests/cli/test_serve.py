@@ -2,50 +2,27 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import stat
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-STEPUP = [sys.executable, "-m", "stepup.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
-    env.update(extra)
-    return env
+from tests.support.server import STEPUP, clean_env, free_port, wait_until_up
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = _free_port()
+    port = free_port()
     data = tmp_path / "data"
     proc = subprocess.Popen([*STEPUP, "serve", "--port", str(port)], cwd=tmp_path,
-                            env=_env(STEPUP_DATA_DIR=str(data)),
+                            env=clean_env(STEPUP_DATA_DIR=str(data)),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
+        if not wait_until_up(base, "/healthz"):
             pytest.fail("stepup serve did not start")
         yield base, data
     finally:
@@ -64,9 +41,9 @@ def test_serve_creates_schema_and_private_keys(served: tuple[str, Path]) -> None
 
 
 def test_production_refuses_without_keys_and_secure_cookies(tmp_path: Path) -> None:
-    r = subprocess.run([*STEPUP, "serve", "--port", str(_free_port())], cwd=tmp_path,
-                       env=_env(STEPUP_ENV="production", STEPUP_COOKIE_SECURE="false",
-                                STEPUP_DATA_DIR=str(tmp_path / "d")),
+    r = subprocess.run([*STEPUP, "serve", "--port", str(free_port())], cwd=tmp_path,
+                       env=clean_env(STEPUP_ENV="production", STEPUP_COOKIE_SECURE="false",
+                                     STEPUP_DATA_DIR=str(tmp_path / "d")),
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
     assert "STEPUP_KEYRING" in r.stderr
@@ -77,7 +54,7 @@ def test_production_refuses_without_keys_and_secure_cookies(tmp_path: Path) -> N
 
 def test_migrate_reports_revision(tmp_path: Path) -> None:
     r = subprocess.run([*STEPUP, "migrate"], cwd=tmp_path,
-                       env=_env(STEPUP_DATA_DIR=str(tmp_path / "d")),
+                       env=clean_env(STEPUP_DATA_DIR=str(tmp_path / "d")),
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "schema at revision" in r.stdout
@@ -99,7 +76,7 @@ def test_user_unlock_lifts_a_lock_and_says_so(served: tuple[str, Path]) -> None:
                    headers=h)
     assert r.status_code == 423
     out = subprocess.run([*STEPUP, "user", "unlock", email], cwd=data.parent,
-                         env=_env(STEPUP_DATA_DIR=str(data)), capture_output=True, text=True,
+                         env=clean_env(STEPUP_DATA_DIR=str(data)), capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert "pin" in out.stdout
@@ -107,6 +84,6 @@ def test_user_unlock_lifts_a_lock_and_says_so(served: tuple[str, Path]) -> None:
                    headers=h)
     assert r.status_code == 200
     missing = subprocess.run([*STEPUP, "user", "unlock", "nobody@example.com"],
-                             cwd=data.parent, env=_env(STEPUP_DATA_DIR=str(data)),
+                             cwd=data.parent, env=clean_env(STEPUP_DATA_DIR=str(data)),
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1 and "No account" in missing.stderr

@@ -5,12 +5,9 @@ accepted once, every spent step has its audit row, and no request fails."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,15 +15,10 @@ from pathlib import Path
 import httpx
 import pyotp
 
-STEPUP = [sys.executable, "-m", "stepup.cli"]
+from tests.support.server import STEPUP, clean_env, free_port, wait_until_up
+
 USERS = 20
 PER_USER = 12
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _race(base: str, key: str, attempts: list[tuple[str, str]]) -> list[int]:
@@ -44,8 +36,7 @@ async def _race(base: str, key: str, attempts: list[tuple[str, str]]) -> list[in
 
 
 def test_two_sqlite_workers_accept_each_step_once(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
-    env["STEPUP_DATA_DIR"] = str(tmp_path / "data")
+    env = clean_env(STEPUP_DATA_DIR=str(tmp_path / "data"))
     run = {"cwd": tmp_path, "env": env, "capture_output": True, "text": True, "check": True,
            "timeout": 60}
     subprocess.run([*STEPUP, "migrate"], **run)  # type: ignore[call-overload]
@@ -57,21 +48,13 @@ def test_two_sqlite_workers_accept_each_step_once(tmp_path: Path) -> None:
     found = re.search(r"key:\s+(\S+)", out)
     assert found, out
     secrets = dict(line.split(",") for line in tokens.read_text().splitlines())
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([*STEPUP, "serve", "--port", str(port), "--workers", "2"],
                               cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "stepup serve did not start"
-            time.sleep(0.2)
+        assert wait_until_up(base), "stepup serve did not start"
         now = time.time()
         # Bursts of one user's attempts, all with the same valid code.
         attempts = [(uid, pyotp.TOTP(secret).at(now)) for uid, secret in secrets.items()

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-STEPUP = [sys.executable, "-m", "stepup.cli"]
+from tests.support.server import STEPUP, clean_env
+
 PASSWORD = "staff-correct-horse-42"
 
 
 @pytest.fixture
 def stepup(tmp_path: Path):  # type: ignore[no-untyped-def]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
-    env["STEPUP_DATA_DIR"] = str(tmp_path / "data")
+    env = clean_env(STEPUP_DATA_DIR=str(tmp_path / "data"))
 
     def run(*args: str, ok: bool = True, extra: dict[str, str] | None = None,
             stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,6 @@ violations. Screenshots go to test-artifacts/ (gitignored) for a human to look a
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 import uuid
@@ -23,6 +22,7 @@ from stepup.config import Settings
 from stepup.domain.clock import SystemClock
 from stepup.web.app import create_app
 from tests.pages.helpers import PASSWORD, PIN
+from tests.support.server import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -36,17 +36,10 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _serve(settings: Settings) -> Iterator[str]:
     """The app under uvicorn in a thread, on the real clock (codes come from pyotp.now)."""
     app = create_app(settings, clock=SystemClock())
-    port = _free_port()
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                         lifespan="on"))
     thread = threading.Thread(target=srv.run, daemon=True)

@@ -15,7 +15,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ from stepup.store import codes as code_store
 from stepup.store import migrate
 from stepup.store.models import AuditEvent, BackupCode, OobCode
 from tests.support.pg import ThrowawayPostgres
+from tests.support.server import clean_env, free_port, wait_until_up
 
 USERS = 40
 WORKERS = 4
@@ -56,12 +56,6 @@ class Fixture:
     totp: dict[str, str] = field(default_factory=dict)  # user id → secret
     backup: dict[str, list[str]] = field(default_factory=dict)
     sms: dict[str, str] = field(default_factory=dict)  # user id → phone
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -125,27 +119,19 @@ def served(cluster: ThrowawayPostgres, tmp_path_factory: pytest.TempPathFactory
 
     loop = asyncio.new_event_loop()
     rt, ((totp, backup, sms), key, slow) = loop.run_until_complete(prepare())
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
-    env.update(STEPUP_DATA_DIR=str(data), STEPUP_DATABASE_URL=cluster.dsn_async,
-               STEPUP_SENDS_PER_DESTINATION_PER_HOUR="1000",
-               STEPUP_SENDS_PER_ACCOUNT_PER_HOUR="1000", STEPUP_SENDS_PER_IP_PER_HOUR="100000",
-               STEPUP_DB_POOL_SIZE="10", STEPUP_DB_MAX_OVERFLOW="10")
+    port = free_port()
+    env = clean_env(STEPUP_DATA_DIR=str(data), STEPUP_DATABASE_URL=cluster.dsn_async,
+                    STEPUP_SENDS_PER_DESTINATION_PER_HOUR="1000",
+                    STEPUP_SENDS_PER_ACCOUNT_PER_HOUR="1000",
+                    STEPUP_SENDS_PER_IP_PER_HOUR="100000", STEPUP_DB_POOL_SIZE="10",
+                    STEPUP_DB_MAX_OVERFLOW="10")
     log = (data / "server.log").open("wb")
     server = subprocess.Popen([sys.executable, "-m", "stepup.cli", "serve", "--port", str(port),
                                "--workers", str(WORKERS)], env=env, cwd=data, stdout=log,
                               stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        else:
+        if not wait_until_up(base, seconds=60):
             pytest.fail("the server did not start: " + (data / "server.log").read_text())
         yield Fixture(base, key, slow, rt, server, totp, backup, sms)
     finally:

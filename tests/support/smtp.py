@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import socket
 import ssl
 import tempfile
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.support.server import free_port
 
 
 @dataclass
@@ -52,12 +53,6 @@ def self_signed(host: str = "127.0.0.1") -> tuple[Path, Path, bytes]:
     return d / "cert.pem", d / "key.pem", cert_pem
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class SmtpServer:
     def __init__(self, *, mode: str = "plain", user: str | None = None,
                  password: str | None = None) -> None:
@@ -80,7 +75,7 @@ class SmtpServer:
             kwargs.update(tls_context=server_ctx, require_starttls=True)
         if mode == "smtps":
             kwargs.update(ssl_context=server_ctx)
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=_free_port(),
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=free_port(),
                                      **kwargs)
 
     def start(self) -> SmtpServer:
