@@ -39,6 +39,12 @@ class Guards:
         failures, level, until = state
         return failures != 0 or until is not None or (not keep_level and level != 0)
 
+    def locked_until(self, scope: str, now: datetime) -> datetime | None:
+        """When ``scope``'s lock ends, if it is locked at ``now``."""
+        state = self.states.get(scope)
+        until = state[2] if state else None
+        return until if until is not None and until > now else None
+
 
 async def _read_open(db: AsyncSession, clock: Clock, user_id: str, scope: str | None
                      ) -> tuple[Guards, datetime | None]:
@@ -46,18 +52,12 @@ async def _read_open(db: AsyncSession, clock: Clock, user_id: str, scope: str | 
     scopes = [ACCOUNT_SCOPE] if scope is None else [ACCOUNT_SCOPE, scope]
     guards = Guards(await queries.get_guard_states(db, user_id, scopes))
     now = clock.now()
-    account_until = _active(guards, ACCOUNT_SCOPE, now)
+    account_until = guards.locked_until(ACCOUNT_SCOPE, now)
     if account_until is not None:
         raise AccountLocked(
             "Too many failed attempts: the account is locked. Try again later or contact "
             "support.", retry_after=_retry_after(account_until, now))
-    return guards, None if scope is None else _active(guards, scope, now)
-
-
-def _active(guards: Guards, scope: str, now: datetime) -> datetime | None:
-    state = guards.states.get(scope)
-    until = state[2] if state else None
-    return until if until is not None and until > now else None
+    return guards, None if scope is None else guards.locked_until(scope, now)
 
 
 async def ensure_account_open(db: AsyncSession, clock: Clock, user_id: str) -> None:
