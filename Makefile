@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run   — start StepUp on the embedded default (SQLite, development outbox)
 #   make test  — install what the tests need, lint, and run the whole suite
-#                on SQLite and on a throwaway PostgreSQL
+#                on SQLite (one worker) and on a throwaway PostgreSQL (four)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -28,7 +28,7 @@ test-sqlite: $(STAMP)
 	$(PY) -m pytest -q
 
 test-postgres: $(STAMP)
-	STEPUP_TEST_DB=postgres $(PY) -m pytest -q -m "not browser"
+	STEPUP_TEST_DB=postgres STEPUP_TEST_WORKERS=4 $(PY) -m pytest -q -m "not browser"
 
 test: $(STAMP)
 	bash scripts/install-test-deps.sh

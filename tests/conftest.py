@@ -1,6 +1,7 @@
 """Shared fixtures: a real database (SQLite by default, PostgreSQL with
 ``STEPUP_TEST_DB=postgres`` or an explicit ``STEPUP_TEST_DATABASE_URL``), an injected
-clock, and the app reached through httpx."""
+clock, and the app reached through httpx — as one worker, or as several with
+``STEPUP_TEST_WORKERS=N`` (tests/support/instances.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from stepup.store import migrate
 from stepup.store.db import make_engine
 from stepup.store.models import Base
 from stepup.web.app import create_app
+from tests.support import instances
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +94,7 @@ def app(settings: Settings, runtime: Runtime):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """The app through httpx; over several instances with ``STEPUP_TEST_WORKERS``."""
+    async with instances.http_client(runtime) as c:
         yield c

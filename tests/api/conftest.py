@@ -3,17 +3,17 @@ built with settings overrides on the shared test database."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from stepup.config import Settings
 from stepup.domain.clock import FrozenClock
 from stepup.services.runtime import Runtime
-from stepup.web.app import create_app
 from tests.api.oob_support import SMTP_PASSWORD, SMTP_USER, Stack, provider_settings
+from tests.support import instances
 from tests.support.providers import ProviderServer
 from tests.support.smtp import SmtpServer
 
@@ -39,23 +39,18 @@ async def start_stack(settings: Settings, runtime: Runtime, clock: FrozenClock,
                       smtp: SmtpServer, api: ProviderServer) -> AsyncIterator[StartStack]:
     """``await start_stack(**overrides)``: the app with providers configured; ``runtime``
     (unused otherwise) has wiped the database. Several stacks may share it."""
-    opened: list[tuple[httpx.AsyncClient, Runtime]] = []
+    async with contextlib.AsyncExitStack() as opened:
+        async def start(*, settings_obj: Settings | None = None, ip: str = "203.0.113.7",
+                        **overrides: Any) -> Stack:
+            s = settings_obj or settings.model_copy(
+                update={**provider_settings(smtp, api), **overrides})
+            rt = Runtime.build(s, clock)
+            opened.push_async_callback(rt.engine.dispose)
+            client = await opened.enter_async_context(
+                instances.http_client(rt, client=(ip, 50000)))
+            return Stack(client=client, rt=rt, clock=clock, smtp=smtp, api=api)
 
-    async def start(*, settings_obj: Settings | None = None, ip: str = "203.0.113.7",
-                    **overrides: Any) -> Stack:
-        s = settings_obj or settings.model_copy(
-            update={**provider_settings(smtp, api), **overrides})
-        rt = Runtime.build(s, clock)
-        app = create_app(s, runtime=rt, migrate_on_start=False)
-        transport = httpx.ASGITransport(app=app, client=(ip, 50000))
-        client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-        opened.append((client, rt))
-        return Stack(client=client, rt=rt, clock=clock, smtp=smtp, api=api)
-
-    yield start
-    for client, rt in opened:
-        await client.aclose()
-        await rt.engine.dispose()
+        yield start
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import httpx
 from stepup.config import Settings
 from stepup.domain.clock import FrozenClock
 from stepup.services.runtime import Runtime
-from stepup.web.app import create_app
 from tests.api.helpers import PIN, auth, enable_backup_codes, enable_totp, totp_now
+from tests.support import instances
 
 DESTINATION = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
 SHORT_DESTINATION = "bc1qar…5mdq"
@@ -142,10 +142,8 @@ async def app_with(settings: Settings, clock: FrozenClock, **overrides: Any
                    ) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
     s = settings.model_copy(update=overrides)
     rt = Runtime.build(s, clock)
-    app = create_app(s, runtime=rt, migrate_on_start=False)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        async with instances.http_client(rt) as c:
             yield c, rt
     finally:
         await rt.engine.dispose()

@@ -25,25 +25,25 @@ from tests.pages.helpers import (
     submit,
     totp_now,
 )
+from tests.support import instances
 
 STAFF_PASSWORD = "staff-correct-horse-42"
 Clients = Callable[[], httpx.AsyncClient]
 
 
 @pytest.fixture
-async def new_client(app) -> AsyncIterator[Clients]:  # type: ignore[no-untyped-def]
+async def new_client(runtime: Runtime) -> AsyncIterator[Clients]:
     """More browsers on the same app: the user, the agent and the supervisors."""
     opened: list[httpx.AsyncClient] = []
+    async with instances.workers(runtime, client=("10.0.0.9", 5)) as transport:
+        def make() -> httpx.AsyncClient:
+            c = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+            opened.append(c)
+            return c
 
-    def make() -> httpx.AsyncClient:
-        c = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("10.0.0.9", 5)),
-                              base_url="http://testserver")
-        opened.append(c)
-        return c
-
-    yield make
-    for c in opened:
-        await c.aclose()
+        yield make
+        for c in opened:
+            await c.aclose()
 
 
 async def create_staff(rt: Runtime, email: str, role: str) -> staff.NewStaff:
