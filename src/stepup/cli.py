@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 import uvicorn
@@ -40,7 +40,18 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     """Create or upgrade the embedded schema, then serve the portal and the API."""
     settings = _settings()
     from stepup.services.runtime import Runtime
+    from stepup.web import workers as worker_processes
     from stepup.web.app import prepare_schema
+
+    # Several workers: each on a socket of its own (web/workers.py); refuse an address
+    # already served, which SO_REUSEPORT would otherwise share.
+    supervised = workers > 1 and worker_processes.supported()
+    if supervised:
+        try:
+            worker_processes.check_free(host, port)
+        except OSError as exc:
+            typer.echo(f"stepup: cannot listen on {host}:{port}: {exc.strerror}", err=True)
+            raise typer.Exit(2) from exc
 
     async def prepare() -> None:
         rt = Runtime.build(settings)
@@ -62,9 +73,12 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     typer.echo(f"StepUp serving on http://{host}:{port} ({settings.env}, "
                f"{settings.effective_database_url.split('://')[0]})")
-    uvicorn.run("stepup.web.factory:app", factory=True, host=host, port=port,
-                workers=workers, proxy_headers=False, server_header=False,
-                timeout_graceful_shutdown=20, log_level="info")
+    options: dict[str, Any] = {"proxy_headers": False, "server_header": False,
+                               "timeout_graceful_shutdown": 20, "log_level": "info"}
+    if supervised:
+        raise typer.Exit(worker_processes.Supervisor(host, port, workers, options).run())
+    uvicorn.run(worker_processes.APP, factory=True, host=host, port=port, workers=workers,
+                **options)
 
 
 @app.command()
