@@ -43,7 +43,13 @@ class Settings(BaseSettings):
     # Public name shown in authenticator apps, messages and pages.
     issuer: str = "StepUp"
     # Where the portal lives, for links in messages and the SMS one-time-code hint.
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = "http://localhost:8000"
+    # Passkeys: the relying party id (default: PUBLIC_URL's host; may be a registrable
+    # suffix of it, e.g. example.com for mfa.example.com, so that a portal on
+    # www.example.com can use the same passkeys) and the page origins allowed to use
+    # them (default: PUBLIC_URL's origin).
+    webauthn_rp_id: str | None = None
+    webauthn_origins: list[str] = []
 
     # Key material. In development both are generated into the data dir on first start.
     # STEPUP_KEYRING: "kid:base64key,kid2:base64key" — the first key encrypts, all decrypt.
@@ -195,6 +201,8 @@ class Settings(BaseSettings):
             problems.append("STEPUP_COOKIE_SECURE=false: cookies must be Secure in production")
         if not self.public_url.startswith("https://"):
             problems.append("STEPUP_PUBLIC_URL must be an https:// address in production")
+        if any(not o.startswith("https://") for o in self.webauthn_origins):
+            problems.append("STEPUP_WEBAUTHN_ORIGINS must all be https:// origins in production")
         if "outbox" in (self.sms_provider, self.whatsapp_provider):
             problems.append("the development outbox cannot deliver codes in production: "
                             "configure STEPUP_SMS_PROVIDER / STEPUP_WHATSAPP_PROVIDER")

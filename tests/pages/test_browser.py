@@ -36,10 +36,10 @@ pytestmark = [
 ]
 
 
-def _serve(settings: Settings) -> Iterator[str]:
+def _serve(settings: Settings, port: int | None = None) -> Iterator[str]:
     """The app under uvicorn in a thread, on the real clock (codes come from pyotp.now)."""
     app = create_app(settings, clock=SystemClock())
-    port = free_port()
+    port = port or free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                         lifespan="on"))
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -92,7 +92,7 @@ def test_journey_totp_then_backup_code(server: str) -> None:
         page.get_by_label("PIN").fill(PIN)
         page.get_by_role("button", name="Create account").click()
         page.wait_for_url("**/settings/methods")
-        expect(page.locator("#method-webauthn")).to_contain_text("Not yet available")
+        expect(page.locator("#method-webauthn")).to_contain_text("Disabled")
         expect(page.locator("#method-sms")).to_contain_text("Disabled")
         page.screenshot(path=str(ARTIFACTS / "methods-empty.png"), full_page=True)
 

@@ -20,7 +20,7 @@ from stepup.methods.base import (
     MethodContext,
     MethodView,
     Verified,
-    protects_view,
+    row_view,
 )
 from stepup.store import queries
 from stepup.store.models import BackupCode, User
@@ -97,10 +97,4 @@ class BackupCodesMethod:
                        ) -> MethodView:
         enabled = row is not None and row.status == "enabled"
         remaining = await queries.count_unused_backup_codes(ctx.db, user.id) if enabled else None
-        return MethodView(
-            type=self.type, enabled=enabled,
-            protects=protects_view(ctx.settings, row if enabled else None),
-            remaining=remaining,
-            created_at=row.enabled_at if enabled and row else None,
-            last_used_at=row.last_used_at if enabled and row else None,
-        )
+        return row_view(ctx.settings, self.type, row, remaining=remaining)

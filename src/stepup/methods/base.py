@@ -57,6 +57,8 @@ class ChallengeSent:
     code_id: str | None = None
     # Send-cap counters charged for this code: refunded if delivery fails.
     charges: list[tuple[str, datetime]] = field(default_factory=list)
+    # Passkeys: the browser's publicKey request options (nothing is sent).
+    options: dict[str, Any] | None = None
 
 
 @dataclass
@@ -101,6 +103,19 @@ class Method(Protocol):
 
     async def describe(self, ctx: MethodContext, user: User, row: MethodRow | None
                        ) -> MethodView: ...
+
+
+def row_view(settings: Settings, method_type: str, row: MethodRow | None, **extra: Any
+             ) -> MethodView:
+    """What every method shows of its row: enabled or pending, its switches, its dates;
+    ``extra`` adds the method's own (a masked destination, codes remaining)."""
+    enabled = row is not None and row.status == "enabled"
+    return MethodView(
+        type=method_type, enabled=enabled,
+        protects=protects_view(settings, row if enabled else None),
+        pending=row is not None and row.status == "pending",
+        created_at=row.enabled_at if enabled and row else None,
+        last_used_at=row.last_used_at if enabled and row else None, **extra)
 
 
 def protects_view(settings: Settings, row: MethodRow | None) -> dict[str, bool]:

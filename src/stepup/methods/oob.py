@@ -23,7 +23,7 @@ from stepup.methods.base import (
     MethodContext,
     MethodView,
     Verified,
-    protects_view,
+    row_view,
 )
 from stepup.store import codes, queries
 from stepup.store.models import Method as MethodRow
@@ -155,13 +155,6 @@ class OobMethod:
 
     async def describe(self, ctx: MethodContext, user: User, row: MethodRow | None
                        ) -> MethodView:
-        enabled = row is not None and row.status == "enabled"
-        return MethodView(
-            type=self.type, enabled=enabled,
-            protects=protects_view(ctx.settings, row if enabled else None),
-            pending=row is not None and row.status == "pending",
-            destination=(destinations.mask(self.type, row.destination)
-                         if row is not None and row.destination else None),
-            created_at=row.enabled_at if enabled and row else None,
-            last_used_at=row.last_used_at if enabled and row else None,
-        )
+        masked = (destinations.mask(self.type, row.destination)
+                  if row is not None and row.destination else None)
+        return row_view(ctx.settings, self.type, row, destination=masked)

@@ -8,10 +8,11 @@ from stepup.methods.backup_codes import BackupCodesMethod
 from stepup.methods.base import Method
 from stepup.methods.oob import OobMethod
 from stepup.methods.totp import TotpMethod
+from stepup.methods.webauthn import WebAuthnMethod
 
 _REGISTERED: dict[str, Method] = {
     m.type: m for m in (TotpMethod(), OobMethod("sms"), OobMethod("email"),
-                        OobMethod("whatsapp"), BackupCodesMethod())
+                        OobMethod("whatsapp"), BackupCodesMethod(), WebAuthnMethod())
 }
 
 

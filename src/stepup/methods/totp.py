@@ -27,7 +27,7 @@ from stepup.methods.base import (
     MethodContext,
     MethodView,
     Verified,
-    protects_view,
+    row_view,
 )
 from stepup.store import queries
 from stepup.store.models import Method as MethodRow
@@ -151,7 +151,7 @@ class TotpMethod:
                     extra={"clock_drift_minutes": minutes},
                 )
             raise InvalidCode()
-        if not await queries.advance_totp_step(ctx.db, row, step, now):
+        if not await queries.advance_counter(ctx.db, row, step, now):
             raise InvalidCode("This code was already used. Wait for the next code.")
         return Verified()
 
@@ -160,12 +160,4 @@ class TotpMethod:
 
     async def describe(self, ctx: MethodContext, user: User, row: MethodRow | None
                        ) -> MethodView:
-        enabled = row is not None and row.status == "enabled"
-        return MethodView(
-            type=self.type, enabled=enabled,
-            protects=protects_view(ctx.settings, row if enabled else None),
-            pending=row is not None and row.status == "pending",
-            created_at=row.enabled_at if enabled and row else None,
-            last_used_at=row.last_used_at if enabled and row else None,
-        )
-
+        return row_view(ctx.settings, self.type, row)

@@ -130,8 +130,9 @@ _ADVANCE_STEP = (update(Method)
                  .execution_options(synchronize_session=False))
 
 
-async def advance_totp_step(db: AsyncSession, row: Method, step: int, now: datetime) -> bool:
-    """Accept ``step`` only if no step at or after it was accepted before: one winner."""
+async def advance_counter(db: AsyncSession, row: Method, step: int, now: datetime) -> bool:
+    """Accept ``step`` (a TOTP time step, a passkey's signature counter) only if no value
+    at or after it was accepted before: one winner."""
     res = await db.execute(_ADVANCE_STEP, {"method_id": row.id, "step": step, "now": now})
     if _rowcount(res) != 1:
         return False

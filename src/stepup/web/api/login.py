@@ -43,8 +43,7 @@ async def password_step(body: LoginIn, request: Request) -> LoginOut:
 async def login_challenge(body: LoginChallengeIn, request: Request) -> ChallengeOut:
     sent = await login.challenge(runtime(request), actor(request), body.login_token,
                                  body.method)
-    return ChallengeOut(method=body.method, sent_to=sent.sent_to, expires_in=sent.expires_in,
-                        resend_in=sent.resend_in)
+    return ChallengeOut.of(sent, body.method)
 
 
 @router.post("/login/verify", response_model=LoginOut, response_model_exclude_none=True)

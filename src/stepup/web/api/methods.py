@@ -23,7 +23,8 @@ router = APIRouter(prefix="/me/methods", tags=["methods"])
 Who = Annotated[Caller, Depends(caller)]
 
 ENROLLMENT_EXAMPLES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "totp: the secret, its otpauth:// URI and a QR code (SVG)"},
+    200: {"description": "totp: the secret, its otpauth:// URI and a QR code (SVG); "
+                         "webauthn: {options, expires_in} for navigator.credentials.create"},
     201: {"description": "backup_codes: the new codes, shown once; the method is enabled"},
     202: {"description": "sms, email, whatsapp: a code was sent"},
 }
@@ -58,8 +59,7 @@ async def confirm_enrollment(method_type: str, body: CodeIn, request: Request,
              response_model_exclude_none=True)
 async def challenge(method_type: str, request: Request, who: Who) -> ChallengeOut:
     sent = await methods.challenge(runtime(request), actor(request), who.user.id, method_type)
-    return ChallengeOut(sent_to=sent.sent_to, expires_in=sent.expires_in,
-                        resend_in=sent.resend_in)
+    return ChallengeOut.of(sent)
 
 
 @router.patch("/{method_type}", response_model=MethodOut, response_model_exclude_none=True)

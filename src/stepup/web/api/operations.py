@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from stepup.services import operations, receipts
 from stepup.services.operations import OperationView
-from stepup.web.api.schemas import Body, ChallengeOut, LoginMethod
+from stepup.web.api.schemas import CODE_MAX, Body, ChallengeOut, LoginMethod
 from stepup.web.deps import Caller, actor, caller, runtime
 
 router = APIRouter(prefix="/me/operations", tags=["operations"])
@@ -35,7 +35,7 @@ class OperationChallengeIn(Body):
 
 class OperationConfirmIn(Body):
     method: str = Field(max_length=20)
-    code: str = Field(max_length=64)
+    code: str = Field(max_length=CODE_MAX)
 
 
 class OperationOut(BaseModel):
@@ -84,8 +84,7 @@ async def challenge(operation_id: str, body: OperationChallengeIn, request: Requ
                     who: Who) -> ChallengeOut:
     sent = await operations.challenge(runtime(request), actor(request), who.user.id,
                                       operation_id, body.method)
-    return ChallengeOut(method=body.method, sent_to=sent.sent_to, expires_in=sent.expires_in,
-                        resend_in=sent.resend_in)
+    return ChallengeOut.of(sent, body.method)
 
 
 @router.post("/{operation_id}/confirm", response_model=OperationOut,

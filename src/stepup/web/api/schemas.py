@@ -7,7 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from stepup.methods.base import MethodView
+from stepup.methods.base import ChallengeSent, MethodView
+
+# A security code, a backup code, or a passkey's answer (the PublicKeyCredential as JSON).
+CODE_MAX = 8192
 
 
 class Body(BaseModel):
@@ -70,7 +73,7 @@ class LoginChallengeIn(Body):
 class LoginVerifyIn(Body):
     login_token: str = Field(max_length=200)
     method: str = Field(max_length=20)
-    code: str = Field(max_length=64)
+    code: str = Field(max_length=CODE_MAX)
     remember_device: bool = False
 
 
@@ -79,6 +82,13 @@ class ChallengeOut(BaseModel):
     sent_to: str
     expires_in: int
     resend_in: int
+    # Passkeys: the options for navigator.credentials.get({publicKey: options}).
+    options: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, sent: ChallengeSent, method: str | None = None) -> ChallengeOut:
+        return cls(method=method, sent_to=sent.sent_to, expires_in=sent.expires_in,
+                   resend_in=sent.resend_in, options=sent.options)
 
 
 class MethodOut(BaseModel):
@@ -110,12 +120,12 @@ class EnrollmentIn(Body):
 
 
 class CodeIn(Body):
-    code: str = Field(max_length=64)
+    code: str = Field(max_length=CODE_MAX)
 
 
 class SwitchIn(Body):
     protects: dict[str, bool]
-    code: str = Field(max_length=64)
+    code: str = Field(max_length=CODE_MAX)
 
 
 class CodesOut(BaseModel):

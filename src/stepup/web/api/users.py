@@ -14,6 +14,7 @@ from stepup.services import headless, methods, operations, users
 from stepup.store.models import ApiKey
 from stepup.web.api.operations import OperationIn, OperationOut, PinIn
 from stepup.web.api.schemas import (
+    CODE_MAX,
     Body,
     ChallengeOut,
     CodeIn,
@@ -57,7 +58,7 @@ class ChallengeIn(Body):
 
 class VerifyIn(Body):
     method: str = Field(max_length=20, examples=["totp"])
-    code: str = Field(max_length=64, examples=["492039"])
+    code: str = Field(max_length=CODE_MAX, examples=["492039"])
     purpose: str = Field(default="login", max_length=64,
                          description="'login' or an operation id", examples=["login"])
 
@@ -95,7 +96,8 @@ async def user_methods(user_id: str, request: Request, key: MethodsKey) -> Metho
 
 
 @router.post("/{user_id}/methods/{method_type}/enrollment",
-             responses={200: {"description": "totp: secret, otpauth_uri, qr_svg"},
+             responses={200: {"description": "totp: secret, otpauth_uri, qr_svg; webauthn: "
+                                             "options for navigator.credentials.create"},
                         201: {"description": "backup_codes: the codes, shown once"},
                         202: {"description": "sms, email, whatsapp: a code was sent"}})
 async def enroll(user_id: str, method_type: str, body: OnBehalfEnrollmentIn,
@@ -124,8 +126,7 @@ async def method_challenge(user_id: str, method_type: str, request: Request,
     """A code to switch or disable this method (out-of-band methods)."""
     sent = await methods.challenge(runtime(request), app_actor(request, key), user_id,
                                    method_type)
-    return ChallengeOut(sent_to=sent.sent_to, expires_in=sent.expires_in,
-                        resend_in=sent.resend_in)
+    return ChallengeOut.of(sent)
 
 
 @router.patch("/{user_id}/methods/{method_type}", response_model=MethodOut,
@@ -153,8 +154,7 @@ async def challenge(user_id: str, body: ChallengeIn, request: Request, key: Veri
     """Send a code by SMS, e-mail or WhatsApp for ``purpose`` (login or an operation id)."""
     sent = await headless.challenge(runtime(request), app_actor(request, key), user_id,
                                     body.method, body.purpose)
-    return ChallengeOut(method=body.method, sent_to=sent.sent_to, expires_in=sent.expires_in,
-                        resend_in=sent.resend_in)
+    return ChallengeOut.of(sent, body.method)
 
 
 @router.post("/{user_id}/verify", response_model=VerifyOut, response_model_exclude_none=True,

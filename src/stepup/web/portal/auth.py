@@ -28,12 +28,14 @@ from stepup.web.portal.render import (
     LOGIN_COOKIE,
     LOGIN_COOKIE_MAX_AGE,
     NEXT_COOKIE,
+    PASSKEY,
     SENDS_CODES,
     SESSION_COOKIE,
     Page,
     checked_form,
     delete_cookie,
     logged_in,
+    passkey_request,
     redirect,
     safe_next,
     set_cookie,
@@ -193,22 +195,24 @@ def login_expired(page: Page) -> Response:
     return page.finish(response)
 
 
-def _second_factor_form(page: Page, methods: list[dict[str, Any]], chosen: str | None, *,
-                        error: str | None = None, sent: ChallengeSent | None = None,
-                        wait: int = 0, remember: bool = False,
-                        status_code: int = 200) -> Response:
+async def _second_factor_form(page: Page, token: str, methods: list[dict[str, Any]],
+                              chosen: str | None, *, error: str | None = None,
+                              sent: ChallengeSent | None = None, wait: int = 0,
+                              remember: bool = False, status_code: int = 200) -> Response:
     types = [m["type"] for m in methods]
     if chosen not in types:
         chosen = next((t for t in types if t != "backup_codes"), types[0] if types else None)
     current = next((m for m in methods if m["type"] == chosen), None)
     # The channel picker: every method that may finish this login, backup codes last.
     choices = sorted(methods, key=lambda m: m["type"] == "backup_codes")
+    passkey, problem = await passkey_request(page, chosen, lambda: login.challenge(
+        page.rt, deps.actor(page.request), token, PASSKEY))
     return page.render(
         "second_factor.html", status_code=status_code, title=page._("Enter a security code"),
-        current=current, choices=choices if len(choices) > 1 else [], error=error,
+        current=current, choices=choices if len(choices) > 1 else [], error=error or problem,
         sent=sent, wait=sent.resend_in if sent else wait, sends_code=chosen in SENDS_CODES,
         remember=remember, remember_days=page.rt.settings.remember_device_days,
-        has_backup_codes="backup_codes" in types,
+        has_backup_codes="backup_codes" in types, passkey=passkey,
     )
 
 
@@ -222,7 +226,8 @@ async def second_factor_page(request: Request) -> Response:
         methods = await login.flow_methods(page.rt, token)
     except DomainError:
         return login_expired(page)
-    return _second_factor_form(page, methods, request.query_params.get("method"))
+    return await _second_factor_form(page, token, methods,
+                                    request.query_params.get("method"))
 
 
 @router.post("/login/second-factor")
@@ -246,8 +251,9 @@ async def second_factor_submit(request: Request) -> Response:
             methods = await login.flow_methods(page.rt, token)
         except DomainError:
             return login_expired(page)
-        return _second_factor_form(page, methods, method, error=page.error_message(err),
-                                   remember=remember, status_code=status_for(err))
+        return await _second_factor_form(page, token, methods, method,
+                                         error=page.error_message(err), remember=remember,
+                                         status_code=status_for(err))
     if method == "backup_codes":
         # Seed 004, option 1: in with a backup code, so something is lost; the methods
         # page asks the user to set up their methods again before anything else.
@@ -286,8 +292,8 @@ async def second_factor_send(request: Request) -> Response:
         methods = await login.flow_methods(page.rt, token)
     except DomainError:
         return login_expired(page)
-    return _second_factor_form(page, methods, method, error=error, sent=sent, wait=wait,
-                               status_code=status)
+    return await _second_factor_form(page, token, methods, method, error=error, sent=sent,
+                                     wait=wait, status_code=status)
 
 
 # --- logout ----------------------------------------------------------------------------

@@ -133,6 +133,8 @@ def _enroll_page(page: Page, method_type: str, body: dict[str, Any], *,
         context["apps"] = AUTHENTICATOR_APPS
     if "codes" in body:
         context["codes"] = list(body["codes"])
+    if "options" in body:  # a passkey: the browser's creation options
+        context["options"] = body["options"]
     return page.render(f"enroll/{method_type}.html", status_code=status_code,
                        title=page._("Enable %(method)s", method=page.method_name(method_type)),
                        **context)

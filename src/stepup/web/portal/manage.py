@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -21,10 +22,12 @@ from stepup.web import deps
 from stepup.web.portal.auth import status_for
 from stepup.web.portal.enroll import method_view, methods_url, oob_code_page
 from stepup.web.portal.render import (
+    PASSKEY,
     SENDS_CODES,
     Page,
     checked_form,
     logged_in,
+    passkey_request,
     redirect,
     to_login,
 )
@@ -56,11 +59,25 @@ def _switch_args(page: Page, values: Mapping[str, str]) -> tuple[str, bool] | No
     return op, values.get("on") == "1"
 
 
-def _switch_form(page: Page, method_type: str, op: str, on: bool, *, error: str | None = None,
-                 send: Sending | None = None, status_code: int = 200) -> Response:
+async def _passkey(page: Page, method_type: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A passkey's switch or Disable form: the request it answers (purpose manage)."""
+    assert page.user is not None
+    user_id = page.user.id
+    return await passkey_request(page, method_type, lambda: methods.challenge(
+        page.rt, deps.actor(page.request), user_id, method_type))
+
+
+async def _switch_form(page: Page, method_type: str, op: str, on: bool, *,
+                       error: str | None = None, send: Sending | None = None,
+                       status_code: int = 200) -> Response:
     values = {"method": page.method_name(method_type), "operation": page.operation_name(op)}
     sends = method_type in SENDS_CODES
-    if on:
+    passkey, problem = await _passkey(page, method_type)
+    if method_type == PASSKEY:
+        title = (page._("Turn on %(operation)s protection", **values) if on
+                 else page._("Turn off %(operation)s protection", **values))
+        intro = page._("Click Verify, then confirm with your passkey.")
+    elif on:
         title = page._("Turn on %(operation)s protection", **values)
         intro = page._("Once this is on, you will be asked for a code from %(method)s when "
                        "you confirm this operation. Enter a current code from %(method)s, "
@@ -80,15 +97,19 @@ def _switch_form(page: Page, method_type: str, op: str, on: bool, *, error: str 
     return page.render(
         "code_form.html", status_code=status_code, title=title, intro=intro,
         method_type=method_type, action=f"/settings/methods/{method_type}/switch",
-        hidden={"op": op, "on": "1" if on else "0"}, error=error, send=send,
+        hidden={"op": op, "on": "1" if on else "0"}, error=error or problem, send=send,
+        passkey=passkey,
         submit=page._("Verify"), sends_code=method_type in SENDS_CODES,
     )
 
 
-def _disable_form(page: Page, method_type: str, *, error: str | None = None,
-                  send: Sending | None = None, status_code: int = 200) -> Response:
+async def _disable_form(page: Page, method_type: str, *, error: str | None = None,
+                        send: Sending | None = None, status_code: int = 200) -> Response:
     name = page.method_name(method_type)
-    if method_type == "backup_codes":
+    passkey, problem = await _passkey(page, method_type)
+    if method_type == PASSKEY:
+        intro = page._("Click Disable, then confirm with your passkey.")
+    elif method_type == "backup_codes":
         intro = page._("Enter one of your backup codes, and then click Disable. All your "
                        "backup codes will stop working.")
     elif method_type in SENDS_CODES:
@@ -101,8 +122,8 @@ def _disable_form(page: Page, method_type: str, *, error: str | None = None,
         "code_form.html", status_code=status_code, title=page._("Disable %(method)s",
                                                                 method=name),
         intro=intro, method_type=method_type,
-        action=f"/settings/methods/{method_type}/disable", hidden={}, error=error,
-        send=send, submit=page._("Disable"), danger=True,
+        action=f"/settings/methods/{method_type}/disable", hidden={}, error=error or problem,
+        send=send, submit=page._("Disable"), danger=True, passkey=passkey,
         sends_code=method_type in SENDS_CODES,
         regenerate=method_type == "backup_codes",
     )
@@ -125,7 +146,7 @@ async def switch_page(method_type: str, request: Request) -> Response:
     args = _switch_args(page, request.query_params)
     if args is None:
         return page.not_found()
-    return _switch_form(page, method_type, *args, send=await sending(page, method_type))
+    return await _switch_form(page, method_type, *args, send=await sending(page, method_type))
 
 
 @router.post("/settings/methods/{method_type}/switch")
@@ -145,7 +166,7 @@ async def switch_submit(method_type: str, request: Request) -> Response:
         await methods.switch(page.rt, deps.actor(request), page.user.id, method_type,
                              {op: on}, form.get("code", ""))
     except DomainError as err:
-        return _switch_form(page, method_type, op, on, error=page.error_message(err),
+        return await _switch_form(page, method_type, op, on, error=page.error_message(err),
                             send=await sending(page, method_type), status_code=status_for(err))
     return redirect(methods_url("switched", method_type))
 
@@ -155,7 +176,7 @@ async def disable_page(method_type: str, request: Request) -> Response:
     page = await _page(request, method_type)
     if not isinstance(page, Page):
         return page
-    return _disable_form(page, method_type, send=await sending(page, method_type))
+    return await _disable_form(page, method_type, send=await sending(page, method_type))
 
 
 @router.post("/settings/methods/{method_type}/disable")
@@ -171,7 +192,7 @@ async def disable_submit(method_type: str, request: Request) -> Response:
         await methods.disable(page.rt, deps.actor(request), page.user.id, method_type,
                               form.get("code", ""))
     except DomainError as err:
-        return _disable_form(page, method_type, error=page.error_message(err),
+        return await _disable_form(page, method_type, error=page.error_message(err),
                              send=await sending(page, method_type), status_code=status_for(err))
     return redirect(methods_url("disabled", method_type))
 
@@ -212,6 +233,6 @@ async def send_code(method_type: str, request: Request) -> Response:
                    wait=sent.resend_in if sent else wait)
     args = _switch_args(page, form)
     if args is not None:
-        return _switch_form(page, method_type, *args, error=error, send=send,
+        return await _switch_form(page, method_type, *args, error=error, send=send,
                             status_code=status)
-    return _disable_form(page, method_type, error=error, send=send, status_code=status)
+    return await _disable_form(page, method_type, error=error, send=send, status_code=status)

@@ -31,10 +31,12 @@ from stepup.web import deps
 from stepup.web.portal.auth import status_for
 from stepup.web.portal.render import (
     N_,
+    PASSKEY,
     SENDS_CODES,
     Page,
     checked_form,
     logged_in,
+    passkey_request,
     redirect,
     to_login,
 )
@@ -110,10 +112,15 @@ async def _show(page: Page, view: OperationView, *, chosen: str | None = None,
     if chosen not in types:
         chosen = next((t for t in types if t != "backup_codes"), types[0] if types else None)
     current = next((m for m in choices if m["type"] == chosen), None)
+    passkey, problem = None, None
+    if view.status == operations.CODE_REQUIRED and page.user is not None:
+        user_id = page.user.id
+        passkey, problem = await passkey_request(page, chosen, lambda: operations.challenge(
+            page.rt, deps.actor(page.request), user_id, view.id, PASSKEY))
     return page.render(
-        "operations/show.html", status_code=status_code,
+        "operations/show.html", status_code=status_code, passkey=passkey,
         title=page.operation_name(view.type), op=view, shown=shown(page, view),
-        choices=choices if len(choices) > 1 else [], current=current, error=error,
+        choices=choices if len(choices) > 1 else [], current=current, error=error or problem,
         sent=sent, wait=sent.resend_in if sent else wait, sends_code=chosen in SENDS_CODES,
         fallback=view.status == operations.CODE_REQUIRED and await _is_fallback(page, view),
         method_label=partial(method_label, page), withdrawal=view.type == WITHDRAWAL,

@@ -7,7 +7,7 @@ templates and the Python side, and knows which CSRF token the forms on the page 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from stepup.domain.errors import DomainError, Forbidden, NotAuthenticated
+from stepup.methods.base import ChallengeSent
 from stepup.services import sessions
 from stepup.services.runtime import Runtime
 from stepup.store.models import User
@@ -356,3 +357,23 @@ async def checked_form(page: Page) -> Mapping[str, str] | Response:
         return page.forbidden(err)
     return form
 
+
+
+PASSKEY = "webauthn"
+
+
+async def passkey_request(page: Page, method_type: str | None,
+                          ask: Callable[[], Awaitable[ChallengeSent]]
+                          ) -> tuple[dict[str, Any] | None, str | None]:
+    """For a passkey form: (the options the browser needs, or why there are none).
+
+    A passkey answers a challenge made for this one step, so the page asks for it as it
+    is shown; other methods need nothing here.
+    """
+    if method_type != PASSKEY:
+        return None, None
+    try:
+        sent = await ask()
+    except DomainError as err:
+        return None, page.error_message(err)
+    return sent.options, None

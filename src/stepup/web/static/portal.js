@@ -66,7 +66,80 @@
     timer = setInterval(tick, 250);
   }
 
+  // Passkeys (WebAuthn). A form holding an <input data-passkey="create|get"> carries the
+  // server's options in data-options (base64url fields, as py_webauthn writes them). On
+  // submit the browser makes or uses the passkey, the credential goes into the input as
+  // JSON (the same JSON the API takes as `code`), and the form is sent.
+  function fromB64url(text) {
+    var b64 = text.replace(/-/g, "+").replace(/_/g, "/");
+    while (b64.length % 4) { b64 += "="; }
+    var raw = atob(b64);
+    var bytes = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) { bytes[i] = raw.charCodeAt(i); }
+    return bytes.buffer;
+  }
+
+  function toB64url(buffer) {
+    var bytes = new Uint8Array(buffer);
+    var raw = "";
+    for (var i = 0; i < bytes.length; i++) { raw += String.fromCharCode(bytes[i]); }
+    return btoa(raw).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function publicKeyOptions(options) {
+    var o = JSON.parse(JSON.stringify(options));
+    o.challenge = fromB64url(o.challenge);
+    if (o.user) { o.user.id = fromB64url(o.user.id); }
+    ["excludeCredentials", "allowCredentials"].forEach(function (key) {
+      (o[key] || []).forEach(function (c) { c.id = fromB64url(c.id); });
+    });
+    return o;
+  }
+
+  function credentialJSON(cred) {
+    var r = cred.response;
+    var response = { clientDataJSON: toB64url(r.clientDataJSON) };
+    if (r.attestationObject) {
+      response.attestationObject = toB64url(r.attestationObject);
+      response.transports = r.getTransports ? r.getTransports() : [];
+    } else {
+      response.authenticatorData = toB64url(r.authenticatorData);
+      response.signature = toB64url(r.signature);
+      response.userHandle = r.userHandle ? toB64url(r.userHandle) : null;
+    }
+    return JSON.stringify({
+      id: cred.id, rawId: toB64url(cred.rawId), type: cred.type, response: response,
+      clientExtensionResults: cred.getClientExtensionResults(),
+      authenticatorAttachment: cred.authenticatorAttachment || null
+    });
+  }
+
+  function passkey(input) {
+    var form = input.form;
+    var failure = form.querySelector("[data-passkey-error]");
+    if (!window.PublicKeyCredential) {
+      if (failure) { failure.hidden = false; failure.textContent = failure.getAttribute("data-unsupported"); }
+      form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+      return;
+    }
+    form.addEventListener("submit", function (event) {
+      if (input.value) { return; }
+      event.preventDefault();
+      var options = publicKeyOptions(JSON.parse(input.getAttribute("data-options")));
+      var call = input.getAttribute("data-passkey") === "create"
+        ? navigator.credentials.create({ publicKey: options })
+        : navigator.credentials.get({ publicKey: options });
+      call.then(function (cred) {
+        input.value = credentialJSON(cred);
+        form.submit();
+      }, function () {
+        if (failure) { failure.hidden = false; }
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("input[data-passkey]").forEach(passkey);
     document.querySelectorAll("[data-countdown]").forEach(countdown);
     document.querySelectorAll("[data-js-only]").forEach(function (el) {
       el.hidden = false;

@@ -1,0 +1,135 @@
+"""Passkeys in Debian's Chromium (Playwright) with a virtual authenticator (Chrome
+DevTools' WebAuthn domain), under the real CSP: the browser really makes the credential
+and signs each challenge; the server really checks them.
+
+Enable (PIN, then Create passkey) → log out → log in with the passkey → switch it On for
+Withdrawal → a withdrawal confirmed with it → Disable. Passkeys need a host name, not an
+IP address, so this server's PUBLIC_URL is http://localhost:PORT.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from stepup.config import Settings
+from stepup.services.runtime import Runtime
+from tests.pages.helpers import PASSWORD, PIN
+from tests.pages.test_browser import ARGS, ARTIFACTS, CHROMIUM, _serve
+from tests.support.server import free_port
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
+                       "is not installed: apt-get install chromium"),
+    pytest.mark.filterwarnings("ignore:EdDSA is deprecated"),
+]
+
+
+@pytest.fixture
+def server(settings: Settings, runtime: Runtime) -> Iterator[str]:
+    # ``runtime`` wipes the shared test database first: a receipt key left by another
+    # browser test was sealed with that test's development keys, not this one's.
+    port = free_port()
+    base = f"http://localhost:{port}"
+    for _ in _serve(settings.model_copy(update={"public_url": base}), port):
+        yield base
+
+
+def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
+    from playwright.sync_api import ConsoleMessage, expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    email = f"passkey-{uuid.uuid4().hex[:8]}@example.com"
+    problems: list[str] = []
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error" or "Content Security Policy" in msg.text:
+            problems.append(f"{msg.type}: {msg.text}")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+        page = context.new_page()
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
+        page.set_default_timeout(15000)
+        devtools = context.new_cdp_session(page)
+        devtools.send("WebAuthn.enable")
+        authenticator = devtools.send("WebAuthn.addVirtualAuthenticator", {"options": {
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+            "hasUserVerification": True, "isUserVerified": True,
+            "automaticPresenceSimulation": True}})["authenticatorId"]
+
+        def signatures() -> int:
+            creds = devtools.send("WebAuthn.getCredentials",
+                                  {"authenticatorId": authenticator})["credentials"]
+            return int(creds[0]["signCount"]) if creds else -1
+
+        page.goto(f"{server}/signup")
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("PIN").fill(PIN)
+        page.get_by_role("button", name="Create account").click()
+        page.wait_for_url("**/settings/methods")
+
+        # Enable: the PIN, then the browser makes the passkey.
+        page.locator("#method-webauthn").get_by_role("link", name="Enable").click()
+        page.get_by_label("PIN").fill(PIN)
+        page.get_by_role("button", name="Verify").click()
+        expect(page.get_by_role("button", name="Create passkey")).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "passkey-enroll.png"), full_page=True)
+        page.get_by_role("button", name="Create passkey").click()
+        page.wait_for_url("**/settings/methods?done=enabled&method=webauthn")
+        expect(page.locator("#method-webauthn .badge")).to_have_text("Enabled")
+        assert signatures() >= 0  # the virtual authenticator holds it
+
+        # Log out; log in with the password and the passkey (the first method protects
+        # login).
+        page.get_by_role("button", name="Log out").click()
+        page.wait_for_url("**/login?bye=1")
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/login/second-factor")
+        expect(page.get_by_text("Use your passkey to finish logging in.")).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "passkey-login.png"), full_page=True)
+        before = signatures()
+        page.get_by_role("button", name="Log in with your passkey").click()
+        page.wait_for_url("**/settings/methods")
+        assert signatures() > before  # the authenticator signed this login
+
+        # Switch it On for Withdrawal: confirmed with the passkey.
+        page.locator("#method-webauthn a.switch[href*='op=withdrawal']").click()
+        page.get_by_role("button", name="Verify").click()
+        page.wait_for_url("**/settings/methods?done=switched&method=webauthn")
+        expect(page.locator("#method-webauthn a.switch[href*='op=withdrawal']")
+               ).to_contain_text("On")
+
+        # A withdrawal: the PIN, then the passkey, beside the details.
+        page.goto(f"{server}/operations/new")
+        page.get_by_label("Amount").fill("0.25")
+        page.get_by_label("Currency").fill("BTC")
+        page.get_by_label("Destination").fill(
+            "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq")
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_label("PIN", exact=True).fill(PIN)
+        page.get_by_role("button", name="Continue").click()
+        expect(page.get_by_text("confirm with your passkey")).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "passkey-withdrawal.png"), full_page=True)
+        page.get_by_role("button", name="Confirm withdrawal").click()
+        expect(page.locator(".op-method")).to_have_text("Passkeys")
+
+        # Disable, with the passkey.
+        page.goto(f"{server}/settings/methods")
+        page.locator("#method-webauthn").get_by_role("link", name="Disable").click()
+        page.get_by_role("button", name="Disable").click()
+        page.wait_for_url("**/settings/methods?done=disabled&method=webauthn")
+        expect(page.locator("#method-webauthn .badge")).to_have_text("Disabled")
+
+        context.close()
+        browser.close()
+
+    assert problems == []
