@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import select, update
-
 from stepup.domain.errors import (
     Forbidden,
     NotAuthenticated,
@@ -86,15 +84,12 @@ async def authenticate(rt: Runtime, token: str, role: str, scope: str | None = N
 
 async def list_keys(rt: Runtime) -> Sequence[ApiKey]:
     async with rt.db() as db:
-        return (await db.execute(select(ApiKey).order_by(ApiKey.created_at))).scalars().all()
+        return await queries.list_api_keys(db)
 
 
 async def revoke(rt: Runtime, key_id: str, actor: Actor) -> None:
     async with rt.db() as db:
-        res = await db.execute(update(ApiKey).where(ApiKey.id == key_id,
-                                                    ApiKey.revoked_at.is_(None))
-                               .values(revoked_at=rt.clock.now()))
-        if int(getattr(res, "rowcount", 0)) != 1:
+        if not await queries.revoke_api_key(db, key_id, rt.clock.now()):
             raise NotFound("No active API key with this id.")
         await audit.record(db, rt.clock, actor, "apikey.revoked", None, key=key_id)
         await db.commit()

@@ -229,6 +229,18 @@ async def touch_api_key(db: AsyncSession, key: ApiKey, now: datetime) -> None:
     set_committed_value(key, "last_used_at", now)
 
 
+async def list_api_keys(db: AsyncSession) -> Sequence[ApiKey]:
+    return (await db.execute(select(ApiKey).order_by(ApiKey.created_at))).scalars().all()
+
+
+async def revoke_api_key(db: AsyncSession, key_id: str, now: datetime) -> bool:
+    """Revoke an active key; False if there is none with this id."""
+    res = await db.execute(update(ApiKey).where(ApiKey.id == key_id,
+                                                ApiKey.revoked_at.is_(None))
+                           .values(revoked_at=now))
+    return _rowcount(res) == 1
+
+
 # --- rate counters -------------------------------------------------------------------
 
 
