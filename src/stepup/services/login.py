@@ -131,7 +131,10 @@ async def password_step(rt: Runtime, actor: Actor, email: str, password: str,
                            methods=[_method_entry(m) for m in methods], user_id=user.id)
 
 
-async def _open_flow(rt: Runtime, db: AsyncSession, login_token: str) -> tuple[LoginFlow, User]:
+async def _open_flow(rt: Runtime, db: AsyncSession, login_token: str, *,
+                     check_account: bool = True) -> tuple[LoginFlow, User]:
+    """The login flow and its user. ``check_account=False`` when the caller goes on to
+    ask for a method's guards, which read the account's lock in the same query."""
     flow = await queries.get_login_flow_by_hash(db, rt.hasher.token_hash(login_token))
     if flow is None or flow.used_at is not None:
         raise NotAuthenticated("This login attempt is no longer valid: log in again.")
@@ -140,7 +143,8 @@ async def _open_flow(rt: Runtime, db: AsyncSession, login_token: str) -> tuple[L
     user = await queries.get_user(db, flow.user_id)
     if user is None:
         raise NotAuthenticated()
-    await ratelimit.ensure_account_open(db, rt.clock, user.id)
+    if check_account:
+        await ratelimit.ensure_account_open(db, rt.clock, user.id)
     return flow, user
 
 
@@ -161,7 +165,7 @@ async def flow_methods(rt: Runtime, login_token: str) -> list[dict[str, Any]]:
 async def challenge(rt: Runtime, actor: Actor, login_token: str, method_type: str
                     ) -> ChallengeSent:
     async with rt.db() as db:
-        _, user = await _open_flow(rt, db, login_token)
+        _, user = await _open_flow(rt, db, login_token, check_account=False)
         row = await _login_method(rt, db, user, method_type)
         await ratelimit.ensure_method_open(db, rt.clock, user.id, row.type)
         sent = await registry.get(row.type).challenge(rt.method_context(db, actor), user, row,
@@ -175,7 +179,7 @@ async def challenge(rt: Runtime, actor: Actor, login_token: str, method_type: st
 async def verify(rt: Runtime, actor: Actor, login_token: str, method_type: str, code: str,
                  *, remember_device: bool = False) -> LoginResult:
     async with rt.db() as db:
-        flow, user = await _open_flow(rt, db, login_token)
+        flow, user = await _open_flow(rt, db, login_token, check_account=False)
         row = await _login_method(rt, db, user, method_type)
         verified = await check_code(rt, db, actor, user, row, code, Purpose.login())
         if not await queries.consume_login_flow(db, flow.id, rt.clock.now()):
