@@ -117,7 +117,7 @@ def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
         page.get_by_role("button", name="Continue").click()
         page.get_by_label("PIN", exact=True).fill(PIN)
         page.get_by_role("button", name="Continue").click()
-        expect(page.get_by_text("confirm with your passkey")).to_be_visible()
+        expect(page.get_by_role("heading", name="Confirm with your passkey")).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "passkey-withdrawal.png"), full_page=True)
         page.get_by_role("button", name="Confirm withdrawal").click()
         expect(page.locator(".op-method")).to_have_text("Passkeys")
