@@ -72,7 +72,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     typer.echo(f"StepUp serving on http://{host}:{port} ({settings.env}, "
-               f"{settings.effective_database_url.split('://')[0]})")
+               f"{settings.effective_database_url.split('://')[0]}); "
+               f"the portal is {settings.public_url}")
     options: dict[str, Any] = {"proxy_headers": False, "server_header": False,
                                "timeout_graceful_shutdown": 20, "log_level": "info"}
     if supervised:
