@@ -133,3 +133,28 @@ def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
         browser.close()
 
     assert problems == []
+
+
+def test_the_page_says_where_passkeys_work_when_opened_elsewhere(server: str) -> None:
+    # The same server by its IP address, where the browser would refuse the passkey:
+    # the page says which site to open instead of failing with a vague error.
+    from playwright.sync_api import expect, sync_playwright
+
+    by_ip = server.replace("localhost", "127.0.0.1")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(locale="en-GB")
+        page.set_default_timeout(15000)
+        page.goto(f"{by_ip}/signup")
+        page.get_by_label("E-mail").fill(f"elsewhere-{uuid.uuid4().hex[:8]}@example.com")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("PIN").fill(PIN)
+        page.get_by_role("button", name="Create account").click()
+        page.wait_for_url("**/settings/methods")
+        page.locator("#method-webauthn").get_by_role("link", name="Enable").click()
+        page.get_by_label("PIN").fill(PIN)
+        page.get_by_role("button", name="Verify").click()
+        expect(page.get_by_text("Passkeys for this account work on localhost only")
+               ).to_be_visible()
+        expect(page.get_by_role("button", name="Create passkey")).to_be_disabled()
+        browser.close()

@@ -122,10 +122,22 @@
       form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
       return;
     }
+    var raw = JSON.parse(input.getAttribute("data-options"));
+    var site = raw.rpId || (raw.rp && raw.rp.id) || location.hostname;
+    var host = location.hostname;
+    if (host !== site && host.slice(-(site.length + 1)) !== "." + site) {
+      // The browser would refuse: a passkey belongs to its site (PUBLIC_URL's host).
+      if (failure) {
+        failure.hidden = false;
+        failure.textContent = failure.getAttribute("data-wrong-site").replace("{site}", site);
+      }
+      form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+      return;
+    }
     form.addEventListener("submit", function (event) {
       if (input.value) { return; }
       event.preventDefault();
-      var options = publicKeyOptions(JSON.parse(input.getAttribute("data-options")));
+      var options = publicKeyOptions(raw);
       var call = input.getAttribute("data-passkey") === "create"
         ? navigator.credentials.create({ publicKey: options })
         : navigator.credentials.get({ publicKey: options });
