@@ -303,3 +303,27 @@ async def test_two_senders_never_send_one_notice_twice(start_stack: StartStack,
     assert sum(sent) == 4
     assert sorted(str(m["To"]) for m in a.smtp.inbox.messages) == sorted(emails)
     assert all(n.sent_at is not None and n.attempts == 1 for n in await queued(a))
+
+
+async def test_passkey_changes_are_audited_and_told(start_stack: StartStack) -> None:
+    from tests.api.test_webauthn import enrol, manage_options
+    from tests.support.passkey import SoftPasskey
+
+    stack = await start_stack()
+    token = await signed_in(stack)
+    passkey = SoftPasskey()
+    await enrol(stack.client, token, passkey)
+    r = await stack.client.post("/api/v1/me/methods/webauthn/disable", headers={
+        "Authorization": f"Bearer {token}"},
+        json={"code": passkey.get(await manage_options(stack.client, token))})
+    assert r.status_code == 200, r.text
+    assert await notifications.deliver_due(stack.rt) == 2
+    texts = [text_of(m) for m in notices(stack)]
+    assert "Sign-in method enabled: Passkeys." in texts[0]
+    assert "Sign-in method disabled: Passkeys." in texts[1]
+    async with stack.rt.db() as db:
+        events = (await db.execute(select(AuditEvent.event, AuditEvent.data).where(
+            AuditEvent.event.like("method.%")).order_by(AuditEvent.id))).all()
+    assert [(e, d.get("method")) for e, d in events] == [
+        ("method.enrollment_started", "webauthn"), ("method.enabled", "webauthn"),
+        ("method.disabled", "webauthn")]
