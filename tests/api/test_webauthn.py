@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from stepup.domain.clock import FrozenClock
 from stepup.services.runtime import Runtime
-from stepup.store.models import Method
+from stepup.store.models import Passkey
 from tests.api.helpers import (
     PIN,
     auth,
@@ -79,8 +79,8 @@ async def test_a_passkey_is_enrolled_with_the_pin_and_protects_login(
     # At rest, the credential is sealed with the key ring: neither its id nor its
     # public key is readable in the table.
     async with runtime.db() as db:
-        row = (await db.execute(select(Method).where(Method.type == "webauthn"))).scalar_one()
-    assert row.secret_ct is not None and passkey.credential_id not in row.secret_ct
+        row = (await db.execute(select(Passkey))).scalar_one()
+    assert passkey.credential_id not in row.secret_ct
     assert passkey._cose_key()[-32:] not in row.secret_ct
 
 
@@ -268,3 +268,63 @@ async def test_malformed_answers_get_a_problem_document_never_a_500(
         # failures, so no lock comes in the way of the next case).
         r = await verify(client, lt, "webauthn", passkey.get(await login_options(client, lt)))
         assert r.status_code == 200, r.text
+
+
+async def test_several_passkeys_each_serve_and_one_is_removed(
+        client: httpx.AsyncClient) -> None:
+    token, first = await passkey_user(client)
+    r = await client.post(f"{METHODS}/passkeys", json={"pin": "000000"}, headers=auth(token))
+    problem(r, 400, "pin_invalid")
+    r = await client.post(f"{METHODS}/passkeys", json={"pin": PIN}, headers=auth(token))
+    assert r.status_code == 200, r.text
+    options = r.json()["options"]
+    # The browser is told which authenticator already holds one.
+    assert [unb64url(c["id"]) for c in options["excludeCredentials"]] == [first.credential_id]
+    second = SoftPasskey()
+    r = await client.post(f"{METHODS}/passkeys/confirm",
+                          json={"code": second.create(options)}, headers=auth(token))
+    assert r.status_code == 200, r.text
+    listed = r.json()["passkeys"]
+    assert [p["name"] for p in listed] == ["Passkey 1", "Passkey 2"]
+    # The same authenticator again is refused, even if a browser let it through.
+    r = await client.post(f"{METHODS}/passkeys", json={"pin": PIN}, headers=auth(token))
+    r = await client.post(f"{METHODS}/passkeys/confirm",
+                          json={"code": first.create(r.json()["options"])}, headers=auth(token))
+    problem(r, 409, "conflict")
+
+    for passkey in (first, second):
+        lt = await login_token(client)
+        options = await login_options(client, lt)
+        assert {unb64url(c["id"]) for c in options["allowCredentials"]} == {
+            first.credential_id, second.credential_id}
+        assert (await verify(client, lt, "webauthn", passkey.get(options))).status_code == 200
+
+    # Remove the first, with an answer from the second.
+    r = await client.post(f"{METHODS}/passkeys/{listed[0]['id']}/remove",
+                          json={"code": second.get(await manage_options(client, token))},
+                          headers=auth(token))
+    assert r.status_code == 200, r.text
+    assert [p["name"] for p in r.json()["passkeys"]] == ["Passkey 2"]
+    lt = await login_token(client)
+    problem(await verify(client, lt, "webauthn", first.get(
+        {**await login_options(client, lt), "allowCredentials": []})), 400, "invalid_code")
+    r = await client.post(f"{METHODS}/passkeys/nothing-here/remove",
+                          json={"code": "{}"}, headers=auth(token))
+    problem(r, 404, "not_found")
+
+    # Removing the last one disables passkeys: the password alone logs in again.
+    r = await client.post(f"{METHODS}/passkeys/{listed[1]['id']}/remove",
+                          json={"code": second.get(await manage_options(client, token))},
+                          headers=auth(token))
+    assert r.status_code == 200, r.text
+    assert r.json()["enabled"] is False and "passkeys" not in r.json()
+    r = await client.post("/api/v1/login", json={"email": "jane@example.com",
+                                                 "password": "violet-harbour-7-lanterns"})
+    assert r.json()["status"] == "authenticated"
+
+
+async def test_adding_a_passkey_needs_passkeys_enabled(client: httpx.AsyncClient) -> None:
+    await sign_up(client)
+    token = await session_for(client)
+    r = await client.post(f"{METHODS}/passkeys", json={"pin": PIN}, headers=auth(token))
+    problem(r, 409, "method_not_enabled")

@@ -84,6 +84,8 @@ def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
         page.get_by_role("button", name="Create passkey").click()
         page.wait_for_url("**/settings/methods?done=enabled&method=webauthn")
         expect(page.locator("#method-webauthn .badge")).to_have_text("Enabled")
+        expect(page.locator("#method-webauthn .passkey-name")).to_have_text(["Passkey 1"])
+        page.locator("#method-webauthn").screenshot(path=str(ARTIFACTS / "passkey-methods.png"))
         assert signatures() >= 0  # the virtual authenticator holds it
 
         # Log out; log in with the password and the passkey (the first method protects

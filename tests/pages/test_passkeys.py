@@ -96,3 +96,43 @@ async def test_the_russian_second_factor_page_for_a_passkey(client: httpx.AsyncC
     html = await get(client, "/login/second-factor?lang=ru")
     assert "Чтобы завершить вход, воспользуйтесь ключом доступа." in html
     assert "Войти с ключом доступа" in html
+
+
+async def test_a_second_passkey_is_added_and_each_removed(client: httpx.AsyncClient) -> None:
+    await sign_up(client)
+    first, second = SoftPasskey(), SoftPasskey()
+    await enable_passkey(client, first)
+    html = await get(client, "/settings/methods")
+    assert 'href="/settings/methods/webauthn/add"' in section(html, "webauthn")
+
+    html = await get(client, "/settings/methods/webauthn/add")
+    r = await submit(client, html, "/settings/methods/webauthn/add", pin="000000")
+    assert "The PIN is not correct" in check(r, 400)
+    html = check(await submit(client, html, "/settings/methods/webauthn/add", pin=PIN))
+    r = await submit(client, html, "/settings/methods/webauthn/add/confirm",
+                     code=second.create(options_from(html, "create")))
+    redirected_to(r, "/settings/methods?done=passkey_added&method=webauthn")
+    html = await get(client, "/settings/methods?done=passkey_added&method=webauthn")
+    assert "The passkey was added." in html
+    listed = section(html, "webauthn")
+    assert "Passkey 1" in listed and "Passkey 2" in listed
+    first_remove = re.search(r'href="(/settings/methods/webauthn/passkeys/[^"]+/remove)"',
+                             listed)
+    assert first_remove
+
+    # Remove Passkey 1 with an answer from Passkey 2.
+    html = await get(client, first_remove.group(1))
+    assert "Remove Passkey 1" in html
+    r = await submit(client, html, first_remove.group(1), code=second.get(options_from(html)))
+    redirected_to(r, "/settings/methods?done=passkey_removed&method=webauthn")
+    listed = section(await get(client, "/settings/methods"), "webauthn")
+    assert "Passkey 1" not in listed and "Passkey 2" in listed
+
+    # The last one: the page says it disables passkeys, and it does.
+    last = re.search(r'href="(/settings/methods/webauthn/passkeys/[^"]+/remove)"', listed)
+    assert last
+    html = await get(client, last.group(1))
+    assert "This is your last passkey" in html
+    r = await submit(client, html, last.group(1), code=second.get(options_from(html)))
+    redirected_to(r, "/settings/methods?done=disabled&method=webauthn")
+    assert "Disabled" in section(await get(client, "/settings/methods"), "webauthn")

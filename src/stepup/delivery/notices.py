@@ -64,12 +64,14 @@ def what_happened(kind: str, language: str, data: dict[str, Any]) -> str:
     v = {"method": _method(_, data), "protects": _protects(_, data),
          "remaining": data.get("remaining", ""), "device": data.get("device") or "",
          "duration": duration_text(_, int(data.get("seconds") or 0)),
-         "effective_at": when_text(data.get("effective_at"))}
+         "effective_at": when_text(data.get("effective_at")), "name": data.get("name") or ""}
     texts = {
         "method.enabled": _("Sign-in method enabled: %(method)s."),
         "method.disabled": _("Sign-in method disabled: %(method)s."),
         "method.protection_switched": _("Protection settings changed for %(method)s. "
                                         "Protected now: %(protects)s."),
+        "passkey.added": _("A passkey was added to your account: %(name)s."),
+        "passkey.removed": _("A passkey was removed from your account: %(name)s."),
         "backup_codes.regenerated": _("New backup codes were created; the old ones no longer "
                                       "work."),
         "backup_codes.low": _("A backup code was used. Backup codes left: %(remaining)s. "

@@ -79,6 +79,8 @@ class MethodView:
     remaining: int | None = None
     created_at: datetime | None = None
     last_used_at: datetime | None = None
+    # Passkeys: each one's id, name, created_at and last_used_at.
+    passkeys: list[dict[str, Any]] | None = None
 
 
 class Method(Protocol):

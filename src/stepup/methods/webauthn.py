@@ -1,17 +1,18 @@
-"""Passkeys (WebAuthn) with py_webauthn: one passkey per account.
+"""Passkeys (WebAuthn) with py_webauthn: one method, any number of passkeys.
 
-Enrolling returns the browser's ``publicKey`` creation options; the confirmation is the
-``PublicKeyCredential`` the browser made, as JSON. Every later use (login, a withdrawal,
-a switch, Disable) first asks for a challenge — the request options, bound to that one
-purpose like an out-of-band code — and the proof is the signed assertion, as JSON, in
-the ``code`` field.
+Enabling returns the browser's ``publicKey`` creation options; the confirmation is the
+``PublicKeyCredential`` the browser made, as JSON. One more passkey is added the same
+way (``begin_add``, purpose ``add:webauthn``; services/passkeys.py). Every later use
+(login, a withdrawal, a switch, removing a passkey, Disable) first asks for a challenge
+— request options naming every passkey of the account, bound to that one purpose like
+an out-of-band code — and the proof is the signed assertion, as JSON, in ``code``.
 
 A challenge is 32 random bytes, kept as an HMAC in ``oob_codes`` (channel ``webauthn``):
-single use, ``code_ttl_seconds``, ``code_max_attempts`` wrong tries, and a newer
-challenge for the same purpose retires the older. The credential's id and public key
-are stored encrypted with the key ring and bound to the method row (AES-GCM: nobody
-with write access to the table alone can swap in a key of their own). The signature
-counter lives in ``last_step`` and only moves forward, with one conditional UPDATE: an
+single use, ``code_ttl_seconds``, ``code_max_attempts`` wrong tries, a newer challenge
+for the same purpose retires the older, and at most 60 are made per account and hour.
+Each passkey's credential id and public key are sealed with the key ring and bound to
+its row (AES-GCM: nobody with write access to the table alone can swap in a key of
+their own). Its signature counter only moves forward, with one conditional UPDATE: an
 assertion whose counter does not exceed the stored one (a cloned authenticator, or a
 replay) is refused; authenticators that always report 0 (synced passkeys) are accepted.
 
@@ -24,6 +25,7 @@ Browsers refuse passkeys on a bare IP address, so use a host name
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,10 +62,11 @@ from stepup.methods.base import (
 )
 from stepup.store import codes, queries
 from stepup.store.models import Method as MethodRow
-from stepup.store.models import OobCode, User
+from stepup.store.models import OobCode, Passkey, User
 
 CHANNEL = "webauthn"
 SENT_TO = "passkey"
+ADD = Purpose(f"add:{CHANNEL}")  # one more passkey, the method being enabled already
 CHALLENGES_PER_HOUR = 60
 NOT_A_PASSKEY = "This is not a passkey answer: try again with your passkey."
 
@@ -75,8 +78,17 @@ def relying_party(settings: Settings) -> tuple[str, list[str]]:
     return rp_id, settings.webauthn_origins or [f"{parts.scheme}://{parts.netloc}"]
 
 
-def _aad(user_id: str, method_id: str) -> bytes:
-    return f"webauthn:{user_id}:{method_id}".encode()
+@dataclass
+class Stored:
+    """A passkey with its credential unsealed."""
+
+    row: Passkey
+    credential_id: bytes
+    public_key: bytes
+
+
+def _aad(user_id: str, passkey_id: str) -> bytes:
+    return f"webauthn:{user_id}:{passkey_id}".encode()
 
 
 def _parse(proof: str) -> dict[str, Any]:
@@ -147,30 +159,20 @@ class WebAuthnMethod:
             raise InvalidCode("This passkey request was already answered: start again.")
         return challenge
 
-    # --- the stored credential -----------------------------------------------------------
+    # --- the stored passkeys -------------------------------------------------------------
 
-    def _credential(self, ctx: MethodContext, row: MethodRow) -> tuple[bytes, bytes]:
-        assert row.secret_kid is not None and row.secret_ct is not None
-        stored = json.loads(ctx.keyring.decrypt(row.secret_kid, row.secret_ct,
-                                                _aad(row.user_id, row.id)))
-        return base64url_to_bytes(stored["id"]), base64url_to_bytes(stored["public_key"])
+    async def _passkeys(self, ctx: MethodContext, user: User) -> list[Stored]:
+        found = []
+        for pk in await queries.list_passkeys(ctx.db, user.id):
+            sealed = json.loads(ctx.keyring.decrypt(pk.secret_kid, pk.secret_ct,
+                                                    _aad(pk.user_id, pk.id)))
+            found.append(Stored(pk, base64url_to_bytes(sealed["id"]),
+                                base64url_to_bytes(sealed["public_key"])))
+        return found
 
-    # --- the protocol --------------------------------------------------------------------
-
-    async def begin_enrollment(self, ctx: MethodContext, user: User, params: dict[str, Any]
-                               ) -> EnrollmentStart:
-        row = await queries.get_method(ctx.db, user.id, self.type)
-        if row is not None and row.status == "enabled":
-            raise Conflict("A passkey is already enabled. Disable it first.")
-        if row is None:
-            row = MethodRow(id=new_id(), user_id=user.id, type=self.type, status="pending",
-                            protects={}, created_at=ctx.clock.now())
-            ctx.db.add(row)
-        row.secret_kid = row.secret_ct = None
-        row.last_step = None
-        await ctx.db.flush()
+    def _options(self, ctx: MethodContext, user: User, challenge: bytes,
+                 exclude: list[Stored]) -> dict[str, Any]:
         rp_id, _ = relying_party(ctx.settings)
-        challenge = await self._issue(ctx, user, Purpose.enroll(self.type))
         options = webauthn.generate_registration_options(
             rp_id=rp_id, rp_name=ctx.settings.issuer, user_name=user.email,
             user_id=user.id.encode(), challenge=challenge,
@@ -178,13 +180,37 @@ class WebAuthnMethod:
             attestation=AttestationConveyancePreference.NONE,
             authenticator_selection=AuthenticatorSelectionCriteria(
                 resident_key=ResidentKeyRequirement.PREFERRED,
-                user_verification=UserVerificationRequirement.PREFERRED))
-        return EnrollmentStart(200, {"options": options_to_json_dict(options),
-                                     "expires_in": ctx.settings.code_ttl_seconds})
+                user_verification=UserVerificationRequirement.PREFERRED),
+            exclude_credentials=[PublicKeyCredentialDescriptor(id=s.credential_id)
+                                 for s in exclude])
+        return {"options": options_to_json_dict(options),
+                "expires_in": ctx.settings.code_ttl_seconds}
+
+    async def begin_add(self, ctx: MethodContext, user: User) -> dict[str, Any]:
+        """Creation options for one more passkey (the method is enabled); the browser
+        is told to refuse an authenticator that already holds one of them."""
+        challenge = await self._issue(ctx, user, ADD)
+        return self._options(ctx, user, challenge, await self._passkeys(ctx, user))
+
+    # --- the protocol --------------------------------------------------------------------
+
+    async def begin_enrollment(self, ctx: MethodContext, user: User, params: dict[str, Any]
+                               ) -> EnrollmentStart:
+        row = await queries.get_method(ctx.db, user.id, self.type)
+        if row is not None and row.status == "enabled":
+            raise Conflict("Passkeys are already enabled: add another one instead.")
+        if row is None:
+            row = MethodRow(id=new_id(), user_id=user.id, type=self.type, status="pending",
+                            protects={}, created_at=ctx.clock.now())
+            ctx.db.add(row)
+            await ctx.db.flush()
+        await queries.delete_passkeys(ctx.db, row.id)  # from an enrolment left unfinished
+        challenge = await self._issue(ctx, user, Purpose.enroll(self.type))
+        return EnrollmentStart(200, self._options(ctx, user, challenge, []))
 
     async def confirm_enrollment(self, ctx: MethodContext, user: User, row: MethodRow,
                                  proof: str) -> None:
-        return None  # verify() checked the new credential and stored it on the row
+        return None  # verify() checked the new credential and stored it
 
     async def challenge(self, ctx: MethodContext, user: User, row: MethodRow,
                         purpose: Purpose) -> ChallengeSent | None:
@@ -193,59 +219,83 @@ class WebAuthnMethod:
                            "or start again with Enable.")
         rp_id, _ = relying_party(ctx.settings)
         challenge = await self._issue(ctx, user, purpose)
-        credential_id, _ = self._credential(ctx, row)
         options = webauthn.generate_authentication_options(
             rp_id=rp_id, challenge=challenge, timeout=ctx.settings.code_ttl_seconds * 1000,
-            allow_credentials=[PublicKeyCredentialDescriptor(id=credential_id)],
+            allow_credentials=[PublicKeyCredentialDescriptor(id=s.credential_id)
+                               for s in await self._passkeys(ctx, user)],
             user_verification=UserVerificationRequirement.PREFERRED)
         return ChallengeSent(sent_to=SENT_TO, expires_in=ctx.settings.code_ttl_seconds,
                              resend_in=0, options=options_to_json_dict(options))
 
     async def verify(self, ctx: MethodContext, user: User, row: MethodRow, proof: str,
                      purpose: Purpose) -> Verified:
+        """An assertion by one of the user's passkeys; for the enrolment (or ADD) purpose,
+        a new passkey, which is stored. ``notes["passkey"]`` names the passkey."""
         credential = _parse(proof)
         challenge = await self._spend(ctx, user, purpose, credential)
         rp_id, origin = relying_party(ctx.settings)
-        if row.status == "pending":
-            await self._register(ctx, row, credential, challenge, rp_id, origin)
-            return Verified()
-        credential_id, public_key = self._credential(ctx, row)
+        if purpose in (Purpose.enroll(self.type), ADD):
+            made = await self._register(ctx, user, row, credential, challenge, rp_id, origin)
+            return Verified(notes={"passkey": made.id, "passkey_name": made.name})
         try:
-            if not same(base64url_to_bytes(str(credential.get("rawId", ""))), credential_id):
-                raise InvalidCode("This is not the passkey of this account.")
+            raw_id = base64url_to_bytes(str(credential.get("rawId", "")))
+            # Every stored id is compared, in constant time, so the answer takes as long
+            # whichever passkey (if any) it names.
+            matches = [s for s in await self._passkeys(ctx, user) if same(s.credential_id, raw_id)]
+            if not matches:
+                raise InvalidCode("This is not a passkey of this account.")
+            used = matches[0]
             checked = webauthn.verify_authentication_response(
                 credential=credential, expected_challenge=challenge, expected_rp_id=rp_id,
-                expected_origin=origin, credential_public_key=public_key,
-                credential_current_sign_count=row.last_step or 0)
+                expected_origin=origin, credential_public_key=used.public_key,
+                credential_current_sign_count=used.row.sign_count)
         except InvalidAuthenticationResponse as exc:
             raise InvalidCode(_reason(exc)) from None
         except (WebAuthnException, KeyError, TypeError, ValueError, AttributeError):
             raise InvalidCode(NOT_A_PASSKEY) from None
-        count = checked.new_sign_count
-        if count and not await queries.advance_counter(ctx.db, row, count, ctx.clock.now()):
+        if not await queries.passkey_used(ctx.db, used.row, checked.new_sign_count,
+                                          ctx.clock.now()):
             raise InvalidCode("This passkey answer was already used.")
-        return Verified()
+        return Verified(notes={"passkey": used.row.id, "passkey_name": used.row.name})
 
-    async def _register(self, ctx: MethodContext, row: MethodRow, credential: dict[str, Any],
-                        challenge: bytes, rp_id: str, origin: list[str]) -> None:
+    async def _register(self, ctx: MethodContext, user: User, row: MethodRow,
+                        credential: dict[str, Any], challenge: bytes, rp_id: str,
+                        origin: list[str]) -> Passkey:
         try:
             made = webauthn.verify_registration_response(
                 credential=credential, expected_challenge=challenge, expected_rp_id=rp_id,
                 expected_origin=origin)
         except (WebAuthnException, KeyError, TypeError, ValueError, AttributeError):
             raise InvalidCode("The passkey could not be checked: try again.") from None
-        stored = json.dumps({"id": bytes_to_base64url(made.credential_id),
+        existing = await self._passkeys(ctx, user)
+        if any(same(s.credential_id, made.credential_id) for s in existing):
+            raise Conflict("This passkey is already on the account.")
+        taken = {s.row.name for s in existing}
+        number = len(existing) + 1
+        while f"Passkey {number}" in taken:
+            number += 1
+        pk = Passkey(id=new_id(), user_id=user.id, method_id=row.id,
+                     name=f"Passkey {number}", sign_count=made.sign_count,
+                     created_at=ctx.clock.now(), last_used_at=None)
+        sealed = json.dumps({"id": bytes_to_base64url(made.credential_id),
                              "public_key": bytes_to_base64url(made.credential_public_key)})
-        row.secret_kid, row.secret_ct = ctx.keyring.encrypt(stored.encode(),
-                                                            _aad(row.user_id, row.id))
-        row.last_step = made.sign_count
+        pk.secret_kid, pk.secret_ct = ctx.keyring.encrypt(sealed.encode(), _aad(user.id, pk.id))
+        ctx.db.add(pk)
+        await ctx.db.flush()
+        return pk
 
     async def disable(self, ctx: MethodContext, user: User, row: MethodRow) -> None:
+        await queries.delete_passkeys(ctx.db, row.id)
         await queries.delete_method(ctx.db, row.id)
 
     async def describe(self, ctx: MethodContext, user: User, row: MethodRow | None
                        ) -> MethodView:
-        return row_view(ctx.settings, self.type, row)
+        view = row_view(ctx.settings, self.type, row)
+        if view.enabled:
+            view.passkeys = [{"id": pk.id, "name": pk.name, "created_at": pk.created_at,
+                              "last_used_at": pk.last_used_at}
+                             for pk in await queries.list_passkeys(ctx.db, user.id)]
+        return view
 
 
 def _reason(exc: InvalidAuthenticationResponse) -> str:

@@ -23,7 +23,7 @@ from stepup.store.models import Method as MethodRow
 from stepup.store.models import User
 
 
-async def _user(db: AsyncSession, user_id: str) -> User:
+async def user_of(db: AsyncSession, user_id: str) -> User:
     user = await queries.get_user(db, user_id)
     if user is None:
         raise NotFound("No such user.")
@@ -32,7 +32,7 @@ async def _user(db: AsyncSession, user_id: str) -> User:
 
 async def list_views(rt: Runtime, user_id: str) -> list[MethodView]:
     async with rt.db() as db:
-        user = await _user(db, user_id)
+        user = await user_of(db, user_id)
         rows = {r.type: r for r in await queries.list_methods(db, user.id)}
         ctx = rt.method_context(db)
         return [await m.describe(ctx, user, rows.get(m.type)) for m in registry.available()]
@@ -50,7 +50,7 @@ async def _enabled_row(db: AsyncSession, user: User, method_type: str) -> Method
     return row
 
 
-async def _changed(rt: Runtime, db: AsyncSession, actor: Actor, event: str, user: User, *,
+async def changed(rt: Runtime, db: AsyncSession, actor: Actor, event: str, user: User, *,
                    phone: str | None = None, **data: Any) -> None:
     """Audit a change to the user's methods and tell the user (the event names the
     notice); any such change forgets remembered devices."""
@@ -73,7 +73,7 @@ async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type:
     behalf (API key of role app) has authenticated the user itself and may omit it."""
     method = registry.get(method_type)
     async with rt.db() as db:
-        user = await _user(db, user_id)
+        user = await user_of(db, user_id)
         if pin is not None or not on_behalf:
             await check_pin(rt, db, actor, user, pin or "", method=method_type)
         existing = await queries.get_method(db, user.id, method_type)
@@ -84,7 +84,7 @@ async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type:
         if start.enabled:
             row = await _enabled_row(db, user, method_type)
             row.protects = initial_protects(rt.settings.operations, first_method=was_enabled == 0)
-            await _changed(rt, db, actor, "method.enabled", user, method=method_type)
+            await changed(rt, db, actor, "method.enabled", user, method=method_type)
         else:
             await audit.record(db, rt.clock, actor, "method.enrollment_started", user.id,
                                method=method_type)
@@ -99,7 +99,7 @@ async def confirm_enrollment(rt: Runtime, actor: Actor, user_id: str, method_typ
                              code: str) -> MethodView:
     method = registry.get(method_type)
     async with rt.db() as db:
-        user = await _user(db, user_id)
+        user = await user_of(db, user_id)
         row = await queries.get_method(db, user.id, method_type)
         if row is None or row.status != "pending":
             raise Conflict("There is no enrollment of this method waiting for a code: start "
@@ -109,7 +109,7 @@ async def confirm_enrollment(rt: Runtime, actor: Actor, user_id: str, method_typ
         await check_code(rt, db, actor, user, row, code, Purpose.enroll(method_type))
         await method.confirm_enrollment(ctx, user, row, code)
         await _mark_enabled(rt, db, user, row)
-        await _changed(rt, db, actor, "method.enabled", user, method=method_type)
+        await changed(rt, db, actor, "method.enabled", user, method=method_type)
         await db.commit()
         return await view(rt, db, user, method_type)
 
@@ -118,7 +118,7 @@ async def challenge(rt: Runtime, actor: Actor, user_id: str, method_type: str) -
     """Send a fresh code to manage this method (switches, Disable)."""
     method = registry.get(method_type)
     async with rt.db() as db:
-        user = await _user(db, user_id)
+        user = await user_of(db, user_id)
         row = await queries.get_method(db, user.id, method_type)
         if row is None:
             raise MethodNotEnabled(f"The method '{method_type}' is not enabled.")
@@ -140,12 +140,12 @@ async def switch(rt: Runtime, actor: Actor, user_id: str, method_type: str,
     if not protects:
         raise ValidationFailed("Say which operation to switch.", field="protects")
     async with rt.db() as db:
-        user = await _user(db, user_id)
+        user = await user_of(db, user_id)
         row = await _enabled_row(db, user, method_type)
         await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type))
         before = dict(row.protects)
         row.protects = {**before, **{k: bool(v) for k, v in protects.items()}}
-        await _changed(rt, db, actor, "method.protection_switched", user,
+        await changed(rt, db, actor, "method.protection_switched", user,
                        method=method_type, before=before, after=row.protects)
         await db.commit()
         return await view(rt, db, user, method_type)
@@ -155,13 +155,13 @@ async def disable(rt: Runtime, actor: Actor, user_id: str, method_type: str, cod
                   ) -> MethodView:
     method = registry.get(method_type)
     async with rt.db() as db:
-        user = await _user(db, user_id)
+        user = await user_of(db, user_id)
         row = await _enabled_row(db, user, method_type)
         await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type))
         # Disabling SMS unverifies the phone, yet its owner is the one to tell.
         phone = row.destination if method_type == "sms" and user.phone_verified else None
         await method.disable(rt.method_context(db), user, row)
-        await _changed(rt, db, actor, "method.disabled", user, method=method_type,
+        await changed(rt, db, actor, "method.disabled", user, method=method_type,
                        phone=phone)
         await db.commit()
         return await view(rt, db, user, method_type)
@@ -172,10 +172,10 @@ async def regenerate_backup_codes(rt: Runtime, actor: Actor, user_id: str, code:
     method = registry.get("backup_codes")
     assert isinstance(method, BackupCodesMethod)
     async with rt.db() as db:
-        user = await _user(db, user_id)
+        user = await user_of(db, user_id)
         row = await _enabled_row(db, user, method.type)
         await check_code(rt, db, actor, user, row, code, Purpose.manage(method.type))
         codes = await method.issue_set(rt.method_context(db), user)
-        await _changed(rt, db, actor, "backup_codes.regenerated", user)
+        await changed(rt, db, actor, "backup_codes.regenerated", user)
         await db.commit()
         return codes

@@ -40,6 +40,7 @@ log = logging.getLogger("stepup.notifications")
 RECOVERY_KINDS = frozenset({"recovery.requested", "recovery.approved", "recovery.rejected",
                             "recovery.cancelled", "recovery.completed"})
 KINDS = frozenset({"method.enabled", "method.disabled", "method.protection_switched",
+                   "passkey.added", "passkey.removed",
                    "backup_codes.regenerated", "backup_codes.low", "login.new_device",
                    "account.locked", "method.locked"}) | RECOVERY_KINDS
 # Data worth nothing once the notice is out, and too sensitive to keep (a cancel link

@@ -116,6 +116,26 @@ class Method(Base):
     last_used_at: Mapped[datetime | None]
 
 
+class Passkey(Base):
+    """One passkey (WebAuthn credential) of a user's ``webauthn`` method.
+
+    Its credential id and public key are sealed with the key ring, bound to this row;
+    the signature counter only grows.
+    """
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    method_id: Mapped[str] = mapped_column(ForeignKey("methods.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(60))
+    secret_kid: Mapped[str] = mapped_column(String(40))
+    secret_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+
+
 class BackupCode(Base):
     __tablename__ = "backup_codes"
     __table_args__ = (Index("ix_backup_codes_user_unused", "user_id", "used_at"),)

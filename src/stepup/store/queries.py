@@ -26,6 +26,7 @@ from stepup.store.models import (
     Guard,
     LoginFlow,
     Method,
+    Passkey,
     RateCounter,
     Session,
     User,
@@ -99,8 +100,13 @@ async def add_session(db: AsyncSession, **values: Any) -> None:
 # --- methods -------------------------------------------------------------------------
 
 
-async def get_method(db: AsyncSession, user_id: str, method_type: str) -> Method | None:
+async def get_method(db: AsyncSession, user_id: str, method_type: str, *,
+                     lock: bool = False) -> Method | None:
+    """``lock``: hold the row until commit (PostgreSQL; SQLite's write transactions are
+    serial already), so changes to what hangs off it cannot interleave."""
     q = select(Method).where(Method.user_id == user_id, Method.type == method_type)
+    if lock:
+        q = q.with_for_update()
     return (await db.execute(q)).scalar_one_or_none()
 
 
@@ -131,13 +137,45 @@ _ADVANCE_STEP = (update(Method)
 
 
 async def advance_counter(db: AsyncSession, row: Method, step: int, now: datetime) -> bool:
-    """Accept ``step`` (a TOTP time step, a passkey's signature counter) only if no value
-    at or after it was accepted before: one winner."""
+    """Accept the TOTP time ``step`` only if no step at or after it was accepted before:
+    one winner."""
     res = await db.execute(_ADVANCE_STEP, {"method_id": row.id, "step": step, "now": now})
     if _rowcount(res) != 1:
         return False
     set_committed_value(row, "last_step", step)
     set_committed_value(row, "last_used_at", now)
+    return True
+
+
+# --- passkeys ------------------------------------------------------------------------
+
+
+async def list_passkeys(db: AsyncSession, user_id: str) -> Sequence[Passkey]:
+    q = select(Passkey).where(Passkey.user_id == user_id).order_by(Passkey.created_at,
+                                                                   Passkey.name)
+    return (await db.execute(q)).scalars().all()
+
+
+async def delete_passkey(db: AsyncSession, passkey_id: str) -> None:
+    await db.execute(delete(Passkey).where(Passkey.id == passkey_id))
+
+
+async def delete_passkeys(db: AsyncSession, method_id: str) -> None:
+    await db.execute(delete(Passkey).where(Passkey.method_id == method_id))
+
+
+async def passkey_used(db: AsyncSession, passkey: Passkey, count: int, now: datetime) -> bool:
+    """Record a use with signature counter ``count``: refused (False) unless it exceeds
+    the stored one; a counter of 0 (authenticators that do not count) always passes."""
+    q = update(Passkey).where(Passkey.id == passkey.id)
+    if count:
+        q = q.where(Passkey.sign_count < count)
+    res = await db.execute(q.values(sign_count=count, last_used_at=now)
+                           .execution_options(synchronize_session=False))
+    if _rowcount(res) != 1:
+        return False
+    set_committed_value(passkey, "sign_count", count)
+    set_committed_value(passkey, "last_used_at", now)
     return True
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from stepup.services import methods
+from stepup.services import methods, passkeys
 from stepup.web.api.schemas import (
     ChallengeOut,
     CodeIn,
@@ -15,6 +15,7 @@ from stepup.web.api.schemas import (
     EnrollmentIn,
     MethodOut,
     MethodsOut,
+    PinIn,
     SwitchIn,
 )
 from stepup.web.deps import Caller, actor, caller, runtime
@@ -73,6 +74,33 @@ async def switch(method_type: str, body: SwitchIn, request: Request, who: Who) -
              response_model_exclude_none=True)
 async def disable(method_type: str, body: CodeIn, request: Request, who: Who) -> MethodOut:
     v = await methods.disable(runtime(request), actor(request), who.user.id, method_type,
+                              body.code)
+    return MethodOut.of(v)
+
+
+@router.post("/webauthn/passkeys")
+async def add_passkey(body: PinIn, request: Request, who: Who) -> JSONResponse:
+    """One more passkey: the PIN, then ``{options, expires_in}`` for
+    ``navigator.credentials.create``; the new credential goes to ``…/passkeys/confirm``."""
+    started = await passkeys.begin_add(runtime(request), actor(request), who.user.id,
+                                       body.pin)
+    return JSONResponse(started, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/webauthn/passkeys/confirm", response_model=MethodOut,
+             response_model_exclude_none=True)
+async def confirm_passkey(body: CodeIn, request: Request, who: Who) -> MethodOut:
+    v = await passkeys.finish_add(runtime(request), actor(request), who.user.id, body.code)
+    return MethodOut.of(v)
+
+
+@router.post("/webauthn/passkeys/{passkey_id}/remove", response_model=MethodOut,
+             response_model_exclude_none=True)
+async def remove_passkey(passkey_id: str, body: CodeIn, request: Request, who: Who
+                         ) -> MethodOut:
+    """Remove one passkey; ``code``: an answer from any passkey to a challenge of
+    ``POST /me/methods/webauthn/challenge``. The last one disables the method."""
+    v = await passkeys.remove(runtime(request), actor(request), who.user.id, passkey_id,
                               body.code)
     return MethodOut.of(v)
 

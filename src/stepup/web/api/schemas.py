@@ -91,6 +91,13 @@ class ChallengeOut(BaseModel):
                    resend_in=sent.resend_in, options=sent.options)
 
 
+class PasskeyOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
 class MethodOut(BaseModel):
     type: str
     enabled: bool
@@ -101,12 +108,15 @@ class MethodOut(BaseModel):
     remaining: int | None = None
     created_at: datetime | None = None
     last_used_at: datetime | None = None
+    passkeys: list[PasskeyOut] | None = None
 
     @classmethod
     def of(cls, v: MethodView) -> MethodOut:
         return cls(type=v.type, enabled=v.enabled, available=v.available, pending=v.pending,
                    protects=v.protects, destination=v.destination, remaining=v.remaining,
-                   created_at=v.created_at, last_used_at=v.last_used_at)
+                   created_at=v.created_at, last_used_at=v.last_used_at,
+                   passkeys=None if v.passkeys is None
+                   else [PasskeyOut(**p) for p in v.passkeys])
 
 
 class MethodsOut(BaseModel):
@@ -117,6 +127,10 @@ class EnrollmentIn(Body):
     pin: str = Field(max_length=32)
     phone: str | None = Field(default=None, max_length=40)
     email: str | None = Field(default=None, max_length=320)
+
+
+class PinIn(Body):
+    pin: str = Field(max_length=32)
 
 
 class CodeIn(Body):

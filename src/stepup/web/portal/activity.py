@@ -28,6 +28,8 @@ EVENT_NAMES = {
     "method.enabled": N_("Method enabled"),
     "method.disabled": N_("Method disabled"),
     "method.protection_switched": N_("Protection settings changed"),
+    "passkey.added": N_("Passkey added"),
+    "passkey.removed": N_("Passkey removed"),
     "method.locked": N_("Method locked"),
     "account.locked": N_("Account locked"),
     "account.unlocked": N_("Account unlocked by support"),

@@ -34,9 +34,9 @@ from stepup.web.portal.render import (
     PASSKEY,
     SENDS_CODES,
     Page,
-    checked_form,
     logged_in,
     passkey_request,
+    posted,
     redirect,
     to_login,
 )
@@ -164,15 +164,6 @@ async def _user_page(request: Request) -> Page | Response:
     return page
 
 
-async def _posted(request: Request) -> tuple[Page, Mapping[str, str]] | Response:
-    """The page and form of a POST, once the session and its CSRF token are checked."""
-    page = await logged_in(request)
-    if page is None or page.user is None:
-        return to_login(request)
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
-    return page, form
 
 
 # --- a new withdrawal ------------------------------------------------------------------
@@ -234,10 +225,10 @@ async def new_page(request: Request) -> Response:
 
 @router.post("/operations/new")
 async def new_submit(request: Request) -> Response:
-    posted = await _posted(request)
-    if not isinstance(posted, tuple):
-        return posted
-    page, form = posted
+    answer = await posted(request)
+    if not isinstance(answer, tuple):
+        return answer
+    page, form = answer
     assert page.user is not None
     if await recovery.needs_enrolment(page.rt, page.user.id):
         return redirect("/settings/methods")
@@ -271,10 +262,10 @@ async def operation_page(op_id: str, request: Request) -> Response:
 
 @router.post("/operations/{op_id}/pin")
 async def pin_submit(op_id: str, request: Request) -> Response:
-    posted = await _posted(request)
-    if not isinstance(posted, tuple):
-        return posted
-    page, form = posted
+    answer = await posted(request)
+    if not isinstance(answer, tuple):
+        return answer
+    page, form = answer
     assert page.user is not None
     try:
         await operations.submit_pin(page.rt, deps.actor(request), page.user.id, op_id,
@@ -287,10 +278,10 @@ async def pin_submit(op_id: str, request: Request) -> Response:
 @router.post("/operations/{op_id}/send")
 async def send_code(op_id: str, request: Request) -> Response:
     """An out-of-band method sends a code bound to this operation."""
-    posted = await _posted(request)
-    if not isinstance(posted, tuple):
-        return posted
-    page, form = posted
+    answer = await posted(request)
+    if not isinstance(answer, tuple):
+        return answer
+    page, form = answer
     assert page.user is not None
     method = form.get("method", "")
     try:
@@ -309,10 +300,10 @@ async def send_code(op_id: str, request: Request) -> Response:
 
 @router.post("/operations/{op_id}/confirm")
 async def confirm_submit(op_id: str, request: Request) -> Response:
-    posted = await _posted(request)
-    if not isinstance(posted, tuple):
-        return posted
-    page, form = posted
+    answer = await posted(request)
+    if not isinstance(answer, tuple):
+        return answer
+    page, form = answer
     assert page.user is not None
     method = form.get("method", "")
     try:

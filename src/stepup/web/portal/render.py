@@ -377,3 +377,15 @@ async def passkey_request(page: Page, method_type: str | None,
     except DomainError as err:
         return None, page.error_message(err)
     return sent.options, None
+
+
+async def posted(request: Request) -> tuple[Page, Mapping[str, str]] | Response:
+    """The page and form of a signed-in user's POST, once the session and its CSRF token
+    are checked; otherwise the response to give instead (login, or the 403 page)."""
+    page = await logged_in(request)
+    if page is None or page.user is None:
+        return to_login(request)
+    form = await checked_form(page)
+    if isinstance(form, Response):
+        return form
+    return page, form

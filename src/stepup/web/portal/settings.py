@@ -28,6 +28,8 @@ DONE_MESSAGES = {
     "enabled": N_("%(method)s is enabled."),
     "disabled": N_("%(method)s is disabled."),
     "switched": N_("The protection settings of %(method)s were saved."),
+    "passkey_added": N_("The passkey was added."),
+    "passkey_removed": N_("The passkey was removed."),
     "saved": N_("Your new backup codes are active. The old ones no longer work."),
     "device_forgotten": N_("The device is forgotten: it will be asked for a security code "
                            "at its next login."),

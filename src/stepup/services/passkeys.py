@@ -1,0 +1,80 @@
+"""Several passkeys on one account: adding one more, removing one.
+
+Adding takes the PIN and the new passkey, as enabling did; removing takes an answer
+from any passkey of the account, like a switch. Removing the last one disables the
+method. Each change is audited, told to the user, and forgets remembered devices, like
+any change to the methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stepup.domain.errors import MethodNotEnabled, NotFound
+from stepup.domain.policy import Purpose
+from stepup.methods import registry
+from stepup.methods.base import MethodView
+from stepup.methods.webauthn import ADD, CHANNEL, WebAuthnMethod
+from stepup.services import methods
+from stepup.services.runtime import Actor, Runtime
+from stepup.services.verification import check_code, check_pin
+from stepup.store import queries
+
+
+def _method() -> WebAuthnMethod:
+    method = registry.get(CHANNEL)
+    assert isinstance(method, WebAuthnMethod)
+    return method
+
+
+async def begin_add(rt: Runtime, actor: Actor, user_id: str, pin: str) -> dict[str, Any]:
+    """The creation options for one more passkey, once the PIN is right."""
+    async with rt.db() as db:
+        user = await methods.user_of(db, user_id)
+        await check_pin(rt, db, actor, user, pin, method=CHANNEL)
+        row = await queries.get_method(db, user.id, CHANNEL)
+        if row is None or row.status != "enabled":
+            raise MethodNotEnabled("Passkeys are not enabled: enable them first.")
+        body = await _method().begin_add(rt.method_context(db, actor), user)
+        await db.commit()
+        return body
+
+
+async def finish_add(rt: Runtime, actor: Actor, user_id: str, credential: str) -> MethodView:
+    async with rt.db() as db:
+        user = await methods.user_of(db, user_id)
+        row = await queries.get_method(db, user.id, CHANNEL)
+        if row is None or row.status != "enabled":
+            raise MethodNotEnabled("Passkeys are not enabled: enable them first.")
+        verified = await check_code(rt, db, actor, user, row, credential, ADD)
+        await methods.changed(rt, db, actor, "passkey.added", user, method=CHANNEL,
+                              passkey=verified.notes["passkey"],
+                              name=verified.notes["passkey_name"])
+        await db.commit()
+        return await methods.view(rt, db, user, CHANNEL)
+
+
+async def remove(rt: Runtime, actor: Actor, user_id: str, passkey_id: str, code: str
+                 ) -> MethodView:
+    """Remove one passkey, with an answer from any of them; the last one disables.
+
+    The method row is locked first, so two removals at once cannot leave an enabled
+    method with no passkey."""
+    async with rt.db() as db:
+        user = await methods.user_of(db, user_id)
+        row = await queries.get_method(db, user.id, CHANNEL, lock=True)
+        if row is None or row.status != "enabled":
+            raise MethodNotEnabled("Passkeys are not enabled.")
+        passkeys = {pk.id: pk for pk in await queries.list_passkeys(db, user.id)}
+        if passkey_id not in passkeys:
+            raise NotFound("This account has no such passkey.")
+        await check_code(rt, db, actor, user, row, code, Purpose.manage(CHANNEL))
+        if len(passkeys) == 1:
+            await _method().disable(rt.method_context(db), user, row)
+            await methods.changed(rt, db, actor, "method.disabled", user, method=CHANNEL)
+        else:
+            await queries.delete_passkey(db, passkey_id)
+            await methods.changed(rt, db, actor, "passkey.removed", user, method=CHANNEL,
+                                  passkey=passkey_id, name=passkeys[passkey_id].name)
+        await db.commit()
+        return await methods.view(rt, db, user, CHANNEL)

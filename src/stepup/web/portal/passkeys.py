@@ -1,0 +1,135 @@
+"""Several passkeys: "Add a passkey" (the PIN, then the browser makes it) and "Remove"
+beside each one (an answer from any passkey of the account)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from stepup.domain.errors import DomainError
+from stepup.services import methods, passkeys
+from stepup.web import deps
+from stepup.web.portal.auth import status_for
+from stepup.web.portal.enroll import method_view, methods_url
+from stepup.web.portal.render import (
+    PASSKEY,
+    Page,
+    logged_in,
+    passkey_request,
+    posted,
+    redirect,
+    to_login,
+)
+
+router = APIRouter()
+BASE = "/settings/methods/webauthn"
+
+
+async def _page(request: Request) -> Page | Response:
+    page = await logged_in(request)
+    if page is None or page.user is None:
+        return to_login(request)
+    return page
+
+
+def _pin_form(page: Page, *, error: str | None = None, status_code: int = 200) -> Response:
+    return page.render("enable_pin.html", status_code=status_code,
+                       title=page._("Add a passkey"), method_type=PASSKEY,
+                       action=f"{BASE}/add", error=error)
+
+
+def _create_form(page: Page, options: dict[str, object] | None, *, error: str | None = None,
+                 status_code: int = 200) -> Response:
+    return page.render("enroll/webauthn.html", status_code=status_code,
+                       title=page._("Add a passkey"), method_type=PASSKEY, options=options,
+                       confirm_action=f"{BASE}/add/confirm", restart=f"{BASE}/add",
+                       error=error)
+
+
+@router.get(f"{BASE}/add")
+async def add_page(request: Request) -> Response:
+    page = await _page(request)
+    if not isinstance(page, Page):
+        return page
+    view = await method_view(page, PASSKEY)
+    if view is None or not view.enabled:
+        return redirect(f"{BASE}/enable")
+    return _pin_form(page)
+
+
+@router.post(f"{BASE}/add")
+async def add_submit(request: Request) -> Response:
+    answer = await posted(request)
+    if not isinstance(answer, tuple):
+        return answer
+    page, form = answer
+    assert page.user is not None
+    try:
+        started = await passkeys.begin_add(page.rt, deps.actor(request), page.user.id,
+                                           form.get("pin", "").strip())
+    except DomainError as err:
+        return _pin_form(page, error=page.error_message(err), status_code=status_for(err))
+    return _create_form(page, dict(started["options"]))
+
+
+@router.post(f"{BASE}/add/confirm")
+async def add_confirm(request: Request) -> Response:
+    answer = await posted(request)
+    if not isinstance(answer, tuple):
+        return answer
+    page, form = answer
+    assert page.user is not None
+    try:
+        await passkeys.finish_add(page.rt, deps.actor(request), page.user.id,
+                                  form.get("code", ""))
+    except DomainError as err:
+        return _create_form(page, None, error=page.error_message(err),
+                            status_code=status_for(err))
+    return redirect(methods_url("passkey_added", PASSKEY))
+
+
+async def _remove_form(page: Page, passkey_id: str, *, error: str | None = None,
+                       status_code: int = 200) -> Response:
+    assert page.user is not None
+    view = await method_view(page, PASSKEY)
+    chosen = next((p for p in (view.passkeys or []) if p["id"] == passkey_id), None) \
+        if view is not None else None
+    if chosen is None:
+        return page.not_found()
+    user_id = page.user.id
+    options, problem = await passkey_request(page, PASSKEY, lambda: methods.challenge(
+        page.rt, deps.actor(page.request), user_id, PASSKEY))
+    last = len(view.passkeys or []) == 1 if view is not None else False
+    intro = (page._("This is your last passkey: removing it disables passkeys. Click "
+                    "Remove, then confirm with a passkey.") if last
+             else page._("Click Remove, then confirm with any of your passkeys."))
+    return page.render(
+        "code_form.html", status_code=status_code,
+        title=page._("Remove %(name)s", name=chosen["name"]), intro=intro,
+        method_type=PASSKEY, action=f"{BASE}/passkeys/{passkey_id}/remove", hidden={},
+        error=error or problem, submit=page._("Remove"), danger=True, passkey=options,
+        sends_code=False)
+
+
+@router.get(f"{BASE}/passkeys/{{passkey_id}}/remove")
+async def remove_page(passkey_id: str, request: Request) -> Response:
+    page = await _page(request)
+    if not isinstance(page, Page):
+        return page
+    return await _remove_form(page, passkey_id)
+
+
+@router.post(f"{BASE}/passkeys/{{passkey_id}}/remove")
+async def remove_submit(passkey_id: str, request: Request) -> Response:
+    answer = await posted(request)
+    if not isinstance(answer, tuple):
+        return answer
+    page, form = answer
+    assert page.user is not None
+    try:
+        view = await passkeys.remove(page.rt, deps.actor(request), page.user.id, passkey_id,
+                                     form.get("code", ""))
+    except DomainError as err:
+        return await _remove_form(page, passkey_id, error=page.error_message(err),
+                                  status_code=status_for(err))
+    return redirect(methods_url("passkey_removed" if view.enabled else "disabled", PASSKEY))
