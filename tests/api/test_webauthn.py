@@ -228,6 +228,28 @@ async def test_a_portal_uses_passkeys_headless(client: httpx.AsyncClient,
                           json={"method": "webauthn", "code": assertion}, headers=h)
     problem(r, 400, "invalid_code")
 
+    # A second passkey on the user's behalf (no PIN: the portal vouches), then the first
+    # removed with the user's answer from the second.
+    base = f"/api/v1/users/{uid}/methods/webauthn"
+    second = SoftPasskey()
+    r = await client.post(f"{base}/passkeys", json={}, headers=h)
+    assert r.status_code == 200, r.text
+    r = await client.post(f"{base}/passkeys/confirm",
+                          json={"code": second.create(r.json()["options"])}, headers=h)
+    assert r.status_code == 200, r.text
+    first_id = r.json()["passkeys"][0]["id"]
+    r = await client.post(f"{base}/challenge", headers=h)
+    r = await client.post(f"{base}/passkeys/{first_id}/remove",
+                          json={"code": second.get(r.json()["options"])}, headers=h)
+    assert r.status_code == 200 and len(r.json()["passkeys"]) == 1, r.text
+    r = await client.post(f"/api/v1/users/{uid}/challenge", json={"method": "webauthn"},
+                          headers=h)
+    options = r.json()["options"]
+    assert [unb64url(c["id"]) for c in options["allowCredentials"]] == [second.credential_id]
+    r = await client.post(f"/api/v1/users/{uid}/verify",
+                          json={"method": "webauthn", "code": second.get(options)}, headers=h)
+    assert r.status_code == 200 and r.json()["valid"] is True, r.text
+
 
 async def test_passkey_requests_are_capped_per_hour(client: httpx.AsyncClient) -> None:
     token, _ = await passkey_user(client)  # its enrolment was the hour's first request

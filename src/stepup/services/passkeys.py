@@ -27,11 +27,14 @@ def _method() -> WebAuthnMethod:
     return method
 
 
-async def begin_add(rt: Runtime, actor: Actor, user_id: str, pin: str) -> dict[str, Any]:
-    """The creation options for one more passkey, once the PIN is right."""
+async def begin_add(rt: Runtime, actor: Actor, user_id: str, pin: str | None, *,
+                    on_behalf: bool = False) -> dict[str, Any]:
+    """The creation options for one more passkey, once the PIN is right. A portal acting
+    for the user (API key of role app) has authenticated the user and may omit it."""
     async with rt.db() as db:
         user = await methods.user_of(db, user_id)
-        await check_pin(rt, db, actor, user, pin, method=CHANNEL)
+        if pin is not None or not on_behalf:
+            await check_pin(rt, db, actor, user, pin or "", method=CHANNEL)
         row = await queries.get_method(db, user.id, CHANNEL)
         if row is None or row.status != "enabled":
             raise MethodNotEnabled("Passkeys are not enabled: enable them first.")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from stepup.services import headless, methods, operations, users
+from stepup.services import headless, methods, operations, passkeys, users
 from stepup.store.models import ApiKey
 from stepup.web.api.operations import OperationIn, OperationOut, PinIn
 from stepup.web.api.schemas import (
@@ -108,6 +108,39 @@ async def enroll(user_id: str, method_type: str, body: OnBehalfEnrollmentIn,
                                            method_type, body.pin, params, on_behalf=True)
     return JSONResponse(start.body, status_code=start.status_code,
                         headers={"Cache-Control": "no-store"})
+
+
+class OnBehalfPinIn(Body):
+    pin: str | None = Field(default=None, max_length=32,
+                            description="Optional: the portal has authenticated the user")
+
+
+@router.post("/{user_id}/methods/webauthn/passkeys")
+async def add_passkey(user_id: str, body: OnBehalfPinIn, request: Request, key: MethodsKey
+                      ) -> JSONResponse:
+    """One more passkey for the user: ``{options, expires_in}`` for
+    ``navigator.credentials.create``, then ``…/passkeys/confirm`` with the credential."""
+    started = await passkeys.begin_add(runtime(request), app_actor(request, key), user_id,
+                                       body.pin, on_behalf=True)
+    return JSONResponse(started, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/{user_id}/methods/webauthn/passkeys/confirm", response_model=MethodOut,
+             response_model_exclude_none=True)
+async def confirm_passkey(user_id: str, body: CodeIn, request: Request, key: MethodsKey
+                          ) -> MethodOut:
+    return MethodOut.of(await passkeys.finish_add(runtime(request), app_actor(request, key),
+                                                  user_id, body.code))
+
+
+@router.post("/{user_id}/methods/webauthn/passkeys/{passkey_id}/remove",
+             response_model=MethodOut, response_model_exclude_none=True)
+async def remove_passkey(user_id: str, passkey_id: str, body: CodeIn, request: Request,
+                         key: MethodsKey) -> MethodOut:
+    """Remove one passkey; ``code``: the user's answer, from any passkey, to a challenge of
+    ``…/methods/webauthn/challenge``. The last one disables the method."""
+    return MethodOut.of(await passkeys.remove(runtime(request), app_actor(request, key),
+                                              user_id, passkey_id, body.code))
 
 
 @router.post("/{user_id}/methods/{method_type}/enrollment/confirm", response_model=MethodOut,
