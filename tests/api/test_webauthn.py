@@ -350,3 +350,34 @@ async def test_adding_a_passkey_needs_passkeys_enabled(client: httpx.AsyncClient
     token = await session_for(client)
     r = await client.post(f"{METHODS}/passkeys", json={"pin": PIN}, headers=auth(token))
     problem(r, 409, "method_not_enabled")
+
+
+async def test_passkeys_are_named_and_renamed(client: httpx.AsyncClient,
+                                              runtime: Runtime) -> None:
+    token, _ = await passkey_user(client)
+    r = await client.post(f"{METHODS}/passkeys", json={"pin": PIN}, headers=auth(token))
+    r = await client.post(f"{METHODS}/passkeys/confirm", headers=auth(token), json={
+        "code": SoftPasskey().create(r.json()["options"]), "name": "  Work   laptop "})
+    assert r.status_code == 200, r.text
+    assert [p["name"] for p in r.json()["passkeys"]] == ["Passkey 1", "Work laptop"]
+    first = r.json()["passkeys"][0]["id"]
+    for bad in ("", "   ", "x" * 61, "bad\x07name"):
+        r = await client.patch(f"{METHODS}/passkeys/{first}", json={"name": bad},
+                               headers=auth(token))
+        assert problem(r, 422, "validation_error")["field"] == "name", bad
+    r = await client.patch(f"{METHODS}/passkeys/{first}", json={"name": "YubiKey 5"},
+                           headers=auth(token))
+    assert r.status_code == 200, r.text
+    assert {p["name"] for p in r.json()["passkeys"]} == {"YubiKey 5", "Work laptop"}
+    problem(await client.patch(f"{METHODS}/passkeys/nothing", json={"name": "x"},
+                               headers=auth(token)), 404, "not_found")
+    # Someone else's passkey cannot be renamed through this account.
+    await sign_up(client, "other@example.com")
+    other = await session_for(client, "other@example.com")
+    problem(await client.patch(f"{METHODS}/passkeys/{first}", json={"name": "mine"},
+                               headers=auth(other)), 404, "not_found")
+    async with runtime.db() as db:
+        from stepup.store.models import AuditEvent
+        renamed = (await db.execute(select(AuditEvent.data).where(
+            AuditEvent.event == "passkey.renamed"))).scalars().all()
+    assert [d["name"] for d in renamed] == ["YubiKey 5"]

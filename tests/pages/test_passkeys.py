@@ -136,3 +136,26 @@ async def test_a_second_passkey_is_added_and_each_removed(client: httpx.AsyncCli
     r = await submit(client, html, last.group(1), code=second.get(options_from(html)))
     redirected_to(r, "/settings/methods?done=disabled&method=webauthn")
     assert "Disabled" in section(await get(client, "/settings/methods"), "webauthn")
+
+
+async def test_a_passkey_is_named_when_added_and_renamed(client: httpx.AsyncClient) -> None:
+    await sign_up(client)
+    await enable_passkey(client, SoftPasskey())
+    html = await get(client, "/settings/methods/webauthn/add")
+    html = check(await submit(client, html, "/settings/methods/webauthn/add", pin=PIN))
+    assert 'name="name"' in html and "Name (optional)" in html
+    r = await submit(client, html, "/settings/methods/webauthn/add/confirm",
+                     code=SoftPasskey().create(options_from(html, "create")), name="Phone")
+    redirected_to(r, "/settings/methods?done=passkey_added")
+    listed = section(await get(client, "/settings/methods"), "webauthn")
+    assert "Passkey 1" in listed and "Phone" in listed
+    rename = re.search(r'href="(/settings/methods/webauthn/passkeys/[^"]+/rename)"', listed)
+    assert rename
+    html = await get(client, rename.group(1))
+    assert 'value="Passkey 1"' in html
+    r = await submit(client, html, rename.group(1), name="   ")
+    assert "1 to 60 printable characters" in check(r, 422)
+    r = await submit(client, html, rename.group(1), name="Work laptop")
+    redirected_to(r, "/settings/methods?done=passkey_renamed&method=webauthn")
+    html = await get(client, "/settings/methods?done=passkey_renamed&method=webauthn")
+    assert "The passkey was renamed." in html and "Work laptop" in section(html, "webauthn")

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from stepup.domain.errors import MethodNotEnabled, NotFound
+from stepup.domain.errors import MethodNotEnabled, NotFound, ValidationFailed
 from stepup.domain.policy import Purpose
 from stepup.methods import registry
 from stepup.methods.base import MethodView
 from stepup.methods.webauthn import ADD, CHANNEL, WebAuthnMethod
-from stepup.services import methods
+from stepup.services import audit, methods
 from stepup.services.runtime import Actor, Runtime
 from stepup.services.verification import check_code, check_pin
 from stepup.store import queries
@@ -43,16 +43,33 @@ async def begin_add(rt: Runtime, actor: Actor, user_id: str, pin: str | None, *,
         return body
 
 
-async def finish_add(rt: Runtime, actor: Actor, user_id: str, credential: str) -> MethodView:
+NAME_MAX = 60
+
+
+def clean_name(name: str) -> str:
+    """A passkey's name as the user typed it: 1 to 60 printable characters."""
+    name = " ".join(name.split())
+    if not name or len(name) > NAME_MAX or not name.isprintable():
+        raise ValidationFailed(f"A passkey's name is 1 to {NAME_MAX} printable characters.",
+                               field="name")
+    return name
+
+
+async def finish_add(rt: Runtime, actor: Actor, user_id: str, credential: str,
+                     name: str | None = None) -> MethodView:
+    """Store the new passkey the browser made; ``name`` it, or it is "Passkey N"."""
+    name = clean_name(name) if name else None
     async with rt.db() as db:
         user = await methods.user_of(db, user_id)
         row = await queries.get_method(db, user.id, CHANNEL)
         if row is None or row.status != "enabled":
             raise MethodNotEnabled("Passkeys are not enabled: enable them first.")
         verified = await check_code(rt, db, actor, user, row, credential, ADD)
+        passkey_id = str(verified.notes["passkey"])
+        if name:
+            await queries.rename_passkey(db, user.id, passkey_id, name)
         await methods.changed(rt, db, actor, "passkey.added", user, method=CHANNEL,
-                              passkey=verified.notes["passkey"],
-                              name=verified.notes["passkey_name"])
+                              passkey=passkey_id, name=name or verified.notes["passkey_name"])
         await db.commit()
         return await methods.view(rt, db, user, CHANNEL)
 
@@ -79,5 +96,20 @@ async def remove(rt: Runtime, actor: Actor, user_id: str, passkey_id: str, code:
             await queries.delete_passkey(db, passkey_id)
             await methods.changed(rt, db, actor, "passkey.removed", user, method=CHANNEL,
                                   passkey=passkey_id, name=passkeys[passkey_id].name)
+        await db.commit()
+        return await methods.view(rt, db, user, CHANNEL)
+
+
+async def rename(rt: Runtime, actor: Actor, user_id: str, passkey_id: str, name: str
+                 ) -> MethodView:
+    """A new name, so the user can tell their passkeys apart; audited, not notified (it
+    changes no protection)."""
+    name = clean_name(name)
+    async with rt.db() as db:
+        user = await methods.user_of(db, user_id)
+        if not await queries.rename_passkey(db, user.id, passkey_id, name):
+            raise NotFound("This account has no such passkey.")
+        await audit.record(db, rt.clock, actor, "passkey.renamed", user.id, method=CHANNEL,
+                           passkey=passkey_id, name=name)
         await db.commit()
         return await methods.view(rt, db, user, CHANNEL)

@@ -156,6 +156,13 @@ async def list_passkeys(db: AsyncSession, user_id: str) -> Sequence[Passkey]:
     return (await db.execute(q)).scalars().all()
 
 
+async def rename_passkey(db: AsyncSession, user_id: str, passkey_id: str, name: str) -> bool:
+    res = await db.execute(update(Passkey).where(Passkey.id == passkey_id,
+                                                 Passkey.user_id == user_id)
+                           .values(name=name).execution_options(synchronize_session=False))
+    return _rowcount(res) == 1
+
+
 async def delete_passkey(db: AsyncSession, passkey_id: str) -> None:
     await db.execute(delete(Passkey).where(Passkey.id == passkey_id))
 

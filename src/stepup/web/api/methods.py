@@ -15,6 +15,8 @@ from stepup.web.api.schemas import (
     EnrollmentIn,
     MethodOut,
     MethodsOut,
+    NameIn,
+    PasskeyIn,
     PinIn,
     SwitchIn,
 )
@@ -89,8 +91,18 @@ async def add_passkey(body: PinIn, request: Request, who: Who) -> JSONResponse:
 
 @router.post("/webauthn/passkeys/confirm", response_model=MethodOut,
              response_model_exclude_none=True)
-async def confirm_passkey(body: CodeIn, request: Request, who: Who) -> MethodOut:
-    v = await passkeys.finish_add(runtime(request), actor(request), who.user.id, body.code)
+async def confirm_passkey(body: PasskeyIn, request: Request, who: Who) -> MethodOut:
+    v = await passkeys.finish_add(runtime(request), actor(request), who.user.id, body.code,
+                                  body.name)
+    return MethodOut.of(v)
+
+
+@router.patch("/webauthn/passkeys/{passkey_id}", response_model=MethodOut,
+              response_model_exclude_none=True)
+async def rename_passkey(passkey_id: str, body: NameIn, request: Request, who: Who
+                         ) -> MethodOut:
+    v = await passkeys.rename(runtime(request), actor(request), who.user.id, passkey_id,
+                              body.name)
     return MethodOut.of(v)
 
 

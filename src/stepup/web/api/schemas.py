@@ -129,6 +129,16 @@ class EnrollmentIn(Body):
     email: str | None = Field(default=None, max_length=320)
 
 
+class PasskeyIn(Body):
+    code: str = Field(max_length=CODE_MAX, description="The new PublicKeyCredential, as JSON")
+    name: str | None = Field(default=None, max_length=200,
+                             description="How the user calls it (1-60 characters)")
+
+
+class NameIn(Body):
+    name: str = Field(max_length=200, examples=["YubiKey 5"])
+
+
 class PinIn(Body):
     pin: str = Field(max_length=32)
 

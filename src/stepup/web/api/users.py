@@ -21,6 +21,8 @@ from stepup.web.api.schemas import (
     EnrollmentIn,
     MethodOut,
     MethodsOut,
+    NameIn,
+    PasskeyIn,
     SwitchIn,
 )
 from stepup.web.deps import app_actor, app_key, runtime
@@ -127,10 +129,18 @@ async def add_passkey(user_id: str, body: OnBehalfPinIn, request: Request, key: 
 
 @router.post("/{user_id}/methods/webauthn/passkeys/confirm", response_model=MethodOut,
              response_model_exclude_none=True)
-async def confirm_passkey(user_id: str, body: CodeIn, request: Request, key: MethodsKey
+async def confirm_passkey(user_id: str, body: PasskeyIn, request: Request, key: MethodsKey
                           ) -> MethodOut:
     return MethodOut.of(await passkeys.finish_add(runtime(request), app_actor(request, key),
-                                                  user_id, body.code))
+                                                  user_id, body.code, body.name))
+
+
+@router.patch("/{user_id}/methods/webauthn/passkeys/{passkey_id}", response_model=MethodOut,
+              response_model_exclude_none=True)
+async def rename_passkey(user_id: str, passkey_id: str, body: NameIn, request: Request,
+                         key: MethodsKey) -> MethodOut:
+    return MethodOut.of(await passkeys.rename(runtime(request), app_actor(request, key),
+                                              user_id, passkey_id, body.name))
 
 
 @router.post("/{user_id}/methods/webauthn/passkeys/{passkey_id}/remove",

@@ -30,6 +30,7 @@ EVENT_NAMES = {
     "method.protection_switched": N_("Protection settings changed"),
     "passkey.added": N_("Passkey added"),
     "passkey.removed": N_("Passkey removed"),
+    "passkey.renamed": N_("Passkey renamed"),
     "method.locked": N_("Method locked"),
     "account.locked": N_("Account locked"),
     "account.unlocked": N_("Account unlocked by support"),

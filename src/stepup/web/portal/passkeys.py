@@ -1,5 +1,6 @@
-"""Several passkeys: "Add a passkey" (the PIN, then the browser makes it) and "Remove"
-beside each one (an answer from any passkey of the account)."""
+"""Several passkeys: "Add a passkey" (the PIN, then the browser makes it, with a name if
+the user gives one), and beside each one "Rename" and "Remove" (an answer from any
+passkey of the account)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def _create_form(page: Page, options: dict[str, object] | None, *, error: str | 
     return page.render("enroll/webauthn.html", status_code=status_code,
                        title=page._("Add a passkey"), method_type=PASSKEY, options=options,
                        confirm_action=f"{BASE}/add/confirm", restart=f"{BASE}/add",
-                       error=error)
+                       ask_name=True, error=error)
 
 
 @router.get(f"{BASE}/add")
@@ -81,7 +82,7 @@ async def add_confirm(request: Request) -> Response:
     assert page.user is not None
     try:
         await passkeys.finish_add(page.rt, deps.actor(request), page.user.id,
-                                  form.get("code", ""))
+                                  form.get("code", ""), form.get("name", "").strip() or None)
     except DomainError as err:
         return _create_form(page, None, error=page.error_message(err),
                             status_code=status_for(err))
@@ -133,3 +134,40 @@ async def remove_submit(passkey_id: str, request: Request) -> Response:
         return await _remove_form(page, passkey_id, error=page.error_message(err),
                                   status_code=status_for(err))
     return redirect(methods_url("passkey_removed" if view.enabled else "disabled", PASSKEY))
+
+
+async def _rename_form(page: Page, passkey_id: str, *, name: str | None = None,
+                       error: str | None = None, status_code: int = 200) -> Response:
+    view = await method_view(page, PASSKEY)
+    chosen = next((p for p in (view.passkeys or []) if p["id"] == passkey_id), None) \
+        if view is not None else None
+    if chosen is None:
+        return page.not_found()
+    return page.render("passkey_rename.html", status_code=status_code,
+                       title=page._("Rename %(name)s", name=chosen["name"]),
+                       action=f"{BASE}/passkeys/{passkey_id}/rename",
+                       name=chosen["name"] if name is None else name, error=error)
+
+
+@router.get(f"{BASE}/passkeys/{{passkey_id}}/rename")
+async def rename_page(passkey_id: str, request: Request) -> Response:
+    page = await _page(request)
+    if not isinstance(page, Page):
+        return page
+    return await _rename_form(page, passkey_id)
+
+
+@router.post(f"{BASE}/passkeys/{{passkey_id}}/rename")
+async def rename_submit(passkey_id: str, request: Request) -> Response:
+    answer = await posted(request)
+    if not isinstance(answer, tuple):
+        return answer
+    page, form = answer
+    assert page.user is not None
+    try:
+        await passkeys.rename(page.rt, deps.actor(request), page.user.id, passkey_id,
+                              form.get("name", ""))
+    except DomainError as err:
+        return await _rename_form(page, passkey_id, name=form.get("name", ""),
+                                  error=page.error_message(err), status_code=status_for(err))
+    return redirect(methods_url("passkey_renamed", PASSKEY))

@@ -30,6 +30,7 @@ DONE_MESSAGES = {
     "switched": N_("The protection settings of %(method)s were saved."),
     "passkey_added": N_("The passkey was added."),
     "passkey_removed": N_("The passkey was removed."),
+    "passkey_renamed": N_("The passkey was renamed."),
     "saved": N_("Your new backup codes are active. The old ones no longer work."),
     "device_forgotten": N_("The device is forgotten: it will be asked for a security code "
                            "at its next login."),
