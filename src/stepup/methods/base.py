@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stepup.config import Settings
 from stepup.delivery.base import OutgoingMessage
 from stepup.domain.clock import Clock
-from stepup.domain.hashing import Hasher
+from stepup.domain.errors import Conflict
+from stepup.domain.hashing import Hasher, new_id
 from stepup.domain.keyring import KeyRing
 from stepup.domain.policy import Purpose
+from stepup.store import queries
 from stepup.store.models import Method as MethodRow
 from stepup.store.models import User
 
@@ -105,6 +107,20 @@ class Method(Protocol):
 
     async def describe(self, ctx: MethodContext, user: User, row: MethodRow | None
                        ) -> MethodView: ...
+
+
+async def pending_row(ctx: MethodContext, user: User, method_type: str, *,
+                      already_enabled: str) -> MethodRow:
+    """The method's row to enrol into: the pending one, or a new pending one; Conflict
+    (``already_enabled``) when the method is enabled."""
+    row = await queries.get_method(ctx.db, user.id, method_type)
+    if row is not None and row.status == "enabled":
+        raise Conflict(already_enabled)
+    if row is None:
+        row = MethodRow(id=new_id(), user_id=user.id, type=method_type, status="pending",
+                        protects={}, created_at=ctx.clock.now())
+        ctx.db.add(row)
+    return row
 
 
 def row_view(settings: Settings, method_type: str, row: MethodRow | None, **extra: Any

@@ -14,7 +14,7 @@ from typing import Any
 from stepup.delivery.messages import code_message
 from stepup.domain import destinations
 from stepup.domain.codes import new_numeric_code, normalise_numeric_code
-from stepup.domain.errors import CodeExpired, Conflict, InvalidCode, RateLimited
+from stepup.domain.errors import CodeExpired, InvalidCode, RateLimited
 from stepup.domain.hashing import new_id
 from stepup.domain.policy import Purpose
 from stepup.methods.base import (
@@ -23,6 +23,7 @@ from stepup.methods.base import (
     MethodContext,
     MethodView,
     Verified,
+    pending_row,
     row_view,
 )
 from stepup.store import codes, queries
@@ -60,13 +61,8 @@ class OobMethod:
     async def begin_enrollment(self, ctx: MethodContext, user: User, params: dict[str, Any]
                                ) -> EnrollmentStart:
         destination = self._destination(ctx, user, params)
-        row = await queries.get_method(ctx.db, user.id, self.type)
-        if row is not None and row.status == "enabled":
-            raise Conflict("This method is already enabled. Disable it first.")
-        if row is None:
-            row = MethodRow(id=new_id(), user_id=user.id, type=self.type, status="pending",
-                            protects={}, created_at=ctx.clock.now())
-            ctx.db.add(row)
+        row = await pending_row(ctx, user, self.type,
+                                already_enabled="This method is already enabled. Disable it first.")
         row.destination = destination
         await ctx.db.flush()
         sent = await self.challenge(ctx, user, row, Purpose.enroll(self.type))

@@ -18,8 +18,7 @@ import pyotp
 import segno
 
 from stepup.domain.codes import normalise_numeric_code, same
-from stepup.domain.errors import Conflict, InvalidCode
-from stepup.domain.hashing import new_id
+from stepup.domain.errors import InvalidCode
 from stepup.domain.policy import Purpose
 from stepup.methods.base import (
     ChallengeSent,
@@ -27,6 +26,7 @@ from stepup.methods.base import (
     MethodContext,
     MethodView,
     Verified,
+    pending_row,
     row_view,
 )
 from stepup.store import queries
@@ -105,13 +105,8 @@ class TotpMethod:
 
     async def begin_enrollment(self, ctx: MethodContext, user: User, params: dict[str, Any]
                                ) -> EnrollmentStart:
-        row = await queries.get_method(ctx.db, user.id, self.type)
-        if row is not None and row.status == "enabled":
-            raise Conflict("The authenticator app is already enabled. Disable it first.")
-        if row is None:
-            row = MethodRow(id=new_id(), user_id=user.id, type=self.type, status="pending",
-                            protects={}, created_at=ctx.clock.now())
-            ctx.db.add(row)
+        row = await pending_row(ctx, user, self.type, already_enabled=(
+            "The authenticator app is already enabled. Disable it first."))
         secret = new_secret()
         row.secret_kid, row.secret_ct = ctx.keyring.encrypt(secret.encode(),
                                                             _aad(user.id, row.id))

@@ -58,6 +58,7 @@ from stepup.methods.base import (
     MethodContext,
     MethodView,
     Verified,
+    pending_row,
     row_view,
 )
 from stepup.store import codes, queries
@@ -196,14 +197,8 @@ class WebAuthnMethod:
 
     async def begin_enrollment(self, ctx: MethodContext, user: User, params: dict[str, Any]
                                ) -> EnrollmentStart:
-        row = await queries.get_method(ctx.db, user.id, self.type)
-        if row is not None and row.status == "enabled":
-            raise Conflict("Passkeys are already enabled: add another one instead.")
-        if row is None:
-            row = MethodRow(id=new_id(), user_id=user.id, type=self.type, status="pending",
-                            protects={}, created_at=ctx.clock.now())
-            ctx.db.add(row)
-            await ctx.db.flush()
+        row = await pending_row(ctx, user, self.type, already_enabled=(
+            "Passkeys are already enabled: add another one instead."))
         await queries.delete_passkeys(ctx.db, row.id)  # from an enrolment left unfinished
         challenge = await self._issue(ctx, user, Purpose.enroll(self.type))
         return EnrollmentStart(200, self._options(ctx, user, challenge, []))
