@@ -43,8 +43,11 @@ async def view(rt: Runtime, db: AsyncSession, user: User, method_type: str) -> M
     return await registry.get(method_type).describe(rt.method_context(db), user, row)
 
 
-async def _enabled_row(db: AsyncSession, user: User, method_type: str) -> MethodRow:
-    row = await queries.get_method(db, user.id, method_type)
+async def enabled_row(db: AsyncSession, user: User, method_type: str, *, lock: bool = False
+                      ) -> MethodRow:
+    """The user's enabled row of this method (``lock``: held until commit), else
+    MethodNotEnabled."""
+    row = await queries.get_method(db, user.id, method_type, lock=lock)
     if row is None or row.status != "enabled":
         raise MethodNotEnabled(f"The method '{method_type}' is not enabled.")
     return row
@@ -82,7 +85,7 @@ async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type:
         was_enabled = await queries.count_enabled_methods(db, user.id)
         start = await method.begin_enrollment(rt.method_context(db, actor), user, params)
         if start.enabled:
-            row = await _enabled_row(db, user, method_type)
+            row = await enabled_row(db, user, method_type)
             row.protects = initial_protects(rt.settings.operations, first_method=was_enabled == 0)
             await changed(rt, db, actor, "method.enabled", user, method=method_type)
         else:
@@ -141,7 +144,7 @@ async def switch(rt: Runtime, actor: Actor, user_id: str, method_type: str,
         raise ValidationFailed("Say which operation to switch.", field="protects")
     async with rt.db() as db:
         user = await user_of(db, user_id)
-        row = await _enabled_row(db, user, method_type)
+        row = await enabled_row(db, user, method_type)
         await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type))
         before = dict(row.protects)
         row.protects = {**before, **{k: bool(v) for k, v in protects.items()}}
@@ -156,7 +159,7 @@ async def disable(rt: Runtime, actor: Actor, user_id: str, method_type: str, cod
     method = registry.get(method_type)
     async with rt.db() as db:
         user = await user_of(db, user_id)
-        row = await _enabled_row(db, user, method_type)
+        row = await enabled_row(db, user, method_type)
         await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type))
         # Disabling SMS unverifies the phone, yet its owner is the one to tell.
         phone = row.destination if method_type == "sms" and user.phone_verified else None
@@ -173,7 +176,7 @@ async def regenerate_backup_codes(rt: Runtime, actor: Actor, user_id: str, code:
     assert isinstance(method, BackupCodesMethod)
     async with rt.db() as db:
         user = await user_of(db, user_id)
-        row = await _enabled_row(db, user, method.type)
+        row = await enabled_row(db, user, method.type)
         await check_code(rt, db, actor, user, row, code, Purpose.manage(method.type))
         codes = await method.issue_set(rt.method_context(db), user)
         await changed(rt, db, actor, "backup_codes.regenerated", user)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stepup.domain.errors import MethodNotEnabled, NotFound, ValidationFailed
+from stepup.domain.errors import NotFound, ValidationFailed
 from stepup.domain.policy import Purpose
 from stepup.methods import registry
 from stepup.methods.base import MethodView
@@ -35,9 +35,7 @@ async def begin_add(rt: Runtime, actor: Actor, user_id: str, pin: str | None, *,
         user = await methods.user_of(db, user_id)
         if pin is not None or not on_behalf:
             await check_pin(rt, db, actor, user, pin or "", method=CHANNEL)
-        row = await queries.get_method(db, user.id, CHANNEL)
-        if row is None or row.status != "enabled":
-            raise MethodNotEnabled("Passkeys are not enabled: enable them first.")
+        await methods.enabled_row(db, user, CHANNEL)
         body = await _method().begin_add(rt.method_context(db, actor), user)
         await db.commit()
         return body
@@ -61,9 +59,7 @@ async def finish_add(rt: Runtime, actor: Actor, user_id: str, credential: str,
     name = clean_name(name) if name else None
     async with rt.db() as db:
         user = await methods.user_of(db, user_id)
-        row = await queries.get_method(db, user.id, CHANNEL)
-        if row is None or row.status != "enabled":
-            raise MethodNotEnabled("Passkeys are not enabled: enable them first.")
+        row = await methods.enabled_row(db, user, CHANNEL)
         verified = await check_code(rt, db, actor, user, row, credential, ADD)
         passkey_id = str(verified.notes["passkey"])
         if name:
@@ -82,9 +78,7 @@ async def remove(rt: Runtime, actor: Actor, user_id: str, passkey_id: str, code:
     method with no passkey."""
     async with rt.db() as db:
         user = await methods.user_of(db, user_id)
-        row = await queries.get_method(db, user.id, CHANNEL, lock=True)
-        if row is None or row.status != "enabled":
-            raise MethodNotEnabled("Passkeys are not enabled.")
+        row = await methods.enabled_row(db, user, CHANNEL, lock=True)
         passkeys = {pk.id: pk for pk in await queries.list_passkeys(db, user.id)}
         if passkey_id not in passkeys:
             raise NotFound("This account has no such passkey.")
