@@ -34,11 +34,10 @@ from stepup.web.portal.render import (
     PASSKEY,
     SENDS_CODES,
     Page,
-    logged_in,
     passkey_request,
     posted,
     redirect,
-    to_login,
+    user_page,
 )
 
 router = APIRouter()
@@ -157,13 +156,6 @@ async def _refused(page: Page, op_id: str, err: DomainError, *, chosen: str | No
                        sent=sent, wait=wait, status_code=status_for(err))
 
 
-async def _user_page(request: Request) -> Page | Response:
-    page = await logged_in(request)
-    if page is None or page.user is None:
-        return to_login(request, back=True)
-    return page
-
-
 
 
 # --- a new withdrawal ------------------------------------------------------------------
@@ -215,7 +207,7 @@ def _detail_error(page: Page, err: DomainError, values: Mapping[str, str]) -> di
 
 @router.get("/operations/new")
 async def new_page(request: Request) -> Response:
-    page = await _user_page(request)
+    page = await user_page(request, back=True)
     if not isinstance(page, Page):
         return page
     if page.user is not None and await recovery.needs_enrolment(page.rt, page.user.id):
@@ -249,7 +241,7 @@ async def new_submit(request: Request) -> Response:
 
 @router.get("/operations/{op_id}")
 async def operation_page(op_id: str, request: Request) -> Response:
-    page = await _user_page(request)
+    page = await user_page(request, back=True)
     if not isinstance(page, Page):
         return page
     assert page.user is not None

@@ -4,6 +4,8 @@ passkey of the account)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -15,22 +17,14 @@ from stepup.web.portal.enroll import method_view, methods_url
 from stepup.web.portal.render import (
     PASSKEY,
     Page,
-    logged_in,
     passkey_request,
     posted,
     redirect,
-    to_login,
+    user_page,
 )
 
 router = APIRouter()
 BASE = "/settings/methods/webauthn"
-
-
-async def _page(request: Request) -> Page | Response:
-    page = await logged_in(request)
-    if page is None or page.user is None:
-        return to_login(request)
-    return page
 
 
 def _pin_form(page: Page, *, error: str | None = None, status_code: int = 200) -> Response:
@@ -49,7 +43,7 @@ def _create_form(page: Page, options: dict[str, object] | None, *, error: str | 
 
 @router.get(f"{BASE}/add")
 async def add_page(request: Request) -> Response:
-    page = await _page(request)
+    page = await user_page(request)
     if not isinstance(page, Page):
         return page
     view = await method_view(page, PASSKEY)
@@ -89,18 +83,23 @@ async def add_confirm(request: Request) -> Response:
     return redirect(methods_url("passkey_added", PASSKEY))
 
 
+async def _passkeys(page: Page) -> list[dict[str, Any]]:
+    """The account's passkeys (none when passkeys are not enabled)."""
+    view = await method_view(page, PASSKEY)
+    return list(view.passkeys or []) if view is not None else []
+
+
 async def _remove_form(page: Page, passkey_id: str, *, error: str | None = None,
                        status_code: int = 200) -> Response:
     assert page.user is not None
-    view = await method_view(page, PASSKEY)
-    chosen = next((p for p in (view.passkeys or []) if p["id"] == passkey_id), None) \
-        if view is not None else None
+    listed = await _passkeys(page)
+    chosen = next((p for p in listed if p["id"] == passkey_id), None)
     if chosen is None:
         return page.not_found()
     user_id = page.user.id
     options, problem = await passkey_request(page, PASSKEY, lambda: methods.challenge(
         page.rt, deps.actor(page.request), user_id, PASSKEY))
-    last = len(view.passkeys or []) == 1 if view is not None else False
+    last = len(listed) == 1
     intro = (page._("This is your last passkey: removing it disables passkeys. Click "
                     "Remove, then confirm with a passkey.") if last
              else page._("Click Remove, then confirm with any of your passkeys."))
@@ -114,7 +113,7 @@ async def _remove_form(page: Page, passkey_id: str, *, error: str | None = None,
 
 @router.get(f"{BASE}/passkeys/{{passkey_id}}/remove")
 async def remove_page(passkey_id: str, request: Request) -> Response:
-    page = await _page(request)
+    page = await user_page(request)
     if not isinstance(page, Page):
         return page
     return await _remove_form(page, passkey_id)
@@ -138,9 +137,7 @@ async def remove_submit(passkey_id: str, request: Request) -> Response:
 
 async def _rename_form(page: Page, passkey_id: str, *, name: str | None = None,
                        error: str | None = None, status_code: int = 200) -> Response:
-    view = await method_view(page, PASSKEY)
-    chosen = next((p for p in (view.passkeys or []) if p["id"] == passkey_id), None) \
-        if view is not None else None
+    chosen = next((p for p in await _passkeys(page) if p["id"] == passkey_id), None)
     if chosen is None:
         return page.not_found()
     return page.render("passkey_rename.html", status_code=status_code,
@@ -151,7 +148,7 @@ async def _rename_form(page: Page, passkey_id: str, *, name: str | None = None,
 
 @router.get(f"{BASE}/passkeys/{{passkey_id}}/rename")
 async def rename_page(passkey_id: str, request: Request) -> Response:
-    page = await _page(request)
+    page = await user_page(request)
     if not isinstance(page, Page):
         return page
     return await _rename_form(page, passkey_id)

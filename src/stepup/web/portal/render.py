@@ -379,12 +379,21 @@ async def passkey_request(page: Page, method_type: str | None,
     return sent.options, None
 
 
+async def user_page(request: Request, *, back: bool = False) -> Page | Response:
+    """The page of a signed-in user, or the way to the login page (``back``: and back
+    here afterwards)."""
+    page = await logged_in(request)
+    if page is None or page.user is None:
+        return to_login(request, back=back)
+    return page
+
+
 async def posted(request: Request) -> tuple[Page, Mapping[str, str]] | Response:
     """The page and form of a signed-in user's POST, once the session and its CSRF token
     are checked; otherwise the response to give instead (login, or the 403 page)."""
-    page = await logged_in(request)
-    if page is None or page.user is None:
-        return to_login(request)
+    page = await user_page(request)
+    if not isinstance(page, Page):
+        return page
     form = await checked_form(page)
     if isinstance(form, Response):
         return form
