@@ -4,14 +4,13 @@ answered in full before the workers exit, and the service then stops cleanly."""
 from __future__ import annotations
 
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.support.server import STEPUP, clean_env, free_port, wait_until_up
+from tests.support.server import clean_env, serve, wait_until_up
 
 
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
@@ -19,11 +18,7 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
     # enough to be in flight when the signal comes.
     env = clean_env(STEPUP_DATA_DIR=str(tmp_path / "data"), STEPUP_ARGON2_TIME_COST="40",
                     STEPUP_ARGON2_MEMORY_KIB="65536")
-    port = free_port()
-    server = subprocess.Popen([*STEPUP, "serve", "--port", str(port), "--workers", "2"],
-                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    server, base = serve(tmp_path, env)
     try:
         assert wait_until_up(base), "stepup serve did not start"
         answer: dict[str, object] = {}

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pyotp
 
-from tests.support.server import STEPUP, clean_env, free_port, wait_until_up
+from tests.support.server import STEPUP, clean_env, serve, wait_until_up
 
 USERS = 20
 PER_USER = 12
@@ -48,11 +48,7 @@ def test_two_sqlite_workers_accept_each_step_once(tmp_path: Path) -> None:
     found = re.search(r"key:\s+(\S+)", out)
     assert found, out
     secrets = dict(line.split(",") for line in tokens.read_text().splitlines())
-    port = free_port()
-    server = subprocess.Popen([*STEPUP, "serve", "--port", str(port), "--workers", "2"],
-                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    server, base = serve(tmp_path, env)
     try:
         assert wait_until_up(base), "stepup serve did not start"
         now = time.time()

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from stepup.web.workers import Supervisor
-from tests.support.server import STEPUP, clean_env, free_port, wait_until_up
+from tests.support.server import STEPUP, clean_env, free_port, serve, wait_until_up
 
 CONNECTIONS = 32
 
@@ -76,11 +76,8 @@ async def _open_connections(base: str) -> httpx.AsyncClient:
 
 def test_a_burst_of_connections_is_spread_and_a_dead_worker_replaced(tmp_path: Path) -> None:
     port = free_port()
-    server = subprocess.Popen(
-        [*STEPUP, "serve", "--port", str(port), "--workers", "2"], cwd=tmp_path,
-        env=clean_env(STEPUP_DATA_DIR=str(tmp_path / "data")),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    server, base = serve(tmp_path, clean_env(STEPUP_DATA_DIR=str(tmp_path / "data")),
+                         port=port)
     try:
         assert wait_until_up(base), "stepup serve did not start"
         workers = _workers(server, 2)
@@ -138,13 +135,9 @@ def test_workers_that_keep_dying_at_start_stop_the_service() -> None:
 
 
 def test_workers_do_not_outlive_a_killed_supervisor(tmp_path: Path) -> None:
-    port = free_port()
-    server = subprocess.Popen(
-        [*STEPUP, "serve", "--port", str(port), "--workers", "2"], cwd=tmp_path,
-        env=clean_env(STEPUP_DATA_DIR=str(tmp_path / "data")),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, base = serve(tmp_path, clean_env(STEPUP_DATA_DIR=str(tmp_path / "data")))
     try:
-        assert wait_until_up(f"http://127.0.0.1:{port}"), "stepup serve did not start"
+        assert wait_until_up(base), "stepup serve did not start"
         workers = _workers(server, 2)
     finally:
         server.kill()

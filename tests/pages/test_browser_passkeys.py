@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,6 +20,9 @@ from stepup.services.runtime import Runtime
 from tests.pages.helpers import PASSWORD, PIN
 from tests.pages.test_browser import ARGS, ARTIFACTS, CHROMIUM, _serve
 from tests.support.server import free_port
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = [
     pytest.mark.browser,
@@ -36,6 +40,19 @@ def server(settings: Settings, runtime: Runtime) -> Iterator[str]:
     base = f"http://localhost:{port}"
     for _ in _serve(settings.model_copy(update={"public_url": base}), port):
         yield base
+
+
+def _sign_up_and_enable(page: Page, base: str, email: str) -> None:
+    """A new account, then Passkeys → Enable and the PIN: the Create passkey page."""
+    page.goto(f"{base}/signup")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("PIN").fill(PIN)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/settings/methods")
+    page.locator("#method-webauthn").get_by_role("link", name="Enable").click()
+    page.get_by_label("PIN").fill(PIN)
+    page.get_by_role("button", name="Verify").click()
 
 
 def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
@@ -68,17 +85,8 @@ def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
                                   {"authenticatorId": authenticator})["credentials"]
             return int(creds[0]["signCount"]) if creds else -1
 
-        page.goto(f"{server}/signup")
-        page.get_by_label("E-mail").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_label("PIN").fill(PIN)
-        page.get_by_role("button", name="Create account").click()
-        page.wait_for_url("**/settings/methods")
-
         # Enable: the PIN, then the browser makes the passkey.
-        page.locator("#method-webauthn").get_by_role("link", name="Enable").click()
-        page.get_by_label("PIN").fill(PIN)
-        page.get_by_role("button", name="Verify").click()
+        _sign_up_and_enable(page, server, email)
         expect(page.get_by_role("button", name="Create passkey")).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "passkey-enroll.png"), full_page=True)
         page.get_by_role("button", name="Create passkey").click()
@@ -147,15 +155,7 @@ def test_the_page_says_where_passkeys_work_when_opened_elsewhere(server: str) ->
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(locale="en-GB")
         page.set_default_timeout(15000)
-        page.goto(f"{by_ip}/signup")
-        page.get_by_label("E-mail").fill(f"elsewhere-{uuid.uuid4().hex[:8]}@example.com")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_label("PIN").fill(PIN)
-        page.get_by_role("button", name="Create account").click()
-        page.wait_for_url("**/settings/methods")
-        page.locator("#method-webauthn").get_by_role("link", name="Enable").click()
-        page.get_by_label("PIN").fill(PIN)
-        page.get_by_role("button", name="Verify").click()
+        _sign_up_and_enable(page, by_ip, f"elsewhere-{uuid.uuid4().hex[:8]}@example.com")
         expect(page.get_by_text("Passkeys for this account work on localhost only")
                ).to_be_visible()
         expect(page.get_by_role("button", name="Create passkey")).to_be_disabled()

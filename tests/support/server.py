@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -37,3 +39,14 @@ def wait_until_up(base: str, path: str = "/readyz", seconds: float = 30) -> bool
             pass
         time.sleep(0.2)
     return False
+
+
+def serve(cwd: Path, env: dict[str, str], *, port: int | None = None, workers: int = 2
+          ) -> tuple[subprocess.Popen[bytes], str]:
+    """``stepup serve --workers N`` on ``port`` (else a free one), output discarded:
+    the process and its base URL. The caller waits for it and ends it."""
+    port = port or free_port()
+    server = subprocess.Popen([*STEPUP, "serve", "--port", str(port), "--workers", str(workers)],
+                              cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    return server, f"http://127.0.0.1:{port}"
