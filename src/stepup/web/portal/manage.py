@@ -59,8 +59,10 @@ def _switch_args(page: Page, values: Mapping[str, str]) -> tuple[str, bool] | No
     return op, values.get("on") == "1"
 
 
-async def _passkey(page: Page, method_type: str) -> tuple[dict[str, Any] | None, str | None]:
-    """A passkey's switch or Disable form: the request it answers (purpose manage)."""
+async def manage_passkey(page: Page, method_type: str
+                         ) -> tuple[dict[str, Any] | None, str | None]:
+    """A form that manages passkeys (a switch, Disable, removing one): the request its
+    answer is for (purpose manage); nothing for other methods."""
     assert page.user is not None
     user_id = page.user.id
     return await passkey_request(page, method_type, lambda: methods.challenge(
@@ -72,13 +74,12 @@ async def _switch_form(page: Page, method_type: str, op: str, on: bool, *,
                        status_code: int = 200) -> Response:
     values = {"method": page.method_name(method_type), "operation": page.operation_name(op)}
     sends = method_type in SENDS_CODES
-    passkey, problem = await _passkey(page, method_type)
+    passkey, problem = await manage_passkey(page, method_type)
+    title = (page._("Turn on %(operation)s protection", **values) if on
+             else page._("Turn off %(operation)s protection", **values))
     if method_type == PASSKEY:
-        title = (page._("Turn on %(operation)s protection", **values) if on
-                 else page._("Turn off %(operation)s protection", **values))
         intro = page._("Click Verify, then confirm with your passkey.")
     elif on:
-        title = page._("Turn on %(operation)s protection", **values)
         intro = page._("Once this is on, you will be asked for a code from %(method)s when "
                        "you confirm this operation. Enter a current code from %(method)s, "
                        "and then click Verify.", **values)
@@ -87,7 +88,6 @@ async def _switch_form(page: Page, method_type: str, op: str, on: bool, *,
                            "when you confirm this operation. Click Send code, enter the "
                            "code sent by %(method)s, and then click Verify.", **values)
     else:
-        title = page._("Turn off %(operation)s protection", **values)
         intro = page._("%(method)s will no longer be asked for on this operation. Enter a "
                        "current code from %(method)s, and then click Verify.", **values)
         if sends:
@@ -106,7 +106,7 @@ async def _switch_form(page: Page, method_type: str, op: str, on: bool, *,
 async def _disable_form(page: Page, method_type: str, *, error: str | None = None,
                         send: Sending | None = None, status_code: int = 200) -> Response:
     name = page.method_name(method_type)
-    passkey, problem = await _passkey(page, method_type)
+    passkey, problem = await manage_passkey(page, method_type)
     if method_type == PASSKEY:
         intro = page._("Click Disable, then confirm with your passkey.")
     elif method_type == "backup_codes":

@@ -10,14 +10,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from stepup.domain.errors import DomainError
-from stepup.services import methods, passkeys
+from stepup.services import passkeys
 from stepup.web import deps
 from stepup.web.portal.auth import status_for
 from stepup.web.portal.enroll import method_view, methods_url
+from stepup.web.portal.manage import manage_passkey
 from stepup.web.portal.render import (
     PASSKEY,
     Page,
-    passkey_request,
     posted,
     redirect,
     user_page,
@@ -96,9 +96,7 @@ async def _remove_form(page: Page, passkey_id: str, *, error: str | None = None,
     chosen = next((p for p in listed if p["id"] == passkey_id), None)
     if chosen is None:
         return page.not_found()
-    user_id = page.user.id
-    options, problem = await passkey_request(page, PASSKEY, lambda: methods.challenge(
-        page.rt, deps.actor(page.request), user_id, PASSKEY))
+    options, problem = await manage_passkey(page, PASSKEY)
     last = len(listed) == 1
     intro = (page._("This is your last passkey: removing it disables passkeys. Click "
                     "Remove, then confirm with a passkey.") if last
