@@ -107,14 +107,48 @@ app.add_typer(user_app, name="user")
 
 @user_app.command("unlock")
 def user_unlock(email: str,
-                what: str = typer.Option("all", help="all, account, pin, or a method type")
-                ) -> None:
+                what: str = typer.Option("all", help="all, account, pin, or a method type"),
+                app_name: str = typer.Option("portal", "--app",
+                                             help="The app the user belongs to")) -> None:
     """Lift the locks that guessing put on an account (audited)."""
     from stepup.services import support
     from stepup.services.runtime import Actor
 
-    scopes = _run(_settings(), lambda rt: support.unlock(rt, Actor(name="cli"), email, what))
+    scopes = _run(_settings(), lambda rt: support.unlock(rt, Actor(name="cli"), email, what,
+                                                         app=app_name))
     typer.echo(f"unlocked {email}: {', '.join(scopes)}")
+
+
+apps_app = typer.Typer(no_args_is_help=True, help="Apps: the portals that embed StepUp.")
+app.add_typer(apps_app, name="app")
+
+
+@apps_app.command("create")
+def app_create(name: str,
+               display_name: str = typer.Option(None, help="Shown to the app's users"),
+               url: str = typer.Option(None, help="The portal's address"),
+               sends_per_hour: int = typer.Option(
+                   None, help="Codes per hour for all its users (default: the setting)")
+               ) -> None:
+    """Create an app; its keys (`stepup apikey create --app NAME`) see only its users."""
+    from stepup.services import apps
+    from stepup.services.runtime import Actor
+
+    row = _run(_settings(), lambda rt: apps.create(
+        rt, Actor(name="cli"), name, display_name=display_name, url=url,
+        sends_per_hour=sends_per_hour))
+    typer.echo(f"id:   {row.id}\nname: {row.name}\n(the id is the `aud` of its receipts)")
+
+
+@apps_app.command("list")
+def app_list() -> None:
+    """List the apps (``portal`` is StepUp's own pages)."""
+    from stepup.services import apps
+
+    for a in _run(_settings(), apps.list_all):
+        budget = f"{a.sends_per_hour}/h" if a.sends_per_hour else "default"
+        typer.echo(f"{a.id:32}  {a.name:20} sends {budget:9} {a.display_name}"
+                   f"{'  ' + a.url if a.url else ''}")
 
 
 apikey_app = typer.Typer(no_args_is_help=True, help="API keys for portals and support.")
@@ -144,6 +178,9 @@ def _run(settings: Settings, job: Callable[[Runtime], Awaitable[T]]) -> T:
 
 @apikey_app.command("create")
 def apikey_create(role: str = typer.Option(..., help="app or support"),
+                  app_name: str = typer.Option(
+                      None, "--app", help="Role app: the app whose users it sees "
+                                          "(default: 'default', made on first use)"),
                   name: str = typer.Option("default", help="Who uses the key"),
                   scope: list[str] = typer.Option(
                       [], help="users, methods, verify, operations (repeat; none: all)"),
@@ -153,9 +190,10 @@ def apikey_create(role: str = typer.Option(..., help="app or support"),
     from stepup.services.runtime import Actor
 
     row, token = _run(_settings(), lambda rt: apikeys.create(
-        rt, name, role, Actor(name="cli"), scopes=scope, rate_per_minute=rate))
+        rt, name, role, Actor(name="cli"), scopes=scope, rate_per_minute=rate, app=app_name))
     scopes = ", ".join(row.scopes) or "all"
-    typer.echo(f"id:     {row.id}\nrole:   {row.role}\nscopes: {scopes}\n"
+    typer.echo(f"id:     {row.id}\nrole:   {row.role}\napp:    {app_name or row.app_id or '-'}\n"
+               f"scopes: {scopes}\n"
                f"rate:   {row.rate_per_minute}/min\nkey:    {token}\n"
                "Store the key now: it cannot be shown again.")
 
@@ -163,12 +201,16 @@ def apikey_create(role: str = typer.Option(..., help="app or support"),
 @apikey_app.command("list")
 def apikey_list() -> None:
     """List API keys (never the keys themselves)."""
-    from stepup.services import apikeys
+    from stepup.services import apikeys, apps
 
-    for k in _run(_settings(), apikeys.list_keys):
+    settings = _settings()
+    names = {a.id: a.name for a in _run(settings, apps.list_all)}
+    for k in _run(settings, apikeys.list_keys):
         state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
         used = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never"
-        typer.echo(f"{k.id}  {k.role:8} {state:18} last used {used:17} {k.name}")
+        app_name = names.get(k.app_id, "-") if k.app_id else "-"
+        typer.echo(f"{k.id}  {k.role:8} app {app_name:16} {state:18} "
+                   f"last used {used:17} {k.name}")
 
 
 @apikey_app.command("revoke")
@@ -214,14 +256,16 @@ app.add_typer(bench_app, name="bench")
 
 @bench_app.command("seed")
 def bench_seed(users: int = typer.Option(10_000, min=1, help="How many users to create"),
-               tokens: str = typer.Option("tokens.csv", help="Append id,secret lines here")
-               ) -> None:
+               tokens: str = typer.Option("tokens.csv", help="Append id,secret lines here"),
+               app_name: str = typer.Option(None, "--app",
+                                            help="Their app (default: 'default')")) -> None:
     """Create users with an authenticator app quickly (benchmarks only)."""
     from pathlib import Path
 
     from stepup.services import seed
 
-    made = _run(_settings(), lambda rt: seed.seed_totp_users(rt, users, Path(tokens)))
+    made = _run(_settings(), lambda rt: seed.seed_totp_users(rt, users, Path(tokens),
+                                                              app=app_name))
     typer.echo(f"created {made} users with TOTP; secrets in {tokens}")
 
 

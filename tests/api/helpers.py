@@ -52,7 +52,7 @@ async def enable_totp(client: httpx.AsyncClient, token: str, clock: FrozenClock)
 # --- shared by the API test modules ---------------------------------------------------
 
 EMAIL = "jane@example.com"
-PROBLEM_FIELDS = {"type", "title", "status", "detail", "code"}
+PROBLEM_FIELDS = {"type", "title", "status", "detail", "code", "retryable"}
 
 
 def problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -62,6 +62,7 @@ def problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
     body = dict(r.json())
     assert set(body) >= PROBLEM_FIELDS, body
     assert body["status"] == status and body["code"] == code, body
+    assert isinstance(body["retryable"], bool), body
     assert "Traceback" not in r.text
     return body
 

@@ -7,6 +7,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 
@@ -147,3 +148,24 @@ async def app_with(settings: Settings, clock: FrozenClock, **overrides: Any
             yield c, rt
     finally:
         await rt.engine.dispose()
+
+
+async def totp_on_behalf(client: httpx.AsyncClient, key: str, user_id: str,
+                         clock: FrozenClock, *, withdrawal: bool = False) -> str:
+    """Enrol TOTP for a user of the key's app through the integration API (and switch it
+    on for withdrawals); returns the secret, the clock one step on."""
+    base = f"/api/v1/users/{user_id}/methods/totp"
+    r = await client.post(f"{base}/enrollment", json={}, headers=auth(key))
+    assert r.status_code == 200, r.text
+    secret = str(parse_qs(urlparse(r.json()["otpauth_uri"]).query)["secret"][0])
+    r = await client.post(f"{base}/enrollment/confirm",
+                          json={"code": totp_now(secret, clock)}, headers=auth(key))
+    assert r.status_code == 200, r.text
+    clock.advance(30)
+    if withdrawal:
+        r = await client.patch(base, json={"protects": {"withdrawal": True},
+                                           "code": totp_now(secret, clock)},
+                               headers=auth(key))
+        assert r.status_code == 200, r.text
+        clock.advance(30)
+    return secret

@@ -27,7 +27,7 @@ async def test_sign_up_normalises_the_e_mail(client: httpx.AsyncClient) -> None:
 async def test_same_address_twice_is_a_conflict(client: httpx.AsyncClient) -> None:
     await sign_up(client)
     for email in ("jane@example.com", "JANE@EXAMPLE.COM"):
-        body = problem(await client.post(URL, json=account(email=email)), 409, "conflict")
+        body = problem(await client.post(URL, json=account(email=email)), 409, "email_taken")
         assert body.get("field") == "email"
 
 

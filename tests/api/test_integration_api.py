@@ -17,15 +17,8 @@ from stepup.domain.clock import FrozenClock
 from stepup.services import apikeys
 from stepup.services.runtime import Actor, Runtime
 from stepup.store.models import ApiKey, AuditEvent
-from tests.api.helpers import PASSWORD, PIN, auth, problem, session_for, sign_up, totp_now
-from tests.api.ops_support import (
-    WITHDRAWAL,
-    app_with,
-    confirm,
-    pin,
-    read,
-    totp_for_withdrawal,
-)
+from tests.api.helpers import PIN, auth, problem, session_for, sign_up, totp_now
+from tests.api.ops_support import WITHDRAWAL, app_with, totp_on_behalf
 
 USERS = "/api/v1/users"
 CLIENT = {"email": "client8812@example.com", "external_id": "client-8812"}
@@ -112,12 +105,20 @@ async def test_create_or_fetch_a_user_by_external_id(client: httpx.AsyncClient,
 
     again = await _create(client, app_key, **CLIENT)
     assert again.status_code == 200 and again.json() == created
-    # Fetched by external id even with another e-mail; nothing is changed.
-    other = await _create(client, app_key, email="new@example.com", external_id="client-8812")
-    assert other.status_code == 200 and other.json()["email"] == CLIENT["email"]
+    # Details that differ are a conflict to act on (PATCH), never silently ignored.
+    r = await _create(client, app_key, email="new@example.com", external_id="client-8812")
+    assert problem(r, 409, "user_conflict")["field"] == "email"
+    r = await _create(client, app_key, **CLIENT, language="en")
+    assert problem(r, 409, "user_conflict")["field"] == "language"
     # The same e-mail with another external id is a conflict, not a takeover.
     r = await _create(client, app_key, email=CLIENT["email"], external_id="client-9999")
-    assert problem(r, 409, "conflict")["field"] == "email"
+    assert problem(r, 409, "user_conflict")["field"] == "email"
+    # An e-mail and an external id of two different users: neither of them.
+    other = await _create(client, app_key, email="john@example.com", external_id="client-2")
+    assert other.status_code == 201
+    r = await _create(client, app_key, email="john@example.com", external_id="client-8812")
+    body = problem(r, 409, "user_conflict")
+    assert created["id"] not in r.text and other.json()["id"] not in r.text, body
 
     problem(await _create(client, app_key, email="not-an-email"), 422, "validation_error")
     problem(await _create(client, app_key, email="a@example.com", language="xx"), 422,
@@ -126,23 +127,23 @@ async def test_create_or_fetch_a_user_by_external_id(client: httpx.AsyncClient,
             "validation_error")
 
 
-async def test_a_user_created_with_password_and_pin_can_log_in(client: httpx.AsyncClient,
-                                                               app_key: str) -> None:
-    await _new_user(client, app_key, password=PASSWORD, pin=PIN)
-    token = await session_for(client, CLIENT["email"])
-    r = await client.get("/api/v1/me", headers=auth(token))
-    assert r.json()["email"] == CLIENT["email"]
+async def test_a_pin_given_again_must_be_the_users_pin(client: httpx.AsyncClient,
+                                                       app_key: str) -> None:
+    created = await _new_user(client, app_key, pin=PIN)
+    again = await _create(client, app_key, **CLIENT, pin=PIN)
+    assert again.status_code == 200 and again.json()["id"] == created["id"]
+    r = await _create(client, app_key, **CLIENT, pin="902116")
+    assert problem(r, 409, "user_conflict")["field"] == "pin"
 
 
 async def test_a_users_methods(client: httpx.AsyncClient, app_key: str,
                                clock: FrozenClock) -> None:
-    user = await _new_user(client, app_key, password=PASSWORD, pin=PIN)
+    user = await _new_user(client, app_key, pin=PIN)
     r = await client.get(f"{USERS}/{user['id']}/methods", headers=auth(app_key))
     assert r.status_code == 200, r.text
     assert not [m for m in r.json()["methods"] if m["enabled"]]
 
-    token = await session_for(client, CLIENT["email"])
-    await totp_for_withdrawal(client, token, clock)
+    await totp_on_behalf(client, app_key, user["id"], clock, withdrawal=True)
     r = await client.get(f"{USERS}/{user['id']}/methods", headers=auth(app_key))
     totp = next(m for m in r.json()["methods"] if m["type"] == "totp")
     assert totp["enabled"] is True and totp["protects"]["withdrawal"] is True
@@ -152,12 +153,11 @@ async def test_a_users_methods(client: httpx.AsyncClient, app_key: str,
 
 # --- operations for a user -----------------------------------------------------------------
 
-async def test_an_operation_created_by_the_app_is_confirmed_by_the_user(
+async def test_an_operation_created_by_the_app_is_confirmed_through_the_api(
         client: httpx.AsyncClient, app_key: str, clock: FrozenClock, runtime: Runtime
 ) -> None:
-    user = await _new_user(client, app_key, password=PASSWORD, pin=PIN)
-    token = await session_for(client, CLIENT["email"])
-    secret = await totp_for_withdrawal(client, token, clock)
+    user = await _new_user(client, app_key, pin=PIN)
+    secret = await totp_on_behalf(client, app_key, user["id"], clock, withdrawal=True)
 
     r = await client.post(f"{USERS}/{user['id']}/operations", headers=auth(app_key),
                           json={"type": "withdrawal", "details": WITHDRAWAL})
@@ -168,12 +168,14 @@ async def test_an_operation_created_by_the_app_is_confirmed_by_the_user(
     assert (await client.get(status_url, headers=auth(app_key))).json()["status"] == (
         "pin_required")
 
-    # The user sees it and confirms it through /me/operations.
-    assert (await read(client, token, op["id"]))["summary"] == op["summary"]
-    assert (await pin(client, token, op["id"])).status_code == 200
+    # The portal's own pages ask the PIN and the code and pass them on.
+    r = await client.post(f"{status_url}/pin", json={"pin": PIN}, headers=auth(app_key))
+    assert r.status_code == 200, r.text
     assert (await client.get(status_url, headers=auth(app_key))).json()["status"] == (
         "code_required")
-    r = await confirm(client, token, op["id"], "totp", totp_now(secret, clock))
+    r = await client.post(f"{USERS}/{user['id']}/verify", headers=auth(app_key),
+                          json={"method": "totp", "code": totp_now(secret, clock),
+                                "purpose": op["id"]})
     assert r.status_code == 200, r.text
 
     seen = (await client.get(status_url, headers=auth(app_key))).json()

@@ -276,7 +276,7 @@ async def test_an_enabled_method_cannot_be_enrolled_again(stack: Stack) -> None:
     token = await signed_in(stack)
     await stack.enable(token, "sms", RU_MOBILE, phone=RU_MOBILE)
     stack.clock.advance(61)
-    problem(await stack.enroll(token, "sms", phone=UK_MOBILE), 409, "conflict")
+    problem(await stack.enroll(token, "sms", phone=UK_MOBILE), 409, "method_already_enabled")
     assert stack.sms_to(UK_MOBILE) == []
 
 

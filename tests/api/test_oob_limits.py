@@ -21,12 +21,19 @@ async def user(stack: Stack, email: str = "jane@example.com") -> str:
     return await session_for(stack.client, email)
 
 
-def rate_limited(r: httpx.Response, *, at_least: int, at_most: int) -> int:
-    body = problem(r, 429, "rate_limited")
+def rate_limited(r: httpx.Response, *, at_least: int, at_most: int,
+                 code: str = "send_cap_reached") -> int:
+    body = problem(r, 429, code)
+    assert body["retryable"] is True
     retry = int(r.headers["Retry-After"])
     assert at_least <= retry <= at_most, retry
     assert body.get("retry_after") in (None, retry)
     return retry
+
+
+def too_soon(r: httpx.Response, *, at_least: int, at_most: int) -> int:
+    """The resend cooldown: a code was sent moments ago."""
+    return rate_limited(r, at_least=at_least, at_most=at_most, code="resend_too_soon")
 
 
 async def test_resend_cooldown_is_60_seconds(stack: Stack) -> None:
@@ -34,13 +41,13 @@ async def test_resend_cooldown_is_60_seconds(stack: Stack) -> None:
     r = await stack.enroll(token, "sms", phone=RU_MOBILE)
     assert r.status_code == 202 and r.json()["resend_in"] == 60
     r = await stack.manage_challenge(token, "sms")  # resend the enrollment code
-    rate_limited(r, at_least=60, at_most=60)
+    too_soon(r, at_least=60, at_most=60)
     stack.clock.advance(20)
-    rate_limited(await stack.manage_challenge(token, "sms"), at_least=40, at_most=40)
+    too_soon(await stack.manage_challenge(token, "sms"), at_least=40, at_most=40)
     # Starting the enrollment again is a resend too.
-    rate_limited(await stack.enroll(token, "sms", phone=NUMBERS[0]), at_least=40, at_most=40)
+    too_soon(await stack.enroll(token, "sms", phone=NUMBERS[0]), at_least=40, at_most=40)
     stack.clock.advance(39)
-    rate_limited(await stack.manage_challenge(token, "sms"), at_least=1, at_most=1)
+    too_soon(await stack.manage_challenge(token, "sms"), at_least=1, at_most=1)
     assert len(stack.sms_to(RU_MOBILE)) == 1 and stack.sms_to(NUMBERS[0]) == []
     stack.clock.advance(1)
     assert (await stack.manage_challenge(token, "sms")).status_code == 202
@@ -56,12 +63,12 @@ async def test_cooldown_counts_per_channel_and_purpose_and_applies_to_login(
     # Nor is the first login code right after enabling: the cooldown is per purpose.
     lt = await login_token(stack.client)
     assert (await stack.login_challenge(lt, "sms")).status_code == 202
-    rate_limited(await stack.login_challenge(lt, "sms"), at_least=60, at_most=60)
+    too_soon(await stack.login_challenge(lt, "sms"), at_least=60, at_most=60)
     stack.clock.advance(59)
-    rate_limited(await stack.login_challenge(lt, "sms"), at_least=1, at_most=1)
+    too_soon(await stack.login_challenge(lt, "sms"), at_least=1, at_most=1)
     stack.clock.advance(1)
     assert (await stack.login_challenge(lt, "sms")).status_code == 202
-    rate_limited(await stack.login_challenge(lt, "sms"), at_least=60, at_most=60)
+    too_soon(await stack.login_challenge(lt, "sms"), at_least=60, at_most=60)
 
 
 async def test_at_most_5_codes_per_destination_an_hour(stack: Stack) -> None:
@@ -146,7 +153,7 @@ async def test_a_refused_send_is_not_counted(start_stack: StartStack) -> None:
     token = await user(stack)
     assert (await stack.enroll(token, "sms", phone=RU_MOBILE)).status_code == 202
     for _ in range(5):
-        problem(await stack.manage_challenge(token, "sms"), 429, "rate_limited")
+        problem(await stack.manage_challenge(token, "sms"), 429, "resend_too_soon")
     stack.clock.advance(61)
     assert (await stack.manage_challenge(token, "sms")).status_code == 202
     assert len(stack.sms_to(RU_MOBILE)) == 2

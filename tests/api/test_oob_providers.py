@@ -160,7 +160,7 @@ async def test_meta_whatsapp_sends_the_authentication_template(
 
 
 def no_provider_internals(body: dict[str, object], *words: str) -> None:
-    assert set(body) <= {"type", "title", "status", "detail", "code"}, body
+    assert set(body) <= {"type", "title", "status", "detail", "code", "retryable"}, body
     text = f"{body['title']} {body['detail']}".lower()
     for word in ("twilio", "meta", "smtp", "http", "21211", "131026", "535", "503",
                  "fbtrace", *words):
@@ -172,20 +172,21 @@ async def test_provider_4xx_gives_a_plain_502_and_leaves_nothing_half_done(
     stack = await start_stack(sends_per_destination_per_hour=1, sends_per_account_per_hour=1,
                               sends_per_ip_per_hour=1)
     token = await user(stack)
-    stack.api.script.append(
-        ProviderServer.twilio_error(400, 21211, "The 'To' number is not a valid phone number"))
+    stack.api.script.append(ProviderServer.twilio_error(
+        400, 21606, "The 'From' phone number provided is not a valid message-capable number"))
     with caplog.at_level(logging.WARNING, logger="stepup.delivery"):
         r = await stack.enroll(token, "sms", phone=RU_MOBILE)
     body = problem(r, 502, "delivery_failed")
     assert body["detail"] == ("We could not send the code by SMS right now. Nothing was "
                               "changed: please try again in a few minutes, or use another "
                               "method.")
-    no_provider_internals(body)
-    assert "21211" in caplog.text  # the provider's error is logged
+    assert body["retryable"] is True
+    no_provider_internals(body, "21606")
+    assert "21606" in caplog.text  # the provider's error is logged
     assert len(stack.api.received) == 1  # never a retry on a 4xx
     (event,) = await stack.audit("delivery.failed")
     assert event.data["provider"] == "twilio" and event.data["status"] == 400
-    assert "21211" in event.data["reason"] and event.data["method"] == "sms"
+    assert "21606" in event.data["reason"] and event.data["method"] == "sms"
     assert await stack.audit("code.sent") == []
     # Nothing enabled, nothing pending, no code kept.
     view = await method_view(stack.client, token, "sms")
@@ -316,12 +317,58 @@ async def test_meta_error_gives_a_plain_502(start_stack: StartStack,
     stack = await start_stack(whatsapp_provider="meta", meta_access_token="EAAB",
                               meta_phone_number_id="1055", meta_base_url=api.url)
     token = await user(stack)
-    stack.api.script.append(ProviderServer.meta_error(400, 131026, "Message undeliverable"))
+    stack.api.script.append(ProviderServer.meta_error(400, 131000, "Something went wrong"))
     body = problem(await stack.enroll(token, "whatsapp", phone=UK_MOBILE), 502,
                    "delivery_failed")
-    no_provider_internals(body, "undeliverable", "oauth")
+    no_provider_internals(body, "something went wrong", "oauth", "131000")
     (event,) = await stack.audit("delivery.failed")
-    assert event.data["provider"] == "meta" and "131026" in event.data["reason"]
+    assert event.data["provider"] == "meta" and "131000" in event.data["reason"]
+
+
+# --- a destination that cannot receive: permanent, never "try again" -------------------
+
+
+@pytest.mark.parametrize(("channel", "answer"), [
+    ("sms", ProviderServer.twilio_error(400, 21211, "The 'To' number is not valid")),
+    ("sms", ProviderServer.twilio_error(400, 21614, "'To' number is not a mobile number")),
+    ("whatsapp", ProviderServer.twilio_error(400, 63003, "Channel could not find To"))])
+async def test_a_number_the_provider_says_cannot_receive_is_a_422(
+        stack: Stack, channel: str, answer: Scripted) -> None:
+    token = await user(stack)
+    stack.api.script.append(answer)
+    r = await stack.enroll(token, channel, phone=UK_MOBILE)
+    body = problem(r, 422, "invalid_destination")
+    assert body["retryable"] is False
+    no_provider_internals(body, str(answer.body["code"]), "whatsapp:")
+    # Nothing half-done, as for any failed delivery; the reason is audited.
+    assert (await method_view(stack.client, token, channel))["pending"] is False
+    assert await stack.codes() == []
+    (event,) = await stack.audit("delivery.failed")
+    assert str(answer.body["code"]) in event.data["reason"]
+
+
+async def test_meta_undeliverable_is_a_422(start_stack: StartStack,
+                                          api: ProviderServer) -> None:
+    stack = await start_stack(whatsapp_provider="meta", meta_access_token="EAAB",
+                              meta_phone_number_id="1055", meta_base_url=api.url)
+    token = await user(stack)
+    stack.api.script.append(ProviderServer.meta_error(400, 131026, "Message undeliverable"))
+    body = problem(await stack.enroll(token, "whatsapp", phone=UK_MOBILE), 422,
+                   "invalid_destination")
+    no_provider_internals(body, "undeliverable", "oauth")
+
+
+async def test_a_mailbox_the_server_refuses_is_a_422(stack: Stack) -> None:
+    token = await user(stack)
+    stack.smtp.inbox.refused.add("gone@example.com")
+    body = problem(await stack.enroll(token, "email", email="gone@example.com"), 422,
+                   "invalid_destination")
+    assert "e-mail" in body["detail"] and body["retryable"] is False
+    (event,) = await stack.audit("delivery.failed")
+    assert event.data["provider"] == "smtp" and event.data["status"] == 550
+    assert (await method_view(stack.client, token, "email"))["pending"] is False
+    # Another address works at once.
+    assert (await stack.enroll(token, "email", email="jane.doe@example.com")).status_code == 202
 
 
 async def test_a_channel_without_a_provider_fails_clearly_in_production(

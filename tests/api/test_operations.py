@@ -113,9 +113,9 @@ async def test_a_code_before_the_pin_is_refused(client: httpx.AsyncClient,
     op_id = await started(client, token)
 
     body = problem(await confirm(client, token, op_id, "totp", totp_now(secret, clock)),
-                   409, "conflict")
+                   409, "pin_required")
     assert "PIN" in body["detail"]
-    body = problem(await challenge(client, token, op_id, "email"), 409, "conflict")
+    body = problem(await challenge(client, token, op_id, "email"), 409, "pin_required")
     assert "PIN" in body["detail"]
     assert (await read(client, token, op_id))["status"] == "pin_required"
 
@@ -137,10 +137,10 @@ async def test_second_confirmation_and_second_pin_are_refused(client: httpx.Asyn
 
     clock.advance(30)
     body = problem(await confirm(client, token, op_id, "totp", totp_now(secret, clock)),
-                   409, "conflict")
+                   409, "operation_already_confirmed")
     assert "already confirmed" in body["detail"]
-    problem(await pin(client, token, op_id), 409, "conflict")
-    problem(await challenge(client, token, op_id, "email"), 409, "conflict")
+    problem(await pin(client, token, op_id), 409, "operation_already_confirmed")
+    problem(await challenge(client, token, op_id, "email"), 409, "operation_already_confirmed")
     assert (await read(client, token, op_id))["receipt"] == receipt
 
 
@@ -167,8 +167,9 @@ async def test_a_method_that_does_not_protect_withdrawal_cannot_confirm_it(
     op_id = await past_pin(client, token)
     assert (await read(client, token, op_id))["methods"] == [
         {"type": "email", "destination": "j***@example.com"}]
+    # Enabled, but not switched on for withdrawal; not enabled at all.
     problem(await confirm(client, token, op_id, "totp", totp_now(secret, clock)),
-            409, "method_not_enabled")
+            409, "method_not_allowed_for_purpose")
     problem(await confirm(client, token, op_id, "webauthn", "x"), 409, "method_not_enabled")
     problem(await challenge(client, token, op_id, "sms"), 409, "method_not_enabled")
 
@@ -201,12 +202,12 @@ async def test_an_operation_expires_after_ten_minutes(client: httpx.AsyncClient,
     assert (await read(client, token, waiting_pin))["status"] == "expired"
     assert (await read(client, token, waiting_code))["status"] == "expired"
 
-    body = problem(await pin(client, token, waiting_pin), 409, "conflict")
+    body = problem(await pin(client, token, waiting_pin), 409, "operation_expired")
     assert "expired" in body["detail"]
     body = problem(await confirm(client, token, waiting_code, "totp", totp_now(secret, clock)),
-                   409, "conflict")
+                   409, "operation_expired")
     assert "expired" in body["detail"]
-    problem(await challenge(client, token, waiting_code, "totp"), 409, "conflict")
+    problem(await challenge(client, token, waiting_code, "totp"), 409, "operation_expired")
 
     # A new operation with the same details works: the TOTP step was not spent.
     fresh = await past_pin(client, token)

@@ -39,7 +39,7 @@ async def test_totp(client: httpx.AsyncClient, clock: FrozenClock) -> None:
     token = await _user(client)
     secret = await totp_for_withdrawal(client, token, clock)
     op_id = await past_pin(client, token)
-    body = problem(await challenge(client, token, op_id, "totp"), 409, "conflict")
+    body = problem(await challenge(client, token, op_id, "totp"), 409, "method_sends_no_codes")
     assert "does not send codes" in body["detail"]
     problem(await confirm(client, token, op_id, "totp", wrong_totp(secret, clock)), 400,
             "invalid_code")
@@ -54,15 +54,15 @@ async def test_backup_codes(client: httpx.AsyncClient, clock: FrozenClock) -> No
     codes = await backup_codes_for_withdrawal(client, token)
     op_id = await past_pin(client, token)
     assert (await read(client, token, op_id))["methods"] == [{"type": "backup_codes"}]
-    problem(await challenge(client, token, op_id, "backup_codes"), 409, "conflict")
+    problem(await challenge(client, token, op_id, "backup_codes"), 409, "method_sends_no_codes")
     r = await confirm(client, token, op_id, "backup_codes", codes[0])
     assert r.status_code == 200, r.text
     assert r.json()["method"] == "backup_codes"
 
     # A backup code is spent once, whatever it confirmed.
     other = await past_pin(client, token)
-    problem(await confirm(client, token, other, "backup_codes", codes[0]), 400,
-            "invalid_code")
+    problem(await confirm(client, token, other, "backup_codes", codes[0]), 409,
+            "code_already_used")
     r = await confirm(client, token, other, "backup_codes", codes[1])
     assert r.status_code == 200, r.text
 
@@ -138,6 +138,6 @@ async def test_a_method_switched_off_for_withdrawal_is_not_offered(
     op_id = await past_pin(client, token)
     assert [m["type"] for m in (await read(client, token, op_id))["methods"]] == ["email"]
     problem(await confirm(client, token, op_id, "totp", totp_now(secret, clock)), 409,
-            "method_not_enabled")
+            "method_not_allowed_for_purpose")  # enabled, but switched off for withdrawal
     assert not [m for m in await outbox(client, "jane@example.com")
                 if "BTC" in m["body"]]  # no fallback to the account e-mail

@@ -144,7 +144,7 @@ async def test_enrolling_an_enabled_method_is_a_conflict(client: httpx.AsyncClie
     token = await signed_in(client)
     await enable_totp(client, token, clock)
     problem(await client.post(ENROLL, json={"pin": PIN}, headers=auth(token)), 409,
-            "conflict")
+            "method_already_enabled")
 
 
 async def test_first_method_protects_login_the_second_nothing(client: httpx.AsyncClient,
@@ -197,16 +197,23 @@ async def test_an_accepted_step_is_never_accepted_again(client: httpx.AsyncClien
     secret = await enable_totp(client, await signed_in(client), clock)
     code = totp_now(secret, clock)
     assert (await verify(client, await login_token(client), "totp", code)).status_code == 200
-    problem(await verify(client, await login_token(client), "totp", code), 400, "invalid_code")
+    # Refused, and told apart from a wrong code (it does not count toward the lock).
+    problem(await verify(client, await login_token(client), "totp", code), 409,
+            "code_already_used")
 
     clock.advance(30)
     later = totp_now(secret, clock)
     assert (await verify(client, await login_token(client), "totp", later)).status_code == 200
     # The first code is still inside the ±1 window, but its step was spent: refused.
     assert totp_now(secret, clock, -1) == code
-    problem(await verify(client, await login_token(client), "totp", code), 400, "invalid_code")
+    problem(await verify(client, await login_token(client), "totp", code), 409,
+            "code_already_used")
     # And an older step than the last accepted one, though in the window, too.
     clock.advance(30)
+    problem(await verify(client, await login_token(client), "totp", later), 409,
+            "code_already_used")
+    # Out of the window, the same code is just a wrong code again.
+    clock.advance(60)
     problem(await verify(client, await login_token(client), "totp", later), 400,
             "invalid_code")
 
@@ -218,7 +225,8 @@ async def test_the_enrollment_code_cannot_be_replayed_to_log_in(client: httpx.As
     code = totp_now(secret, clock)
     assert (await client.post(CONFIRM, json={"code": code}, headers=auth(token))).status_code \
         == 200
-    problem(await verify(client, await login_token(client), "totp", code), 400, "invalid_code")
+    problem(await verify(client, await login_token(client), "totp", code), 409,
+            "code_already_used")
 
 
 async def test_two_racing_logins_with_one_code_only_one_wins(client: httpx.AsyncClient,
@@ -227,7 +235,8 @@ async def test_two_racing_logins_with_one_code_only_one_wins(client: httpx.Async
     tokens = [await login_token(client) for _ in range(2)]
     code = totp_now(secret, clock)
     answers = await asyncio.gather(*(verify(client, t, "totp", code) for t in tokens))
-    assert sorted(r.status_code for r in answers) == [200, 400], [r.text for r in answers]
+    # The loser is told the code was already used: a double submit, not a guess.
+    assert sorted(r.status_code for r in answers) == [200, 409], [r.text for r in answers]
 
 
 async def test_two_racing_verifies_of_one_login_token(client: httpx.AsyncClient,
@@ -272,7 +281,7 @@ async def test_switches_need_a_code_from_this_method(client: httpx.AsyncClient,
     assert (await login(client)).json()["status"] == "authenticated"
     # The same code cannot switch again.
     problem(await client.patch(url, headers=auth(token), json={
-        "protects": {"login": True}, "code": code}), 400, "invalid_code")
+        "protects": {"login": True}, "code": code}), 409, "code_already_used")
 
     clock.advance(30)
     r = await client.patch(url, headers=auth(token), json={

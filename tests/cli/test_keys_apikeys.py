@@ -61,3 +61,25 @@ def test_keys_rotate_and_retire_receipts(stepup) -> None:  # type: ignore[no-unt
     stepup("keys", "retire-receipts", first.group(1))
     published = json.loads(stepup("keys", "list-receipts").stdout)
     assert [k["kid"] for k in published["keys"]] == [second.group(1)]
+
+
+def test_apps_and_their_keys(stepup) -> None:  # type: ignore[no-untyped-def]
+    out = stepup("app", "create", "acme", "--display-name", "Acme Broker",
+                 "--url", "https://acme.example").stdout
+    acme = re.search(r"id:\s+(\S+)", out)
+    assert acme, out
+    listing = stepup("app", "list").stdout
+    assert "portal" in listing and "Acme Broker" in listing and "https://acme.example" in listing
+    assert stepup("app", "create", "acme", ok=False).returncode == 1  # names are unique
+
+    stepup("apikey", "create", "--role", "app", "--app", "acme", "--name", "acme web")
+    # Without --app a key goes to the app "default", made on first use.
+    stepup("apikey", "create", "--role", "app", "--name", "old portal")
+    keys = stepup("apikey", "list").stdout
+    assert re.search(r"app acme\s.*acme web", keys), keys
+    assert re.search(r"app default\s.*old portal", keys), keys
+    assert "default" in stepup("app", "list").stdout
+    missing = stepup("apikey", "create", "--role", "app", "--app", "nope", ok=False)
+    assert missing.returncode == 1 and "No app named 'nope'" in missing.stderr
+    support = stepup("apikey", "create", "--role", "support", "--app", "acme", ok=False)
+    assert support.returncode == 1 and "Only keys of role app" in support.stderr

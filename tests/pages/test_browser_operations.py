@@ -44,7 +44,8 @@ def _app_key(settings: Settings) -> str:
     async def go() -> str:
         rt = Runtime.build(settings, SystemClock())
         try:
-            _, key = await apikeys.create(rt, "portal", "app", Actor())
+            # Its users confirm on StepUp's own pages: a key of the app "portal".
+            _, key = await apikeys.create(rt, "portal", "app", Actor(), app="portal")
         finally:
             await rt.engine.dispose()
         return key

@@ -270,7 +270,8 @@ async def test_operation_of_another_user_is_not_found(client: httpx.AsyncClient)
 
 async def test_created_by_a_portal_confirmed_on_the_page(client: httpx.AsyncClient,
                                                          runtime: Runtime) -> None:
-    _, key = await apikeys.create(runtime, "portal", "app", Actor())
+    # A portal that sends its users to StepUp's own pages has a key of the app "portal".
+    _, key = await apikeys.create(runtime, "portal", "app", Actor(), app="portal")
     auth = {"Authorization": f"Bearer {key}"}
     r = await client.post("/api/v1/users", headers=auth, json={
         "email": "client@example.com", "external_id": "c-1", "password": PASSWORD,

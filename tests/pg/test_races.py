@@ -31,7 +31,7 @@ import pytest
 from sqlalchemy import func, select
 
 from stepup.config import Settings
-from stepup.services import apikeys, methods, users
+from stepup.services import apikeys, apps, methods, users
 from stepup.services.runtime import Actor, Runtime
 from stepup.store import codes as code_store
 from stepup.store import migrate
@@ -68,9 +68,12 @@ async def _setup(rt: Runtime) -> tuple[dict[str, str], dict[str, list[str]], dic
     totp: dict[str, str] = {}
     backup: dict[str, list[str]] = {}
     sms: dict[str, str] = {}
+    # The users of the app "default", where the race keys are made.
+    app_id = (await apps.for_new_key(rt, ACTOR, None)).id
     for i in range(USERS):
         for kind in ("totp", "backup", "sms"):
-            user, _ = await users.create_or_fetch(rt, ACTOR, email=f"{kind}{i}@example.com",
+            user, _ = await users.create_or_fetch(rt, ACTOR, app_id,
+                                                  email=f"{kind}{i}@example.com",
                                                   external_id=f"{kind}-{i}")
             if kind == "totp":
                 start = await methods.begin_enrollment(rt, ACTOR, user.id, "totp", None, {},
@@ -231,9 +234,10 @@ async def test_totp_steps_are_accepted_once_even_when_a_worker_is_killed(
     statuses = Counter(results)
     accepted = Counter(a for a, status in zip(attempts, results, strict=True) if status == 200)
     assert all(n == 1 for n in accepted.values()), accepted.most_common(3)
-    # The service kept answering: the losers were told why, not failed.
+    # The service kept answering: the losers were told why, not failed — the code was
+    # already used (not counted), or, late in the run, its step left the window.
     assert statuses[200] >= USERS // 2, statuses
-    assert set(statuses) <= {200, 400, 423, -1}, statuses
+    assert statuses[409] > 0 and set(statuses) <= {200, 400, 409, 423, -1}, statuses
     # Every acceptance, seen or lost with the worker, left exactly one audit row, and
     # none was accepted twice.
     for uid in served.totp:

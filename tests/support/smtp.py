@@ -25,6 +25,16 @@ from tests.support.server import free_port
 @dataclass
 class Inbox:
     messages: list[EmailMessage] = field(default_factory=list)
+    # Mailboxes this server refuses for good (550), as a real one refuses an address
+    # that does not exist.
+    refused: set[str] = field(default_factory=set)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if address.lower() in self.refused:
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = message_from_bytes(envelope.original_content or envelope.content,

@@ -8,13 +8,18 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import insert, select
+from sqlalchemy import column, insert, select, table, text
 from sqlalchemy.engine import Connection
 
 from stepup.domain.keyring import KeyRing
 from stepup.store import migrate
 from stepup.store.db import make_engine
-from stepup.store.models import Base, Method, Passkey, User
+from stepup.store.models import Base, Method, Passkey
+
+# The users table as the migrations before 0007 left it (no app).
+OLD_USERS = table("users", column("id"), column("email"), column("email_verified"),
+                  column("phone_verified"), column("verification_grade"), column("language"),
+                  column("created_at"))
 
 
 async def test_migrations_match_the_models(_schema: str) -> None:
@@ -49,12 +54,14 @@ async def test_a_passkey_made_before_0006_moves_to_the_passkeys_table(tmp_path: 
     sealed = json.dumps({"id": "Y3JlZA", "public_key": "a2V5"}).encode()
     kid, ct = keyring.encrypt(sealed, b"webauthn:u1:m1")
     async with engine.begin() as conn:
-        await conn.execute(insert(User).values(id="u1", email="jane@example.com",
-                                               created_at=now))
+        await conn.execute(insert(OLD_USERS).values(
+            id="u1", email="jane@example.com", email_verified=False, phone_verified=False,
+            verification_grade=0, language="en", created_at=now))
         await conn.execute(insert(Method).values(
             id="m1", user_id="u1", type="webauthn", status="enabled", protects={},
             secret_kid=kid, secret_ct=ct, last_step=7, created_at=now, enabled_at=now))
-        await conn.run_sync(upgrade_to, "head")
+        await conn.run_sync(upgrade_to, "0006")
+    await migrate.upgrade(engine)
     async with engine.connect() as conn:
         [passkey] = (await conn.execute(select(Passkey))).all()
         method = (await conn.execute(select(Method))).one()
@@ -63,4 +70,58 @@ async def test_a_passkey_made_before_0006_moves_to_the_passkeys_table(tmp_path: 
                                       b"webauthn:u1:m1")) == {"id": "Y3JlZA",
                                                               "public_key": "a2V5"}
     assert method.secret_ct is None and method.last_step is None
+    await engine.dispose()
+
+
+async def test_0007_puts_every_user_and_key_in_an_app_and_loses_nothing(
+        tmp_path: Path) -> None:
+    # Users made through an API key (their account.created names an app: actor) and the
+    # app keys move to the app "default"; people who signed up on the pages to "portal".
+    # The users table is rebuilt on SQLite: nothing that references a user may be lost.
+    from alembic import command
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+
+    def upgrade_to(conn: Connection, revision: str) -> None:
+        cfg = migrate.alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(upgrade_to, "0006")
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    old = {"email_verified": False, "phone_verified": False, "verification_grade": 0,
+           "language": "en", "created_at": now}
+    async with engine.begin() as conn:
+        await conn.execute(insert(OLD_USERS).values(id="self", email="jane@example.com",
+                                                    **old))
+        await conn.execute(insert(OLD_USERS).values(id="made", email="bob@example.com",
+                                                    **old))
+        for user, actor in (("self", "user"), ("made", "app:k1")):
+            await conn.execute(text(
+                "INSERT INTO audit_events (user_id, actor, event, data, created_at) "
+                "VALUES (:u, :a, 'account.created', '{}', :t)"), {"u": user, "a": actor,
+                                                                   "t": now})
+        await conn.execute(insert(Method).values(
+            id="m1", user_id="self", type="totp", status="enabled", protects={},
+            created_at=now, enabled_at=now))
+        await conn.execute(insert(Method).values(
+            id="m2", user_id="made", type="sms", status="enabled", protects={},
+            destination="+447700900123", created_at=now, enabled_at=now))
+        await conn.execute(text(
+            "INSERT INTO api_keys (id, name, role, key_hash, scopes, rate_per_minute, "
+            "created_at) VALUES ('k1', 'portal', 'app', x'00', '[]', 60, :t), "
+            "('k2', 'desk', 'support', x'01', '[]', 60, :t)"), {"t": now})
+    await migrate.upgrade(engine)
+    async with engine.connect() as conn:
+        apps = dict((await conn.execute(text("SELECT name, id FROM apps"))).all())
+        users = dict((await conn.execute(text("SELECT id, app_id FROM users"))).all())
+        keys = dict((await conn.execute(text("SELECT id, app_id FROM api_keys"))).all())
+        methods = (await conn.execute(text("SELECT id FROM methods ORDER BY id"))).scalars()
+        assert list(methods) == ["m1", "m2"]
+        fk = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one()
+    assert set(apps) == {"portal", "default"}
+    assert users == {"self": "portal", "made": apps["default"]}
+    assert keys == {"k1": apps["default"], "k2": None}
+    assert fk == 1  # foreign keys are back on for the connections that follow
     await engine.dispose()

@@ -35,6 +35,9 @@ class ProviderError(Exception):
     status: int | None = None
     retryable: bool = False
     details: dict[str, str] = field(default_factory=dict)
+    #: The provider says this number or address cannot receive (a number that does not
+    #: exist or is not a mobile, a refused mailbox): sending again will not help.
+    invalid_destination: bool = False
 
     def __str__(self) -> str:
         status = f" (HTTP {self.status})" if self.status else ""

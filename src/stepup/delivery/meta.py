@@ -10,6 +10,10 @@ from __future__ import annotations
 from stepup.delivery.base import OutgoingMessage, ProviderError, Receipt
 from stepup.delivery.http import json_or_empty, post
 
+# Meta's error codes that say the recipient cannot receive: not a WhatsApp user or
+# unable to receive (131026), not on the test account's allowed list (131030).
+INVALID_RECIPIENT = frozenset({"131026", "131030"})
+
 # WhatsApp template language codes for our languages.
 TEMPLATE_LANGUAGE = {"en": "en_US", "ru": "ru"}
 
@@ -55,4 +59,5 @@ class MetaWhatsAppProvider:
             self.name, f"Meta error {err.get('code')}: {err.get('message') or r.text[:200]}",
             status=r.status_code, retryable=r.status_code >= 500,
             details={"code": str(err.get("code", "")),
-                     "fbtrace_id": str(err.get("fbtrace_id", ""))})
+                     "fbtrace_id": str(err.get("fbtrace_id", ""))},
+            invalid_destination=str(err.get("code", "")) in INVALID_RECIPIENT)

@@ -73,6 +73,14 @@ class SmtpProvider:
             except (ConnectionRefusedError, smtplib.SMTPConnectError) as exc:
                 if attempt == 2:
                     raise ProviderError(self.name, f"cannot connect: {exc!r}") from exc
+            except smtplib.SMTPRecipientsRefused as exc:
+                # A 5xx for the recipient is the mailbox refusing for good; 4xx is a
+                # temporary refusal (greylisting, full mailbox).
+                codes = [code for code, _ in exc.recipients.values()]
+                raise ProviderError(self.name, f"recipient refused: {codes}",
+                                    status=codes[0] if codes else None,
+                                    invalid_destination=all(c >= 500 for c in codes)
+                                    ) from exc
             except smtplib.SMTPResponseException as exc:
                 raise ProviderError(self.name, f"refused: {exc.smtp_code} {exc.smtp_error!r}",
                                     status=exc.smtp_code) from exc

@@ -10,6 +10,12 @@ from __future__ import annotations
 from stepup.delivery.base import OutgoingMessage, ProviderError, Receipt
 from stepup.delivery.http import json_or_empty, post
 
+# Twilio's error codes that say the recipient itself cannot receive: invalid 'To'
+# number, not a mobile number, unsubscribed (STOP), unreachable region or carrier,
+# WhatsApp address not found.
+INVALID_RECIPIENT = frozenset({"21211", "21214", "21217", "21407", "21408", "21610",
+                               "21612", "21614", "63003"})
+
 
 class TwilioProvider:
     name = "twilio"
@@ -42,4 +48,5 @@ class TwilioProvider:
         raise ProviderError(
             self.name, f"Twilio error {data.get('code')}: {data.get('message') or r.text[:200]}",
             status=r.status_code, retryable=r.status_code >= 500,
-            details={"code": str(data.get("code", ""))})
+            details={"code": str(data.get("code", ""))},
+            invalid_destination=str(data.get("code", "")) in INVALID_RECIPIENT)

@@ -12,6 +12,9 @@ from typing import Any
 class DomainError(Exception):
     code = "error"
     title = "Error"
+    #: Whether the same request may succeed if simply sent again later (a transient
+    #: state: a quota, a cooldown, a provider outage); False means change something first.
+    retryable = False
 
     def __init__(self, detail: str | None = None, *, retry_after: int | None = None,
                  field: str | None = None, extra: dict[str, Any] | None = None) -> None:
@@ -91,8 +94,115 @@ class SecondFactorRequired(DomainError):
 class RateLimited(DomainError):
     code = "rate_limited"
     title = "Too many attempts: try again later"
+    retryable = True
 
 
 class DeliveryFailed(DomainError):
     code = "delivery_failed"
     title = "The message could not be sent"
+    retryable = True
+
+
+# --- specific codes where a catch-all covered situations a client handles differently ---
+
+
+class PinRequired(Conflict):
+    code = "pin_required"
+    title = "Enter the PIN first"
+
+
+class OperationAlreadyConfirmed(Conflict):
+    code = "operation_already_confirmed"
+    title = "The operation is already confirmed"
+
+
+class OperationExpired(Conflict):
+    code = "operation_expired"
+    title = "The operation has expired"
+
+
+class MethodAlreadyEnabled(Conflict):
+    code = "method_already_enabled"
+    title = "The method is already enabled"
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+    title = "This e-mail address is already used"
+
+
+class UserConflict(Conflict):
+    """The e-mail and the external id given name two different users (or the external id
+    names a user with another e-mail): never answered with either of them."""
+
+    code = "user_conflict"
+    title = "These details belong to different users"
+
+
+class CodeAlreadyUsed(Conflict):
+    """The code is right but was already accepted: not a guess, never counted as one."""
+
+    code = "code_already_used"
+    title = "This code was already used"
+
+
+class MethodNotAllowed(Conflict):
+    """The method is enabled but not switched on for this purpose (login, an operation)."""
+
+    code = "method_not_allowed_for_purpose"
+    title = "This method does not protect this"
+
+
+class NoCodeSent(Conflict):
+    code = "method_sends_no_codes"
+    title = "This method does not send codes"
+
+
+class StateChanged(Conflict):
+    """Someone else changed the same thing meanwhile: read it again, then decide."""
+
+    code = "state_changed"
+    title = "This changed meanwhile"
+    retryable = True
+
+
+class RecoveryAlreadyOpen(Conflict):
+    code = "recovery_already_open"
+    title = "A recovery request is already open"
+
+
+class IdempotencyKeyInUse(Conflict):
+    code = "idempotency_key_in_use"
+    title = "A request with this Idempotency-Key is still being processed"
+    retryable = True
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+    title = "This Idempotency-Key was used with another request"
+
+
+class ApiQuotaExceeded(RateLimited):
+    code = "api_quota_exceeded"
+    title = "This API key made too many calls"
+
+    def __init__(self, detail: str | None = None, *, limit: int, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.limit = limit  # the key's calls per minute
+
+
+class ResendTooSoon(RateLimited):
+    code = "resend_too_soon"
+    title = "A code was sent moments ago"
+
+
+class SendCapReached(RateLimited):
+    code = "send_cap_reached"
+    title = "Too many codes were sent"
+
+
+class InvalidDestination(DomainError):
+    """The provider says this number or address cannot receive messages: permanent."""
+
+    code = "invalid_destination"
+    title = "Messages cannot be delivered to this destination"

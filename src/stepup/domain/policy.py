@@ -6,6 +6,7 @@ A user's policy is the set of (method, operation) switches stored on each method
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 LOGIN = "login"
@@ -40,6 +41,15 @@ class Purpose:
     @classmethod
     def operation(cls, operation_id: str, details: dict[str, str] | None = None) -> Purpose:
         return cls(f"operation:{operation_id}", details)
+
+
+def serves(protects: Mapping[str, bool], operation: str, *, login_fallback: bool = False
+           ) -> bool:
+    """Whether an enabled method may answer for ``operation`` — on StepUp's pages and
+    through the integration API alike: the user switched it on for that operation, or,
+    for login only, it is a login fallback (backup codes: the way in when the usual
+    method is lost)."""
+    return bool(protects.get(operation)) or (operation == LOGIN and login_fallback)
 
 
 def initial_protects(operations: list[str], *, first_method: bool) -> dict[str, bool]:

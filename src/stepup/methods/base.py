@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stepup.config import Settings
 from stepup.delivery.base import OutgoingMessage
 from stepup.domain.clock import Clock
-from stepup.domain.errors import Conflict
+from stepup.domain.errors import MethodAlreadyEnabled
 from stepup.domain.hashing import Hasher, new_id
 from stepup.domain.keyring import KeyRing
 from stepup.domain.policy import Purpose
@@ -115,7 +115,7 @@ async def pending_row(ctx: MethodContext, user: User, method_type: str, *,
     (``already_enabled``) when the method is enabled."""
     row = await queries.get_method(ctx.db, user.id, method_type)
     if row is not None and row.status == "enabled":
-        raise Conflict(already_enabled)
+        raise MethodAlreadyEnabled(already_enabled)
     if row is None:
         row = MethodRow(id=new_id(), user_id=user.id, type=method_type, status="pending",
                         protects={}, created_at=ctx.clock.now())

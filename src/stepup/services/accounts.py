@@ -8,7 +8,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
 
 from stepup.domain.codes import check_password, check_pin
-from stepup.domain.errors import Conflict, ValidationFailed
+from stepup.domain.errors import EmailTaken, ValidationFailed
 from stepup.domain.hashing import new_id
 from stepup.services import audit
 from stepup.services.runtime import Actor, Runtime, run_cpu
@@ -61,7 +61,7 @@ async def create_account(rt: Runtime, actor: Actor, *, email: str, password: str
         try:
             await db.flush()
         except IntegrityError as exc:
-            raise Conflict("An account with this e-mail address already exists.",
+            raise EmailTaken("An account with this e-mail address already exists.",
                            field="email") from exc
         await audit.record(db, rt.clock, actor, "account.created", user.id)
         await db.commit()

@@ -7,18 +7,20 @@ last use.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from stepup.domain.errors import (
+    ApiQuotaExceeded,
     Forbidden,
     NotAuthenticated,
     NotFound,
-    RateLimited,
     ValidationFailed,
 )
 from stepup.domain.hashing import new_id, new_token
-from stepup.services import audit
+from stepup.services import apps, audit
 from stepup.services.runtime import Actor, Runtime
+from stepup.store import apps as apps_store
 from stepup.store import queries
 from stepup.store.models import ApiKey
 
@@ -31,25 +33,30 @@ TOUCH_EVERY = timedelta(seconds=60)
 
 
 async def create(rt: Runtime, name: str, role: str, actor: Actor, *,
-                 scopes: list[str] | None = None, rate_per_minute: int = 6000
-                 ) -> tuple[ApiKey, str]:
+                 scopes: list[str] | None = None, rate_per_minute: int = 6000,
+                 app: str | None = None) -> tuple[ApiKey, str]:
+    """A new key, shown once. A key of role ``app`` belongs to the app named ``app``
+    (``default`` when none is named); a support key belongs to none."""
     if role not in ROLES:
         raise ValidationFailed(f"role must be one of {', '.join(ROLES)}", field="role")
+    if role != "app" and app is not None:
+        raise ValidationFailed("Only keys of role app belong to an app.", field="app")
     unknown = set(scopes or []) - set(SCOPES)
     if unknown:
         raise ValidationFailed(f"unknown scope(s): {', '.join(sorted(unknown))}; "
                                f"choose from {', '.join(SCOPES)}", field="scopes")
     if rate_per_minute < 1:
         raise ValidationFailed("the rate must be at least 1 per minute", field="rate")
+    app_id = (await apps.for_new_key(rt, actor, app)).id if role == "app" else None
     token = f"{PREFIX}{role}_{new_token()}"
-    row = ApiKey(id=new_id()[:16], name=name[:100], role=role,
+    row = ApiKey(id=new_id()[:16], name=name[:100], role=role, app_id=app_id,
                  key_hash=rt.hasher.token_hash(token), scopes=sorted(set(scopes or [])),
                  rate_per_minute=rate_per_minute, created_at=rt.clock.now(),
                  last_used_at=None, revoked_at=None)
     async with rt.db() as db:
         db.add(row)
         await audit.record(db, rt.clock, actor, "apikey.created", None, key=row.id, role=role,
-                           name=row.name)
+                           name=row.name, app=app_id)
         await db.commit()
     return row, token
 
@@ -58,8 +65,29 @@ def looks_like_key(token: str) -> bool:
     return token.startswith(PREFIX)
 
 
-async def authenticate(rt: Runtime, token: str, role: str, scope: str | None = None
-                       ) -> ApiKey:
+@dataclass(frozen=True)
+class Quota:
+    """The key's calls per minute: its limit, what is left, and seconds to the reset
+    (the IETF RateLimit headers)."""
+
+    limit: int
+    remaining: int
+    reset: int
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    key: ApiKey
+    quota: Quota
+    #: The user the call is about belongs to the key's app (False for a user of another
+    #: app and for an id that does not exist: the caller answers both alike).
+    owns_user: bool = True
+
+
+async def authenticate(rt: Runtime, token: str, role: str, scope: str | None = None, *,
+                       user_id: str | None = None) -> Authenticated:
+    """The key behind ``token``, counted against its rate (ApiQuotaExceeded past it).
+    ``user_id``: the user the call is about, looked up in the same transaction."""
     async with rt.db() as db:
         row = await queries.get_api_key_by_hash(db, rt.hasher.token_hash(token))
         if row is None or row.revoked_at is not None:
@@ -70,16 +98,19 @@ async def authenticate(rt: Runtime, token: str, role: str, scope: str | None = N
             raise Forbidden(f"This API key may not use '{scope}' calls.")
         now = rt.clock.now()
         window = now.replace(second=0, microsecond=0)
+        reset = max(1, 60 - now.second)
         # Counted before compared, so racing calls cannot slip past the limit.
         used = await queries.rate_hit(db, f"apikey:{row.id}", window)
-        if used > row.rate_per_minute:
-            await db.rollback()
-            raise RateLimited("This API key made too many calls: slow down.",
-                              retry_after=max(1, 60 - now.second))
+        quota = Quota(row.rate_per_minute, max(0, row.rate_per_minute - used), reset)
+        if used > quota.limit:
+            await db.rollback()  # expires ``row``: only ``quota`` is read after it
+            raise ApiQuotaExceeded("This API key made too many calls: slow down.",
+                                   limit=quota.limit, retry_after=reset)
         if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
             await queries.touch_api_key(db, row, now)
+        owner = await apps_store.user_app(db, user_id) if user_id is not None else None
         await db.commit()
-        return row
+        return Authenticated(row, quota, user_id is None or owner == row.app_id)
 
 
 async def list_keys(rt: Runtime) -> Sequence[ApiKey]:

@@ -45,6 +45,10 @@ def chain_hash(prev_hash: str | None, event: AuditEvent) -> str:
 
 async def record(db: AsyncSession, clock: Clock, actor: Actor, event: str,
                  user_id: str | None, **data: Any) -> None:
+    if actor.via_ip and "via_ip" not in data:
+        # A portal's call: ``ip`` is its end user's; which of its servers called is
+        # worth knowing too (a key used from somewhere unexpected), never shown to users.
+        data = {**data, "via_ip": actor.via_ip}
     row = AuditEvent(user_id=user_id, actor=actor.name, event=event, ip=actor.ip,
                      user_agent=(actor.user_agent or "")[:300] or None, data=data,
                      created_at=clock.now())

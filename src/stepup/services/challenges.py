@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from stepup import metrics
 from stepup.delivery.base import ProviderError
-from stepup.domain.errors import DeliveryFailed
+from stepup.domain.errors import DeliveryFailed, InvalidDestination
 from stepup.methods.base import ChallengeSent
 from stepup.services import audit
 from stepup.services.runtime import Actor, Runtime
@@ -42,6 +42,10 @@ async def deliver(rt: Runtime, actor: Actor, user_id: str, method_type: str,
                                reason=exc.reason, status=exc.status)
             await db.commit()
         word = CHANNEL_WORDS.get(method_type, method_type)
+        if exc.invalid_destination:
+            raise InvalidDestination(
+                f"Messages by {word} cannot be delivered to this destination: check it, or "
+                f"use another method.") from exc
         raise DeliveryFailed(
             f"We could not send the code by {word} right now. Nothing was changed: please "
             f"try again in a few minutes, or use another method.") from exc

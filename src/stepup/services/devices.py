@@ -1,22 +1,53 @@
-"""“Remember this device”: a token that skips the second factor of login only.
+"""Devices: "login from a new device", and "remember this device".
 
-Stored as a SHA-256, valid ``remember_device_days``, bound to one user, revocable from
-the methods page, and forgotten whenever any method of the user changes. It never skips
-a withdrawal or any other operation: only ``login.password_step`` looks at it.
+Every successful login — on StepUp's pages, or a portal's headless verify that forwarded
+its user's context — is audited as ``login.succeeded`` and told to the user when it
+came from a device not seen lately (``login_succeeded``).
+
+“Remember this device” is a token that skips the second factor of login only. Stored as
+a SHA-256, valid ``remember_device_days``, bound to one user, revocable from the methods
+page, and forgotten whenever any method of the user changes. It never skips a withdrawal
+or any other operation: only ``login.password_step`` looks at it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepup.domain.agents import device_key
 from stepup.domain.hashing import new_id, new_token
-from stepup.services import audit
+from stepup.services import audit, notifications
 from stepup.services.runtime import Actor, Runtime
+from stepup.store import audit as audit_store
 from stepup.store import operations as store
 from stepup.store.models import RememberedDevice, User
+
+# Events whose (user agent, network) pair counts as a device the user has used.
+KNOWN_DEVICE_EVENTS = ("login.succeeded", "account.created")
+
+
+async def login_succeeded(rt: Runtime, db: AsyncSession, actor: Actor, user: User,
+                          second_factor: str | None, **extra: Any) -> bool:
+    """Audit a login, and tell the user when it came from a device not seen lately: a
+    user agent (versions aside) and IP /24 (/64) pair that neither logged in to this
+    account nor signed it up within ``new_device_days``. True when the device was new.
+
+    One indexed query (the account's recent origins) besides the audit row itself."""
+    since = rt.clock.now() - timedelta(days=rt.settings.new_device_days)
+    seen = {device_key(ua, ip) for ip, ua in
+            await audit_store.origins_since(db, user.id, KNOWN_DEVICE_EVENTS, since)}
+    new_device = device_key(actor.user_agent, actor.ip) not in seen
+    if new_device:
+        extra["new_device"] = True
+    await audit.record(db, rt.clock, actor, "login.succeeded", user.id,
+                       second_factor=second_factor, **extra)
+    if new_device:
+        await notifications.notify(rt, db, user, "login.new_device", actor=actor)
+    return new_device
 
 
 async def remember(rt: Runtime, db: AsyncSession, user: User, actor: Actor) -> str:

@@ -2,9 +2,17 @@
 check codes (like privacyIDEA's /validate/check or Twilio Verify), with every guarantee
 of StepUp's own pages — single use, replay refusal, locks, caps and audit.
 
-``purpose`` is ``login`` or an operation id. For an operation the check is the
-operation's confirmation (it signs the receipt); for login it is a plain check against
-any enabled method of the user: in headless mode the portal owns its login policy.
+``purpose`` is ``login`` or an operation id, and the user's switches hold as on StepUp's
+own pages: for login, a method that protects login, or backup codes
+(``login.may_log_in``); for an operation, a method switched on for its type (the
+operation's own confirmation, which signs the receipt). Any other enabled method answers
+``method_not_allowed_for_purpose`` before its code is looked at, so it is never counted
+as a guess.
+
+A headless login is audited as ``login.succeeded`` (``via: "api"``) and goes through the
+new-device check when the portal forwarded its user's context (``StepUp-End-User-IP`` or
+``-Agent``); without it nothing can be told about the device, and the check is audited as
+``code.verified``.
 """
 
 from __future__ import annotations
@@ -12,14 +20,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from stepup.domain.errors import Conflict, MethodNotEnabled, NotFound, ValidationFailed
+from stepup.domain.errors import (
+    MethodNotAllowed,
+    MethodNotEnabled,
+    NoCodeSent,
+    NotFound,
+    ValidationFailed,
+)
 from stepup.domain.policy import LOGIN, Purpose
 from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
-from stepup.services import audit, challenges, operations
+from stepup.services import audit, challenges, devices, login, operations
 from stepup.services.runtime import Actor, Runtime
 from stepup.services.verification import check_code
 from stepup.store import queries
+from stepup.store.models import Method as MethodRow
+from stepup.store.models import User
 
 
 @dataclass
@@ -39,21 +55,31 @@ def _purpose_kind(purpose: str) -> str:
     return "operation"
 
 
+def _for_login(user: User | None, row: MethodRow | None, method_type: str
+               ) -> tuple[User, MethodRow]:
+    """The user and their method of this type, if it may complete a login."""
+    if user is None:
+        raise NotFound("No such user.")
+    if row is None or row.status != "enabled":
+        raise MethodNotEnabled(f"The method '{method_type}' is not enabled for this user.")
+    if not login.may_log_in(row):
+        raise MethodNotAllowed(f"The user has not switched '{method_type}' on for login: "
+                               "use a method that protects login, or a backup code.")
+    return user, row
+
+
 async def challenge(rt: Runtime, actor: Actor, user_id: str, method_type: str, purpose: str
                     ) -> ChallengeSent:
     if _purpose_kind(purpose) == "operation":
         return await operations.challenge(rt, actor, user_id, purpose, method_type)
     method = registry.get(method_type)
     async with rt.db() as db:
-        user = await queries.get_user(db, user_id)
-        if user is None:
-            raise NotFound("No such user.")
-        row = await queries.get_method(db, user.id, method_type)
-        if row is None or row.status != "enabled":
-            raise MethodNotEnabled(f"The method '{method_type}' is not enabled for this user.")
+        user, row = _for_login(*await queries.get_user_and_method(db, user_id, method_type),
+                               method_type)
         sent = await method.challenge(rt.method_context(db, actor), user, row, Purpose.login())
         if sent is None:
-            raise Conflict("This method does not send codes: the user reads the code from it.")
+            raise NoCodeSent("This method does not send codes: the user reads the code from "
+                             "it.")
         await db.commit()
     return await challenges.deliver(rt, actor, user_id, method_type, sent, LOGIN)
 
@@ -65,15 +91,15 @@ async def verify(rt: Runtime, actor: Actor, user_id: str, method_type: str, code
         return Verification(True, method_type, view.confirmed_at, receipt=view.receipt)
     registry.get(method_type)
     async with rt.db() as db:
-        user, row = await queries.get_user_and_method(db, user_id, method_type)
-        if user is None:
-            raise NotFound("No such user.")
-        if row is None or row.status != "enabled":
-            raise MethodNotEnabled(f"The method '{method_type}' is not enabled for this user.")
+        user, row = _for_login(*await queries.get_user_and_method(db, user_id, method_type),
+                               method_type)
         verified = await check_code(rt, db, actor, user, row, code, Purpose.login())
         now = rt.clock.now()
-        await audit.record(db, rt.clock, actor, "code.verified", user.id, method=method_type,
-                           purpose=LOGIN)
+        if actor.ip or actor.user_agent:
+            await devices.login_succeeded(rt, db, actor, user, method_type, via="api")
+        else:
+            await audit.record(db, rt.clock, actor, "code.verified", user.id,
+                               method=method_type, purpose=LOGIN)
         await db.commit()
         return Verification(True, method_type, now,
                             backup_codes_remaining=verified.notes.get("remaining"))

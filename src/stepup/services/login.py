@@ -12,22 +12,20 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.domain import destinations
-from stepup.domain.agents import device_key
 from stepup.domain.errors import (
-    Conflict,
     InvalidCredentials,
     MethodNotEnabled,
+    NoCodeSent,
     NotAuthenticated,
 )
 from stepup.domain.hashing import new_id, new_token
-from stepup.domain.policy import LOGIN, Purpose
+from stepup.domain.policy import LOGIN, Purpose, serves
 from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
-from stepup.services import audit, challenges, devices, notifications, ratelimit, sessions
+from stepup.services import audit, challenges, devices, ratelimit, sessions
 from stepup.services.accounts import normalise_email
 from stepup.services.runtime import Actor, Runtime, run_cpu
 from stepup.services.verification import check_code, commit_and_raise
-from stepup.store import audit as audit_store
 from stepup.store import queries
 from stepup.store.models import LoginFlow, User
 from stepup.store.models import Method as MethodRow
@@ -45,8 +43,15 @@ class LoginResult:
     remember_device_token: str | None = None
 
 
+def may_log_in(row: MethodRow) -> bool:
+    """The login rule, on StepUp's pages and for a portal's headless verify alike: the
+    method protects login, or it is a login fallback (backup codes)."""
+    return serves(row.protects, LOGIN, login_fallback=registry.get(row.type).login_fallback)
+
+
 async def login_methods(rt: Runtime, db: AsyncSession, user: User) -> list[MethodRow]:
-    """Methods that may complete a login: those protecting it, plus backup codes."""
+    """Methods that may complete a login: those protecting it, plus backup codes (offered
+    while some are unused). None when nothing protects login: the password suffices."""
     rows = [r for r in await queries.list_methods(db, user.id)
             if r.status == "enabled" and registry.is_available(r.type)]
     protecting = [r for r in rows if r.protects.get(LOGIN)]
@@ -54,31 +59,11 @@ async def login_methods(rt: Runtime, db: AsyncSession, user: User) -> list[Metho
         return []
     chosen = list(protecting)
     for r in rows:
-        if registry.get(r.type).login_fallback and r not in chosen and (
+        if r not in chosen and may_log_in(r) and (
             r.type != "backup_codes" or await queries.count_unused_backup_codes(db, user.id)
         ):
             chosen.append(r)
     return chosen
-
-
-# Events whose (user agent, network) pair counts as a device the user has used.
-KNOWN_DEVICE_EVENTS = ("login.succeeded", "account.created")
-
-
-async def _succeeded(rt: Runtime, db: AsyncSession, actor: Actor, user: User,
-                     second_factor: str | None) -> None:
-    """Audit a login, and tell the user when it came from a device not seen lately: a
-    user agent (versions aside) and IP /24 (/64) pair that neither logged in to this
-    account nor signed it up within ``new_device_days``."""
-    since = rt.clock.now() - timedelta(days=rt.settings.new_device_days)
-    seen = {device_key(ua, ip) for ip, ua in
-            await audit_store.origins_since(db, user.id, KNOWN_DEVICE_EVENTS, since)}
-    new_device = device_key(actor.user_agent, actor.ip) not in seen
-    extra = {"new_device": True} if new_device else {}
-    await audit.record(db, rt.clock, actor, "login.succeeded", user.id,
-                       second_factor=second_factor, **extra)
-    if new_device:
-        await notifications.notify(rt, db, user, "login.new_device", actor=actor)
 
 
 def _method_entry(row: MethodRow) -> dict[str, Any]:
@@ -115,8 +100,8 @@ async def password_step(rt: Runtime, actor: Actor, email: str, password: str,
                                                                 remember_device_token)
         if not methods or remembered:
             new = await sessions.start(rt, db, user, actor)
-            await _succeeded(rt, db, actor, user,
-                             "remembered_device" if remembered else None)
+            await devices.login_succeeded(rt, db, actor, user,
+                                          "remembered_device" if remembered else None)
             await db.commit()
             return LoginResult("authenticated", session_token=new.token,
                                expires_at=new.expires_at, user_id=user.id)
@@ -171,7 +156,7 @@ async def challenge(rt: Runtime, actor: Actor, login_token: str, method_type: st
         sent = await registry.get(row.type).challenge(rt.method_context(db, actor), user, row,
                                                       Purpose.login())
         if sent is None:
-            raise Conflict("This method does not send codes: enter the code it shows.")
+            raise NoCodeSent("This method does not send codes: enter the code it shows.")
         await db.commit()
     return await challenges.deliver(rt, actor, user.id, row.type, sent, LOGIN)
 
@@ -185,7 +170,7 @@ async def verify(rt: Runtime, actor: Actor, login_token: str, method_type: str, 
         if not await queries.consume_login_flow(db, flow.id, rt.clock.now()):
             raise NotAuthenticated("This login attempt is no longer valid: log in again.")
         new = await sessions.start(rt, db, user, actor)
-        await _succeeded(rt, db, actor, user, row.type)
+        await devices.login_succeeded(rt, db, actor, user, row.type)
         device = await devices.remember(rt, db, user, actor) if remember_device else None
         await db.commit()
         return LoginResult("authenticated", session_token=new.token, expires_at=new.expires_at,

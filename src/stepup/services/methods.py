@@ -10,7 +10,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stepup.domain.errors import Conflict, MethodNotEnabled, NotFound, ValidationFailed
+from stepup.domain.errors import (
+    Conflict,
+    MethodAlreadyEnabled,
+    MethodNotEnabled,
+    NoCodeSent,
+    NotFound,
+    ValidationFailed,
+)
 from stepup.domain.policy import Purpose, initial_protects
 from stepup.methods import registry
 from stepup.methods.backup_codes import BackupCodesMethod
@@ -81,7 +88,8 @@ async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type:
             await check_pin(rt, db, actor, user, pin or "", method=method_type)
         existing = await queries.get_method(db, user.id, method_type)
         if existing is not None and existing.status == "enabled":
-            raise Conflict("This method is already enabled. Disable it first to start again.")
+            raise MethodAlreadyEnabled("This method is already enabled. Disable it first to "
+                                       "start again.")
         was_enabled = await queries.count_enabled_methods(db, user.id)
         start = await method.begin_enrollment(rt.method_context(db, actor), user, params)
         if start.enabled:
@@ -129,7 +137,7 @@ async def challenge(rt: Runtime, actor: Actor, user_id: str, method_type: str) -
                    else Purpose.manage(method_type))
         sent = await method.challenge(rt.method_context(db, actor), user, row, purpose)
         if sent is None:
-            raise Conflict("This method does not send codes: enter the code it shows.")
+            raise NoCodeSent("This method does not send codes: enter the code it shows.")
         await db.commit()
     return await challenges.deliver(rt, actor, user_id, method_type, sent, purpose.value)
 
@@ -170,14 +178,19 @@ async def disable(rt: Runtime, actor: Actor, user_id: str, method_type: str, cod
         return await view(rt, db, user, method_type)
 
 
-async def regenerate_backup_codes(rt: Runtime, actor: Actor, user_id: str, code: str
-                                  ) -> list[str]:
+async def regenerate_backup_codes(rt: Runtime, actor: Actor, user_id: str, code: str | None,
+                                  *, on_behalf: bool = False) -> list[str]:
+    """A new set of backup codes; every old code stops working. ``code``: a current
+    backup code; a portal acting on the user's behalf (API key of role app) has
+    authenticated the user itself and may omit it, as when it enrols a method."""
     method = registry.get("backup_codes")
     assert isinstance(method, BackupCodesMethod)
     async with rt.db() as db:
         user = await user_of(db, user_id)
-        row = await enabled_row(db, user, method.type)
-        await check_code(rt, db, actor, user, row, code, Purpose.manage(method.type))
+        # Held until commit: two racing regenerations must not leave two valid sets.
+        row = await enabled_row(db, user, method.type, lock=True)
+        if code is not None or not on_behalf:
+            await check_code(rt, db, actor, user, row, code or "", Purpose.manage(method.type))
         codes = await method.issue_set(rt.method_context(db), user)
         await changed(rt, db, actor, "backup_codes.regenerated", user)
         await db.commit()

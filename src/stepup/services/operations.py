@@ -16,7 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.domain import destinations
 from stepup.domain import operations as ops
-from stepup.domain.errors import Conflict, MethodNotEnabled, NotFound, ValidationFailed
+from stepup.domain.errors import (
+    Conflict,
+    MethodNotAllowed,
+    MethodNotEnabled,
+    NoCodeSent,
+    NotFound,
+    OperationAlreadyConfirmed,
+    OperationExpired,
+    PinRequired,
+    StateChanged,
+    ValidationFailed,
+)
 from stepup.domain.hashing import new_id
 from stepup.domain.policy import Purpose
 from stepup.methods import registry
@@ -120,9 +131,9 @@ async def _load(rt: Runtime, db: AsyncSession, user_id: str, operation_id: str
                        "start a new operation.")
     status = _status(rt, op)
     if status == EXPIRED:
-        raise Conflict("This operation has expired: start it again.")
+        raise OperationExpired("This operation has expired: start it again.")
     if status == CONFIRMED:
-        raise Conflict("This operation is already confirmed.")
+        raise OperationAlreadyConfirmed("This operation is already confirmed.")
     return op, user
 
 
@@ -160,12 +171,12 @@ async def submit_pin(rt: Runtime, actor: Actor, user_id: str, operation_id: str,
         rows = await confirming_methods(rt, db, user, op.type)
         now = rt.clock.now()
         if not rows:  # if_protected and nothing protects it: the PIN alone confirms
-            view = await _finish(rt, db, actor, op, "pin")
+            view = await _finish(rt, db, actor, op, user, "pin")
             await db.commit()
             return view
         if not await store.set_status(db, op.id, from_status=PIN_REQUIRED,
                                       to_status=CODE_REQUIRED, pin_verified_at=now):
-            raise Conflict("This operation changed meanwhile: reload it.")
+            raise StateChanged("This operation changed meanwhile: reload it.")
         op.status = CODE_REQUIRED
         await audit.record(db, rt.clock, actor, "operation.pin_passed", user.id, operation=op.id)
         await db.commit()
@@ -183,10 +194,15 @@ def _purpose(rt: Runtime, op: Operation) -> Purpose:
 async def _chosen(rt: Runtime, db: AsyncSession, user: User, op: Operation, method: str
                   ) -> MethodRow:
     if op.status == PIN_REQUIRED:
-        raise Conflict("Enter your PIN first.")
+        raise PinRequired("Enter your PIN first.")
     for row in await confirming_methods(rt, db, user, op.type):
         if row.type == method:
             return row
+    # A refusal path only: telling "switched off for this" from "not enabled" costs a
+    # call that succeeds nothing.
+    own = await queries.get_method(db, user.id, method)
+    if own is not None and own.status == "enabled":
+        raise MethodNotAllowed(f"'{method}' is not switched on for this type of operation.")
     raise MethodNotEnabled(f"'{method}' cannot confirm this operation.")
 
 
@@ -198,7 +214,7 @@ async def challenge(rt: Runtime, actor: Actor, user_id: str, operation_id: str, 
         sent = await registry.get(row.type).challenge(rt.method_context(db, actor), user, row,
                                                       _purpose(rt, op))
         if sent is None:
-            raise Conflict("This method does not send codes: enter the code it shows.")
+            raise NoCodeSent("This method does not send codes: enter the code it shows.")
         await db.commit()
     return await challenges.deliver(rt, actor, user_id, row.type, sent,
                                     f"operation:{operation_id}")
@@ -212,20 +228,22 @@ async def confirm(rt: Runtime, actor: Actor, user_id: str, operation_id: str, me
         await check_code(rt, db, actor, user, row, code, _purpose(rt, op))
         if row.id.startswith("fallback-") and row.destination == user.email:
             user.email_verified = True  # the code reached it
-        view = await _finish(rt, db, actor, op, row.type)
+        view = await _finish(rt, db, actor, op, user, row.type)
         await db.commit()
         return view
 
 
-async def _finish(rt: Runtime, db: AsyncSession, actor: Actor, op: Operation, method: str
-                  ) -> OperationView:
+async def _finish(rt: Runtime, db: AsyncSession, actor: Actor, op: Operation, user: User,
+                  method: str) -> OperationView:
+    """Confirm and sign; ``user`` is the operation's user row (its app is the receipt's
+    audience)."""
     now = rt.clock.now()
     op.receipt_id = new_id()
-    token = await receipts.sign(rt, db, receipts.claims(rt, op, method, now))
+    token = await receipts.sign(rt, db, receipts.claims(rt, op, user, method, now))
     if not await store.set_status(db, op.id, from_status=op.status, to_status=CONFIRMED,
                                   confirmed_at=now, method=method, receipt_id=op.receipt_id,
                                   receipt=token):
-        raise Conflict("This operation is already confirmed.")
+        raise OperationAlreadyConfirmed("This operation is already confirmed.")
     op.status, op.confirmed_at, op.method, op.receipt = CONFIRMED, now, method, token
     await audit.record(db, rt.clock, actor, "operation.confirmed", op.user_id, operation=op.id,
                        type=op.type, method=method)

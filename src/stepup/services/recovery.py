@@ -3,8 +3,9 @@
 The path is deliberately slow and loud, because this is where accounts are lost to
 social engineering:
 
-1. the user, with the password proven (at the second-factor step of login), files a
-   request; every verified contact is told at once, with a link that cancels it;
+1. the user, with the password proven (at the second-factor step of login), or their
+   portal, after its own identity check, files a request; every verified contact is
+   told at once, with a link that cancels it;
 2. support records the identity checks it performed (a configured checklist);
 3. a supervisor *other than* the staff member who checked approves it (four eyes);
 4. the reset takes effect only after ``recovery_delay_hours``, while the user and every
@@ -12,7 +13,9 @@ social engineering:
    device is gone and the next login must enrol a method first.
 
 Every step is audited and notified in the transaction that makes it, and every change of
-status is one conditional UPDATE on the status it starts from.
+status is one conditional UPDATE on the status it starts from. Filing a request (from
+StepUp's pages or a portal) and the cancel link live in ``services/recovery_requests.py``;
+this module takes a request from there to its end.
 """
 
 from __future__ import annotations
@@ -30,109 +33,29 @@ from stepup.domain import destinations
 from stepup.domain.errors import (
     Conflict,
     Forbidden,
-    NotAuthenticated,
     NotFound,
+    StateChanged,
     ValidationFailed,
 )
-from stepup.domain.hashing import new_id
 from stepup.services import audit, notifications
+
+# Filing moved to recovery_requests; callers that name these through this module still can.
+from stepup.services.recovery_requests import cancel_token as cancel_token
+from stepup.services.recovery_requests import cancel_url, request_id_from
+from stepup.services.recovery_requests import file_request as file_request
+from stepup.services.recovery_requests import (
+    open_request_for_login as open_request_for_login,
+)
 from stepup.services.runtime import Actor, Runtime
+from stepup.store import apps as app_store
 from stepup.store import queries
 from stepup.store import recovery as store
-from stepup.store.models import AuditEvent, Guard, RecoveryRequest, Staff, User
+from stepup.store.models import App, AuditEvent, Guard, RecoveryRequest, Staff, User
 from stepup.store.models import Method as MethodRow
 
 log = logging.getLogger("stepup.recovery")
 
 SYSTEM = Actor(name="system")
-CONTACT_CHANNELS = ("email", "phone")
-DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 2000
-
-
-# --- the cancel link ---------------------------------------------------------------------
-
-
-def cancel_token(rt: Runtime, request_id: str) -> str:
-    """``<request id>.<HMAC>``: only the server can make one; it names one request."""
-    return f"{request_id}.{rt.hasher.mac('recovery-cancel', request_id)}"
-
-
-def cancel_url(rt: Runtime, request_id: str) -> str:
-    return f"{rt.settings.public_url.rstrip('/')}/recovery/cancel/{cancel_token(rt, request_id)}"
-
-
-def request_id_from(rt: Runtime, token: str) -> str | None:
-    """The request a cancel token names, or None for a forged or mangled token."""
-    request_id, dot, mac = token.partition(".")
-    if not dot or not request_id or len(request_id) > 32 or not request_id.isalnum():
-        return None
-    return request_id if rt.hasher.mac_ok(mac, "recovery-cancel", request_id) else None
-
-
-# --- filing a request --------------------------------------------------------------------
-
-
-async def _flow_user(rt: Runtime, db: AsyncSession, login_token: str) -> User:
-    """The user whose password this login token proves (still open, not expired)."""
-    flow = await queries.get_login_flow_by_hash(db, rt.hasher.token_hash(login_token))
-    if flow is None or flow.used_at is not None or flow.expires_at <= rt.clock.now():
-        raise NotAuthenticated("This login attempt has expired: log in again.")
-    user = await queries.get_user(db, flow.user_id)
-    if user is None:
-        raise NotAuthenticated()
-    return user
-
-
-def _clean_contact(contact: dict[str, Any]) -> dict[str, Any]:
-    channel = str(contact.get("channel") or "email")
-    if channel not in CONTACT_CHANNELS:
-        raise ValidationFailed("Choose how support should contact you.", field="channel")
-    phone = str(contact.get("phone") or "").strip()
-    if channel == "phone" and not phone:
-        raise ValidationFailed("Enter the phone number support should call.", field="phone")
-    if len(phone) > 40:
-        raise ValidationFailed("This is not a valid phone number.", field="phone")
-    best_time = str(contact.get("best_time") or "").strip()[:200]
-    return {"channel": channel, "phone": phone or None, "best_time": best_time or None}
-
-
-async def open_request_for_login(rt: Runtime, login_token: str) -> RecoveryRequest | None:
-    """The open request of the account whose password this login token proves."""
-    async with rt.db() as db:
-        user = await _flow_user(rt, db, login_token)
-        return await store.open_request_of(db, user.id)
-
-
-async def file_request(rt: Runtime, actor: Actor, login_token: str, description: str,
-                       contact: dict[str, Any]) -> RecoveryRequest:
-    description = description.strip()
-    if len(description) < DESCRIPTION_MIN:
-        raise ValidationFailed("Tell support in a few words what happened.",
-                               field="description")
-    if len(description) > DESCRIPTION_MAX:
-        raise ValidationFailed(f"Please keep the description under {DESCRIPTION_MAX} "
-                               "characters.", field="description")
-    clean = _clean_contact(contact)
-    async with rt.db() as db:
-        user = await _flow_user(rt, db, login_token)
-        await store.lock_user(db, user.id)
-        if await store.open_request_of(db, user.id) is not None:
-            raise Conflict("A recovery request for this account is already open. Support "
-                           "will contact you.")
-        row = RecoveryRequest(id=new_id(), user_id=user.id, status="requested",
-                              description=description, contact=clean,
-                              created_at=rt.clock.now(), ip=actor.ip, checks={},
-                              checked_by=None, checked_at=None, decided_by=None,
-                              decided_at=None, decision_note=None, effective_at=None,
-                              completed_at=None, cancelled_at=None, cancelled_by=None)
-        db.add(row)
-        await db.flush()
-        await audit.record(db, rt.clock, actor, "recovery.requested", user.id,
-                           request=row.id, contact=clean["channel"])
-        await notifications.notify(rt, db, user, "recovery.requested", actor=actor,
-                                   cancel_url=cancel_url(rt, row.id))
-        await db.commit()
-        return row
 
 
 # --- cancelling ----------------------------------------------------------------------------
@@ -247,7 +170,7 @@ async def approve(rt: Runtime, actor: Actor, staff: Staff, request_id: str,
                                         decided_by=staff.id, decided_at=now,
                                         decision_note=note.strip()[:2000] or None,
                                         effective_at=effective_at):
-            raise Conflict("This request changed meanwhile: reload it.")
+            raise StateChanged("This request changed meanwhile: reload it.")
         await audit.record(db, rt.clock, actor, "recovery.approved", user.id, request=row.id,
                            checked_by=row.checked_by, effective_at=effective_at.isoformat())
         await notifications.notify(rt, db, user, "recovery.approved", actor=actor,
@@ -367,6 +290,7 @@ class Dossier:
     events: Sequence[AuditEvent]
     requests: Sequence[RecoveryRequest]
     staff_names: dict[str, str] = field(default_factory=dict)
+    app: App | None = None  # the portal the user belongs to
 
 
 def _line(row: MethodRow) -> MethodLine:
@@ -393,7 +317,7 @@ async def dossier(rt: Runtime, user_id: str) -> Dossier:
                        locks=locks,
                        events=await queries.list_audit_events(db, user.id, limit=30),
                        requests=await store.requests_of(db, user.id),
-                       staff_names=staff)
+                       staff_names=staff, app=await app_store.get_app(db, user.app_id))
 
 
 async def find_users(rt: Runtime, text: str) -> Sequence[User]:

@@ -32,6 +32,10 @@ class Actor:
     ip: str | None = None
     user_agent: str | None = None
     name: str = "user"
+    # Calls of a portal (an app key): its app, and the address its own server called
+    # from (never counted as a user's; kept for the audit log).
+    app_id: str | None = None
+    via_ip: str | None = None
 
 
 async def run_cpu(fn: Callable[..., T], *args: Any) -> T:

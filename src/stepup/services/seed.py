@@ -21,7 +21,8 @@ from sqlalchemy import insert
 
 from stepup.domain.hashing import new_id, new_token
 from stepup.methods.totp import new_secret
-from stepup.services.runtime import Runtime
+from stepup.services import apps
+from stepup.services.runtime import Actor, Runtime
 from stepup.store.models import LoginFlow, Method, User
 
 BATCH = 5000
@@ -35,10 +36,12 @@ def _batches(total: int) -> Iterator[int]:
         done += size
 
 
-async def seed_totp_users(rt: Runtime, count: int, tokens_csv: Path, prefix: str = "bench"
-                          ) -> int:
-    """Create ``count`` users with TOTP enabled (protecting login); append ``id,secret``
-    lines to ``tokens_csv``. Returns how many were created."""
+async def seed_totp_users(rt: Runtime, count: int, tokens_csv: Path, prefix: str = "bench",
+                          app: str | None = None) -> int:
+    """Create ``count`` users of the app named ``app`` (``default``, as a key made without
+    ``--app``) with TOTP enabled (protecting login); append ``id,secret`` lines to
+    ``tokens_csv``. Returns how many were created."""
+    app_id = (await apps.for_new_key(rt, Actor(name="cli"), app)).id
     now = rt.clock.now()
     run = secrets.token_hex(3)
     made = 0
@@ -48,7 +51,8 @@ async def seed_totp_users(rt: Runtime, count: int, tokens_csv: Path, prefix: str
             for _ in range(size):
                 uid, mid, secret = new_id(), new_id(), new_secret()
                 kid, ct = rt.keyring.encrypt(secret.encode(), f"totp:{uid}:{mid}".encode())
-                users.append({"id": uid, "email": f"{prefix}-{run}-{made}@bench.invalid",
+                users.append({"id": uid, "app_id": app_id,
+                              "email": f"{prefix}-{run}-{made}@bench.invalid",
                               "email_verified": False, "phone_verified": False,
                               "verification_grade": 0, "password_hash": None,
                               "pin_hash": None, "language": "en", "created_at": now,

@@ -9,16 +9,21 @@ from stepup.domain.policy import ACCOUNT_SCOPE, PIN_SCOPE, method_scope
 from stepup.services import audit, ratelimit
 from stepup.services.accounts import normalise_email
 from stepup.services.runtime import Actor, Runtime
+from stepup.store import apps as apps_store
 from stepup.store import queries
-from stepup.store.models import User
+from stepup.store.models import PORTAL_APP_ID, User
 
 
-async def unlock(rt: Runtime, actor: Actor, email: str, what: str = "all") -> list[str]:
-    """Lift the account lock, the PIN lock or a method lock; returns the scopes cleared."""
+async def unlock(rt: Runtime, actor: Actor, email: str, what: str = "all", *,
+                 app: str = PORTAL_APP_ID) -> list[str]:
+    """Lift the account lock, the PIN lock or a method lock of the user with this e-mail
+    in the app named ``app``; returns the scopes cleared."""
     async with rt.db() as db:
-        user = await queries.get_user_by_email(db, normalise_email(email))
+        owner = await apps_store.get_app_by_name(db, app)
+        user = (await queries.get_user_by_email(db, normalise_email(email), owner.id)
+                if owner is not None else None)
         if user is None:
-            raise NotFound("No account with this e-mail address.")
+            raise NotFound(f"No account with this e-mail address in the app '{app}'.")
         return await _unlock(rt, db, actor, user, what)
 
 

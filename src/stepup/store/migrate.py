@@ -32,8 +32,34 @@ async def upgrade(engine: AsyncEngine) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
-    async with engine.begin() as conn:
-        await conn.run_sync(run)
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as conn:
+            await conn.run_sync(run)
+        return
+    # SQLite rebuilds a table to alter it; with foreign keys on, dropping the old table
+    # would cascade to every row referencing it. The pragma only changes outside a
+    # transaction, so it is set on the raw connection before the migration begins, the
+    # references are checked before its commit, and it is set back after.
+    async with engine.connect() as conn:
+        await conn.run_sync(_sqlite_foreign_keys, False)
+        try:
+            async with conn.begin():
+                await conn.run_sync(run)
+                await conn.run_sync(_sqlite_check_references)
+        finally:
+            await conn.run_sync(_sqlite_foreign_keys, True)
+
+
+def _sqlite_foreign_keys(conn: Connection, on: bool) -> None:
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    cursor.close()
+
+
+def _sqlite_check_references(conn: Connection) -> None:
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migration left rows referencing nothing: {broken[:5]}")
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

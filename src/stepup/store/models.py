@@ -49,18 +49,43 @@ class Base(DeclarativeBase):
                                                      list[str]: JSON}
 
 
-class User(Base):
-    __tablename__ = "users"
+# The built-in app of the people who sign up on StepUp's own pages.
+PORTAL_APP_ID = "portal"
+
+
+class App(Base):
+    """A portal that embeds StepUp (a tenant): its API keys see only its users.
+
+    ``portal`` is built in: StepUp's own pages and the people who sign up there.
+    """
+
+    __tablename__ = "apps"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    url: Mapped[str | None] = mapped_column(String(300))
+    # Codes sent per hour for all of the app's users together (None: the setting).
+    sends_per_hour: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class User(Base):
+    __tablename__ = "users"
+    # The same e-mail (or external id) may belong to one user in each app.
+    __table_args__ = (UniqueConstraint("app_id", "email", name="uq_users_app_email"),
+                      UniqueConstraint("app_id", "external_id", name="uq_users_app_external_id"))
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    app_id: Mapped[str] = mapped_column(ForeignKey("apps.id"), default=PORTAL_APP_ID)
+    email: Mapped[str] = mapped_column(String(320))
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     phone_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     verification_grade: Mapped[int] = mapped_column(Integer, default=0)
     # Both may be absent for users a portal created through the integration API.
     password_hash: Mapped[str | None] = mapped_column(String(200))
     pin_hash: Mapped[str | None] = mapped_column(String(200))
-    external_id: Mapped[str | None] = mapped_column(String(200), unique=True, index=True)
+    external_id: Mapped[str | None] = mapped_column(String(200))
     # After a support reset: the next login must enrol a method before anything else.
     must_enroll: Mapped[bool] = mapped_column(Boolean, default=False)
     # Head of this account's audit hash chain (see AuditEvent).
@@ -200,6 +225,8 @@ class ApiKey(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(20))
+    # Role app: the one app whose users the key sees; support keys have none.
+    app_id: Mapped[str | None] = mapped_column(ForeignKey("apps.id"))
     key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     # What the key may do (role app): users, methods, verify, operations.
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -391,3 +418,30 @@ class RecoveryRequest(Base):
     completed_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     cancelled_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class IdempotencyRecord(Base):
+    """The stored answer to a POST sent with an ``Idempotency-Key``: a retry with the
+    same key and body gets it back instead of doing the work twice.
+
+    ``scope`` is the API key that sent it; ``fingerprint`` the hash of the method, path
+    and body. ``running`` until the answer is stored; a ``lease_until`` in the past means
+    the first call died, and a retry may take over.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_expires", "expires_at"),)
+
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(10))  # running | done
+    status: Mapped[int | None] = mapped_column(Integer)
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    # The answer's body, sealed with the key ring (it may hold a TOTP secret or backup
+    # codes): ``body_kid`` names the key.
+    body_kid: Mapped[str | None] = mapped_column(String(40))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    lease_until: Mapped[datetime]
+    expires_at: Mapped[datetime]

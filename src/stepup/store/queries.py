@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from stepup.store.models import (
+    PORTAL_APP_ID,
     ApiKey,
     AuditEvent,
     BackupCode,
@@ -54,8 +55,15 @@ async def get_user_and_method(db: AsyncSession, user_id: str, method_type: str
     return (None, None) if row is None else (row[0], row[1])
 
 
-async def get_user_by_email(db: AsyncSession, email: str) -> User | None:
-    return (await db.execute(select(User).where(User.email == email))).scalar_one_or_none()
+_USER_BY_EMAIL = select(User).where(User.app_id == _P("app_id"), User.email == _P("email"))
+
+
+async def get_user_by_email(db: AsyncSession, email: str, app_id: str = PORTAL_APP_ID
+                            ) -> User | None:
+    """The user with this e-mail in one app: by default StepUp's own pages' (``portal``),
+    where people sign up and log in with a password."""
+    return (await db.execute(_USER_BY_EMAIL, {"app_id": app_id, "email": email})
+            ).scalar_one_or_none()
 
 
 # --- sessions and login flows --------------------------------------------------------

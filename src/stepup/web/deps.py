@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from stepup.domain.errors import Forbidden, NotAuthenticated
+from stepup.domain.errors import (
+    ApiQuotaExceeded,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    ValidationFailed,
+)
 from stepup.domain.hashing import new_token
 from stepup.services import apikeys, sessions
 from stepup.services.runtime import Actor, Runtime
@@ -109,26 +115,63 @@ async def caller(request: Request) -> Caller:
     return Caller(user=auth.user, session_id=auth.session.id, via_cookie=via_cookie)
 
 
+END_USER_IP = "StepUp-End-User-IP"
+END_USER_AGENT = "StepUp-End-User-Agent"
+
+
 def app_actor(request: Request, key: ApiKey) -> Actor:
-    base = actor(request)
-    return Actor(ip=base.ip, user_agent=base.user_agent, name=f"app:{key.id}")
+    """Who is asking when a portal calls: its end user, as the portal forwards them
+    (``StepUp-End-User-IP``, ``StepUp-End-User-Agent``). The portal's own address is
+    never taken for its user's: without the header the user's address is unknown."""
+    ip = request.headers.get(END_USER_IP)
+    if ip is not None:
+        try:
+            ip = str(ipaddress.ip_address(ip.strip()))
+        except ValueError:
+            raise ValidationFailed(f"{END_USER_IP} must be an IPv4 or IPv6 address.",
+                                   field=END_USER_IP) from None
+    agent = request.headers.get(END_USER_AGENT)
+    if agent is not None and (len(agent) > 512 or not agent.isprintable()):
+        raise ValidationFailed(f"{END_USER_AGENT} must be printable, at most 512 characters.",
+                               field=END_USER_AGENT)
+    return Actor(ip=ip, user_agent=agent or None, name=f"app:{key.id}", app_id=key.app_id,
+                 via_ip=client_ip(request, runtime(request).settings.trusted_proxies))
+
+
+def _quota_state(request: Request, limit: int, remaining: int, reset: int) -> None:
+    # Read by web.middleware.RateLimitHeaders for whatever the answer turns out to be.
+    request.state.quota = (limit, remaining, reset)
+
+
+async def _key(request: Request, role: str, scope: str | None) -> ApiKey:
+    token = bearer_token(request)
+    if token is None or not apikeys.looks_like_key(token):
+        raise NotAuthenticated(f"This call needs an API key: Authorization: Bearer "
+                               f"sk_{role}_…")
+    user_id = request.path_params.get("user_id") if role == "app" else None
+    try:
+        auth = await apikeys.authenticate(runtime(request), token, role, scope,
+                                          user_id=user_id)
+    except ApiQuotaExceeded as err:
+        _quota_state(request, err.limit, 0, err.retry_after or 60)
+        raise
+    _quota_state(request, auth.quota.limit, auth.quota.remaining, auth.quota.reset)
+    if role == "app" and not auth.owns_user:
+        # Another app's user is no user at all to this key.
+        raise NotFound("No such user.")
+    return auth.key
 
 
 def app_key(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
-    """A dependency: an API key of role ``app`` allowed ``scope`` calls, within its rate."""
+    """A dependency: an API key of role ``app`` allowed ``scope`` calls, within its rate;
+    a ``{user_id}`` in the path must be one of the key's app's users (else 404)."""
 
     async def dependency(request: Request) -> ApiKey:
-        token = bearer_token(request)
-        if token is None or not apikeys.looks_like_key(token):
-            raise NotAuthenticated("This call needs an API key: Authorization: Bearer sk_app_…")
-        return await apikeys.authenticate(runtime(request), token, "app", scope)
+        return await _key(request, "app", scope)
 
     return dependency
 
 
 async def support_key(request: Request) -> ApiKey:
     """A dependency: an API key of role ``support`` (an ``app`` key is refused)."""
-    token = bearer_token(request)
-    if token is None or not apikeys.looks_like_key(token):
-        raise NotAuthenticated("This call needs an API key: Authorization: Bearer sk_support_…")
-    return await apikeys.authenticate(runtime(request), token, "support")
+    return await _key(request, "support", None)

@@ -155,3 +155,29 @@ def _route_template(scope: Scope) -> str:
         prefix = "/".join(path.split("/")[: extra + 1])
         return f"{prefix}{template}"
     return str(template)
+
+
+class RateLimitHeaders:
+    """The IETF RateLimit headers (draft-ietf-httpapi-ratelimit-headers) on every answer
+    to an API key, errors included: the key's policy (calls per 60-second window) and
+    what is left of it. The key's dependency leaves its quota in the request's state."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_quota(message: Message) -> None:
+            quota = scope.get("state", {}).get("quota")
+            if message["type"] == "http.response.start" and quota is not None:
+                limit, remaining, reset = quota
+                message = {**message, "headers": [
+                    *message.get("headers", []),
+                    (b"ratelimit-policy", f'"key";q={limit};w=60'.encode()),
+                    (b"ratelimit", f'"key";r={remaining};t={reset}'.encode())]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_quota)

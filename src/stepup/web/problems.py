@@ -46,7 +46,30 @@ STATUS_BY_CODE: dict[str, int] = {
     "unsupported_media_type": 415,
     "service_unavailable": 503,
     "internal_error": 500,
+    "pin_required": 409,
+    "operation_already_confirmed": 409,
+    "operation_expired": 409,
+    "method_already_enabled": 409,
+    "email_taken": 409,
+    "user_conflict": 409,
+    "code_already_used": 409,
+    "method_not_allowed_for_purpose": 409,
+    "method_sends_no_codes": 409,
+    "state_changed": 409,
+    "recovery_already_open": 409,
+    "idempotency_key_in_use": 409,
+    "idempotency_key_reused": 422,
+    "api_quota_exceeded": 429,
+    "resend_too_soon": 429,
+    "send_cap_reached": 429,
+    "invalid_destination": 422,
 }
+
+# Answers that may succeed if the same request is simply sent again (after Retry-After,
+# when given). Everything else needs a change first: another code, a PIN, a new operation.
+RETRYABLE_CODES = frozenset({"rate_limited", "api_quota_exceeded", "resend_too_soon",
+                             "send_cap_reached", "delivery_failed", "service_unavailable",
+                             "state_changed", "idempotency_key_in_use"})
 
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
                413: "payload_too_large", 415: "unsupported_media_type",
@@ -61,23 +84,28 @@ class Problem(BaseModel):
     status: int
     detail: str
     code: str
+    retryable: bool
+    field: str | None = None
     retry_after: int | None = None
     errors: list[dict[str, Any]] | None = None
 
 
 def problem_body(code: str, title: str, detail: str, *, status: int | None = None,
-                 **extra: Any) -> dict[str, Any]:
+                 retryable: bool | None = None, **extra: Any) -> dict[str, Any]:
     status = status or STATUS_BY_CODE.get(code, 400)
     body: dict[str, Any] = {"type": f"https://stepup.dev/problems/{code.replace('_', '-')}",
-                            "title": title, "status": status, "detail": detail, "code": code}
+                            "title": title, "status": status, "detail": detail, "code": code,
+                            "retryable": code in RETRYABLE_CODES if retryable is None
+                            else retryable}
     body.update({k: v for k, v in extra.items() if v is not None})
     return body
 
 
 def problem_response(code: str, title: str, detail: str, *, retry_after: int | None = None,
                      status: int | None = None, headers: Mapping[str, str] | None = None,
-                     **extra: Any) -> JSONResponse:
-    body = problem_body(code, title, detail, status=status, retry_after=retry_after, **extra)
+                     retryable: bool | None = None, **extra: Any) -> JSONResponse:
+    body = problem_body(code, title, detail, status=status, retry_after=retry_after,
+                        retryable=retryable, **extra)
     out = dict(headers or {})
     if retry_after is not None:
         out["Retry-After"] = str(retry_after)
@@ -90,7 +118,7 @@ def from_domain(err: DomainError) -> JSONResponse:
     if err.field:
         extra["field"] = err.field
     return problem_response(err.code, err.title, err.detail, retry_after=err.retry_after,
-                            **extra)
+                            retryable=err.retryable, **extra)
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:

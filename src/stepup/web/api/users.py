@@ -36,12 +36,16 @@ OperationsKey = Annotated[ApiKey, Depends(app_key("operations"))]
 
 class UserIn(Body):
     email: str = Field(max_length=320, examples=["jane@example.com"])
-    external_id: str | None = Field(default=None, max_length=200, examples=["client-8812"])
-    language: str = Field(default="en", max_length=8)
-    password: str | None = Field(default=None, max_length=1024,
-                                 description="Only if the user will also log in to StepUp")
+    external_id: str | None = Field(default=None, max_length=200, examples=["client-8812"],
+                                    description="Your portal's id for the user (unique in "
+                                                "your app)")
+    language: str | None = Field(default=None, max_length=8, examples=["en"],
+                                 description="en or ru; a new user without one gets en")
     pin: str | None = Field(default=None, max_length=32,
                             description="The withdrawal PIN; without it StepUp asks none")
+    password: str | None = Field(default=None, max_length=1024,
+                                 description="Keys of the app 'portal' only: the user will "
+                                             "also log in to StepUp's own pages")
 
 
 class UserOut(BaseModel):
@@ -81,11 +85,14 @@ class OnBehalfEnrollmentIn(EnrollmentIn):
 @router.post("", response_model=UserOut, status_code=201,
              responses={200: {"description": "An existing user (same external id or e-mail)"}})
 async def create_user(body: UserIn, request: Request, key: UsersKey) -> JSONResponse:
-    """Create a user, or fetch the one with this external id (or e-mail): safe to repeat."""
+    """Create a user of your app, or fetch the one with this external id (or e-mail):
+    safe to repeat. Details that differ from the existing user's, or an e-mail and an
+    external id of two different users, answer 409 ``user_conflict``."""
+    assert key.app_id is not None  # keys of role app always belong to an app
     user, created = await users.create_or_fetch(
-        runtime(request), app_actor(request, key), email=body.email,
-        external_id=body.external_id, language=body.language, password=body.password,
-        pin=body.pin)
+        runtime(request), app_actor(request, key), key.app_id, email=body.email,
+        external_id=body.external_id, language=body.language, pin=body.pin,
+        password=body.password)
     out = UserOut(id=user.id, email=user.email, external_id=user.external_id,
                   language=user.language, verification_grade=user.verification_grade)
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from stepup.domain.errors import DomainError, NotAuthenticated
+from stepup.domain.errors import DomainError, NotAuthenticated, RateLimited
 from stepup.methods.base import ChallengeSent
 from stepup.services import accounts, login, sessions
 from stepup.services.login import LoginResult
@@ -287,7 +287,7 @@ async def second_factor_send(request: Request) -> Response:
         return login_expired(page)
     except DomainError as err:
         error, status = page.send_error(err), status_for(err)
-        wait = (err.retry_after or 0) if err.code == "rate_limited" else 0
+        wait = (err.retry_after or 0) if isinstance(err, RateLimited) else 0
     try:
         methods = await login.flow_methods(page.rt, token)
     except DomainError:

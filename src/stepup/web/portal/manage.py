@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from stepup.domain.errors import DomainError
+from stepup.domain.errors import DomainError, RateLimited
 from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
 from stepup.services import methods
@@ -215,7 +215,7 @@ async def send_code(method_type: str, request: Request) -> Response:
         sent = await methods.challenge(page.rt, deps.actor(request), page.user.id, method_type)
     except DomainError as err:
         error, status, wait = page.send_error(err), status_for(err), err.retry_after or 0
-        if err.code != "rate_limited":
+        if not isinstance(err, RateLimited):
             wait = 0
     view = await method_view(page, method_type)
     if form.get("next") == "enroll" or (view is not None and view.pending):

@@ -23,7 +23,7 @@ from fastapi.responses import Response
 
 from stepup.delivery.messages import short_destination
 from stepup.domain import operations as ops
-from stepup.domain.errors import DomainError, NotFound
+from stepup.domain.errors import Conflict, DomainError, NotFound, RateLimited
 from stepup.methods.base import ChallengeSent
 from stepup.services import methods, operations, recovery
 from stepup.services.operations import OperationView
@@ -134,7 +134,7 @@ def _missing(page: Page) -> Response:
 
 
 def _reason(page: Page, err: DomainError) -> str:
-    if err.code != "conflict":
+    if not isinstance(err, Conflict):
         return page.error_message(err)
     if err.detail in CONFLICTS:
         return page._(err.detail)
@@ -199,7 +199,7 @@ def _detail_error(page: Page, err: DomainError, values: Mapping[str, str]) -> di
     if name == "destination":
         return {name: page._("Enter the destination: at most 200 characters, without "
                              "hidden or control characters.")}
-    if err.code == "conflict":
+    if isinstance(err, Conflict):
         return {"form": page._("Withdrawals need a PIN or a method that protects them. "
                                "Enable a method in Settings → Authentication methods.")}
     return {"form": page.error_message(err)}
@@ -280,8 +280,8 @@ async def send_code(op_id: str, request: Request) -> Response:
         sent = await operations.challenge(page.rt, deps.actor(request), page.user.id, op_id,
                                           method)
     except DomainError as err:
-        wait = (err.retry_after or 0) if err.code == "rate_limited" else 0
-        message = page.send_error(err) if err.code != "conflict" else None
+        wait = (err.retry_after or 0) if isinstance(err, RateLimited) else 0
+        message = page.send_error(err) if not isinstance(err, Conflict) else None
         return await _refused(page, op_id, err, chosen=method, wait=wait, message=message)
     try:
         view = await operations.get(page.rt, page.user.id, op_id)
