@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     sends_per_destination_per_hour: int = 5
     sends_per_account_per_hour: int = 10
     sends_per_ip_per_hour: int = 20
+    # Codes sent per hour for all the users of one app together, unless the app sets its
+    # own (apps.sends_per_hour): a ceiling on what a leaked key or SMS pumping can cost.
+    sends_per_app_per_hour: int = 1000
     # ISO 3166 region codes allowed for SMS/WhatsApp (empty: all), against SMS pumping.
     phone_countries: list[str] = Field(default_factory=list)
     default_phone_region: str | None = None
@@ -115,6 +118,9 @@ class Settings(BaseSettings):
     # Extra operation types beyond withdrawal: [{"name", "title", "fields", "summary"}].
     operation_types: list[dict[str, Any]] = Field(default_factory=list)
     operation_ttl_seconds: int = 600
+    # A receipt's lifetime (its ``exp`` is ``iat`` plus this): the time a portal has to
+    # act on a confirmation.
+    receipt_ttl_seconds: int = Field(default=600, ge=1)
     # always: with no method protecting withdrawal, the code goes to the account e-mail;
     # if_protected: then the PIN alone confirms it.
     withdrawal_code: Literal["always", "if_protected"] = "always"

@@ -54,7 +54,7 @@ async def test_ten_codes_formatted_xxxxx_xxxxx_enabled_at_once(
     # The first method: it protects login.
     assert view["protects"]["login"] is True
     problem(await client.post(ENROLL, json={"pin": PIN}, headers=auth(token)), 409,
-            "conflict")
+            "method_already_enabled")
 
 
 async def test_typed_forms_are_accepted_and_each_code_is_single_use(
@@ -67,10 +67,13 @@ async def test_typed_forms_are_accepted_and_each_code_is_single_use(
         assert r.status_code == 200, r.text
         assert r.json()["backup_codes_remaining"] == 9 - i
         assert (await method_view(client, token, "backup_codes"))["remaining"] == 9 - i
-    for used in (codes[0], codes[2], codes[3], codes[1].upper()):  # 4: one short of a lock
-        problem(await verify(client, await login_token(client), "backup_codes", used), 400,
-                "invalid_code")
+    # A used code is refused as used, in any typed form, and never counts toward the lock.
+    for used in (codes[0], codes[2], codes[3], codes[1].upper()) * 2:
+        problem(await verify(client, await login_token(client), "backup_codes", used), 409,
+                "code_already_used")
     assert (await method_view(client, token, "backup_codes"))["remaining"] == 6
+    assert (await verify(client, await login_token(client), "backup_codes", codes[4])
+            ).status_code == 200
 
 
 async def test_made_up_and_malformed_codes_are_refused(client: httpx.AsyncClient) -> None:
@@ -86,7 +89,8 @@ async def test_two_racing_uses_of_one_code_only_one_wins(client: httpx.AsyncClie
     tokens = [await login_token(client) for _ in range(2)]
     answers = await asyncio.gather(*(verify(client, t, "backup_codes", codes[5])
                                      for t in tokens))
-    assert sorted(r.status_code for r in answers) == [200, 400], [r.text for r in answers]
+    # The loser is told the code was already used: a double submit, not a guess.
+    assert sorted(r.status_code for r in answers) == [200, 409], [r.text for r in answers]
     assert (await method_view(client, token, "backup_codes"))["remaining"] == 9
 
 

@@ -81,7 +81,7 @@ async def test_a_totp_code_entered_for_one_operation_is_not_reused_for_another(
     b = await past_pin(client, token, destination="bc1qotherdestination0000000000000000x")
     code = totp_now(secret, clock)
     assert (await confirm(client, token, a, "totp", code)).status_code == 200
-    body = problem(await confirm(client, token, b, "totp", code), 400, "invalid_code")
+    body = problem(await confirm(client, token, b, "totp", code), 409, "code_already_used")
     assert "already used" in body["detail"]
     assert (await read(client, token, b))["status"] == "code_required"
     clock.advance(30)

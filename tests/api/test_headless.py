@@ -53,10 +53,12 @@ async def enrol_totp(client: httpx.AsyncClient, key: str, uid: str, clock: Froze
 
 
 async def verify(client: httpx.AsyncClient, key: str, uid: str, method: str, code: str,
-                 purpose: str = "login") -> httpx.Response:
+                 purpose: str = "login", context: dict[str, str] | None = None
+                 ) -> httpx.Response:
+    """``context``: the end user's headers the portal forwards (StepUp-End-User-IP, …)."""
     return await client.post(f"/api/v1/users/{uid}/verify",
                              json={"method": method, "code": code, "purpose": purpose},
-                             headers=h(key))
+                             headers={**h(key), **(context or {})})
 
 
 async def test_totp_verify_is_single_use_and_guessing_locks(
@@ -67,8 +69,9 @@ async def test_totp_verify_is_single_use_and_guessing_locks(
     r = await verify(client, key, uid, "totp", code)
     assert r.status_code == 200, r.text
     assert r.json()["valid"] is True and r.json()["method"] == "totp"
-    problem(await verify(client, key, uid, "totp", code), 400, "invalid_code")  # replay
-    for _ in range(3):
+    # A replay is refused, and it is no guess: it does not count towards the lock.
+    problem(await verify(client, key, uid, "totp", code), 409, "code_already_used")
+    for _ in range(4):
         problem(await verify(client, key, uid, "totp", "000000"), 400, "invalid_code")
     body = problem(await verify(client, key, uid, "totp", "000001"), 423, "method_locked")
     assert body["retry_after"] == 60
@@ -100,7 +103,7 @@ async def test_sms_through_the_api_only(client: httpx.AsyncClient, key: str,
     assert r.status_code == 202 and r.json()["sent_to"] == "+7 *** ***-45-67", r.text
     code = await last_code(client, PHONE, "sms")
     assert (await verify(client, key, uid, "sms", code)).json()["valid"] is True
-    problem(await verify(client, key, uid, "sms", code), 400, "invalid_code")
+    problem(await verify(client, key, uid, "sms", code), 409, "code_already_used")
     # TOTP and backup codes send nothing.
     r = await client.post(f"/api/v1/users/{uid}/challenge",
                           json={"method": "totp", "purpose": "login"}, headers=h(key))
@@ -128,7 +131,7 @@ async def test_an_operation_is_confirmed_by_verify_with_its_id(
     assert r.json()["status"] == "confirmed"
     clock.advance(30)
     problem(await verify(client, key, uid, "totp", pyotp.TOTP(secret).at(clock.now()),
-                         purpose=op), 409, "conflict")
+                         purpose=op), 409, "operation_already_confirmed")
 
 
 async def test_backup_codes_on_behalf(client: httpx.AsyncClient, key: str) -> None:
@@ -139,7 +142,7 @@ async def test_backup_codes_on_behalf(client: httpx.AsyncClient, key: str) -> No
     first = r.json()["codes"][0]
     r = await verify(client, key, uid, "backup_codes", first)
     assert r.json()["backup_codes_remaining"] == 9
-    problem(await verify(client, key, uid, "backup_codes", first), 400, "invalid_code")
+    problem(await verify(client, key, uid, "backup_codes", first), 409, "code_already_used")
 
 
 async def test_a_pin_given_on_behalf_is_still_checked(client: httpx.AsyncClient,
@@ -162,7 +165,7 @@ async def test_scopes_and_per_key_rate(client: httpx.AsyncClient, runtime: Runti
                 "method_not_enabled")
     r = await verify(client, verify_only, uid, "totp", "123456")
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
-    problem(r, 429, "rate_limited")
+    problem(r, 429, "api_quota_exceeded")
     clock.advance(60)  # a new minute
     problem(await verify(client, verify_only, uid, "totp", "123456"), 409, "method_not_enabled")
     with pytest.raises(Exception, match="scope"):

@@ -30,19 +30,19 @@ async def test_a_journey_spread_over_four_workers_keeps_every_guarantee(
         clock.advance(30)
 
         # The login flow opened on one worker is finished on another; the step it used
-        # is refused on the next one, and again on the one after.
+        # is refused as already used on the next one, and again on the one after.
         code = totp_now(secret, clock)
         r = await verify(client, await login_token(client), "totp", code)
         assert r.status_code == 200, r.text
         for _ in range(2):
             problem(await verify(client, await login_token(client), "totp", code),
-                    400, "invalid_code")
+                    409, "code_already_used")
 
-        # Failures counted on four workers add up to one lock: the two replays and
-        # three wrong codes make the five that lock the method.
+        # Failures counted on four workers add up to one lock: the replays counted
+        # nothing, and five wrong codes lock the method.
         token = await login_token(client)
         clock.advance(30)
-        for _ in range(2):
+        for _ in range(4):
             problem(await verify(client, token, "totp", wrong_totp(secret, clock)),
                     400, "invalid_code")
         problem(await verify(client, token, "totp", wrong_totp(secret, clock)),

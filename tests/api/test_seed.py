@@ -27,7 +27,7 @@ async def test_seeded_users_verify_through_the_api(client: httpx.AsyncClient, ru
     assert r.status_code == 200 and r.json()["valid"] is True, r.text
     r = await client.post(f"/api/v1/users/{uid}/verify", json={"method": "totp", "code": code},
                           headers=headers)
-    assert r.status_code == 400  # seeded steps are single use like any other
+    assert r.status_code == 409 and r.json()["code"] == "code_already_used"  # single use
 
 
 async def test_seeded_login_flows_take_the_second_step(client: httpx.AsyncClient,

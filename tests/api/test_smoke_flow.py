@@ -36,13 +36,13 @@ async def test_sign_up_totp_login_and_backup_code(client: httpx.AsyncClient,
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "authenticated"
 
-    # The same code again, on a fresh login: refused.
+    # The same code again, on a fresh login: refused as already used.
     r = await client.post("/api/v1/login", json={"email": "jane@example.com",
                                                  "password": PASSWORD})
     lt = r.json()["login_token"]
     r = await client.post("/api/v1/login/verify", json={
         "login_token": lt, "method": "totp", "code": code})
-    assert r.status_code == 400 and r.json()["code"] == "invalid_code"
+    assert r.status_code == 409 and r.json()["code"] == "code_already_used"
 
     r = await client.post("/api/v1/login/verify", json={
         "login_token": lt, "method": "backup_codes", "code": codes[0].upper().replace("-", "")})

@@ -96,9 +96,10 @@ async def test_login_with_a_passkey_and_no_replay(client: httpx.AsyncClient) -> 
     r = await verify(client, lt, "webauthn", assertion)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "authenticated"
-    # The same answer again, on a new login: its challenge is spent.
+    # The same answer again, on a new login: its challenge is spent, and the answer is
+    # told apart from a wrong one (a retry, not counted toward the lock).
     problem(await verify(client, await login_token(client), "webauthn", assertion),
-            400, "invalid_code")
+            409, "code_already_used")
 
 
 async def test_answers_that_are_refused(client: httpx.AsyncClient) -> None:
@@ -226,7 +227,7 @@ async def test_a_portal_uses_passkeys_headless(client: httpx.AsyncClient,
     assert r.status_code == 200 and r.json()["valid"] is True, r.text
     r = await client.post(f"/api/v1/users/{uid}/verify",
                           json={"method": "webauthn", "code": assertion}, headers=h)
-    problem(r, 400, "invalid_code")
+    problem(r, 409, "code_already_used")  # the portal's retry
 
     # A second passkey on the user's behalf (no PIN: the portal vouches), then the first
     # removed with the user's answer from the second.

@@ -3,6 +3,8 @@
 A set of codes is shown once. Each code is stored as argon2id(HMAC(server key, code))
 with one random salt per set, so checking a typed code costs one hash whatever the set
 size, and is consumed by one conditional UPDATE. A new set replaces every old code.
+A code of the current set typed again after it was used answers ``code_already_used``
+(a retry, not a guess); a code of no set is a wrong code.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import secrets
 from typing import Any
 
 from stepup.domain.codes import format_backup_code, new_backup_code, normalise_backup_code, same
-from stepup.domain.errors import InvalidCode
+from stepup.domain.errors import CodeAlreadyUsed, InvalidCode
 from stepup.domain.hashing import new_id
 from stepup.domain.policy import Purpose
 from stepup.methods.base import (
@@ -22,7 +24,7 @@ from stepup.methods.base import (
     Verified,
     row_view,
 )
-from stepup.store import queries
+from stepup.store import codes, queries
 from stepup.store.models import BackupCode, User
 from stepup.store.models import Method as MethodRow
 
@@ -69,23 +71,26 @@ class BackupCodesMethod:
         code = normalise_backup_code(proof)
         if code is None:
             raise InvalidCode("A backup code has 10 letters and digits, like abcde-12345.")
-        unused = await queries.unused_backup_codes(ctx.db, user.id)
-        if not unused:
-            raise InvalidCode("You have no unused backup codes left.")
+        # Used codes too: one typed again must be told apart from a guess.
+        stored_set = await codes.backup_codes(ctx.db, user.id)
         by_salt: dict[bytes, bytes] = {}
         match = None
-        for stored in unused:
+        for stored in stored_set:
             if stored.salt not in by_salt:
                 by_salt[stored.salt] = await ctx.run_cpu(ctx.hasher.backup_code_hash, code,
                                                          stored.salt)
             # Compare with every code, not stopping at a match: constant time per set.
             if same(by_salt[stored.salt], stored.code_hash):
                 match = stored
-        if match is None or not await queries.consume_backup_code(ctx.db, match.id,
-                                                                  ctx.clock.now()):
-            raise InvalidCode()
+        unused = sum(1 for stored in stored_set if stored.used_at is None)
+        if match is None:
+            raise InvalidCode(None if unused else "You have no unused backup codes left.")
+        if match.used_at is not None or not await queries.consume_backup_code(
+                ctx.db, match.id, ctx.clock.now()):
+            # Used before, or by a racing request just now: the same code sent twice.
+            raise CodeAlreadyUsed("This backup code was already used: enter another one.")
         row.last_used_at = ctx.clock.now()
-        left = len(unused) - 1
+        left = unused - 1
         return Verified(notes={"remaining": left,
                                "low": left <= ctx.settings.backup_codes_warn_at})
 

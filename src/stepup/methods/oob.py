@@ -2,8 +2,10 @@
 
 A code is 6 digits from ``secrets``, stored as an HMAC, valid ``code_ttl_seconds``,
 bound to one purpose and destination, and dead after ``code_max_attempts`` wrong tries
-or one success. Sends are capped per destination, account and client IP, with a resend
-cooldown; every counter lives in the database.
+or one success. Sends are capped per destination, account, the end user's IP and the
+user's app (its hourly budget), with a resend cooldown; every counter lives in the
+database. The code just accepted, typed again while it would still be valid, answers
+``code_already_used``: a retry or a double submit, never counted as a guess.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from typing import Any
 from stepup.delivery.messages import code_message
 from stepup.domain import destinations
 from stepup.domain.codes import new_numeric_code, normalise_numeric_code
-from stepup.domain.errors import CodeExpired, InvalidCode, RateLimited
+from stepup.domain.errors import (
+    CodeAlreadyUsed,
+    CodeExpired,
+    InvalidCode,
+    ResendTooSoon,
+    SendCapReached,
+)
 from stepup.domain.hashing import new_id
 from stepup.domain.policy import Purpose
 from stepup.methods.base import (
@@ -26,7 +34,7 @@ from stepup.methods.base import (
     pending_row,
     row_view,
 )
-from stepup.store import codes, queries
+from stepup.store import apps, codes, queries
 from stepup.store.models import Method as MethodRow
 from stepup.store.models import OobCode, User
 
@@ -90,13 +98,19 @@ class OobMethod:
         if last is not None and last.created_at + timedelta(
                 seconds=s.resend_cooldown_seconds) > now:
             wait = last.created_at + timedelta(seconds=s.resend_cooldown_seconds) - now
-            raise RateLimited("A code was sent moments ago: wait before asking for another.",
-                              retry_after=max(1, int(wait.total_seconds() + 0.999)))
+            raise ResendTooSoon("A code was sent moments ago: wait before asking for another.",
+                                retry_after=max(1, int(wait.total_seconds() + 0.999)))
         window = _hour_window(now)
         caps = [(f"send-dest:{row.destination}", s.sends_per_destination_per_hour),
                 (f"send-user:{user.id}", s.sends_per_account_per_hour)]
-        if ctx.ip:
+        if ctx.ip:  # the end user's address; a portal's own server is never counted
             caps.append((f"send-ip:{ctx.ip}", s.sends_per_ip_per_hour))
+        # The app's budget for all its users together. Counted last: every send of the
+        # app goes through this one counter row, so its lock is taken as late as it can be.
+        app = await apps.get_app(ctx.db, user.app_id)
+        budget = (app.sends_per_hour if app is not None and app.sends_per_hour
+                  else s.sends_per_app_per_hour)
+        caps.append((f"send-app:{user.app_id}", budget))
         retry = int((window + timedelta(seconds=HOUR) - now).total_seconds()) + 1
         charges = []
         for key, limit in caps:
@@ -104,8 +118,8 @@ class OobMethod:
             # so racing requests cannot all pass a read-only check. A refusal rolls the
             # whole transaction back, so it spends nothing.
             if await queries.rate_hit(ctx.db, key, window) > limit:
-                raise RateLimited("Too many codes were sent: try again later.",
-                                  retry_after=retry)
+                raise SendCapReached("Too many codes were sent: try again later.",
+                                     retry_after=retry)
             charges.append((key, window))
         code = new_numeric_code(6)
         code_id = new_id()
@@ -130,6 +144,7 @@ class OobMethod:
         s = ctx.settings
         live = await codes.current(ctx.db, user.id, self.type, purpose.value)
         if live is None or live.destination != row.destination:
+            await self._refuse_replay(ctx, user, row, proof, purpose)
             raise InvalidCode("No code was sent for this step, or it was already used: ask "
                               "for a new code.")
         if live.attempts >= s.code_max_attempts:
@@ -141,8 +156,22 @@ class OobMethod:
             await codes.count_wrong_try(ctx.db, live.id)
             raise InvalidCode()
         if not await codes.consume(ctx.db, live.id, s.code_max_attempts, ctx.clock.now()):
+            await self._refuse_replay(ctx, user, row, proof, purpose)  # a racing twin won
             raise InvalidCode("This code was already used: ask for a new one.")
         return Verified()
+
+    async def _refuse_replay(self, ctx: MethodContext, user: User, row: MethodRow,
+                             proof: str, purpose: Purpose) -> None:
+        """Raise CodeAlreadyUsed if ``proof`` is the code last accepted for this purpose
+        and destination and it has not expired: the same right code sent twice."""
+        spent = await codes.spent_latest(ctx.db, user.id, self.type, purpose.value)
+        if spent is None or spent.destination != row.destination or \
+                spent.expires_at <= ctx.clock.now():
+            return
+        typed = normalise_numeric_code(proof, 6)
+        if typed is not None and ctx.hasher.mac_ok(spent.code_hash, "oob-code", spent.id,
+                                                   typed):
+            raise CodeAlreadyUsed("This code was already used: ask for a new one.")
 
     async def disable(self, ctx: MethodContext, user: User, row: MethodRow) -> None:
         if self.type == "sms":

@@ -3,6 +3,8 @@
 The seed is 160 random bits, encrypted with the key ring and bound to its row. A time
 step, once accepted, is refused forever after for that user: the store advances
 ``last_step`` with one conditional UPDATE, so of two racing requests exactly one wins.
+The loser, and any later copy of a code whose step is at or before ``last_step``, is
+told ``code_already_used`` — a retry, not a guess.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pyotp
 import segno
 
 from stepup.domain.codes import normalise_numeric_code, same
-from stepup.domain.errors import InvalidCode
+from stepup.domain.errors import CodeAlreadyUsed, InvalidCode
 from stepup.domain.policy import Purpose
 from stepup.methods.base import (
     ChallengeSent,
@@ -147,7 +149,10 @@ class TotpMethod:
                 )
             raise InvalidCode()
         if not await queries.advance_counter(ctx.db, row, step, now):
-            raise InvalidCode("This code was already used. Wait for the next code.")
+            # The code is right for a step in the window, but that step (or a later one)
+            # was accepted already: a double submit or a retry, which must not count
+            # toward the lock.
+            raise CodeAlreadyUsed("This code was already used: wait for the next one.")
         return Verified()
 
     async def disable(self, ctx: MethodContext, user: User, row: MethodRow) -> None:

@@ -15,6 +15,9 @@ its row (AES-GCM: nobody with write access to the table alone can swap in a key 
 their own). Its signature counter only moves forward, with one conditional UPDATE: an
 assertion whose counter does not exceed the stored one (a cloned authenticator, or a
 replay) is refused; authenticators that always report 0 (synced passkeys) are accepted.
+An answer sent again after it was accepted — its challenge the newest one for the
+purpose and spent, its signature good, its passkey's counter and last use showing that
+this answer was the one taken — is told ``code_already_used``, a retry and not a guess.
 
 The relying party is the host of ``PUBLIC_URL`` and the accepted origin is
 ``PUBLIC_URL``'s, unless ``WEBAUTHN_RP_ID`` / ``WEBAUTHN_ORIGINS`` say otherwise.
@@ -31,6 +34,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import webauthn
+from webauthn.authentication.verify_authentication_response import (
+    VerifiedAuthentication,
+)
 from webauthn.helpers import (
     base64url_to_bytes,
     bytes_to_base64url,
@@ -49,7 +55,13 @@ from webauthn.helpers.structs import (
 
 from stepup.config import Settings
 from stepup.domain.codes import same
-from stepup.domain.errors import CodeExpired, Conflict, InvalidCode, RateLimited
+from stepup.domain.errors import (
+    CodeAlreadyUsed,
+    CodeExpired,
+    Conflict,
+    InvalidCode,
+    RateLimited,
+)
 from stepup.domain.hashing import new_id
 from stepup.domain.policy import Purpose
 from stepup.methods.base import (
@@ -146,6 +158,7 @@ class WebAuthnMethod:
         s = ctx.settings
         live = await codes.current(ctx.db, user.id, CHANNEL, purpose.value)
         if live is None:
+            await self._refuse_replay(ctx, user, purpose, credential)
             raise InvalidCode("No passkey request is open for this step, or it was already "
                               "answered: start again.")
         if live.attempts >= s.code_max_attempts:
@@ -157,8 +170,36 @@ class WebAuthnMethod:
             await codes.count_wrong_try(ctx.db, live.id)
             raise InvalidCode("This passkey answer is for another request: start again.")
         if not await codes.consume(ctx.db, live.id, s.code_max_attempts, ctx.clock.now()):
+            await self._refuse_replay(ctx, user, purpose, credential)  # a racing twin won
             raise InvalidCode("This passkey request was already answered: start again.")
         return challenge
+
+    async def _refuse_replay(self, ctx: MethodContext, user: User, purpose: Purpose,
+                             credential: dict[str, Any]) -> None:
+        """Raise CodeAlreadyUsed if ``credential`` is the answer last accepted for
+        ``purpose``. A spent challenge alone does not say so (a refused answer spends it
+        too), so the answer must also verify, and its passkey must have recorded this
+        very use: the counter it carries and a last use at or after the spending."""
+        if purpose in (Purpose.enroll(self.type), ADD):
+            return  # a new passkey's answer is stored once; the services tell a repeat
+        spent = await codes.spent_latest(ctx.db, user.id, CHANNEL, purpose.value)
+        if spent is None or spent.used_at is None or spent.expires_at <= ctx.clock.now():
+            return
+        try:
+            challenge = _challenge_of(credential)
+            if not same(self._mac(ctx, spent.id, challenge), spent.code_hash):
+                return
+            # Checked as if no counter were stored: once accepted, the stored counter is
+            # this answer's own, which the forward-only check would refuse.
+            used, checked = await self._assertion(ctx, user, credential, challenge,
+                                                  sign_count=0)
+        except InvalidCode:
+            return
+        last = used.row.last_used_at
+        if last is not None and last >= spent.used_at and \
+                checked.new_sign_count == used.row.sign_count:
+            raise CodeAlreadyUsed("This passkey answer was already accepted: start again "
+                                  "if you need another.")
 
     # --- the stored passkeys -------------------------------------------------------------
 
@@ -232,6 +273,18 @@ class WebAuthnMethod:
         if purpose in (Purpose.enroll(self.type), ADD):
             made = await self._register(ctx, user, row, credential, challenge, rp_id, origin)
             return Verified(notes={"passkey": made.id, "passkey_name": made.name})
+        used, checked = await self._assertion(ctx, user, credential, challenge)
+        if not await queries.passkey_used(ctx.db, used.row, checked.new_sign_count,
+                                          ctx.clock.now()):
+            raise InvalidCode("This passkey answer was already used.")
+        return Verified(notes={"passkey": used.row.id, "passkey_name": used.row.name})
+
+    async def _assertion(self, ctx: MethodContext, user: User, credential: dict[str, Any],
+                         challenge: bytes, *, sign_count: int | None = None
+                         ) -> tuple[Stored, VerifiedAuthentication]:
+        """The user's passkey that signed ``credential`` over ``challenge``, checked
+        against its stored counter (or ``sign_count``); InvalidCode otherwise."""
+        rp_id, origin = relying_party(ctx.settings)
         try:
             raw_id = base64url_to_bytes(str(credential.get("rawId", "")))
             # Every stored id is compared, in constant time, so the answer takes as long
@@ -243,15 +296,13 @@ class WebAuthnMethod:
             checked = webauthn.verify_authentication_response(
                 credential=credential, expected_challenge=challenge, expected_rp_id=rp_id,
                 expected_origin=origin, credential_public_key=used.public_key,
-                credential_current_sign_count=used.row.sign_count)
+                credential_current_sign_count=(used.row.sign_count if sign_count is None
+                                               else sign_count))
         except InvalidAuthenticationResponse as exc:
             raise InvalidCode(_reason(exc)) from None
         except (WebAuthnException, KeyError, TypeError, ValueError, AttributeError):
             raise InvalidCode(NOT_A_PASSKEY) from None
-        if not await queries.passkey_used(ctx.db, used.row, checked.new_sign_count,
-                                          ctx.clock.now()):
-            raise InvalidCode("This passkey answer was already used.")
-        return Verified(notes={"passkey": used.row.id, "passkey_name": used.row.name})
+        return used, checked
 
     async def _register(self, ctx: MethodContext, user: User, row: MethodRow,
                         credential: dict[str, Any], challenge: bytes, rp_id: str,

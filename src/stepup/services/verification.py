@@ -2,7 +2,9 @@
 
 Used by login, method management and operations alike, so a guess costs the same
 everywhere: locks are checked first, a failure is counted, audited and committed
-before the error goes back, a success clears the consecutive-failure count.
+before the error goes back, a success clears the consecutive-failure count. A right
+code that was already accepted (a retry, a double submit) is not a guess: it is
+audited as ``code.replayed`` and answered ``code_already_used`` without being counted.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from typing import NoReturn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup import metrics
-from stepup.domain.errors import AccountLocked, DomainError, MethodLocked, PinInvalid
+from stepup.domain.errors import (
+    AccountLocked,
+    CodeAlreadyUsed,
+    DomainError,
+    MethodLocked,
+    PinInvalid,
+)
 from stepup.domain.policy import PIN_SCOPE, Purpose
 from stepup.methods import registry
 from stepup.methods.base import Verified
@@ -38,7 +46,15 @@ async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, ro
     method = registry.get(row.type)
     started = rt.clock.now()
     try:
-        verified = await method.verify(rt.method_context(db), user, row, code, purpose)
+        verified = await method.verify(rt.method_context(db, actor), user, row, code, purpose)
+    except CodeAlreadyUsed as err:
+        # Only a holder of the right code gets here, and only once the lock check above
+        # let it through: not counting it cannot help anyone guess, and a portal's retry
+        # cannot lock its user.
+        metrics.verification(row.type, err.code)
+        await audit.record(db, rt.clock, actor, "code.replayed", user.id, method=row.type,
+                           purpose=purpose.value)
+        await commit_and_raise(db, err)
     except DomainError as err:
         metrics.verification(row.type, err.code)
         locked = await ratelimit.method_failed(db, rt.settings, rt.clock, user.id, row.type)

@@ -1,4 +1,5 @@
-"""Queries for out-of-band security codes and the development outbox."""
+"""Queries for security codes (out-of-band codes, and backup codes as a replay sees
+them) and the development outbox."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stepup.store.models import OobCode, OutboxMessage
+from stepup.store.models import BackupCode, OobCode, OutboxMessage
 
 
 async def latest_sent(db: AsyncSession, user_id: str, channel: str, purpose: str
@@ -28,6 +29,22 @@ async def current(db: AsyncSession, user_id: str, channel: str, purpose: str
                                OobCode.used_at.is_(None))
          .order_by(OobCode.created_at.desc()).limit(1))
     return (await db.execute(q)).scalar_one_or_none()
+
+
+async def spent_latest(db: AsyncSession, user_id: str, channel: str, purpose: str
+                       ) -> OobCode | None:
+    """The newest code sent for this purpose, if a success spent it (a replay's match).
+
+    Only the newest: an older code's ``used_at`` may say it was retired by a newer one,
+    never accepted. Re-read from the database, not the session, because a racing
+    request may just have spent it.
+    """
+    q = (select(OobCode).where(OobCode.user_id == user_id, OobCode.channel == channel,
+                               OobCode.purpose == purpose, OobCode.sent_at.is_not(None))
+         .order_by(OobCode.created_at.desc()).limit(1)
+         .execution_options(populate_existing=True))
+    newest = (await db.execute(q)).scalar_one_or_none()
+    return newest if newest is not None and newest.used_at is not None else None
 
 
 async def mark_sent(db: AsyncSession, code_id: str, now: datetime) -> None:
@@ -61,6 +78,13 @@ async def consume(db: AsyncSession, code_id: str, max_attempts: int, now: dateti
         OobCode.id == code_id, OobCode.used_at.is_(None), OobCode.attempts < max_attempts,
     ).values(used_at=now))
     return int(getattr(res, "rowcount", 0)) == 1
+
+
+async def backup_codes(db: AsyncSession, user_id: str) -> Sequence[BackupCode]:
+    """Every code of the user's current set, used or not (a new set deletes the old), so
+    that a code typed again is told apart from a wrong one."""
+    q = select(BackupCode).where(BackupCode.user_id == user_id)
+    return (await db.execute(q)).scalars().all()
 
 
 async def add_outbox(db: AsyncSession, message: OutboxMessage) -> None:

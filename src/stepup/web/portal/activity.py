@@ -22,6 +22,7 @@ EVENT_NAMES = {
     "code.sent": N_("Security code sent"),
     "code.failed": N_("Wrong security code"),
     "code.verified": N_("Security code accepted"),
+    "code.replayed": N_("A security code already accepted was sent again"),
     "pin.failed": N_("Wrong PIN"),
     "pin.locked": N_("PIN locked"),
     "method.enrollment_started": N_("Method setup started"),

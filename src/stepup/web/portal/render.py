@@ -18,7 +18,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from stepup.domain.errors import DomainError, Forbidden, NotAuthenticated
+from stepup.domain.errors import DomainError, Forbidden, NotAuthenticated, RateLimited
 from stepup.methods.base import ChallengeSent
 from stepup.services import sessions
 from stepup.services.runtime import Runtime
@@ -75,6 +75,7 @@ OPERATION_NAMES = {"login": N_("Login"), "withdrawal": N_("Withdrawal")}
 ERROR_MESSAGES = {
     "invalid_code": N_("The security code is not valid."),
     "code_expired": N_("The security code has expired: ask for a new one."),
+    "code_already_used": N_("This code was already used: enter a new one."),
     "pin_invalid": N_("The PIN is not correct."),
     "invalid_credentials": N_("The e-mail or password is not correct."),
     "not_authenticated": N_("You need to log in again."),
@@ -244,7 +245,7 @@ class Page:
 
     def send_error(self, err: DomainError) -> str:
         """What to tell the user when a code could not be sent (cooldown, caps, provider)."""
-        if err.code != "rate_limited" or not err.retry_after:
+        if not isinstance(err, RateLimited) or not err.retry_after:
             return self.error_message(err)
         if err.retry_after <= 120:
             return self.ngettext(
