@@ -23,8 +23,20 @@ from stepup.store import migrate
 from stepup.store.db import is_sqlite
 from stepup.web import problems
 from stepup.web.admin import routes as admin
-from stepup.web.api import accounts, dev, devices, events, login, methods, operations, users
-from stepup.web.middleware import BodyLimit, RequestMetrics, SecurityHeaders
+from stepup.web.api import (
+    accounts,
+    dev,
+    devices,
+    events,
+    login,
+    methods,
+    operations,
+    user_lifecycle,
+    user_recovery,
+    users,
+)
+from stepup.web.idempotency import Idempotency
+from stepup.web.middleware import BodyLimit, RateLimitHeaders, RequestMetrics, SecurityHeaders
 from stepup.web.portal import dev as portal_dev
 from stepup.web.portal import routes as portal
 
@@ -80,7 +92,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     problems.install(app)
 
     for router in (accounts.router, login.router, methods.router, operations.router,
-                   devices.router, users.router, events.router, events.admin_router):
+                   devices.router, users.router, user_lifecycle.router, user_recovery.router,
+                   events.router, events.admin_router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(operations.wellknown)
     if not settings.is_production:
@@ -111,6 +124,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 
+    # Innermost first: a replayed answer still gets the key's RateLimit headers, and
+    # every answer its security headers.
+    app.add_middleware(Idempotency)
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(RequestMetrics)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
