@@ -82,6 +82,9 @@ def what_happened(kind: str, language: str, data: dict[str, Any]) -> str:
                             "attempts."),
         "method.locked": _("Locked for %(duration)s after too many wrong attempts: "
                            "%(method)s."),
+        "account.email_changed": _("The e-mail address of your account was changed. "
+                                   "Security notices now go to the new address."),
+        "account.pin_changed": _("The PIN of your account was changed."),
         "recovery.requested": _("A request to reset two-factor authentication on your "
                                 "account was made."),
         "recovery.approved": _("The request to reset two-factor authentication on your "

@@ -42,7 +42,8 @@ RECOVERY_KINDS = frozenset({"recovery.requested", "recovery.approved", "recovery
 KINDS = frozenset({"method.enabled", "method.disabled", "method.protection_switched",
                    "passkey.added", "passkey.removed",
                    "backup_codes.regenerated", "backup_codes.low", "login.new_device",
-                   "account.locked", "method.locked"}) | RECOVERY_KINDS
+                   "account.locked", "method.locked", "account.email_changed",
+                   "account.pin_changed"}) | RECOVERY_KINDS
 # Data worth nothing once the notice is out, and too sensitive to keep (a cancel link
 # carries a token).
 DROP_AFTER_SENDING = ("cancel_url",)
@@ -54,10 +55,13 @@ def is_off(rt: Runtime, kind: str) -> bool:
     return kind not in RECOVERY_KINDS and kind in rt.settings.notifications_off
 
 
-async def recipients(db: AsyncSession, user: User, kind: str, *, phone: str | None = None
-                     ) -> list[tuple[str, str]]:
+async def recipients(db: AsyncSession, user: User, kind: str, *, phone: str | None = None,
+                     previous_email: str | None = None) -> list[tuple[str, str]]:
     """(channel, destination) pairs that hear about ``kind``, without repeats."""
     out: list[tuple[str, str]] = [("email", user.email)]
+    if previous_email and previous_email.lower() != user.email.lower():
+        # The account e-mail itself changed: the old address hears it too.
+        out.append(("email", previous_email))
     if phone is None and user.phone_verified:
         phone = await store.verified_phone(db, user.id)
     if phone:
@@ -70,13 +74,15 @@ async def recipients(db: AsyncSession, user: User, kind: str, *, phone: str | No
 
 
 async def notify(rt: Runtime, db: AsyncSession, user: User, kind: str, *,
-                 actor: Actor | None = None, phone: str | None = None, **data: Any) -> None:
+                 actor: Actor | None = None, phone: str | None = None,
+                 previous_email: str | None = None, **data: Any) -> None:
     """Queue the notice ``kind`` about ``user`` in the caller's transaction.
 
     ``data`` fills the text (``method``, ``remaining``, ``seconds``, ``after``,
     ``cancel_url``, ``effective_at`` …); the time and the actor's IP and device are added
     here. ``phone``: the verified phone to tell when the SMS method is being removed in
-    this same transaction (so the query would no longer find it).
+    this same transaction (so the query would no longer find it); ``previous_email``: the
+    account's e-mail before this change replaced it (``account.email_changed``).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown notice kind {kind!r}")
@@ -91,7 +97,8 @@ async def notify(rt: Runtime, db: AsyncSession, user: User, kind: str, *,
     if actor is not None and actor.user_agent and "device" not in data:
         facts["device"] = short_agent(actor.user_agent)
     await db.flush()  # the change being told about decides the recipients (a new phone)
-    for channel, destination in await recipients(db, user, kind, phone=phone):
+    for channel, destination in await recipients(db, user, kind, phone=phone,
+                                                 previous_email=previous_email):
         db.add(NotificationQueue(
             id=new_id(), user_id=user.id, kind=kind, channel=channel, destination=destination,
             language=user.language or "en", data=facts, created_at=now, attempts=0,
