@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from stepup.domain.errors import Conflict, DomainError, NotAuthenticated, NotFound
-from stepup.services import recovery
+from stepup.services import recovery, recovery_requests
 from stepup.store.models import RecoveryRequest
 from stepup.web import deps
 from stepup.web.portal.auth import login_expired, login_token, status_for
@@ -59,7 +59,7 @@ async def recovery_page(request: Request) -> Response:
     if not token:
         return redirect("/login")
     try:
-        open_request = await recovery.open_request_for_login(page.rt, token)
+        open_request = await recovery_requests.open_request_for_login(page.rt, token)
     except NotAuthenticated:
         return login_expired(page)
     if open_request is not None:
@@ -70,7 +70,7 @@ async def recovery_page(request: Request) -> Response:
                            r=open_request, status=status_text(page, open_request),
                            notice=notice,
                            cancel_path="/recovery/cancel/"
-                           + recovery.cancel_token(page.rt, open_request.id))
+                           + recovery_requests.cancel_token(page.rt, open_request.id))
     return _form(page)
 
 
@@ -85,10 +85,11 @@ async def recovery_submit(request: Request) -> Response:
         return login_expired(page)
     values = {k: form.get(k, "") for k in FIELDS}
     try:
-        await recovery.file_request(page.rt, deps.actor(request), token,
-                                    values["description"],
-                                    {"channel": values["channel"], "phone": values["phone"],
-                                     "best_time": values["best_time"]})
+        await recovery_requests.file_request(page.rt, deps.actor(request), token,
+                                             values["description"],
+                                             {"channel": values["channel"],
+                                              "phone": values["phone"],
+                                              "best_time": values["best_time"]})
     except NotAuthenticated:
         return login_expired(page)
     except Conflict:

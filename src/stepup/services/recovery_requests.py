@@ -1,0 +1,216 @@
+"""Filing a lock-out recovery request (seed 004, option 2), and the link that cancels it.
+
+A request reaches StepUp two ways, and both file exactly the same request (``_file``):
+
+- on StepUp's own pages, by a user whose password is proven at the second-factor step
+  of login (``file_request``, with the open login token);
+- from a portal, through the integration API, after the portal's own identity check of
+  a user who has no StepUp password at all (``file_for_user``).
+
+Either way the request waits for support's identity checks and a second pair of eyes
+(``services/recovery.py``), every verified contact is told at once with a link that
+cancels it, and the row and the audit event say which way it came (``via``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stepup.domain.errors import (
+    NotAuthenticated,
+    NotFound,
+    RecoveryAlreadyOpen,
+    ValidationFailed,
+)
+from stepup.domain.hashing import new_id
+from stepup.services import audit, notifications
+from stepup.services.runtime import Actor, Runtime
+from stepup.store import queries
+from stepup.store import recovery as store
+from stepup.store.models import RecoveryRequest, User
+
+CONTACT_CHANNELS = ("email", "phone")
+DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 2000
+PHONE_MAX, BEST_TIME_MAX = 40, 200
+# How a request was filed, kept in its ``contact`` and in its audit event.
+VIA_PAGES, VIA_API = "pages", "api"
+_PHONE_MARKS = frozenset("+-(). /")
+
+
+# --- the cancel link ---------------------------------------------------------------------
+
+
+def cancel_token(rt: Runtime, request_id: str) -> str:
+    """``<request id>.<HMAC>``: only the server can make one; it names one request."""
+    return f"{request_id}.{rt.hasher.mac('recovery-cancel', request_id)}"
+
+
+def cancel_url(rt: Runtime, request_id: str) -> str:
+    return f"{rt.settings.public_url.rstrip('/')}/recovery/cancel/{cancel_token(rt, request_id)}"
+
+
+def request_id_from(rt: Runtime, token: str) -> str | None:
+    """The request a cancel token names, or None for a forged or mangled token."""
+    request_id, dot, mac = token.partition(".")
+    if not dot or not request_id or len(request_id) > 32 or not request_id.isalnum():
+        return None
+    return request_id if rt.hasher.mac_ok(mac, "recovery-cancel", request_id) else None
+
+
+# --- what the user tells support -----------------------------------------------------------
+
+
+def clean_description(text: str, minimum: int = DESCRIPTION_MIN) -> str:
+    description = (text or "").strip()
+    if len(description) < max(minimum, 1):
+        raise ValidationFailed("Tell support in a few words what happened.",
+                               field="description")
+    if len(description) > DESCRIPTION_MAX:
+        raise ValidationFailed(f"Please keep the description under {DESCRIPTION_MAX} "
+                               "characters.", field="description")
+    return description
+
+
+def _looks_like_phone(phone: str) -> bool:
+    # Support calls this number back, so any line will do (not only a mobile), in
+    # whatever form the user wrote it; but it must be a number, not a sentence.
+    digits = sum(c.isdigit() for c in phone)
+    return 6 <= digits <= 15 and all(c.isdigit() or c in _PHONE_MARKS for c in phone)
+
+
+def clean_contact(contact: dict[str, Any]) -> dict[str, Any]:
+    """How support should contact the user: ``{channel, phone, best_time}``."""
+    channel = str(contact.get("channel") or "email")
+    if channel not in CONTACT_CHANNELS:
+        raise ValidationFailed("Choose how support should contact you.", field="channel")
+    phone = " ".join(str(contact.get("phone") or "").split())
+    if channel == "phone" and not phone:
+        raise ValidationFailed("Enter the phone number support should call.", field="phone")
+    if phone and (len(phone) > PHONE_MAX or not _looks_like_phone(phone)):
+        raise ValidationFailed("This is not a valid phone number.", field="phone")
+    best_time = str(contact.get("best_time") or "").strip()[:BEST_TIME_MAX]
+    return {"channel": channel, "phone": phone or None, "best_time": best_time or None}
+
+
+# --- filing --------------------------------------------------------------------------------
+
+
+async def _flow_user(rt: Runtime, db: AsyncSession, login_token: str) -> User:
+    """The user whose password this login token proves (still open, not expired)."""
+    flow = await queries.get_login_flow_by_hash(db, rt.hasher.token_hash(login_token))
+    if flow is None or flow.used_at is not None or flow.expires_at <= rt.clock.now():
+        raise NotAuthenticated("This login attempt has expired: log in again.")
+    user = await queries.get_user(db, flow.user_id)
+    if user is None:
+        raise NotAuthenticated()
+    return user
+
+
+async def _app_user(db: AsyncSession, user_id: str, app_id: str | None) -> User:
+    """The user, if the calling app owns them (another app's user is no user at all)."""
+    user = await queries.get_user(db, user_id)
+    if user is None or (app_id is not None and user.app_id != app_id):
+        raise NotFound("No such user.")
+    return user
+
+
+FindUser = Callable[[AsyncSession], Awaitable[User]]
+
+
+async def _file(rt: Runtime, actor: Actor, find_user: FindUser, description: str,
+                contact: dict[str, Any], via: str) -> RecoveryRequest:
+    """The one way a request is filed: one open request per account, the notices to
+    every verified contact with the cancel link, and the audit event — one transaction."""
+    filed: dict[str, Any] = {"via": via}
+    if via == VIA_API:  # which portal (and which of its keys) filed it, for support
+        filed.update(by=actor.name, app=actor.app_id)
+    async with rt.db() as db:
+        user = await find_user(db)
+        await store.lock_user(db, user.id)
+        if await store.open_request_of(db, user.id) is not None:
+            raise RecoveryAlreadyOpen("A recovery request for this account is already open. "
+                                      "Support will contact you.")
+        row = RecoveryRequest(id=new_id(), user_id=user.id, status="requested",
+                              description=description, contact={**contact, **filed},
+                              created_at=rt.clock.now(), ip=actor.ip, checks={},
+                              checked_by=None, checked_at=None, decided_by=None,
+                              decided_at=None, decision_note=None, effective_at=None,
+                              completed_at=None, cancelled_at=None, cancelled_by=None)
+        db.add(row)
+        await db.flush()
+        await audit.record(db, rt.clock, actor, "recovery.requested", user.id,
+                           request=row.id, contact=contact["channel"], via=via)
+        await notifications.notify(rt, db, user, "recovery.requested", actor=actor,
+                                   cancel_url=cancel_url(rt, row.id))
+        await db.commit()
+        return row
+
+
+async def file_request(rt: Runtime, actor: Actor, login_token: str, description: str,
+                       contact: dict[str, Any]) -> RecoveryRequest:
+    """StepUp's own pages: the login token proves the password."""
+    clean_text, clean = clean_description(description), clean_contact(contact)
+    return await _file(rt, actor, lambda db: _flow_user(rt, db, login_token), clean_text,
+                       clean, VIA_PAGES)
+
+
+async def file_for_user(rt: Runtime, actor: Actor, user_id: str, description: str,
+                        contact: dict[str, Any]) -> RecoveryRequest:
+    """A portal, after its own identity check of its user (``actor``: the app's call on
+    the end user's behalf). The portal forwards what its user wrote, however short."""
+    clean_text, clean = clean_description(description, minimum=1), clean_contact(contact)
+    return await _file(rt, actor, lambda db: _app_user(db, user_id, actor.app_id),
+                       clean_text, clean, VIA_API)
+
+
+async def open_request_for_login(rt: Runtime, login_token: str) -> RecoveryRequest | None:
+    """The open request of the account whose password this login token proves."""
+    async with rt.db() as db:
+        user = await _flow_user(rt, db, login_token)
+        return await store.open_request_of(db, user.id)
+
+
+# --- what the user (or their portal) may see -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestState:
+    """A request as its user sees it: the steps and their times, never staff notes,
+    identity checks or who performed them."""
+
+    id: str
+    status: str
+    created_at: datetime
+    checked_at: datetime | None
+    decided_at: datetime | None
+    effective_at: datetime | None
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+
+    @classmethod
+    def of(cls, row: RecoveryRequest) -> RequestState:
+        return cls(id=row.id, status=row.status, created_at=row.created_at,
+                   checked_at=row.checked_at, decided_at=row.decided_at,
+                   effective_at=row.effective_at, completed_at=row.completed_at,
+                   cancelled_at=row.cancelled_at)
+
+
+async def latest_for_user(rt: Runtime, user_id: str, app_id: str | None = None
+                          ) -> RequestState:
+    """The user's latest request, or ``NotFound`` if they never filed one."""
+    async with rt.db() as db:
+        user = await _app_user(db, user_id, app_id)
+        # An open request is the latest (a new one needs the last one closed), even when
+        # two share a timestamp.
+        row = await store.open_request_of(db, user.id)
+        if row is None:
+            rows = await store.requests_of(db, user.id, limit=1)
+            row = rows[0] if rows else None
+    if row is None:
+        raise NotFound("This user has not asked for recovery.")
+    return RequestState.of(row)
