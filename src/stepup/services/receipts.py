@@ -1,5 +1,10 @@
 """Signed receipts: a compact JWS (EdDSA, Ed25519) for every confirmed operation.
 
+A receipt is addressed to the app the user belongs to (``aud``: the app's id; ``portal``
+for people who signed up on StepUp's own pages) and expires (``exp``) after
+``receipt_ttl_seconds``, so a receipt meant for one portal, or an old one replayed, is
+refused by any standard JWT check.
+
 Keys live in the database, the private half encrypted with the key ring, so every
 worker signs with the same key. ``stepup keys rotate-receipts`` makes a new key the
 signer and keeps the old ones published (``/.well-known/jwks.json``) until retired.
@@ -7,6 +12,8 @@ signer and keeps the old ones published (``/.well-known/jwks.json``) until retir
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +26,7 @@ from stepup.domain.errors import NotFound
 from stepup.domain.hashing import new_id
 from stepup.services.runtime import Runtime
 from stepup.store import operations as store
-from stepup.store.models import Operation, ReceiptKey
+from stepup.store.models import Operation, ReceiptKey, User
 
 
 def _aad(kid: str) -> bytes:
@@ -46,12 +53,19 @@ async def _signer(rt: Runtime, db: AsyncSession) -> tuple[str, Ed25519PrivateKey
     return row.kid, Ed25519PrivateKey.from_private_bytes(raw)
 
 
-def claims(rt: Runtime, op: Operation, method: str, when: datetime) -> dict[str, Any]:
+def claims(rt: Runtime, op: Operation, user: User, method: str, when: datetime
+           ) -> dict[str, Any]:
+    """What a receipt says; ``details`` are the canonical ones the create call answered."""
+    if user.id != op.user_id:
+        raise ValueError("a receipt names the operation's own user")
+    iat = int(when.timestamp())
     return {
         "iss": rt.settings.public_url,
+        "aud": user.app_id,
         "sub": op.user_id,
         "jti": op.receipt_id,
-        "iat": int(when.timestamp()),
+        "iat": iat,
+        "exp": iat + rt.settings.receipt_ttl_seconds,
         "confirmed_at": when.isoformat().replace("+00:00", "Z"),
         "operation": {"id": op.id, "type": op.type, "details": op.details,
                       "digest": op.digest},
@@ -70,7 +84,16 @@ async def jwks(rt: Runtime) -> dict[str, Any]:
         if not keys:
             keys = [await new_key(rt, db)]
             await db.commit()
-        return {"keys": [dict(k.public_jwk) for k in keys]}
+        # Newest first; the kid breaks ties (one clock tick), so that every worker
+        # serves the same bytes and so the same ETag.
+        ordered = sorted(keys, key=lambda k: (k.created_at, k.kid), reverse=True)
+        return {"keys": [dict(k.public_jwk) for k in ordered]}
+
+
+def jwks_document(body: dict[str, Any]) -> tuple[bytes, str]:
+    """The JWKS as served, and its strong ETag (a hash of exactly those bytes)."""
+    raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return raw, f'"{hashlib.sha256(raw).hexdigest()[:32]}"'
 
 
 async def rotate(rt: Runtime) -> str:
