@@ -8,6 +8,8 @@ import pytest
 
 from stepup_client import (
     AsyncStepUp,
+    CodeAlreadyUsed,
+    Conflict,
     InvalidCode,
     MethodLocked,
     MethodNotEnabled,
@@ -46,8 +48,9 @@ async def test_create_user_is_safe_to_repeat(stepup: AsyncStepUp) -> None:
 async def test_totp_verify_replay_and_lock(stepup: AsyncStepUp) -> None:
     uid, app = await with_totp(stepup)
     assert (await stepup.verify(uid, "totp", app.code())).valid
-    with pytest.raises(InvalidCode):
+    with pytest.raises(CodeAlreadyUsed) as replay:  # the same right code: not a guess
         await stepup.verify(uid, "totp", app.previous())
+    assert isinstance(replay.value, Conflict) and not replay.value.retryable
     for _ in range(10):
         try:
             await stepup.verify(uid, "totp", "000000")
@@ -71,7 +74,7 @@ async def test_sms_enrol_challenge_verify(stepup: AsyncStepUp, server: Server) -
     assert sent.sent_to == start.sent_to
     code = last_code(server.base_url, number)
     assert (await stepup.verify(uid, "sms", code)).valid
-    with pytest.raises(InvalidCode):
+    with pytest.raises(CodeAlreadyUsed):
         await stepup.verify(uid, "sms", code)
 
 
@@ -80,7 +83,7 @@ async def test_backup_codes(stepup: AsyncStepUp) -> None:
     codes = (await stepup.enroll(uid, "backup_codes")).codes
     assert len(codes) == 10
     assert (await stepup.verify(uid, "backup_codes", codes[1])).backup_codes_remaining == 9
-    with pytest.raises(InvalidCode):
+    with pytest.raises(CodeAlreadyUsed):
         await stepup.verify(uid, "backup_codes", codes[1])
 
 

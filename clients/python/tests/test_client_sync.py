@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from stepup_client import (
+    CodeAlreadyUsed,
     Conflict,
     InvalidCode,
     MethodLocked,
@@ -52,9 +53,10 @@ def test_totp_verify_replay_and_lock(stepup: StepUp) -> None:
     ok = stepup.verify(uid, "totp", app.code())
     assert ok.valid and ok.method == "totp" and ok.verified_at.tzinfo is not None
     assert ok.receipt is None
-    with pytest.raises(InvalidCode) as replay:
+    with pytest.raises(CodeAlreadyUsed) as replay:  # the same right code: not a guess
         stepup.verify(uid, "totp", app.previous())
-    assert replay.value.status == 400 and replay.value.code == "invalid_code"
+    assert replay.value.status == 409 and replay.value.code == "code_already_used"
+    assert not replay.value.retryable
     for _ in range(10):
         try:
             stepup.verify(uid, "totp", "000000")
@@ -84,7 +86,7 @@ def test_sms_enrol_challenge_verify(stepup: StepUp, server: Server) -> None:
     assert sent.sent_to == start.sent_to and sent.method == "sms" and sent.resend_in >= 0
     code = last_code(server.base_url, number)
     assert stepup.verify(uid, "sms", code).valid
-    with pytest.raises(InvalidCode):
+    with pytest.raises(CodeAlreadyUsed):
         stepup.verify(uid, "sms", code)
     with pytest.raises((MethodNotEnabled, Conflict)):  # TOTP sends nothing (not even enabled)
         stepup.challenge(uid, "totp")
@@ -96,7 +98,7 @@ def test_backup_codes(stepup: StepUp) -> None:
     assert len(start.codes) == 10 and start.codes[0] not in repr(start)
     used = stepup.verify(uid, "backup_codes", start.codes[0])
     assert used.valid and used.backup_codes_remaining == 9
-    with pytest.raises(InvalidCode):
+    with pytest.raises(CodeAlreadyUsed):
         stepup.verify(uid, "backup_codes", start.codes[0])
     listed = {m.type: m for m in stepup.methods(uid)}
     assert listed["backup_codes"].enabled and listed["backup_codes"].remaining == 9

@@ -85,7 +85,7 @@ def _without_none(**values: Any) -> dict[str, Any]:
 
 # --- the calls --------------------------------------------------------------------------
 
-def create_user(email: str, external_id: str | None, language: str, pin: str | None,
+def create_user(email: str, external_id: str | None, language: str | None, pin: str | None,
                 password: str | None) -> Call[User]:
     return Call("POST", "users", lambda r, d: User.from_json(d, created=r.status_code == 201),
                 _without_none(email=email, external_id=external_id, language=language,

@@ -83,7 +83,8 @@ class StepUp:
 
     # --- users and methods ------------------------------------------------------------
 
-    def create_user(self, email: str, external_id: str | None = None, language: str = "en",
+    def create_user(self, email: str, external_id: str | None = None,
+                    language: str | None = None,
                     pin: str | None = None, password: str | None = None) -> User:
         """Create a user, or get the one with this ``external_id`` (or e-mail):
         ``User.created`` tells which. Safe to repeat."""
@@ -184,7 +185,7 @@ class AsyncStepUp:
     # --- users and methods ------------------------------------------------------------
 
     async def create_user(self, email: str, external_id: str | None = None,
-                          language: str = "en", pin: str | None = None,
+                          language: str | None = None, pin: str | None = None,
                           password: str | None = None) -> User:
         """See :meth:`StepUp.create_user`."""
         return await self._run(_calls.create_user(email, external_id, language, pin,

@@ -19,21 +19,38 @@ from typing import Any
 
 __all__ = [
     "AccountLocked",
+    "ApiQuotaExceeded",
+    "CodeAlreadyUsed",
     "CodeExpired",
     "Conflict",
     "DeliveryFailed",
+    "EmailTaken",
     "Forbidden",
+    "IdempotencyKeyInUse",
+    "IdempotencyKeyReused",
     "InvalidCode",
     "InvalidCredentials",
+    "InvalidDestination",
+    "MethodAlreadyEnabled",
     "MethodLocked",
+    "MethodNotAllowedForPurpose",
     "MethodNotEnabled",
+    "MethodSendsNoCodes",
     "NotAuthenticated",
     "NotFound",
+    "OperationAlreadyConfirmed",
+    "OperationExpired",
     "PinInvalid",
+    "PinRequired",
     "RateLimited",
+    "RecoveryAlreadyOpen",
+    "ResendTooSoon",
     "SecondFactorRequired",
+    "SendCapReached",
+    "StateChanged",
     "StepUpError",
     "StepUpUnavailable",
+    "UserConflict",
     "ValidationError",
     "error_class",
 ]
@@ -61,6 +78,12 @@ class StepUpError(Exception):
         self.retry_after = retry_after
         self.field = field
         self.problem: Mapping[str, Any] = MappingProxyType(dict(problem)) if problem else _EMPTY
+
+    @property
+    def retryable(self) -> bool:
+        """StepUp's word on whether the same request may succeed if sent again later
+        (after ``retry_after`` when given); True when StepUp could not be reached."""
+        return bool(self.problem.get("retryable", self.status in (0, 502, 503, 504)))
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, "
@@ -144,6 +167,75 @@ class DeliveryFailed(StepUpError):
     """``delivery_failed`` (502): the SMS, e-mail or WhatsApp message could not be sent."""
 
 
+class PinRequired(Conflict):
+    """``pin_required`` (409): the operation waits for its PIN."""
+
+
+class OperationAlreadyConfirmed(Conflict):
+    """``operation_already_confirmed`` (409): read the operation for its receipt."""
+
+
+class OperationExpired(Conflict):
+    """``operation_expired`` (409): start a new operation."""
+
+
+class MethodAlreadyEnabled(Conflict):
+    """``method_already_enabled`` (409): disable it first."""
+
+
+class EmailTaken(Conflict):
+    """``email_taken`` (409): another user of the app has this e-mail."""
+
+
+class UserConflict(Conflict):
+    """``user_conflict`` (409): the details belong to another user, or differ from the user's."""
+
+
+class CodeAlreadyUsed(Conflict):
+    """``code_already_used`` (409): the code was already accepted; not counted as a failure."""
+
+
+class MethodNotAllowedForPurpose(Conflict):
+    """``method_not_allowed_for_purpose`` (409): the method is not switched on for this
+    login or operation."""
+
+
+class MethodSendsNoCodes(Conflict):
+    """``method_sends_no_codes`` (409): TOTP and backup codes are not sent."""
+
+
+class StateChanged(Conflict):
+    """``state_changed`` (409): it changed meanwhile: read it again."""
+
+
+class RecoveryAlreadyOpen(Conflict):
+    """``recovery_already_open`` (409): one recovery request at a time."""
+
+
+class IdempotencyKeyInUse(Conflict):
+    """``idempotency_key_in_use`` (409): the first call with this key is still running."""
+
+
+class IdempotencyKeyReused(StepUpError):
+    """``idempotency_key_reused`` (422): the key was used with another request."""
+
+
+class ApiQuotaExceeded(RateLimited):
+    """``api_quota_exceeded`` (429): the API key's calls per minute."""
+
+
+class ResendTooSoon(RateLimited):
+    """``resend_too_soon`` (429): a code was sent moments ago."""
+
+
+class SendCapReached(RateLimited):
+    """``send_cap_reached`` (429): a send cap; ``retry_after`` seconds."""
+
+
+class InvalidDestination(StepUpError):
+    """``invalid_destination`` (422): the provider says this number or address cannot receive."""
+
+
 _BY_CODE: Mapping[str, type[StepUpError]] = MappingProxyType({
     "validation_error": ValidationError,
     "invalid_credentials": InvalidCredentials,
@@ -161,6 +253,23 @@ _BY_CODE: Mapping[str, type[StepUpError]] = MappingProxyType({
     "rate_limited": RateLimited,
     "delivery_failed": DeliveryFailed,
     "service_unavailable": StepUpUnavailable,
+    "pin_required": PinRequired,
+    "operation_already_confirmed": OperationAlreadyConfirmed,
+    "operation_expired": OperationExpired,
+    "method_already_enabled": MethodAlreadyEnabled,
+    "email_taken": EmailTaken,
+    "user_conflict": UserConflict,
+    "code_already_used": CodeAlreadyUsed,
+    "method_not_allowed_for_purpose": MethodNotAllowedForPurpose,
+    "method_sends_no_codes": MethodSendsNoCodes,
+    "state_changed": StateChanged,
+    "recovery_already_open": RecoveryAlreadyOpen,
+    "idempotency_key_in_use": IdempotencyKeyInUse,
+    "idempotency_key_reused": IdempotencyKeyReused,
+    "api_quota_exceeded": ApiQuotaExceeded,
+    "resend_too_soon": ResendTooSoon,
+    "send_cap_reached": SendCapReached,
+    "invalid_destination": InvalidDestination,
 })
 
 
