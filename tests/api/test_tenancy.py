@@ -147,3 +147,15 @@ async def test_a_key_of_the_app_portal_serves_stepups_own_pages(
     r = await client.post(USERS, json={"email": "eve@example.com", "password": password},
                           headers=auth(first))
     assert problem(r, 422, "validation_error")["field"] == "password"
+
+
+async def test_the_openapi_describes_the_integration_headers(client: httpx.AsyncClient
+                                                             ) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    verify = doc["paths"]["/api/v1/users/{user_id}/verify"]["post"]
+    names = {p["name"] for p in verify["parameters"] if p["in"] == "header"}
+    assert {"StepUp-End-User-IP", "StepUp-End-User-Agent", "Idempotency-Key"} <= names
+    assert "RateLimit" in verify["responses"]["200"]["headers"]
+    read = doc["paths"]["/api/v1/users/{user_id}"]["get"]
+    assert "Idempotency-Key" not in {p["name"] for p in read["parameters"]}
+    assert "Idempotency-Key" not in str(doc["paths"]["/api/v1/me/methods"])

@@ -21,7 +21,7 @@ from stepup.services import notifications, recovery, webhooks
 from stepup.services.runtime import Runtime
 from stepup.store import migrate
 from stepup.store.db import is_sqlite
-from stepup.web import problems
+from stepup.web import openapi, problems
 from stepup.web.admin import routes as admin
 from stepup.web.api import (
     accounts,
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     )
     app.state.runtime = rt
     problems.install(app)
+    openapi.install(app)
 
     for router in (accounts.router, login.router, methods.router, operations.router,
                    devices.router, users.router, user_lifecycle.router, user_recovery.router,
