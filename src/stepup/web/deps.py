@@ -169,6 +169,8 @@ def app_key(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
     async def dependency(request: Request) -> ApiKey:
         return await _key(request, "app", scope)
 
+    # Read by web.openapi: which security scheme, and which scope, the route declares.
+    dependency.api_key_scope = scope  # type: ignore[attr-defined]
     return dependency
 
 

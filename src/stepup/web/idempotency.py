@@ -29,9 +29,9 @@ from stepup.web.problems import from_domain
 
 log = logging.getLogger("stepup.web")
 
-# The parts of the API whose changing calls take the header (``/api/v1/webhooks`` may
-# join). Each prefix covers itself and what lies below it.
-PREFIXES = ("/api/v1/users",)
+# The parts of the API whose changing calls take the header: the integration API.
+# Each prefix covers itself and what lies below it.
+PREFIXES = ("/api/v1/users", "/api/v1/webhooks")
 METHODS = frozenset({"POST", "PATCH", "DELETE"})
 HEADER = b"idempotency-key"
 REPLAYED = (b"idempotent-replayed", b"true")
