@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -77,6 +77,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             proc.kill()
             proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def stepup_cli(server: Server) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``stepup ARGS…`` on the test server's data directory."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run([*STEPUP, *args], cwd=server.data_dir.parent,
+                             env=_env(server.data_dir), capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out
+
+    return run
 
 
 @pytest.fixture

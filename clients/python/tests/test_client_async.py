@@ -29,8 +29,8 @@ async def stepup(server: Server) -> AsyncIterator[AsyncStepUp]:
         yield client
 
 
-async def with_totp(stepup: AsyncStepUp, **user: str) -> tuple[str, Authenticator]:
-    uid = (await stepup.create_user(email(), **user)).id
+async def with_totp(stepup: AsyncStepUp, pin: str | None = None) -> tuple[str, Authenticator]:
+    uid = (await stepup.create_user(email(), pin=pin)).id
     start = await stepup.enroll(uid, "totp")
     assert start.otpauth_uri
     app = Authenticator(start.otpauth_uri)
@@ -115,6 +115,7 @@ async def test_errors(stepup: AsyncStepUp, server: Server, nowhere: str) -> None
     async with AsyncStepUp(server.base_url, "sk_app_wrong") as wrong:
         with pytest.raises(NotAuthenticated):
             await wrong.create_user(email())
-    async with AsyncStepUp(nowhere, "sk_app_x", timeout=2) as down:
-        with pytest.raises(StepUpUnavailable):
+    async with AsyncStepUp(nowhere, "sk_app_x", timeout=2, retries=0) as down:
+        with pytest.raises(StepUpUnavailable) as unreachable:
             await down.verify("u", "totp", "123456")
+    assert unreachable.value.code == "service_unavailable" and unreachable.value.retryable

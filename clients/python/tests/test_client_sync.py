@@ -29,8 +29,8 @@ def stepup(server: Server) -> Iterator[StepUp]:
         yield client
 
 
-def with_totp(stepup: StepUp, **user: str) -> tuple[str, Authenticator]:
-    uid = stepup.create_user(email(), **user).id
+def with_totp(stepup: StepUp, pin: str | None = None) -> tuple[str, Authenticator]:
+    uid = stepup.create_user(email(), pin=pin).id
     start = stepup.enroll(uid, "totp")
     assert start.secret and start.otpauth_uri and start.qr_svg
     assert start.secret not in repr(start)
@@ -151,7 +151,8 @@ def test_errors_name_their_problem(stepup: StepUp, server: Server) -> None:
 
 
 def test_unavailable_when_nothing_listens(nowhere: str) -> None:
-    with StepUp(nowhere, "sk_app_x", timeout=2) as stepup, \
+    with StepUp(nowhere, "sk_app_x", timeout=2, backoff=0.01) as stepup, \
             pytest.raises(StepUpUnavailable) as down:
         stepup.verify("u", "totp", "123456")
     assert isinstance(down.value, StepUpError) and down.value.status == 0
+    assert down.value.code == "service_unavailable" and down.value.retryable

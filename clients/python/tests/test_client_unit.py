@@ -15,6 +15,7 @@ import pytest
 import stepup_client
 from stepup_client import (
     AsyncStepUp,
+    EndUser,
     InvalidCode,
     MethodLocked,
     RateLimited,
@@ -29,7 +30,7 @@ CODES = {"validation_error": 422, "invalid_credentials": 401, "not_authenticated
          "forbidden": 403, "not_found": 404, "conflict": 409, "invalid_code": 400,
          "code_expired": 400, "pin_invalid": 400, "method_locked": 423,
          "account_locked": 423, "method_not_enabled": 409, "second_factor_required": 401,
-         "rate_limited": 429, "delivery_failed": 502}
+         "rate_limited": 429, "delivery_failed": 502, "webhook_not_configured": 409}
 
 
 def problem(code: str, status: int, **extra: Any) -> httpx.Response:
@@ -40,7 +41,9 @@ def problem(code: str, status: int, **extra: Any) -> httpx.Response:
 
 
 def client(answer: Callable[[httpx.Request], httpx.Response]) -> StepUp:
-    return StepUp("https://mfa.example.com", KEY, transport=httpx.MockTransport(answer))
+    # No automatic retries here: test_retries.py covers them.
+    return StepUp("https://mfa.example.com", KEY, retries=0,
+                  transport=httpx.MockTransport(answer))
 
 
 @pytest.mark.parametrize(("code", "status"), sorted(CODES.items()))
@@ -137,7 +140,11 @@ def test_sync_and_async_have_the_same_methods() -> None:
     assert sync.keys() == async_.keys()
     for name, sig in sync.items():
         assert list(sig.parameters.values()) == list(async_[name].parameters.values()), name
-        assert inspect.iscoroutinefunction(getattr(AsyncStepUp, name)), name
+        if name.startswith("iter_"):  # `async for`
+            assert inspect.isasyncgenfunction(getattr(AsyncStepUp, name)), name
+            assert inspect.isgeneratorfunction(getattr(StepUp, name)), name
+        else:
+            assert inspect.iscoroutinefunction(getattr(AsyncStepUp, name)), name
 
 
 @pytest.mark.asyncio
@@ -149,3 +156,45 @@ async def test_async_maps_problems_too() -> None:
                            transport=httpx.MockTransport(answer)) as c:
         with pytest.raises(InvalidCode):
             await c.verify("u1", "totp", "123456")
+
+
+def test_lifecycle_requests_and_the_end_user() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"users": [], "next_cursor": None})
+
+    who = EndUser(ip=" 2001:DB8::0001 ", user_agent="Mozilla/5.0 (Ünïcode)\r\nX: y")
+    assert who.ip == "2001:db8::1" and who.user_agent == "Mozilla/5.0 (?n?code)??X: y"
+    with client(answer) as c:
+        assert c.find_user(email="jane@example.com", end_user=who) is None
+        assert list(c.iter_users(limit=10)) == []
+        with pytest.raises(ValueError, match="email= or external_id="):
+            c.find_user()
+        with pytest.raises(ValueError, match="limit"):
+            c.list_users(limit=0)
+        with pytest.raises(TypeError, match="EndUser"):
+            c.methods("u1", end_user="203.0.113.7")  # type: ignore[arg-type]
+    lookup, listing = seen
+    assert lookup.url.params["email"] == "jane@example.com" and "cursor" not in lookup.url.params
+    assert lookup.headers["StepUp-End-User-IP"] == "2001:db8::1"
+    assert lookup.headers["StepUp-End-User-Agent"] == "Mozilla/5.0 (?n?code)??X: y"
+    assert listing.url.params["limit"] == "10" and "StepUp-End-User-IP" not in listing.headers
+
+
+def test_update_user_sends_only_what_changes() -> None:
+    bodies: list[object] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        bodies.append((request.method, json.loads(request.content)))
+        return httpx.Response(200, json={"id": "u1", "email": "a@example.com",
+                                         "language": "en", "verification_grade": 0,
+                                         "external_id": None, "methods": [],
+                                         "locks": {"methods": {"totp": "2030-01-01T00:00:00Z"}}})
+
+    with client(answer) as c:
+        user = c.update_user("u1", external_id=None)
+        c.update_user("u1", language="ru")
+    assert bodies == [("PATCH", {"external_id": None}), ("PATCH", {"language": "ru"})]
+    assert user.locks is not None and user.locks.methods["totp"].year == 2030

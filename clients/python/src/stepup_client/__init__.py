@@ -1,11 +1,12 @@
 """A typed client (sync and async) for StepUp's integration API.
 
->>> from stepup_client import StepUp, InvalidCode, MethodLocked
+>>> from stepup_client import EndUser, StepUp, InvalidCode, MethodLocked
 >>> stepup = StepUp("https://mfa.example.com", "sk_app_…")
->>> stepup.verify(user_id, "totp", code)          # raises InvalidCode, MethodLocked, …
+>>> stepup.verify(user_id, "totp", code, end_user=EndUser(ip="203.0.113.7"))
 """
 
-from stepup_client._calls import __version__
+from stepup_client._lifecycle import UNSET
+from stepup_client._version import __version__
 from stepup_client.client import AsyncStepUp, StepUp
 from stepup_client.errors import (
     AccountLocked,
@@ -42,19 +43,34 @@ from stepup_client.errors import (
     StepUpUnavailable,
     UserConflict,
     ValidationError,
+    WebhookNotConfigured,
     error_class,
 )
 from stepup_client.models import (
     Challenge,
+    EndUser,
     Enrollment,
+    Identities,
+    Locks,
     Method,
     Operation,
     OperationMethod,
+    Passkey,
     User,
+    UsersPage,
     Verification,
+)
+from stepup_client.records import (
+    Event,
+    EventsPage,
+    Recovery,
+    Unlocked,
+    WebhookDeliveries,
+    WebhookDelivery,
 )
 
 __all__ = [
+    "UNSET",
     "AccountLocked",
     "ApiQuotaExceeded",
     "AsyncStepUp",
@@ -64,13 +80,18 @@ __all__ = [
     "Conflict",
     "DeliveryFailed",
     "EmailTaken",
+    "EndUser",
     "Enrollment",
+    "Event",
+    "EventsPage",
     "Forbidden",
     "IdempotencyKeyInUse",
     "IdempotencyKeyReused",
+    "Identities",
     "InvalidCode",
     "InvalidCredentials",
     "InvalidDestination",
+    "Locks",
     "Method",
     "MethodAlreadyEnabled",
     "MethodLocked",
@@ -83,9 +104,11 @@ __all__ = [
     "OperationAlreadyConfirmed",
     "OperationExpired",
     "OperationMethod",
+    "Passkey",
     "PinInvalid",
     "PinRequired",
     "RateLimited",
+    "Recovery",
     "RecoveryAlreadyOpen",
     "ResendTooSoon",
     "SecondFactorRequired",
@@ -94,10 +117,15 @@ __all__ = [
     "StepUp",
     "StepUpError",
     "StepUpUnavailable",
+    "Unlocked",
     "User",
     "UserConflict",
+    "UsersPage",
     "ValidationError",
     "Verification",
+    "WebhookDeliveries",
+    "WebhookDelivery",
+    "WebhookNotConfigured",
     "__version__",
     "error_class",
 ]

@@ -52,6 +52,7 @@ __all__ = [
     "StepUpUnavailable",
     "UserConflict",
     "ValidationError",
+    "WebhookNotConfigured",
     "error_class",
 ]
 
@@ -101,9 +102,10 @@ def _rebuild(cls: type[StepUpError], status: int, code: str, title: str, detail:
 
 
 class StepUpUnavailable(StepUpError):
-    """StepUp could not be reached (connection refused, timeout, TLS failure...) or said
-    it cannot serve now (``service_unavailable``, or a gateway error from a proxy).
-    ``status`` is 0 when no answer came at all. Whether a code was consumed is unknown."""
+    """``service_unavailable``: StepUp could not be reached (connection refused, timeout,
+    TLS failure...: ``status`` 0), said it cannot serve now (503), or a proxy in front of
+    it answered a gateway error. Always ``retryable``; the client has already retried it
+    (with the same ``Idempotency-Key``) as often as it was told to."""
 
 
 class ValidationError(StepUpError):
@@ -216,6 +218,11 @@ class IdempotencyKeyInUse(Conflict):
     """``idempotency_key_in_use`` (409): the first call with this key is still running."""
 
 
+class WebhookNotConfigured(Conflict):
+    """``webhook_not_configured`` (409): no webhook URL is set for your app (``stepup app
+    set NAME --webhook-url …``)."""
+
+
 class IdempotencyKeyReused(StepUpError):
     """``idempotency_key_reused`` (422): the key was used with another request."""
 
@@ -266,6 +273,7 @@ _BY_CODE: Mapping[str, type[StepUpError]] = MappingProxyType({
     "recovery_already_open": RecoveryAlreadyOpen,
     "idempotency_key_in_use": IdempotencyKeyInUse,
     "idempotency_key_reused": IdempotencyKeyReused,
+    "webhook_not_configured": WebhookNotConfigured,
     "api_quota_exceeded": ApiQuotaExceeded,
     "resend_too_soon": ResendTooSoon,
     "send_cap_reached": SendCapReached,
