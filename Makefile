@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: run test lint test-sqlite test-postgres clean
+.PHONY: run test lint test-sqlite test-postgres test-typescript clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,13 @@ test-sqlite: $(STAMP)
 test-postgres: $(STAMP)
 	STEPUP_TEST_DB=postgres STEPUP_TEST_WORKERS=4 $(PY) -m pytest -q -m "not browser"
 
+# The TypeScript client's tests start their own `stepup serve` from $(VENV).
+test-typescript: $(STAMP)
+	cd clients/typescript && npm ci && STEPUP_BIN=$(abspath $(VENV))/bin/stepup npm test
+
 test: $(STAMP)
 	bash scripts/install-test-deps.sh
-	$(MAKE) --no-print-directory lint test-sqlite test-postgres
+	$(MAKE) --no-print-directory lint test-sqlite test-typescript test-postgres
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
