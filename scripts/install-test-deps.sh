@@ -3,7 +3,9 @@
 # only, and only those that are missing:
 #   - PostgreSQL server binaries (initdb, pg_ctl): tests/support/pg.py starts
 #     a throwaway cluster with them;
-#   - Chromium: the browser tests drive it.
+#   - Chromium: the browser tests drive it;
+#   - jq: the shell blocks of docs/integration.md use it, and
+#     tests/docs/test_integration_doc.py runs them.
 # Safe to run repeatedly: it prints one line per dependency and does nothing
 # (not even `apt-get update`) when everything is already present.
 set -euo pipefail
@@ -34,6 +36,10 @@ have_chromium() {
     [[ -x /usr/bin/chromium ]]
 }
 
+have_jq() {
+    command -v jq >/dev/null 2>&1
+}
+
 apt_updated=0
 apt_install() {
     if [[ "$apt_updated" -eq 0 ]]; then
@@ -57,4 +63,12 @@ else
     apt_install chromium fonts-dejavu-core
     have_chromium || { echo "chromium: installed, but /usr/bin/chromium still missing" >&2; exit 1; }
     echo "chromium: installed"
+fi
+
+if have_jq; then
+    echo "jq: already present"
+else
+    apt_install jq
+    have_jq || { echo "jq: installed, but still not found" >&2; exit 1; }
+    echo "jq: installed"
 fi
