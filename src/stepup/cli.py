@@ -140,14 +140,53 @@ def app_create(name: str,
     typer.echo(f"id:   {row.id}\nname: {row.name}\n(the id is the `aud` of its receipts)")
 
 
+STDIN = "-"
+
+
+@apps_app.command("set")
+def app_set(name: str,
+            display_name: str = typer.Option(None, help="Shown to the app's users"),
+            url: str = typer.Option(None, help="The portal's address ('' removes it)"),
+            sends_per_hour: int = typer.Option(
+                None, help="Codes per hour for all its users (0: the setting)"),
+            webhook_url: str = typer.Option(
+                None, help="Where its webhook events go ('' removes it: then "
+                           "STEPUP_WEBHOOK_URL, if set)"),
+            webhook_secret: str = typer.Option(
+                None, help="Signs its webhooks, at least 16 characters ('-': read a line "
+                           "from standard input, kept out of the shell history)"),
+            notices: str = typer.Option(
+                None, help="on, or off: StepUp sends its users no security notices but "
+                           "the recovery ones (the portal tells them from the webhooks)")
+            ) -> None:
+    """Change an app; only the options given change (audited, without the values)."""
+    from stepup.services import apps
+    from stepup.services.runtime import Actor
+
+    if notices is not None and notices not in ("on", "off"):
+        typer.echo("stepup: --notices is on or off", err=True)
+        raise typer.Exit(2)
+    if webhook_secret == STDIN:
+        webhook_secret = sys.stdin.readline().rstrip("\r\n")
+    row = _run(_settings(), lambda rt: apps.configure(
+        rt, Actor(name="cli"), name, display_name=display_name, url=url,
+        sends_per_hour=sends_per_hour, webhook_url=webhook_url, webhook_secret=webhook_secret,
+        notices=None if notices is None else notices == "on"))
+    typer.echo(f"name:     {row.name}\ndisplay:  {row.display_name}\n"
+               f"url:      {row.url or '-'}\nwebhook:  {row.webhook_url or '- (the global one)'}"
+               f"\nnotices:  {'on' if row.notices else 'off (recovery notices still go out)'}")
+
+
 @apps_app.command("list")
 def app_list() -> None:
-    """List the apps (``portal`` is StepUp's own pages)."""
+    """List the apps (``portal`` is StepUp's own pages); never a webhook secret."""
     from stepup.services import apps
 
     for a in _run(_settings(), apps.list_all):
         budget = f"{a.sends_per_hour}/h" if a.sends_per_hour else "default"
-        typer.echo(f"{a.id:32}  {a.name:20} sends {budget:9} {a.display_name}"
+        hook = "own" if a.webhook_url else "global"
+        typer.echo(f"{a.id:32}  {a.name:20} sends {budget:9} webhook {hook:6} "
+                   f"notices {'on ' if a.notices else 'off'} {a.display_name}"
                    f"{'  ' + a.url if a.url else ''}")
 
 
@@ -161,6 +200,7 @@ def _run(settings: Settings, job: Callable[[Runtime], Awaitable[T]]) -> T:
     """Run one service call with a runtime, reporting domain errors plainly."""
     from stepup.domain.errors import DomainError
     from stepup.services.runtime import Runtime
+    from stepup.store.migrate import missing_file, schema_problem
 
     async def go() -> T:
         rt = Runtime.build(settings)
@@ -169,6 +209,14 @@ def _run(settings: Settings, job: Callable[[Runtime], Awaitable[T]]) -> T:
         finally:
             await rt.engine.dispose()
 
+    # Before anything is built: a command run where there is no database must neither
+    # create one (nor a data directory and keys) nor end in a traceback.
+    url = settings.effective_database_url
+    problem = missing_file(url) or asyncio.run(schema_problem(url))
+    if problem is not None:
+        typer.echo(f"stepup: {problem}: run `stepup migrate` first, or point "
+                   "STEPUP_DATA_DIR / STEPUP_DATABASE_URL at StepUp's database.", err=True)
+        raise typer.Exit(1)
     try:
         return asyncio.run(go())
     except DomainError as exc:
@@ -201,16 +249,24 @@ def apikey_create(role: str = typer.Option(..., help="app or support"),
 @apikey_app.command("list")
 def apikey_list() -> None:
     """List API keys (never the keys themselves)."""
+    from datetime import UTC, datetime
+
     from stepup.services import apikeys, apps
 
     settings = _settings()
     names = {a.id: a.name for a in _run(settings, apps.list_all)}
+    def utc(when: datetime | None) -> str:
+        return f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if when else "never"
+
+    typer.echo(f"{'id':16}  {'role':7}  {'app':16}  {'scopes':28}  {'rate/min':>8}  "
+               f"{'created':20}  {'last used':20}  {'state':26}  name")
     for k in _run(settings, apikeys.list_keys):
-        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
-        used = f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "never"
+        state = f"revoked {utc(k.revoked_at)}" if k.revoked_at else "active"
         app_name = names.get(k.app_id, "-") if k.app_id else "-"
-        typer.echo(f"{k.id}  {k.role:8} app {app_name:16} {state:18} "
-                   f"last used {used:17} {k.name}")
+        scopes = ",".join(k.scopes) or "all"
+        typer.echo(f"{k.id:16}  {k.role:7}  {app_name:16}  {scopes:28}  "
+                   f"{k.rate_per_minute:>8}  {utc(k.created_at):20}  {utc(k.last_used_at):20}  "
+                   f"{state:26}  {k.name}")
 
 
 @apikey_app.command("revoke")

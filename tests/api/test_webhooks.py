@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from stepup.config import Settings
 from stepup.domain.clock import FrozenClock
@@ -47,10 +47,16 @@ async def hooked(settings: Settings, runtime: Runtime, clock: FrozenClock,
         yield pair
 
 
-async def _confirmed(client: httpx.AsyncClient, clock: FrozenClock) -> tuple[str, str]:
+async def _confirmed(client: httpx.AsyncClient, clock: FrozenClock, rt: Runtime
+                     ) -> tuple[str, str]:
     await sign_up(client)
     token = await session_for(client)
     secret = await totp_for_withdrawal(client, token, clock)
+    # Enabling the method was an event too (method.enabled): these tests are about the
+    # confirmation alone (tests/api/test_app_webhooks.py covers the others).
+    async with rt.db() as db:
+        await db.execute(delete(WebhookDelivery))
+        await db.commit()
     op_id = await past_pin(client, token)
     r = await confirm(client, token, op_id, "totp", totp_now(secret, clock))
     assert r.status_code == 200, r.text
@@ -77,7 +83,7 @@ async def test_a_confirmation_is_posted_signed(hooked: tuple[httpx.AsyncClient, 
                                                clock: FrozenClock,
                                                receiver: ProviderServer) -> None:
     client, rt = hooked
-    op_id, receipt = await _confirmed(client, clock)
+    op_id, receipt = await _confirmed(client, clock, rt)
 
     # Written with the confirmation, sent only by the sender.
     [row] = await _deliveries(rt)
@@ -121,7 +127,7 @@ async def test_a_failing_receiver_is_retried_with_back_off(
         hooked: tuple[httpx.AsyncClient, Runtime], clock: FrozenClock,
         receiver: ProviderServer) -> None:
     client, rt = hooked
-    await _confirmed(client, clock)
+    await _confirmed(client, clock, rt)
     receiver.script.extend(Scripted(500, {"error": "down"}) for _ in range(10))
 
     assert await webhooks.deliver_due(rt) == 0
@@ -163,7 +169,7 @@ async def test_a_retry_that_succeeds_is_delivered_once(
         hooked: tuple[httpx.AsyncClient, Runtime], clock: FrozenClock,
         receiver: ProviderServer) -> None:
     client, rt = hooked
-    await _confirmed(client, clock)
+    await _confirmed(client, clock, rt)
     receiver.script.append(Scripted(503, {}))
     assert await webhooks.deliver_due(rt) == 0
     clock.advance(10)
@@ -179,7 +185,7 @@ async def test_an_unreachable_receiver_is_retried(settings: Settings, runtime: R
                                                   clock: FrozenClock) -> None:
     async with app_with(settings, clock, webhook_url=f"http://127.0.0.1:{closed_port()}/",
                         webhook_secret=SECRET) as (client, rt):
-        await _confirmed(client, clock)
+        await _confirmed(client, clock, rt)
         assert await webhooks.deliver_due(rt) == 0
         [row] = await _deliveries(rt)
         assert row.attempts == 1 and row.last_error and "transport" in row.last_error
@@ -188,7 +194,7 @@ async def test_an_unreachable_receiver_is_retried(settings: Settings, runtime: R
 
 async def test_no_webhook_without_a_url(client: httpx.AsyncClient, runtime: Runtime,
                                         clock: FrozenClock) -> None:
-    await _confirmed(client, clock)
+    await _confirmed(client, clock, runtime)
     assert await _deliveries(runtime) == []
     assert await webhooks.deliver_due(runtime) == 0
 

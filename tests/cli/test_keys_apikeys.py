@@ -76,8 +76,8 @@ def test_apps_and_their_keys(stepup) -> None:  # type: ignore[no-untyped-def]
     # Without --app a key goes to the app "default", made on first use.
     stepup("apikey", "create", "--role", "app", "--name", "old portal")
     keys = stepup("apikey", "list").stdout
-    assert re.search(r"app acme\s.*acme web", keys), keys
-    assert re.search(r"app default\s.*old portal", keys), keys
+    assert re.search(r"^\S+\s+app\s+acme\s.*acme web$", keys, re.M), keys
+    assert re.search(r"^\S+\s+app\s+default\s.*old portal$", keys, re.M), keys
     assert "default" in stepup("app", "list").stdout
     missing = stepup("apikey", "create", "--role", "app", "--app", "nope", ok=False)
     assert missing.returncode == 1 and "No app named 'nope'" in missing.stderr

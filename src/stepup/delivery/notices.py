@@ -3,7 +3,12 @@
 A notice names the service, says what happened, when and from which IP address (when
 known), and what to do if it was not the user. E-mails have a plain-text and an HTML
 part; SMS are short and carry no link (a link in an unexpected SMS is what phishing
-looks like).
+looks like), so the app's address appears in e-mails only.
+
+The service is the user's app when ``data`` carries ``app_name`` (a portal's user:
+services/notifications.py adds it with ``app_url``): its name signs the notice and the
+advice sends the user to it, because such a user has no StepUp account or password of
+their own. StepUp's own users (app ``portal``) read the texts as they always were.
 """
 
 from __future__ import annotations
@@ -61,10 +66,12 @@ def _protects(_: Callable[[str], str], data: dict[str, Any]) -> str:
 def what_happened(kind: str, language: str, data: dict[str, Any]) -> str:
     """One sentence: what happened to the account (without the service name)."""
     _ = lambda m: gettext(language, m)  # noqa: E731
+    app = data.get("app_name") or ""
     v = {"method": _method(_, data), "protects": _protects(_, data),
          "remaining": data.get("remaining", ""), "device": data.get("device") or "",
          "duration": duration_text(_, int(data.get("seconds") or 0)),
-         "effective_at": when_text(data.get("effective_at")), "name": data.get("name") or ""}
+         "effective_at": when_text(data.get("effective_at")), "name": data.get("name") or "",
+         "app": app}
     texts = {
         "method.enabled": _("Sign-in method enabled: %(method)s."),
         "method.disabled": _("Sign-in method disabled: %(method)s."),
@@ -74,8 +81,10 @@ def what_happened(kind: str, language: str, data: dict[str, Any]) -> str:
         "passkey.removed": _("A passkey was removed from your account: %(name)s."),
         "backup_codes.regenerated": _("New backup codes were created; the old ones no longer "
                                       "work."),
-        "backup_codes.low": _("A backup code was used. Backup codes left: %(remaining)s. "
-                              "Create new ones in Settings → Authentication methods."),
+        "backup_codes.low": (_("A backup code was used. Backup codes left: %(remaining)s. "
+                               "Create new ones with %(app)s.") if app else
+                             _("A backup code was used. Backup codes left: %(remaining)s. "
+                               "Create new ones in Settings → Authentication methods.")),
         "login.new_device": _("Someone logged in to your account from a new device: "
                               "%(device)s."),
         "account.locked": _("Your account was locked for %(duration)s after too many failed "
@@ -94,8 +103,10 @@ def what_happened(kind: str, language: str, data: dict[str, Any]) -> str:
                                "account was rejected. Nothing was changed."),
         "recovery.cancelled": _("The request to reset two-factor authentication on your "
                                 "account was cancelled. Nothing was changed."),
-        "recovery.completed": _("Two-factor authentication on your account was reset. Log in "
-                                "and set up a sign-in method again."),
+        "recovery.completed": (_("Two-factor authentication on your account was reset. Log "
+                                 "in to %(app)s and set up a sign-in method again.") if app
+                               else _("Two-factor authentication on your account was reset. "
+                                      "Log in and set up a sign-in method again.")),
     }
     text = texts.get(kind)
     if text is None:
@@ -105,11 +116,24 @@ def what_happened(kind: str, language: str, data: dict[str, Any]) -> str:
 
 def _advice(kind: str, language: str, data: dict[str, Any], *, sms: bool) -> str:
     _ = lambda m: gettext(language, m)  # noqa: E731
-    if kind in ("recovery.requested", "recovery.approved") and data.get("cancel_url") and (
-            not sms):
+    recovery = kind in ("recovery.requested", "recovery.approved")
+    link = data.get("cancel_url") if recovery and not sms else None
+    app = data.get("app_name")
+    if app:
+        # A portal's user: no StepUp password to change, no StepUp login to cancel from.
+        if link:
+            return _("If you did not ask for this, cancel the request at once: %(url)s — "
+                     "then contact %(app)s.") % {"url": link, "app": app}
+        if recovery:
+            return _("Not you? Contact %(app)s at once to stop the request.") % {"app": app}
+        if sms:
+            return _("Not you? Contact %(app)s at once.") % {"app": app}
+        return _("If this was not you, contact %(app)s at once to secure your account.") % {
+            "app": app}
+    if link:
         return _("If you did not ask for this, cancel the request at once: %(url)s — then "
-                 "change your password and contact support.") % {"url": data["cancel_url"]}
-    if kind in ("recovery.requested", "recovery.approved"):
+                 "change your password and contact support.") % {"url": link}
+    if recovery:
         return _("Not you? Log in to cancel the request, or contact support.")
     if sms:
         return _("Not you? Change your password and contact support.")
@@ -120,25 +144,35 @@ def _advice(kind: str, language: str, data: dict[str, Any], *, sms: bool) -> str
 def notice_message(*, kind: str, channel: str, to: str, language: str, issuer: str,
                    data: dict[str, Any]) -> OutgoingMessage:
     _ = lambda m: gettext(language, m)  # noqa: E731
+    app, app_url = data.get("app_name"), data.get("app_url")
+    sender = app or issuer
     what = what_happened(kind, language, data)
     at = when_text(data.get("at"))
     ip = data.get("ip")
     if channel == "sms":
         where = (_("%(when)s, IP %(ip)s.") if ip else _("%(when)s.")) % {"when": at, "ip": ip}
-        body = f"{issuer}: {what} {where} {_advice(kind, language, data, sms=True)}"
+        body = f"{sender}: {what} {where} {_advice(kind, language, data, sms=True)}"
         return OutgoingMessage(channel, to, body, language=language, purpose=kind)
-    subject = _("%(issuer)s security notice: %(what)s") % {"issuer": issuer, "what": what}
+    subject = _("%(issuer)s security notice: %(what)s") % {"issuer": sender, "what": what}
     if len(subject) > 150:
         subject = subject[:149] + "…"
-    greeting = _("This is a security notice from %(issuer)s.") % {"issuer": issuer}
+    if app and app_url:
+        greeting = _("This is a security notice from %(issuer)s (%(url)s).") % {
+            "issuer": app, "url": app_url}
+    else:
+        greeting = _("This is a security notice from %(issuer)s.") % {"issuer": sender}
     facts = [_("When: %(when)s") % {"when": at}]
     if ip:
         facts.append(_("IP address: %(ip)s") % {"ip": ip})
     if data.get("device"):
         facts.append(_("Device: %(device)s") % {"device": data["device"]})
     advice = _advice(kind, language, data, sms=False)
-    footer = _("You receive this message because it concerns the security of your "
-               "%(issuer)s account.") % {"issuer": issuer}
+    if app:
+        footer = _("You receive this message because it concerns the security of your "
+                   "account with %(app)s.") % {"app": app}
+    else:
+        footer = _("You receive this message because it concerns the security of your "
+                   "%(issuer)s account.") % {"issuer": issuer}
     text = "\n\n".join([greeting, what, "\n".join(facts), advice, footer]) + "\n"
     html = (f"<p>{escape(greeting)}</p><p><strong>{escape(what)}</strong></p>"
             f"<p>{'<br>'.join(escape(f) for f in facts)}</p><p>{escape(advice)}</p>"

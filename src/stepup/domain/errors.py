@@ -171,6 +171,11 @@ class RecoveryAlreadyOpen(Conflict):
     title = "A recovery request is already open"
 
 
+class WebhookNotConfigured(Conflict):
+    code = "webhook_not_configured"
+    title = "No webhook URL is set for this app"
+
+
 class IdempotencyKeyInUse(Conflict):
     code = "idempotency_key_in_use"
     title = "A request with this Idempotency-Key is still being processed"

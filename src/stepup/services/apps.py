@@ -1,20 +1,23 @@
 """Apps: the portals that embed StepUp, each a tenant with its own users and keys.
 
 ``portal`` is built in (StepUp's own pages); ``default`` is made on first use for keys
-created without ``--app``.
+created without ``--app``. ``configure`` changes an app: its name shown to its users,
+its address, its send budget, its webhook (URL and signing secret, the secret sealed
+with the key ring) and whether StepUp sends its users security notices.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from urllib.parse import urlparse
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.domain.errors import Conflict, NotFound, ValidationFailed
 from stepup.domain.hashing import new_id
-from stepup.services import audit
+from stepup.services import audit, webhooks
 from stepup.services.runtime import Actor, Runtime
 from stepup.store import apps as store
 from stepup.store.models import PORTAL_APP_ID, App
@@ -50,6 +53,82 @@ async def create(rt: Runtime, actor: Actor, name: str, *, display_name: str | No
         await audit.record(db, rt.clock, actor, "app.created", None, app=row.id, name=name)
         await db.commit()
     return row
+
+
+WEBHOOK_SECRET_MIN = 16
+WEBHOOK_SECRET_MAX = 200
+
+
+def _check_webhook_url(rt: Runtime, url: str) -> str:
+    parsed = urlparse(url)
+    schemes = ("https",) if rt.settings.is_production else ("https", "http")
+    if (parsed.scheme not in schemes or not parsed.hostname or len(url) > 500
+            or any(c.isspace() for c in url)):
+        need = "https://" if rt.settings.is_production else "https:// (or http://)"
+        raise ValidationFailed(f"The webhook URL must start with {need} and name a host.",
+                               field="webhook_url")
+    return url
+
+
+def _check_webhook_secret(secret: str) -> str:
+    if not WEBHOOK_SECRET_MIN <= len(secret) <= WEBHOOK_SECRET_MAX or not secret.isprintable() \
+            or secret != secret.strip():
+        raise ValidationFailed(f"The webhook secret is {WEBHOOK_SECRET_MIN}-"
+                               f"{WEBHOOK_SECRET_MAX} printable characters.",
+                               field="webhook_secret")
+    return secret
+
+
+async def configure(rt: Runtime, actor: Actor, name: str, *, display_name: str | None = None,
+                    url: str | None = None, sends_per_hour: int | None = None,
+                    webhook_url: str | None = None, webhook_secret: str | None = None,
+                    notices: bool | None = None) -> App:
+    """Change what is given (None: unchanged). An empty ``url`` or ``webhook_url`` removes
+    it (removing the webhook URL removes its secret: the app's events then go to the
+    global URL, if any); ``sends_per_hour`` 0 returns to the setting. Audited as
+    ``app.updated`` with the names of the fields changed, never their values."""
+    if display_name is not None and not display_name.strip():
+        raise ValidationFailed("The display name cannot be empty.", field="display_name")
+    if sends_per_hour is not None and sends_per_hour < 0:
+        raise ValidationFailed("The send budget must be at least 1 per hour (0: the "
+                               "setting).", field="sends_per_hour")
+    new_url = _check_url(url) if url else None
+    new_hook = _check_webhook_url(rt, webhook_url) if webhook_url else None
+    secret = _check_webhook_secret(webhook_secret) if webhook_secret is not None else None
+    async with rt.db() as db:
+        row = await named(db, name)
+        changed: list[str] = []
+        if display_name is not None and display_name.strip()[:120] != row.display_name:
+            row.display_name = display_name.strip()[:120]
+            changed.append("display_name")
+        if url is not None and new_url != row.url:
+            row.url = new_url
+            changed.append("url")
+        if sends_per_hour is not None and (sends_per_hour or None) != row.sends_per_hour:
+            row.sends_per_hour = sends_per_hour or None
+            changed.append("sends_per_hour")
+        if webhook_url is not None and new_hook != row.webhook_url:
+            row.webhook_url = new_hook
+            changed.append("webhook_url")
+            if new_hook is None and row.webhook_secret_ct is not None and secret is None:
+                row.webhook_secret_kid, row.webhook_secret_ct = None, None
+                changed.append("webhook_secret")
+        if secret is not None:
+            webhooks.seal_secret(rt, row, secret)
+            changed.append("webhook_secret")
+        if row.webhook_url and row.webhook_secret_ct is None:
+            # Unsigned events could be forged by anyone who learns the URL.
+            raise ValidationFailed(f"A webhook needs a secret: --webhook-secret (at least "
+                                   f"{WEBHOOK_SECRET_MIN} characters).",
+                                   field="webhook_secret")
+        if notices is not None and notices != row.notices:
+            row.notices = notices
+            changed.append("notices")
+        if changed:
+            await audit.record(db, rt.clock, actor, "app.updated", None, app=row.id,
+                               name=row.name, fields=changed)
+        await db.commit()
+        return row
 
 
 async def named(db: AsyncSession, name: str) -> App:

@@ -7,7 +7,15 @@ This is the one place that decides who hears about an event:
 - the recovery notices (``recovery.*``) go to every verified contact — also the address
   of the e-mail method when it differs from the account e-mail — and can never be
   turned off;
-- an operator turns other kinds off with ``STEPUP_NOTIFICATIONS_OFF``.
+- an operator turns other kinds off with ``STEPUP_NOTIFICATIONS_OFF``, and for the users
+  of one app with ``stepup app set NAME --notices off`` (that portal tells its users
+  itself, from the webhook events);
+- a user of an app other than ``portal`` hears from that app: the notice names its
+  display name and address, never a StepUp account or password they do not have.
+
+The security events a portal may act on (``webhooks.SECURITY_EVENTS``) are queued here
+as webhooks too, whether or not the notice itself goes out, so no service tells about
+an event in two places.
 
 ``notify`` writes one ``notification_queue`` row per recipient in the caller's
 transaction, so a notice exists exactly when the change it tells about committed.
@@ -29,11 +37,12 @@ from stepup.delivery.base import OutgoingMessage, ProviderError
 from stepup.delivery.notices import notice_message
 from stepup.domain.agents import short_agent
 from stepup.domain.hashing import new_id
-from stepup.services import audit
+from stepup.services import audit, webhooks
 from stepup.services.runtime import Actor, Runtime
+from stepup.store import apps as apps_store
 from stepup.store import notices as store
 from stepup.store import queries
-from stepup.store.models import NotificationQueue, User
+from stepup.store.models import PORTAL_APP_ID, App, NotificationQueue, User
 
 log = logging.getLogger("stepup.notifications")
 
@@ -51,8 +60,17 @@ LEASE = timedelta(seconds=120)
 SYSTEM = Actor(name="system")
 
 
-def is_off(rt: Runtime, kind: str) -> bool:
-    return kind not in RECOVERY_KINDS and kind in rt.settings.notifications_off
+def is_off(rt: Runtime, kind: str, app: App | None = None) -> bool:
+    if kind in RECOVERY_KINDS:
+        return False
+    return kind in rt.settings.notifications_off or (app is not None and not app.notices)
+
+
+def app_voice(app: App | None) -> dict[str, Any]:
+    """What a notice needs to speak for the user's app (nothing for StepUp's own)."""
+    if app is None or app.id == PORTAL_APP_ID:
+        return {}
+    return {"app_name": app.display_name or app.name, "app_url": app.url}
 
 
 async def recipients(db: AsyncSession, user: User, kind: str, *, phone: str | None = None,
@@ -86,8 +104,6 @@ async def notify(rt: Runtime, db: AsyncSession, user: User, kind: str, *,
     """
     if kind not in KINDS:
         raise ValueError(f"unknown notice kind {kind!r}")
-    if is_off(rt, kind):
-        return
     now = rt.clock.now()
     facts: dict[str, Any] = {k: v.isoformat() if isinstance(v, datetime) else v
                              for k, v in data.items()}
@@ -96,6 +112,11 @@ async def notify(rt: Runtime, db: AsyncSession, user: User, kind: str, *,
         facts["ip"] = actor.ip
     if actor is not None and actor.user_agent and "device" not in data:
         facts["device"] = short_agent(actor.user_agent)
+    app = await apps_store.get_app(db, user.app_id)
+    await webhooks.security_event(rt, db, user, app, kind, facts)
+    if is_off(rt, kind, app):
+        return
+    facts.update(app_voice(app))
     await db.flush()  # the change being told about decides the recipients (a new phone)
     for channel, destination in await recipients(db, user, kind, phone=phone,
                                                  previous_email=previous_email):

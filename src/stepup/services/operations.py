@@ -251,7 +251,7 @@ async def _finish(rt: Runtime, db: AsyncSession, actor: Actor, op: Operation, us
         "operation": {"id": op.id, "type": op.type, "details": op.details,
                       "user_id": op.user_id, "status": CONFIRMED, "method": method,
                       "confirmed_at": now.isoformat().replace("+00:00", "Z")},
-        "receipt": token})
+        "receipt": token}, user=user)
     return _view(rt, op)
 
 

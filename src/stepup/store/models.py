@@ -67,6 +67,14 @@ class App(Base):
     url: Mapped[str | None] = mapped_column(String(300))
     # Codes sent per hour for all of the app's users together (None: the setting).
     sends_per_hour: Mapped[int | None] = mapped_column(Integer)
+    # Where its webhooks go (None: STEPUP_WEBHOOK_URL), and their signing secret, sealed
+    # with the key ring (it must be read to sign, so it is encrypted, not hashed).
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
+    webhook_secret_kid: Mapped[str | None] = mapped_column(String(40))
+    webhook_secret_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # False: StepUp sends its users no security notices of its own (the portal tells
+    # them, from the webhook events); the recovery notices go out whatever this says.
+    notices: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
 
 
@@ -277,6 +285,8 @@ class Operation(Base):
     """A protected operation (a withdrawal): PIN, then a security code bound to it."""
 
     __tablename__ = "operations"
+    # The expiry sweep looks for open operations past their time (services/webhooks).
+    __table_args__ = (Index("ix_operations_open_expiry", "status", "expires_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -330,6 +340,8 @@ class WebhookDelivery(Base):
     __table_args__ = (Index("ix_webhook_due", "delivered_at", "next_attempt_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The app of the user it is about (None: no app, as for events of no user).
+    app_id: Mapped[str | None] = mapped_column(String(32), index=True)
     event: Mapped[str] = mapped_column(String(60))
     url: Mapped[str] = mapped_column(String(500))
     payload: Mapped[str] = mapped_column(Text)

@@ -1,14 +1,15 @@
-"""Queries for operations, receipt keys, remembered devices and webhook deliveries."""
+"""Queries for operations, receipt keys and remembered devices (webhook deliveries:
+store/webhooks.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stepup.store.models import Operation, ReceiptKey, RememberedDevice, WebhookDelivery
+from stepup.store.models import Operation, ReceiptKey, RememberedDevice
 
 # --- operations ----------------------------------------------------------------------
 
@@ -74,23 +75,3 @@ async def forget_devices(db: AsyncSession, user_id: str, device_id: str | None =
         q = q.where(RememberedDevice.id == device_id)
     res = await db.execute(q)
     return int(getattr(res, "rowcount", 0))
-
-
-# --- webhooks ------------------------------------------------------------------------
-
-
-async def claim_due_webhook(db: AsyncSession, now: datetime, lease_until: datetime
-                            ) -> WebhookDelivery | None:
-    """Take one due delivery for this worker: the conditional UPDATE is the lock."""
-    q = (select(WebhookDelivery).where(
-        WebhookDelivery.delivered_at.is_(None), WebhookDelivery.next_attempt_at.is_not(None),
-        WebhookDelivery.next_attempt_at <= now).order_by(WebhookDelivery.next_attempt_at)
-        .limit(1))
-    row = (await db.execute(q)).scalar_one_or_none()
-    if row is None:
-        return None
-    res = await db.execute(update(WebhookDelivery).where(
-        WebhookDelivery.id == row.id, WebhookDelivery.next_attempt_at == row.next_attempt_at,
-        or_(WebhookDelivery.delivered_at.is_(None)),
-    ).values(next_attempt_at=lease_until))
-    return row if int(getattr(res, "rowcount", 0)) == 1 else None

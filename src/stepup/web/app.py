@@ -35,6 +35,7 @@ from stepup.web.api import (
     user_recovery,
     users,
 )
+from stepup.web.api import webhooks as webhook_api
 from stepup.web.idempotency import Idempotency
 from stepup.web.middleware import BodyLimit, RateLimitHeaders, RequestMetrics, SecurityHeaders
 from stepup.web.portal import dev as portal_dev
@@ -62,8 +63,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate_on_start:
             await prepare_schema(rt)
-        sender = (asyncio.create_task(webhooks.run_forever(rt))
-                  if settings.webhook_url else None)
+        # Always: any app may get a webhook URL while this runs, and the same task moves
+        # operations past their expiry to "expired" (operation.expired); idle, it costs
+        # one small query per poll.
+        sender = asyncio.create_task(webhooks.run_forever(rt))
         # Security notices are always on (operators turn off kinds, not the sender).
         notices = asyncio.create_task(notifications.run_forever(rt))
         # Approved recovery requests whose waiting period is over reset their accounts.
@@ -75,10 +78,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         resets.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await resets
-        if sender is not None:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
         await rt.engine.dispose()
 
     app = FastAPI(
@@ -94,7 +96,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
 
     for router in (accounts.router, login.router, methods.router, operations.router,
                    devices.router, users.router, user_lifecycle.router, user_recovery.router,
-                   events.router, events.admin_router):
+                   events.router, events.admin_router, webhook_api.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(operations.wellknown)
     if not settings.is_production:

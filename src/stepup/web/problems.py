@@ -58,6 +58,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "state_changed": 409,
     "recovery_already_open": 409,
     "idempotency_key_in_use": 409,
+    "webhook_not_configured": 409,
     "idempotency_key_reused": 422,
     "api_quota_exceeded": 429,
     "resend_too_soon": 429,
