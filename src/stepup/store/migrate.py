@@ -12,6 +12,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from stepup.store.db import make_engine
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -72,3 +74,30 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 async def is_current(engine: AsyncEngine) -> bool:
     return await current_revision(engine) == head_revision()
+
+
+def missing_file(url: str) -> str | None:
+    """An SQLite database whose file does not exist (opening it would create it)."""
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:" and not Path(path).exists():
+            return f"there is no database at {path}"
+    return None
+
+
+async def schema_problem(url: str) -> str | None:
+    """Why a command cannot use the database at ``url`` yet (unreachable, schema
+    missing or behind), or None when it is current. Check ``missing_file`` first:
+    opening an SQLite file that is not there creates it."""
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        current = await current_revision(engine)
+    except Exception as exc:  # unreachable, refused, wrong password: one line, no trace
+        return f"the database cannot be reached ({type(exc).__name__})"
+    finally:
+        await engine.dispose()
+    if current is None:
+        return "the database has no StepUp schema"
+    if current != head_revision():
+        return f"the database schema is at revision {current}, not {head_revision()}"
+    return None
