@@ -186,3 +186,21 @@ async def test_notices_off_leaves_only_the_recovery_notices(start_stack: StartSt
         assert await webhooks.deliver_due(stack.rt) == 3
     else:
         assert events == []
+
+
+async def test_codes_and_the_authenticator_label_name_the_app(start_stack: StartStack
+                                                              ) -> None:
+    """The code SMS and the authenticator app's label come from the portal the user
+    knows; the SMS's autofill line names the portal's host, where the code is typed."""
+    stack = await start_stack()
+    key = await acme_key(stack)
+    uid = await app_user(stack, key)
+    await enable_sms(stack, key, uid)
+    first, *_, last = stack.sms_to(UK_MOBILE)[0].splitlines()
+    assert first.startswith("Acme Broker: ") and "StepUp" not in first
+    assert last.startswith("@acme.example #")
+    r = await stack.client.post(f"/api/v1/users/{uid}/methods/totp/enrollment", json={},
+                                headers=auth(key))
+    assert r.status_code == 200, r.text
+    assert r.json()["otpauth_uri"].startswith("otpauth://totp/Acme%20Broker:jane%40example.com?")
+    assert "issuer=Acme%20Broker" in r.json()["otpauth_uri"]

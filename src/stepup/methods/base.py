@@ -21,8 +21,8 @@ from stepup.domain.hashing import Hasher, new_id
 from stepup.domain.keyring import KeyRing
 from stepup.domain.policy import Purpose
 from stepup.store import queries
+from stepup.store.models import PORTAL_APP_ID, App, User
 from stepup.store.models import Method as MethodRow
-from stepup.store.models import User
 
 
 @dataclass
@@ -140,3 +140,12 @@ def protects_view(settings: Settings, row: MethodRow | None) -> dict[str, bool]:
     """The On/Off switch of every configured operation for a method row."""
     stored = row.protects if row is not None else {}
     return {op: bool(stored.get(op, False)) for op in settings.operations}
+
+
+def speaks_for(settings: Settings, app: App | None) -> tuple[str, str]:
+    """The name and address a user's codes and set-up come from: StepUp's (``ISSUER``,
+    ``PUBLIC_URL``) for its own pages' people, else their app's display name and URL —
+    a portal's users know the portal, not StepUp."""
+    if app is None or app.id == PORTAL_APP_ID:
+        return settings.issuer, settings.public_url
+    return app.display_name, app.url or settings.public_url

@@ -33,6 +33,7 @@ from stepup.methods.base import (
     Verified,
     pending_row,
     row_view,
+    speaks_for,
 )
 from stepup.store import apps, codes, queries
 from stepup.store.models import Method as MethodRow
@@ -129,9 +130,10 @@ class OobMethod:
                            expires_at=now + timedelta(seconds=s.code_ttl_seconds),
                            sent_at=None, used_at=None, attempts=0))
         await ctx.db.flush()
+        issuer, address = speaks_for(s, app)
         outgoing = code_message(channel=self.type, to=row.destination, code=code,
                                 purpose=purpose.value, language=user.language,
-                                issuer=s.issuer, public_url=s.public_url,
+                                issuer=issuer, public_url=address,
                                 ttl_minutes=max(1, s.code_ttl_seconds // 60),
                                 details=purpose.details)
         return ChallengeSent(sent_to=destinations.mask(self.type, row.destination),

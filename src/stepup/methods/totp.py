@@ -30,8 +30,9 @@ from stepup.methods.base import (
     Verified,
     pending_row,
     row_view,
+    speaks_for,
 )
-from stepup.store import queries
+from stepup.store import apps, queries
 from stepup.store.models import Method as MethodRow
 from stepup.store.models import User
 
@@ -114,7 +115,9 @@ class TotpMethod:
                                                             _aad(user.id, row.id))
         row.last_step = None
         await ctx.db.flush()
-        uri = provisioning_uri(secret, ctx.settings.issuer, user.email)
+        # The label in the user's authenticator app: the portal they know.
+        issuer, _ = speaks_for(ctx.settings, await apps.get_app(ctx.db, user.app_id))
+        uri = provisioning_uri(secret, issuer, user.email)
         return EnrollmentStart(200, {"secret": secret, "otpauth_uri": uri, "qr_svg": qr_svg(uri)})
 
     async def confirm_enrollment(self, ctx: MethodContext, user: User, row: MethodRow,
