@@ -138,8 +138,9 @@ export async function lastCode(baseUrl: string, to: string, channel = "sms"): Pr
   const { messages } = await r.json() as { messages: Array<{ channel: string; body: string }> };
   const bodies = messages.filter((m) => m.channel === channel).map((m) => m.body);
   if (!bodies.length) throw new Error(`no ${channel} message to ${to}`);
-  const found = /\b(\d{6})\b/.exec(bodies[0]!);
-  if (!found) throw new Error(`no code in ${JSON.stringify(bodies[0])}`);
+  // A security notice may have come after the code: the newest message with a code.
+  const found = bodies.map((b) => /\b(\d{6})\b/.exec(b)).find((m) => m !== null);
+  if (!found) throw new Error(`no code in ${JSON.stringify(bodies)}`);
   return found[1]!;
 }
 

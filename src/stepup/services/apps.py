@@ -149,7 +149,8 @@ async def for_new_key(rt: Runtime, actor: Actor, name: str | None) -> App:
     if found is not None:
         return found
     try:
-        return await create(rt, actor, DEFAULT_APP)
+        # Its users hear from StepUp itself (ISSUER) until the operator names it.
+        return await create(rt, actor, DEFAULT_APP, display_name=rt.settings.issuer)
     except Conflict:  # made meanwhile by another call
         async with rt.db() as db:
             return await named(db, DEFAULT_APP)

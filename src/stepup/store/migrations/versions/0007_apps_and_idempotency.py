@@ -90,7 +90,7 @@ def upgrade() -> None:
                             ).scalar_one()
     if made_by_keys or app_keys:
         default_id = secrets.token_hex(16)
-        op.bulk_insert(apps, [{"id": default_id, "name": "default", "display_name": "default",
+        op.bulk_insert(apps, [{"id": default_id, "name": "default", "display_name": "StepUp",
                                "created_at": now}])
         bind.execute(sa.text("UPDATE api_keys SET app_id = :app WHERE role = 'app'"),
                      {"app": default_id})
