@@ -107,7 +107,8 @@ app.add_typer(user_app, name="user")
 
 @user_app.command("unlock")
 def user_unlock(email: str,
-                what: str = typer.Option("all", help="all, account, pin, or a method type"),
+                what: str = typer.Option(
+                    "all", help="all, account, pin, password (login throttle), or a method"),
                 app_name: str = typer.Option("portal", "--app",
                                              help="The app the user belongs to")) -> None:
     """Lift the locks that guessing put on an account (audited)."""

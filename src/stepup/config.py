@@ -82,6 +82,22 @@ class Settings(BaseSettings):
     password_failures_per_account: int = 10
     password_failures_per_ip: int = 100
     password_throttle_window_seconds: int = 900
+    # Password guessing (services/ratelimit.py), all counted per typed e-mail, known or
+    # not. Per e-mail *and* client network (IPv4 /24, IPv6 /64): this many failures in a
+    # window answer 429 to that network, the right password included; other networks
+    # and remembered devices are not affected.
+    password_failures_per_address: int = Field(default=10, ge=1)
+    # Per e-mail across every network, failures since the last success: from
+    # PASSWORD_FAILURES_PER_ACCOUNT on, every attempt waits (slow down, never refuse)
+    # PASSWORD_SLOWDOWN_SECONDS more per failure, at most PASSWORD_SLOWDOWN_MAX_SECONDS;
+    # at PASSWORD_ACCOUNT_CEILING (NIST SP 800-63B: at most 100) the e-mail answers 429
+    # to every network until a success, `stepup user unlock` or a quiet window
+    # (PASSWORD_CEILING_WINDOW_SECONDS, counted over the current and the previous one).
+    # A remembered device still passes, but must then prove the second factor too.
+    password_slowdown_seconds: float = Field(default=0.25, ge=0)
+    password_slowdown_max_seconds: float = Field(default=3.0, ge=0)
+    password_account_ceiling: int = Field(default=50, ge=1, le=100)
+    password_ceiling_window_seconds: int = Field(default=86400, ge=60)
 
     backup_code_count: int = 10
     backup_codes_warn_at: int = 2
@@ -112,7 +128,16 @@ class Settings(BaseSettings):
     sends_per_app_per_hour: int = 1000
     # ISO 3166 region codes allowed for SMS/WhatsApp (empty: all), against SMS pumping.
     phone_countries: list[str] = Field(default_factory=list)
+    # Region codes or calling codes ("SL", "232", "881") that lift the default refusal of
+    # the international networks and the SMS-fraud countries (domain/destinations.py).
+    phone_allow: list[str] = Field(default_factory=list)
     default_phone_region: str | None = None
+    # Codes sent by SMS and WhatsApp per hour by all apps together (0: no budget); at 80 %
+    # the operator is warned once an hour (a WARNING, and an e-mail to OPERATOR_EMAIL).
+    sms_budget_per_hour: int = Field(default=2000, ge=0)
+    operator_email: str | None = None
+    # Sign-ups per hour from one client network (IPv4 /24, IPv6 /64); 0: no limit.
+    signups_per_ip_per_hour: int = Field(default=20, ge=0)
 
     operations: list[str] = Field(default_factory=lambda: ["login", "withdrawal"])
     # Extra operation types beyond withdrawal: [{"name", "title", "fields", "summary"}].
@@ -144,6 +169,9 @@ class Settings(BaseSettings):
     # An approved reset of two-factor authentication waits this long, so that the user
     # and every verified contact can still cancel it.
     recovery_delay_hours: float = Field(default=24, ge=0)
+    # After a request is cancelled or rejected, a new one waits this long: each filing
+    # tells every contact, so whoever knows the password must not re-file at will.
+    recovery_cooldown_hours: float = Field(default=24, ge=0)
     # The identity checks support records before a supervisor may approve a reset.
     recovery_checklist: list[str] = Field(default_factory=lambda: [
         "documents_seen", "answers_matched", "call_back_done"])

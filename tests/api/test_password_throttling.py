@@ -1,4 +1,5 @@
-"""Password guessing is throttled per e-mail address, known or not."""
+"""Password guessing is throttled per e-mail address, known or not, from one client
+network (the suite's client); other networks and remembered devices: test_password_throttle.py."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ async def test_ten_failures_then_rate_limited_until_the_window_ends(
     assert body["retry_after"] == retry
     # Even the right password waits (for the real account).
     problem(await login(client, email, PASSWORD), 429, "rate_limited")
-    # Another address is not affected.
+    # Another e-mail address is not affected.
     assert (await login(client, "other@example.com", "x" * 12)).status_code == 401
 
     clock.advance(retry - 1)

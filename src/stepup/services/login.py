@@ -5,6 +5,7 @@ lived; the session is created only when the second factor passes.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.domain import destinations
 from stepup.domain.errors import (
+    AccountLocked,
     InvalidCredentials,
     MethodNotEnabled,
     NoCodeSent,
@@ -26,6 +28,7 @@ from stepup.services import audit, challenges, devices, ratelimit, sessions
 from stepup.services.accounts import normalise_email
 from stepup.services.runtime import Actor, Runtime, run_cpu
 from stepup.services.verification import check_code, commit_and_raise
+from stepup.store import operations as device_store
 from stepup.store import queries
 from stepup.store.models import LoginFlow, User
 from stepup.store.models import Method as MethodRow
@@ -75,29 +78,49 @@ def _method_entry(row: MethodRow) -> dict[str, Any]:
 
 async def password_step(rt: Runtime, actor: Actor, email: str, password: str,
                         remember_device_token: str | None = None) -> LoginResult:
+    """Check the password. No transaction is open while argon2 runs: the user and the
+    remembered device are read in a read-only session, the attempt is counted in one
+    short write (refused there if throttled), the hash is compared, and one more short
+    write records the outcome with its audit event."""
     valid = True
     try:
         email = normalise_email(email)
     except Exception:
         email = email.strip().lower()  # still hash and throttle: same answer, same time
         valid = False
-    async with rt.db() as db:
-        await ratelimit.ensure_password_attempts_left(db, rt.settings, rt.clock, email, actor.ip)
+    async with rt.read() as db:
         # No account has an invalid address; looking one up could even fail (PostgreSQL
         # refuses a NUL character in text) and answer 500 instead of "wrong password".
         user = await queries.get_user_by_email(db, email) if valid else None
-        ok = await run_cpu(rt.hasher.verify_password, user.password_hash if user else None,
-                           password)
-        if user is None or not ok:
-            await ratelimit.password_failed(db, rt.settings, rt.clock, email, actor.ip)
+        device_id = await _remembered_device(rt, db, user, remember_device_token)
+    async with rt.db() as db:
+        attempt = await ratelimit.reserve_attempt(db, rt.settings, rt.clock, email, actor.ip,
+                                                  device_id)
+        await db.commit()
+    delay = attempt.delay(rt.settings)
+    if delay > 0:
+        await asyncio.sleep(delay)
+    ok = await run_cpu(rt.hasher.verify_password, user.password_hash if user else None,
+                       password)
+    async with rt.db() as db:
+        current = await queries.get_user(db, user.id) if user is not None and ok else None
+        if current is None:
+            await ratelimit.password_failed(db, rt.settings, attempt)
             await audit.record(db, rt.clock, actor, "login.password_failed",
                                user.id if user else None)
             await commit_and_raise(db, InvalidCredentials())
-        await ratelimit.ensure_account_open(db, rt.clock, user.id)
-        await ratelimit.password_passed(db, email)
+        user = current
+        try:
+            await ratelimit.ensure_account_open(db, rt.clock, user.id)
+        except AccountLocked as err:
+            await ratelimit.release_attempt(db, attempt)
+            await commit_and_raise(db, err)
+        await ratelimit.password_passed(db, attempt)
         methods = await login_methods(rt, db, user)
-        remembered = bool(methods) and await devices.recognised(rt, db, user,
-                                                                remember_device_token)
+        # Past the ceiling a remembered device gets through the throttle, but then the
+        # second factor is asked all the same.
+        remembered = (bool(methods) and not attempt.at_ceiling
+                      and await devices.recognised(rt, db, user, remember_device_token))
         if not methods or remembered:
             new = await sessions.start(rt, db, user, actor)
             await devices.login_succeeded(rt, db, actor, user,
@@ -114,6 +137,19 @@ async def password_step(rt: Runtime, actor: Actor, email: str, password: str,
         await db.commit()
         return LoginResult("second_factor_required", login_token=token,
                            methods=[_method_entry(m) for m in methods], user_id=user.id)
+
+
+async def _remembered_device(rt: Runtime, db: AsyncSession, user: User | None,
+                             token: str | None) -> str | None:
+    """The id of the live remembered device ``token`` names, if it is this user's: such
+    an attempt is throttled on its own, not with its network (read only; the use is
+    stamped by ``devices.recognised`` once the password passed)."""
+    if user is None or not token:
+        return None
+    row = await device_store.device_by_hash(db, rt.hasher.token_hash(token))
+    if row is None or row.user_id != user.id or row.expires_at <= rt.clock.now():
+        return None
+    return row.id
 
 
 async def _open_flow(rt: Runtime, db: AsyncSession, login_token: str, *,

@@ -1,8 +1,8 @@
 """Guessing is stopped here, in the database, so every worker shares the counts.
 
 Guards count consecutive failures per user and scope (a method, the PIN, the account)
-and lock the scope when they reach the limit; counters throttle password attempts per
-account and per client IP in fixed windows.
+and lock the scope when they reach the limit; counters throttle password attempts (see
+"password attempts" below) in fixed windows.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.config import Settings
+from stepup.domain.agents import network_of
 from stepup.domain.clock import Clock
 from stepup.domain.errors import AccountLocked, MethodLocked, RateLimited
 from stepup.domain.policy import ACCOUNT_SCOPE, PIN_SCOPE, lock_seconds, method_scope
@@ -108,10 +109,26 @@ async def method_failed(db: AsyncSession, settings: Settings, clock: Clock, user
     return account or method
 
 
-async def pin_failed(db: AsyncSession, settings: Settings, clock: Clock, user_id: str
-                     ) -> Lock | None:
-    account = await _account_failed(db, settings, clock, user_id)
+async def reserve_pin(db: AsyncSession, settings: Settings, user_id: str) -> int:
+    """Count a PIN attempt as a failure before the PIN is compared (so racing guesses
+    cannot all pass the lock check); answers the count, for ``pin_failed``. Raises
+    ``MethodLocked`` when racing attempts already used up the limit (the caller rolls
+    back); a right PIN clears the count (``pin_passed``)."""
     failures, _ = await queries.add_guard_failure(db, user_id, PIN_SCOPE)
+    if failures > settings.pin_lock_after:
+        raise MethodLocked("Too many wrong PINs: the PIN is locked for a while.",
+                           retry_after=settings.pin_lock_seconds)
+    return failures
+
+
+async def pin_failed(db: AsyncSession, settings: Settings, clock: Clock, user_id: str,
+                     *, counted: int | None = None) -> Lock | None:
+    """``counted``: the failures ``reserve_pin`` already counted with this one."""
+    account = await _account_failed(db, settings, clock, user_id)
+    if counted is None:
+        failures, _ = await queries.add_guard_failure(db, user_id, PIN_SCOPE)
+    else:
+        failures = counted
     pin = None
     if failures >= settings.pin_lock_after:
         await queries.lock_guard(db, user_id, PIN_SCOPE,
@@ -154,7 +171,22 @@ async def unlock(db: AsyncSession, user_id: str, scope: str) -> None:
     await queries.clear_guard(db, user_id, scope)
 
 
-# --- fixed-window counters -----------------------------------------------------------
+# --- password attempts ----------------------------------------------------------------
+#
+# Every counter is keyed by the e-mail as typed (known or not, so that no answer tells
+# whether an account exists):
+#   pw:<e>:net:<network>  failures from one client network (IPv4 /24, IPv6 /64) in the
+#                         window: the attacker's address is refused, not the owner's;
+#   pw:<e>:dev:<id>       the same for an attempt carrying a remembered device, which the
+#                         networks' throttle and the ceiling let through;
+#   pw:<e>                failures from anywhere since the last success, over the current
+#                         and the previous ceiling window: from PASSWORD_FAILURES_PER_ACCOUNT
+#                         on, attempts are slowed down; at PASSWORD_ACCOUNT_CEILING refused
+#                         (a remembered device passes, then needs the second factor);
+#   pw-ip:<network>       every failure from one network, any e-mail (spraying).
+# An attempt is counted as a failure *before* its password is compared (reserve_attempt,
+# one short write transaction), so concurrent guesses cannot all slip under a limit; a
+# right password gives the count back (password_passed).
 
 
 def _window(clock: Clock, seconds: int) -> tuple[datetime, datetime]:
@@ -165,30 +197,101 @@ def _window(clock: Clock, seconds: int) -> tuple[datetime, datetime]:
 
 
 def _email_key(email: str) -> str:
-    # Keyed by the address typed, known or not, so throttling never reveals an account.
-    return "pw-email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    return "pw:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
-async def ensure_password_attempts_left(db: AsyncSession, settings: Settings, clock: Clock,
-                                        email: str, ip: str | None) -> None:
-    start, end = _window(clock, settings.password_throttle_window_seconds)
-    checks = [(_email_key(email), settings.password_failures_per_account)]
-    if ip:
-        checks.append((f"pw-ip:{ip}", settings.password_failures_per_ip))
-    for key, limit in checks:
-        if await queries.rate_value(db, key, start) >= limit:
-            raise RateLimited("Too many failed logins: wait a few minutes and try again.",
-                              retry_after=_retry_after(end, clock.now()))
+def _limited(until: datetime, now: datetime) -> RateLimited:
+    return RateLimited("Too many failed logins: wait a few minutes and try again.",
+                       retry_after=_retry_after(until, now))
 
 
-async def password_failed(db: AsyncSession, settings: Settings, clock: Clock, email: str,
-                          ip: str | None) -> None:
-    start, _ = _window(clock, settings.password_throttle_window_seconds)
-    await queries.rate_hit(db, _email_key(email), start)
-    if ip:
-        await queries.rate_hit(db, f"pw-ip:{ip}", start)
-    await queries.prune_rate_counters(db, start - timedelta(days=1))
+@dataclass(frozen=True)
+class PasswordAttempt:
+    """What one password attempt reserved, for giving it back or keeping it."""
+
+    account_key: str
+    source_key: str  # the network's counter, or the remembered device's
+    ip_key: str | None
+    window: datetime
+    ceiling_window: datetime
+    failures_before: int  # the account's, from anywhere
+    at_ceiling: bool  # let through only for a remembered device
+
+    def delay(self, settings: Settings) -> float:
+        """Seconds to wait before comparing: slow down, never refuse, the owner."""
+        excess = self.failures_before - settings.password_failures_per_account + 1
+        if excess <= 0 or self.source_key.startswith(self.account_key + ":dev:"):
+            return 0.0
+        return min(settings.password_slowdown_max_seconds,
+                   settings.password_slowdown_seconds * excess)
 
 
-async def password_passed(db: AsyncSession, email: str) -> None:
-    await queries.rate_reset(db, _email_key(email))
+async def reserve_attempt(db: AsyncSession, settings: Settings, clock: Clock, email: str,
+                          ip: str | None, device_id: str | None = None) -> PasswordAttempt:
+    """Count this attempt as a failure, or raise ``RateLimited`` (the caller then rolls
+    back, so a refused attempt counts nowhere). Every counter is one atomic upsert that
+    answers its new value, so racing attempts are decided by the database. The caller
+    commits before comparing the password."""
+    now = clock.now()
+    window, end = _window(clock, settings.password_throttle_window_seconds)
+    account = _email_key(email)
+    network = network_of(ip)
+    ip_key = None
+    if device_id is not None:
+        source = f"{account}:dev:{device_id}"
+    else:
+        source = f"{account}:net:{(network or 'unknown')[:60]}"
+        if network:
+            ip_key = f"pw-ip:{network[:60]}"
+            if await queries.rate_hit(db, ip_key, window) > settings.password_failures_per_ip:
+                raise _limited(end, now)
+    if await queries.rate_hit(db, source, window) > settings.password_failures_per_address:
+        raise _limited(end, now)
+    seconds = settings.password_ceiling_window_seconds
+    ceiling_window, ceiling_end = _window(clock, seconds)
+    current = await queries.rate_hit(db, account, ceiling_window) - 1
+    before = current + await queries.rate_value(
+        db, account, ceiling_window - timedelta(seconds=seconds))
+    at_ceiling = before >= settings.password_account_ceiling
+    if at_ceiling and device_id is None:
+        # The count falls under the ceiling when the previous window drops out, or the
+        # one after if the current window alone reached it.
+        until = ceiling_end + (timedelta(seconds=seconds)
+                               if current >= settings.password_account_ceiling
+                               else timedelta(0))
+        raise _limited(until, now)
+    return PasswordAttempt(account, source, ip_key, window, ceiling_window, before,
+                           at_ceiling)
+
+
+async def password_failed(db: AsyncSession, settings: Settings, attempt: PasswordAttempt
+                          ) -> None:
+    """The reserved count stands; old windows are pruned (the ceiling's two kept)."""
+    keep = min(attempt.window - timedelta(days=1), attempt.ceiling_window
+               - timedelta(seconds=settings.password_ceiling_window_seconds))
+    await queries.prune_rate_counters(db, keep)
+
+
+async def password_passed(db: AsyncSession, attempt: PasswordAttempt) -> None:
+    """A right password ends the run of failures of this e-mail from anywhere and from
+    this network (or device); other networks' counts stay, so an attacker's address
+    stays throttled. The per-network-cap count is given back."""
+    await queries.rate_reset(db, attempt.account_key)
+    await queries.rate_reset(db, attempt.source_key)
+    if attempt.ip_key is not None:
+        await queries.rate_hit(db, attempt.ip_key, attempt.window, -1)
+
+
+async def release_attempt(db: AsyncSession, attempt: PasswordAttempt) -> None:
+    """Give back what the attempt reserved, when it was neither a failure nor a success
+    (the right password on a locked account)."""
+    await queries.rate_hit(db, attempt.account_key, attempt.ceiling_window, -1)
+    await queries.rate_hit(db, attempt.source_key, attempt.window, -1)
+    if attempt.ip_key is not None:
+        await queries.rate_hit(db, attempt.ip_key, attempt.window, -1)
+
+
+async def unlock_password(db: AsyncSession, email: str) -> None:
+    """Support's unlock: every password counter of this e-mail (from every network and
+    device). The per-network caps are not the account's and stay."""
+    await queries.rate_reset_prefix(db, _email_key(email))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from stepup.domain.clock import Clock, SystemClock
 from stepup.domain.hashing import Hasher
 from stepup.domain.keyring import KeyRing, KeyRingError
 from stepup.methods.base import MethodContext
-from stepup.store.db import make_engine, make_sessionmaker
+from stepup.store.db import make_engine, make_read_sessionmaker, make_sessionmaker
 
 T = TypeVar("T")
 
@@ -38,8 +40,20 @@ class Actor:
     via_ip: str | None = None
 
 
+# One limiter per event loop (a limiter's waiters belong to the loop they wait on).
+_cpu_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary())
+
+
 async def run_cpu(fn: Callable[..., T], *args: Any) -> T:
-    return await anyio.to_thread.run_sync(lambda: fn(*args))
+    """Run ``fn`` in a thread, at most one per CPU at a time: a flood of argon2 checks
+    then queues instead of starving the event loop (and every other request) of CPU.
+    Measured in bench/README.md ("An unrelated write during a password flood")."""
+    loop = asyncio.get_running_loop()
+    slots = _cpu_slots.get(loop)
+    if slots is None:
+        slots = _cpu_slots[loop] = anyio.CapacityLimiter(os.cpu_count() or 1)
+    return await anyio.to_thread.run_sync(lambda: fn(*args), limiter=slots)
 
 
 @dataclass
@@ -51,9 +65,11 @@ class Runtime:
     hasher: Hasher
     clock: Clock = field(default_factory=SystemClock)
     delivery: Delivery = field(init=False)
+    read_sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
 
     def __post_init__(self) -> None:
         self.delivery = Delivery(self.settings, self.sessionmaker, self.clock)
+        self.read_sessionmaker = make_read_sessionmaker(self.engine)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -78,6 +94,19 @@ class Runtime:
                 yield session
             finally:
                 # Detach first: objects handed back stay readable after the rollback.
+                session.expunge_all()
+                if session.in_transaction():
+                    await session.rollback()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads and is never committed: on SQLite a deferred
+        transaction, which takes no write lock. Read what a slow check needs here, close
+        it, do the slow work with no transaction open, then write in ``db()``."""
+        async with self.read_sessionmaker() as session:
+            try:
+                yield session
+            finally:
                 session.expunge_all()
                 if session.in_transaction():
                     await session.rollback()

@@ -138,29 +138,54 @@ async def _failed(rt: Runtime, db: AsyncSession, key: str) -> None:
     await queries.rate_hit(db, key, start)
 
 
+async def _reserve(rt: Runtime, db: AsyncSession, key: str) -> datetime:
+    """Count a password attempt as a failure before comparing (the caller commits), or
+    refuse it past the limit (the caller rolls back: a refused attempt counts nothing).
+    Answers the window counted in, to give the count back if the password is right."""
+    start, end = _window(rt)
+    if await queries.rate_hit(db, key, start) > rt.settings.staff_failures_before_lock:
+        retry = max(1, int((end - rt.clock.now()).total_seconds()))
+        raise RateLimited("Too many failed attempts: wait a few minutes and try again.",
+                          retry_after=retry)
+    return start
+
+
 # --- login -----------------------------------------------------------------------------
 
 
 async def password_step(rt: Runtime, actor: Actor, email: str, password: str) -> str:
     """Check the password; returns the token of a session that still needs its second
-    factor. An unknown address answers like a wrong password, after the same work."""
+    factor. An unknown address answers like a wrong password, after the same work.
+
+    No transaction is open while argon2 runs: the member is read read-only, the attempt
+    is counted in a short write (refused there past the limit, so racing guesses cannot
+    all pass), then the outcome is written."""
     try:
         email = normalise_email(email)
     except ValidationFailed:
         email = email.strip().lower()
     key = _key("email", email)
-    async with rt.db() as db:
-        await _ensure_open(rt, db, key)
+    async with rt.read() as db:
         staff = await store.get_staff_by_email(db, email)
-        ok = await run_cpu(rt.hasher.verify_password,
-                           staff.password_hash if staff else None, password)
-        if staff is None or not ok or staff.disabled_at is not None:
-            await _failed(rt, db, key)
+    async with rt.db() as db:
+        window = await _reserve(rt, db, key)
+        await db.commit()
+    ok = await run_cpu(rt.hasher.verify_password,
+                       staff.password_hash if staff else None, password)
+    async with rt.db() as db:
+        current = await store.get_staff_by_email(db, email) if staff and ok else None
+        if current is None or current.disabled_at is not None:
             await audit.record(db, rt.clock, actor, "staff.login_failed", None,
                                staff=staff.id if staff else None, step="password")
             await db.commit()
             raise InvalidCredentials()
-        await _ensure_open(rt, db, _key("staff", staff.id))
+        staff = current
+        await queries.rate_hit(db, key, window, -1)  # a right password: no failure
+        try:
+            await _ensure_open(rt, db, _key("staff", staff.id))
+        except RateLimited:
+            await db.commit()
+            raise
         token = new_token()
         now = rt.clock.now()
         db.add(StaffSession(id=new_id(), token_hash=rt.hasher.token_hash(token),

@@ -16,8 +16,9 @@ from stepup.store.models import PORTAL_APP_ID, User
 
 async def unlock(rt: Runtime, actor: Actor, email: str, what: str = "all", *,
                  app: str = PORTAL_APP_ID) -> list[str]:
-    """Lift the account lock, the PIN lock or a method lock of the user with this e-mail
-    in the app named ``app``; returns the scopes cleared."""
+    """Lift the account lock, the PIN lock, a method lock or (``password``) the password
+    throttle of the user with this e-mail in the app named ``app`` (``all``: every one of
+    them); returns the scopes cleared."""
     async with rt.db() as db:
         owner = await apps_store.get_app_by_name(db, app)
         user = (await queries.get_user_by_email(db, normalise_email(email), owner.id)
@@ -36,17 +37,29 @@ async def unlock_user(rt: Runtime, actor: Actor, user_id: str, what: str = "all"
         return await _unlock(rt, db, actor, user, what)
 
 
+# The ``what`` that clears the password counters of the account's e-mail (from every
+# network and remembered device); ``all`` clears them too.
+LOGIN_THROTTLE = "password"
+
+
 async def _unlock(rt: Runtime, db: AsyncSession, actor: Actor, user: User, what: str
                   ) -> list[str]:
     if what == "all":
         scopes = [ACCOUNT_SCOPE, PIN_SCOPE] + [
             method_scope(m.type) for m in await queries.list_methods(db, user.id)]
-    elif what in (ACCOUNT_SCOPE, PIN_SCOPE):
+    elif what in (ACCOUNT_SCOPE, PIN_SCOPE, LOGIN_THROTTLE):
         scopes = [what]
     else:
         scopes = [method_scope(what)]
     for scope in scopes:
-        await ratelimit.unlock(db, user.id, scope)
+        if scope != LOGIN_THROTTLE:
+            await ratelimit.unlock(db, user.id, scope)
+    # Only the built-in app's users log in with a password; the counters are keyed by
+    # e-mail, so another app's user of the same address must not clear them.
+    if what in ("all", LOGIN_THROTTLE) and user.app_id == PORTAL_APP_ID:
+        await ratelimit.unlock_password(db, user.email)
+        if what == "all":
+            scopes.append(LOGIN_THROTTLE)
     await audit.record(db, rt.clock, actor, "account.unlocked", user.id, scopes=scopes)
     await db.commit()
     return scopes

@@ -106,14 +106,21 @@ def _human(seconds: int) -> str:
 
 async def check_pin(rt: Runtime, db: AsyncSession, actor: Actor, user: User, pin: str, *,
                     method: str | None = None) -> None:
-    """``method``: the method being enabled with this PIN, if any (for the audit log)."""
-    guards = await ratelimit.ensure_pin_open(db, rt.clock, user.id)
+    """``method``: the method being enabled with this PIN, if any (for the audit log).
+
+    No transaction is open while argon2 runs: the lock is checked and the attempt
+    counted, then the caller's transaction is committed (call this before writing
+    anything that must commit with what follows: callers only read before it), and the
+    outcome is recorded in the next transaction of the same session."""
+    await ratelimit.ensure_pin_open(db, rt.clock, user.id)
+    counted = await ratelimit.reserve_pin(db, rt.settings, user.id)
+    await db.commit()
     if await run_cpu(rt.hasher.verify_password, user.pin_hash, pin or ""):
-        await ratelimit.pin_passed(db, user.id, guards)
+        await ratelimit.pin_passed(db, user.id)
         metrics.verification("pin", "valid")
         return
     metrics.verification("pin", "pin_invalid")
-    locked = await ratelimit.pin_failed(db, rt.settings, rt.clock, user.id)
+    locked = await ratelimit.pin_failed(db, rt.settings, rt.clock, user.id, counted=counted)
     about = {"method": method} if method else {}
     await audit.record(db, rt.clock, actor, "pin.failed", user.id, **about)
     if locked is not None:

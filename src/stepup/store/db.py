@@ -2,7 +2,10 @@
 
 SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for every transaction: a
 deferred transaction that later wants to write can fail at once with SQLITE_BUSY
-instead of waiting, and several worker processes share one file.
+instead of waiting, and several worker processes share one file. Sessions made by
+:func:`make_read_sessionmaker` are the exception: they only read, so they begin a
+deferred transaction (``BEGIN``), which in WAL mode takes no write lock and never waits
+for a writer.
 
 SQLite statements run on the event loop's own thread (``InlineConnection``): aiosqlite
 hands every call to a helper thread and wakes the loop for its answer, and those hops
@@ -129,8 +132,22 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+# Execution option of the connections of read sessions (see make_read_sessionmaker).
+READ_ONLY = "stepup_read_only"
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for short reads that are never committed (the user and the hashes a slow
+    check needs): on SQLite a deferred transaction, so no write lock is taken and other
+    workers' writes go on meanwhile; on PostgreSQL reads take no lock that blocks a
+    writer anyway. The same pool serves both kinds."""
+    return async_sessionmaker(engine.execution_options(**{READ_ONLY: True}),
+                              expire_on_commit=False, autoflush=False)

@@ -351,3 +351,9 @@ def _insert(db: AsyncSession, model: Any) -> Any:
 
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0))
+
+
+async def rate_reset_prefix(db: AsyncSession, prefix: str) -> None:
+    """Drop every window of every counter whose key starts with ``prefix``."""
+    await db.execute(delete(RateCounter).where(RateCounter.key.startswith(prefix,
+                                                                           autoescape=True)))

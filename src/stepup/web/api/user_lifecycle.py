@@ -108,7 +108,8 @@ class UserPatchIn(Body):
 
 class UnlockIn(Body):
     what: str = Field(default="all", max_length=20,
-                      description="'all', 'account', 'pin' or a method type")
+                      description="'all', 'account', 'pin', 'password' (the login "
+                                  "throttle of users of the app portal) or a method type")
 
 
 class UnlockOut(BaseModel):
@@ -226,8 +227,10 @@ async def unlock_user(user_id: str, request: Request, key: UsersKey,
                       body: UnlockIn | None = None) -> UnlockOut:
     """Lift the account lock, the PIN lock or a method's lock (``all`` by default)."""
     what = (body or UnlockIn()).what
-    if what not in ("all", ACCOUNT_SCOPE, PIN_SCOPE) and not registry.is_available(what):
-        raise ValidationFailed("what must be 'all', 'account', 'pin' or a method type.",
+    if (what not in ("all", ACCOUNT_SCOPE, PIN_SCOPE, support.LOGIN_THROTTLE)
+            and not registry.is_available(what)):
+        raise ValidationFailed("what must be 'all', 'account', 'pin', 'password' or a "
+                               "method type.",
                                field="what")
     cleared = await support.unlock_user(runtime(request), app_actor(request, key), user_id,
                                         what)
