@@ -1,5 +1,5 @@
 """Prometheus metrics: request latency per route, verifications by method and outcome,
-messages by channel and outcome, locks by scope.
+messages by channel and outcome, locks by scope, and the operator's SMS/WhatsApp budget.
 
 With several worker processes (``stepup serve --workers N``) prometheus-client's
 multiprocess mode is used: each worker writes its samples under
@@ -14,6 +14,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -27,6 +28,14 @@ VERIFICATIONS = Counter(
 MESSAGES = Counter(
     "stepup_messages_total", "Messages handed to a provider", ["channel", "provider", "outcome"])
 LOCKS = Counter("stepup_locks_total", "Locks caused by guessing", ["scope"])
+# The hourly SMS/WhatsApp budget (STEPUP_SMS_BUDGET_PER_HOUR) as of the last code sent:
+# the counter lives in the database, so whichever worker sent last knows it best.
+SMS_BUDGET_USED = Gauge(
+    "stepup_sms_budget_used_ratio", "Share of this hour's SMS/WhatsApp budget used",
+    multiprocess_mode="mostrecent")
+SMS_BUDGET_CHARGED = Counter(
+    "stepup_sms_budget_messages_total", "Codes counted against the SMS/WhatsApp budget",
+    ["outcome"])  # charged, refused
 
 
 def verification(method: str, outcome: str) -> None:
@@ -39,6 +48,12 @@ def message(channel: str, provider: str, outcome: str) -> None:
 
 def lock(scope: str) -> None:
     LOCKS.labels(scope=scope).inc()
+
+
+def sms_budget(used: int, budget: int, outcome: str) -> None:
+    SMS_BUDGET_CHARGED.labels(outcome=outcome).inc()
+    if outcome == "charged":
+        SMS_BUDGET_USED.set(used / budget)
 
 
 def exposition() -> tuple[bytes, str]:

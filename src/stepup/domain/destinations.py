@@ -9,12 +9,39 @@ from phonenumbers import PhoneNumberType
 
 from stepup.domain.errors import ValidationFailed
 
+# Mobile numbers only: a code for a fixed line is lost, and VoIP numbers are bought by
+# the thousand and tied to no device, which an out-of-band authenticator must be
+# (NIST SP 800-63B).
 _PHONE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+# Numbers whose owner is paid for each message they receive: never a code's destination,
+# whatever STEPUP_PHONE_ALLOW says.
+_PAID_TYPES = {PhoneNumberType.PREMIUM_RATE, PhoneNumberType.SHARED_COST}
+# Refused unless the operator allows them (STEPUP_PHONE_ALLOW): the international
+# networks (satellite and global ranges: Inmarsat +870, Iridium/Globalstar and other
+# GMSS +881, international networks +882/+883), which hardly any user signs in from and
+# which are among the dearest to reach; and the countries most named in SMS-pumping
+# reports (README → Decisions).
+INTERNATIONAL_NETWORKS = frozenset({870, 881, 882, 883})
+REFUSED_COUNTRIES = frozenset({"SL", "SO"})  # Sierra Leone +232, Somalia +252
+
+
+def _allows(allow: list[str] | None, country_code: int | None, region: str | None
+            ) -> bool:
+    """Whether ``allow`` (region codes like ``SL``, calling codes like ``232``/``+881``)
+    names this number's country or network."""
+    names = {a.strip().upper().lstrip("+") for a in allow or ()}
+    return str(country_code) in names or (region is not None and region in names)
 
 
 def normalise_phone(raw: str, *, default_region: str | None = None,
-                    allowed_regions: list[str] | None = None, field: str = "phone") -> str:
-    """E.164 form of a mobile number, or ``ValidationFailed`` naming the field."""
+                    allowed_regions: list[str] | None = None, allow: list[str] | None = None,
+                    field: str = "phone") -> str:
+    """E.164 form of a mobile number, or ``ValidationFailed`` naming the field.
+
+    ``allowed_regions``: the only regions accepted (empty: all); ``allow``: regions or
+    calling codes that lift the default refusal of the international networks and of
+    ``REFUSED_COUNTRIES``. Premium-rate and shared-cost numbers are always refused.
+    """
     text = (raw or "").strip()
     try:
         number = phonenumbers.parse(text, None if text.startswith("+") else default_region)
@@ -24,9 +51,20 @@ def normalise_phone(raw: str, *, default_region: str | None = None,
             field=field) from exc
     if not phonenumbers.is_valid_number(number):
         raise ValidationFailed("This is not a valid phone number.", field=field)
-    if phonenumbers.number_type(number) not in _PHONE_TYPES:
-        raise ValidationFailed("Codes can only be sent to a mobile phone number.", field=field)
+    kind = phonenumbers.number_type(number)
+    if kind in _PAID_TYPES:
+        raise ValidationFailed("Codes cannot be sent to premium-rate or shared-cost numbers.",
+                               field=field)
     region = phonenumbers.region_code_for_number(number)
+    if not _allows(allow, number.country_code, region):
+        if number.country_code in INTERNATIONAL_NETWORKS:
+            raise ValidationFailed("Codes are not sent to satellite or international network "
+                                   "numbers: use another method.", field=field)
+        if region in REFUSED_COUNTRIES:
+            raise ValidationFailed("Codes are not sent to phone numbers of this country "
+                                   "because of SMS fraud: use another method.", field=field)
+    if kind not in _PHONE_TYPES:
+        raise ValidationFailed("Codes can only be sent to a mobile phone number.", field=field)
     if allowed_regions and region not in {r.upper() for r in allowed_regions}:
         raise ValidationFailed("Codes cannot be sent to phone numbers of this country.",
                                field=field)

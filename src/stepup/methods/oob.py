@@ -3,16 +3,20 @@
 A code is 6 digits from ``secrets``, stored as an HMAC, valid ``code_ttl_seconds``,
 bound to one purpose and destination, and dead after ``code_max_attempts`` wrong tries
 or one success. Sends are capped per destination, account, the end user's IP and the
-user's app (its hourly budget), with a resend cooldown; every counter lives in the
-database. The code just accepted, typed again while it would still be valid, answers
-``code_already_used``: a retry or a double submit, never counted as a guess.
+user's app (its hourly budget), and SMS/WhatsApp by the operator's hourly budget for all
+apps, with a resend cooldown; every counter lives in the database. The code just
+accepted, typed again while it would still be valid, answers ``code_already_used``: a
+retry or a double submit, never counted as a guess.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from stepup import metrics
+from stepup.delivery import operator
 from stepup.delivery.messages import code_message
 from stepup.domain import destinations
 from stepup.domain.codes import new_numeric_code, normalise_numeric_code
@@ -37,9 +41,15 @@ from stepup.methods.base import (
 )
 from stepup.store import apps, codes, queries
 from stepup.store.models import Method as MethodRow
-from stepup.store.models import OobCode, User
+from stepup.store.models import NotificationQueue, OobCode, User
+
+log = logging.getLogger("stepup.methods")
 
 HOUR = 3600
+# The channels a provider bills per message, counted against STEPUP_SMS_BUDGET_PER_HOUR.
+PAID_CHANNELS = frozenset({"sms", "whatsapp"})
+BUDGET_KEY = "send-budget:sms+whatsapp"
+BUDGET_WARN_PERCENT = 80
 
 
 def _hour_window(now: datetime) -> datetime:
@@ -60,10 +70,39 @@ class OobMethod:
             return destinations.normalise_email_address(params.get("email") or user.email)
         return destinations.normalise_phone(params.get("phone") or "",
                                             default_region=s.default_phone_region,
-                                            allowed_regions=s.phone_countries)
+                                            allowed_regions=s.phone_countries,
+                                            allow=s.phone_allow)
 
     def _hash(self, ctx: MethodContext, code_id: str, code: str) -> str:
         return ctx.hasher.mac("oob-code", code_id, code)
+
+    async def _charge_budget(self, ctx: MethodContext, window: datetime, retry: int
+                             ) -> tuple[str, datetime]:
+        """Count one message against the operator's SMS/WhatsApp budget; at 80 % warn the
+        operator, once per hour: the notice's own counter, in this same transaction, says
+        whether this send is the one that crossed."""
+        s = ctx.settings
+        budget = s.sms_budget_per_hour
+        used = await queries.rate_hit(ctx.db, BUDGET_KEY, window)
+        if used > budget:
+            metrics.sms_budget(used, budget, "refused")
+            raise SendCapReached("Too many codes were sent by SMS and WhatsApp this hour: "
+                                 "try again later, or use another method.", retry_after=retry)
+        metrics.sms_budget(used, budget, "charged")
+        if used * 100 >= budget * BUDGET_WARN_PERCENT and \
+                await queries.rate_hit(ctx.db, f"{BUDGET_KEY}-notice", window) == 1:
+            log.warning("%d of the %d SMS/WhatsApp codes of the hour from %s are used "
+                        "(STEPUP_SMS_BUDGET_PER_HOUR): codes will be refused at the budget",
+                        used, budget, window.isoformat())
+            if s.operator_email:
+                now = ctx.clock.now()
+                ctx.db.add(NotificationQueue(
+                    id=new_id(), user_id=None, kind=operator.BUDGET_KIND, channel="email",
+                    destination=s.operator_email, language="en",
+                    data={"used": used, "budget": budget, "window": window.isoformat()},
+                    created_at=now, attempts=0, next_attempt_at=now, sent_at=None,
+                    last_error=None))
+        return BUDGET_KEY, window
 
     # --- the protocol ------------------------------------------------------------------
 
@@ -122,6 +161,9 @@ class OobMethod:
                 raise SendCapReached("Too many codes were sent: try again later.",
                                      retry_after=retry)
             charges.append((key, window))
+        if self.type in PAID_CHANNELS and s.sms_budget_per_hour:
+            # The operator's budget for all apps together, the hottest row of all: last.
+            charges.append(await self._charge_budget(ctx, window, retry))
         code = new_numeric_code(6)
         code_id = new_id()
         ctx.db.add(OobCode(id=code_id, user_id=user.id, channel=self.type,

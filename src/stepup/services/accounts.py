@@ -1,17 +1,25 @@
-"""Accounts: sign-up, the profile (``/me``), and the PIN."""
+"""Accounts: sign-up, the profile (``/me``), and the PIN.
+
+Sign-ups are counted per client network (IPv4 /24, IPv6 /64) in fixed hourly windows in
+the database, before any password is hashed: a script creating accounts to send codes
+from (SMS pumping) is refused at no cost to the service.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
 
+from stepup.domain.agents import network_of
 from stepup.domain.codes import check_password, check_pin
-from stepup.domain.errors import EmailTaken, ValidationFailed
+from stepup.domain.errors import EmailTaken, SignupLimitReached, ValidationFailed
 from stepup.domain.hashing import new_id
 from stepup.services import audit
 from stepup.services.runtime import Actor, Runtime, run_cpu
+from stepup.store import queries
 from stepup.store.models import User
 
 LANGUAGES = ("en", "ru")
@@ -51,6 +59,7 @@ async def create_account(rt: Runtime, actor: Actor, *, email: str, password: str
     if language not in LANGUAGES:
         raise ValidationFailed(f"language must be one of {', '.join(LANGUAGES)}",
                                field="language")
+    await _count_signup(rt, actor)
     password_hash = await run_cpu(rt.hasher.hash_password, password)
     pin_hash = await run_cpu(rt.hasher.hash_password, pin)
     user = User(id=new_id(), email=email, password_hash=password_hash, pin_hash=pin_hash,
@@ -66,3 +75,24 @@ async def create_account(rt: Runtime, actor: Actor, *, email: str, password: str
         await audit.record(db, rt.clock, actor, "account.created", user.id)
         await db.commit()
     return user
+
+
+async def _count_signup(rt: Runtime, actor: Actor) -> None:
+    """Count a sign-up from the actor's network; raise SignupLimitReached over the limit.
+
+    Its own short transaction, committed before the hashing: no lock is held while
+    argon2 runs, and a refusal (rolled back) neither counts nor hashes anything.
+    """
+    limit = rt.settings.signups_per_ip_per_hour
+    network = network_of(actor.ip)
+    if not limit or network is None:
+        return
+    now = rt.clock.now()
+    window = now.replace(minute=0, second=0, microsecond=0)
+    async with rt.db() as db:
+        if await queries.rate_hit(db, f"signup-net:{network}", window) > limit:
+            retry = int((window + timedelta(hours=1) - now).total_seconds()) + 1
+            raise SignupLimitReached("Too many accounts were created from your network this "
+                                     "hour: please try again later.",
+                                     retry_after=retry)
+        await db.commit()

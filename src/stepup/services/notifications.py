@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepup.delivery import operator
 from stepup.delivery.base import OutgoingMessage, ProviderError
 from stepup.delivery.notices import notice_message
 from stepup.domain.agents import short_agent
@@ -128,6 +129,9 @@ async def notify(rt: Runtime, db: AsyncSession, user: User, kind: str, *,
 
 
 def message_for(rt: Runtime, row: NotificationQueue) -> OutgoingMessage:
+    if row.kind in operator.KINDS:  # to the operator (methods/oob.py queues it), no user
+        return operator.operator_message(kind=row.kind, to=row.destination,
+                                         issuer=rt.settings.issuer, data=row.data)
     return notice_message(kind=row.kind, channel=row.channel, to=row.destination,
                           language=row.language, issuer=rt.settings.issuer, data=row.data)
 

@@ -97,6 +97,11 @@ FIELD_DETAILS = (
     N_("This is not a valid phone number."),
     N_("Codes can only be sent to a mobile phone number."),
     N_("Codes cannot be sent to phone numbers of this country."),
+    N_("Codes cannot be sent to premium-rate or shared-cost numbers."),
+    N_("Codes are not sent to satellite or international network numbers: use another "
+       "method."),
+    N_("Codes are not sent to phone numbers of this country because of SMS fraud: use "
+       "another method."),
 )
 FIELD_FALLBACKS = {
     "phone": N_("This is not a valid phone number."),
