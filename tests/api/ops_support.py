@@ -18,7 +18,6 @@ from tests.api.helpers import PIN, auth, enable_backup_codes, enable_totp, totp_
 from tests.support import instances
 
 DESTINATION = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
-SHORT_DESTINATION = "bc1qar…5mdq"
 WITHDRAWAL = {"amount": "0.25", "currency": "BTC", "destination": DESTINATION}
 PHONE = "+79161234567"
 CODE = re.compile(r"\b(\d{6})\b")

@@ -20,7 +20,6 @@ from tests.api.helpers import EMAIL, auth, enable_totp, problem, session_for, si
 from tests.api.ops_support import (
     DESTINATION,
     OPS,
-    SHORT_DESTINATION,
     WITHDRAWAL,
     app_with,
     backup_codes_for_withdrawal,
@@ -273,7 +272,7 @@ async def test_policy_always_sends_the_code_to_the_account_email(
     assert r.status_code == 202, r.text
     assert r.json()["sent_to"] == "j***@example.com"
     text = await last_message(client, EMAIL, "email")
-    assert "0.25 BTC" in text and SHORT_DESTINATION in text
+    assert "0.25 BTC" in text and DESTINATION in text
     r = await confirm(client, token, op_id, "email", await last_code(client, EMAIL, "email"))
     assert r.status_code == 200, r.text
     assert r.json()["method"] == "email"

@@ -1,8 +1,9 @@
 """The localised text of every message we send.
 
 Each message names the service and what the code is for, keeps the code easy to find,
-and carries no link in SMS. SMS ends with the ``@host #code`` line that Android and iOS
-read to offer the code for autofill (WebOTP / domain-bound codes).
+and carries no link in SMS. A withdrawal's destination is always written whole. SMS ends
+with the ``@host #code`` line that Android and iOS read to offer the code for autofill
+(WebOTP / domain-bound codes).
 """
 
 from __future__ import annotations
@@ -15,11 +16,6 @@ from stepup.i18n import N_, gettext
 
 CHANNEL_NAMES = {"sms": N_("SMS codes"), "email": N_("e-mail codes"),
                  "whatsapp": N_("WhatsApp codes")}
-
-
-def short_destination(value: str, keep: int = 6, tail: int = 4) -> str:
-    """``bc1qar…5mdq``: long addresses shortened so the start and end can be compared."""
-    return value if len(value) <= keep + tail + 1 else f"{value[:keep]}…{value[-tail:]}"
 
 
 def purpose_text(language: str, purpose: str, details: dict[str, str] | None = None) -> str:
@@ -37,7 +33,8 @@ def purpose_text(language: str, purpose: str, details: dict[str, str] | None = N
     if kind == "operation" and details:
         return _("to confirm the withdrawal of %(amount)s %(currency)s to %(destination)s") % {
             "amount": details.get("amount", ""), "currency": details.get("currency", ""),
-            "destination": short_destination(details.get("destination", ""))}
+            # Whole: a shortened "bc1qar…5mdq" is matched by a vanity address.
+            "destination": details.get("destination", "")}
     return _("to confirm an operation")
 
 

@@ -2,7 +2,9 @@
 and the one-line summary shown beside the code field and in the message.
 
 Amounts are decimal strings (never floats), positive, with at most the currency's
-number of decimal places.
+number of decimal places. A withdrawal's destination that has the form of a crypto address
+or an IBAN must be plain ASCII and pass its checksum (domain/checksums.py): what the user
+reads in the message is then what is paid.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from stepup.domain import checksums
 from stepup.domain.errors import ValidationFailed
 
 # Decimal places per currency; anything else gets DEFAULT_PRECISION.
@@ -107,7 +110,78 @@ def check_details(op: OperationType, details: object) -> dict[str, str]:
             clean["amount"] = check_amount(details.get("amount"), clean.get("currency", ""))
         else:
             clean[name] = check_text(details.get(name), f"details.{name}")
+    if op.name == WITHDRAWAL.name and "destination" in clean:
+        check_destination(clean["destination"], clean.get("currency", ""))
     return clean
+
+
+# --- destinations -----------------------------------------------------------------------
+
+_FIELD = "details.destination"
+# Letters of other scripts drawn like Latin ones, as a reader sees them.
+_LOOKALIKES = str.maketrans(
+    "аАВсСеЕһНіІјЈКмМоОрРѕЅТхХуУԁԛԝοΟαΑΒεΕΗιΙκΚΜνΝρΡτΤυΥχΧζΖ",
+    "aABcCeEhHiIjJKmMoOpPsSTxXyYdqwoOaABeEHiIkKMvNpPtTuYxXzZ")
+_SEGWIT = re.compile(r"^(bc|tb|bcrt|ltc|tltc)1[0-9a-z]{6,}$", re.IGNORECASE)
+_BASE58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{25,35}$")
+# Coins whose addresses (or, for the tokens, some of whose networks' addresses) are
+# Base58Check: Bitcoin's legacy form and the coins that copied it; Tron for USDT/USDC.
+BASE58CHECK_CURRENCIES = frozenset({"BTC", "BCH", "BSV", "LTC", "DOGE", "DASH", "TRX",
+                                    "USDT", "USDC"})
+_ETHEREUM = re.compile(r"^0x[0-9a-fA-F]{40}$")
+# Upper case, as IBANs are printed (a lower-case one is left unchecked, not refused).
+_IBAN = re.compile(r"^(?:[Ii][Bb][Aa][Nn])?([A-Z]{2}[0-9]{2}[A-Z0-9]{11,30})$")
+
+
+def _refuse(reason: str, detail: str, kind: str | None = None) -> ValidationFailed:
+    return ValidationFailed(detail, field=_FIELD,
+                            extra={"reason": reason, **({"kind": kind} if kind else {})})
+
+
+def _form(compact: str, currency: str) -> str | None:
+    """Which kind of account ``compact`` (no spaces) has the form of, if any."""
+    if _SEGWIT.match(compact):
+        return "bech32"
+    if _ETHEREUM.match(compact):
+        return "eip55"
+    if _IBAN.match(compact):
+        return "iban"
+    if currency in BASE58CHECK_CURRENCIES and _BASE58.match(compact):
+        return "base58check"
+    return None
+
+
+def check_destination(value: str, currency: str) -> None:
+    """Refuse a destination that has the form of a crypto address or an IBAN but is not
+    plain ASCII (a Cyrillic ``а``, a non-breaking space: it would read as another one)
+    or fails its checksum. Anything else, such as a name and account number in words, is
+    left as it is."""
+    folded = unicodedata.normalize("NFKC", value).translate(_LOOKALIKES)
+    compact = "".join(folded.split())
+    kind = _form(compact, currency)
+    if not value.isascii():
+        # Judged on what a reader sees: look-alike letters and other spaces folded.
+        letters = sum(c.isascii() and c.isalnum() for c in compact)
+        if kind or (len(compact) >= 14 and letters >= 0.9 * len(compact)):
+            raise _refuse("not_ascii", "The destination has characters that only look like "
+                          "Latin letters, digits or spaces (another alphabet, a special "
+                          "space): addresses and IBANs are plain ASCII.")
+        return
+    if kind is None:
+        return
+    if kind != "iban" and compact != value:
+        raise _refuse("spaces", "A crypto address has no spaces: check that it was copied "
+                      "whole.", kind)
+    body = _IBAN.match(compact)
+    ok = {"bech32": lambda: checksums.segwit_ok(compact, compact.split("1")[0].lower()),
+          "eip55": lambda: checksums.eip55_ok(compact),
+          "iban": lambda: body is not None and checksums.iban_ok(body.group(1)),
+          "base58check": lambda: checksums.base58check_ok(compact)}[kind]()
+    if not ok:
+        names = {"bech32": "segwit (bech32) address", "eip55": "mixed-case Ethereum address",
+                 "iban": "IBAN", "base58check": "Base58Check address"}
+        raise _refuse("checksum", f"This {names[kind]} is not valid: its checksum does not "
+                      f"match. Check it for a typo or a missing character.", kind)
 
 
 def summary(op: OperationType, details: dict[str, str]) -> str:

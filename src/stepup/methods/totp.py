@@ -4,7 +4,9 @@ The seed is 160 random bits, encrypted with the key ring and bound to its row. A
 step, once accepted, is refused forever after for that user: the store advances
 ``last_step`` with one conditional UPDATE, so of two racing requests exactly one wins.
 The loser, and any later copy of a code whose step is at or before ``last_step``, is
-told ``code_already_used`` — a retry, not a guess.
+told ``code_already_used`` — a retry, not a guess. A wrong code that is the code of a
+coming step gets a clock-drift hint, and that step is burnt the same way first, so the
+hint never confirms a guess that could be used later.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import pyotp
 import segno
@@ -83,14 +85,42 @@ def match_step(secret: str, code: str, now_step: int, window: int, *, digits: in
     return found
 
 
-def drift_minutes(secret: str, code: str, now_step: int, window: int, reach: int) -> int | None:
-    """How far off the device clock is, if ``code`` matches a step outside the window."""
+def drifted_step(secret: str, code: str, now_step: int, window: int, reach: int
+                 ) -> int | None:
+    """The step outside the window but within ``reach`` steps whose code is ``code``."""
     for distance in range(window + 1, reach + 1):
         for step in (now_step - distance, now_step + distance):
             if same(code_at(secret, step), code):
-                return round((step - now_step) * STEP_SECONDS / 60) or (
-                    1 if step > now_step else -1)
+                return step
     return None
+
+
+def step_minutes(steps: int) -> int:
+    """A distance in steps as whole minutes, never 0 (a hint of "0 minutes" says nothing)."""
+    return round(steps * STEP_SECONDS / 60) or (1 if steps > 0 else -1)
+
+
+def drift_minutes(secret: str, code: str, now_step: int, window: int, reach: int) -> int | None:
+    """How far off the device clock is, if ``code`` matches a step outside the window."""
+    step = drifted_step(secret, code, now_step, window, reach)
+    return None if step is None else step_minutes(step - now_step)
+
+
+def _spent(row: MethodRow, now: datetime, window_end: int) -> CodeAlreadyUsed:
+    """The answer to a right code whose step is at or before ``last_step``."""
+    last = row.last_step
+    if last is None or last <= window_end:
+        # The step (or a later one) was accepted already: a double submit or a retry,
+        # which must not count toward the lock.
+        return CodeAlreadyUsed("This code was already used: wait for the next one.")
+    # ``last_step`` is beyond the window: a coming step burnt by a drift hint. The code
+    # is right (the device clock is now in time) and must not count either; codes work
+    # again once that step has passed.
+    wait = max(1, (last + 1) * STEP_SECONDS - int(now.timestamp()))
+    return CodeAlreadyUsed(
+        f"Codes until about {-(-wait // 60)} minute(s) from now cannot be used: they were "
+        f"spent when a code from a device clock that was ahead was refused. Your clock is "
+        f"right now; wait, then enter a new code.", retry_after=wait)
 
 
 def _aad(user_id: str, method_id: str) -> bytes:
@@ -141,22 +171,36 @@ class TotpMethod:
         window = ctx.settings.totp_window
         step = match_step(secret, code, now_step, window)
         if step is None:
-            minutes = drift_minutes(secret, code, now_step, window, ctx.settings.totp_drift_steps)
-            if minutes is not None:
-                ahead = "ahead" if minutes > 0 else "behind"
-                raise InvalidCode(
-                    f"The code is not valid now: your device clock seems to be about "
-                    f"{abs(minutes)} minute(s) {ahead}. Sync the time on your device and "
-                    f"try a new code.",
-                    extra={"clock_drift_minutes": minutes},
-                )
-            raise InvalidCode()
+            await self._refuse(ctx, row, secret, code, now_step)
         if not await queries.advance_counter(ctx.db, row, step, now):
-            # The code is right for a step in the window, but that step (or a later one)
-            # was accepted already: a double submit or a retry, which must not count
-            # toward the lock.
-            raise CodeAlreadyUsed("This code was already used: wait for the next one.")
+            raise _spent(row, now, now_step + window)
         return Verified()
+
+    async def _refuse(self, ctx: MethodContext, row: MethodRow, secret: str, code: str,
+                      now_step: int) -> NoReturn:
+        """A wrong code, with a hint when it is the code of a step near the window.
+
+        The hint tells whoever typed the code that it is the code of a coming step: a
+        guess it confirms. So the step it names is burnt first — ``last_step`` moves to
+        it by the conditional UPDATE of single use — and that code, like every step
+        before it, never works. Past steps never come back into the window and a
+        method being enrolled shows its seed to the caller: neither needs it.
+        """
+        window = ctx.settings.totp_window
+        found = drifted_step(secret, code, now_step, window, ctx.settings.totp_drift_steps)
+        if found is None:
+            raise InvalidCode()
+        if found > now_step and row.status == "enabled":
+            # last_used_at is left as it was: nothing was used.
+            await queries.advance_counter(ctx.db, row, found, row.last_used_at or ctx.clock.now())
+        minutes = step_minutes(found - now_step)
+        ahead = "ahead" if minutes > 0 else "behind"
+        raise InvalidCode(
+            f"The code is not valid now: your device clock seems to be about "
+            f"{abs(minutes)} minute(s) {ahead}. Sync the time on your device and "
+            f"try a new code.",
+            extra={"clock_drift_minutes": minutes},
+        )
 
     async def disable(self, ctx: MethodContext, user: User, row: MethodRow) -> None:
         await queries.delete_method(ctx.db, row.id)

@@ -1,4 +1,5 @@
-"""ASGI middleware: body size limit and security headers on every answer."""
+"""ASGI middleware: body size limit, security headers on every answer, and the end of
+any unexpected error."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stepup import metrics
-from stepup.web.problems import PROBLEM_JSON, problem_body
+from stepup.web.problems import PROBLEM_JSON, problem_body, unexpected
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -181,3 +182,43 @@ class RateLimitHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_quota)
+
+
+class UnexpectedErrors:
+    """An exception no handler took becomes a 500 problem document, and ends here.
+
+    Starlette's ServerErrorMiddleware answers such an error with the app's 500 handler
+    and then raises it again (for servers to log it); uvicorn, seeing the app fail after
+    its answer started, closes the connection, and the answer has passed none of the
+    middleware (no security headers, no ``Cache-Control``). Here the error is logged once
+    and answered, and the app returns normally: the connection serves the next request.
+    Once an answer has started nothing truthful can follow, so the error goes on and the
+    server cuts the connection (a truncated answer, never a wrong one).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watching(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching)
+        except Exception as err:
+            if started:
+                raise
+            response = unexpected(err)
+            # Also complete where this runs outside SecurityHeaders.
+            for name, value in SECURITY_HEADERS:
+                response.headers.setdefault(name.decode(), value.decode())
+            response.headers.setdefault("cache-control", "no-store")
+            await response(scope, receive, send)

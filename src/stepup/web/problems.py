@@ -63,6 +63,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "api_quota_exceeded": 429,
     "resend_too_soon": 429,
     "send_cap_reached": 429,
+    "recovery_cooldown": 429,
+    "signup_limit_reached": 429,
     "invalid_destination": 422,
 }
 
@@ -70,7 +72,8 @@ STATUS_BY_CODE: dict[str, int] = {
 # when given). Everything else needs a change first: another code, a PIN, a new operation.
 RETRYABLE_CODES = frozenset({"rate_limited", "api_quota_exceeded", "resend_too_soon",
                              "send_cap_reached", "delivery_failed", "service_unavailable",
-                             "state_changed", "idempotency_key_in_use"})
+                             "state_changed", "idempotency_key_in_use",
+                             "recovery_cooldown", "signup_limit_reached"})
 
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
                413: "payload_too_large", 415: "unsupported_media_type",
@@ -169,6 +172,28 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, err: Exception) -> JSONResponse:
-        log.exception("unexpected error", exc_info=err)
-        return problem_response("internal_error", "Internal error",
-                                "Something went wrong on our side. Please try again.")
+        # Reached only for an error raised above UnexpectedErrors (in a middleware):
+        # Starlette answers with this and then re-raises, so the server closes that one
+        # connection.
+        return unexpected(err)
+
+    # Imported here: the middleware module builds its answers with this one.
+    from stepup.web.middleware import UnexpectedErrors
+
+    # Added first, so innermost: a route's unexpected error is answered here and ends
+    # here, and the answer still passes every other middleware (headers, metrics, the
+    # idempotency key's release).
+    app.add_middleware(UnexpectedErrors)
+
+
+def unexpected(err: Exception) -> JSONResponse:
+    """The answer to an exception no handler took: logged with its stack, never shown."""
+    if isinstance(err, OperationalError | InterfaceError | TimeoutError | ConnectionError) or (
+            isinstance(err, DBAPIError) and err.connection_invalidated):
+        log.error("database unavailable: %s", type(err).__name__)
+        return problem_response("service_unavailable", "Service unavailable",
+                                "The service cannot reach its database. Please try again "
+                                "shortly.", retry_after=5)
+    log.exception("unexpected error", exc_info=err)
+    return problem_response("internal_error", "Internal error",
+                            "Something went wrong on our side. Please try again.")

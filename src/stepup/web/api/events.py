@@ -19,8 +19,9 @@ admin_router = APIRouter(prefix="/admin/events", tags=["support"])
 Who = Annotated[Caller, Depends(caller)]
 Support = Annotated[ApiKey, Depends(support_key)]
 Limit = Annotated[int, Query(ge=1, le=200, description="How many, newest first")]
-Before = Annotated[int | None, Query(ge=1, description="Only events older than this id "
-                                                        "(the next page)")]
+Before = Annotated[int | None, Query(ge=1, le=2 ** 63 - 1,
+                                     description="Only events older than this id "
+                                                 "(the next page)")]
 
 
 class EventOut(BaseModel):

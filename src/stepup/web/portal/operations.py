@@ -1,7 +1,7 @@
 """Withdrawals in the portal: the form that starts one, and the one page that confirms it.
 
-``/operations/{id}`` shows what is being confirmed (amount, currency, the full destination
-and the shortened form the messages use) and, beside it, the step the operation waits
+``/operations/{id}`` shows what is being confirmed (amount, currency, the whole
+destination, as the messages write it too) and, beside it, the step the operation waits
 for: the PIN (step 1), then a security code from a method that protects the operation
 (step 2; dynamic linking: the code is typed next to the details it confirms), then the
 signed receipt. Operations that a portal created through the integration API are
@@ -21,7 +21,6 @@ from functools import partial
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from stepup.delivery.messages import short_destination
 from stepup.domain import operations as ops
 from stepup.domain.errors import Conflict, DomainError, NotFound, RateLimited
 from stepup.methods.base import ChallengeSent
@@ -69,7 +68,6 @@ class Shown:
     amount: str | None = None
     currency: str | None = None
     destination: str | None = None
-    short: str | None = None
     others: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -77,8 +75,6 @@ def shown(page: Page, view: OperationView) -> Shown:
     d = view.details
     out = Shown(amount=d.get("amount"), currency=d.get("currency"),
                 destination=d.get("destination"))
-    if out.destination:
-        out.short = short_destination(out.destination)
     out.others = [(page._(FIELD_NAMES[k]) if k in FIELD_NAMES else k.replace("_", " ")
                    .capitalize(), v) for k, v in d.items()
                   if k not in ("amount", "currency", "destination")]
@@ -189,6 +185,28 @@ def _places_error(page: Page, amount: str, currency: str) -> str | None:
                          places, currency=currency)
 
 
+# What the domain's ``kind`` of a refused destination is called on the form.
+DESTINATION_KINDS = {"bech32": N_("This Bitcoin-style (bech32) address"),
+                     "base58check": N_("This address"),
+                     "eip55": N_("This Ethereum address"), "iban": N_("This IBAN")}
+
+
+def _destination_error(page: Page, err: DomainError) -> str:
+    reason = err.extra.get("reason")
+    if reason == "not_ascii":
+        return page._("The destination has characters that only look like Latin letters, "
+                      "digits or spaces (another alphabet, a special space). Type it again "
+                      "or copy it from a source you trust.")
+    if reason == "spaces":
+        return page._("An address has no spaces inside: check that it was copied whole.")
+    if reason == "checksum":
+        kind = DESTINATION_KINDS.get(str(err.extra.get("kind")), N_("This address"))
+        return page._("%(what)s is not valid: its check digits do not match. Check it for a "
+                      "typo or a missing character.", what=page._(kind))
+    return page._("Enter the destination: at most 200 characters, without hidden or "
+                  "control characters.")
+
+
 def _detail_error(page: Page, err: DomainError, values: Mapping[str, str]) -> dict[str, str]:
     name = (err.field or "").removeprefix("details.")
     if name == "amount":
@@ -197,8 +215,7 @@ def _detail_error(page: Page, err: DomainError, values: Mapping[str, str]) -> di
     if name == "currency":
         return {name: page._("Enter a currency code, like USD or BTC.")}
     if name == "destination":
-        return {name: page._("Enter the destination: at most 200 characters, without "
-                             "hidden or control characters.")}
+        return {name: _destination_error(page, err)}
     if isinstance(err, Conflict):
         return {"form": page._("Withdrawals need a PIN or a method that protects them. "
                                "Enable a method in Settings → Authentication methods.")}
