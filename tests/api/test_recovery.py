@@ -19,6 +19,7 @@ from stepup.domain.errors import (
     InvalidCredentials,
     NotAuthenticated,
     RateLimited,
+    RecoveryCooldown,
     SecondFactorRequired,
     ValidationFailed,
 )
@@ -285,6 +286,10 @@ async def test_reject_notifies_and_allows_a_new_request(start_stack) -> None:  #
     assert rejected.status == "rejected"
     [msg] = await delivered(stack)
     assert "was rejected" in text_of(msg)
+    with pytest.raises(RecoveryCooldown):  # a day to wait first (test_recovery_cooldown.py)
+        await recovery.file_request(rt, USER_IP, await login_token(c),
+                                    "Trying again with my passport.", {"channel": "email"})
+    stack.clock.advance(hours=24)
     again = await recovery.file_request(rt, USER_IP, await login_token(c),
                                         "Trying again with my passport.", {"channel": "email"})
     assert again.status == "requested"

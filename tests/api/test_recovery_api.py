@@ -263,7 +263,7 @@ async def test_schema_limits_and_an_e_mail_contact(client: httpx.AsyncClient,
 
 
 async def test_the_cancel_link_cancels_it(client: httpx.AsyncClient, runtime: Runtime,
-                                          acme: Portal) -> None:
+                                          clock: FrozenClock, acme: Portal) -> None:
     uid = await portal_user(client, acme, runtime)
     r = await file(client, acme, uid)
     assert r.status_code == 201, r.text
@@ -279,7 +279,10 @@ async def test_the_cancel_link_cancels_it(client: httpx.AsyncClient, runtime: Ru
     assert cancelled["status"] == "cancelled" and "cancelled_at" in cancelled
     [event] = await audit_of(runtime, uid, "recovery.cancelled")
     assert event.actor == "cancel-link"
-    # No longer open: the portal may file a new one, which is now the latest.
+    # No longer open: after the cooldown (a day) the portal may file a new one, which is
+    # now the latest.
+    problem(await file(client, acme, uid), 429, "recovery_cooldown")
+    clock.advance(hours=runtime.settings.recovery_cooldown_hours)
     r = await file(client, acme, uid)
     assert r.status_code == 201, r.text
     assert await state(client, acme, uid) == r.json()

@@ -80,7 +80,13 @@ async def test_recovery_request_form_and_status(client: httpx.AsyncClient,
     assert "no longer open" in html and f'action="/recovery/cancel/{cancel}"' not in html
     html = await get(client, f"/recovery/cancel/{request_id}.{'0' * 64}", status=404)
     assert "This link is not valid" in html
-    # A new request is possible once the old one is closed.
+    # A new request is possible a day after the old one was cancelled (the login attempt
+    # has long expired by then: log in again).
+    html = await get(client, "/login/recovery")
+    assert "You can send a new one in 24 hours." in html
+    assert 'action="/login/recovery"' not in html
+    clock.advance(hours=24)
+    redirected_to(await log_in(client), "/login/second-factor")
     html = await get(client, "/login/recovery")
     assert form(html, "/login/recovery")
 

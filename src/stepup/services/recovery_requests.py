@@ -10,13 +10,20 @@ A request reaches StepUp two ways, and both file exactly the same request (``_fi
 Either way the request waits for support's identity checks and a second pair of eyes
 (``services/recovery.py``), every verified contact is told at once with a link that
 cancels it, and the row and the audit event say which way it came (``via``).
+
+Since every filing tells every contact, one cannot be repeated at will: one open request
+per account, and after a request is cancelled or rejected a new one waits
+``RECOVERY_COOLDOWN_HOURS`` (``recovery_cooldown``, with ``retry_after``). A completed
+request starts no wait: the reset happened, and a user locked out again later must be
+able to ask at once.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +32,7 @@ from stepup.domain.errors import (
     NotAuthenticated,
     NotFound,
     RecoveryAlreadyOpen,
+    RecoveryCooldown,
     ValidationFailed,
 )
 from stepup.domain.hashing import new_id
@@ -121,11 +129,40 @@ async def _app_user(db: AsyncSession, user_id: str, app_id: str | None) -> User:
 
 FindUser = Callable[[AsyncSession], Awaitable[User]]
 
+# A request closed this way makes the next one wait; a completed one does not.
+_COOLDOWN_STATUSES = ("cancelled", "rejected")
+
+
+async def _cooldown_left(rt: Runtime, db: AsyncSession, user_id: str) -> int:
+    """Seconds until this account may file again after a cancelled or rejected request
+    (0: it may now). The latest requests suffice: a new one needs the last one closed."""
+    hours = rt.settings.recovery_cooldown_hours
+    if hours <= 0:
+        return 0
+    closed = [row.cancelled_at if row.status == "cancelled" else row.decided_at
+              for row in await store.requests_of(db, user_id, limit=3)
+              if row.status in _COOLDOWN_STATUSES]
+    last = max((when for when in closed if when is not None), default=None)
+    if last is None:
+        return 0
+    left = (last + timedelta(hours=hours) - rt.clock.now()).total_seconds()
+    return max(0, math.ceil(left))
+
+
+def _refuse_during_cooldown(seconds: int) -> RecoveryCooldown:
+    hours = -(-seconds // 3600)
+    when = f"{hours} hour{'s' if hours != 1 else ''}"
+    return RecoveryCooldown(
+        "A recovery request for this account was cancelled or rejected lately: a new one "
+        f"can be filed in about {when}.", retry_after=seconds)
+
 
 async def _file(rt: Runtime, actor: Actor, find_user: FindUser, description: str,
                 contact: dict[str, Any], via: str) -> RecoveryRequest:
-    """The one way a request is filed: one open request per account, the notices to
-    every verified contact with the cancel link, and the audit event — one transaction."""
+    """The one way a request is filed: one open request per account, none during the
+    cooldown after a cancelled or rejected one, the notices to every verified contact
+    with the cancel link, and the audit event — one transaction. A refusal tells no
+    one."""
     filed: dict[str, Any] = {"via": via}
     if via == VIA_API:  # which portal (and which of its keys) filed it, for support
         filed.update(by=actor.name, app=actor.app_id)
@@ -135,6 +172,9 @@ async def _file(rt: Runtime, actor: Actor, find_user: FindUser, description: str
         if await store.open_request_of(db, user.id) is not None:
             raise RecoveryAlreadyOpen("A recovery request for this account is already open. "
                                       "Support will contact you.")
+        wait = await _cooldown_left(rt, db, user.id)
+        if wait:
+            raise _refuse_during_cooldown(wait)
         row = RecoveryRequest(id=new_id(), user_id=user.id, status="requested",
                               description=description, contact={**contact, **filed},
                               created_at=rt.clock.now(), ip=actor.ip, checks={},
@@ -173,6 +213,14 @@ async def open_request_for_login(rt: Runtime, login_token: str) -> RecoveryReque
     async with rt.db() as db:
         user = await _flow_user(rt, db, login_token)
         return await store.open_request_of(db, user.id)
+
+
+async def cooldown_for_login(rt: Runtime, login_token: str) -> int:
+    """Seconds before the account whose password this login token proves may file a new
+    request (0: it may now), so the page can say so before the user writes one."""
+    async with rt.db() as db:
+        user = await _flow_user(rt, db, login_token)
+        return await _cooldown_left(rt, db, user.id)
 
 
 # --- what the user (or their portal) may see -------------------------------------------------

@@ -49,7 +49,7 @@ USER = f"{V1}/users/{{user_id}}"
 
 ROUTE_CODES: dict[tuple[str, str], tuple[str, ...]] = {
     # accounts and login (public, or an end user's session)
-    ("POST", f"{V1}/accounts"): ("validation_error", "email_taken"),
+    ("POST", f"{V1}/accounts"): ("validation_error", "email_taken", "signup_limit_reached"),
     ("POST", f"{V1}/login"): ("invalid_credentials", "rate_limited", "account_locked"),
     ("POST", f"{V1}/login/challenge"): ("not_authenticated", "method_not_enabled",
                                         "method_locked", "account_locked",
@@ -79,7 +79,8 @@ ROUTE_CODES: dict[tuple[str, str], tuple[str, ...]] = {
     ("PATCH", USER): ("validation_error", "email_taken", "user_conflict"),
     ("POST", f"{USER}/unlock"): ("validation_error",),
     ("GET", f"{USER}/events"): ("validation_error",),
-    ("POST", f"{USER}/recovery"): ("validation_error", "recovery_already_open"),
+    ("POST", f"{USER}/recovery"): ("validation_error", "recovery_already_open",
+                                   "recovery_cooldown"),
     ("GET", f"{USER}/recovery"): ("not_found",),
     # ... their methods, on their behalf
     ("POST", f"{USER}/methods/{{method_type}}/enrollment"): ENROLL,

@@ -13,7 +13,7 @@ from stepup.store import codes
 from stepup.web.api.dev import stored_form
 from stepup.web.portal.render import Page, logged_in
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # a page, not part of the JSON API
 
 CHANNEL_LABELS = {"sms": "SMS", "email": "E-mail", "whatsapp": "WhatsApp"}
 

@@ -11,7 +11,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from stepup.domain.errors import Conflict, DomainError, NotAuthenticated, NotFound
+from stepup.domain.errors import (
+    Conflict,
+    DomainError,
+    NotAuthenticated,
+    NotFound,
+    RecoveryCooldown,
+)
 from stepup.services import recovery, recovery_requests
 from stepup.store.models import RecoveryRequest
 from stepup.web import deps
@@ -45,11 +51,30 @@ def status_text(page: Page, row: RecoveryRequest) -> str:
     return page._(USER_STATUS.get(row.status, row.status), when=when(row.effective_at))
 
 
+def cooldown_text(page: Page, seconds: int) -> str:
+    """How long until a new request may be filed, in words (whole hours, rounded up;
+    minutes in the last hour)."""
+    if seconds >= 3600:
+        return page.ngettext(
+            "A recovery request for your account was cancelled or rejected lately. You can "
+            "send a new one in %(num)d hour.",
+            "A recovery request for your account was cancelled or rejected lately. You can "
+            "send a new one in %(num)d hours.", -(-seconds // 3600))
+    return page.ngettext(
+        "A recovery request for your account was cancelled or rejected lately. You can "
+        "send a new one in %(num)d minute.",
+        "A recovery request for your account was cancelled or rejected lately. You can "
+        "send a new one in %(num)d minutes.", max(1, -(-seconds // 60)))
+
+
 def _form(page: Page, *, values: dict[str, str] | None = None,
-          errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+          errors: dict[str, str] | None = None, status_code: int = 200,
+          wait: int = 0) -> Response:
+    # During the cooldown the page says how long to wait instead of offering the form.
     return page.render("recovery/request.html", status_code=status_code,
                        title=page._("Can't use any of your methods?"),
-                       values=values or {"channel": "email"}, errors=errors or {})
+                       values=values or {"channel": "email"}, errors=errors or {},
+                       cooldown=cooldown_text(page, wait) if wait else None)
 
 
 @router.get("/login/recovery")
@@ -71,7 +96,7 @@ async def recovery_page(request: Request) -> Response:
                            notice=notice,
                            cancel_path="/recovery/cancel/"
                            + recovery_requests.cancel_token(page.rt, open_request.id))
-    return _form(page)
+    return _form(page, wait=await recovery_requests.cooldown_for_login(page.rt, token))
 
 
 @router.post("/login/recovery")
@@ -94,6 +119,9 @@ async def recovery_submit(request: Request) -> Response:
         return login_expired(page)
     except Conflict:
         return redirect("/login/recovery")
+    except RecoveryCooldown as err:
+        return _form(page, values=values, status_code=status_for(err),
+                     wait=err.retry_after or 1)
     except DomainError as err:
         field = err.field if err.field in FIELDS else "form"
         return _form(page, values=values, errors={field: _field_error(page, err)},
