@@ -176,6 +176,12 @@ export class ApiQuotaExceeded extends RateLimited {}
 export class ResendTooSoon extends RateLimited {}
 /** `send_cap_reached` (429): a per-destination, per-user, per-address or app cap. */
 export class SendCapReached extends RateLimited {}
+/** `recovery_cooldown` (429): the user's last recovery request was cancelled or rejected
+ * lately; a new one may be filed after `retryAfter` seconds. */
+export class RecoveryCooldown extends RateLimited {}
+/** `signup_limit_reached` (429): too many sign-ups from the caller's network this hour;
+ * try again after `retryAfter` seconds. */
+export class SignupLimitReached extends RateLimited {}
 /** `invalid_destination` (422): this number or address cannot receive; ask for another. */
 export class InvalidDestination extends StepUpError {}
 
@@ -220,6 +226,8 @@ const BY_CODE: Readonly<Record<string, ErrorClass>> = Object.freeze({
   api_quota_exceeded: ApiQuotaExceeded,
   resend_too_soon: ResendTooSoon,
   send_cap_reached: SendCapReached,
+  recovery_cooldown: RecoveryCooldown,
+  signup_limit_reached: SignupLimitReached,
   invalid_destination: InvalidDestination,
 });
 

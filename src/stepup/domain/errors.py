@@ -206,6 +206,21 @@ class SendCapReached(RateLimited):
     title = "Too many codes were sent"
 
 
+class RecoveryCooldown(RateLimited):
+    """A recovery request was cancelled or rejected lately: a new one waits (each filing
+    tells every contact, so it must not be repeatable at will)."""
+
+    code = "recovery_cooldown"
+    title = "A recovery request was closed lately: try again later"
+
+
+class SignupLimitReached(RateLimited):
+    """Too many accounts were created from the client's network this hour."""
+
+    code = "signup_limit_reached"
+    title = "Too many sign-ups from this network"
+
+
 class InvalidDestination(DomainError):
     """The provider says this number or address cannot receive messages: permanent."""
 

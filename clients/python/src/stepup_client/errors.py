@@ -44,9 +44,11 @@ __all__ = [
     "PinRequired",
     "RateLimited",
     "RecoveryAlreadyOpen",
+    "RecoveryCooldown",
     "ResendTooSoon",
     "SecondFactorRequired",
     "SendCapReached",
+    "SignupLimitReached",
     "StateChanged",
     "StepUpError",
     "StepUpUnavailable",
@@ -239,6 +241,16 @@ class SendCapReached(RateLimited):
     """``send_cap_reached`` (429): a send cap; ``retry_after`` seconds."""
 
 
+class RecoveryCooldown(RateLimited):
+    """``recovery_cooldown`` (429): the user's last recovery request was cancelled or
+    rejected lately; a new one may be filed after ``retry_after`` seconds."""
+
+
+class SignupLimitReached(RateLimited):
+    """``signup_limit_reached`` (429): too many sign-ups from the caller's network this
+    hour; ``retry_after`` seconds."""
+
+
 class InvalidDestination(StepUpError):
     """``invalid_destination`` (422): the provider says this number or address cannot receive."""
 
@@ -277,6 +289,8 @@ _BY_CODE: Mapping[str, type[StepUpError]] = MappingProxyType({
     "api_quota_exceeded": ApiQuotaExceeded,
     "resend_too_soon": ResendTooSoon,
     "send_cap_reached": SendCapReached,
+    "recovery_cooldown": RecoveryCooldown,
+    "signup_limit_reached": SignupLimitReached,
     "invalid_destination": InvalidDestination,
 })
 
