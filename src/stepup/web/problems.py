@@ -70,10 +70,14 @@ STATUS_BY_CODE: dict[str, int] = {
 
 # Answers that may succeed if the same request is simply sent again (after Retry-After,
 # when given). Everything else needs a change first: another code, a PIN, a new operation.
-RETRYABLE_CODES = frozenset({"rate_limited", "api_quota_exceeded", "resend_too_soon",
-                             "send_cap_reached", "delivery_failed", "service_unavailable",
-                             "state_changed", "idempotency_key_in_use",
-                             "recovery_cooldown", "signup_limit_reached"})
+def _domain_errors(cls: type[DomainError]) -> list[type[DomainError]]:
+    return [cls, *(sub for child in cls.__subclasses__() for sub in _domain_errors(child))]
+
+
+# Read off the domain errors' own ``retryable``, so the two can never disagree; plus the
+# web layer's own transient answer.
+RETRYABLE_CODES = frozenset({e.code for e in _domain_errors(DomainError) if e.retryable}
+                            | {"service_unavailable"})
 
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
                413: "payload_too_large", 415: "unsupported_media_type",
