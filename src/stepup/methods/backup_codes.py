@@ -10,11 +10,14 @@ A code of the current set typed again after it was used answers ``code_already_u
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.domain.codes import format_backup_code, new_backup_code, normalise_backup_code, same
 from stepup.domain.errors import CodeAlreadyUsed, InvalidCode
-from stepup.domain.hashing import new_id
+from stepup.domain.hashing import Hasher, new_id
 from stepup.domain.policy import Purpose
 from stepup.methods.base import (
     ChallengeSent,
@@ -66,6 +69,13 @@ class BackupCodesMethod:
                         purpose: Purpose) -> ChallengeSent | None:
         return None
 
+    async def proof_salts(self, db: AsyncSession, user_id: str) -> Sequence[bytes]:
+        return [stored.salt for stored in await codes.backup_codes(db, user_id)]
+
+    def proof_hash(self, hasher: Hasher, proof: str, salt: bytes) -> bytes | None:
+        code = normalise_backup_code(proof)
+        return None if code is None else hasher.backup_code_hash(code, salt)
+
     async def verify(self, ctx: MethodContext, user: User, row: MethodRow, proof: str,
                      purpose: Purpose) -> Verified:
         code = normalise_backup_code(proof)
@@ -73,7 +83,9 @@ class BackupCodesMethod:
             raise InvalidCode("A backup code has 10 letters and digits, like abcde-12345.")
         # Used codes too: one typed again must be told apart from a guess.
         stored_set = await codes.backup_codes(ctx.db, user.id)
-        by_salt: dict[bytes, bytes] = {}
+        # Hashed before the transaction opened; a set issued since then (a race) is
+        # hashed here, the one case that still hashes under the write lock.
+        by_salt: dict[bytes, bytes] = dict(ctx.prepared)
         match = None
         for stored in stored_set:
             if stored.salt not in by_salt:

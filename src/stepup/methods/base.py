@@ -7,9 +7,10 @@ another.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +37,22 @@ class MethodContext:
     hasher: Hasher
     run_cpu: Any  # async callable: await run_cpu(fn, *args) runs fn off the event loop
     ip: str | None = None  # the client's address, for per-IP send caps
+    # Slow hashes of the proof by salt, made before the write transaction opened
+    # (services/verification.prepare): a method that needs one finds it here.
+    prepared: dict[bytes, bytes] = field(default_factory=dict)
+
+
+@runtime_checkable
+class PreparesProof(Protocol):
+    """An ability: checking a proof costs a slow hash per salt (argon2). The service
+    reads the salts and hashes the proof with no transaction open, so no write lock is
+    held while hashing; ``verify`` then finds the digests in ``ctx.prepared``."""
+
+    async def proof_salts(self, db: AsyncSession, user_id: str) -> Sequence[bytes]: ...
+
+    def proof_hash(self, hasher: Hasher, proof: str, salt: bytes) -> bytes | None:
+        """The slow hash of ``proof`` with ``salt``; None when the proof is malformed."""
+        ...
 
 
 @dataclass

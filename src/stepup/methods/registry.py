@@ -25,6 +25,11 @@ def get(method_type: str) -> Method:
     return method
 
 
+def find(method_type: str) -> Method | None:
+    """The method, or None where ``get`` would refuse it."""
+    return _REGISTERED.get(method_type)
+
+
 def available() -> list[Method]:
     return [_REGISTERED[t] for t in METHOD_TYPES if t in _REGISTERED]
 

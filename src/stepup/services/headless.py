@@ -32,7 +32,7 @@ from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
 from stepup.services import audit, challenges, devices, login, operations
 from stepup.services.runtime import Actor, Runtime
-from stepup.services.verification import check_code
+from stepup.services.verification import check_code, prepare
 from stepup.store import queries
 from stepup.store.models import Method as MethodRow
 from stepup.store.models import User
@@ -90,10 +90,12 @@ async def verify(rt: Runtime, actor: Actor, user_id: str, method_type: str, code
         view = await operations.confirm(rt, actor, user_id, purpose, method_type, code)
         return Verification(True, method_type, view.confirmed_at, receipt=view.receipt)
     registry.get(method_type)
+    prepared = await prepare(rt, method_type, code, user_id)
     async with rt.db() as db:
         user, row = _for_login(*await queries.get_user_and_method(db, user_id, method_type),
                                method_type)
-        verified = await check_code(rt, db, actor, user, row, code, Purpose.login())
+        verified = await check_code(rt, db, actor, user, row, code, Purpose.login(),
+                                    prepared=prepared)
         now = rt.clock.now()
         if actor.ip or actor.user_agent:
             await devices.login_succeeded(rt, db, actor, user, method_type, via="api")

@@ -24,7 +24,7 @@ from stepup.domain.hashing import new_id, new_token
 from stepup.domain.policy import LOGIN, Purpose, serves
 from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
-from stepup.services import audit, challenges, devices, ratelimit, sessions
+from stepup.services import audit, challenges, devices, ratelimit, sessions, verification
 from stepup.services.accounts import normalise_email
 from stepup.services.runtime import Actor, Runtime, run_cpu
 from stepup.services.verification import check_code, commit_and_raise
@@ -169,6 +169,16 @@ async def _open_flow(rt: Runtime, db: AsyncSession, login_token: str, *,
     return flow, user
 
 
+async def _prepare(rt: Runtime, login_token: str, method_type: str, code: str
+                   ) -> dict[bytes, bytes]:
+    """The slow hashes of the code, made before the write transaction (backup codes)."""
+    if not verification.needs_preparing(method_type):
+        return {}
+    async with rt.read() as db:
+        flow = await queries.get_login_flow_by_hash(db, rt.hasher.token_hash(login_token))
+    return await verification.prepare(rt, method_type, code, flow.user_id if flow else None)
+
+
 async def _login_method(rt: Runtime, db: AsyncSession, user: User, method_type: str
                         ) -> MethodRow:
     for row in await login_methods(rt, db, user):
@@ -199,10 +209,12 @@ async def challenge(rt: Runtime, actor: Actor, login_token: str, method_type: st
 
 async def verify(rt: Runtime, actor: Actor, login_token: str, method_type: str, code: str,
                  *, remember_device: bool = False) -> LoginResult:
+    prepared = await _prepare(rt, login_token, method_type, code)
     async with rt.db() as db:
         flow, user = await _open_flow(rt, db, login_token, check_account=False)
         row = await _login_method(rt, db, user, method_type)
-        verified = await check_code(rt, db, actor, user, row, code, Purpose.login())
+        verified = await check_code(rt, db, actor, user, row, code, Purpose.login(),
+                                    prepared=prepared)
         if not await queries.consume_login_flow(db, flow.id, rt.clock.now()):
             raise NotAuthenticated("This login attempt is no longer valid: log in again.")
         new = await sessions.start(rt, db, user, actor)

@@ -24,7 +24,7 @@ from stepup.methods.backup_codes import BackupCodesMethod
 from stepup.methods.base import ChallengeSent, EnrollmentStart, MethodView
 from stepup.services import audit, challenges, devices, notifications
 from stepup.services.runtime import Actor, Runtime
-from stepup.services.verification import check_code, check_pin
+from stepup.services.verification import check_code, check_pin, prepare
 from stepup.store import queries
 from stepup.store.models import Method as MethodRow
 from stepup.store.models import User
@@ -150,10 +150,12 @@ async def switch(rt: Runtime, actor: Actor, user_id: str, method_type: str,
                                field="protects")
     if not protects:
         raise ValidationFailed("Say which operation to switch.", field="protects")
+    prepared = await prepare(rt, method_type, code, user_id)
     async with rt.db() as db:
         user = await user_of(db, user_id)
         row = await enabled_row(db, user, method_type)
-        await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type))
+        await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type),
+                         prepared=prepared)
         before = dict(row.protects)
         row.protects = {**before, **{k: bool(v) for k, v in protects.items()}}
         await changed(rt, db, actor, "method.protection_switched", user,
@@ -165,10 +167,12 @@ async def switch(rt: Runtime, actor: Actor, user_id: str, method_type: str,
 async def disable(rt: Runtime, actor: Actor, user_id: str, method_type: str, code: str
                   ) -> MethodView:
     method = registry.get(method_type)
+    prepared = await prepare(rt, method_type, code, user_id)
     async with rt.db() as db:
         user = await user_of(db, user_id)
         row = await enabled_row(db, user, method_type)
-        await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type))
+        await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type),
+                         prepared=prepared)
         # Disabling SMS unverifies the phone, yet its owner is the one to tell.
         phone = row.destination if method_type == "sms" and user.phone_verified else None
         await method.disable(rt.method_context(db), user, row)
@@ -185,12 +189,14 @@ async def regenerate_backup_codes(rt: Runtime, actor: Actor, user_id: str, code:
     authenticated the user itself and may omit it, as when it enrols a method."""
     method = registry.get("backup_codes")
     assert isinstance(method, BackupCodesMethod)
+    prepared = await prepare(rt, method.type, code, user_id) if code is not None else {}
     async with rt.db() as db:
         user = await user_of(db, user_id)
         # Held until commit: two racing regenerations must not leave two valid sets.
         row = await enabled_row(db, user, method.type, lock=True)
         if code is not None or not on_behalf:
-            await check_code(rt, db, actor, user, row, code or "", Purpose.manage(method.type))
+            await check_code(rt, db, actor, user, row, code or "", Purpose.manage(method.type),
+                             prepared=prepared)
         codes = await method.issue_set(rt.method_context(db), user)
         await changed(rt, db, actor, "backup_codes.regenerated", user)
         await db.commit()

@@ -34,7 +34,7 @@ from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
 from stepup.services import audit, challenges, receipts, webhooks
 from stepup.services.runtime import Actor, Runtime
-from stepup.services.verification import check_code, check_pin
+from stepup.services.verification import check_code, check_pin, prepare
 from stepup.store import operations as store
 from stepup.store import queries
 from stepup.store.models import Method as MethodRow
@@ -222,10 +222,11 @@ async def challenge(rt: Runtime, actor: Actor, user_id: str, operation_id: str, 
 
 async def confirm(rt: Runtime, actor: Actor, user_id: str, operation_id: str, method: str,
                   code: str) -> OperationView:
+    prepared = await prepare(rt, method, code, user_id)
     async with rt.db() as db:
         op, user = await _load(rt, db, user_id, operation_id)
         row = await _chosen(rt, db, user, op, method)
-        await check_code(rt, db, actor, user, row, code, _purpose(rt, op))
+        await check_code(rt, db, actor, user, row, code, _purpose(rt, op), prepared=prepared)
         if row.id.startswith("fallback-") and row.destination == user.email:
             user.email_verified = True  # the code reached it
         view = await _finish(rt, db, actor, op, user, row.type)

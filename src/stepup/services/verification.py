@@ -5,6 +5,10 @@ everywhere: locks are checked first, a failure is counted, audited and committed
 before the error goes back, a success clears the consecutive-failure count. A right
 code that was already accepted (a retry, a double submit) is not a guess: it is
 audited as ``code.replayed`` and answered ``code_already_used`` without being counted.
+
+A method whose check needs a slow hash (backup codes: argon2) has it made by
+``prepare`` before the caller opens its write transaction, so on SQLite no write lock
+is held while hashing; ``check_code`` hands the digests to the method.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from stepup.domain.errors import (
 )
 from stepup.domain.policy import PIN_SCOPE, Purpose
 from stepup.methods import registry
-from stepup.methods.base import Verified
+from stepup.methods.base import PreparesProof, Verified
 from stepup.services import audit, notifications, ratelimit
 from stepup.services.runtime import Actor, Runtime, run_cpu
 from stepup.store.models import Method as MethodRow
@@ -36,8 +40,37 @@ async def commit_and_raise(db: AsyncSession, error: DomainError) -> NoReturn:
     raise error
 
 
+def needs_preparing(method_type: str) -> bool:
+    return isinstance(registry.find(method_type), PreparesProof)
+
+
+async def prepare(rt: Runtime, method_type: str, code: str, user_id: str | None
+                  ) -> dict[bytes, bytes]:
+    """The slow hashes ``check_code`` will need, made with no transaction open.
+
+    Nothing for a method that needs none, an unknown user or a locked method (the
+    check that follows refuses it without hashing)."""
+    method = registry.find(method_type)
+    if user_id is None or not isinstance(method, PreparesProof):
+        return {}
+    async with rt.read() as db:
+        try:
+            await ratelimit.ensure_method_open(db, rt.clock, user_id, method_type)
+        except DomainError:
+            return {}
+        salts = set(await method.proof_salts(db, user_id))
+    prepared: dict[bytes, bytes] = {}
+    for salt in salts:
+        digest = await run_cpu(method.proof_hash, rt.hasher, code, salt)
+        if digest is None:
+            return {}  # malformed: the check refuses it without hashing
+        prepared[salt] = digest
+    return prepared
+
+
 async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, row: MethodRow,
-                     code: str, purpose: Purpose) -> Verified:
+                     code: str, purpose: Purpose, *, prepared: dict[bytes, bytes] | None = None
+                     ) -> Verified:
     try:
         guards = await ratelimit.ensure_method_open(db, rt.clock, user.id, row.type)
     except DomainError:
@@ -46,7 +79,9 @@ async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, ro
     method = registry.get(row.type)
     started = rt.clock.now()
     try:
-        verified = await method.verify(rt.method_context(db, actor), user, row, code, purpose)
+        ctx = rt.method_context(db, actor)
+        ctx.prepared = prepared or {}
+        verified = await method.verify(ctx, user, row, code, purpose)
     except CodeAlreadyUsed as err:
         # Only a holder of the right code gets here, and only once the lock check above
         # let it through: not counting it cannot help anyone guess, and a portal's retry
