@@ -6,31 +6,18 @@ import asyncio
 import os
 import shutil
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import typer
 import uvicorn
 
-from stepup.config import ConfigurationError, Settings
-
-if TYPE_CHECKING:
-    from stepup.services.runtime import Runtime
-
-T = TypeVar("T")
+from stepup.cli_common import run as _run
+from stepup.cli_common import settings as _settings
+from stepup.cli_keys import keys_app
+from stepup.config import ConfigurationError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="StepUp: multi-factor authentication for client portals.")
-
-
-def _settings() -> Settings:
-    try:
-        settings = Settings.load()
-        settings.check_production()
-    except (ConfigurationError, ValueError) as exc:
-        typer.echo(f"stepup: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    return settings
 
 
 @app.command()
@@ -39,6 +26,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
           workers: int = typer.Option(1, min=1, help="Worker processes.")) -> None:
     """Create or upgrade the embedded schema, then serve the portal and the API."""
     settings = _settings()
+    from stepup.services import rekey
     from stepup.services.runtime import Runtime
     from stepup.web import workers as worker_processes
     from stepup.web.app import prepare_schema
@@ -57,6 +45,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
         rt = Runtime.build(settings)
         try:
             await prepare_schema(rt)
+            await rekey.apply_retirements(rt)  # a retired active key: say so before serving
         finally:
             await rt.engine.dispose()
 
@@ -193,36 +182,7 @@ def app_list() -> None:
 
 apikey_app = typer.Typer(no_args_is_help=True, help="API keys for portals and support.")
 app.add_typer(apikey_app, name="apikey")
-keys_app = typer.Typer(no_args_is_help=True, help="Signing keys.")
-app.add_typer(keys_app, name="keys")
-
-
-def _run(settings: Settings, job: Callable[[Runtime], Awaitable[T]]) -> T:
-    """Run one service call with a runtime, reporting domain errors plainly."""
-    from stepup.domain.errors import DomainError
-    from stepup.services.runtime import Runtime
-    from stepup.store.migrate import missing_file, schema_problem
-
-    async def go() -> T:
-        rt = Runtime.build(settings)
-        try:
-            return await job(rt)
-        finally:
-            await rt.engine.dispose()
-
-    # Before anything is built: a command run where there is no database must neither
-    # create one (nor a data directory and keys) nor end in a traceback.
-    url = settings.effective_database_url
-    problem = missing_file(url) or asyncio.run(schema_problem(url))
-    if problem is not None:
-        typer.echo(f"stepup: {problem}: run `stepup migrate` first, or point "
-                   "STEPUP_DATA_DIR / STEPUP_DATABASE_URL at StepUp's database.", err=True)
-        raise typer.Exit(1)
-    try:
-        return asyncio.run(go())
-    except DomainError as exc:
-        typer.echo(f"stepup: {exc.detail}", err=True)
-        raise typer.Exit(1) from exc
+app.add_typer(keys_app, name="keys")  # cli_keys.py
 
 
 @apikey_app.command("create")
@@ -278,33 +238,6 @@ def apikey_revoke(key_id: str) -> None:
 
     _run(_settings(), lambda rt: apikeys.revoke(rt, key_id, Actor(name="cli")))
     typer.echo(f"revoked {key_id}")
-
-
-@keys_app.command("rotate-receipts")
-def keys_rotate_receipts() -> None:
-    """Sign receipts with a new Ed25519 key; older keys stay published until retired."""
-    from stepup.services import receipts
-
-    typer.echo(f"receipts are now signed with {_run(_settings(), receipts.rotate)}")
-
-
-@keys_app.command("retire-receipts")
-def keys_retire_receipts(kid: str) -> None:
-    """Stop publishing an old receipt key (receipts it signed no longer verify)."""
-    from stepup.services import receipts
-
-    _run(_settings(), lambda rt: receipts.retire(rt, kid))
-    typer.echo(f"retired {kid}")
-
-
-@keys_app.command("list-receipts")
-def keys_list_receipts() -> None:
-    """The published receipt keys (JWKS)."""
-    import json
-
-    from stepup.services import receipts
-
-    typer.echo(json.dumps(_run(_settings(), receipts.jwks), indent=2))
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmark helpers.")

@@ -71,6 +71,11 @@ async def queued(stack: Stack) -> list[NotificationQueue]:
         return list((await db.execute(q)).scalars().all())
 
 
+async def queued_to(stack: Stack) -> list[tuple[str, str | None]]:
+    """(channel, recipient) of the queued notices, the recipient opened with the keys."""
+    return sorted((n.channel, stack.rt.destinations.read(n)) for n in await queued(stack))
+
+
 async def test_method_changes_are_told_by_email_with_when_where_and_what_to_do(
         start_stack: StartStack, clock: FrozenClock) -> None:
     stack = await start_stack()
@@ -124,7 +129,7 @@ async def test_sms_goes_to_the_verified_phone_short_and_without_links(
     await stack.enable(token, "sms", UK_MOBILE, phone=UK_MOBILE)
     codes_sent = len(stack.sms_to(UK_MOBILE))
     # Enabling SMS verified the phone in that same transaction: both are told.
-    assert sorted((n.channel, n.destination) for n in await queued(stack)) == [
+    assert await queued_to(stack) == [
         ("email", EMAIL), ("sms", UK_MOBILE)]
     assert await notifications.deliver_due(stack.rt) == 2
     [sms] = stack.sms_to(UK_MOBILE)[codes_sent:]
@@ -242,7 +247,7 @@ async def test_turned_off_kinds_are_not_sent_but_recovery_always_is(
             effective_at=clock.now() + timedelta(hours=24))
         await db.commit()
     # Every verified contact: the account e-mail, the phone, the e-mail method's address.
-    assert sorted((n.channel, n.destination) for n in await queued(stack)) == [
+    assert await queued_to(stack) == [
         ("email", "jane.backup@example.net"), ("email", EMAIL), ("sms", UK_MOBILE)]
     assert await notifications.deliver_due(stack.rt) == 3
     mail = text_of(notices(stack)[-1])

@@ -233,7 +233,7 @@ async def test_the_budget_counts_every_app_refunds_failures_and_warns_once(
     # Warned once in the hour, with one e-mail to the operator.
     assert len(budget_warnings(caplog)) == 1
     [notice] = await queued_operator_notices(stack.rt)
-    assert notice.destination == OPS and notice.user_id is None
+    assert stack.rt.destinations.read(notice) == OPS and notice.user_id is None
     await notifications.deliver_due(stack.rt)
     [mail] = stack.mail_to(OPS)
     assert "80 % of the hourly SMS/WhatsApp budget" in str(mail["Subject"])

@@ -223,9 +223,9 @@ async def test_patch_changes_the_record_audits_names_and_tells_the_user(
     assert facts(event) == {"fields": ["email", "pin"]} and event.ip == IP
     assert "jane.doe" not in json.dumps(event.data) and NEW_PIN not in json.dumps(event.data)
     async with runtime.db() as db:
-        q = select(m.NotificationQueue.kind, m.NotificationQueue.destination).where(
-            m.NotificationQueue.sent_at.is_(None))
-        queued = sorted((await db.execute(q)).all())
+        q = select(m.NotificationQueue).where(m.NotificationQueue.sent_at.is_(None))
+        queued = sorted((n.kind, runtime.destinations.read(n))
+                        for n in (await db.execute(q)).scalars())
     assert queued == [("account.email_changed", "jane.doe@example.com"),
                       ("account.email_changed", "jane@example.com"),
                       ("account.pin_changed", "jane.doe@example.com")]

@@ -13,7 +13,8 @@ from tests.support.server import STEPUP, clean_env
 
 COMMANDS = [("apikey", "list"), ("apikey", "create", "--role", "app"), ("app", "list"),
             ("user", "unlock", "jane@example.com"), ("keys", "list-receipts"),
-            ("audit", "verify"), ("staff", "list")]
+            ("keys", "rotate-data", "--new-key"), ("keys", "retire-data", "dev1"),
+            ("keys", "list-data"), ("audit", "verify"), ("staff", "list")]
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=[" ".join(c[:2]) for c in COMMANDS])

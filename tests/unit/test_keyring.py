@@ -75,3 +75,38 @@ def test_parse_ignores_spaces_and_trailing_commas() -> None:
     assert ring.active_kid == "a"
     kid, blob = KeyRing.parse(spec("b", 4)).encrypt(b"x", AAD)
     assert ring.decrypt(kid, blob, AAD) == b"x"
+
+
+def test_duplicate_and_overlong_key_ids_are_refused() -> None:
+    with pytest.raises(KeyRingError, match="twice"):
+        KeyRing.parse(f"{spec('a', 1)},{spec('a', 2)}")
+    with pytest.raises(KeyRingError, match="bad key id"):
+        KeyRing.parse(spec("k" * 41, 1))  # stored in a column of 40 characters
+
+
+def test_spec_add_first_and_without() -> None:
+    ring = KeyRing.parse(f"{spec('b', 2)},{spec('a', 1)}")
+    assert KeyRing.parse(ring.spec()).kids == ("b", "a")
+    kid, blob = ring.encrypt(b"seed", AAD)
+    ring.add_first("c", bytes([3]) * 32)
+    assert ring.kids == ("c", "b", "a") and ring.encrypt(b"x", AAD)[0] == "c"
+    assert KeyRing.parse(ring.spec()).decrypt(kid, blob, AAD) == b"seed"
+    assert ring.without("a").kids == ("c", "b")
+    with pytest.raises(KeyRingError, match="active"):
+        ring.without("c")
+    with pytest.raises(KeyRingError, match="taken"):
+        ring.add_first("a", bytes(32))
+    with pytest.raises(KeyRingError, match="32 bytes"):
+        ring.add_first("d", bytes(16))
+
+
+def test_a_retired_key_decrypts_nothing() -> None:
+    ring = KeyRing.parse(f"{spec('b', 2)},{spec('a', 1)}")
+    kid, blob = KeyRing.parse(spec("a", 1)).encrypt(b"seed", AAD)
+    assert ring.retire(["a", "gone"]) == ["a"]  # only "a" was still in the ring
+    assert ring.kids == ("b",) and ring.retired == {"a", "gone"}
+    with pytest.raises(KeyRingError, match="'a' was retired"):
+        ring.decrypt(kid, blob, AAD)
+    with pytest.raises(KeyRingError, match="active key 'b' was retired"):
+        ring.retire(["b"])
+    assert ring.encrypt(b"x", AAD)[0] == "b"

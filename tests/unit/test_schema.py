@@ -12,6 +12,7 @@ from sqlalchemy import column, insert, select, table, text
 from sqlalchemy.engine import Connection
 
 from stepup.domain.keyring import KeyRing
+from stepup.domain.sealing import DestinationSeal
 from stepup.store import migrate
 from stepup.store.db import make_engine
 from stepup.store.models import Base, Method, Passkey
@@ -20,6 +21,14 @@ from stepup.store.models import Base, Method, Passkey
 OLD_USERS = table("users", column("id"), column("email"), column("email_verified"),
                   column("phone_verified"), column("verification_grade"), column("language"),
                   column("created_at"))
+# The methods table as the migrations before 0009 left it (the destination in clear).
+OLD_METHODS = table("methods", column("id"), column("user_id"), column("type"),
+                    column("status"), column("protects"), column("destination"),
+                    column("created_at"), column("enabled_at"))
+
+
+def a_seal() -> DestinationSeal:
+    return DestinationSeal(KeyRing.parse(KeyRing.generate_spec()), b"h" * 32)
 
 
 async def test_migrations_match_the_models(_schema: str) -> None:
@@ -102,17 +111,17 @@ async def test_0007_puts_every_user_and_key_in_an_app_and_loses_nothing(
                 "INSERT INTO audit_events (user_id, actor, event, data, created_at) "
                 "VALUES (:u, :a, 'account.created', '{}', :t)"), {"u": user, "a": actor,
                                                                    "t": now})
-        await conn.execute(insert(Method).values(
-            id="m1", user_id="self", type="totp", status="enabled", protects={},
+        await conn.execute(insert(OLD_METHODS).values(
+            id="m1", user_id="self", type="totp", status="enabled", protects="{}",
             created_at=now, enabled_at=now))
-        await conn.execute(insert(Method).values(
-            id="m2", user_id="made", type="sms", status="enabled", protects={},
+        await conn.execute(insert(OLD_METHODS).values(
+            id="m2", user_id="made", type="sms", status="enabled", protects="{}",
             destination="+447700900123", created_at=now, enabled_at=now))
         await conn.execute(text(
             "INSERT INTO api_keys (id, name, role, key_hash, scopes, rate_per_minute, "
             "created_at) VALUES ('k1', 'portal', 'app', x'00', '[]', 60, :t), "
             "('k2', 'desk', 'support', x'01', '[]', 60, :t)"), {"t": now})
-    await migrate.upgrade(engine)
+    await migrate.upgrade(engine, a_seal())
     async with engine.connect() as conn:
         apps = dict((await conn.execute(text("SELECT name, id FROM apps"))).all())
         users = dict((await conn.execute(text("SELECT id, app_id FROM users"))).all())

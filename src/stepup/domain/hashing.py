@@ -56,6 +56,12 @@ class Hasher:
         msg = "\x1f".join(parts).encode()
         return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
 
+    def derive_key(self, label: str) -> bytes:
+        """A key of its own for one use (``label``), derived from the server key: what it
+        keys never equals an HMAC made by ``mac``."""
+        return hmac.new(self._key, b"stepup-derive\x1f" + label.encode(),
+                        hashlib.sha256).digest()
+
     def mac_ok(self, expected_hex: str, *parts: str) -> bool:
         # As bytes: compare_digest refuses str with non-ASCII characters (a header can
         # carry any Latin-1 text), and a forged value must be False, not an error.

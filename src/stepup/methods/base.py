@@ -21,6 +21,7 @@ from stepup.domain.errors import MethodAlreadyEnabled
 from stepup.domain.hashing import Hasher, new_id
 from stepup.domain.keyring import KeyRing
 from stepup.domain.policy import Purpose
+from stepup.domain.sealing import DestinationSeal
 from stepup.store import queries
 from stepup.store.models import PORTAL_APP_ID, App, User
 from stepup.store.models import Method as MethodRow
@@ -36,6 +37,7 @@ class MethodContext:
     keyring: KeyRing
     hasher: Hasher
     run_cpu: Any  # async callable: await run_cpu(fn, *args) runs fn off the event loop
+    destinations: DestinationSeal  # phones and e-mail addresses at rest
     ip: str | None = None  # the client's address, for per-IP send caps
     # Slow hashes of the proof by salt, made before the write transaction opened
     # (services/verification.prepare): a method that needs one finds it here.

@@ -96,12 +96,14 @@ class OobMethod:
                         used, budget, window.isoformat())
             if s.operator_email:
                 now = ctx.clock.now()
-                ctx.db.add(NotificationQueue(
+                notice = NotificationQueue(
                     id=new_id(), user_id=None, kind=operator.BUDGET_KIND, channel="email",
-                    destination=s.operator_email, language="en",
+                    language="en",
                     data={"used": used, "budget": budget, "window": window.isoformat()},
                     created_at=now, attempts=0, next_attempt_at=now, sent_at=None,
-                    last_error=None))
+                    last_error=None)
+                ctx.destinations.put(notice, s.operator_email)
+                ctx.db.add(notice)
         return BUDGET_KEY, window
 
     # --- the protocol ------------------------------------------------------------------
@@ -111,7 +113,8 @@ class OobMethod:
         destination = self._destination(ctx, user, params)
         row = await pending_row(ctx, user, self.type,
                                 already_enabled="This method is already enabled. Disable it first.")
-        row.destination = destination
+        ctx.destinations.put(row, destination)
+        row.destination_hash = ctx.destinations.hash(destination)
         await ctx.db.flush()
         sent = await self.challenge(ctx, user, row, Purpose.enroll(self.type))
         assert sent is not None
@@ -124,14 +127,15 @@ class OobMethod:
         if self.type == "sms":
             user.phone_verified = True
             user.verification_grade = max(user.verification_grade, 1)  # seed 001
-        elif self.type == "email" and row.destination == user.email:
+        elif self.type == "email" and ctx.destinations.read(row) == user.email:
             user.email_verified = True
 
     async def challenge(self, ctx: MethodContext, user: User, row: MethodRow,
                         purpose: Purpose) -> ChallengeSent | None:
         s = ctx.settings
         now = ctx.clock.now()
-        assert row.destination is not None
+        destination = ctx.destinations.read(row)
+        assert destination is not None and row.destination_hash is not None
         # Per purpose: enabling SMS must not make the first login code wait a minute.
         # The hourly caps, not the cooldown, are what stop a flood.
         last = await codes.latest_sent(ctx.db, user.id, self.type, purpose.value)
@@ -141,7 +145,8 @@ class OobMethod:
             raise ResendTooSoon("A code was sent moments ago: wait before asking for another.",
                                 retry_after=max(1, int(wait.total_seconds() + 0.999)))
         window = _hour_window(now)
-        caps = [(f"send-dest:{row.destination}", s.sends_per_destination_per_hour),
+        # Per destination under its keyed hash: the counters never name a phone.
+        caps = [(f"send-dest:{row.destination_hash}", s.sends_per_destination_per_hour),
                 (f"send-user:{user.id}", s.sends_per_account_per_hour)]
         if ctx.ip:  # the end user's address; a portal's own server is never counted
             caps.append((f"send-ip:{ctx.ip}", s.sends_per_ip_per_hour))
@@ -166,19 +171,23 @@ class OobMethod:
             charges.append(await self._charge_budget(ctx, window, retry))
         code = new_numeric_code(6)
         code_id = new_id()
-        ctx.db.add(OobCode(id=code_id, user_id=user.id, channel=self.type,
-                           destination=row.destination, purpose=purpose.value,
-                           code_hash=self._hash(ctx, code_id, code), created_at=now,
-                           expires_at=now + timedelta(seconds=s.code_ttl_seconds),
-                           sent_at=None, used_at=None, attempts=0))
+        # Sealed until it is out (store/codes.mark_sent drops it); the hash stays, binding
+        # the code to the destination it went to.
+        issued = OobCode(id=code_id, user_id=user.id, channel=self.type,
+                         destination_hash=row.destination_hash, purpose=purpose.value,
+                         code_hash=self._hash(ctx, code_id, code), created_at=now,
+                         expires_at=now + timedelta(seconds=s.code_ttl_seconds),
+                         sent_at=None, used_at=None, attempts=0)
+        ctx.destinations.put(issued, destination)
+        ctx.db.add(issued)
         await ctx.db.flush()
         issuer, address = speaks_for(s, app)
-        outgoing = code_message(channel=self.type, to=row.destination, code=code,
+        outgoing = code_message(channel=self.type, to=destination, code=code,
                                 purpose=purpose.value, language=user.language,
                                 issuer=issuer, public_url=address,
                                 ttl_minutes=max(1, s.code_ttl_seconds // 60),
                                 details=purpose.details)
-        return ChallengeSent(sent_to=destinations.mask(self.type, row.destination),
+        return ChallengeSent(sent_to=destinations.mask(self.type, destination),
                              expires_in=s.code_ttl_seconds,
                              resend_in=s.resend_cooldown_seconds, outgoing=outgoing,
                              code_id=code_id, charges=charges)
@@ -187,7 +196,8 @@ class OobMethod:
                      purpose: Purpose) -> Verified:
         s = ctx.settings
         live = await codes.current(ctx.db, user.id, self.type, purpose.value)
-        if live is None or live.destination != row.destination:
+        if live is None or not ctx.destinations.same(live.destination_hash,
+                                                     row.destination_hash):
             await self._refuse_replay(ctx, user, row, proof, purpose)
             raise InvalidCode("No code was sent for this step, or it was already used: ask "
                               "for a new code.")
@@ -209,8 +219,8 @@ class OobMethod:
         """Raise CodeAlreadyUsed if ``proof`` is the code last accepted for this purpose
         and destination and it has not expired: the same right code sent twice."""
         spent = await codes.spent_latest(ctx.db, user.id, self.type, purpose.value)
-        if spent is None or spent.destination != row.destination or \
-                spent.expires_at <= ctx.clock.now():
+        if spent is None or spent.expires_at <= ctx.clock.now() or \
+                not ctx.destinations.same(spent.destination_hash, row.destination_hash):
             return
         typed = normalise_numeric_code(proof, 6)
         if typed is not None and ctx.hasher.mac_ok(spent.code_hash, "oob-code", spent.id,
@@ -224,6 +234,5 @@ class OobMethod:
 
     async def describe(self, ctx: MethodContext, user: User, row: MethodRow | None
                        ) -> MethodView:
-        masked = (destinations.mask(self.type, row.destination)
-                  if row is not None and row.destination else None)
+        masked = ctx.destinations.masked(self.type, row) if row is not None else None
         return row_view(ctx.settings, self.type, row, destination=masked)

@@ -144,7 +144,7 @@ class WebAuthnMethod:
         challenge = generate_challenge()
         challenge_id = new_id()
         ctx.db.add(OobCode(id=challenge_id, user_id=user.id, channel=CHANNEL,
-                           destination=SENT_TO, purpose=purpose.value,
+                           purpose=purpose.value,
                            code_hash=self._mac(ctx, challenge_id, challenge), created_at=now,
                            expires_at=now + timedelta(seconds=ctx.settings.code_ttl_seconds),
                            sent_at=None, used_at=None, attempts=0))

@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stepup.domain import destinations
 from stepup.domain.errors import (
     AccountLocked,
     InvalidCredentials,
@@ -69,10 +68,11 @@ async def login_methods(rt: Runtime, db: AsyncSession, user: User) -> list[Metho
     return chosen
 
 
-def _method_entry(row: MethodRow) -> dict[str, Any]:
+def _method_entry(rt: Runtime, row: MethodRow) -> dict[str, Any]:
     entry: dict[str, Any] = {"type": row.type}
-    if row.destination:
-        entry["destination"] = destinations.mask(row.type, row.destination)
+    masked = rt.destinations.masked(row.type, row)
+    if masked:
+        entry["destination"] = masked
     return entry
 
 
@@ -136,7 +136,7 @@ async def password_step(rt: Runtime, actor: Actor, email: str, password: str,
         await audit.record(db, rt.clock, actor, "login.password_passed", user.id)
         await db.commit()
         return LoginResult("second_factor_required", login_token=token,
-                           methods=[_method_entry(m) for m in methods], user_id=user.id)
+                           methods=[_method_entry(rt, m) for m in methods], user_id=user.id)
 
 
 async def _remembered_device(rt: Runtime, db: AsyncSession, user: User | None,
@@ -190,7 +190,7 @@ async def _login_method(rt: Runtime, db: AsyncSession, user: User, method_type: 
 async def flow_methods(rt: Runtime, login_token: str) -> list[dict[str, Any]]:
     async with rt.db() as db:
         _, user = await _open_flow(rt, db, login_token)
-        return [_method_entry(m) for m in await login_methods(rt, db, user)]
+        return [_method_entry(rt, m) for m in await login_methods(rt, db, user)]
 
 
 async def challenge(rt: Runtime, actor: Actor, login_token: str, method_type: str

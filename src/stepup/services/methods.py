@@ -174,7 +174,8 @@ async def disable(rt: Runtime, actor: Actor, user_id: str, method_type: str, cod
         await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type),
                          prepared=prepared)
         # Disabling SMS unverifies the phone, yet its owner is the one to tell.
-        phone = row.destination if method_type == "sms" and user.phone_verified else None
+        phone = (rt.destinations.read(row) if method_type == "sms" and user.phone_verified
+                 else None)
         await method.disable(rt.method_context(db), user, row)
         await changed(rt, db, actor, "method.disabled", user, method=method_type,
                        phone=phone)

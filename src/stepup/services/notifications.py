@@ -18,10 +18,11 @@ as webhooks too, whether or not the notice itself goes out, so no service tells 
 an event in two places.
 
 ``notify`` writes one ``notification_queue`` row per recipient in the caller's
-transaction, so a notice exists exactly when the change it tells about committed.
-``deliver_due`` (run by every worker, ``run_forever``) claims due rows with a
-conditional UPDATE, so two workers never send one notice twice, and retries failures
-with back-off until ``STEPUP_NOTIFICATION_MAX_ATTEMPTS``.
+transaction, so a notice exists exactly when the change it tells about committed; the
+recipient is sealed with the key ring for that row, and dropped once the notice is sent
+(or given up). ``deliver_due`` (run by every worker, ``run_forever``) claims due rows
+with a conditional UPDATE, so two workers never send one notice twice, and retries
+failures with back-off until ``STEPUP_NOTIFICATION_MAX_ATTEMPTS``.
 """
 
 from __future__ import annotations
@@ -74,19 +75,23 @@ def app_voice(app: App | None) -> dict[str, Any]:
     return {"app_name": app.display_name or app.name, "app_url": app.url}
 
 
-async def recipients(db: AsyncSession, user: User, kind: str, *, phone: str | None = None,
-                     previous_email: str | None = None) -> list[tuple[str, str]]:
+async def recipients(rt: Runtime, db: AsyncSession, user: User, kind: str, *,
+                     phone: str | None = None, previous_email: str | None = None
+                     ) -> list[tuple[str, str]]:
     """(channel, destination) pairs that hear about ``kind``, without repeats."""
     out: list[tuple[str, str]] = [("email", user.email)]
     if previous_email and previous_email.lower() != user.email.lower():
         # The account e-mail itself changed: the old address hears it too.
         out.append(("email", previous_email))
     if phone is None and user.phone_verified:
-        phone = await store.verified_phone(db, user.id)
+        # The phone an enabled SMS method sends to: a code reached it, so it is verified.
+        sms = await store.enabled_method(db, user.id, "sms")
+        phone = rt.destinations.read(sms) if sms is not None else None
     if phone:
         out.append(("sms", phone))
     if kind in RECOVERY_KINDS:
-        other = await store.verified_email_method(db, user.id)
+        method = await store.enabled_method(db, user.id, "email")
+        other = rt.destinations.read(method) if method is not None else None
         if other and other.lower() != user.email.lower():
             out.append(("email", other))
     return out
@@ -119,20 +124,25 @@ async def notify(rt: Runtime, db: AsyncSession, user: User, kind: str, *,
         return
     facts.update(app_voice(app))
     await db.flush()  # the change being told about decides the recipients (a new phone)
-    for channel, destination in await recipients(db, user, kind, phone=phone,
+    for channel, destination in await recipients(rt, db, user, kind, phone=phone,
                                                  previous_email=previous_email):
-        db.add(NotificationQueue(
-            id=new_id(), user_id=user.id, kind=kind, channel=channel, destination=destination,
+        row = NotificationQueue(
+            id=new_id(), user_id=user.id, kind=kind, channel=channel,
             language=user.language or "en", data=facts, created_at=now, attempts=0,
-            next_attempt_at=now, sent_at=None, last_error=None))
+            next_attempt_at=now, sent_at=None, last_error=None)
+        rt.destinations.put(row, destination)
+        db.add(row)
     await db.flush()
 
 
 def message_for(rt: Runtime, row: NotificationQueue) -> OutgoingMessage:
+    to = rt.destinations.read(row)
+    if to is None:
+        raise ValueError("the notice has no recipient")
     if row.kind in operator.KINDS:  # to the operator (methods/oob.py queues it), no user
-        return operator.operator_message(kind=row.kind, to=row.destination,
-                                         issuer=rt.settings.issuer, data=row.data)
-    return notice_message(kind=row.kind, channel=row.channel, to=row.destination,
+        return operator.operator_message(kind=row.kind, to=to, issuer=rt.settings.issuer,
+                                         data=row.data)
+    return notice_message(kind=row.kind, channel=row.channel, to=to,
                           language=row.language, issuer=rt.settings.issuer, data=row.data)
 
 
@@ -172,9 +182,11 @@ async def deliver_due(rt: Runtime) -> int:
             if error is None:
                 fresh.sent_at, fresh.next_attempt_at, fresh.last_error = rt.clock.now(), None, None
                 fresh.data = {k: v for k, v in fresh.data.items() if k not in DROP_AFTER_SENDING}
+                rt.destinations.drop(fresh)  # nothing will be sent to it again
                 sent += 1
             elif fresh.attempts >= rt.settings.notification_max_attempts:
                 fresh.next_attempt_at, fresh.last_error = None, error
+                rt.destinations.drop(fresh)
                 log.error("security notice %s (%s by %s) given up after %d attempts: %s",
                           row.id, row.kind, row.channel, fresh.attempts, error)
                 if fresh.user_id and await queries.get_user(db, fresh.user_id) is not None:

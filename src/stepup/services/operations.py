@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stepup.domain import destinations
 from stepup.domain import operations as ops
 from stepup.domain.errors import (
     Conflict,
@@ -144,10 +143,14 @@ async def confirming_methods(rt: Runtime, db: AsyncSession, user: User, op_type:
             if r.status == "enabled" and registry.is_available(r.type) and r.protects.get(op_type)]
     if rows or rt.settings.withdrawal_code == "if_protected":
         return rows
-    # Policy "always": with nothing protecting it, the code goes to the account e-mail.
-    return [MethodRow(id=f"fallback-{user.id}", user_id=user.id, type="email",
-                      status="enabled", protects={op_type: True}, destination=user.email,
-                      created_at=user.created_at)]
+    # Policy "always": with nothing protecting it, the code goes to the account e-mail
+    # (a row that is never stored: sealed like any other, to be read the same way).
+    fallback = MethodRow(id=f"fallback-{user.id}", user_id=user.id, type="email",
+                         status="enabled", protects={op_type: True},
+                         destination_hash=rt.destinations.hash(user.email),
+                         created_at=user.created_at)
+    rt.destinations.put(fallback, user.email)
+    return [fallback]
 
 
 async def _method_entries(rt: Runtime, db: AsyncSession, user: User, op: Operation
@@ -155,8 +158,9 @@ async def _method_entries(rt: Runtime, db: AsyncSession, user: User, op: Operati
     out = []
     for row in await confirming_methods(rt, db, user, op.type):
         entry: dict[str, Any] = {"type": row.type}
-        if row.destination:
-            entry["destination"] = destinations.mask(row.type, row.destination)
+        masked = rt.destinations.masked(row.type, row)
+        if masked:
+            entry["destination"] = masked
         out.append(entry)
     return out
 
@@ -227,7 +231,7 @@ async def confirm(rt: Runtime, actor: Actor, user_id: str, operation_id: str, me
         op, user = await _load(rt, db, user_id, operation_id)
         row = await _chosen(rt, db, user, op, method)
         await check_code(rt, db, actor, user, row, code, _purpose(rt, op), prepared=prepared)
-        if row.id.startswith("fallback-") and row.destination == user.email:
+        if row.id.startswith("fallback-"):
             user.email_verified = True  # the code reached it
         view = await _finish(rt, db, actor, op, user, row.type)
         await db.commit()

@@ -293,11 +293,10 @@ class Dossier:
     app: App | None = None  # the portal the user belongs to
 
 
-def _line(row: MethodRow) -> MethodLine:
+def _line(rt: Runtime, row: MethodRow) -> MethodLine:
     # Never a secret: no seed, no code; destinations masked as on the user's own pages.
     return MethodLine(type=row.type, status=row.status, protects=dict(row.protects or {}),
-                      destination=(destinations.mask(row.type, row.destination)
-                                   if row.destination else None),
+                      destination=rt.destinations.masked(row.type, row),
                       created_at=row.enabled_at or row.created_at,
                       last_used_at=row.last_used_at)
 
@@ -312,7 +311,7 @@ async def dossier(rt: Runtime, user_id: str) -> Dossier:
                  if g.locked_until is not None and g.locked_until > now]
         staff = {s.id: s.name for s in await store.list_staff(db)}
         return Dossier(user=user,
-                       methods=[_line(m) for m in await queries.list_methods(db, user.id)],
+                       methods=[_line(rt, m) for m in await queries.list_methods(db, user.id)],
                        backup_codes_left=await queries.count_unused_backup_codes(db, user.id),
                        locks=locks,
                        events=await queries.list_audit_events(db, user.id, limit=30),

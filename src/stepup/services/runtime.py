@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -21,10 +22,14 @@ from stepup.delivery.channels import Delivery
 from stepup.domain.clock import Clock, SystemClock
 from stepup.domain.hashing import Hasher
 from stepup.domain.keyring import KeyRing, KeyRingError
+from stepup.domain.sealing import HASH_KEY_LABEL, DestinationSeal
 from stepup.methods.base import MethodContext
+from stepup.store import migrate
 from stepup.store.db import make_engine, make_read_sessionmaker, make_sessionmaker
 
 T = TypeVar("T")
+
+log = logging.getLogger("stepup")
 
 
 @dataclass(frozen=True)
@@ -66,14 +71,21 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     delivery: Delivery = field(init=False)
     read_sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
+    # Method destinations (phones, e-mail addresses) at rest: sealed, opened, hashed.
+    destinations: DestinationSeal = field(init=False)
 
     def __post_init__(self) -> None:
         self.delivery = Delivery(self.settings, self.sessionmaker, self.clock)
         self.read_sessionmaker = make_read_sessionmaker(self.engine)
+        self.destinations = DestinationSeal(self.keyring,
+                                            self.hasher.derive_key(HASH_KEY_LABEL))
+        # A migration that meets destinations written in clear seals them with these.
+        migrate.use_seal(self.engine, self.destinations)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
         keyring_spec, secret = load_keys(settings)
+        private_files(settings)
         try:
             keyring = KeyRing.parse(keyring_spec)
         except KeyRingError as exc:
@@ -114,16 +126,74 @@ class Runtime:
     def method_context(self, db: AsyncSession, actor: Actor | None = None) -> MethodContext:
         return MethodContext(db=db, settings=self.settings, clock=self.clock,
                              keyring=self.keyring, hasher=self.hasher, run_cpu=run_cpu,
+                             destinations=self.destinations,
                              ip=actor.ip if actor else None)
 
 
+# Paths already found too open and tightened (told once per process).
+_tightened: set[Path] = set()
+
+
+def private_files(settings: Settings) -> None:
+    """Keep the data readable by the service's user alone.
+
+    The process umask becomes at least 077 (for the whole process: ``serve``, ``migrate``
+    and every command build a runtime first), so every file created from here on (the
+    SQLite database and its -wal and -shm, the metrics files) is 0600 and every directory
+    0700; the data directory is created 0700. An existing data directory, keys file or
+    SQLite database that others could read is tightened, with a warning (once).
+    """
+    current = os.umask(0o077)
+    os.umask(current | 0o077)
+    db_file = _sqlite_file(settings.effective_database_url)
+    # The data directory holds the development keys and the default database: made here
+    # when either will live in it.
+    uses_dir = not (settings.keyring and settings.secret_key) or (
+        db_file is not None and db_file.parent == settings.data_dir.resolve())
+    if uses_dir:
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _tighten(settings.data_dir, 0o700)
+        _tighten(settings.data_dir / "keys.json", 0o600)
+    if db_file is not None:
+        for path in (db_file, Path(f"{db_file}-wal"), Path(f"{db_file}-shm")):
+            _tighten(path, 0o600)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split(":///", 1)[-1].split("?", 1)[0]
+    return Path(path).resolve() if path and path != ":memory:" else None
+
+
+def _tighten(path: Path, mode: int) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    if st.st_mode & 0o077 == 0:
+        return
+    os.chmod(path, mode)
+    if path not in _tightened:
+        _tightened.add(path)
+        log.warning("%s was readable by other users (mode %o): now %o, the service's "
+                    "user alone", path, st.st_mode & 0o777, mode)
+
+
+def dev_keys_file(settings: Settings) -> Path:
+    """The development keys file (services/rekey.py adds and removes ring keys in it)."""
+    return settings.data_dir / "keys.json"
+
+
 def load_keys(settings: Settings) -> tuple[str, bytes]:
-    """The key ring and HMAC key: from settings, or (development) from the data dir."""
+    """The key ring and HMAC key: from settings, or (development) from the data dir.
+    Key ids retired in the database are dropped later, by ``rekey.apply_retirements``
+    when a process starts (reading them needs the database)."""
     if settings.keyring and settings.secret_key:
         return settings.keyring, _b64(settings.secret_key, "STEPUP_SECRET_KEY")
     if settings.is_production:
         settings.check_production()  # raises, naming what is missing
-    path = settings.data_dir / "keys.json"
+    path = dev_keys_file(settings)
     data = _read_or_create_dev_keys(path)
     keyring = settings.keyring or data["keyring"]
     secret = settings.secret_key or data["secret_key"]
@@ -134,7 +204,7 @@ def _read_or_create_dev_keys(path: Path) -> dict[str, str]:
     if path.exists():
         loaded: dict[str, str] = json.loads(path.read_text())
         return loaded
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = {"keyring": KeyRing.generate_spec("dev1"),
             "secret_key": base64.b64encode(os.urandom(32)).decode()}
     # Created 0600 from the first byte: never readable by others, even briefly.

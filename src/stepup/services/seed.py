@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from stepup.domain.hashing import new_id, new_token
+from stepup.methods.totp import _aad as totp_aad
 from stepup.methods.totp import new_secret
 from stepup.services import apps
 from stepup.services.runtime import Actor, Runtime
@@ -50,7 +51,7 @@ async def seed_totp_users(rt: Runtime, count: int, tokens_csv: Path, prefix: str
             users, methods, lines = [], [], []
             for _ in range(size):
                 uid, mid, secret = new_id(), new_id(), new_secret()
-                kid, ct = rt.keyring.encrypt(secret.encode(), f"totp:{uid}:{mid}".encode())
+                kid, ct = rt.keyring.encrypt(secret.encode(), totp_aad(uid, mid))
                 users.append({"id": uid, "app_id": app_id,
                               "email": f"{prefix}-{run}-{made}@bench.invalid",
                               "email_verified": False, "phone_verified": False,
@@ -59,7 +60,8 @@ async def seed_totp_users(rt: Runtime, count: int, tokens_csv: Path, prefix: str
                               "external_id": None, "must_enroll": False, "audit_head": None})
                 methods.append({"id": mid, "user_id": uid, "type": "totp", "status": "enabled",
                                 "protects": {"login": True, "withdrawal": False},
-                                "secret_kid": kid, "secret_ct": ct, "destination": None,
+                                "secret_kid": kid, "secret_ct": ct, "destination_kid": None,
+                                "destination_ct": None, "destination_hash": None,
                                 "last_step": None, "created_at": now, "enabled_at": now,
                                 "last_used_at": None})
                 lines.append(f"{uid},{secret}\n")

@@ -48,7 +48,8 @@ async def spent_latest(db: AsyncSession, user_id: str, channel: str, purpose: st
 
 
 async def mark_sent(db: AsyncSession, code_id: str, now: datetime) -> None:
-    """The code is out: it replaces the previous live code for the same purpose.
+    """The code is out: it replaces the previous live code for the same purpose, and
+    its sealed destination is dropped (only the keyed hash stays, for comparisons).
 
     Retired only now, not when the new code is made: if delivery fails, the code the
     user already holds keeps working (nothing half-done).
@@ -60,7 +61,8 @@ async def mark_sent(db: AsyncSession, code_id: str, now: datetime) -> None:
         OobCode.user_id == code.user_id, OobCode.channel == code.channel,
         OobCode.purpose == code.purpose, OobCode.used_at.is_(None), OobCode.id != code_id,
     ).values(used_at=now))
-    await db.execute(update(OobCode).where(OobCode.id == code_id).values(sent_at=now))
+    await db.execute(update(OobCode).where(OobCode.id == code_id).values(
+        sent_at=now, destination_kid=None, destination_ct=None))
 
 
 async def discard(db: AsyncSession, code_id: str) -> None:

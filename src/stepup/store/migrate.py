@@ -1,20 +1,42 @@
 """Schema migrations (Alembic) run from code: on ``serve`` for the embedded default,
-by ``stepup migrate`` in production, and by the test fixtures."""
+by ``stepup migrate`` in production, and by the test fixtures.
+
+Some migrations move data the key ring must seal (0009 seals the destinations that
+earlier versions stored in clear). Alembic has no keys of its own: each runtime hands its
+``DestinationSeal`` over for its engine (``use_seal``), and ``upgrade`` passes it to the
+migrations, so ``stepup migrate`` and ``stepup serve`` seal with the process's keys. A
+migration that needs it and finds none refuses, leaving the database as it was.
+"""
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stepup.store.db import make_engine
 
+if TYPE_CHECKING:
+    from stepup.domain.sealing import DestinationSeal
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The attribute of the Alembic config that carries the seal to the migrations.
+SEAL = "destination_seal"
+# Set by a migration that removed data in clear: SQLite then rebuilds the file.
+SCRUB = "scrub"
+_seals: weakref.WeakKeyDictionary[Engine, DestinationSeal] = weakref.WeakKeyDictionary()
+
+
+def use_seal(engine: AsyncEngine, seal: DestinationSeal) -> None:
+    """Migrations run on ``engine`` seal data with ``seal`` (the runtime's keys)."""
+    _seals[engine.sync_engine] = seal
 
 
 def alembic_config(url: str = "") -> Config:
@@ -28,11 +50,18 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def upgrade(engine: AsyncEngine) -> None:
+async def upgrade(engine: AsyncEngine, seal: DestinationSeal | None = None) -> None:
+    """Upgrade to the newest revision; ``seal`` (default: the one ``use_seal`` gave for
+    this engine) seals what earlier versions kept in clear."""
+    seal = seal or _seals.get(engine.sync_engine)
+    done: dict[str, object] = {}
+
     def run(conn: Connection) -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
+        cfg.attributes[SEAL] = seal
         command.upgrade(cfg, "head")
+        done.update(cfg.attributes)
 
     if engine.dialect.name != "sqlite":
         async with engine.begin() as conn:
@@ -41,20 +70,29 @@ async def upgrade(engine: AsyncEngine) -> None:
     # SQLite rebuilds a table to alter it; with foreign keys on, dropping the old table
     # would cascade to every row referencing it. The pragma only changes outside a
     # transaction, so it is set on the raw connection before the migration begins, the
-    # references are checked before its commit, and it is set back after.
+    # references are checked before its commit, and it is set back after. Content a
+    # migration deletes or rewrites is overwritten with zeros (secure_delete); one that
+    # removed data in clear (``SCRUB``) has the file rebuilt too, so no free page of
+    # older deletions keeps it, and the write-ahead log that held it is emptied.
     async with engine.connect() as conn:
-        await conn.run_sync(_sqlite_foreign_keys, False)
+        await conn.run_sync(_sqlite_raw, "PRAGMA foreign_keys=OFF")
+        await conn.run_sync(_sqlite_raw, "PRAGMA secure_delete=ON")
         try:
             async with conn.begin():
                 await conn.run_sync(run)
                 await conn.run_sync(_sqlite_check_references)
+            if done.get(SCRUB):
+                await conn.run_sync(_sqlite_raw, "VACUUM")
+                await conn.run_sync(_sqlite_raw, "PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
-            await conn.run_sync(_sqlite_foreign_keys, True)
+            await conn.run_sync(_sqlite_raw, "PRAGMA secure_delete=OFF")
+            await conn.run_sync(_sqlite_raw, "PRAGMA foreign_keys=ON")
 
 
-def _sqlite_foreign_keys(conn: Connection, on: bool) -> None:
+def _sqlite_raw(conn: Connection, statement: str) -> None:
+    """A statement that must run outside any transaction (pragmas, VACUUM)."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    cursor.execute(statement)
     cursor.close()
 
 

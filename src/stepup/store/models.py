@@ -141,7 +141,11 @@ class Method(Base):
     protects: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     secret_kid: Mapped[str | None] = mapped_column(String(40))
     secret_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
-    destination: Mapped[str | None] = mapped_column(String(320))
+    # Where codes go (a phone, an e-mail address), sealed with the key ring for this row
+    # (domain/sealing.py), and its keyed hash, which the send caps and codes compare.
+    destination_kid: Mapped[str | None] = mapped_column(String(40))
+    destination_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    destination_hash: Mapped[str | None] = mapped_column(String(64))
     # TOTP: the last accepted time step; any step at or before it is refused forever.
     last_step: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
@@ -257,7 +261,12 @@ class OobCode(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(20))
-    destination: Mapped[str] = mapped_column(String(320))
+    # The destination sealed for this row until the code is out (then NULL); its keyed
+    # hash stays, so a code is still bound to the destination it went to. A passkey
+    # request (channel webauthn) has neither.
+    destination_kid: Mapped[str | None] = mapped_column(String(40))
+    destination_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    destination_hash: Mapped[str | None] = mapped_column(String(64))
     purpose: Mapped[str] = mapped_column(String(80))
     code_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
@@ -362,7 +371,10 @@ class NotificationQueue(Base):
     user_id: Mapped[str | None] = mapped_column(String(32), index=True)
     kind: Mapped[str] = mapped_column(String(60))
     channel: Mapped[str] = mapped_column(String(20))
-    destination: Mapped[str] = mapped_column(String(320))
+    # The recipient sealed for this row while the notice waits; NULL once it is sent
+    # (or given up).
+    destination_kid: Mapped[str | None] = mapped_column(String(40))
+    destination_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
     language: Mapped[str] = mapped_column(String(8))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
@@ -457,3 +469,13 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime]
     lease_until: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class RetiredDataKey(Base):
+    """A key id of the key ring retired by ``stepup keys retire-data``: nothing was
+    sealed with it any more, and no process decrypts with it again (services/rekey.py)."""
+
+    __tablename__ = "retired_data_keys"
+
+    kid: Mapped[str] = mapped_column(String(40), primary_key=True)
+    retired_at: Mapped[datetime]

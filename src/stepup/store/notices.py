@@ -10,16 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stepup.store.models import Method, NotificationQueue
 
 
-async def verified_phone(db: AsyncSession, user_id: str) -> str | None:
-    """The phone an enabled SMS method sends to: a code reached it, so it is verified."""
-    q = select(Method.destination).where(Method.user_id == user_id, Method.type == "sms",
-                                         Method.status == "enabled")
-    return (await db.execute(q)).scalar_one_or_none()
-
-
-async def verified_email_method(db: AsyncSession, user_id: str) -> str | None:
-    q = select(Method.destination).where(Method.user_id == user_id, Method.type == "email",
-                                         Method.status == "enabled")
+async def enabled_method(db: AsyncSession, user_id: str, method_type: str) -> Method | None:
+    """The user's enabled method of this type: its destination (sealed) was verified, as
+    a code reached it."""
+    q = select(Method).where(Method.user_id == user_id, Method.type == method_type,
+                             Method.status == "enabled")
     return (await db.execute(q)).scalar_one_or_none()
 
 

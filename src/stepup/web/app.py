@@ -17,7 +17,7 @@ from sqlalchemy import text
 from stepup import __version__, metrics
 from stepup.config import Settings
 from stepup.domain.clock import Clock
-from stepup.services import notifications, recovery, webhooks
+from stepup.services import notifications, recovery, rekey, webhooks
 from stepup.services.runtime import Runtime
 from stepup.store import migrate
 from stepup.store.db import is_sqlite
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate_on_start:
             await prepare_schema(rt)
+        await rekey.apply_retirements(rt)  # retired key ids decrypt nothing here
         # Always: any app may get a webhook URL while this runs, and the same task moves
         # operations past their expiry to "expired" (operation.expired); idle, it costs
         # one small query per poll.
