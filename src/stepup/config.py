@@ -10,6 +10,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -211,6 +212,17 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def password_context(self) -> tuple[str, ...]:
+        """The service's own words, refused as passwords: its name and each word of it,
+        the host of its public address and that host's domain name (``broker`` of
+        auth.broker.com)."""
+        host = (urlsplit(self.public_url).hostname or "").lower()
+        labels = host.split(".")
+        domain = labels[-2] if len(labels) >= 2 else labels[0]
+        words = [w for w in self.issuer.split() if len(w) >= 4]
+        return tuple(dict.fromkeys(w for w in (self.issuer, *words, host, domain) if w))
 
     @property
     def secure_cookies(self) -> bool:

@@ -73,3 +73,12 @@ async def test_me_needs_a_session(client: httpx.AsyncClient) -> None:
     problem(await client.get("/api/v1/me"), 401, "not_authenticated")
     problem(await client.get("/api/v1/me", headers=auth("made-up-token")), 401,
             "not_authenticated")
+
+
+async def test_the_services_own_name_is_refused_as_a_password(
+        client: httpx.AsyncClient) -> None:
+    r = await client.post("/api/v1/accounts", json={"email": "jo@example.com",
+                                                    "password": "StepUp-2026-2027",
+                                                    "pin": PIN})
+    body = problem(r, 422, "validation_error")
+    assert "easy to guess" in body["detail"]

@@ -60,3 +60,29 @@ def test_the_e_mail_address_and_repeats_are_refused() -> None:
     refused("jane@example.com")
     refused("abababababababab")
     refused("aaaaaaaaaaaaaaaa")
+
+
+CONTEXT = Settings(issuer="StepUp Cloud", public_url="https://auth.brokerly.com"
+                   ).password_context
+
+
+@pytest.mark.parametrize("password", ["stepup", "StepUp2024!!!!", "!!stepup!!123",
+                                      "Cloud-2024-25", "stepup cloud 1",
+                                      "brokerly-12345", "auth.brokerly.com",
+                                      "jane-2024-2025"])
+def test_the_services_own_words_and_the_user_name_are_refused(password: str) -> None:
+    """NIST SP 800-63B-4 §3.1.1.2: context-specific words (the service's name, its
+    host, the user name) and their derivatives are refused."""
+    with pytest.raises(ValidationFailed) as err:
+        check_password(password.ljust(12, "1"), email=EMAIL, min_length=12, max_length=64,
+                       context=CONTEXT)
+    assert "easy to guess" in err.value.detail
+
+
+def test_a_passphrase_that_merely_contains_the_name_is_accepted() -> None:
+    assert check_password("my stepup harbour lanterns", email=EMAIL, min_length=12,
+                          max_length=64, context=CONTEXT)
+
+
+def test_the_context_comes_from_the_issuer_and_public_address() -> None:
+    assert CONTEXT == ("StepUp Cloud", "StepUp", "Cloud", "auth.brokerly.com", "brokerly")

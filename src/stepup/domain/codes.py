@@ -95,7 +95,15 @@ def _common_passwords() -> frozenset[str]:
     return frozenset(line.strip().lower() for line in text.splitlines() if line.strip())
 
 
-def check_password(password: str, *, email: str, min_length: int, max_length: int) -> str:
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalpha())
+
+
+def check_password(password: str, *, email: str, min_length: int, max_length: int,
+                   context: tuple[str, ...] = ()) -> str:
+    """``context``: the service's own words (its name, its host), refused as a password
+    and in their derivatives — the word with digits or symbols around it (NIST SP
+    800-63B-4 §3.1.1.2: context-specific words)."""
     if len(password) < min_length:
         raise ValidationFailed(
             f"The password must be at least {min_length} characters long.", field="password"
@@ -111,6 +119,8 @@ def check_password(password: str, *, email: str, min_length: int, max_length: in
             field="password",
         )
     local = email.split("@", 1)[0].lower()
-    if lowered in {email.lower(), local} or len(set(lowered)) <= 2:
+    own_words = {_letters(word) for word in (email, local, *context)} - {""}
+    if (lowered in {email.lower(), local} or len(set(lowered)) <= 2
+            or _letters(password) in own_words):
         raise ValidationFailed("This password is too easy to guess.", field="password")
     return password

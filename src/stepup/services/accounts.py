@@ -54,7 +54,8 @@ async def create_account(rt: Runtime, actor: Actor, *, email: str, password: str
                          language: str = "en") -> User:
     email = normalise_email(email)
     check_password(password, email=email, min_length=rt.settings.password_min_length,
-                   max_length=rt.settings.password_max_length)
+                   max_length=rt.settings.password_max_length,
+                   context=rt.settings.password_context)
     check_pin(pin)
     if language not in LANGUAGES:
         raise ValidationFailed(f"language must be one of {', '.join(LANGUAGES)}",

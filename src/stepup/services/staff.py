@@ -72,7 +72,8 @@ async def create(rt: Runtime, actor: Actor, *, email: str, name: str, role: str,
         raise ValidationFailed("Give the staff member's name (at most 120 characters).",
                                field="name")
     check_password(password, email=email, min_length=rt.settings.password_min_length,
-                   max_length=rt.settings.password_max_length)
+                   max_length=rt.settings.password_max_length,
+                   context=rt.settings.password_context)
     secret = totp.new_secret()
     staff = Staff(id=new_id(), email=email, name=name, role=role,
                   password_hash=await run_cpu(rt.hasher.hash_password, password),

@@ -42,7 +42,8 @@ async def create_or_fetch(rt: Runtime, actor: Actor, app_id: str, *, email: str,
                                    "pages: a password is for keys of that app.",
                                    field="password")
         check_password(password, email=email, min_length=rt.settings.password_min_length,
-                       max_length=rt.settings.password_max_length)
+                       max_length=rt.settings.password_max_length,
+                       context=rt.settings.password_context)
     async with rt.db() as db:
         by_id = (await store.user_by_external_id(db, app_id, external_id)
                  if external_id else None)
