@@ -25,6 +25,7 @@ def test_the_wheel_carries_the_catalogues_and_templates(tmp_path: Path) -> None:
         assert any(n.endswith(f"data/share/stepup/locales/{lang}/LC_MESSAGES/messages.po")
                    for n in names), names
     assert any(n.startswith("stepup/web/templates/") for n in names)
+    assert any(n.startswith("stepup/methods/backup_codes/templates/") for n in names)
     assert any(n.startswith("stepup/store/migrations/versions/") for n in names)
 
 

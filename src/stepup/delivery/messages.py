@@ -9,13 +9,33 @@ with the ``@host #code`` line that Android and iOS read to offer the code for au
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from stepup.delivery.base import OutgoingMessage
-from stepup.i18n import N_, gettext
+from stepup.i18n import gettext
 
-CHANNEL_NAMES = {"sms": N_("SMS codes"), "email": N_("e-mail codes"),
-                 "whatsapp": N_("WhatsApp codes")}
+if TYPE_CHECKING:
+    from stepup.methods.base import Descriptor
+
+
+def _descriptor(method_type: str) -> Descriptor | None:
+    # Imported here: the methods that send codes import this module.
+    from stepup.methods import registry
+
+    return registry.descriptor(method_type)
+
+
+def channel_name(method_type: str) -> str:
+    """The untranslated name of a method's codes ("e-mail codes"), from its descriptor."""
+    d = _descriptor(method_type)
+    return (d.channel_name or d.notice_name) if d is not None else method_type
+
+
+def message_format(channel: str) -> str:
+    """The shape of the channel's code message, as its method's descriptor says."""
+    d = _descriptor(channel)
+    return (d.message_format if d is not None else None) or "mail"
 
 
 def purpose_text(language: str, purpose: str, details: dict[str, str] | None = None) -> str:
@@ -24,9 +44,9 @@ def purpose_text(language: str, purpose: str, details: dict[str, str] | None = N
     if kind == "login":
         return _("to log in")
     if kind == "enroll":
-        return _("to enable %(method)s") % {"method": _(CHANNEL_NAMES.get(arg, arg))}
+        return _("to enable %(method)s") % {"method": _(channel_name(arg))}
     if kind == "manage":
-        return _("to change or disable %(method)s") % {"method": _(CHANNEL_NAMES.get(arg, arg))}
+        return _("to change or disable %(method)s") % {"method": _(channel_name(arg))}
     if kind == "operation" and details and not {"amount", "currency", "destination"} <= set(
             details):
         return _("to confirm: %(summary)s") % {"summary": details.get("summary", "")}
@@ -48,10 +68,11 @@ def code_message(*, channel: str, to: str, code: str, purpose: str, language: st
     warn = _("It expires in %(minutes)s minutes. Never share it, not even with our support.") % (
         values)
     host = urlparse(public_url).hostname or "localhost"
-    if channel == "sms":
+    shape = message_format(channel)
+    if shape == "text":
         body = f"{line}\n{warn}\n\n@{host} #{code}"
         return OutgoingMessage(channel, to, body, code=code, language=language, purpose=purpose)
-    if channel == "whatsapp":
+    if shape == "chat":
         return OutgoingMessage(channel, to, f"{line}\n{warn}", code=code, language=language,
                                purpose=purpose)
     subject = _("%(issuer)s security code %(what)s") % values

@@ -20,16 +20,9 @@ from typing import Any
 
 from stepup.delivery.base import OutgoingMessage
 from stepup.i18n import N_, gettext
+from stepup.methods import registry
 
-METHOD_NAMES = {
-    "totp": N_("Authenticator app"),
-    "sms": N_("SMS codes"),
-    "email": N_("E-mail codes"),
-    "whatsapp": N_("WhatsApp codes"),
-    "backup_codes": N_("Backup codes"),
-    "webauthn": N_("Passkeys"),
-    "pin": N_("PIN"),
-}
+PIN = N_("PIN")  # the notices name the PIN like a method
 OPERATION_NAMES = {"login": N_("Login"), "withdrawal": N_("Withdrawal")}
 
 
@@ -54,7 +47,10 @@ def duration_text(_: Callable[[str], str], seconds: int) -> str:
 
 def _method(_: Callable[[str], str], data: dict[str, Any]) -> str:
     value = str(data.get("method") or "")
-    return _(METHOD_NAMES[value]) if value in METHOD_NAMES else value
+    if value == "pin":
+        return _(PIN)
+    d = registry.descriptor(value)
+    return _(d.notice_name) if d is not None else value
 
 
 def _protects(_: Callable[[str], str], data: dict[str, Any]) -> str:

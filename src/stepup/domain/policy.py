@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 LOGIN = "login"
 WITHDRAWAL = "withdrawal"
 
-METHOD_TYPES = ("totp", "sms", "email", "whatsapp", "backup_codes", "webauthn")
-
 
 @dataclass(frozen=True)
 class Purpose:

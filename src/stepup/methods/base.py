@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +26,64 @@ from stepup.domain.sealing import DestinationSeal
 from stepup.store import queries
 from stepup.store.models import PORTAL_APP_ID, App, User
 from stepup.store.models import Method as MethodRow
+
+
+def N_(message: str) -> str:  # the gettext "mark only" convention (babel.cfg extracts it)
+    """Mark a string for extraction; it is translated where it is shown."""
+    return message
+
+
+@dataclass(frozen=True)
+class InputHints:
+    """How the page's code field is drawn for the method's proof."""
+
+    inputmode: str = "numeric"
+    maxlength: int = 9
+    autocapitalize: bool = True
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """What every layer above the method needs to know about it, in one place.
+
+    Names are marked with ``N_`` (Babel extracts them) and translated where shown.
+    """
+
+    type: str
+    order: int
+    name: str  # the method's name on the pages ("SMS")
+    notice_name: str  # its name in security notices ("SMS codes")
+    blurb: str  # one sentence on the Authentication methods page
+    #: Out-of-band: its challenge sends a code by ``channel`` (None: shows its own proof).
+    sends_codes: bool = False
+    #: The channel's name in the code messages ("to enable %(method)s"): "e-mail codes".
+    channel_name: str | None = None
+    #: The channel's word in English details ("by SMS") and its label in the outbox.
+    channel_word: str | None = None
+    channel_label: str | None = None
+    #: The shape of its code message (delivery/messages.py): a text message with the
+    #: autofill line, a chat message, or an e-mail with a subject and an HTML part.
+    message_format: Literal["text", "chat", "mail"] | None = None
+    #: The destination its enrollment form asks for.
+    destination: Literal["phone", "email"] | None = None
+    #: True when the method can stand in for any login method (backup codes).
+    login_fallback: bool = False
+    #: The proof is a browser ceremony (a passkey): the page asks for options first.
+    browser_ceremony: bool = False
+    #: The proof's own label where it is not "a code from <name>" ("Backup code").
+    proof_label: str | None = None
+    #: Enabling it verifies the account's phone (the profile shows it; disabling unverifies).
+    verifies_phone: bool = False
+    #: The hint under the code field ("The 6-digit code from the SMS we sent you.").
+    code_hint: str | None = None
+    #: The lead of step 1 of its set-up, for a method that sends codes.
+    setup_intro: str | None = None
+    #: Its own line on the Disable form, where the general one does not fit.
+    disable_intro: str | None = None
+    hints: InputHints = field(default_factory=InputHints)
+    #: Its templates (``<type>/setup.html``, ``prompt.html``, ``card.html``, …), where it
+    #: has any; the pages fall back on ``web/templates/method/`` for the others.
+    templates: Path | None = None
 
 
 @dataclass
@@ -55,6 +114,35 @@ class PreparesProof(Protocol):
     def proof_hash(self, hasher: Hasher, proof: str, salt: bytes) -> bytes | None:
         """The slow hash of ``proof`` with ``salt``; None when the proof is malformed."""
         ...
+
+
+@runtime_checkable
+class IssuesCodeSets(Protocol):
+    """An ability: the method's proof is a printed set of codes, replaced as a whole
+    (backup codes: Regenerate)."""
+
+    async def issue_set(self, ctx: MethodContext, user: User) -> list[str]:
+        """Replace the user's codes with a new set; returns the codes, formatted."""
+        ...
+
+    async def codes_left(self, db: AsyncSession, user_id: str) -> int:
+        """How many codes of the set are unused (none left: it cannot log in)."""
+        ...
+
+
+@runtime_checkable
+class HoldsSeveralCredentials(Protocol):
+    """An ability: one method, any number of credentials (passkeys): one more is added
+    with ``begin_add`` and proved for ``add_purpose``; each is listed, renamed, removed."""
+
+    type: str
+    add_purpose: Purpose
+
+    async def begin_add(self, ctx: MethodContext, user: User) -> dict[str, Any]:
+        """What the user needs to make one more credential (the browser's options)."""
+        ...
+
+    async def disable(self, ctx: MethodContext, user: User, row: MethodRow) -> None: ...
 
 
 @dataclass

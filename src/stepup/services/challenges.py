@@ -11,12 +11,17 @@ from __future__ import annotations
 from stepup import metrics
 from stepup.delivery.base import ProviderError
 from stepup.domain.errors import DeliveryFailed, InvalidDestination
+from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
 from stepup.services import audit
 from stepup.services.runtime import Actor, Runtime
 from stepup.store import codes, queries
 
-CHANNEL_WORDS = {"sms": "SMS", "email": "e-mail", "whatsapp": "WhatsApp"}
+
+def channel_word(method_type: str) -> str:
+    """The channel's word in an English detail ("by SMS"), from the method's descriptor."""
+    d = registry.descriptor(method_type)
+    return (d.channel_word if d is not None else None) or method_type
 
 
 async def deliver(rt: Runtime, actor: Actor, user_id: str, method_type: str,
@@ -41,7 +46,7 @@ async def deliver(rt: Runtime, actor: Actor, user_id: str, method_type: str,
                                method=method_type, purpose=purpose, provider=exc.provider,
                                reason=exc.reason, status=exc.status)
             await db.commit()
-        word = CHANNEL_WORDS.get(method_type, method_type)
+        word = channel_word(method_type)
         if exc.invalid_destination:
             raise InvalidDestination(
                 f"Messages by {word} cannot be delivered to this destination: check it, or "

@@ -22,7 +22,7 @@ from stepup.domain.errors import (
 from stepup.domain.hashing import new_id, new_token
 from stepup.domain.policy import LOGIN, Purpose, serves
 from stepup.methods import registry
-from stepup.methods.base import ChallengeSent
+from stepup.methods.base import ChallengeSent, IssuesCodeSets
 from stepup.services import audit, challenges, devices, ratelimit, sessions, verification
 from stepup.services.accounts import normalise_email
 from stepup.services.runtime import Actor, Runtime, run_cpu
@@ -61,11 +61,15 @@ async def login_methods(rt: Runtime, db: AsyncSession, user: User) -> list[Metho
         return []
     chosen = list(protecting)
     for r in rows:
-        if r not in chosen and may_log_in(r) and (
-            r.type != "backup_codes" or await queries.count_unused_backup_codes(db, user.id)
-        ):
+        if r not in chosen and may_log_in(r) and await _usable(db, user, r):
             chosen.append(r)
     return chosen
+
+
+async def _usable(db: AsyncSession, user: User, row: MethodRow) -> bool:
+    """A set of codes serves while some are unused; any other method always."""
+    method = registry.get(row.type)
+    return not isinstance(method, IssuesCodeSets) or await method.codes_left(db, user.id) > 0
 
 
 def _method_entry(rt: Runtime, row: MethodRow) -> dict[str, Any]:

@@ -20,14 +20,18 @@ from stepup.domain.errors import (
 )
 from stepup.domain.policy import Purpose, initial_protects
 from stepup.methods import registry
-from stepup.methods.backup_codes import BackupCodesMethod
-from stepup.methods.base import ChallengeSent, EnrollmentStart, MethodView
+from stepup.methods.base import ChallengeSent, EnrollmentStart, IssuesCodeSets, MethodView
 from stepup.services import audit, challenges, devices, notifications
 from stepup.services.runtime import Actor, Runtime
 from stepup.services.verification import check_code, check_pin, prepare
 from stepup.store import queries
 from stepup.store.models import Method as MethodRow
 from stepup.store.models import User
+
+
+def _verifies_phone(method_type: str) -> bool:
+    d = registry.descriptor(method_type)
+    return d is not None and d.verifies_phone
 
 
 async def user_of(db: AsyncSession, user_id: str) -> User:
@@ -174,7 +178,7 @@ async def disable(rt: Runtime, actor: Actor, user_id: str, method_type: str, cod
         await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type),
                          prepared=prepared)
         # Disabling SMS unverifies the phone, yet its owner is the one to tell.
-        phone = (rt.destinations.read(row) if method_type == "sms" and user.phone_verified
+        phone = (rt.destinations.read(row) if _verifies_phone(method_type) and user.phone_verified
                  else None)
         await method.disable(rt.method_context(db), user, row)
         await changed(rt, db, actor, "method.disabled", user, method=method_type,
@@ -188,8 +192,9 @@ async def regenerate_backup_codes(rt: Runtime, actor: Actor, user_id: str, code:
     """A new set of backup codes; every old code stops working. ``code``: a current
     backup code; a portal acting on the user's behalf (API key of role app) has
     authenticated the user itself and may omit it, as when it enrols a method."""
-    method = registry.get("backup_codes")
-    assert isinstance(method, BackupCodesMethod)
+    method = next((m for m in registry.available() if isinstance(m, IssuesCodeSets)), None)
+    if method is None:
+        raise NotFound("There is no method that issues sets of codes.")
     prepared = await prepare(rt, method.type, code, user_id) if code is not None else {}
     async with rt.db() as db:
         user = await user_of(db, user_id)

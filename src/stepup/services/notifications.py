@@ -39,6 +39,7 @@ from stepup.delivery.base import OutgoingMessage, ProviderError
 from stepup.delivery.notices import notice_message
 from stepup.domain.agents import short_agent
 from stepup.domain.hashing import new_id
+from stepup.methods import registry
 from stepup.services import audit, webhooks
 from stepup.services.runtime import Actor, Runtime
 from stepup.store import apps as apps_store
@@ -85,12 +86,14 @@ async def recipients(rt: Runtime, db: AsyncSession, user: User, kind: str, *,
         out.append(("email", previous_email))
     if phone is None and user.phone_verified:
         # The phone an enabled SMS method sends to: a code reached it, so it is verified.
-        sms = await store.enabled_method(db, user.id, "sms")
+        verifier = registry.phone_verifier()
+        sms = await store.enabled_method(db, user.id, verifier) if verifier else None
         phone = rt.destinations.read(sms) if sms is not None else None
     if phone:
         out.append(("sms", phone))
     if kind in RECOVERY_KINDS:
-        method = await store.enabled_method(db, user.id, "email")
+        mail = registry.sending_to("email")
+        method = await store.enabled_method(db, user.id, mail) if mail else None
         other = rt.destinations.read(method) if method is not None else None
         if other and other.lower() != user.email.lower():
             out.append(("email", other))

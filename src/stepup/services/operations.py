@@ -145,7 +145,10 @@ async def confirming_methods(rt: Runtime, db: AsyncSession, user: User, op_type:
         return rows
     # Policy "always": with nothing protecting it, the code goes to the account e-mail
     # (a row that is never stored: sealed like any other, to be read the same way).
-    fallback = MethodRow(id=f"fallback-{user.id}", user_id=user.id, type="email",
+    mail = registry.sending_to("email")
+    if mail is None:
+        return rows
+    fallback = MethodRow(id=f"fallback-{user.id}", user_id=user.id, type=mail,
                          status="enabled", protects={op_type: True},
                          destination_hash=rt.destinations.hash(user.email),
                          created_at=user.created_at)

@@ -13,17 +13,19 @@ from typing import Any
 from stepup.domain.errors import NotFound, ValidationFailed
 from stepup.domain.policy import Purpose
 from stepup.methods import registry
-from stepup.methods.base import MethodView
-from stepup.methods.webauthn import ADD, CHANNEL, WebAuthnMethod
+from stepup.methods.base import HoldsSeveralCredentials, MethodView
 from stepup.services import audit, methods
 from stepup.services.runtime import Actor, Runtime
 from stepup.services.verification import check_code, check_pin
 from stepup.store import queries
 
 
-def _method() -> WebAuthnMethod:
-    method = registry.get(CHANNEL)
-    assert isinstance(method, WebAuthnMethod)
+def _method() -> HoldsSeveralCredentials:
+    """The method that holds several credentials (passkeys): it declares the ability."""
+    method = next((m for m in registry.available()
+                   if isinstance(m, HoldsSeveralCredentials)), None)
+    if method is None:
+        raise NotFound("There is no method that holds several credentials.")
     return method
 
 
@@ -31,12 +33,13 @@ async def begin_add(rt: Runtime, actor: Actor, user_id: str, pin: str | None, *,
                     on_behalf: bool = False) -> dict[str, Any]:
     """The creation options for one more passkey, once the PIN is right. A portal acting
     for the user (API key of role app) has authenticated the user and may omit it."""
+    method = _method()
     async with rt.db() as db:
         user = await methods.user_of(db, user_id)
         if pin is not None or not on_behalf:
-            await check_pin(rt, db, actor, user, pin or "", method=CHANNEL)
-        await methods.enabled_row(db, user, CHANNEL)
-        body = await _method().begin_add(rt.method_context(db, actor), user)
+            await check_pin(rt, db, actor, user, pin or "", method=method.type)
+        await methods.enabled_row(db, user, method.type)
+        body = await method.begin_add(rt.method_context(db, actor), user)
         await db.commit()
         return body
 
@@ -57,17 +60,19 @@ async def finish_add(rt: Runtime, actor: Actor, user_id: str, credential: str,
                      name: str | None = None) -> MethodView:
     """Store the new passkey the browser made; ``name`` it, or it is "Passkey N"."""
     name = clean_name(name) if name else None
+    method = _method()
     async with rt.db() as db:
         user = await methods.user_of(db, user_id)
-        row = await methods.enabled_row(db, user, CHANNEL)
-        verified = await check_code(rt, db, actor, user, row, credential, ADD)
+        row = await methods.enabled_row(db, user, method.type)
+        verified = await check_code(rt, db, actor, user, row, credential,
+                                    method.add_purpose)
         passkey_id = str(verified.notes["passkey"])
         if name:
             await queries.rename_passkey(db, user.id, passkey_id, name)
-        await methods.changed(rt, db, actor, "passkey.added", user, method=CHANNEL,
+        await methods.changed(rt, db, actor, "passkey.added", user, method=method.type,
                               passkey=passkey_id, name=name or verified.notes["passkey_name"])
         await db.commit()
-        return await methods.view(rt, db, user, CHANNEL)
+        return await methods.view(rt, db, user, method.type)
 
 
 async def remove(rt: Runtime, actor: Actor, user_id: str, passkey_id: str, code: str
@@ -76,22 +81,23 @@ async def remove(rt: Runtime, actor: Actor, user_id: str, passkey_id: str, code:
 
     The method row is locked first, so two removals at once cannot leave an enabled
     method with no passkey."""
+    method = _method()
     async with rt.db() as db:
         user = await methods.user_of(db, user_id)
-        row = await methods.enabled_row(db, user, CHANNEL, lock=True)
+        row = await methods.enabled_row(db, user, method.type, lock=True)
         passkeys = {pk.id: pk for pk in await queries.list_passkeys(db, user.id)}
         if passkey_id not in passkeys:
             raise NotFound("This account has no such passkey.")
-        await check_code(rt, db, actor, user, row, code, Purpose.manage(CHANNEL))
+        await check_code(rt, db, actor, user, row, code, Purpose.manage(method.type))
         if len(passkeys) == 1:
-            await _method().disable(rt.method_context(db), user, row)
-            await methods.changed(rt, db, actor, "method.disabled", user, method=CHANNEL)
+            await method.disable(rt.method_context(db), user, row)
+            await methods.changed(rt, db, actor, "method.disabled", user, method=method.type)
         else:
             await queries.delete_passkey(db, passkey_id)
-            await methods.changed(rt, db, actor, "passkey.removed", user, method=CHANNEL,
+            await methods.changed(rt, db, actor, "passkey.removed", user, method=method.type,
                                   passkey=passkey_id, name=passkeys[passkey_id].name)
         await db.commit()
-        return await methods.view(rt, db, user, CHANNEL)
+        return await methods.view(rt, db, user, method.type)
 
 
 async def rename(rt: Runtime, actor: Actor, user_id: str, passkey_id: str, name: str
@@ -99,11 +105,12 @@ async def rename(rt: Runtime, actor: Actor, user_id: str, passkey_id: str, name:
     """A new name, so the user can tell their passkeys apart; audited, not notified (it
     changes no protection)."""
     name = clean_name(name)
+    method = _method()
     async with rt.db() as db:
         user = await methods.user_of(db, user_id)
         if not await queries.rename_passkey(db, user.id, passkey_id, name):
             raise NotFound("This account has no such passkey.")
-        await audit.record(db, rt.clock, actor, "passkey.renamed", user.id, method=CHANNEL,
+        await audit.record(db, rt.clock, actor, "passkey.renamed", user.id, method=method.type,
                            passkey=passkey_id, name=name)
         await db.commit()
-        return await methods.view(rt, db, user, CHANNEL)
+        return await methods.view(rt, db, user, method.type)

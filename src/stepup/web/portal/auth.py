@@ -28,16 +28,16 @@ from stepup.web.portal.render import (
     LOGIN_COOKIE,
     LOGIN_COOKIE_MAX_AGE,
     NEXT_COOKIE,
-    PASSKEY,
-    SENDS_CODES,
     SESSION_COOKIE,
     Page,
     checked_form,
     delete_cookie,
     logged_in,
+    login_fallback,
     passkey_request,
     redirect,
     safe_next,
+    sends_codes,
     set_cookie,
     to_login,
 )
@@ -201,18 +201,18 @@ async def _second_factor_form(page: Page, token: str, methods: list[dict[str, An
                               remember: bool = False, status_code: int = 200) -> Response:
     types = [m["type"] for m in methods]
     if chosen not in types:
-        chosen = next((t for t in types if t != "backup_codes"), types[0] if types else None)
+        chosen = next((t for t in types if not login_fallback(t)), types[0] if types else None)
     current = next((m for m in methods if m["type"] == chosen), None)
     # The channel picker: every method that may finish this login, backup codes last.
-    choices = sorted(methods, key=lambda m: m["type"] == "backup_codes")
-    passkey, problem = await passkey_request(page, chosen, lambda: login.challenge(
-        page.rt, deps.actor(page.request), token, PASSKEY))
+    choices = sorted(methods, key=lambda m: login_fallback(m["type"]))
+    passkey, problem = await passkey_request(page, chosen, lambda t: login.challenge(
+        page.rt, deps.actor(page.request), token, t))
     return page.render(
         "second_factor.html", status_code=status_code, title=page._("Enter a security code"),
         current=current, choices=choices if len(choices) > 1 else [], error=error or problem,
-        sent=sent, wait=sent.resend_in if sent else wait, sends_code=chosen in SENDS_CODES,
+        sent=sent, wait=sent.resend_in if sent else wait, sends_code=sends_codes(chosen),
         remember=remember, remember_days=page.rt.settings.remember_device_days,
-        has_backup_codes="backup_codes" in types, passkey=passkey,
+        fallback=next((t for t in types if login_fallback(t)), None), passkey=passkey,
     )
 
 
@@ -254,7 +254,7 @@ async def second_factor_submit(request: Request) -> Response:
         return await _second_factor_form(page, token, methods, method,
                                          error=page.error_message(err), remember=remember,
                                          status_code=status_for(err))
-    if method == "backup_codes":
+    if login_fallback(method):
         # Seed 004, option 1: in with a backup code, so something is lost; the methods
         # page asks the user to set up their methods again before anything else.
         url = METHODS_PAGE + "?reconfigure=1" + ("&backup_low=1" if result.notes.get("low")

@@ -9,13 +9,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from stepup.methods import registry
 from stepup.store import codes
 from stepup.web.api.dev import stored_form
 from stepup.web.portal.render import Page, logged_in
 
 router = APIRouter(include_in_schema=False)  # a page, not part of the JSON API
 
-CHANNEL_LABELS = {"sms": "SMS", "email": "E-mail", "whatsapp": "WhatsApp"}
+
+
+def channel_label(channel: str) -> str:
+    """A message's channel as the outbox shows it ("E-mail"): the method's descriptor."""
+    d = registry.descriptor(channel)
+    return (d.channel_label if d is not None else None) or channel
 
 
 def available(page: Page) -> bool:
@@ -31,7 +37,7 @@ async def outbox_page(request: Request) -> Response:
     wanted = stored_form(to)
     async with page.rt.db() as db:
         rows = await codes.outbox_for(db, wanted)
-    messages = [{"channel": CHANNEL_LABELS.get(r.channel, r.channel), "to": r.to,
+    messages = [{"channel": channel_label(r.channel), "to": r.to,
                  "subject": r.subject, "body": r.body,
                  "time": r.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
                  "iso": r.created_at.isoformat().replace("+00:00", "Z")} for r in rows]

@@ -22,14 +22,14 @@ from markupsafe import Markup
 
 from stepup.domain.errors import DomainError
 from stepup.methods import registry
-from stepup.methods.base import MethodView
+from stepup.methods.base import IssuesCodeSets, MethodView
 from stepup.services import methods
 from stepup.web import deps
 from stepup.web.portal.auth import status_for
 from stepup.web.portal.render import (
-    DESTINATION_FIELDS,
     Page,
     checked_form,
+    destination_field,
     logged_in,
     redirect,
     to_login,
@@ -71,7 +71,7 @@ async def _is_enabled(page: Page, method_type: str) -> bool:
 
 def _oob_start_form(page: Page, method_type: str, *, value: str | None = None,
                     errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
-    field = DESTINATION_FIELDS[method_type]
+    field = destination_field(method_type) or "phone"
     if value is None:  # the account e-mail is the likely answer; a phone is never known
         value = page.user.email if page.user and field == "email" else ""
     errors = errors or {}
@@ -116,7 +116,7 @@ async def enable_page(method_type: str, request: Request) -> Response:
         return page.not_found()
     if await _is_enabled(page, method_type):
         return redirect("/settings/methods")
-    if method_type in DESTINATION_FIELDS:
+    if destination_field(method_type):
         return _oob_start_form(page, method_type)
     return _pin_form(page, method_type)
 
@@ -124,7 +124,7 @@ async def enable_page(method_type: str, request: Request) -> Response:
 def _enroll_page(page: Page, method_type: str, body: dict[str, Any], *,
                  error: str | None = None, drift: bool = False,
                  status_code: int = 200) -> Response:
-    """The method's own enrollment template: ``enroll/<type>.html``."""
+    """The method's own set-up page: ``<type>/setup.html`` in its package's templates."""
     context: dict[str, Any] = {"method_type": method_type, "error": error, "drift": drift}
     if "secret" in body:
         context["secret_grouped"] = group_secret(str(body["secret"]))
@@ -135,7 +135,7 @@ def _enroll_page(page: Page, method_type: str, body: dict[str, Any], *,
         context["codes"] = list(body["codes"])
     if "options" in body:  # a passkey: the browser's creation options
         context["options"] = body["options"]
-    return page.render(f"enroll/{method_type}.html", status_code=status_code,
+    return page.render(f"{method_type}/setup.html", status_code=status_code,
                        title=page._("Enable %(method)s", method=page.method_name(method_type)),
                        **context)
 
@@ -150,7 +150,7 @@ async def enable_submit(method_type: str, request: Request) -> Response:
         return form
     if not registry.is_available(method_type):
         return page.not_found()
-    if method_type in DESTINATION_FIELDS:
+    if destination_field(method_type):
         return await _oob_enable(page, method_type, form)
     try:
         start = await methods.begin_enrollment(page.rt, deps.actor(request), page.user.id,
@@ -163,7 +163,7 @@ async def enable_submit(method_type: str, request: Request) -> Response:
 
 async def _oob_enable(page: Page, method_type: str, form: Mapping[str, str]) -> Response:
     assert page.user is not None
-    field = DESTINATION_FIELDS[method_type]
+    field = destination_field(method_type) or "phone"
     value = form.get(field, "").strip()
     try:
         start = await methods.begin_enrollment(page.rt, deps.actor(page.request), page.user.id,
@@ -185,7 +185,7 @@ async def confirm_page(method_type: str, request: Request) -> Response:
     page = await logged_in(request)
     if page is None or page.user is None:
         return to_login(request)
-    if not registry.is_available(method_type) or method_type not in DESTINATION_FIELDS:
+    if not registry.is_available(method_type) or destination_field(method_type) is None:
         return page.not_found()
     view = await method_view(page, method_type)
     if view is None or not view.pending:
@@ -207,7 +207,7 @@ async def confirm_submit(method_type: str, request: Request) -> Response:
         await methods.confirm_enrollment(page.rt, deps.actor(request), page.user.id,
                                          method_type, form.get("code", ""))
     except DomainError as err:
-        if method_type in DESTINATION_FIELDS:
+        if destination_field(method_type):
             view = await method_view(page, method_type)
             if view is not None and view.enabled:
                 return redirect("/settings/methods")
@@ -225,41 +225,49 @@ async def confirm_submit(method_type: str, request: Request) -> Response:
     return redirect(methods_url("enabled", method_type))
 
 
-# --- new backup codes ------------------------------------------------------------------
+# --- a new set of codes (backup codes) -------------------------------------------------
 
 
-def _regenerate_form(page: Page, *, error: str | None = None,
+def _issues_code_sets(method_type: str) -> bool:
+    return isinstance(registry.find(method_type), IssuesCodeSets)
+
+
+def _regenerate_form(page: Page, method_type: str, *, error: str | None = None,
                      status_code: int = 200) -> Response:
     return page.render(
         "code_form.html", status_code=status_code, title=page._("Create new backup codes"),
-        method_type="backup_codes", action="/settings/methods/backup_codes/regenerate",
+        method_type=method_type, action=f"/settings/methods/{method_type}/regenerate",
         hidden={}, error=error, submit=page._("Verify"), sends_code=False,
         intro=page._("Enter one of your current backup codes. A new list of codes will be "
                      "created, and every old code will stop working."),
     )
 
 
-@router.get("/settings/methods/backup_codes/regenerate")
-async def regenerate_page(request: Request) -> Response:
+@router.get("/settings/methods/{method_type}/regenerate")
+async def regenerate_page(method_type: str, request: Request) -> Response:
     page = await logged_in(request)
     if page is None:
         return to_login(request)
-    return _regenerate_form(page)
+    if not _issues_code_sets(method_type):
+        return page.not_found()
+    return _regenerate_form(page, method_type)
 
 
-@router.post("/settings/methods/backup_codes/regenerate")
-async def regenerate_submit(request: Request) -> Response:
+@router.post("/settings/methods/{method_type}/regenerate")
+async def regenerate_submit(method_type: str, request: Request) -> Response:
     page = await logged_in(request)
     if page is None or page.user is None:
         return to_login(request)
     form = await checked_form(page)
     if isinstance(form, Response):
         return form
+    if not _issues_code_sets(method_type):
+        return page.not_found()
     try:
         codes = await methods.regenerate_backup_codes(page.rt, deps.actor(request),
                                                       page.user.id, form.get("code", ""))
     except DomainError as err:
-        return _regenerate_form(page, error=page.error_message(err),
+        return _regenerate_form(page, method_type, error=page.error_message(err),
                                 status_code=status_for(err))
-    return page.render("enroll/backup_codes.html", title=page._("Your new backup codes"),
-                       method_type="backup_codes", codes=codes, regenerated=True)
+    return page.render(f"{method_type}/setup.html", title=page._("Your new backup codes"),
+                       method_type=method_type, codes=codes, regenerated=True)

@@ -16,19 +16,20 @@ from fastapi.responses import Response
 
 from stepup.domain.errors import DomainError, RateLimited
 from stepup.methods import registry
-from stepup.methods.base import ChallengeSent
+from stepup.methods.base import ChallengeSent, IssuesCodeSets
 from stepup.services import methods
 from stepup.web import deps
 from stepup.web.portal.auth import status_for
 from stepup.web.portal.enroll import method_view, methods_url, oob_code_page
 from stepup.web.portal.render import (
-    PASSKEY,
-    SENDS_CODES,
     Page,
+    browser_ceremony,
     checked_form,
+    descriptor,
     logged_in,
     passkey_request,
     redirect,
+    sends_codes,
     to_login,
 )
 
@@ -46,7 +47,7 @@ class Sending:
 
 async def sending(page: Page, method_type: str) -> Sending | None:
     """Where a sending method's codes go, before any code was asked for on this page."""
-    if method_type not in SENDS_CODES:
+    if not sends_codes(method_type):
         return None
     view = await method_view(page, method_type)
     return Sending(destination=view.destination if view else None)
@@ -65,19 +66,19 @@ async def manage_passkey(page: Page, method_type: str
     answer is for (purpose manage); nothing for other methods."""
     assert page.user is not None
     user_id = page.user.id
-    return await passkey_request(page, method_type, lambda: methods.challenge(
-        page.rt, deps.actor(page.request), user_id, method_type))
+    return await passkey_request(page, method_type, lambda t: methods.challenge(
+        page.rt, deps.actor(page.request), user_id, t))
 
 
 async def _switch_form(page: Page, method_type: str, op: str, on: bool, *,
                        error: str | None = None, send: Sending | None = None,
                        status_code: int = 200) -> Response:
     values = {"method": page.method_name(method_type), "operation": page.operation_name(op)}
-    sends = method_type in SENDS_CODES
+    sends = sends_codes(method_type)
     passkey, problem = await manage_passkey(page, method_type)
     title = (page._("Turn on %(operation)s protection", **values) if on
              else page._("Turn off %(operation)s protection", **values))
-    if method_type == PASSKEY:
+    if browser_ceremony(method_type):
         intro = page._("Click Verify, then confirm with your passkey.")
     elif on:
         intro = page._("Once this is on, you will be asked for a code from %(method)s when "
@@ -99,7 +100,7 @@ async def _switch_form(page: Page, method_type: str, op: str, on: bool, *,
         method_type=method_type, action=f"/settings/methods/{method_type}/switch",
         hidden={"op": op, "on": "1" if on else "0"}, error=error or problem, send=send,
         passkey=passkey,
-        submit=page._("Verify"), sends_code=method_type in SENDS_CODES,
+        submit=page._("Verify"), sends_code=sends_codes(method_type),
     )
 
 
@@ -107,12 +108,12 @@ async def _disable_form(page: Page, method_type: str, *, error: str | None = Non
                         send: Sending | None = None, status_code: int = 200) -> Response:
     name = page.method_name(method_type)
     passkey, problem = await manage_passkey(page, method_type)
-    if method_type == PASSKEY:
+    d = descriptor(method_type)
+    if browser_ceremony(method_type):
         intro = page._("Click Disable, then confirm with your passkey.")
-    elif method_type == "backup_codes":
-        intro = page._("Enter one of your backup codes, and then click Disable. All your "
-                       "backup codes will stop working.")
-    elif method_type in SENDS_CODES:
+    elif d is not None and d.disable_intro:
+        intro = page._(d.disable_intro)
+    elif sends_codes(method_type):
         intro = page._("Click Send code. Enter the code sent by %(method)s, and then click "
                        "Disable.", method=name)
     else:
@@ -124,8 +125,8 @@ async def _disable_form(page: Page, method_type: str, *, error: str | None = Non
         intro=intro, method_type=method_type,
         action=f"/settings/methods/{method_type}/disable", hidden={}, error=error or problem,
         send=send, submit=page._("Disable"), danger=True, passkey=passkey,
-        sends_code=method_type in SENDS_CODES,
-        regenerate=method_type == "backup_codes",
+        sends_code=sends_codes(method_type),
+        regenerate=isinstance(registry.find(method_type), IssuesCodeSets),
     )
 
 
@@ -208,7 +209,7 @@ async def send_code(method_type: str, request: Request) -> Response:
     if isinstance(form, Response):
         return form
     assert page.user is not None
-    if method_type not in SENDS_CODES:
+    if not sends_codes(method_type):
         return page.not_found()
     error, status, sent, wait = None, 200, None, 0
     try:

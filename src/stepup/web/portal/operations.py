@@ -23,6 +23,7 @@ from fastapi.responses import Response
 
 from stepup.domain import operations as ops
 from stepup.domain.errors import Conflict, DomainError, NotFound, RateLimited
+from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
 from stepup.services import methods, operations, recovery
 from stepup.services.operations import OperationView
@@ -30,12 +31,12 @@ from stepup.web import deps
 from stepup.web.portal.auth import status_for
 from stepup.web.portal.render import (
     N_,
-    PASSKEY,
-    SENDS_CODES,
     Page,
+    login_fallback,
     passkey_request,
     posted,
     redirect,
+    sends_codes,
     user_page,
 )
 
@@ -84,39 +85,38 @@ def shown(page: Page, view: OperationView) -> Shown:
 def method_label(page: Page, method_type: str | None) -> str:
     if method_type == "pin":
         return page._("PIN")
-    if method_type == "backup_codes":
-        return page._("Backup code")
-    return page.method_name(method_type or "")
+    return page.proof_name(method_type or "")
 
 
 async def _is_fallback(page: Page, view: OperationView) -> bool:
     """True when the code goes to the account e-mail only because no method protects
     this operation (policy ``always``), rather than by the user's choice."""
-    if [m["type"] for m in view.methods] != ["email"] or page.user is None:
+    mail = registry.sending_to("email")
+    if mail is None or [m["type"] for m in view.methods] != [mail] or page.user is None:
         return False
     views = await methods.list_views(page.rt, page.user.id)
-    email = next((v for v in views if v.type == "email"), None)
+    email = next((v for v in views if v.type == mail), None)
     return not (email and email.enabled and email.protects.get(view.type))
 
 
 async def _show(page: Page, view: OperationView, *, chosen: str | None = None,
                 error: str | None = None, sent: ChallengeSent | None = None, wait: int = 0,
                 status_code: int = 200) -> Response:
-    choices = sorted(view.methods, key=lambda m: m["type"] == "backup_codes")
+    choices = sorted(view.methods, key=lambda m: login_fallback(m["type"]))
     types = [m["type"] for m in choices]
     if chosen not in types:
-        chosen = next((t for t in types if t != "backup_codes"), types[0] if types else None)
+        chosen = next((t for t in types if not login_fallback(t)), types[0] if types else None)
     current = next((m for m in choices if m["type"] == chosen), None)
     passkey, problem = None, None
     if view.status == operations.CODE_REQUIRED and page.user is not None:
         user_id = page.user.id
-        passkey, problem = await passkey_request(page, chosen, lambda: operations.challenge(
-            page.rt, deps.actor(page.request), user_id, view.id, PASSKEY))
+        passkey, problem = await passkey_request(page, chosen, lambda t: operations.challenge(
+            page.rt, deps.actor(page.request), user_id, view.id, t))
     return page.render(
         "operations/show.html", status_code=status_code, passkey=passkey,
         title=page.operation_name(view.type), op=view, shown=shown(page, view),
         choices=choices if len(choices) > 1 else [], current=current, error=error or problem,
-        sent=sent, wait=sent.resend_in if sent else wait, sends_code=chosen in SENDS_CODES,
+        sent=sent, wait=sent.resend_in if sent else wait, sends_code=sends_codes(chosen),
         fallback=view.status == operations.CODE_REQUIRED and await _is_fallback(page, view),
         method_label=partial(method_label, page), withdrawal=view.type == WITHDRAWAL,
     )

@@ -10,18 +10,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from stepup.domain.errors import DomainError
+from stepup.methods import webauthn
 from stepup.services import passkeys
 from stepup.web import deps
 from stepup.web.portal.auth import status_for
 from stepup.web.portal.enroll import method_view, methods_url
 from stepup.web.portal.manage import manage_passkey
 from stepup.web.portal.render import (
-    PASSKEY,
     Page,
     posted,
     redirect,
     user_page,
 )
+
+# The passkeys' own pages (add, rename, remove one) speak for this one method.
+PASSKEY = webauthn.DESCRIPTOR.type
 
 router = APIRouter()
 BASE = "/settings/methods/webauthn"
@@ -35,7 +38,7 @@ def _pin_form(page: Page, *, error: str | None = None, status_code: int = 200) -
 
 def _create_form(page: Page, options: dict[str, object] | None, *, error: str | None = None,
                  status_code: int = 200) -> Response:
-    return page.render("enroll/webauthn.html", status_code=status_code,
+    return page.render(f"{PASSKEY}/setup.html", status_code=status_code,
                        title=page._("Add a passkey"), method_type=PASSKEY, options=options,
                        confirm_action=f"{BASE}/add/confirm", restart=f"{BASE}/add",
                        ask_name=True, error=error)
@@ -138,7 +141,7 @@ async def _rename_form(page: Page, passkey_id: str, *, name: str | None = None,
     chosen = next((p for p in await _passkeys(page) if p["id"] == passkey_id), None)
     if chosen is None:
         return page.not_found()
-    return page.render("passkey_rename.html", status_code=status_code,
+    return page.render(f"{PASSKEY}/rename.html", status_code=status_code, method_type=PASSKEY,
                        title=page._("Rename %(name)s", name=chosen["name"]),
                        action=f"{BASE}/passkeys/{passkey_id}/rename",
                        name=chosen["name"] if name is None else name, error=error)

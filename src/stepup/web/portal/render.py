@@ -19,7 +19,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from stepup.domain.errors import DomainError, Forbidden, NotAuthenticated, RateLimited
-from stepup.methods.base import ChallengeSent
+from stepup.methods import registry
+from stepup.methods.base import ChallengeSent, Descriptor
 from stepup.services import sessions
 from stepup.services.runtime import Runtime
 from stepup.store.models import User
@@ -44,30 +45,36 @@ def N_(message: str) -> str:  # the gettext "mark only" convention
     return message
 
 
-# Display names of the six methods, in the order of the Authentication methods page.
-METHOD_ORDER = ("totp", "sms", "email", "whatsapp", "backup_codes", "webauthn")
-METHOD_NAMES = {
-    "totp": N_("Authenticator app"),
-    "sms": N_("SMS"),
-    "email": N_("E-mail"),
-    "whatsapp": N_("WhatsApp"),
-    "backup_codes": N_("Backup codes"),
-    "webauthn": N_("Passkeys"),
-}
-METHOD_BLURBS = {
-    "totp": N_("Six-digit codes made by an app on your phone (Google Authenticator, "
-               "Microsoft Authenticator and others)."),
-    "sms": N_("Security codes sent to your mobile phone by SMS."),
-    "email": N_("Security codes sent to your e-mail address."),
-    "whatsapp": N_("Security codes sent to you on WhatsApp."),
-    "backup_codes": N_("Ten single-use codes to print and keep in a safe place, for when "
-                       "your other methods are out of reach."),
-    "webauthn": N_("Your device's fingerprint, face or screen lock, or a security key."),
-}
-# Methods whose challenge sends a code (out-of-band). The others show their own codes.
-SENDS_CODES = frozenset({"sms", "email", "whatsapp"})
-# Where each of them sends its codes: the field the enrollment form asks for.
-DESTINATION_FIELDS = {"sms": "phone", "whatsapp": "phone", "email": "email"}
+# Everything about a method (its name, blurb, whether it sends codes, where) comes from
+# its descriptor in the registry (methods/<type>/__init__.py).
+def descriptor(method_type: str | None) -> Descriptor | None:
+    return registry.descriptor(method_type) if method_type else None
+
+
+def sends_codes(method_type: str | None) -> bool:
+    """The method's challenge sends a code (out-of-band); the others show their own."""
+    d = descriptor(method_type)
+    return d is not None and d.sends_codes
+
+
+def destination_field(method_type: str | None) -> str | None:
+    """Where a sending method's codes go: the field its enrollment form asks for."""
+    d = descriptor(method_type)
+    return d.destination if d is not None else None
+
+
+def login_fallback(method_type: str | None) -> bool:
+    """The method stands in for any other (backup codes): offered last, never first."""
+    d = descriptor(method_type)
+    return d is not None and d.login_fallback
+
+
+def browser_ceremony(method_type: str | None) -> bool:
+    """The proof is a browser ceremony (a passkey): the form asks for options first."""
+    d = descriptor(method_type)
+    return d is not None and d.browser_ceremony
+
+
 OPERATION_NAMES = {"login": N_("Login"), "withdrawal": N_("Withdrawal")}
 
 # Messages by error code for languages other than English: the services' details are
@@ -112,13 +119,18 @@ FIELD_FALLBACKS = {
 @cache
 def environment(language: str) -> Environment:
     """One Jinja2 environment per language, with that language's catalogue installed."""
+    # The pages' templates, then each method's own (``<type>/setup.html``, ``prompt.html``,
+    # ``card.html``…): a generic page includes its method's part by the method's type.
+    methods = [d.templates for d in registry.descriptors() if d.templates is not None]
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
+        loader=FileSystemLoader([TEMPLATES, *methods]),
         autoescape=select_autoescape(default=True, default_for_string=True),
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["method_info"] = descriptor  # a method's descriptor, by its type
+    env.globals["browser_ceremony"] = browser_ceremony
     env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks: whitespace as in babel.cfg
     env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
     return env
@@ -211,7 +223,14 @@ class Page:
         return text % {"num": num, **values}
 
     def method_name(self, method_type: str) -> str:
-        return self._(METHOD_NAMES.get(method_type, method_type))
+        d = descriptor(method_type)
+        return self._(d.name) if d is not None else method_type
+
+    def proof_name(self, method_type: str) -> str:
+        """What the method's proof is called in a picker: "Backup code", else its name."""
+        d = descriptor(method_type)
+        return self._(d.proof_label) if d is not None and d.proof_label else (
+            self.method_name(method_type))
 
     def operation_name(self, op: str) -> str:
         name = OPERATION_NAMES.get(op)
@@ -304,6 +323,7 @@ class Page:
             "csrf_token": self.csrf_token(),
             "issuer": self.rt.settings.issuer,
             "method_name": self.method_name,
+            "proof_name": self.proof_name,
             "operation_name": self.operation_name,
             "path": self.request.url.path,
             "when": when,
@@ -365,21 +385,18 @@ async def checked_form(page: Page) -> Mapping[str, str] | Response:
 
 
 
-PASSKEY = "webauthn"
-
-
 async def passkey_request(page: Page, method_type: str | None,
-                          ask: Callable[[], Awaitable[ChallengeSent]]
+                          ask: Callable[[str], Awaitable[ChallengeSent]]
                           ) -> tuple[dict[str, Any] | None, str | None]:
     """For a passkey form: (the options the browser needs, or why there are none).
 
     A passkey answers a challenge made for this one step, so the page asks for it as it
     is shown; other methods need nothing here.
     """
-    if method_type != PASSKEY:
+    if method_type is None or not browser_ceremony(method_type):
         return None, None
     try:
-        sent = await ask()
+        sent = await ask(method_type)
     except DomainError as err:
         return None, page.error_message(err)
     return sent.options, None

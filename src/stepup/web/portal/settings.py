@@ -12,9 +12,6 @@ from stepup.methods.base import MethodView
 from stepup.services import accounts, methods, recovery
 from stepup.web.portal.devices import device_rows
 from stepup.web.portal.render import (
-    METHOD_BLURBS,
-    METHOD_NAMES,
-    METHOD_ORDER,
     N_,
     logged_in,
     to_login,
@@ -64,12 +61,12 @@ async def methods_page(request: Request) -> Response:
     views = {v.type: v for v in await methods.list_views(rt, user.id)}
     warn_at = rt.settings.backup_codes_warn_at
     sections = []
-    for t in METHOD_ORDER:
+    for d in registry.descriptors():
+        t = d.type
         view = views.get(t)
         low = bool(view and view.enabled and view.remaining is not None
                    and view.remaining <= warn_at)
-        sections.append(Section(type=t, name=page._(METHOD_NAMES[t]),
-                                blurb=page._(METHOD_BLURBS[t]),
+        sections.append(Section(type=t, name=page._(d.name), blurb=page._(d.blurb),
                                 available=registry.is_available(t) and view is not None,
                                 view=view, low=low))
     enabled = [s for s in sections if s.enabled]
@@ -79,11 +76,13 @@ async def methods_page(request: Request) -> Response:
     notice = None
     done = request.query_params.get("done")
     method = request.query_params.get("method", "")
-    if done in DONE_MESSAGES and (method in METHOD_NAMES or done in GENERAL_DONE):
+    if done in DONE_MESSAGES and (registry.descriptor(method) or done in GENERAL_DONE):
         notice = page._(DONE_MESSAGES[done], method=page.method_name(method))
-    sms = views.get("sms")
-    phone = sms.destination if sms is not None and sms.enabled else None
-    backup = views.get("backup_codes")
+    # The profile's phone: the one a method verified (SMS), while that method is on.
+    phone = next((v.destination for d in registry.descriptors() if d.verifies_phone
+                  and (v := views.get(d.type)) is not None and v.enabled), None)
+    backup = next((views[d.type] for d in registry.descriptors()
+                   if d.login_fallback and d.type in views), None)
     low_after_login = None
     if request.query_params.get("backup_low") and backup and backup.remaining is not None:
         low_after_login = backup.remaining

@@ -126,6 +126,7 @@ def _challenge_of(credential: dict[str, Any]) -> bytes:
 class WebAuthnMethod:
     type = CHANNEL
     login_fallback = False
+    add_purpose = ADD  # the ability HoldsSeveralCredentials
 
     # --- challenges: issued like a code, kept as an HMAC ---------------------------------
 

@@ -50,6 +50,9 @@ class BackupCodesMethod:
         await ctx.db.flush()
         return [format_backup_code(c) for c in codes]
 
+    async def codes_left(self, db: AsyncSession, user_id: str) -> int:
+        return await queries.count_unused_backup_codes(db, user_id)
+
     async def begin_enrollment(self, ctx: MethodContext, user: User, params: dict[str, Any]
                                ) -> EnrollmentStart:
         row = await queries.get_method(ctx.db, user.id, self.type)

@@ -1,0 +1,21 @@
+"""Security codes sent on WhatsApp (the shared logic of code channels is methods/oob.py)."""
+
+from __future__ import annotations
+
+from stepup.methods.base import N_, Descriptor
+from stepup.methods.oob import OobMethod
+
+DESCRIPTOR = Descriptor(
+    type="whatsapp", order=40,
+    name=N_("WhatsApp"), notice_name=N_("WhatsApp codes"),
+    blurb=N_("Security codes sent to you on WhatsApp."),
+    sends_codes=True, message_format="chat", channel_name=N_("WhatsApp codes"),
+    channel_word="WhatsApp",
+    channel_label="WhatsApp", destination="phone",
+    code_hint=N_("The 6-digit code from the WhatsApp message we sent you."),
+    setup_intro=N_("Enter the mobile phone number you use on WhatsApp and your PIN, and then "
+                   "click Send. We will send a security code to this number on WhatsApp."),
+)
+METHOD = OobMethod(DESCRIPTOR.type)
+
+__all__ = ["DESCRIPTOR", "METHOD"]
