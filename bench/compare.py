@@ -6,9 +6,9 @@ privacyIDEA 3.14's /validate/check.
                             [--calls verify login] [--duration 20]
                             [--concurrency 1 8 32] [--skip-peer]
 
-For each database and user count: ``stepup bench seed`` users, ``stepup serve`` (one
-worker on SQLite, ``--pg-workers`` on PostgreSQL), an app API key, then each call at
-each concurrency:
+For each database and user count: ``stepup bench seed`` users, ``stepup serve``
+(``--sqlite-workers``, one by default, or ``--pg-workers``; ``--no-access-log`` unless
+``--access-log``), an app API key, then each call at each concurrency:
 
 - ``verify``: ``POST /api/v1/users/{id}/verify``, the like-for-like call to the peer's
   ``/validate/check`` (an API key, a user id, a code);
@@ -19,7 +19,9 @@ Then the peer, once, installed and started by ``../shared/bench/setup_privacyide
 (its own venv, SQLite, gunicorn with 2 workers). Everything is driven by
 ``../shared/bench/totp_load.py``; each load starts just after a 30-s time step begins,
 so every token has a fresh step. Prints a Markdown table with the ratio to the peer at
-the same concurrency and StepUp's worker RSS; the JSON goes to bench/results/.
+the same concurrency, StepUp's CPU milliseconds per request (its processes' CPU time
+over the requests served, from /proc) and its worker RSS; the JSON goes to
+bench/results/.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -79,18 +83,28 @@ def load(target: str, url: str, tokens: Path, c: int, duration: float,
     return result
 
 
-def rss_mb(parent: int) -> list[float]:
-    """RSS of the serving processes: the parent (the worker itself when there is one)
-    and its worker children."""
+def serving_pids(parent: int) -> list[int]:
+    """The serving processes: the parent (the worker itself when there is one) and its
+    worker children (multiprocessing's spawned processes, not its resource tracker)."""
     out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout
-    sizes = []
-    for pid in [parent, *map(int, out.split())]:
+    pids = [parent]
+    for pid in map(int, out.split()):
         try:
-            status = Path(f"/proc/{pid}/status").read_text()
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if pid != parent and b"spawn_main" not in cmd:
+        if b"spawn_main" in cmd:
+            pids.append(pid)
+    return pids
+
+
+def rss_mb(parent: int) -> list[float]:
+    """RSS of the serving processes, in MB."""
+    sizes = []
+    for pid in serving_pids(parent):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
             continue
         m = re.search(r"VmRSS:\s+(\d+) kB", status)
         if m:
@@ -98,8 +112,40 @@ def rss_mb(parent: int) -> list[float]:
     return sizes
 
 
-def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace
-               ) -> dict[str, Any]:
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(parent: int) -> float:
+    """CPU time (user + system) the serving processes have used so far: fields 14 and 15
+    of /proc/PID/stat, in clock ticks."""
+    total = 0
+    for pid in serving_pids(parent):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+def measured_load(server: int, target: str, url: str, tokens: Path, c: int,
+                  duration: float, extra: list[str]) -> dict[str, Any]:
+    """``load`` with the server's CPU time over it: ``cpu_ms`` per request served (all of
+    the server's processes, over every answer, accepted or not)."""
+    before = cpu_seconds(server)
+    res = load(target, url, tokens, c, duration, extra)
+    used = cpu_seconds(server) - before
+    res["cpu_s"] = round(used, 2)
+    res["cpu_ms"] = round(1000 * used / res["requests"], 2) if res.get("requests") else None
+    return res
+
+
+def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
+               around_load: Callable[[list[int], str, int], AbstractContextManager[Any]]
+               | None = None) -> dict[str, Any]:
+    """Seed, serve and drive one database at one user count. ``around_load(pids, call,
+    c)``: entered around each load (bench/cpu.py profiles the workers there)."""
     work = Path(tempfile.mkdtemp(prefix="stepup-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
     env["STEPUP_DATA_DIR"] = str(work / "data")
@@ -127,8 +173,9 @@ def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace
                                   "bench", "--rate", "100000000"], **opts).stdout
         key = re.search(r"key:\s+(\S+)", key_out).group(1)  # type: ignore[union-attr]
         port = free_port()
+        quiet = [] if args.access_log else ["--no-access-log"]
         server = subprocess.Popen([*STEPUP, "serve", "--port", str(port), "--workers",
-                                   str(workers)], env=env, cwd=work,
+                                   str(workers), *quiet], env=env, cwd=work,
                                   stdout=(work / "serve.log").open("w"),
                                   stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
@@ -148,7 +195,10 @@ def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace
                     # A 200 is an authenticated login (a session token in the body).
                     extra = ["--path", "/api/v1/login/verify", "--body", LOGIN_BODY]
                 next_step()
-                res = load("json", base, file, c, args.duration, extra)
+                with around_load(serving_pids(server.pid), call, c) if around_load \
+                        else nullcontext():
+                    res = measured_load(server.pid, "json", base, file, c, args.duration,
+                                        extra)
                 result["calls"][call][c] = res
                 print(f"stepup {db} {users} {call} c={c}: {res}", flush=True)
         result["rss_mb"] = rss_mb(server.pid)
@@ -179,8 +229,9 @@ def run_peer(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
 
 
 def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]]) -> str:
-    lines = ["| database | users | call | c | req/s | p50 ms | p95 ms | p99 ms | × peer |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| database | users | call | c | req/s | p50 ms | p95 ms | p99 ms | CPU ms/req "
+             "| × peer |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         for call, by_c in r["calls"].items():
             for c, s in by_c.items():
@@ -188,10 +239,11 @@ def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]]) -> str:
                 ratio = f"{s['rps'] / p['rps']:.1f}" if p and p.get("rps") else "–"
                 lines.append(f"| {r['db']} ({r['workers']}w) | {r['users']:,} | {call} | {c} "
                              f"| {s['rps']} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} "
-                             f"| {ratio} |")
+                             f"| {s.get('cpu_ms', '–')} | {ratio} |")
     for c, p in peer.items():
         lines.append(f"| privacyIDEA 3.14 (2w) | – | /validate/check | {c} | {p['rps']} "
-                     f"| {p['p50_ms']} | {p['p95_ms']} | {p['p99_ms']} | 1.0 |")
+                     f"| {p['p50_ms']} | {p['p95_ms']} | {p['p99_ms']} | {p.get('cpu_ms', '–')} "
+                     f"| 1.0 |")
     return "\n".join(lines)
 
 
@@ -203,7 +255,12 @@ def main() -> None:
     ap.add_argument("--calls", choices=["verify", "login"], nargs="+",
                     default=["verify", "login"])
     ap.add_argument("--pg-workers", type=int, default=2,
-                    help="workers on PostgreSQL (SQLite runs one: it has one writer)")
+                    help="workers on PostgreSQL")
+    ap.add_argument("--sqlite-workers", type=int, default=1,
+                    help="workers on SQLite (they share the one writer)")
+    ap.add_argument("--access-log", action="store_true",
+                    help="keep uvicorn's access log (off by default, as the peer's gunicorn "
+                         "keeps none)")
     ap.add_argument("--pg-pool", type=int, default=10,
                     help="connections per PostgreSQL worker (no overflow)")
     ap.add_argument("--duration", type=float, default=20)
@@ -213,7 +270,8 @@ def main() -> None:
     if args.duration > 29:
         ap.error("--duration must stay inside one 30-s time step (at most 29)")
 
-    runs = [run_stepup(db, users, 1 if db == "sqlite" else args.pg_workers, args)
+    runs = [run_stepup(db, users, args.sqlite_workers if db == "sqlite" else args.pg_workers,
+                       args)
             for db in args.db for users in args.users]
     peer = {} if args.skip_peer else run_peer(args)
     print("\n" + table(runs, peer))

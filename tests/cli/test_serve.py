@@ -87,3 +87,21 @@ def test_user_unlock_lifts_a_lock_and_says_so(served: tuple[str, Path]) -> None:
                              cwd=data.parent, env=clean_env(STEPUP_DATA_DIR=str(data)),
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1 and "No account" in missing.stderr
+
+
+@pytest.mark.parametrize("flag", [None, "--no-access-log"])
+def test_access_log_is_on_unless_turned_off(tmp_path: Path, flag: str | None) -> None:
+    port = free_port()
+    proc = subprocess.Popen([*STEPUP, "serve", "--port", str(port), *([flag] if flag else [])],
+                            cwd=tmp_path, env=clean_env(STEPUP_DATA_DIR=str(tmp_path / "d")),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        if not wait_until_up(base, "/healthz"):
+            pytest.fail("stepup serve did not start")
+        assert httpx.get(f"{base}/readyz").status_code == 200
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert ('"GET /readyz HTTP/1.1" 200' in out) is (flag is None)
+    assert "Application startup complete" in out  # the server's own log stays

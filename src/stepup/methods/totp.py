@@ -12,9 +12,8 @@ hint never confirms a guess that could be used later.
 from __future__ import annotations
 
 import base64
-import hashlib
+import hmac
 import secrets
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -42,19 +41,36 @@ STEP_SECONDS = 30
 DIGITS = 6
 # RFC 6238 allows HMAC-SHA1, -SHA256 and -SHA512; authenticator apps use SHA1, the
 # others are here so the RFC's own test vectors can check this module (tests/unit).
-DIGESTS: dict[str, Callable[..., Any]] = {
-    "sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512,
-}
+DIGESTS = frozenset({"sha1", "sha256", "sha512"})
 
 
 def new_secret() -> str:
     return base64.b32encode(secrets.token_bytes(20)).decode()  # 160 bits (RFC 4226 §4)
 
 
+def seed_bytes(secret: str) -> bytes:
+    """The base32 seed as bytes; padding may be left out and case does not matter, as in
+    authenticator apps (and pyotp)."""
+    return base64.b32decode(secret + "=" * (-len(secret) % 8), casefold=True)
+
+
+def hotp(key: bytes, counter: int, *, digits: int = DIGITS, digest: str = "sha1") -> str:
+    """RFC 4226 §5.3: HMAC of the 8-byte counter, dynamic truncation, ``digits`` digits.
+
+    Computed here rather than through a ``pyotp.TOTP`` per code: a check computes three
+    codes (the window) from one seed, and pyotp decodes the seed and builds its objects
+    again for each. The RFC's vectors check this (tests/unit/test_totp_rfc6238.py), and
+    pyotp's codes must equal these (tests/unit/test_totp_codes.py)."""
+    if digest not in DIGESTS:
+        raise ValueError(f"unknown digest {digest!r}")
+    mac = hmac.digest(key, counter.to_bytes(8, "big"), digest)
+    offset = mac[-1] & 0x0F
+    value = int.from_bytes(mac[offset:offset + 4], "big") & 0x7FFFFFFF
+    return str(value % 10 ** digits).zfill(digits)
+
+
 def code_at(secret: str, step: int, *, digits: int = DIGITS, digest: str = "sha1") -> str:
-    otp = pyotp.TOTP(secret, digits=digits, digest=DIGESTS[digest], interval=STEP_SECONDS)
-    code: str = otp.generate_otp(step)
-    return code
+    return hotp(seed_bytes(secret), step, digits=digits, digest=digest)
 
 
 def time_step(when: datetime) -> int:
@@ -78,9 +94,10 @@ def qr_svg(uri: str) -> str:
 def match_step(secret: str, code: str, now_step: int, window: int, *, digits: int = DIGITS,
                digest: str = "sha1") -> int | None:
     """The step within ±window whose code equals ``code`` (checked in constant time)."""
+    key = seed_bytes(secret)
     found = None
     for offset in range(-window, window + 1):
-        if same(code_at(secret, now_step + offset, digits=digits, digest=digest), code):
+        if same(hotp(key, now_step + offset, digits=digits, digest=digest), code):
             found = now_step + offset
     return found
 
@@ -88,9 +105,10 @@ def match_step(secret: str, code: str, now_step: int, window: int, *, digits: in
 def drifted_step(secret: str, code: str, now_step: int, window: int, reach: int
                  ) -> int | None:
     """The step outside the window but within ``reach`` steps whose code is ``code``."""
+    key = seed_bytes(secret)
     for distance in range(window + 1, reach + 1):
         for step in (now_step - distance, now_step + distance):
-            if same(code_at(secret, step), code):
+            if same(hotp(key, step), code):
                 return step
     return None
 

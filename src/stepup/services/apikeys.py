@@ -20,7 +20,6 @@ from stepup.domain.errors import (
 from stepup.domain.hashing import new_id, new_token
 from stepup.services import apps, audit
 from stepup.services.runtime import Actor, Runtime
-from stepup.store import apps as apps_store
 from stepup.store import queries
 from stepup.store.models import ApiKey
 
@@ -87,11 +86,15 @@ class Authenticated:
 async def authenticate(rt: Runtime, token: str, role: str, scope: str | None = None, *,
                        user_id: str | None = None) -> Authenticated:
     """The key behind ``token``, counted against its rate (ApiQuotaExceeded past it).
-    ``user_id``: the user the call is about, looked up in the same transaction."""
+    ``user_id``: the user the call is about, looked up with the key (one query).
+
+    Nothing about a key is cached between calls: a revoked key, a changed rate or scope
+    holds from the next call on, in every worker."""
     async with rt.db() as db:
-        row = await queries.get_api_key_by_hash(db, rt.hasher.token_hash(token))
-        if row is None or row.revoked_at is not None:
+        found = await queries.get_api_key_and_owner(db, rt.hasher.token_hash(token), user_id)
+        if found is None or found[0].revoked_at is not None:
             raise NotAuthenticated("This API key is not valid.")
+        row, owner = found
         if row.role != role:
             raise NotAuthenticated(f"This call needs an API key of role '{role}'.")
         if scope and row.scopes and scope not in row.scopes:
@@ -103,12 +106,11 @@ async def authenticate(rt: Runtime, token: str, role: str, scope: str | None = N
         used = await queries.rate_hit(db, f"apikey:{row.id}", window)
         quota = Quota(row.rate_per_minute, max(0, row.rate_per_minute - used), reset)
         if used > quota.limit:
-            await db.rollback()  # expires ``row``: only ``quota`` is read after it
+            await db.rollback()  # the count of a refused call is not kept
             raise ApiQuotaExceeded("This API key made too many calls: slow down.",
                                    limit=quota.limit, retry_after=reset)
         if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
             await queries.touch_api_key(db, row, now)
-        owner = await apps_store.user_app(db, user_id) if user_id is not None else None
         await db.commit()
         return Authenticated(row, quota, user_id is None or owner == row.app_id)
 

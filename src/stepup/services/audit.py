@@ -29,18 +29,27 @@ from stepup.services.runtime import Actor, Runtime
 from stepup.store import audit as store
 from stepup.store.models import AuditEvent
 
+# What is hashed of an event: everything but its id and hashes.
+CONTENT = ("user_id", "actor", "event", "ip", "user_agent", "data", "created_at")
 
-def canonical(event: AuditEvent) -> bytes:
-    created = event.created_at.astimezone(UTC).isoformat(timespec="microseconds")
-    content = {"user_id": event.user_id, "actor": event.actor, "event": event.event,
-               "ip": event.ip, "user_agent": event.user_agent, "data": event.data or {},
-               "created_at": created}
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+
+def _canonical(content: dict[str, Any]) -> bytes:
+    created = content["created_at"].astimezone(UTC).isoformat(timespec="microseconds")
+    return json.dumps({**content, "data": content["data"] or {}, "created_at": created},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=str).encode()
 
 
+def _hash(prev_hash: str | None, content: dict[str, Any]) -> str:
+    return hashlib.sha256((prev_hash or "").encode() + _canonical(content)).hexdigest()
+
+
+def canonical(event: AuditEvent) -> bytes:
+    return _canonical({name: getattr(event, name) for name in CONTENT})
+
+
 def chain_hash(prev_hash: str | None, event: AuditEvent) -> str:
-    return hashlib.sha256((prev_hash or "").encode() + canonical(event)).hexdigest()
+    return _hash(prev_hash, {name: getattr(event, name) for name in CONTENT})
 
 
 async def record(db: AsyncSession, clock: Clock, actor: Actor, event: str,
@@ -49,9 +58,10 @@ async def record(db: AsyncSession, clock: Clock, actor: Actor, event: str,
         # A portal's call: ``ip`` is its end user's; which of its servers called is
         # worth knowing too (a key used from somewhere unexpected), never shown to users.
         data = {**data, "via_ip": actor.via_ip}
-    row = AuditEvent(user_id=user_id, actor=actor.name, event=event, ip=actor.ip,
-                     user_agent=(actor.user_agent or "")[:300] or None, data=data,
-                     created_at=clock.now())
+    # The row as plain values (no ORM object: it is only hashed and inserted).
+    content = {"user_id": user_id, "actor": actor.name, "event": event, "ip": actor.ip,
+               "user_agent": (actor.user_agent or "")[:300] or None, "data": data,
+               "created_at": clock.now()}
     # Lock the chain's head first: the next event of this chain waits until we commit,
     # so the chain order is the order of the ids.
     if user_id is None:
@@ -63,12 +73,11 @@ async def record(db: AsyncSession, clock: Clock, actor: Actor, event: str,
         if not exists:
             await store.lock_orphan_chain(db, user_id)
             prev = await store.last_hash(db, user_id)
-    row.prev_hash = prev
-    row.hash = chain_hash(prev, row)
-    await store.add(db, row)
+    head = _hash(prev, content)
+    await store.add(db, {**content, "prev_hash": prev, "hash": head})
     if exists:
         assert user_id is not None
-        await store.set_user_head(db, user_id, row.hash)
+        await store.set_user_head(db, user_id, head)
 
 
 # --- verification ----------------------------------------------------------------------

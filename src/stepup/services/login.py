@@ -160,12 +160,11 @@ async def _open_flow(rt: Runtime, db: AsyncSession, login_token: str, *,
                      check_account: bool = True) -> tuple[LoginFlow, User]:
     """The login flow and its user. ``check_account=False`` when the caller goes on to
     ask for a method's guards, which read the account's lock in the same query."""
-    flow = await queries.get_login_flow_by_hash(db, rt.hasher.token_hash(login_token))
+    flow, user = await queries.get_login_flow_and_user(db, rt.hasher.token_hash(login_token))
     if flow is None or flow.used_at is not None:
         raise NotAuthenticated("This login attempt is no longer valid: log in again.")
     if flow.expires_at <= rt.clock.now():
         raise NotAuthenticated("This login attempt has expired: log in again.")
-    user = await queries.get_user(db, flow.user_id)
     if user is None:
         raise NotAuthenticated()
     if check_account:

@@ -207,7 +207,9 @@ async def deliver_due(rt: Runtime, client: httpx.AsyncClient | None = None) -> i
     """Send every delivery that is due now; returns how many were accepted."""
     accepted = 0
     own = client is None
-    http = client or httpx.AsyncClient(timeout=TIMEOUT)
+    # Made when a delivery is due, not on every idle poll: a client builds a TLS context
+    # (the CA bundle read and parsed), milliseconds of CPU every few seconds per worker.
+    http = client
     try:
         while True:
             async with rt.db() as db:
@@ -230,6 +232,7 @@ async def deliver_due(rt: Runtime, client: httpx.AsyncClient | None = None) -> i
                 ok = False
             else:
                 url, secret = target
+                http = http or httpx.AsyncClient(timeout=TIMEOUT)
                 ok, error = await _post(rt, http, row, url, secret)
             async with rt.db() as db:
                 fresh = await store.get(db, row.id)
@@ -250,7 +253,7 @@ async def deliver_due(rt: Runtime, client: httpx.AsyncClient | None = None) -> i
                     fresh.last_error = error
                 await db.commit()
     finally:
-        if own:
+        if own and http is not None:
             await http.aclose()
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.store.models import AuditEvent, User
@@ -18,17 +19,20 @@ def _postgres(db: AsyncSession) -> bool:
     return db.get_bind().dialect.name == "postgresql"
 
 
-_HEAD = select(User.audit_head).where(User.id == bindparam("user_id"))
+# Built on the tables, not the mapped classes: run as plain Core statements, past the
+# ORM's execution path (see store/queries.py).
+_users: Table = User.__table__  # type: ignore[assignment]
+_events: Table = AuditEvent.__table__  # type: ignore[assignment]
+_HEAD = select(_users.c.audit_head).where(_users.c.id == bindparam("user_id"))
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
-_SET_HEAD = (update(User).where(User.id == bindparam("user_id"))
-             .values(audit_head=bindparam("head"))
-             .execution_options(synchronize_session=False))
-_ADD = insert(AuditEvent)
-_ORIGINS = (select(AuditEvent.ip, AuditEvent.user_agent)
-            .where(AuditEvent.user_id == bindparam("user_id"),
-                   AuditEvent.event.in_(bindparam("events", expanding=True)),
-                   AuditEvent.created_at >= bindparam("since"))
-            .order_by(AuditEvent.id.desc()).limit(bindparam("limit")))
+_SET_HEAD = (update(_users).where(_users.c.id == bindparam("user_id"))
+             .values(audit_head=bindparam("head")))
+_ADD = insert(_events)
+_ORIGINS = (select(_events.c.ip, _events.c.user_agent)
+            .where(_events.c.user_id == bindparam("user_id"),
+                   _events.c.event.in_(bindparam("events", expanding=True)),
+                   _events.c.created_at >= bindparam("since"))
+            .order_by(_events.c.id.desc()).limit(bindparam("limit")))
 
 
 async def lock_user_head(db: AsyncSession, user_id: str) -> tuple[bool, str | None]:
@@ -65,13 +69,12 @@ async def last_hash(db: AsyncSession, user_id: str | None) -> str | None:
     return (await db.execute(q)).scalar_one_or_none()
 
 
-async def add(db: AsyncSession, event: AuditEvent) -> None:
-    # A Core INSERT: the event is never read back in this session, and the ORM's unit of
-    # work for it cost as much as the rest of a verification's audit.
-    await db.execute(_ADD, {
-        "user_id": event.user_id, "actor": event.actor, "event": event.event, "ip": event.ip,
-        "user_agent": event.user_agent, "data": event.data, "created_at": event.created_at,
-        "prev_hash": event.prev_hash, "hash": event.hash})
+async def add(db: AsyncSession, row: dict[str, Any]) -> None:
+    """Insert an event: ``row`` holds its columns (all but the id)."""
+    # A Core INSERT on the table: the event is never read back in this session, and the
+    # ORM's unit of work (or its bulk INSERT) for it cost as much as the rest of a
+    # verification's audit.
+    await db.execute(_ADD, row)
 
 
 async def stream_all(db: AsyncSession) -> AsyncIterator[AuditEvent]:

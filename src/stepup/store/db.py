@@ -26,7 +26,7 @@ from typing import Any
 import aiosqlite
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -107,6 +107,12 @@ class InlineConnection(aiosqlite.Connection):
             raise ValueError("Connection closed")
         return fn(*args, **kwargs)
 
+    def begin(self, immediate: bool) -> None:
+        """``BEGIN`` now, from SQLAlchemy's synchronous "begin" hook. The statement has
+        no result: run through the engine's whole execution path (``exec_driver_sql``)
+        it cost as much as one of the transaction's real statements."""
+        self._conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
 
 async def _connect_inline(url: str) -> aiosqlite.Connection:
     path = make_url(url).database or ":memory:"
@@ -133,7 +139,13 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         read_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        driver: InlineConnection = conn.connection.driver_connection
+        try:
+            driver.begin(immediate=not read_only)
+        except sqlite3.Error as exc:
+            # Raised as the engine raises a failed statement's error: a database locked
+            # past the busy timeout is an OperationalError, answered 503 (web/problems).
+            raise DBAPIError.instance("BEGIN", None, exc, sqlite3.Error) from exc
 
 
 # Execution option of the connections of read sessions (see make_read_sessionmaker).

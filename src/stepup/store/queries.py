@@ -5,7 +5,11 @@ Every single-use guarantee is one conditional UPDATE here, so two racing request
 
 The statements of a verification are built once, with bound parameters (``_P``): a
 statement object memoises its cache key, and building and keying a fresh statement on
-every call was a tenth of a verification's time.
+every call was a tenth of a verification's time. Those that need no ORM object back are
+built on the tables (``_table``), not the mapped classes: the session then runs them as
+plain Core statements, while an ORM-enabled statement goes through the ORM's execution
+path first (its bulk INSERT and UPDATE machinery, identity-map bookkeeping), which cost
+two to four times the statement itself.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -34,6 +38,19 @@ from stepup.store.models import (
 )
 
 _P = bindparam  # a named parameter of a statement built once
+
+
+def _table(model: Any) -> Table:
+    """The table of a mapped class, for statements that skip the ORM."""
+    table: Table = model.__table__
+    return table
+
+
+_users = _table(User)
+_methods = _table(Method)
+_guards = _table(Guard)
+_keys = _table(ApiKey)
+_flows = _table(LoginFlow)
 
 # --- users ---------------------------------------------------------------------------
 
@@ -83,14 +100,25 @@ async def touch_session(db: AsyncSession, session_id: str, now: datetime) -> Non
 
 
 _FLOW_BY_HASH = select(LoginFlow).where(LoginFlow.token_hash == _P("hash"))
-_CONSUME_FLOW = (update(LoginFlow)
-                 .where(LoginFlow.id == _P("flow_id"), LoginFlow.used_at.is_(None))
-                 .values(used_at=_P("now"))
-                 .execution_options(synchronize_session=False))
+_CONSUME_FLOW = (update(_flows)
+                 .where(_flows.c.id == _P("flow_id"), _flows.c.used_at.is_(None))
+                 .values(used_at=_P("now")))
+
+
+_FLOW_AND_USER = (select(LoginFlow, User)
+                  .outerjoin(User, User.id == LoginFlow.user_id)
+                  .where(LoginFlow.token_hash == _P("hash")))
 
 
 async def get_login_flow_by_hash(db: AsyncSession, token_hash: bytes) -> LoginFlow | None:
     return (await db.execute(_FLOW_BY_HASH, {"hash": token_hash})).scalar_one_or_none()
+
+
+async def get_login_flow_and_user(db: AsyncSession, token_hash: bytes
+                                  ) -> tuple[LoginFlow | None, User | None]:
+    """The login flow with this hash and its user (None if gone), in one query."""
+    row = (await db.execute(_FLOW_AND_USER, {"hash": token_hash})).first()
+    return (None, None) if row is None else (row[0], row[1])
 
 
 async def consume_login_flow(db: AsyncSession, flow_id: str, now: datetime) -> bool:
@@ -98,7 +126,7 @@ async def consume_login_flow(db: AsyncSession, flow_id: str, now: datetime) -> b
     return _rowcount(res) == 1
 
 
-_ADD_SESSION = insert(Session)
+_ADD_SESSION = insert(_table(Session))
 
 
 async def add_session(db: AsyncSession, **values: Any) -> None:
@@ -137,11 +165,10 @@ async def delete_method(db: AsyncSession, method_id: str) -> None:
     await db.execute(delete(Method).where(Method.id == method_id))
 
 
-_ADVANCE_STEP = (update(Method)
-                 .where(Method.id == _P("method_id"),
-                        Method.last_step.is_(None) | (Method.last_step < _P("step")))
-                 .values(last_step=_P("step"), last_used_at=_P("now"))
-                 .execution_options(synchronize_session=False))
+_ADVANCE_STEP = (update(_methods)
+                 .where(_methods.c.id == _P("method_id"),
+                        _methods.c.last_step.is_(None) | (_methods.c.last_step < _P("step")))
+                 .values(last_step=_P("step"), last_used_at=_P("now")))
 
 
 async def advance_counter(db: AsyncSession, row: Method, step: int, now: datetime) -> bool:
@@ -225,15 +252,22 @@ async def delete_backup_codes(db: AsyncSession, user_id: str) -> None:
 # --- guards (consecutive failures and locks) -----------------------------------------
 
 
-_GUARD_STATES = select(Guard.scope, Guard.failures, Guard.level, Guard.locked_until).where(
-    Guard.user_id == _P("user_id"), Guard.scope.in_(_P("scopes", expanding=True)))
+# Two scopes at most (the account's and one more): fixed parameters, where an expanding
+# IN would rewrite the statement's SQL on every call.
+_GUARD_STATES = (select(_guards.c.scope, _guards.c.failures, _guards.c.level,
+                        _guards.c.locked_until)
+                 .where(_guards.c.user_id == _P("user_id"),
+                        _guards.c.scope.in_([_P("scope_a"), _P("scope_b")])))
 
 
 async def get_guard_states(db: AsyncSession, user_id: str, scopes: Sequence[str]
                            ) -> dict[str, tuple[int, int, datetime | None]]:
-    """(failures, level, locked_until) of the user's guards in ``scopes`` that exist."""
-    rows = (await db.execute(_GUARD_STATES, {"user_id": user_id, "scopes": list(scopes)})
-            ).all()
+    """(failures, level, locked_until) of the user's guards in ``scopes`` (one or two)
+    that exist."""
+    if not 1 <= len(scopes) <= 2:
+        raise ValueError("one or two scopes")
+    params = {"user_id": user_id, "scope_a": scopes[0], "scope_b": scopes[-1]}
+    rows = (await db.execute(_GUARD_STATES, params)).all()
     return {r[0]: (int(r[1]), int(r[2]), r[3]) for r in rows}
 
 
@@ -270,15 +304,34 @@ async def clear_guard(db: AsyncSession, user_id: str, scope: str, *, keep_level:
 # --- API keys ------------------------------------------------------------------------
 
 _KEY_BY_HASH = select(ApiKey).where(ApiKey.key_hash == _P("hash"))
+# The key and the app of the user the call is about (NULL: no such user), in one query.
+_KEY_AND_OWNER = select(
+    *_keys.c,
+    select(_users.c.app_id).where(_users.c.id == _P("user_id")).scalar_subquery()
+    .label("owner_app_id"),
+).where(_keys.c.key_hash == _P("hash"))
+_TOUCH_KEY = update(_keys).where(_keys.c.id == _P("key_id")).values(last_used_at=_P("now"))
 
 
 async def get_api_key_by_hash(db: AsyncSession, key_hash: bytes) -> ApiKey | None:
     return (await db.execute(_KEY_BY_HASH, {"hash": key_hash})).scalar_one_or_none()
 
 
+async def get_api_key_and_owner(db: AsyncSession, key_hash: bytes, user_id: str | None
+                                ) -> tuple[ApiKey, str | None] | None:
+    """The key with this hash, and the app of user ``user_id`` (None when there is no
+    such user, or no ``user_id``). The key is a plain object outside the session: it is
+    only read, and building it from the row skips the ORM's loading."""
+    row = (await db.execute(_KEY_AND_OWNER, {"hash": key_hash, "user_id": user_id})).first()
+    if row is None:
+        return None
+    values = row._asdict()
+    owner: str | None = values.pop("owner_app_id")
+    return ApiKey(**values), owner
+
+
 async def touch_api_key(db: AsyncSession, key: ApiKey, now: datetime) -> None:
-    await db.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
-                     .execution_options(synchronize_session=False))
+    await db.execute(_TOUCH_KEY, {"key_id": key.id, "now": now})
     set_committed_value(key, "last_used_at", now)
 
 
@@ -298,12 +351,13 @@ async def revoke_api_key(db: AsyncSession, key_id: str, now: datetime) -> bool:
 
 
 def _rate_hit(insert: Any) -> Any:
-    ins = insert(RateCounter).values(key=_P("counter"), window_start=_P("start"),
-                                     count=_P("amount"))
+    counters = _table(RateCounter)
+    ins = insert(counters).values(key=_P("counter"), window_start=_P("start"),
+                                  count=_P("amount"))
     return ins.on_conflict_do_update(
-        index_elements=[RateCounter.key, RateCounter.window_start],
-        set_={"count": RateCounter.count + ins.excluded.count},
-    ).returning(RateCounter.count)
+        index_elements=[counters.c.key, counters.c.window_start],
+        set_={"count": counters.c.count + ins.excluded.count},
+    ).returning(counters.c.count)
 
 
 _RATE_HIT = {"postgresql": _rate_hit(postgresql.insert), "sqlite": _rate_hit(sqlite.insert)}
