@@ -200,13 +200,7 @@ PROVERS: dict[str, Callable[[], Prover]] = {
 
 # Where a registered method breaks the contract today: (surface class, test, method
 # type) → the bug. Each case runs as a strict xfail, so the fix is noticed.
-KNOWN_BREACHES: dict[tuple[str, str, str], str] = {
-    ("TestPages", "test_a_proof_sent_again_is_refused_and_not_counted", "webauthn"): (
-        "A passkey answer sent again on a new login is counted as a wrong proof (400 "
-        "invalid_code) on the pages: showing /login/second-factor makes a new login "
-        "request, and WebAuthnMethod._spend looks for a replay only when no request "
-        "is live."),
-}
+KNOWN_BREACHES: dict[tuple[str, str, str], str] = {}
 
 
 def registered() -> list[str]:

@@ -168,6 +168,9 @@ class WebAuthnMethod:
             raise CodeExpired("This passkey request has expired: start again.")
         challenge = _challenge_of(credential)
         if not same(self._mac(ctx, live.id, challenge), live.code_hash):
+            # The answer accepted last time, sent again after a new request was opened
+            # (showing the login page opens one), is a repeat, not a guess: not counted.
+            await self._refuse_replay(ctx, user, purpose, credential)
             await codes.count_wrong_try(ctx.db, live.id)
             raise InvalidCode("This passkey answer is for another request: start again.")
         if not await codes.consume(ctx.db, live.id, s.code_max_attempts, ctx.clock.now()):
