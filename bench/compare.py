@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -247,7 +248,22 @@ def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def ensure_wrk() -> None:
+    """The load generator's default engine is Debian's wrk (the pure-Python engine
+    measures itself above ~100 req/s): install it when it is missing."""
+    if shutil.which("wrk"):
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    print("wrk is missing: installing Debian's wrk", file=sys.stderr)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "wrk"], check=True, env=env)
+    if not shutil.which("wrk"):
+        sys.exit("wrk: installed, but still not on PATH")
+
+
 def main() -> None:
+    ensure_wrk()
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", choices=["sqlite", "postgres"], nargs="+", default=["sqlite"])

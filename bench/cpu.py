@@ -113,6 +113,7 @@ def profiler(out: Path, duration: float) -> Any:
 
 
 def main() -> None:
+    compare.ensure_wrk()
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
