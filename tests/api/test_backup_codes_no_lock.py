@@ -5,8 +5,6 @@ counted failures."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,62 +13,12 @@ import pytest
 from sqlalchemy import select
 
 from stepup.domain.errors import CodeAlreadyUsed, InvalidCode
-from stepup.domain.hashing import Hasher
 from stepup.services import login as login_service
 from stepup.services import methods as methods_service
 from stepup.services.runtime import Actor, Runtime
-from stepup.store import queries
-from stepup.store.db import make_engine, make_sessionmaker
 from stepup.store.models import User
 from tests.api.helpers import enable_backup_codes, login_token, session_for, sign_up
-
-
-class BlockingHasher(Hasher):
-    """The runtime's hasher, whose backup-code hash waits (in run_cpu's thread) until
-    the test lets it go."""
-
-    def __init__(self, inner: Hasher) -> None:
-        self.__dict__.update(inner.__dict__)
-        self.started = threading.Event()
-        self.release = threading.Event()
-
-    def backup_code_hash(self, code: str, salt: bytes) -> bytes:
-        self.started.set()
-        assert self.release.wait(20), "never released"
-        return super().backup_code_hash(code, salt)
-
-
-def slow_runtime(runtime: Runtime) -> tuple[Runtime, BlockingHasher]:
-    hasher = BlockingHasher(runtime.hasher)
-    return Runtime(settings=runtime.settings, engine=runtime.engine,
-                   sessionmaker=runtime.sessionmaker, keyring=runtime.keyring,
-                   hasher=hasher, clock=runtime.clock), hasher
-
-
-async def writes_commit_while_hashing(runtime: Runtime, hasher: BlockingHasher,
-                                      check: Awaitable[Any]) -> asyncio.Task[Any]:
-    task = asyncio.ensure_future(check)
-    other = make_engine(runtime.settings.effective_database_url)
-    try:
-        while not hasher.started.is_set():
-            assert not task.done(), task.result()
-            await asyncio.sleep(0.01)
-        window = runtime.clock.now()
-
-        async def write(make: Any) -> None:
-            async with make() as db:
-                await queries.rate_hit(db, "probe", window)
-                await db.commit()
-
-        # Another worker's write, and this worker's own, both commit while hashing.
-        await asyncio.wait_for(write(make_sessionmaker(other)), 5)
-        await asyncio.wait_for(write(runtime.sessionmaker), 5)
-        assert not task.done()
-    finally:
-        hasher.release.set()
-        await other.dispose()
-    await asyncio.wait([task])
-    return task
+from tests.support.blocking import slow_runtime, writes_commit_while_hashing
 
 
 async def user_id(runtime: Runtime) -> str:
@@ -83,7 +31,7 @@ async def test_login_with_a_backup_code_hashes_it_outside_the_write_lock(
     await sign_up(client)
     codes = await enable_backup_codes(client, await session_for(client))
     token = await login_token(client)
-    slow, hasher = slow_runtime(runtime)
+    slow, hasher = slow_runtime(runtime, "backup_code_hash")
     task = await writes_commit_while_hashing(runtime, hasher, login_service.verify(
         slow, Actor(ip="203.0.113.9"), token, "backup_codes", codes[0]))
     assert task.result().status == "authenticated"
@@ -107,7 +55,7 @@ async def test_managing_with_a_backup_code_hashes_it_outside_the_write_lock(
     await sign_up(client)
     codes = await enable_backup_codes(client, await session_for(client))
     uid = await user_id(runtime)
-    slow, hasher = slow_runtime(runtime)
+    slow, hasher = slow_runtime(runtime, "backup_code_hash")
     task = await writes_commit_while_hashing(runtime, hasher, call(slow, uid, codes[0]))
     assert task.exception() is None
 
@@ -117,7 +65,7 @@ async def test_a_wrong_backup_code_is_still_refused_and_counted(
     await sign_up(client)
     await enable_backup_codes(client, await session_for(client))
     token = await login_token(client)
-    slow, hasher = slow_runtime(runtime)
+    slow, hasher = slow_runtime(runtime, "backup_code_hash")
     task = await writes_commit_while_hashing(runtime, hasher, login_service.verify(
         slow, Actor(ip="203.0.113.9"), token, "backup_codes", "abcde-12345"))
     assert isinstance(task.exception(), InvalidCode)

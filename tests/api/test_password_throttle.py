@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,12 +19,9 @@ from sqlalchemy import select
 from stepup.config import Settings
 from stepup.domain.clock import FrozenClock
 from stepup.domain.errors import InvalidCredentials
-from stepup.domain.hashing import Hasher
 from stepup.services import login as login_service
 from stepup.services import support
 from stepup.services.runtime import Actor, Runtime
-from stepup.store import queries
-from stepup.store.db import make_engine, make_sessionmaker
 from stepup.store.models import AuditEvent
 from tests.api.helpers import (
     EMAIL,
@@ -39,6 +35,7 @@ from tests.api.helpers import (
     totp_now,
 )
 from tests.support import instances
+from tests.support.blocking import slow_runtime, writes_commit_while_hashing
 
 WRONG = "wrong-password-123"
 PER_ADDRESS = 10
@@ -223,51 +220,14 @@ async def test_racing_guesses_cannot_pass_the_limit(client: httpx.AsyncClient) -
 # --- no argon2 inside a write transaction -----------------------------------------------
 
 
-class BlockingHasher(Hasher):
-    """The runtime's hasher, whose password check waits (in run_cpu's thread) until the
-    test lets it go."""
-
-    def __init__(self, inner: Hasher) -> None:
-        self.__dict__.update(inner.__dict__)
-        self.started = threading.Event()
-        self.release = threading.Event()
-
-    def verify_password(self, stored: str | None, password: str) -> bool:
-        self.started.set()
-        assert self.release.wait(20), "never released"
-        return super().verify_password(stored, password)
-
-
 async def test_no_write_lock_is_held_while_the_password_is_hashed(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     await sign_up(client)
-    hasher = BlockingHasher(runtime.hasher)
-    slow = Runtime(settings=runtime.settings, engine=runtime.engine,
-                   sessionmaker=runtime.sessionmaker, keyring=runtime.keyring,
-                   hasher=hasher, clock=runtime.clock)
-    attempt = asyncio.create_task(
-        login_service.password_step(slow, Actor(ip=A), EMAIL, WRONG))
-    other = make_engine(runtime.settings.effective_database_url)
-    try:
-        while not hasher.started.is_set():
-            await asyncio.sleep(0.01)
-        window = runtime.clock.now()
-
-        async def write(make: Any) -> None:
-            async with make() as db:
-                await queries.rate_hit(db, "probe", window)
-                await db.commit()
-
-        # Another worker's write, and this worker's own (one SQLite connection per
-        # process), both commit while the password is being hashed.
-        await asyncio.wait_for(write(make_sessionmaker(other)), 5)
-        await asyncio.wait_for(write(runtime.sessionmaker), 5)
-        assert not attempt.done()
-    finally:
-        hasher.release.set()
-        await other.dispose()
+    slow, hasher = slow_runtime(runtime, "verify_password")
+    attempt = await writes_commit_while_hashing(runtime, hasher, login_service.password_step(
+        slow, Actor(ip=A), EMAIL, WRONG))
     with pytest.raises(InvalidCredentials):
-        await attempt
+        attempt.result()
     async with runtime.db() as db:
         failed = (await db.execute(select(AuditEvent.event).where(
             AuditEvent.event == "login.password_failed"))).scalars().all()
