@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import re
 from pathlib import Path
 
@@ -13,7 +14,15 @@ from babel.messages.pofile import read_po
 import stepup
 from stepup.i18n import LOCALES
 from stepup.methods import registry
-from stepup.methods.base import Descriptor, IssuesCodeSets
+from stepup.methods.base import (
+    CodeSent,
+    CodesIssued,
+    Descriptor,
+    EnrollmentStart,
+    IssuesCodeSets,
+    PasskeyOptions,
+)
+from stepup.methods.totp import TotpSetup
 
 TEXTS = ("name", "notice_name", "blurb", "channel_name", "proof_label", "code_hint",
          "setup_intro", "disable_intro")
@@ -103,3 +112,38 @@ def test_no_page_template_asks_which_method_this_is() -> None:
             if COMPARES.search(line):
                 found.append(f"{path.relative_to(SRC)}:{n}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+# --- the package layout and typed results --------------------------------------------
+
+METHODS = SRC / "methods"
+SHARED_BASES = {"__init__.py", "base.py", "oob.py", "registry.py"}
+
+
+def test_every_method_module_sits_in_its_package() -> None:
+    loose = sorted(p.name for p in METHODS.glob("*.py") if p.name not in SHARED_BASES)
+    assert not loose, f"methods/ modules outside a package: {loose}"
+    for d in registry.descriptors():
+        assert (METHODS / d.type / "__init__.py").is_file(), d.type
+
+
+def test_a_method_package_exports_its_descriptor_and_method() -> None:
+    for d in registry.descriptors():
+        package = importlib.import_module(f"stepup.methods.{d.type}")
+        assert package.DESCRIPTOR is d
+        assert package.METHOD is registry.get(d.type)
+
+
+def test_an_enrollment_result_carries_no_http_status() -> None:
+    fields = {f.name: f for f in dataclasses.fields(EnrollmentStart)}
+    assert "status_code" not in fields
+    assert not [n for n in fields if "status" in n or "http" in n]
+    # The body is a typed value, not a dict the web layer passes through.
+    assert "dict" not in str(fields["body"].type)
+
+
+def test_typed_bodies_are_dataclasses_with_a_page() -> None:
+    for body in (CodesIssued(["a"]), CodeSent("x", 1, 2), PasskeyOptions({}, 1),
+                 TotpSetup("JBSWY3DPEHPK3PXP", "otpauth://totp/x", "<svg/>")):
+        assert dataclasses.is_dataclass(body)
+        assert isinstance(body.page_context(), dict)

@@ -1,4 +1,4 @@
-"""methods/totp.py computes its codes itself (RFC 4226 truncation over one decoded seed):
+"""methods/totp/method.py computes its codes itself (RFC 4226 truncation over one decoded seed):
 they must be exactly pyotp's, which authenticator apps agree with, for any seed and step."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""RFC 6238 Appendix B test vectors, through the functions methods/totp.py uses."""
+"""RFC 6238 Appendix B test vectors, through the functions methods/totp/method.py uses."""
 
 from __future__ import annotations
 

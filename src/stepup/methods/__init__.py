@@ -1,1 +1,1 @@
-"""Authentication methods, one module each, all behind the ``Method`` protocol."""
+"""Authentication methods, one package each, all behind the ``Method`` protocol."""

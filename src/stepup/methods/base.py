@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -138,19 +138,67 @@ class HoldsSeveralCredentials(Protocol):
     type: str
     add_purpose: Purpose
 
-    async def begin_add(self, ctx: MethodContext, user: User) -> dict[str, Any]:
+    async def begin_add(self, ctx: MethodContext, user: User) -> PasskeyOptions:
         """What the user needs to make one more credential (the browser's options)."""
         ...
 
     async def disable(self, ctx: MethodContext, user: User, row: MethodRow) -> None: ...
 
 
+class EnrollmentBody(Protocol):
+    """What the user needs to finish enrolling, as a typed value: a dataclass whose fields
+    are its answer in the API (the web layer serialises every one the same way), and
+    which says what its set-up page shows."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    def page_context(self) -> dict[str, Any]:
+        """The variables of the method's set-up page (``<type>/setup.html``)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CodesIssued:
+    """A set of codes to show once (backup codes); the method is enabled already."""
+
+    codes: list[str]
+
+    def page_context(self) -> dict[str, Any]:
+        return {"codes": list(self.codes)}
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    """A code is on its way to ``sent_to`` (out-of-band); the user enters it to confirm."""
+
+    sent_to: str
+    expires_in: int
+    resend_in: int
+
+    def page_context(self) -> dict[str, Any]:
+        return {"sent_to": self.sent_to, "expires_in": self.expires_in,
+                "resend_in": self.resend_in}
+
+
+@dataclass(frozen=True)
+class PasskeyOptions:
+    """The browser's options for ``navigator.credentials.create`` (a passkey to make)."""
+
+    options: dict[str, Any]
+    expires_in: int
+
+    def page_context(self) -> dict[str, Any]:
+        return {"options": self.options}
+
+
 @dataclass
 class EnrollmentStart:
-    """What the user needs to finish enrolling; ``enabled`` when no confirmation is needed."""
+    """What the user needs to finish enrolling (``body``). ``enabled``: no confirmation
+    is needed, the method is on; ``challenge``: a code was made and waits to be
+    delivered; neither: the user confirms with what ``body`` holds. How that reads in
+    HTTP is the web layer's business."""
 
-    status_code: int
-    body: dict[str, Any]
+    body: EnrollmentBody
     enabled: bool = False
     challenge: ChallengeSent | None = None  # out-of-band: the first code to deliver
 

@@ -31,6 +31,7 @@ from stepup.domain.hashing import new_id
 from stepup.domain.policy import Purpose
 from stepup.methods.base import (
     ChallengeSent,
+    CodeSent,
     EnrollmentStart,
     MethodContext,
     MethodView,
@@ -118,8 +119,8 @@ class OobMethod:
         await ctx.db.flush()
         sent = await self.challenge(ctx, user, row, Purpose.enroll(self.type))
         assert sent is not None
-        return EnrollmentStart(202, {"sent_to": sent.sent_to, "expires_in": sent.expires_in,
-                                     "resend_in": sent.resend_in}, challenge=sent)
+        return EnrollmentStart(CodeSent(sent.sent_to, sent.expires_in, sent.resend_in),
+                               challenge=sent)
 
     async def confirm_enrollment(self, ctx: MethodContext, user: User, row: MethodRow,
                                  proof: str) -> None:

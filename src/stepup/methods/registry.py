@@ -1,19 +1,19 @@
 """Which methods exist: one package per method, listed here once.
 
 Adding a method adds its package (``methods/<type>/``: its logic, its ``DESCRIPTOR``,
-its ``METHOD``) and one line here; the services, the pages, the API, delivery and the
-notices loop over what this module lists and never ask "which method is this?".
+its ``METHOD``, its templates) and one line here; the services, the pages, the API,
+delivery and the notices loop over what this module lists and never ask "which method is
+this?".
 """
 
 from __future__ import annotations
 
 from stepup.domain.errors import NotFound
-from stepup.methods import backup_codes, email, sms, totp_descriptor, webauthn, whatsapp
+from stepup.methods import backup_codes, email, sms, totp, webauthn, whatsapp
 from stepup.methods.base import Descriptor, Method
-from stepup.methods.totp import TotpMethod
 
 _PACKAGES: tuple[tuple[Descriptor, Method], ...] = (
-    (totp_descriptor.DESCRIPTOR, TotpMethod()),
+    (totp.DESCRIPTOR, totp.METHOD),
     (sms.DESCRIPTOR, sms.METHOD),
     (email.DESCRIPTOR, email.METHOD),
     (whatsapp.DESCRIPTOR, whatsapp.METHOD),

@@ -8,12 +8,10 @@ any change to the methods.
 
 from __future__ import annotations
 
-from typing import Any
-
 from stepup.domain.errors import NotFound, ValidationFailed
 from stepup.domain.policy import Purpose
 from stepup.methods import registry
-from stepup.methods.base import HoldsSeveralCredentials, MethodView
+from stepup.methods.base import HoldsSeveralCredentials, MethodView, PasskeyOptions
 from stepup.services import audit, methods
 from stepup.services.runtime import Actor, Runtime
 from stepup.services.verification import check_code, check_pin
@@ -30,7 +28,7 @@ def _method() -> HoldsSeveralCredentials:
 
 
 async def begin_add(rt: Runtime, actor: Actor, user_id: str, pin: str | None, *,
-                    on_behalf: bool = False) -> dict[str, Any]:
+                    on_behalf: bool = False) -> PasskeyOptions:
     """The creation options for one more passkey, once the PIN is right. A portal acting
     for the user (API key of role app) has authenticated the user and may omit it."""
     method = _method()

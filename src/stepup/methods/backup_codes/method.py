@@ -21,6 +21,7 @@ from stepup.domain.hashing import Hasher, new_id
 from stepup.domain.policy import Purpose
 from stepup.methods.base import (
     ChallengeSent,
+    CodesIssued,
     EnrollmentStart,
     MethodContext,
     MethodView,
@@ -62,7 +63,7 @@ class BackupCodesMethod:
                             protects={}, created_at=now, enabled_at=now)
             ctx.db.add(row)
         codes = await self.issue_set(ctx, user)
-        return EnrollmentStart(201, {"codes": codes}, enabled=True)
+        return EnrollmentStart(CodesIssued(codes), enabled=True)
 
     async def confirm_enrollment(self, ctx: MethodContext, user: User, row: MethodRow,
                                  proof: str) -> None:

@@ -69,6 +69,7 @@ from stepup.methods.base import (
     EnrollmentStart,
     MethodContext,
     MethodView,
+    PasskeyOptions,
     Verified,
     pending_row,
     row_view,
@@ -217,7 +218,7 @@ class WebAuthnMethod:
         return found
 
     def _options(self, ctx: MethodContext, user: User, challenge: bytes,
-                 exclude: list[Stored]) -> dict[str, Any]:
+                 exclude: list[Stored]) -> PasskeyOptions:
         rp_id, _ = relying_party(ctx.settings)
         options = webauthn.generate_registration_options(
             rp_id=rp_id, rp_name=ctx.settings.issuer, user_name=user.email,
@@ -229,10 +230,9 @@ class WebAuthnMethod:
                 user_verification=UserVerificationRequirement.PREFERRED),
             exclude_credentials=[PublicKeyCredentialDescriptor(id=s.credential_id)
                                  for s in exclude])
-        return {"options": options_to_json_dict(options),
-                "expires_in": ctx.settings.code_ttl_seconds}
+        return PasskeyOptions(options_to_json_dict(options), ctx.settings.code_ttl_seconds)
 
-    async def begin_add(self, ctx: MethodContext, user: User) -> dict[str, Any]:
+    async def begin_add(self, ctx: MethodContext, user: User) -> PasskeyOptions:
         """Creation options for one more passkey (the method is enabled); the browser
         is told to refuse an authenticator that already holds one of them."""
         challenge = await self._issue(ctx, user, ADD)
@@ -246,7 +246,7 @@ class WebAuthnMethod:
             "Passkeys are already enabled: add another one instead."))
         await queries.delete_passkeys(ctx.db, row.id)  # from an enrolment left unfinished
         challenge = await self._issue(ctx, user, Purpose.enroll(self.type))
-        return EnrollmentStart(200, self._options(ctx, user, challenge, []))
+        return EnrollmentStart(self._options(ctx, user, challenge, []))
 
     async def confirm_enrollment(self, ctx: MethodContext, user: User, row: MethodRow,
                                  proof: str) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from stepup.services import methods, passkeys
+from stepup.web.api.enrollment import body_answer, enrollment_answer
 from stepup.web.api.schemas import (
     ChallengeOut,
     CodeIn,
@@ -45,8 +46,7 @@ async def begin_enrollment(method_type: str, body: EnrollmentIn, request: Reques
     params = body.model_dump(exclude={"pin"}, exclude_none=True)
     start = await methods.begin_enrollment(runtime(request), actor(request), who.user.id,
                                            method_type, body.pin, params)
-    return JSONResponse(start.body, status_code=start.status_code,
-                        headers={"Cache-Control": "no-store"})
+    return enrollment_answer(start)
 
 
 @router.post("/{method_type}/enrollment/confirm", response_model=MethodOut,
@@ -86,7 +86,7 @@ async def add_passkey(body: PinIn, request: Request, who: Who) -> JSONResponse:
     ``navigator.credentials.create``; the new credential goes to ``…/passkeys/confirm``."""
     started = await passkeys.begin_add(runtime(request), actor(request), who.user.id,
                                        body.pin)
-    return JSONResponse(started, headers={"Cache-Control": "no-store"})
+    return body_answer(started)
 
 
 @router.post("/webauthn/passkeys/confirm", response_model=MethodOut,

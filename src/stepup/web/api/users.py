@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from stepup.services import headless, methods, operations, passkeys, users
 from stepup.store.models import ApiKey
+from stepup.web.api.enrollment import body_answer, enrollment_answer
 from stepup.web.api.operations import OperationIn, OperationOut, PinIn
 from stepup.web.api.schemas import (
     CODE_MAX,
@@ -115,8 +116,7 @@ async def enroll(user_id: str, method_type: str, body: OnBehalfEnrollmentIn,
     params = body.model_dump(exclude={"pin"}, exclude_none=True)
     start = await methods.begin_enrollment(runtime(request), app_actor(request, key), user_id,
                                            method_type, body.pin, params, on_behalf=True)
-    return JSONResponse(start.body, status_code=start.status_code,
-                        headers={"Cache-Control": "no-store"})
+    return enrollment_answer(start)
 
 
 class OnBehalfPinIn(Body):
@@ -131,7 +131,7 @@ async def add_passkey(user_id: str, body: OnBehalfPinIn, request: Request, key: 
     ``navigator.credentials.create``, then ``…/passkeys/confirm`` with the credential."""
     started = await passkeys.begin_add(runtime(request), app_actor(request, key), user_id,
                                        body.pin, on_behalf=True)
-    return JSONResponse(started, headers={"Cache-Control": "no-store"})
+    return body_answer(started)
 
 
 @router.post("/{user_id}/methods/webauthn/passkeys/confirm", response_model=MethodOut,

@@ -18,11 +18,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from markupsafe import Markup
 
 from stepup.domain.errors import DomainError
 from stepup.methods import registry
-from stepup.methods.base import IssuesCodeSets, MethodView
+from stepup.methods.base import EnrollmentBody, IssuesCodeSets, MethodView
 from stepup.services import methods
 from stepup.web import deps
 from stepup.web.portal.auth import status_for
@@ -36,20 +35,6 @@ from stepup.web.portal.render import (
 )
 
 router = APIRouter()
-
-# Apps that read the otpauth:// QR code, per mobile OS (seed 003: "select your OS type").
-AUTHENTICATOR_APPS = {
-    "Android": ["Google Authenticator", "Microsoft Authenticator", "Aegis Authenticator",
-                "2FAS", "FreeOTP"],
-    "iOS": ["Google Authenticator", "Microsoft Authenticator", "2FAS", "FreeOTP",
-            "Ente Auth"],
-}
-
-
-def group_secret(secret: str, size: int = 4) -> str:
-    """``JBSWY3DPEHPK3PXP`` → ``JBSW Y3DP EHPK 3PXP``: easier to type by hand."""
-    return " ".join(secret[i:i + size] for i in range(0, len(secret), size))
-
 
 def methods_url(done: str, method_type: str) -> str:
     return f"/settings/methods?done={done}&method={method_type}"
@@ -121,20 +106,13 @@ async def enable_page(method_type: str, request: Request) -> Response:
     return _pin_form(page, method_type)
 
 
-def _enroll_page(page: Page, method_type: str, body: dict[str, Any], *,
+def _enroll_page(page: Page, method_type: str, body: EnrollmentBody | None, *,
                  error: str | None = None, drift: bool = False,
                  status_code: int = 200) -> Response:
     """The method's own set-up page: ``<type>/setup.html`` in its package's templates."""
     context: dict[str, Any] = {"method_type": method_type, "error": error, "drift": drift}
-    if "secret" in body:
-        context["secret_grouped"] = group_secret(str(body["secret"]))
-        # segno's SVG: generated from our own otpauth URI, no user text in it.
-        context["qr_svg"] = Markup(str(body["qr_svg"]))  # noqa: S704
-        context["apps"] = AUTHENTICATOR_APPS
-    if "codes" in body:
-        context["codes"] = list(body["codes"])
-    if "options" in body:  # a passkey: the browser's creation options
-        context["options"] = body["options"]
+    if body is not None:  # the method says what its set-up page shows
+        context.update(body.page_context())
     return page.render(f"{method_type}/setup.html", status_code=status_code,
                        title=page._("Enable %(method)s", method=page.method_name(method_type)),
                        **context)
@@ -174,9 +152,7 @@ async def _oob_enable(page: Page, method_type: str, form: Mapping[str, str]) -> 
         return _oob_start_form(page, method_type, value=value,
                                errors={_error_field(err, field): message},
                                status_code=status_for(err))
-    return oob_code_page(page, method_type, sent_to=str(start.body.get("sent_to", "")),
-                         expires_in=int(start.body.get("expires_in", 0)),
-                         resend_in=int(start.body.get("resend_in", 0)))
+    return oob_code_page(page, method_type, **start.body.page_context())
 
 
 @router.get("/settings/methods/{method_type}/confirm")
@@ -219,7 +195,7 @@ async def confirm_submit(method_type: str, request: Request) -> Response:
                                  error=page.error_message(err), status_code=status_for(err))
         # The QR code is not shown again (the secret is not re-sent): the pending
         # enrollment still accepts a code, or the user starts again for a new key.
-        return _enroll_page(page, method_type, {}, error=page.error_message(err),
+        return _enroll_page(page, method_type, None, error=page.error_message(err),
                             drift="clock_drift_minutes" in err.extra,
                             status_code=status_for(err))
     return redirect(methods_url("enabled", method_type))

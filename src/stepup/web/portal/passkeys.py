@@ -67,7 +67,7 @@ async def add_submit(request: Request) -> Response:
                                            form.get("pin", "").strip())
     except DomainError as err:
         return _pin_form(page, error=page.error_message(err), status_code=status_for(err))
-    return _create_form(page, dict(started["options"]))
+    return _create_form(page, started.options)
 
 
 @router.post(f"{BASE}/add/confirm")

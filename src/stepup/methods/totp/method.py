@@ -14,11 +14,13 @@ from __future__ import annotations
 import base64
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
 import pyotp
 import segno
+from markupsafe import Markup
 
 from stepup.domain.codes import normalise_numeric_code, same
 from stepup.domain.errors import CodeAlreadyUsed, InvalidCode
@@ -124,6 +126,36 @@ def drift_minutes(secret: str, code: str, now_step: int, window: int, reach: int
     return None if step is None else step_minutes(step - now_step)
 
 
+def group_secret(secret: str, size: int = 4) -> str:
+    """``JBSWY3DPEHPK3PXP`` → ``JBSW Y3DP EHPK 3PXP``: easier to type by hand."""
+    return " ".join(secret[i:i + size] for i in range(0, len(secret), size))
+
+
+# Apps that read the otpauth:// QR code, per mobile OS (seed 003: "select your OS type").
+AUTHENTICATOR_APPS = {
+    "Android": ["Google Authenticator", "Microsoft Authenticator", "Aegis Authenticator",
+                "2FAS", "FreeOTP"],
+    "iOS": ["Google Authenticator", "Microsoft Authenticator", "2FAS", "FreeOTP",
+            "Ente Auth"],
+}
+
+
+@dataclass(frozen=True)
+class TotpSetup:
+    """The new seed for the authenticator app: typed in by hand, or scanned as a QR code
+    of the otpauth:// URI. Shown once; the first valid code confirms it."""
+
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+    def page_context(self) -> dict[str, Any]:
+        return {"secret_grouped": group_secret(self.secret),
+                # segno's SVG: generated from our own otpauth URI, no user text in it.
+                "qr_svg": Markup(self.qr_svg),  # noqa: S704
+                "apps": AUTHENTICATOR_APPS}
+
+
 def _spent(row: MethodRow, now: datetime, window_end: int) -> CodeAlreadyUsed:
     """The answer to a right code whose step is at or before ``last_step``."""
     last = row.last_step
@@ -166,7 +198,7 @@ class TotpMethod:
         # The label in the user's authenticator app: the portal they know.
         issuer, _ = speaks_for(ctx.settings, await apps.get_app(ctx.db, user.app_id))
         uri = provisioning_uri(secret, issuer, user.email)
-        return EnrollmentStart(200, {"secret": secret, "otpauth_uri": uri, "qr_svg": qr_svg(uri)})
+        return EnrollmentStart(TotpSetup(secret, uri, qr_svg(uri)))
 
     async def confirm_enrollment(self, ctx: MethodContext, user: User, row: MethodRow,
                                  proof: str) -> None:
