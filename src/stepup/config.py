@@ -15,6 +15,15 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Each method declares its own settings in its package (settings.py, which imports
+# nothing of StepUp); Settings composes them, so ``settings.totp_window`` reads as before.
+from stepup.methods.backup_codes.settings import BackupCodeSettings
+from stepup.methods.totp.settings import TotpSettings
+from stepup.methods.webauthn.settings import WebAuthnSettings
+
+#: The settings each method declares, in the order their production checks run.
+METHOD_SETTINGS: tuple[type[Any], ...] = (TotpSettings, BackupCodeSettings, WebAuthnSettings)
+
 
 class ConfigurationError(RuntimeError):
     """The settings cannot be used; the message says what to change."""
@@ -30,7 +39,7 @@ def _toml_defaults() -> dict[str, Any]:
     return {str(k).lower(): v for k, v in data.items()}
 
 
-class Settings(BaseSettings):
+class Settings(TotpSettings, BackupCodeSettings, WebAuthnSettings, BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="STEPUP_", env_file=".env", extra="ignore", validate_default=True
     )
@@ -45,13 +54,6 @@ class Settings(BaseSettings):
     issuer: str = "StepUp"
     # Where the portal lives, for links in messages and the SMS one-time-code hint.
     public_url: str = "http://localhost:8000"
-    # Passkeys: the relying party id (default: PUBLIC_URL's host; may be a registrable
-    # suffix of it, e.g. example.com for mfa.example.com, so that a portal on
-    # www.example.com can use the same passkeys) and the page origins allowed to use
-    # them (default: PUBLIC_URL's origin).
-    webauthn_rp_id: str | None = None
-    webauthn_origins: list[str] = []
-
     # Key material. In development both are generated into the data dir on first start.
     # STEPUP_KEYRING: "kid:base64key,kid2:base64key" — the first key encrypts, all decrypt.
     keyring: str | None = None
@@ -69,9 +71,6 @@ class Settings(BaseSettings):
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19456  # OWASP ASVS / cheat sheet: m=19 MiB, t=2, p=1
     argon2_parallelism: int = 1
-
-    totp_window: int = 1
-    totp_drift_steps: int = 20  # ±10 minutes at 30 s steps
 
     method_lock_after: int = 5
     method_lock_first_seconds: int = 60
@@ -99,9 +98,6 @@ class Settings(BaseSettings):
     password_slowdown_max_seconds: float = Field(default=3.0, ge=0)
     password_account_ceiling: int = Field(default=50, ge=1, le=100)
     password_ceiling_window_seconds: int = Field(default=86400, ge=60)
-
-    backup_code_count: int = 10
-    backup_codes_warn_at: int = 2
 
     # --- delivery (issue: SMS, e-mail and WhatsApp codes) ---
     smtp_url: str | None = None  # smtp://user:pass@host:port, smtps://…, ?starttls=1
@@ -247,8 +243,8 @@ class Settings(BaseSettings):
             problems.append("STEPUP_COOKIE_SECURE=false: cookies must be Secure in production")
         if not self.public_url.startswith("https://"):
             problems.append("STEPUP_PUBLIC_URL must be an https:// address in production")
-        if any(not o.startswith("https://") for o in self.webauthn_origins):
-            problems.append("STEPUP_WEBAUTHN_ORIGINS must all be https:// origins in production")
+        for part in METHOD_SETTINGS:  # each method's own checks
+            problems.extend(part.production_problems(self))
         if "outbox" in (self.sms_provider, self.whatsapp_provider):
             problems.append("the development outbox cannot deliver codes in production: "
                             "configure STEPUP_SMS_PROVIDER / STEPUP_WHATSAPP_PROVIDER")

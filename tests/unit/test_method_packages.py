@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
+from pydantic import BaseModel
 
 import stepup
+from stepup.config import METHOD_SETTINGS, ConfigurationError, Settings
 from stepup.i18n import LOCALES
 from stepup.methods import registry
 from stepup.methods.base import (
@@ -114,7 +120,7 @@ def test_no_page_template_asks_which_method_this_is() -> None:
     assert not found, "\n".join(found)
 
 
-# --- the package layout and typed results --------------------------------------------
+# --- the package layout, typed results and each method's own settings -------------------
 
 METHODS = SRC / "methods"
 SHARED_BASES = {"__init__.py", "base.py", "oob.py", "registry.py"}
@@ -147,3 +153,78 @@ def test_typed_bodies_are_dataclasses_with_a_page() -> None:
                  TotpSetup("JBSWY3DPEHPK3PXP", "otpauth://totp/x", "<svg/>")):
         assert dataclasses.is_dataclass(body)
         assert isinstance(body.page_context(), dict)
+
+
+SETTINGS_MODULES = sorted(METHODS.glob("*/settings.py"))
+
+
+def test_each_methods_settings_are_declared_in_its_package_and_composed() -> None:
+    assert {p.parent.name for p in SETTINGS_MODULES} >= {"totp", "backup_codes", "webauthn"}
+    for path in SETTINGS_MODULES:
+        module = importlib.import_module(f"stepup.methods.{path.parent.name}.settings")
+        declared = [v for v in vars(module).values()
+                    if isinstance(v, type) and issubclass(v, BaseModel) and v is not BaseModel
+                    and v.__module__ == module.__name__]
+        assert declared, path
+        for part in declared:
+            assert issubclass(Settings, part), f"config.Settings does not compose {part}"
+            assert part in METHOD_SETTINGS, part
+            for name in part.model_fields:
+                assert name in Settings.model_fields
+
+
+def test_a_methods_settings_module_imports_nothing_of_stepup() -> None:
+    # config imports it while config itself is being built: an import of StepUp here
+    # would run back into config.
+    for path in SETTINGS_MODULES:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith("stepup"), path
+                assert node.level == 0, path
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("stepup") for a in node.names), path
+
+
+def _fresh(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, env={**os.environ, "PYTHONPATH": str(SRC.parent)})
+
+
+def test_reading_the_settings_loads_no_method() -> None:
+    # config composes each method's settings while it is being built: were a package to
+    # load its method there, the method would import config back half-built (a cycle),
+    # and every `stepup` command would load the store and the providers to read a setting.
+    done = _fresh("import sys, stepup.config\n"
+                  "print(sorted(m for m in sys.modules if m.startswith(('stepup.methods.base',"
+                  " 'sqlalchemy', 'pyotp', 'webauthn')) or m.endswith('.method')))")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("module", ["stepup.methods.totp.settings", "stepup.methods.totp",
+                                    "stepup.methods.backup_codes", "stepup.methods.webauthn",
+                                    "stepup.methods.base", "stepup.methods.registry"])
+def test_whichever_module_comes_first_there_is_no_import_cycle(module: str) -> None:
+    done = _fresh(f"import {module}, stepup.cli\n"
+                  "from stepup.methods import registry\n"
+                  "assert all(registry.get(t) for t in registry.types())")
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_method_settings_read_the_same_environment_names(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEPUP_TOTP_WINDOW", "0")
+    monkeypatch.setenv("STEPUP_TOTP_DRIFT_STEPS", "7")
+    monkeypatch.setenv("STEPUP_BACKUP_CODE_COUNT", "4")
+    monkeypatch.setenv("STEPUP_BACKUP_CODES_WARN_AT", "1")
+    monkeypatch.setenv("STEPUP_WEBAUTHN_RP_ID", "example.com")
+    monkeypatch.setenv("STEPUP_WEBAUTHN_ORIGINS", '["http://www.example.com"]')
+    s = Settings(env="production", keyring="k", secret_key="s",
+                 public_url="https://mfa.example.com")
+    assert (s.totp_window, s.totp_drift_steps) == (0, 7)
+    assert (s.backup_code_count, s.backup_codes_warn_at) == (4, 1)
+    assert (s.webauthn_rp_id, s.webauthn_origins) == ("example.com", ["http://www.example.com"])
+    # The passkeys' own production check travels with its settings.
+    with pytest.raises(ConfigurationError, match="STEPUP_WEBAUTHN_ORIGINS"):
+        s.check_production()

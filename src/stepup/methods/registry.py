@@ -1,9 +1,9 @@
 """Which methods exist: one package per method, listed here once.
 
 Adding a method adds its package (``methods/<type>/``: its logic, its ``DESCRIPTOR``,
-its ``METHOD``, its templates) and one line here; the services, the pages, the API,
-delivery and the notices loop over what this module lists and never ask "which method is
-this?".
+its ``METHOD``, its templates, its ``settings.py`` composed in ``config.Settings``) and
+one line here; the services, the pages, the API, delivery and the notices loop over what
+this module lists and never ask "which method is this?".
 """
 
 from __future__ import annotations

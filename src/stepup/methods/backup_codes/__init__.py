@@ -1,24 +1,22 @@
-"""Backup codes: ten printable single-use codes, the fallback for any login method."""
+"""Backup codes: ten printable single-use codes, the fallback for any login method.
+
+method.py holds its logic, its ``DESCRIPTOR`` and ``METHOD``; settings.py its settings;
+templates/backup_codes/ its pages. This module stays light and loads method.py when one
+of its names is first used: ``config`` imports ``settings`` from this package while it is
+being built, and reading the settings must not pull in the method — nor config back.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from stepup.methods.backup_codes.method import BackupCodesMethod
-from stepup.methods.base import N_, Descriptor, InputHints
-
-DESCRIPTOR = Descriptor(
-    type="backup_codes", order=50,
-    name=N_("Backup codes"), notice_name=N_("Backup codes"),
-    blurb=N_("Ten single-use codes to print and keep in a safe place, for when your other "
-             "methods are out of reach."),
-    login_fallback=True, proof_label=N_("Backup code"),
-    disable_intro=N_("Enter one of your backup codes, and then click Disable. All your "
-                     "backup codes will stop working."),
-    code_hint=N_("10 letters and digits, for example abcde-12345. Each code works once."),
-    hints=InputHints(inputmode="text", maxlength=24, autocapitalize=False),
-    templates=Path(__file__).parent / "templates",
-)
-METHOD = BackupCodesMethod()
+if TYPE_CHECKING:
+    from stepup.methods.backup_codes.method import DESCRIPTOR, METHOD, BackupCodesMethod
 
 __all__ = ["DESCRIPTOR", "METHOD", "BackupCodesMethod"]
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: method.py is loaded the first time one of its names is asked for.
+    return getattr(importlib.import_module(f"{__name__}.method"), name)

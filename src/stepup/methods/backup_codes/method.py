@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,9 +21,12 @@ from stepup.domain.errors import CodeAlreadyUsed, InvalidCode
 from stepup.domain.hashing import Hasher, new_id
 from stepup.domain.policy import Purpose
 from stepup.methods.base import (
+    N_,
     ChallengeSent,
     CodesIssued,
+    Descriptor,
     EnrollmentStart,
+    InputHints,
     MethodContext,
     MethodView,
     Verified,
@@ -119,3 +123,18 @@ class BackupCodesMethod:
         enabled = row is not None and row.status == "enabled"
         remaining = await queries.count_unused_backup_codes(ctx.db, user.id) if enabled else None
         return row_view(ctx.settings, self.type, row, remaining=remaining)
+
+
+DESCRIPTOR = Descriptor(
+    type="backup_codes", order=50,
+    name=N_("Backup codes"), notice_name=N_("Backup codes"),
+    blurb=N_("Ten single-use codes to print and keep in a safe place, for when your other "
+             "methods are out of reach."),
+    login_fallback=True, proof_label=N_("Backup code"),
+    disable_intro=N_("Enter one of your backup codes, and then click Disable. All your "
+                     "backup codes will stop working."),
+    code_hint=N_("10 letters and digits, for example abcde-12345. Each code works once."),
+    hints=InputHints(inputmode="text", maxlength=24, autocapitalize=False),
+    templates=Path(__file__).parent / "templates",
+)
+METHOD = BackupCodesMethod()

@@ -16,6 +16,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pyotp
@@ -26,7 +27,9 @@ from stepup.domain.codes import normalise_numeric_code, same
 from stepup.domain.errors import CodeAlreadyUsed, InvalidCode
 from stepup.domain.policy import Purpose
 from stepup.methods.base import (
+    N_,
     ChallengeSent,
+    Descriptor,
     EnrollmentStart,
     MethodContext,
     MethodView,
@@ -258,3 +261,13 @@ class TotpMethod:
     async def describe(self, ctx: MethodContext, user: User, row: MethodRow | None
                        ) -> MethodView:
         return row_view(ctx.settings, self.type, row)
+
+
+DESCRIPTOR = Descriptor(
+    type="totp", order=10,
+    name=N_("Authenticator app"), notice_name=N_("Authenticator app"),
+    blurb=N_("Six-digit codes made by an app on your phone (Google Authenticator, "
+             "Microsoft Authenticator and others)."),
+    templates=Path(__file__).parent / "templates",
+)
+METHOD = TotpMethod()

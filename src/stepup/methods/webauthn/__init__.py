@@ -1,19 +1,30 @@
 """Passkeys (WebAuthn): one method, any number of passkeys, each answering a browser
-ceremony bound to one purpose."""
+ceremony bound to one purpose.
+
+method.py holds its logic, its ``DESCRIPTOR`` and ``METHOD``; settings.py its settings;
+templates/webauthn/ its pages. This module stays light and loads method.py when one of
+its names is first used: ``config`` imports ``settings`` from this package while it is
+being built, and reading the settings must not pull in the method — nor config back.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from stepup.methods.base import N_, Descriptor
-from stepup.methods.webauthn.method import ADD, CHANNEL, WebAuthnMethod, _aad
-
-DESCRIPTOR = Descriptor(
-    type=CHANNEL, order=60,
-    name=N_("Passkeys"), notice_name=N_("Passkeys"),
-    blurb=N_("Your device's fingerprint, face or screen lock, or a security key."),
-    browser_ceremony=True, templates=Path(__file__).parent / "templates",
-)
-METHOD = WebAuthnMethod()
+if TYPE_CHECKING:
+    from stepup.methods.webauthn.method import (
+        ADD,
+        CHANNEL,
+        DESCRIPTOR,
+        METHOD,
+        WebAuthnMethod,
+        _aad,
+    )
 
 __all__ = ["ADD", "CHANNEL", "DESCRIPTOR", "METHOD", "WebAuthnMethod", "_aad"]
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: method.py is loaded the first time one of its names is asked for.
+    return getattr(importlib.import_module(f"{__name__}.method"), name)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -65,7 +66,9 @@ from stepup.domain.errors import (
 from stepup.domain.hashing import new_id
 from stepup.domain.policy import Purpose
 from stepup.methods.base import (
+    N_,
     ChallengeSent,
+    Descriptor,
     EnrollmentStart,
     MethodContext,
     MethodView,
@@ -355,3 +358,12 @@ def _reason(exc: InvalidAuthenticationResponse) -> str:
     if "sign count" in text:
         return "This passkey answer was already used."
     return "The passkey could not be checked: try again."
+
+
+DESCRIPTOR = Descriptor(
+    type=CHANNEL, order=60,
+    name=N_("Passkeys"), notice_name=N_("Passkeys"),
+    blurb=N_("Your device's fingerprint, face or screen lock, or a security key."),
+    browser_ceremony=True, templates=Path(__file__).parent / "templates",
+)
+METHOD = WebAuthnMethod()
