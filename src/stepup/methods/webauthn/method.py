@@ -63,7 +63,7 @@ from stepup.domain.errors import (
     RateLimited,
 )
 from stepup.domain.hashing import new_id
-from stepup.domain.policy import Purpose
+from stepup.domain.policy import MethodStatus, Purpose
 from stepup.methods.base import (
     ChallengeSent,
     EnrollmentStart,
@@ -254,7 +254,7 @@ class WebAuthnMethod:
 
     async def challenge(self, ctx: MethodContext, user: User, row: MethodRow,
                         purpose: Purpose) -> ChallengeSent | None:
-        if row.status == "pending":
+        if row.status == MethodStatus.PENDING:
             raise Conflict("Finish adding the passkey with the request it was started with, "
                            "or start again with Enable.")
         rp_id, _ = relying_party(ctx.settings)
