@@ -265,15 +265,16 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
 
-class OobCode(Base):
-    """A security code sent by SMS, e-mail or WhatsApp, bound to one purpose.
+class Challenge(Base):
+    """A challenge issued for one purpose: a security code sent by SMS, e-mail or
+    WhatsApp, or a passkey request (channel ``webauthn``, its random bytes).
 
     Stored as an HMAC (keyed with the server key, bound to the row id): a 6-digit code
     is not worth a slow hash, but without the key the table reveals nothing.
     """
 
-    __tablename__ = "oob_codes"
-    __table_args__ = (Index("ix_oob_codes_lookup", "user_id", "channel", "purpose"),)
+    __tablename__ = "challenges"
+    __table_args__ = (Index("ix_challenges_lookup", "user_id", "channel", "purpose"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
