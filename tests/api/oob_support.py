@@ -17,7 +17,7 @@ from stepup.config import Settings
 from stepup.domain.clock import FrozenClock
 from stepup.domain.keyring import KeyRing
 from stepup.services.runtime import Runtime
-from stepup.store.models import AuditEvent, OobCode
+from stepup.store.models import AuditEvent, Challenge
 from tests.api.helpers import PIN, auth
 from tests.support.providers import ProviderServer, Received
 from tests.support.smtp import SmtpServer
@@ -157,6 +157,6 @@ class Stack:
             q = select(AuditEvent).where(AuditEvent.event == event).order_by(AuditEvent.id)
             return list((await db.execute(q)).scalars().all())
 
-    async def codes(self) -> list[OobCode]:
+    async def codes(self) -> list[Challenge]:
         async with self.rt.db() as db:
-            return list((await db.execute(select(OobCode))).scalars().all())
+            return list((await db.execute(select(Challenge))).scalars().all())

@@ -18,7 +18,7 @@ from stepup.methods import registry
 from stepup.services import challenges, notifications
 from stepup.services.runtime import Actor
 from stepup.store import migrate, queries
-from stepup.store.models import Base, Method, NotificationQueue, OobCode, RateCounter
+from stepup.store.models import Base, Challenge, Method, NotificationQueue, RateCounter
 from tests.api.conftest import StartStack
 from tests.api.helpers import EMAIL, PASSWORD, PIN, enable_totp, session_for
 from tests.api.oob_support import RU_MOBILE, Stack, closed_port
@@ -123,12 +123,12 @@ async def test_codes_and_notices_forget_their_destination_once_out(stack: Stack)
         assert made is not None and made.code_id is not None
         await db.commit()
     async with rt.db() as db:
-        code = await db.get(OobCode, made.code_id)
+        code = await db.get(Challenge, made.code_id)
         assert code is not None and code.sent_at is None
         assert rt.destinations.read(code) == RU_MOBILE
     await challenges.deliver(rt, Actor(), user.id, "sms", made, purpose.value)
     async with rt.db() as db:
-        codes = (await db.execute(select(OobCode))).scalars().all()
+        codes = (await db.execute(select(Challenge))).scalars().all()
     # Out: only the keyed hash stays, binding each code to the phone it went to.
     assert {(c.sent_at is not None, c.destination_ct, c.destination_hash) for c in codes} == {
         (True, None, rt.destinations.hash(RU_MOBILE))}

@@ -27,7 +27,7 @@ from stepup.methods import registry
 from stepup.services import apikeys, apps, notifications, receipts, rekey, staff, webhooks
 from stepup.services.runtime import Actor, Runtime
 from stepup.store import queries
-from stepup.store.models import App, AuditEvent, Base, OobCode, RetiredDataKey, Staff
+from stepup.store.models import App, AuditEvent, Base, Challenge, RetiredDataKey, Staff
 from tests.api.conftest import StartStack
 from tests.api.helpers import (
     EMAIL,
@@ -137,7 +137,7 @@ async def everything_opens(stack: Stack, hooks: ProviderServer, s: Sealed) -> No
     assert len(stack.sms_to(RU_MOBILE)) == sent + 2 and stack.mail_to(EMAIL)
     # The code not sent yet still knows where it goes.
     async with rt.db() as db:
-        code = await db.get(OobCode, s.code_id)
+        code = await db.get(Challenge, s.code_id)
         assert code is not None and rt.destinations.read(code) == RU_MOBILE
     # Passkey: a login with it.
     lt = await login_token(client, "bob@example.com")
@@ -203,7 +203,7 @@ async def test_rotate_then_retire(start_stack: StartStack, clock: FrozenClock,
         await rekey.retire(rt, ACTOR, old)
     assert f"{total} values are still sealed with {old}" in refused.value.detail
     assert "methods.secret_ct 1" in refused.value.detail
-    assert "oob_codes.destination_ct 1" in refused.value.detail
+    assert "challenges.destination_ct 1" in refused.value.detail
     with pytest.raises(Conflict, match="active key"):
         await rekey.retire(rt, ACTOR, new)
     with pytest.raises(NotFound):

@@ -285,7 +285,7 @@ async def test_patch_refuses_what_another_user_of_the_app_has(client: httpx.Asyn
             "not_found")
 
 
-USER_TABLES = (m.Method, m.BackupCode, m.Guard, m.OobCode, m.Operation, m.Session,
+USER_TABLES = (m.Method, m.BackupCode, m.Guard, m.Challenge, m.Operation, m.Session,
                m.RememberedDevice, m.NotificationQueue, m.RecoveryRequest, m.Passkey,
                m.LoginFlow)
 
@@ -323,7 +323,7 @@ async def test_delete_erases_the_user_and_the_chain_still_verifies(
                                                 .where(m.User.id == user_id))).scalar_one()
         return {t: n for t, n in counts.items() if n}
 
-    assert set(await left(uid)) >= {"users", "methods", "backup_codes", "guards", "oob_codes",
+    assert set(await left(uid)) >= {"users", "methods", "backup_codes", "guards", "challenges",
                                     "operations", "sessions", "remembered_devices",
                                     "notification_queue", "recovery_requests"}
     r = await client.delete(f"{USERS}/{uid}", headers=h(key))

@@ -35,7 +35,7 @@ from stepup.services import apikeys, apps, methods, users
 from stepup.services.runtime import Actor, Runtime
 from stepup.store import codes as code_store
 from stepup.store import migrate
-from stepup.store.models import AuditEvent, BackupCode, OobCode
+from stepup.store.models import AuditEvent, BackupCode, Challenge
 from tests.support.pg import ThrowawayPostgres
 from tests.support.server import clean_env, free_port, wait_until_up
 
@@ -274,9 +274,9 @@ async def test_each_sms_code_is_accepted_once(served: Fixture, http: httpx.Async
     results = await _race(http, "sms", attempts)
     accepted = Counter(a for a, s in zip(attempts, results, strict=True) if s == 200)
     assert len(accepted) == USERS and all(n == 1 for n in accepted.values())
-    consumed = await _count(db, OobCode, OobCode.purpose == "login",
-                            OobCode.user_id.in_(list(served.sms)),
-                            OobCode.attempts < 5, OobCode.used_at.is_not(None))
+    consumed = await _count(db, Challenge, Challenge.purpose == "login",
+                            Challenge.user_id.in_(list(served.sms)),
+                            Challenge.attempts < 5, Challenge.used_at.is_not(None))
     assert consumed >= USERS
 
 

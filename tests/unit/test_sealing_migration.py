@@ -25,9 +25,9 @@ from stepup.store import codes, migrate
 from stepup.store.db import make_engine
 from stepup.store.models import (
     Base,
+    Challenge,
     Method,
     NotificationQueue,
-    OobCode,
     RateCounter,
     User,
     UTCDateTime,
@@ -154,7 +154,7 @@ async def test_migrate_seals_every_phone_and_the_user_still_gets_codes(
         seal, hashed = rt.destinations, rt.destinations.hash(PHONE)
         async with rt.db() as db:
             method = await db.get(Method, "m1")
-            sent, waiting = await db.get(OobCode, "sent"), await db.get(OobCode, "waiting")
+            sent, waiting = await db.get(Challenge, "sent"), await db.get(Challenge, "waiting")
             queued = await db.get(NotificationQueue, "queued")
             told = await db.get(NotificationQueue, "told")
             counters = (await db.execute(select(RateCounter))).scalars().all()

@@ -26,12 +26,12 @@ from stepup.domain.keyring import KeyRing, KeyRingError
 HASH_KEY_LABEL = "destination-hash"
 
 METHODS = "methods"
-OOB_CODES = "oob_codes"
+CHALLENGES = "challenges"
 NOTICES = "notification_queue"
 # (table, key id column, ciphertext column, AAD prefix): the AAD is the prefix + row id.
 SEALED: tuple[tuple[str, str, str, bytes], ...] = tuple(
     (table, "destination_kid", "destination_ct", f"dest:{table}:".encode())
-    for table in (METHODS, OOB_CODES, NOTICES))
+    for table in (METHODS, CHALLENGES, NOTICES))
 
 
 def aad(table: str, row_id: str) -> bytes:
@@ -39,7 +39,7 @@ def aad(table: str, row_id: str) -> bytes:
 
 
 class SealedRow(Protocol):
-    """A row that holds a sealed destination (methods, oob_codes, notification_queue)."""
+    """A row that holds a sealed destination (methods, challenges, notification_queue)."""
 
     @property
     def __tablename__(self) -> str: ...

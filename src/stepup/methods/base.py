@@ -21,7 +21,7 @@ from stepup.domain.clock import Clock
 from stepup.domain.errors import MethodAlreadyEnabled
 from stepup.domain.hashing import Hasher, new_id
 from stepup.domain.keyring import KeyRing
-from stepup.domain.policy import Purpose
+from stepup.domain.policy import MethodStatus, Purpose
 from stepup.domain.sealing import DestinationSeal
 from stepup.store import queries
 from stepup.store.models import PORTAL_APP_ID, App, User
@@ -269,10 +269,10 @@ async def pending_row(ctx: MethodContext, user: User, method_type: str, *,
     """The method's row to enrol into: the pending one, or a new pending one; Conflict
     (``already_enabled``) when the method is enabled."""
     row = await queries.get_method(ctx.db, user.id, method_type)
-    if row is not None and row.status == "enabled":
+    if row is not None and row.status == MethodStatus.ENABLED:
         raise MethodAlreadyEnabled(already_enabled)
     if row is None:
-        row = MethodRow(id=new_id(), user_id=user.id, type=method_type, status="pending",
+        row = MethodRow(id=new_id(), user_id=user.id, type=method_type, status=MethodStatus.PENDING,
                         protects={}, created_at=ctx.clock.now())
         ctx.db.add(row)
     return row
@@ -282,11 +282,11 @@ def row_view(settings: Settings, method_type: str, row: MethodRow | None, **extr
              ) -> MethodView:
     """What every method shows of its row: enabled or pending, its switches, its dates;
     ``extra`` adds the method's own (a masked destination, codes remaining)."""
-    enabled = row is not None and row.status == "enabled"
+    enabled = row is not None and row.status == MethodStatus.ENABLED
     return MethodView(
         type=method_type, enabled=enabled,
         protects=protects_view(settings, row if enabled else None),
-        pending=row is not None and row.status == "pending",
+        pending=row is not None and row.status == MethodStatus.PENDING,
         created_at=row.enabled_at if enabled and row else None,
         last_used_at=row.last_used_at if enabled and row else None, **extra)
 

@@ -41,8 +41,8 @@ from stepup.methods.base import (
     speaks_for,
 )
 from stepup.store import apps, codes, queries
+from stepup.store.models import Challenge, NotificationQueue, User
 from stepup.store.models import Method as MethodRow
-from stepup.store.models import NotificationQueue, OobCode, User
 
 log = logging.getLogger("stepup.methods")
 
@@ -174,11 +174,11 @@ class OobMethod:
         code_id = new_id()
         # Sealed until it is out (store/codes.mark_sent drops it); the hash stays, binding
         # the code to the destination it went to.
-        issued = OobCode(id=code_id, user_id=user.id, channel=self.type,
-                         destination_hash=row.destination_hash, purpose=purpose.value,
-                         code_hash=self._hash(ctx, code_id, code), created_at=now,
-                         expires_at=now + timedelta(seconds=s.code_ttl_seconds),
-                         sent_at=None, used_at=None, attempts=0)
+        issued = Challenge(id=code_id, user_id=user.id, channel=self.type,
+                          destination_hash=row.destination_hash, purpose=purpose.value,
+                          code_hash=self._hash(ctx, code_id, code), created_at=now,
+                          expires_at=now + timedelta(seconds=s.code_ttl_seconds),
+                          sent_at=None, used_at=None, attempts=0)
         ctx.destinations.put(issued, destination)
         ctx.db.add(issued)
         await ctx.db.flush()

@@ -3,8 +3,8 @@ check codes (like privacyIDEA's /validate/check or Twilio Verify), with every gu
 of StepUp's own pages — single use, replay refusal, locks, caps and audit.
 
 ``purpose`` is ``login`` or an operation id, and the user's switches hold as on StepUp's
-own pages: for login, a method that protects login, or backup codes
-(``login.may_log_in``); for an operation, a method switched on for its type (the
+own pages — the policy's one answer (``domain/policy.completers``): for login, a method
+that protects login, or backup codes; for an operation, a method switched on for its type (the
 operation's own confirmation, which signs the receipt). Any other enabled method answers
 ``method_not_allowed_for_purpose`` before its code is looked at, so it is never counted
 as a guess.
@@ -20,17 +20,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from stepup.domain.errors import (
     MethodNotAllowed,
     MethodNotEnabled,
-    NoCodeSent,
     NotFound,
     ValidationFailed,
 )
-from stepup.domain.policy import LOGIN, Purpose
+from stepup.domain.policy import LOGIN, Completer, Completing, Purpose, Refusal, completers
 from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
-from stepup.services import audit, challenges, devices, login, operations
+from stepup.services import audit, challenges, devices, operations
 from stepup.services.runtime import Actor, Runtime
 from stepup.services.verification import check_code, prepare
 from stepup.store import queries
@@ -57,31 +58,37 @@ def _purpose_kind(purpose: str) -> str:
 
 def _for_login(user: User | None, row: MethodRow | None, method_type: str
                ) -> tuple[User, MethodRow]:
-    """The user and their method of this type, if it may complete a login."""
+    """The user and their method of this type, if the policy lets it complete a login.
+
+    Only that method's row is read: whether a method may complete a login depends on
+    its row alone (the login step's "nothing protects login" and "no codes left" are
+    about what it offers; the portal names the method and decided to ask)."""
     if user is None:
         raise NotFound("No such user.")
-    if row is None or row.status != "enabled":
-        raise MethodNotEnabled(f"The method '{method_type}' is not enabled for this user.")
-    if not login.may_log_in(row):
-        raise MethodNotAllowed(f"The user has not switched '{method_type}' on for login: "
-                               "use a method that protects login, or a backup code.")
-    return user, row
+    rows = [row] if row is not None else []
+    chosen = challenges.choose(
+        completers(Completing.login(), rows, challenges.registered()), rows, method_type,
+        lambda refusal: MethodNotAllowed(
+            f"The user has not switched '{method_type}' on for login: use a method that "
+            "protects login, or a backup code.") if refusal == Refusal.NOT_ALLOWED
+        else MethodNotEnabled(f"The method '{method_type}' is not enabled for this user."))
+    assert chosen.row is not None  # a login is never completed by the account e-mail
+    return user, chosen.row
 
 
 async def challenge(rt: Runtime, actor: Actor, user_id: str, method_type: str, purpose: str
                     ) -> ChallengeSent:
     if _purpose_kind(purpose) == "operation":
         return await operations.challenge(rt, actor, user_id, purpose, method_type)
-    method = registry.get(method_type)
-    async with rt.db() as db:
+    registry.get(method_type)
+
+    async def find(db: AsyncSession) -> challenges.Target:
         user, row = _for_login(*await queries.get_user_and_method(db, user_id, method_type),
                                method_type)
-        sent = await method.challenge(rt.method_context(db, actor), user, row, Purpose.login())
-        if sent is None:
-            raise NoCodeSent("This method does not send codes: the user reads the code from "
-                             "it.")
-        await db.commit()
-    return await challenges.deliver(rt, actor, user_id, method_type, sent, LOGIN)
+        return challenges.Target(user, Completer(row.type, row), Purpose.login())
+
+    return await challenges.issue(rt, actor, find, no_code=(
+        "This method does not send codes: the user reads the code from it."))
 
 
 async def verify(rt: Runtime, actor: Actor, user_id: str, method_type: str, code: str,

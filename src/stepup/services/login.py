@@ -16,13 +16,17 @@ from stepup.domain.errors import (
     AccountLocked,
     InvalidCredentials,
     MethodNotEnabled,
-    NoCodeSent,
     NotAuthenticated,
 )
 from stepup.domain.hashing import new_id, new_token
-from stepup.domain.policy import LOGIN, Purpose, serves
-from stepup.methods import registry
-from stepup.methods.base import ChallengeSent, IssuesCodeSets
+from stepup.domain.policy import (
+    Completer,
+    Completing,
+    Purpose,
+    completers,
+    second_factor_required,
+)
+from stepup.methods.base import ChallengeSent
 from stepup.services import audit, challenges, devices, ratelimit, sessions, verification
 from stepup.services.accounts import normalise_email
 from stepup.services.runtime import Actor, Runtime, run_cpu
@@ -45,31 +49,21 @@ class LoginResult:
     remember_device_token: str | None = None
 
 
-def may_log_in(row: MethodRow) -> bool:
-    """The login rule, on StepUp's pages and for a portal's headless verify alike: the
-    method protects login, or it is a login fallback (backup codes)."""
-    return serves(row.protects, LOGIN, login_fallback=registry.get(row.type).login_fallback)
+async def _offered(db: AsyncSession, user: User) -> list[Completer[MethodRow]]:
+    """What the login step offers, as the policy answers it: the methods protecting
+    login, plus backup codes while some are unused. Nothing when nothing protects login:
+    the password suffices."""
+    rows = list(await queries.list_methods(db, user.id))
+    known = challenges.registered()
+    if not second_factor_required(rows, known):
+        return []
+    spent = await challenges.spent_sets(db, user, rows)
+    return completers(Completing.login(), rows, known, spent=spent)
 
 
 async def login_methods(rt: Runtime, db: AsyncSession, user: User) -> list[MethodRow]:
-    """Methods that may complete a login: those protecting it, plus backup codes (offered
-    while some are unused). None when nothing protects login: the password suffices."""
-    rows = [r for r in await queries.list_methods(db, user.id)
-            if r.status == "enabled" and registry.is_available(r.type)]
-    protecting = [r for r in rows if r.protects.get(LOGIN)]
-    if not protecting:
-        return []
-    chosen = list(protecting)
-    for r in rows:
-        if r not in chosen and may_log_in(r) and await _usable(db, user, r):
-            chosen.append(r)
-    return chosen
-
-
-async def _usable(db: AsyncSession, user: User, row: MethodRow) -> bool:
-    """A set of codes serves while some are unused; any other method always."""
-    method = registry.get(row.type)
-    return not isinstance(method, IssuesCodeSets) or await method.codes_left(db, user.id) > 0
+    """The methods the login step offers (none: the password suffices)."""
+    return [c.row for c in await _offered(db, user) if c.row is not None]
 
 
 def _method_entry(rt: Runtime, row: MethodRow) -> dict[str, Any]:
@@ -184,10 +178,14 @@ async def _prepare(rt: Runtime, login_token: str, method_type: str, code: str
 
 async def _login_method(rt: Runtime, db: AsyncSession, user: User, method_type: str
                         ) -> MethodRow:
-    for row in await login_methods(rt, db, user):
-        if row.type == method_type:
-            return row
-    raise MethodNotEnabled(f"'{method_type}' cannot be used to log in to this account.")
+    """The login step names no switch: a method it does not offer "cannot be used",
+    whatever the policy's reason."""
+    chosen = challenges.choose(await _offered(db, user), [], method_type,
+                               lambda _: MethodNotEnabled(
+                                   f"'{method_type}' cannot be used to log in to this "
+                                   "account."))
+    assert chosen.row is not None  # a login is never completed by the account e-mail
+    return chosen.row
 
 
 async def flow_methods(rt: Runtime, login_token: str) -> list[dict[str, Any]]:
@@ -198,16 +196,13 @@ async def flow_methods(rt: Runtime, login_token: str) -> list[dict[str, Any]]:
 
 async def challenge(rt: Runtime, actor: Actor, login_token: str, method_type: str
                     ) -> ChallengeSent:
-    async with rt.db() as db:
+    async def find(db: AsyncSession) -> challenges.Target:
         _, user = await _open_flow(rt, db, login_token, check_account=False)
         row = await _login_method(rt, db, user, method_type)
         await ratelimit.ensure_method_open(db, rt.clock, user.id, row.type)
-        sent = await registry.get(row.type).challenge(rt.method_context(db, actor), user, row,
-                                                      Purpose.login())
-        if sent is None:
-            raise NoCodeSent("This method does not send codes: enter the code it shows.")
-        await db.commit()
-    return await challenges.deliver(rt, actor, user.id, row.type, sent, LOGIN)
+        return challenges.Target(user, Completer(row.type, row), Purpose.login())
+
+    return await challenges.issue(rt, actor, find)
 
 
 async def verify(rt: Runtime, actor: Actor, login_token: str, method_type: str, code: str,

@@ -14,11 +14,16 @@ from stepup.domain.errors import (
     Conflict,
     MethodAlreadyEnabled,
     MethodNotEnabled,
-    NoCodeSent,
     NotFound,
     ValidationFailed,
 )
-from stepup.domain.policy import Purpose, initial_protects
+from stepup.domain.policy import (
+    Completing,
+    MethodStatus,
+    Purpose,
+    completers,
+    initial_protects,
+)
 from stepup.methods import registry
 from stepup.methods.base import ChallengeSent, EnrollmentStart, IssuesCodeSets, MethodView
 from stepup.services import audit, challenges, devices, notifications
@@ -59,7 +64,7 @@ async def enabled_row(db: AsyncSession, user: User, method_type: str, *, lock: b
     """The user's enabled row of this method (``lock``: held until commit), else
     MethodNotEnabled."""
     row = await queries.get_method(db, user.id, method_type, lock=lock)
-    if row is None or row.status != "enabled":
+    if row is None or row.status != MethodStatus.ENABLED:
         raise MethodNotEnabled(f"The method '{method_type}' is not enabled.")
     return row
 
@@ -75,7 +80,7 @@ async def changed(rt: Runtime, db: AsyncSession, actor: Actor, event: str, user:
 
 async def _mark_enabled(rt: Runtime, db: AsyncSession, user: User, row: MethodRow) -> None:
     first = await queries.count_enabled_methods(db, user.id) == 0
-    row.status = "enabled"
+    row.status = MethodStatus.ENABLED
     row.enabled_at = rt.clock.now()
     row.protects = initial_protects(rt.settings.operations, first_method=first)
 
@@ -91,7 +96,7 @@ async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type:
         if pin is not None or not on_behalf:
             await check_pin(rt, db, actor, user, pin or "", method=method_type)
         existing = await queries.get_method(db, user.id, method_type)
-        if existing is not None and existing.status == "enabled":
+        if existing is not None and existing.status == MethodStatus.ENABLED:
             raise MethodAlreadyEnabled("This method is already enabled. Disable it first to "
                                        "start again.")
         was_enabled = await queries.count_enabled_methods(db, user.id)
@@ -116,7 +121,7 @@ async def confirm_enrollment(rt: Runtime, actor: Actor, user_id: str, method_typ
     async with rt.db() as db:
         user = await user_of(db, user_id)
         row = await queries.get_method(db, user.id, method_type)
-        if row is None or row.status != "pending":
+        if row is None or row.status != MethodStatus.PENDING:
             raise Conflict("There is no enrollment of this method waiting for a code: start "
                            "again with Enable.")
         ctx = rt.method_context(db)
@@ -130,20 +135,24 @@ async def confirm_enrollment(rt: Runtime, actor: Actor, user_id: str, method_typ
 
 
 async def challenge(rt: Runtime, actor: Actor, user_id: str, method_type: str) -> ChallengeSent:
-    """Send a fresh code to manage this method (switches, Disable)."""
-    method = registry.get(method_type)
-    async with rt.db() as db:
+    """Send a fresh code to manage this method (switches, Disable), or — while it is
+    pending — to finish enrolling it."""
+    registry.get(method_type)
+
+    async def find(db: AsyncSession) -> challenges.Target:
         user = await user_of(db, user_id)
         row = await queries.get_method(db, user.id, method_type)
-        if row is None:
-            raise MethodNotEnabled(f"The method '{method_type}' is not enabled.")
-        purpose = (Purpose.enroll(method_type) if row.status == "pending"
-                   else Purpose.manage(method_type))
-        sent = await method.challenge(rt.method_context(db, actor), user, row, purpose)
-        if sent is None:
-            raise NoCodeSent("This method does not send codes: enter the code it shows.")
-        await db.commit()
-    return await challenges.deliver(rt, actor, user_id, method_type, sent, purpose.value)
+        rows = [row] if row is not None else []
+        pending = row is not None and row.status == MethodStatus.PENDING
+        what = (Completing.enroll(method_type) if pending
+                else Completing.manage(method_type))
+        chosen = challenges.choose(
+            completers(what, rows, challenges.registered()), rows, method_type,
+            lambda _: MethodNotEnabled(f"The method '{method_type}' is not enabled."))
+        purpose = Purpose.enroll(method_type) if pending else Purpose.manage(method_type)
+        return challenges.Target(user, chosen, purpose)
+
+    return await challenges.issue(rt, actor, find)
 
 
 async def switch(rt: Runtime, actor: Actor, user_id: str, method_type: str,

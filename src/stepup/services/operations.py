@@ -8,6 +8,7 @@ operation cannot confirm another. Confirmation signs a receipt.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -19,7 +20,6 @@ from stepup.domain.errors import (
     Conflict,
     MethodNotAllowed,
     MethodNotEnabled,
-    NoCodeSent,
     NotFound,
     OperationAlreadyConfirmed,
     OperationExpired,
@@ -28,8 +28,7 @@ from stepup.domain.errors import (
     ValidationFailed,
 )
 from stepup.domain.hashing import new_id
-from stepup.domain.policy import Purpose
-from stepup.methods import registry
+from stepup.domain.policy import Completer, Completing, Purpose, Refusal, completers
 from stepup.methods.base import ChallengeSent
 from stepup.services import audit, challenges, receipts, webhooks
 from stepup.services.runtime import Actor, Runtime
@@ -58,6 +57,8 @@ class OperationView:
     method: str | None = None
     confirmed_at: Any = None
     user_id: str = ""
+    # The code goes to the account e-mail because no method protects this operation.
+    account_email: bool = False
 
 
 def types(rt: Runtime) -> dict[str, ops.OperationType]:
@@ -70,14 +71,15 @@ def _status(rt: Runtime, op: Operation) -> str:
     return op.status
 
 
-def _view(rt: Runtime, op: Operation, methods: list[dict[str, Any]] | None = None
-          ) -> OperationView:
+def _view(rt: Runtime, op: Operation,
+          choices: tuple[list[dict[str, Any]], bool] | None = None) -> OperationView:
+    methods, account_email = choices or ([], False)
     kind = types(rt).get(op.type) or ops.OperationType(op.type, op.type, (), "")
     return OperationView(id=op.id, type=op.type, status=_status(rt, op),
                          summary=ops.summary(kind, op.details), details=dict(op.details),
                          expires_at=op.expires_at, methods=methods or [],
                          receipt=op.receipt, method=op.method, confirmed_at=op.confirmed_at,
-                         user_id=op.user_id)
+                         user_id=op.user_id, account_email=account_email)
 
 
 async def create(rt: Runtime, actor: Actor, user_id: str, op_type: str, details: Any,
@@ -111,8 +113,9 @@ async def create(rt: Runtime, actor: Actor, user_id: str, op_type: str, details:
         await audit.record(db, rt.clock, actor, "operation.created", user.id, operation=op.id,
                            type=op_type, details=clean, by=created_by)
         await db.commit()
-        methods = (await _method_entries(rt, db, user, op)) if op.status == CODE_REQUIRED else []
-        return _view(rt, op, methods)
+        choices = (await _method_entries(rt, db, user, op)) if op.status == CODE_REQUIRED \
+            else None
+        return _view(rt, op, choices)
 
 
 async def _load(rt: Runtime, db: AsyncSession, user_id: str, operation_id: str
@@ -136,36 +139,34 @@ async def _load(rt: Runtime, db: AsyncSession, user_id: str, operation_id: str
     return op, user
 
 
+def _answer(rt: Runtime, rows: Sequence[MethodRow], op_type: str
+            ) -> list[Completer[MethodRow]]:
+    """What may confirm this type of operation, as the policy answers it: the methods
+    switched on for it; with none, under policy ``always``, the account e-mail."""
+    return completers(Completing.operation(op_type), rows, challenges.registered(),
+                      email_fallback=rt.settings.withdrawal_code == "always")
+
+
 async def confirming_methods(rt: Runtime, db: AsyncSession, user: User, op_type: str
-                             ) -> list[MethodRow]:
-    """The methods that may confirm this type of operation for this user."""
-    rows = [r for r in await queries.list_methods(db, user.id)
-            if r.status == "enabled" and registry.is_available(r.type) and r.protects.get(op_type)]
-    if rows or rt.settings.withdrawal_code == "if_protected":
-        return rows
-    # Policy "always": with nothing protecting it, the code goes to the account e-mail
-    # (a row that is never stored: sealed like any other, to be read the same way).
-    mail = registry.sending_to("email")
-    if mail is None:
-        return rows
-    fallback = MethodRow(id=f"fallback-{user.id}", user_id=user.id, type=mail,
-                         status="enabled", protects={op_type: True},
-                         destination_hash=rt.destinations.hash(user.email),
-                         created_at=user.created_at)
-    rt.destinations.put(fallback, user.email)
-    return [fallback]
+                             ) -> list[Completer[MethodRow]]:
+    """What may confirm this type of operation for this user."""
+    return _answer(rt, await queries.list_methods(db, user.id), op_type)
 
 
 async def _method_entries(rt: Runtime, db: AsyncSession, user: User, op: Operation
-                          ) -> list[dict[str, Any]]:
+                          ) -> tuple[list[dict[str, Any]], bool]:
+    """The choices shown for the code step, and whether the code goes to the account
+    e-mail only because nothing protects the operation (policy ``always``)."""
+    answer = await confirming_methods(rt, db, user, op.type)
     out = []
-    for row in await confirming_methods(rt, db, user, op.type):
-        entry: dict[str, Any] = {"type": row.type}
-        masked = rt.destinations.masked(row.type, row)
+    for completer in answer:
+        entry: dict[str, Any] = {"type": completer.type}
+        masked = rt.destinations.masked(
+            completer.type, challenges.method_row(rt, user, completer))
         if masked:
             entry["destination"] = masked
         out.append(entry)
-    return out
+    return out, any(c.account_email for c in answer)
 
 
 async def submit_pin(rt: Runtime, actor: Actor, user_id: str, operation_id: str, pin: str
@@ -199,32 +200,24 @@ def _purpose(rt: Runtime, op: Operation) -> Purpose:
 
 
 async def _chosen(rt: Runtime, db: AsyncSession, user: User, op: Operation, method: str
-                  ) -> MethodRow:
+                  ) -> Completer[MethodRow]:
     if op.status == PIN_REQUIRED:
         raise PinRequired("Enter your PIN first.")
-    for row in await confirming_methods(rt, db, user, op.type):
-        if row.type == method:
-            return row
-    # A refusal path only: telling "switched off for this" from "not enabled" costs a
-    # call that succeeds nothing.
-    own = await queries.get_method(db, user.id, method)
-    if own is not None and own.status == "enabled":
-        raise MethodNotAllowed(f"'{method}' is not switched on for this type of operation.")
-    raise MethodNotEnabled(f"'{method}' cannot confirm this operation.")
+    rows = await queries.list_methods(db, user.id)
+    return challenges.choose(_answer(rt, rows, op.type), rows, method, lambda refusal: (
+        MethodNotAllowed(f"'{method}' is not switched on for this type of operation.")
+        if refusal == Refusal.NOT_ALLOWED
+        else MethodNotEnabled(f"'{method}' cannot confirm this operation.")))
 
 
 async def challenge(rt: Runtime, actor: Actor, user_id: str, operation_id: str, method: str
                     ) -> ChallengeSent:
-    async with rt.db() as db:
+    async def find(db: AsyncSession) -> challenges.Target:
         op, user = await _load(rt, db, user_id, operation_id)
-        row = await _chosen(rt, db, user, op, method)
-        sent = await registry.get(row.type).challenge(rt.method_context(db, actor), user, row,
-                                                      _purpose(rt, op))
-        if sent is None:
-            raise NoCodeSent("This method does not send codes: enter the code it shows.")
-        await db.commit()
-    return await challenges.deliver(rt, actor, user_id, row.type, sent,
-                                    f"operation:{operation_id}")
+        return challenges.Target(user, await _chosen(rt, db, user, op, method),
+                                 _purpose(rt, op))
+
+    return await challenges.issue(rt, actor, find)
 
 
 async def confirm(rt: Runtime, actor: Actor, user_id: str, operation_id: str, method: str,
@@ -232,11 +225,12 @@ async def confirm(rt: Runtime, actor: Actor, user_id: str, operation_id: str, me
     prepared = await prepare(rt, method, code, user_id)
     async with rt.db() as db:
         op, user = await _load(rt, db, user_id, operation_id)
-        row = await _chosen(rt, db, user, op, method)
-        await check_code(rt, db, actor, user, row, code, _purpose(rt, op), prepared=prepared)
-        if row.id.startswith("fallback-"):
+        chosen = await _chosen(rt, db, user, op, method)
+        await check_code(rt, db, actor, user, challenges.method_row(rt, user, chosen), code,
+                         _purpose(rt, op), prepared=prepared)
+        if chosen.account_email:
             user.email_verified = True  # the code reached it
-        view = await _finish(rt, db, actor, op, user, row.type)
+        view = await _finish(rt, db, actor, op, user, chosen.type)
         await db.commit()
         return view
 
@@ -268,9 +262,9 @@ async def get(rt: Runtime, user_id: str, operation_id: str) -> OperationView:
         op = await store.get_operation(db, operation_id)
         if op is None or op.user_id != user_id:
             raise NotFound("No such operation.")
-        methods: list[dict[str, Any]] = []
+        choices = None
         if _status(rt, op) == CODE_REQUIRED:
             user = await queries.get_user(db, user_id)
             if user is not None:
-                methods = await _method_entries(rt, db, user, op)
-        return _view(rt, op, methods)
+                choices = await _method_entries(rt, db, user, op)
+        return _view(rt, op, choices)

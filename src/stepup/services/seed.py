@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from stepup.domain.hashing import new_id, new_token
+from stepup.domain.policy import MethodStatus
 from stepup.methods.totp import _aad as totp_aad
 from stepup.methods.totp import new_secret
 from stepup.services import apps
@@ -58,7 +59,8 @@ async def seed_totp_users(rt: Runtime, count: int, tokens_csv: Path, prefix: str
                               "verification_grade": 0, "password_hash": None,
                               "pin_hash": None, "language": "en", "created_at": now,
                               "external_id": None, "must_enroll": False, "audit_head": None})
-                methods.append({"id": mid, "user_id": uid, "type": "totp", "status": "enabled",
+                methods.append({"id": mid, "user_id": uid, "type": "totp",
+                                "status": MethodStatus.ENABLED,
                                 "protects": {"login": True, "withdrawal": False},
                                 "secret_kid": kid, "secret_ct": ct, "destination_kid": None,
                                 "destination_ct": None, "destination_hash": None,

@@ -1,5 +1,5 @@
-"""Queries for security codes (out-of-band codes, and backup codes as a replay sees
-them) and the development outbox."""
+"""Queries for challenges (out-of-band codes and passkey requests), backup codes as a
+replay sees them, and the development outbox."""
 
 from __future__ import annotations
 
@@ -9,39 +9,39 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stepup.store.models import BackupCode, OobCode, OutboxMessage
+from stepup.store.models import BackupCode, Challenge, OutboxMessage
 
 
 async def latest_sent(db: AsyncSession, user_id: str, channel: str, purpose: str
-                      ) -> OobCode | None:
+                      ) -> Challenge | None:
     """The newest code sent on a channel for one purpose (for the resend cooldown)."""
-    q = (select(OobCode).where(OobCode.user_id == user_id, OobCode.channel == channel,
-                               OobCode.purpose == purpose, OobCode.sent_at.is_not(None))
-         .order_by(OobCode.created_at.desc()).limit(1))
+    q = (select(Challenge).where(Challenge.user_id == user_id, Challenge.channel == channel,
+                                 Challenge.purpose == purpose, Challenge.sent_at.is_not(None))
+         .order_by(Challenge.created_at.desc()).limit(1))
     return (await db.execute(q)).scalar_one_or_none()
 
 
 async def current(db: AsyncSession, user_id: str, channel: str, purpose: str
-                  ) -> OobCode | None:
+                  ) -> Challenge | None:
     """The live code for this purpose: sent, not used."""
-    q = (select(OobCode).where(OobCode.user_id == user_id, OobCode.channel == channel,
-                               OobCode.purpose == purpose, OobCode.sent_at.is_not(None),
-                               OobCode.used_at.is_(None))
-         .order_by(OobCode.created_at.desc()).limit(1))
+    q = (select(Challenge).where(Challenge.user_id == user_id, Challenge.channel == channel,
+                                 Challenge.purpose == purpose, Challenge.sent_at.is_not(None),
+                                 Challenge.used_at.is_(None))
+         .order_by(Challenge.created_at.desc()).limit(1))
     return (await db.execute(q)).scalar_one_or_none()
 
 
 async def spent_latest(db: AsyncSession, user_id: str, channel: str, purpose: str
-                       ) -> OobCode | None:
+                       ) -> Challenge | None:
     """The newest code sent for this purpose, if a success spent it (a replay's match).
 
     Only the newest: an older code's ``used_at`` may say it was retired by a newer one,
     never accepted. Re-read from the database, not the session, because a racing
     request may just have spent it.
     """
-    q = (select(OobCode).where(OobCode.user_id == user_id, OobCode.channel == channel,
-                               OobCode.purpose == purpose, OobCode.sent_at.is_not(None))
-         .order_by(OobCode.created_at.desc()).limit(1)
+    q = (select(Challenge).where(Challenge.user_id == user_id, Challenge.channel == channel,
+                                 Challenge.purpose == purpose, Challenge.sent_at.is_not(None))
+         .order_by(Challenge.created_at.desc()).limit(1)
          .execution_options(populate_existing=True))
     newest = (await db.execute(q)).scalar_one_or_none()
     return newest if newest is not None and newest.used_at is not None else None
@@ -54,30 +54,30 @@ async def mark_sent(db: AsyncSession, code_id: str, now: datetime) -> None:
     Retired only now, not when the new code is made: if delivery fails, the code the
     user already holds keeps working (nothing half-done).
     """
-    code = await db.get(OobCode, code_id)
+    code = await db.get(Challenge, code_id)
     if code is None:
         return
-    await db.execute(update(OobCode).where(
-        OobCode.user_id == code.user_id, OobCode.channel == code.channel,
-        OobCode.purpose == code.purpose, OobCode.used_at.is_(None), OobCode.id != code_id,
+    await db.execute(update(Challenge).where(
+        Challenge.user_id == code.user_id, Challenge.channel == code.channel,
+        Challenge.purpose == code.purpose, Challenge.used_at.is_(None), Challenge.id != code_id,
     ).values(used_at=now))
-    await db.execute(update(OobCode).where(OobCode.id == code_id).values(
+    await db.execute(update(Challenge).where(Challenge.id == code_id).values(
         sent_at=now, destination_kid=None, destination_ct=None))
 
 
 async def discard(db: AsyncSession, code_id: str) -> None:
-    await db.execute(delete(OobCode).where(OobCode.id == code_id))
+    await db.execute(delete(Challenge).where(Challenge.id == code_id))
 
 
 async def count_wrong_try(db: AsyncSession, code_id: str) -> None:
-    await db.execute(update(OobCode).where(OobCode.id == code_id)
-                     .values(attempts=OobCode.attempts + 1))
+    await db.execute(update(Challenge).where(Challenge.id == code_id)
+                     .values(attempts=Challenge.attempts + 1))
 
 
 async def consume(db: AsyncSession, code_id: str, max_attempts: int, now: datetime) -> bool:
     """Spend the code: one winner, and never once it is dead from wrong tries."""
-    res = await db.execute(update(OobCode).where(
-        OobCode.id == code_id, OobCode.used_at.is_(None), OobCode.attempts < max_attempts,
+    res = await db.execute(update(Challenge).where(
+        Challenge.id == code_id, Challenge.used_at.is_(None), Challenge.attempts < max_attempts,
     ).values(used_at=now))
     return int(getattr(res, "rowcount", 0)) == 1
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepup.domain.policy import MethodStatus
 from stepup.store.models import Guard, Method, NotificationQueue, RecoveryRequest, User
 
 
@@ -16,7 +17,8 @@ async def enabled_methods(db: AsyncSession, user_ids: Sequence[str]) -> Sequence
     """The enabled methods of these users, in the order they were enabled."""
     if not user_ids:
         return []
-    q = (select(Method).where(Method.user_id.in_(list(user_ids)), Method.status == "enabled")
+    q = (select(Method).where(Method.user_id.in_(list(user_ids)),
+                              Method.status == MethodStatus.ENABLED)
          .order_by(Method.user_id, Method.created_at, Method.type))
     return (await db.execute(q)).scalars().all()
 

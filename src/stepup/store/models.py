@@ -22,6 +22,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from stepup.domain.policy import MethodStatus
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on every database (SQLite would hand back naive ones)."""
@@ -41,6 +43,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class MethodStatusType(TypeDecorator[MethodStatus]):
+    """A method's status: stored as its value ("pending", "enabled"), read as the enum."""
+
+    impl = String(10)
+    cache_ok = True
+
+    def process_bind_param(self, value: MethodStatus | str | None, dialect: Dialect
+                           ) -> str | None:
+        return None if value is None else MethodStatus(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect
+                             ) -> MethodStatus | None:
+        return None if value is None else MethodStatus(value)
 
 
 class Base(DeclarativeBase):
@@ -137,7 +154,7 @@ class Method(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     type: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(10))  # pending | enabled
+    status: Mapped[MethodStatus] = mapped_column(MethodStatusType())
     protects: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     secret_kid: Mapped[str | None] = mapped_column(String(40))
     secret_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -248,15 +265,16 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
 
-class OobCode(Base):
-    """A security code sent by SMS, e-mail or WhatsApp, bound to one purpose.
+class Challenge(Base):
+    """A challenge issued for one purpose: a security code sent by SMS, e-mail or
+    WhatsApp, or a passkey request (channel ``webauthn``, its random bytes).
 
     Stored as an HMAC (keyed with the server key, bound to the row id): a 6-digit code
     is not worth a slow hash, but without the key the table reveals nothing.
     """
 
-    __tablename__ = "oob_codes"
-    __table_args__ = (Index("ix_oob_codes_lookup", "user_id", "channel", "purpose"),)
+    __tablename__ = "challenges"
+    __table_args__ = (Index("ix_challenges_lookup", "user_id", "channel", "purpose"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

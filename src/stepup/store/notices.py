@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepup.domain.policy import MethodStatus
 from stepup.store.models import Method, NotificationQueue
 
 
@@ -14,7 +15,7 @@ async def enabled_method(db: AsyncSession, user_id: str, method_type: str) -> Me
     """The user's enabled method of this type: its destination (sealed) was verified, as
     a code reached it."""
     q = select(Method).where(Method.user_id == user_id, Method.type == method_type,
-                             Method.status == "enabled")
+                             Method.status == MethodStatus.ENABLED)
     return (await db.execute(q)).scalar_one_or_none()
 
 

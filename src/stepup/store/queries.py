@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from stepup.domain.policy import MethodStatus
 from stepup.store.models import (
     PORTAL_APP_ID,
     ApiKey,
@@ -156,7 +157,7 @@ async def list_methods(db: AsyncSession, user_id: str) -> Sequence[Method]:
 
 async def count_enabled_methods(db: AsyncSession, user_id: str) -> int:
     q = select(func.count()).select_from(Method).where(
-        Method.user_id == user_id, Method.status == "enabled"
+        Method.user_id == user_id, Method.status == MethodStatus.ENABLED
     )
     return int((await db.execute(q)).scalar_one())
 

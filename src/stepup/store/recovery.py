@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.store.models import (
     BackupCode,
+    Challenge,
     Guard,
     LoginFlow,
     Method,
-    OobCode,
     RecoveryRequest,
     RememberedDevice,
     Session,
@@ -158,7 +158,7 @@ async def reset_second_factors(db: AsyncSession, user_id: str) -> dict[str, int]
         select(func.count()).select_from(Method).where(Method.user_id == user_id))
     counts["methods"] = int(methods.scalar_one())
     for name, model in (("methods_deleted", Method), ("backup_codes", BackupCode),
-                        ("oob_codes", OobCode), ("sessions", Session),
+                        ("challenges", Challenge), ("sessions", Session),
                         ("login_flows", LoginFlow), ("devices", RememberedDevice)):
         res = await db.execute(delete(model).where(model.user_id == user_id))
         counts[name] = _rowcount(res)

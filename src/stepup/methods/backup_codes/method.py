@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stepup.domain.codes import format_backup_code, new_backup_code, normalise_backup_code, same
 from stepup.domain.errors import CodeAlreadyUsed, InvalidCode
 from stepup.domain.hashing import Hasher, new_id
-from stepup.domain.policy import Purpose
+from stepup.domain.policy import MethodStatus, Purpose
 from stepup.methods.base import (
     N_,
     ChallengeSent,
@@ -63,8 +63,9 @@ class BackupCodesMethod:
         row = await queries.get_method(ctx.db, user.id, self.type)
         now = ctx.clock.now()
         if row is None:
-            row = MethodRow(id=new_id(), user_id=user.id, type=self.type, status="enabled",
-                            protects={}, created_at=now, enabled_at=now)
+            row = MethodRow(id=new_id(), user_id=user.id, type=self.type,
+                            status=MethodStatus.ENABLED, protects={}, created_at=now,
+                            enabled_at=now)
             ctx.db.add(row)
         codes = await self.issue_set(ctx, user)
         return EnrollmentStart(CodesIssued(codes), enabled=True)
@@ -120,7 +121,7 @@ class BackupCodesMethod:
 
     async def describe(self, ctx: MethodContext, user: User, row: MethodRow | None
                        ) -> MethodView:
-        enabled = row is not None and row.status == "enabled"
+        enabled = row is not None and row.status == MethodStatus.ENABLED
         remaining = await queries.count_unused_backup_codes(ctx.db, user.id) if enabled else None
         return row_view(ctx.settings, self.type, row, remaining=remaining)
 

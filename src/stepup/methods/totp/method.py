@@ -25,7 +25,7 @@ from markupsafe import Markup
 
 from stepup.domain.codes import normalise_numeric_code, same
 from stepup.domain.errors import CodeAlreadyUsed, InvalidCode
-from stepup.domain.policy import Purpose
+from stepup.domain.policy import MethodStatus, Purpose
 from stepup.methods.base import (
     N_,
     ChallengeSent,
@@ -243,7 +243,7 @@ class TotpMethod:
         found = drifted_step(secret, code, now_step, window, ctx.settings.totp_drift_steps)
         if found is None:
             raise InvalidCode()
-        if found > now_step and row.status == "enabled":
+        if found > now_step and row.status == MethodStatus.ENABLED:
             # last_used_at is left as it was: nothing was used.
             await queries.advance_counter(ctx.db, row, found, row.last_used_at or ctx.clock.now())
         minutes = step_minutes(found - now_step)

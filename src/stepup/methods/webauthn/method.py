@@ -7,7 +7,7 @@ way (``begin_add``, purpose ``add:webauthn``; services/passkeys.py). Every later
 — request options naming every passkey of the account, bound to that one purpose like
 an out-of-band code — and the proof is the signed assertion, as JSON, in ``code``.
 
-A challenge is 32 random bytes, kept as an HMAC in ``oob_codes`` (channel ``webauthn``):
+A challenge is 32 random bytes, kept as an HMAC in ``challenges`` (channel ``webauthn``):
 single use, ``code_ttl_seconds``, ``code_max_attempts`` wrong tries, a newer challenge
 for the same purpose retires the older, and at most 60 are made per account and hour.
 Each passkey's credential id and public key are sealed with the key ring and bound to
@@ -64,7 +64,7 @@ from stepup.domain.errors import (
     RateLimited,
 )
 from stepup.domain.hashing import new_id
-from stepup.domain.policy import Purpose
+from stepup.domain.policy import MethodStatus, Purpose
 from stepup.methods.base import (
     N_,
     ChallengeSent,
@@ -78,8 +78,8 @@ from stepup.methods.base import (
     row_view,
 )
 from stepup.store import codes, queries
+from stepup.store.models import Challenge, Passkey, User
 from stepup.store.models import Method as MethodRow
-from stepup.store.models import OobCode, Passkey, User
 
 CHANNEL = "webauthn"
 SENT_TO = "passkey"
@@ -148,11 +148,11 @@ class WebAuthnMethod:
             raise RateLimited("Too many passkey requests: try again later.", retry_after=retry)
         challenge = generate_challenge()
         challenge_id = new_id()
-        ctx.db.add(OobCode(id=challenge_id, user_id=user.id, channel=CHANNEL,
-                           purpose=purpose.value,
-                           code_hash=self._mac(ctx, challenge_id, challenge), created_at=now,
-                           expires_at=now + timedelta(seconds=ctx.settings.code_ttl_seconds),
-                           sent_at=None, used_at=None, attempts=0))
+        ctx.db.add(Challenge(id=challenge_id, user_id=user.id, channel=CHANNEL,
+                            purpose=purpose.value,
+                            code_hash=self._mac(ctx, challenge_id, challenge), created_at=now,
+                            expires_at=now + timedelta(seconds=ctx.settings.code_ttl_seconds),
+                            sent_at=None, used_at=None, attempts=0))
         await ctx.db.flush()
         await codes.mark_sent(ctx.db, challenge_id, now)  # handed over in the answer
         return challenge
@@ -257,7 +257,7 @@ class WebAuthnMethod:
 
     async def challenge(self, ctx: MethodContext, user: User, row: MethodRow,
                         purpose: Purpose) -> ChallengeSent | None:
-        if row.status == "pending":
+        if row.status == MethodStatus.PENDING:
             raise Conflict("Finish adding the passkey with the request it was started with, "
                            "or start again with Enable.")
         rp_id, _ = relying_party(ctx.settings)

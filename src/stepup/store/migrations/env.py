@@ -8,7 +8,7 @@ from typing import Any, Literal
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from stepup.store.models import Base, UTCDateTime
+from stepup.store.models import Base, MethodStatusType, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata
@@ -18,6 +18,8 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
     # Migrations must not import the models: our UTC type is a plain timestamptz.
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, MethodStatusType):
+        return "sa.String(length=10)"
     return False
 
 

@@ -23,9 +23,8 @@ from fastapi.responses import Response
 
 from stepup.domain import operations as ops
 from stepup.domain.errors import Conflict, DomainError, NotFound, RateLimited
-from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
-from stepup.services import methods, operations, recovery
+from stepup.services import operations, recovery
 from stepup.services.operations import OperationView
 from stepup.web import deps
 from stepup.web.portal.auth import status_for
@@ -90,13 +89,9 @@ def method_label(page: Page, method_type: str | None) -> str:
 
 async def _is_fallback(page: Page, view: OperationView) -> bool:
     """True when the code goes to the account e-mail only because no method protects
-    this operation (policy ``always``), rather than by the user's choice."""
-    mail = registry.sending_to("email")
-    if mail is None or [m["type"] for m in view.methods] != [mail] or page.user is None:
-        return False
-    views = await methods.list_views(page.rt, page.user.id)
-    email = next((v for v in views if v.type == mail), None)
-    return not (email and email.enabled and email.protects.get(view.type))
+    this operation (policy ``always``), rather than by the user's choice: the policy's
+    answer, as the service gave it."""
+    return view.account_email
 
 
 async def _show(page: Page, view: OperationView, *, chosen: str | None = None,
