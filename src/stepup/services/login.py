@@ -205,7 +205,7 @@ async def challenge(rt: Runtime, actor: Actor, login_token: str, method_type: st
         sent = await registry.get(row.type).challenge(rt.method_context(db, actor), user, row,
                                                       Purpose.login())
         if sent is None:
-            raise NoCodeSent("This method does not send codes: enter the code it shows.")
+            raise NoCodeSent()
         await db.commit()
     return await challenges.deliver(rt, actor, user.id, row.type, sent, LOGIN)
 

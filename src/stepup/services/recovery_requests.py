@@ -100,7 +100,7 @@ def clean_contact(contact: dict[str, Any]) -> dict[str, Any]:
     if channel == "phone" and not phone:
         raise ValidationFailed("Enter the phone number support should call.", field="phone")
     if phone and (len(phone) > PHONE_MAX or not _looks_like_phone(phone)):
-        raise ValidationFailed("This is not a valid phone number.", field="phone")
+        raise ValidationFailed(situation="phone", field="phone")
     best_time = str(contact.get("best_time") or "").strip()[:BEST_TIME_MAX]
     return {"channel": channel, "phone": phone or None, "best_time": best_time or None}
 
