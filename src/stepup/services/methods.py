@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.domain.errors import (
     Conflict,
+    Forbidden,
     MethodAlreadyEnabled,
     MethodNotEnabled,
+    MethodRequired,
     NoCodeSent,
     NotFound,
     ValidationFailed,
@@ -88,6 +90,8 @@ async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type:
     method = registry.get(method_type)
     async with rt.db() as db:
         user = await user_of(db, user_id)
+        if not rt.adapter.may_enable(user, method_type):  # the operator's policy
+            raise Forbidden(situation="method_not_offered")
         if pin is not None or not on_behalf:
             await check_pin(rt, db, actor, user, pin or "", method=method_type)
         existing = await queries.get_method(db, user.id, method_type)
@@ -141,7 +145,7 @@ async def challenge(rt: Runtime, actor: Actor, user_id: str, method_type: str) -
                    else Purpose.manage(method_type))
         sent = await method.challenge(rt.method_context(db, actor), user, row, purpose)
         if sent is None:
-            raise NoCodeSent("This method does not send codes: enter the code it shows.")
+            raise NoCodeSent()
         await db.commit()
     return await challenges.deliver(rt, actor, user_id, method_type, sent, purpose.value)
 
@@ -175,6 +179,7 @@ async def disable(rt: Runtime, actor: Actor, user_id: str, method_type: str, cod
     async with rt.db() as db:
         user = await user_of(db, user_id)
         row = await enabled_row(db, user, method_type)
+        ensure_may_disable(rt, user, method_type)
         await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type),
                          prepared=prepared)
         # Disabling SMS unverifies the phone, yet its owner is the one to tell.
@@ -185,6 +190,13 @@ async def disable(rt: Runtime, actor: Actor, user_id: str, method_type: str, cod
                        phone=phone)
         await db.commit()
         return await view(rt, db, user, method_type)
+
+
+def ensure_may_disable(rt: Runtime, user: User, method_type: str) -> None:
+    """The operator's policy (the adapter) may keep a method on: asked before the code is
+    checked, so a refusal spends no code."""
+    if not rt.adapter.may_disable(user, method_type):
+        raise MethodRequired()
 
 
 async def regenerate_backup_codes(rt: Runtime, actor: Actor, user_id: str, code: str | None,
