@@ -79,6 +79,7 @@ async def test_the_issuer_and_the_qr_code_come_from_the_adapter(
     html = pages.check(await pages.submit(client, html, "/settings/methods/totp/enable",
                                           pin=PIN))
     assert 'data-operator="acme"' in html and "issuer=Acme%20Bank" in html
+    assert "Issuer: Acme Bank" in html  # what the page says is what the app shows
 
 
 async def test_an_overridden_text_is_the_api_detail_and_the_page_message(

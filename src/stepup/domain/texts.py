@@ -76,6 +76,13 @@ ERRORS: dict[str, Text] = {
         "Codes are not sent to phone numbers of this country because of SMS fraud: use "
         "another method.")),
     "validation_error.email": Text(N_("The e-mail address is not valid.")),
+    "validation_error.recovery_description": Text(N_(
+        "Tell support in a few words what happened (at least %(min)d characters).")),
+    "validation_error.recovery_description_long": Text(N_(
+        "Please keep the description under %(max)d characters.")),
+    "validation_error.recovery_channel": Text(N_("Choose how support should contact you.")),
+    "validation_error.recovery_phone": Text(N_(
+        "Enter the phone number support should call.")),
     "validation_error.recovery_checks": Text(N_(
         "Every identity check must be done, and a rejection needs a reason.")),
     "invalid_credentials": Text(N_("The e-mail or password is not correct.")),

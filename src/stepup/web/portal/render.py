@@ -249,7 +249,7 @@ class Page:
             "languages": i18n.LANGUAGES,
             "user": self.user,
             "csrf_token": self.csrf_token(),
-            "issuer": self.rt.settings.issuer,
+            "issuer": self.rt.adapter.issuer(None),  # the name people know these pages by
             "method_name": self.method_name,
             "proof_name": self.proof_name,
             "operation_name": self.operation_name,
