@@ -68,6 +68,9 @@ def test_a_situation_picks_its_text_and_fills_it() -> None:
 
 def test_an_unknown_situation_falls_back_to_the_code() -> None:
     assert errors.Conflict(situation="nonesuch").detail == ERRORS["conflict"].message
+    # A situation whose value was not given: the code's text, not a KeyError.
+    assert errors.DeliveryFailed(situation="channel").detail == (
+        ERRORS["delivery_failed"].message)
 
 
 @pytest.mark.parametrize(("minutes", "en", "ru"), [

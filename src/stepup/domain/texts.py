@@ -212,8 +212,9 @@ def error_text(err: DomainError, translations: Translations = ENGLISH) -> str:
     """What to tell a person about ``err``, in the language of ``translations``.
 
     An error told by a catalogue entry gets that entry (translated). An error whose raise
-    site wrote its own English sentence gets it in English, and its code's entry in any
-    other language (a translation of a sentence the catalogue does not hold cannot exist).
+    site wrote its own English sentence gets it in English, and the entry of its
+    situation, else of its code, in any other language (a sentence the catalogue does not
+    hold has no translation).
     """
     entry = ERRORS[key(err)]
     if err.own_detail is not None:
@@ -223,7 +224,13 @@ def error_text(err: DomainError, translations: Translations = ENGLISH) -> str:
         # A language that has no text of its own for the code's entry speaks English.
         if translations.gettext(entry.message) == entry.message:
             return err.own_detail
-    return render(entry, err.values, translations, count(err))
+    try:
+        return render(entry, err.values, translations, count(err))
+    except (KeyError, ValueError, TypeError):
+        # A raise site that did not give a value its situation's text names: the code's
+        # own text, never an error while telling an error.
+        return render(ERRORS[err.code if err.code in ERRORS else "error"], {}, translations,
+                      count(err))
 
 
 def as_send_refusal(err: DomainError) -> DomainError:
