@@ -52,6 +52,9 @@ class Settings(TotpSettings, BackupCodeSettings, WebAuthnSettings, BaseSettings)
 
     # Public name shown in authenticator apps, messages and pages.
     issuer: str = "StepUp"
+    # The operator adapter (docs/customising.md): "package.module:Class", a subclass of
+    # stepup.adapter.Adapter overriding texts, the issuer, the QR code and policy hooks.
+    adapter: str | None = None
     # Where the portal lives, for links in messages and the SMS one-time-code hint.
     public_url: str = "http://localhost:8000"
     # Key material. In development both are generated into the data dir on first start.

@@ -52,6 +52,18 @@ def test_production_refuses_without_keys_and_secure_cookies(tmp_path: Path) -> N
     assert not (tmp_path / "d" / "keys.json").exists()
 
 
+@pytest.mark.parametrize(("spec", "says"), [
+    ("acme_missing.adapter:Adapter", "cannot import 'acme_missing.adapter'"),
+    ("stepup.config:Settings", "not a subclass of stepup.adapter.Adapter")])
+def test_a_bad_operator_adapter_refuses_to_start(tmp_path: Path, spec: str, says: str
+                                                 ) -> None:
+    r = subprocess.run([*STEPUP, "serve", "--port", str(free_port())], cwd=tmp_path,
+                       env=clean_env(STEPUP_ADAPTER=spec, STEPUP_DATA_DIR=str(tmp_path / "d")),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "STEPUP_ADAPTER" in r.stderr and says in r.stderr, r.stderr
+
+
 def test_migrate_reports_revision(tmp_path: Path) -> None:
     r = subprocess.run([*STEPUP, "migrate"], cwd=tmp_path,
                        env=clean_env(STEPUP_DATA_DIR=str(tmp_path / "d")),

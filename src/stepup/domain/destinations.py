@@ -46,28 +46,22 @@ def normalise_phone(raw: str, *, default_region: str | None = None,
     try:
         number = phonenumbers.parse(text, None if text.startswith("+") else default_region)
     except phonenumbers.NumberParseException as exc:
-        raise ValidationFailed(
-            "Enter the phone number in international format, like +44 7700 900123.",
-            field=field) from exc
+        raise ValidationFailed(situation="phone_format", field=field) from exc
     if not phonenumbers.is_valid_number(number):
-        raise ValidationFailed("This is not a valid phone number.", field=field)
+        raise ValidationFailed(situation="phone", field=field)
     kind = phonenumbers.number_type(number)
     if kind in _PAID_TYPES:
-        raise ValidationFailed("Codes cannot be sent to premium-rate or shared-cost numbers.",
-                               field=field)
+        raise ValidationFailed(situation="phone_premium", field=field)
     region = phonenumbers.region_code_for_number(number)
     if not _allows(allow, number.country_code, region):
         if number.country_code in INTERNATIONAL_NETWORKS:
-            raise ValidationFailed("Codes are not sent to satellite or international network "
-                                   "numbers: use another method.", field=field)
+            raise ValidationFailed(situation="phone_satellite", field=field)
         if region in REFUSED_COUNTRIES:
-            raise ValidationFailed("Codes are not sent to phone numbers of this country "
-                                   "because of SMS fraud: use another method.", field=field)
+            raise ValidationFailed(situation="phone_fraud", field=field)
     if kind not in _PHONE_TYPES:
-        raise ValidationFailed("Codes can only be sent to a mobile phone number.", field=field)
+        raise ValidationFailed(situation="phone_mobile", field=field)
     if allowed_regions and region not in {r.upper() for r in allowed_regions}:
-        raise ValidationFailed("Codes cannot be sent to phone numbers of this country.",
-                               field=field)
+        raise ValidationFailed(situation="phone_country", field=field)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -82,7 +76,8 @@ def normalise_email_address(raw: str, field: str = "email") -> str:
     try:
         info = validate_email((raw or "").strip(), check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValidationFailed(f"The e-mail address is not valid: {exc}", field=field) from exc
+        raise ValidationFailed(f"The e-mail address is not valid: {exc}", field=field,
+                               situation="email") from exc
     return info.normalized.lower()
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from stepup.domain.texts import error_text
+
 
 class DomainError(Exception):
     code = "error"
@@ -17,13 +19,21 @@ class DomainError(Exception):
     retryable = False
 
     def __init__(self, detail: str | None = None, *, retry_after: int | None = None,
-                 field: str | None = None, extra: dict[str, Any] | None = None) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
+                 field: str | None = None, extra: dict[str, Any] | None = None,
+                 situation: str | None = None, values: dict[str, Any] | None = None
+                 ) -> None:
         self.retry_after = retry_after
         self.field = field
         # Extension members of the problem document (RFC 9457 §3.2).
         self.extra = extra or {}
+        # Which text of the catalogue (domain/texts.py) tells it, and the values of its
+        # placeholders (never part of the problem document).
+        self.situation = situation
+        self.values = values or {}
+        # A sentence the raise site wrote itself (English; the catalogue tells the rest).
+        self.own_detail = detail
+        self.detail = detail or error_text(self)
+        super().__init__(self.detail)
 
 
 class ValidationFailed(DomainError):
@@ -84,6 +94,13 @@ class AccountLocked(DomainError):
 class MethodNotEnabled(DomainError):
     code = "method_not_enabled"
     title = "This method is not enabled"
+
+
+class MethodRequired(Conflict):
+    """The operator's policy (the adapter's ``may_disable``) keeps this method on."""
+
+    code = "method_required"
+    title = "This method cannot be disabled"
 
 
 class SecondFactorRequired(DomainError):

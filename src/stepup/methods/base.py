@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +26,9 @@ from stepup.domain.sealing import DestinationSeal
 from stepup.store import queries
 from stepup.store.models import PORTAL_APP_ID, App, User
 from stepup.store.models import Method as MethodRow
+
+if TYPE_CHECKING:
+    from stepup.adapter import Adapter
 
 
 def N_(message: str) -> str:  # the gettext "mark only" convention (babel.cfg extracts it)
@@ -97,6 +100,7 @@ class MethodContext:
     hasher: Hasher
     run_cpu: Any  # async callable: await run_cpu(fn, *args) runs fn off the event loop
     destinations: DestinationSeal  # phones and e-mail addresses at rest
+    adapter: Adapter  # the operator's overrides: issuer, QR code, policy hooks
     ip: str | None = None  # the client's address, for per-IP send caps
     # Slow hashes of the proof by salt, made before the write transaction opened
     # (services/verification.prepare): a method that needs one finds it here.

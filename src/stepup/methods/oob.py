@@ -143,8 +143,7 @@ class OobMethod:
         if last is not None and last.created_at + timedelta(
                 seconds=s.resend_cooldown_seconds) > now:
             wait = last.created_at + timedelta(seconds=s.resend_cooldown_seconds) - now
-            raise ResendTooSoon("A code was sent moments ago: wait before asking for another.",
-                                retry_after=max(1, int(wait.total_seconds() + 0.999)))
+            raise ResendTooSoon(retry_after=max(1, int(wait.total_seconds() + 0.999)))
         window = _hour_window(now)
         # Per destination under its keyed hash: the counters never name a phone.
         caps = [(f"send-dest:{row.destination_hash}", s.sends_per_destination_per_hour),
@@ -164,8 +163,7 @@ class OobMethod:
             # so racing requests cannot all pass a read-only check. A refusal rolls the
             # whole transaction back, so it spends nothing.
             if await queries.rate_hit(ctx.db, key, window) > limit:
-                raise SendCapReached("Too many codes were sent: try again later.",
-                                     retry_after=retry)
+                raise SendCapReached(retry_after=retry)
             charges.append((key, window))
         if self.type in PAID_CHANNELS and s.sms_budget_per_hour:
             # The operator's budget for all apps together, the hottest row of all: last.
@@ -182,7 +180,8 @@ class OobMethod:
         ctx.destinations.put(issued, destination)
         ctx.db.add(issued)
         await ctx.db.flush()
-        issuer, address = speaks_for(s, app)
+        _, address = speaks_for(s, app)
+        issuer = ctx.adapter.issuer(app)  # the name the user knows (the operator may say)
         outgoing = code_message(channel=self.type, to=destination, code=code,
                                 purpose=purpose.value, language=user.language,
                                 issuer=issuer, public_url=address,

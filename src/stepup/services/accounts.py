@@ -29,7 +29,8 @@ def normalise_email(raw: str, field: str = "email") -> str:
     try:
         info = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValidationFailed(f"The e-mail address is not valid: {exc}", field=field) from exc
+        raise ValidationFailed(f"The e-mail address is not valid: {exc}", field=field,
+                               situation="email") from exc
     # Mailboxes are case-insensitive in practice; one account per address however typed.
     return info.normalized.lower()
 

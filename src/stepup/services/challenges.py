@@ -134,12 +134,8 @@ async def deliver(rt: Runtime, actor: Actor, user_id: str, method_type: str,
             await db.commit()
         word = channel_word(method_type)
         if exc.invalid_destination:
-            raise InvalidDestination(
-                f"Messages by {word} cannot be delivered to this destination: check it, or "
-                f"use another method.") from exc
-        raise DeliveryFailed(
-            f"We could not send the code by {word} right now. Nothing was changed: please "
-            f"try again in a few minutes, or use another method.") from exc
+            raise InvalidDestination(situation="channel", values={"channel": word}) from exc
+        raise DeliveryFailed(situation="channel", values={"channel": word}) from exc
     metrics.message(method_type, receipt.provider, "sent")
     async with rt.db() as db:
         if sent.code_id:

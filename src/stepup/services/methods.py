@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.domain.errors import (
     Conflict,
+    Forbidden,
     MethodAlreadyEnabled,
     MethodNotEnabled,
+    MethodRequired,
     NotFound,
     ValidationFailed,
 )
@@ -93,6 +95,8 @@ async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type:
     method = registry.get(method_type)
     async with rt.db() as db:
         user = await user_of(db, user_id)
+        if not rt.adapter.may_enable(user, method_type):  # the operator's policy
+            raise Forbidden(situation="method_not_offered")
         if pin is not None or not on_behalf:
             await check_pin(rt, db, actor, user, pin or "", method=method_type)
         existing = await queries.get_method(db, user.id, method_type)
@@ -184,6 +188,7 @@ async def disable(rt: Runtime, actor: Actor, user_id: str, method_type: str, cod
     async with rt.db() as db:
         user = await user_of(db, user_id)
         row = await enabled_row(db, user, method_type)
+        ensure_may_disable(rt, user, method_type)
         await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type),
                          prepared=prepared)
         # Disabling SMS unverifies the phone, yet its owner is the one to tell.
@@ -194,6 +199,13 @@ async def disable(rt: Runtime, actor: Actor, user_id: str, method_type: str, cod
                        phone=phone)
         await db.commit()
         return await view(rt, db, user, method_type)
+
+
+def ensure_may_disable(rt: Runtime, user: User, method_type: str) -> None:
+    """The operator's policy (the adapter) may keep a method on: asked before the code is
+    checked, so a refusal spends no code."""
+    if not rt.adapter.may_disable(user, method_type):
+        raise MethodRequired()
 
 
 async def regenerate_backup_codes(rt: Runtime, actor: Actor, user_id: str, code: str | None,

@@ -129,13 +129,12 @@ async def _load(rt: Runtime, db: AsyncSession, user_id: str, operation_id: str
     if not hmac.compare_digest(ops.details_digest(op.type, dict(op.details)), op.digest):
         # What the user was shown (and what a code was sent for) is no longer what is
         # stored: never confirm, never send a code for, details other than the original.
-        raise Conflict("The details of this operation changed after it was created: "
-                       "start a new operation.")
+        raise Conflict(situation="operation_details_changed")
     status = _status(rt, op)
     if status == EXPIRED:
-        raise OperationExpired("This operation has expired: start it again.")
+        raise OperationExpired()
     if status == CONFIRMED:
-        raise OperationAlreadyConfirmed("This operation is already confirmed.")
+        raise OperationAlreadyConfirmed()
     return op, user
 
 
@@ -174,7 +173,7 @@ async def submit_pin(rt: Runtime, actor: Actor, user_id: str, operation_id: str,
     async with rt.db() as db:
         op, user = await _load(rt, db, user_id, operation_id)
         if op.status != PIN_REQUIRED:
-            raise Conflict("The PIN was already accepted: enter the security code.")
+            raise Conflict(situation="operation_pin_accepted")
         await check_pin(rt, db, actor, user, pin, method=f"operation:{op.type}")
         rows = await confirming_methods(rt, db, user, op.type)
         now = rt.clock.now()
@@ -184,7 +183,7 @@ async def submit_pin(rt: Runtime, actor: Actor, user_id: str, operation_id: str,
             return view
         if not await store.set_status(db, op.id, from_status=PIN_REQUIRED,
                                       to_status=CODE_REQUIRED, pin_verified_at=now):
-            raise StateChanged("This operation changed meanwhile: reload it.")
+            raise StateChanged(situation="operation")
         op.status = CODE_REQUIRED
         await audit.record(db, rt.clock, actor, "operation.pin_passed", user.id, operation=op.id)
         await db.commit()
@@ -202,7 +201,7 @@ def _purpose(rt: Runtime, op: Operation) -> Purpose:
 async def _chosen(rt: Runtime, db: AsyncSession, user: User, op: Operation, method: str
                   ) -> Completer[MethodRow]:
     if op.status == PIN_REQUIRED:
-        raise PinRequired("Enter your PIN first.")
+        raise PinRequired()
     rows = await queries.list_methods(db, user.id)
     return challenges.choose(_answer(rt, rows, op.type), rows, method, lambda refusal: (
         MethodNotAllowed(f"'{method}' is not switched on for this type of operation.")
@@ -245,7 +244,7 @@ async def _finish(rt: Runtime, db: AsyncSession, actor: Actor, op: Operation, us
     if not await store.set_status(db, op.id, from_status=op.status, to_status=CONFIRMED,
                                   confirmed_at=now, method=method, receipt_id=op.receipt_id,
                                   receipt=token):
-        raise OperationAlreadyConfirmed("This operation is already confirmed.")
+        raise OperationAlreadyConfirmed()
     op.status, op.confirmed_at, op.method, op.receipt = CONFIRMED, now, method, token
     await audit.record(db, rt.clock, actor, "operation.confirmed", op.user_id, operation=op.id,
                        type=op.type, method=method)

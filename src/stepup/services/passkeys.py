@@ -86,6 +86,8 @@ async def remove(rt: Runtime, actor: Actor, user_id: str, passkey_id: str, code:
         passkeys = {pk.id: pk for pk in await queries.list_passkeys(db, user.id)}
         if passkey_id not in passkeys:
             raise NotFound("This account has no such passkey.")
+        if len(passkeys) == 1:
+            methods.ensure_may_disable(rt, user, method.type)
         await check_code(rt, db, actor, user, row, code, Purpose.manage(method.type))
         if len(passkeys) == 1:
             await method.disable(rt.method_context(db), user, row)

@@ -76,8 +76,7 @@ async def ensure_method_open(db: AsyncSession, clock: Clock, user_id: str, metho
 async def ensure_pin_open(db: AsyncSession, clock: Clock, user_id: str) -> Guards:
     guards, until = await _read_open(db, clock, user_id, PIN_SCOPE)
     if until is not None:
-        raise MethodLocked("Too many wrong PINs: the PIN is locked for a while.",
-                           retry_after=_retry_after(until, clock.now()))
+        raise MethodLocked(situation="pin", retry_after=_retry_after(until, clock.now()))
     return guards
 
 
@@ -116,8 +115,7 @@ async def reserve_pin(db: AsyncSession, settings: Settings, user_id: str) -> int
     back); a right PIN clears the count (``pin_passed``)."""
     failures, _ = await queries.add_guard_failure(db, user_id, PIN_SCOPE)
     if failures > settings.pin_lock_after:
-        raise MethodLocked("Too many wrong PINs: the PIN is locked for a while.",
-                           retry_after=settings.pin_lock_seconds)
+        raise MethodLocked(situation="pin", retry_after=settings.pin_lock_seconds)
     return failures
 
 

@@ -133,7 +133,8 @@ async def record_checks(rt: Runtime, actor: Actor, staff: Staff, request_id: str
     if missing:
         raise ValidationFailed("Every identity check must be done before the request can "
                                "be approved. If a check failed, reject the request.",
-                               field="checks", extra={"missing": missing})
+                               field="checks", extra={"missing": missing},
+                               situation="recovery_checks")
     async with rt.db() as db:
         row, user = await _request_and_user(db, request_id)
         now = rt.clock.now()
@@ -152,7 +153,7 @@ async def approve(rt: Runtime, actor: Actor, staff: Staff, request_id: str,
     """A supervisor who did not perform the checks approves; the reset waits
     ``recovery_delay_hours`` before it takes effect."""
     if staff.role != "supervisor":
-        raise Forbidden("Only a supervisor can approve a recovery request.")
+        raise Forbidden(situation="supervisor_only")
     async with rt.db() as db:
         row, user = await _request_and_user(db, request_id)
         if row.status != "checked":
@@ -163,7 +164,8 @@ async def approve(rt: Runtime, actor: Actor, staff: Staff, request_id: str,
                                user.id, request=row.id)
             await db.commit()
             raise Forbidden("You recorded the identity checks of this request: another "
-                            "supervisor must approve it (four eyes).")
+                            "supervisor must approve it (four eyes).",
+                            situation="recovery_supervisor")
         now = rt.clock.now()
         effective_at = now + timedelta(hours=rt.settings.recovery_delay_hours)
         if not await store.move_request(db, row.id, ("checked",), status="approved",
@@ -185,7 +187,8 @@ async def reject(rt: Runtime, actor: Actor, staff: Staff, request_id: str,
     """Support or a supervisor refuses (or stops) a request that is still open."""
     note = note.strip()
     if not note:
-        raise ValidationFailed("Say why the request is rejected.", field="note")
+        raise ValidationFailed("Say why the request is rejected.", field="note",
+                               situation="recovery_checks")
     async with rt.db() as db:
         row, user = await _request_and_user(db, request_id)
         if not await store.move_request(db, row.id, store.OPEN_STATUSES, status="rejected",

@@ -76,11 +76,11 @@ def request_id_from(rt: Runtime, token: str) -> str | None:
 def clean_description(text: str, minimum: int = DESCRIPTION_MIN) -> str:
     description = (text or "").strip()
     if len(description) < max(minimum, 1):
-        raise ValidationFailed("Tell support in a few words what happened.",
-                               field="description")
+        raise ValidationFailed(situation="recovery_description", field="description",
+                               values={"min": max(minimum, 1)})
     if len(description) > DESCRIPTION_MAX:
-        raise ValidationFailed(f"Please keep the description under {DESCRIPTION_MAX} "
-                               "characters.", field="description")
+        raise ValidationFailed(situation="recovery_description_long", field="description",
+                               values={"max": DESCRIPTION_MAX})
     return description
 
 
@@ -95,12 +95,12 @@ def clean_contact(contact: dict[str, Any]) -> dict[str, Any]:
     """How support should contact the user: ``{channel, phone, best_time}``."""
     channel = str(contact.get("channel") or "email")
     if channel not in CONTACT_CHANNELS:
-        raise ValidationFailed("Choose how support should contact you.", field="channel")
+        raise ValidationFailed(situation="recovery_channel", field="channel")
     phone = " ".join(str(contact.get("phone") or "").split())
     if channel == "phone" and not phone:
-        raise ValidationFailed("Enter the phone number support should call.", field="phone")
+        raise ValidationFailed(situation="recovery_phone", field="phone")
     if phone and (len(phone) > PHONE_MAX or not _looks_like_phone(phone)):
-        raise ValidationFailed("This is not a valid phone number.", field="phone")
+        raise ValidationFailed(situation="phone", field="phone")
     best_time = str(contact.get("best_time") or "").strip()[:BEST_TIME_MAX]
     return {"channel": channel, "phone": phone or None, "best_time": best_time or None}
 

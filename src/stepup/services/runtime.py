@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 import anyio.to_thread
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from stepup import adapter
+from stepup.adapter import Adapter
 from stepup.config import ConfigurationError, Settings
 from stepup.delivery.channels import Delivery
 from stepup.domain.clock import Clock, SystemClock
@@ -73,8 +75,11 @@ class Runtime:
     read_sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
     # Method destinations (phones, e-mail addresses) at rest: sealed, opened, hashed.
     destinations: DestinationSeal = field(init=False)
+    # The operator's overrides (STEPUP_ADAPTER): texts, issuer, QR code, policy hooks.
+    adapter: Adapter = field(init=False)
 
     def __post_init__(self) -> None:
+        self.adapter = adapter.load(self.settings)  # refuses to start on a bad class
         self.delivery = Delivery(self.settings, self.sessionmaker, self.clock)
         self.read_sessionmaker = make_read_sessionmaker(self.engine)
         self.destinations = DestinationSeal(self.keyring,
@@ -126,7 +131,7 @@ class Runtime:
     def method_context(self, db: AsyncSession, actor: Actor | None = None) -> MethodContext:
         return MethodContext(db=db, settings=self.settings, clock=self.clock,
                              keyring=self.keyring, hasher=self.hasher, run_cpu=run_cpu,
-                             destinations=self.destinations,
+                             destinations=self.destinations, adapter=self.adapter,
                              ip=actor.ip if actor else None)
 
 

@@ -124,19 +124,10 @@ def _lock_error(lock: ratelimit.Lock) -> DomainError:
     # Told by the lock's scope, not by its length: a method lock as long as the account
     # lock is still a method lock, and the account lock wins when both fall together.
     if lock.account:
-        return AccountLocked("Too many failed attempts: the account is locked.",
-                             retry_after=lock.seconds)
+        return AccountLocked(retry_after=lock.seconds)
     if lock.scope == PIN_SCOPE:
-        return MethodLocked(
-            f"Too many wrong PINs: the PIN is locked for {_human(lock.seconds)}.",
-            retry_after=lock.seconds)
-    return MethodLocked(
-        f"Too many wrong codes: this method is locked for {_human(lock.seconds)}.",
-        retry_after=lock.seconds)
-
-
-def _human(seconds: int) -> str:
-    return f"{seconds // 60} minute(s)" if seconds >= 60 else f"{seconds} seconds"
+        return MethodLocked(situation="pin", retry_after=lock.seconds)
+    return MethodLocked(retry_after=lock.seconds)
 
 
 async def check_pin(rt: Runtime, db: AsyncSession, actor: Actor, user: User, pin: str, *,

@@ -96,8 +96,7 @@ def new_pre_session() -> str:
 
 def check_csrf(request: Request, rt: Runtime, bound_to: str, supplied: str | None) -> None:
     if not supplied or not rt.hasher.mac_ok(supplied, "csrf", bound_to):
-        raise Forbidden("The form has expired or did not come from this site. Reload the page "
-                        "and try again.")
+        raise Forbidden(situation="csrf")
 
 
 async def caller(request: Request) -> Caller:

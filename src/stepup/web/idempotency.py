@@ -25,7 +25,7 @@ from stepup.services import apikeys, idempotency
 from stepup.services.idempotency import Stored, Ticket
 from stepup.services.runtime import Runtime
 from stepup.web.deps import bearer_token
-from stepup.web.problems import from_domain
+from stepup.web.problems import told
 
 log = logging.getLogger("stepup.web")
 
@@ -83,7 +83,7 @@ class Idempotency:
                 raise ValidationFailed("Send one Idempotency-Key.", field="Idempotency-Key")
             key = idempotency.parse_key(values[0].decode("latin-1"))
         except DomainError as err:
-            await _answer(rt, token, scope, receive, send, from_domain(err))
+            await _answer(rt, token, scope, receive, send, told(rt, err))
             return
         body = await _read_body(receive)
         if body is None:
@@ -93,7 +93,7 @@ class Idempotency:
         try:
             outcome = await idempotency.begin(rt, key_scope, key, fp)
         except DomainError as err:
-            await _answer(rt, token, scope, receive, send, from_domain(err))
+            await _answer(rt, token, scope, receive, send, told(rt, err))
             return
         if isinstance(outcome, Stored):
             await _answer(rt, token, scope, receive, send, _replay(outcome))
@@ -167,9 +167,9 @@ async def _answer(rt: Runtime, token: str, scope: Scope, receive: Receive, send:
         auth = await apikeys.authenticate(rt, token, "app")
     except ApiQuotaExceeded as err:
         state["quota"] = (err.limit, 0, err.retry_after or 60)
-        response = from_domain(err)
+        response = told(rt, err)
     except DomainError as err:
-        response = from_domain(err)
+        response = told(rt, err)
     else:
         state["quota"] = (auth.quota.limit, auth.quota.remaining, auth.quota.reset)
     await response(scope, receive, send)

@@ -27,16 +27,18 @@ LOAD_OPERATION = ("not_found", "operation_expired", "operation_already_confirmed
 # services.operations._chosen: the method picked to confirm an operation.
 CHOOSE_METHOD = ("pin_required", "method_not_allowed_for_purpose", "method_not_enabled")
 
-ENROLL = ("not_found", "validation_error", *CHECK_PIN, "method_already_enabled", *SEND)
+# The operator adapter's policy hooks (stepup.adapter): may_enable, may_disable.
+ENROLL = ("not_found", "validation_error", "forbidden", *CHECK_PIN, "method_already_enabled",
+          *SEND)
 CONFIRM_ENROLLMENT = ("not_found", "conflict", *CHECK_CODE)
 METHOD_CHALLENGE = ("not_found", "method_not_enabled", "method_sends_no_codes", "conflict",
                     *SEND)
 SWITCH = ("validation_error", "method_not_enabled", *CHECK_CODE)
-DISABLE = ("not_found", "method_not_enabled", *CHECK_CODE)
+DISABLE = ("not_found", "method_not_enabled", "method_required", *CHECK_CODE)
 ADD_PASSKEY = (*CHECK_PIN, "not_found", "method_not_enabled", "rate_limited")
 CONFIRM_PASSKEY = ("validation_error", "method_not_enabled", "conflict", *CHECK_CODE)
 RENAME_PASSKEY = ("validation_error", "not_found")
-REMOVE_PASSKEY = ("not_found", "method_not_enabled", *CHECK_CODE)
+REMOVE_PASSKEY = ("not_found", "method_not_enabled", "method_required", *CHECK_CODE)
 REGENERATE = ("method_not_enabled", *CHECK_CODE)
 CREATE_OPERATION = ("validation_error", "not_found", "conflict")
 OPERATION_PIN = (*LOAD_OPERATION, *CHECK_PIN, "state_changed")

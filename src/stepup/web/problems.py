@@ -1,6 +1,9 @@
 """Every error becomes an RFC 9457 problem document, in this one place.
 
 Domain errors carry a stable ``code``; this module maps each code to its HTTP status.
+Their ``detail`` is the text of the catalogue (``domain/texts.py``) through the operator
+adapter, the same text the pages show: English, or the language the request's
+``Accept-Language`` asks for among those StepUp speaks (``Content-Language`` says which).
 Request validation errors, unknown routes and unexpected exceptions get problems too,
 never a stack trace.
 """
@@ -19,6 +22,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stepup.domain.errors import DomainError
+from stepup.services.runtime import Runtime
+from stepup.web import i18n
 
 log = logging.getLogger("stepup.web")
 
@@ -38,6 +43,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "method_locked": 423,
     "account_locked": 423,
     "method_not_enabled": 409,
+    "method_required": 409,
     "second_factor_required": 401,
     "rate_limited": 429,
     "delivery_failed": 502,
@@ -121,12 +127,32 @@ def problem_response(code: str, title: str, detail: str, *, retry_after: int | N
                         headers=out or None)
 
 
-def from_domain(err: DomainError) -> JSONResponse:
+def from_domain(err: DomainError, detail: str | None = None, *,
+                language: str | None = None) -> JSONResponse:
+    """The problem document of ``err``; ``detail`` as told in ``language`` (else the
+    English text the error carries)."""
     extra: dict[str, Any] = dict(err.extra)
     if err.field:
         extra["field"] = err.field
-    return problem_response(err.code, err.title, err.detail, retry_after=err.retry_after,
-                            retryable=err.retryable, **extra)
+    headers = {"Content-Language": language} if language else None
+    return problem_response(err.code, err.title, detail or err.detail,
+                            retry_after=err.retry_after, retryable=err.retryable,
+                            headers=headers, **extra)
+
+
+def told(rt: Runtime | None, err: DomainError, language: str = i18n.DEFAULT
+         ) -> JSONResponse:
+    """``err``'s problem document, its detail told in ``language`` by the operator
+    adapter (which may override the catalogue's text)."""
+    if rt is None:
+        return from_domain(err)
+    return from_domain(err, rt.adapter.describe_error(err, language), language=language)
+
+
+def domain_problem(request: Request, err: DomainError) -> JSONResponse:
+    """``err`` answered to ``request``, in the language the request accepts."""
+    language = i18n.pick_language(accept_language=request.headers.get("accept-language"))
+    return told(getattr(request.app.state, "runtime", None), err, language)
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -136,8 +162,8 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def _domain(_: Request, err: DomainError) -> JSONResponse:
-        return from_domain(err)
+    async def _domain(request: Request, err: DomainError) -> JSONResponse:
+        return domain_problem(request, err)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, err: RequestValidationError) -> JSONResponse:

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
         match_step,
         new_secret,
         provisioning_uri,
-        qr_svg,
         seed_bytes,
         step_minutes,
         time_step,
@@ -38,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["DESCRIPTOR", "DIGESTS", "DIGITS", "METHOD", "STEP_SECONDS", "TotpMethod",
            "TotpSetup", "_aad", "code_at", "drift_minutes", "drifted_step",
            "group_secret", "hotp", "match_step", "new_secret", "provisioning_uri",
-           "qr_svg", "seed_bytes", "step_minutes", "time_step"]
+           "seed_bytes", "step_minutes", "time_step"]
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pyotp
-import segno
 from markupsafe import Markup
 
 from stepup.domain.codes import normalise_numeric_code, same
@@ -36,7 +35,6 @@ from stepup.methods.base import (
     Verified,
     pending_row,
     row_view,
-    speaks_for,
 )
 from stepup.store import apps, queries
 from stepup.store.models import Method as MethodRow
@@ -87,13 +85,6 @@ def provisioning_uri(secret: str, issuer: str, email: str) -> str:
     return pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(
         name=email, issuer_name=issuer
     )
-
-
-def qr_svg(uri: str) -> str:
-    qr = segno.make(uri, error="m")
-    svg: str = qr.svg_inline(scale=4, border=4, dark="#000", light="#fff",
-                             title="QR code for your authenticator app")
-    return svg
 
 
 def match_step(secret: str, code: str, now_step: int, window: int, *, digits: int = DIGITS,
@@ -199,9 +190,9 @@ class TotpMethod:
         row.last_step = None
         await ctx.db.flush()
         # The label in the user's authenticator app: the portal they know.
-        issuer, _ = speaks_for(ctx.settings, await apps.get_app(ctx.db, user.app_id))
-        uri = provisioning_uri(secret, issuer, user.email)
-        return EnrollmentStart(TotpSetup(secret, uri, qr_svg(uri)))
+        issuer = ctx.adapter.issuer(await apps.get_app(ctx.db, user.app_id))
+        uri = ctx.adapter.otpauth_uri(provisioning_uri(secret, issuer, user.email), user)
+        return EnrollmentStart(TotpSetup(secret, uri, ctx.adapter.totp_qr_svg(uri)))
 
     async def confirm_enrollment(self, ctx: MethodContext, user: User, row: MethodRow,
                                  proof: str) -> None:
@@ -246,14 +237,8 @@ class TotpMethod:
         if found > now_step and row.status == MethodStatus.ENABLED:
             # last_used_at is left as it was: nothing was used.
             await queries.advance_counter(ctx.db, row, found, row.last_used_at or ctx.clock.now())
-        minutes = step_minutes(found - now_step)
-        ahead = "ahead" if minutes > 0 else "behind"
-        raise InvalidCode(
-            f"The code is not valid now: your device clock seems to be about "
-            f"{abs(minutes)} minute(s) {ahead}. Sync the time on your device and "
-            f"try a new code.",
-            extra={"clock_drift_minutes": minutes},
-        )
+        # Told by the catalogue (domain/texts.py: invalid_code.clock_ahead/behind).
+        raise InvalidCode(extra={"clock_drift_minutes": step_minutes(found - now_step)})
 
     async def disable(self, ctx: MethodContext, user: User, row: MethodRow) -> None:
         await queries.delete_method(ctx.db, row.id)

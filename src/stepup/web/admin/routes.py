@@ -356,17 +356,7 @@ async def _decide(request: Request, request_id: str, action: str) -> Response:
 
 
 def _decision_error(console: Console, err: DomainError) -> str:
-    page = console.page
-    if page.lang == "en":
-        return err.detail
-    messages = {
-        "forbidden": N_("You may not do this: approval needs a supervisor other than the "
-                        "staff member who recorded the checks."),
-        "conflict": N_("This step is not possible in the request's current state."),
-        "validation_error": N_("Every identity check must be done, and a rejection needs "
-                               "a reason."),
-    }
-    return page._(messages[err.code]) if err.code in messages else page.error_message(err)
+    return console.page.error_message(err)  # the catalogue's text (domain/texts.py)
 
 
 @router.post("/recovery/{request_id}/check")

@@ -47,20 +47,6 @@ FIELD_NAMES = {"amount": N_("Amount"), "currency": N_("Currency"),
 # Currencies offered as suggestions on the form; any code like these is accepted.
 SUGGESTED_CURRENCIES = ("USD", "EUR", "GBP", "BTC", "ETH", "USDT", "USDC", "LTC", "TON")
 
-# The services' English reasons for refusing a step in the operation's current state,
-# marked here so that other languages show them translated.
-CONFLICTS = (
-    N_("This operation has expired: start it again."),
-    N_("This operation is already confirmed."),
-    N_("The PIN was already accepted: enter the security code."),
-    N_("Enter your PIN first."),
-    N_("This operation changed meanwhile: reload it."),
-    N_("The details of this operation changed after it was created: start a new operation."),
-    N_("This method does not send codes: enter the code it shows."),
-)
-CONFLICT_FALLBACK = N_("This step is not possible in the operation's current state.")
-
-
 @dataclass
 class Shown:
     """An operation's details as the page lays them out."""
@@ -125,11 +111,7 @@ def _missing(page: Page) -> Response:
 
 
 def _reason(page: Page, err: DomainError) -> str:
-    if not isinstance(err, Conflict):
-        return page.error_message(err)
-    if err.detail in CONFLICTS:
-        return page._(err.detail)
-    return err.detail if page.lang == "en" else page._(CONFLICT_FALLBACK)
+    return page.error_message(err)  # the catalogue tells every refusal (domain/texts.py)
 
 
 async def _refused(page: Page, op_id: str, err: DomainError, *, chosen: str | None = None,

@@ -130,15 +130,7 @@ async def recovery_submit(request: Request) -> Response:
 
 
 def _field_error(page: Page, err: DomainError) -> str:
-    messages = {
-        "description": N_("Tell support in a few words what happened (at least 10 "
-                          "characters)."),
-        "channel": N_("Choose how support should contact you."),
-        "phone": N_("Enter the phone number support should call."),
-    }
-    if err.field in messages:
-        return page._(messages[err.field])
-    return page.error_message(err)
+    return page.error_message(err)  # the catalogue's text (domain/texts.py)
 
 
 # --- the cancel link ----------------------------------------------------------------------

@@ -18,7 +18,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from stepup.domain.errors import DomainError, Forbidden, NotAuthenticated, RateLimited
+from stepup.domain import texts
+from stepup.domain.errors import DomainError, Forbidden, NotAuthenticated
 from stepup.methods import registry
 from stepup.methods.base import ChallengeSent, Descriptor
 from stepup.services import sessions
@@ -76,45 +77,6 @@ def browser_ceremony(method_type: str | None) -> bool:
 
 
 OPERATION_NAMES = {"login": N_("Login"), "withdrawal": N_("Withdrawal")}
-
-# Messages by error code for languages other than English: the services' details are
-# English text. English pages show the detail itself, which is more specific.
-ERROR_MESSAGES = {
-    "invalid_code": N_("The security code is not valid."),
-    "code_expired": N_("The security code has expired: ask for a new one."),
-    "code_already_used": N_("This code was already used: enter a new one."),
-    "pin_invalid": N_("The PIN is not correct."),
-    "invalid_credentials": N_("The e-mail or password is not correct."),
-    "not_authenticated": N_("You need to log in again."),
-    "method_not_enabled": N_("This method is not enabled."),
-    "account_locked": N_("Too many failed attempts: the account is locked."),
-    "rate_limited": N_("Too many attempts: try again later."),
-    "delivery_failed": N_("We could not send the code right now. Nothing was changed: please "
-                          "try again in a few minutes, or use another method."),
-    "forbidden": N_("The form has expired or did not come from this site. Reload the page "
-                    "and try again."),
-}
-
-
-# The services' English details for a refused phone number or e-mail address
-# (domain/destinations.py), marked here so that other languages can show them translated.
-# A detail not listed falls back to a general message for the field.
-FIELD_DETAILS = (
-    N_("Enter the phone number in international format, like +44 7700 900123."),
-    N_("This is not a valid phone number."),
-    N_("Codes can only be sent to a mobile phone number."),
-    N_("Codes cannot be sent to phone numbers of this country."),
-    N_("Codes cannot be sent to premium-rate or shared-cost numbers."),
-    N_("Codes are not sent to satellite or international network numbers: use another "
-       "method."),
-    N_("Codes are not sent to phone numbers of this country because of SMS fraud: use "
-       "another method."),
-)
-FIELD_FALLBACKS = {
-    "phone": N_("This is not a valid phone number."),
-    "email": N_("The e-mail address is not valid."),
-}
-
 
 @cache
 def environment(language: str) -> Environment:
@@ -237,49 +199,15 @@ class Page:
         return self._(name) if name else op.replace("_", " ").capitalize()
 
     def error_message(self, err: DomainError) -> str:
-        """What to tell the user about a refused request, in the page's language."""
-        if err.code == "invalid_code" and "clock_drift_minutes" in err.extra:
-            minutes = int(err.extra["clock_drift_minutes"])
-            if minutes > 0:
-                return self.ngettext(
-                    "The code is not valid now: your device clock seems to be about %(num)d "
-                    "minute ahead. Sync the time on your device and try a new code.",
-                    "The code is not valid now: your device clock seems to be about %(num)d "
-                    "minutes ahead. Sync the time on your device and try a new code.",
-                    abs(minutes))
-            return self.ngettext(
-                "The code is not valid now: your device clock seems to be about %(num)d "
-                "minute behind. Sync the time on your device and try a new code.",
-                "The code is not valid now: your device clock seems to be about %(num)d "
-                "minutes behind. Sync the time on your device and try a new code.",
-                abs(minutes))
-        if err.code == "method_locked" and err.retry_after:
-            return self.ngettext("Too many wrong attempts: try again in %(num)d minute.",
-                                 "Too many wrong attempts: try again in %(num)d minutes.",
-                                 max(1, -(-err.retry_after // 60)))
-        if err.code == "validation_error" and err.field in FIELD_FALLBACKS:
-            if self.lang == i18n.DEFAULT:
-                return err.detail
-            if err.detail in FIELD_DETAILS:
-                return self._(err.detail)
-            return self._(FIELD_FALLBACKS[err.field])
-        if self.lang != i18n.DEFAULT and err.code in ERROR_MESSAGES:
-            return self._(ERROR_MESSAGES[err.code])
-        return err.detail
+        """What to tell the user about a refused request, in the page's language: the
+        catalogue's text (domain/texts.py), as the operator adapter tells it — the same
+        text the API's ``detail`` carries."""
+        return self.rt.adapter.describe_error(err, self.lang)
 
     def send_error(self, err: DomainError) -> str:
-        """What to tell the user when a code could not be sent (cooldown, caps, provider)."""
-        if not isinstance(err, RateLimited) or not err.retry_after:
-            return self.error_message(err)
-        if err.retry_after <= 120:
-            return self.ngettext(
-                "Please wait %(num)d second before asking for a new code.",
-                "Please wait %(num)d seconds before asking for a new code.",
-                err.retry_after)
-        return self.ngettext(
-            "Too many codes were sent. Try again in %(num)d minute, or use another method.",
-            "Too many codes were sent. Try again in %(num)d minutes, or use another method.",
-            -(-err.retry_after // 60))
+        """What to tell the user when a code could not be sent (cooldown, caps, provider):
+        any wait is told as a wait for a new code."""
+        return self.error_message(texts.as_send_refusal(err))
 
     # --- CSRF --------------------------------------------------------------------------
 
@@ -298,7 +226,7 @@ class Page:
         elif self.pre:
             bound = "pre:" + self.pre
         else:
-            raise Forbidden("The form has expired. Reload the page and try again.")
+            raise Forbidden(situation="csrf")
         deps.check_csrf(self.request, self.rt, bound,
                         supplied if isinstance(supplied, str) else None)
 
@@ -321,7 +249,7 @@ class Page:
             "languages": i18n.LANGUAGES,
             "user": self.user,
             "csrf_token": self.csrf_token(),
-            "issuer": self.rt.settings.issuer,
+            "issuer": self.rt.adapter.issuer(None),  # the name people know these pages by
             "method_name": self.method_name,
             "proof_name": self.proof_name,
             "operation_name": self.operation_name,
@@ -334,8 +262,7 @@ class Page:
         return self.finish(HTMLResponse(html, status_code=status_code))
 
     def forbidden(self, err: DomainError | None = None) -> Response:
-        fallback = ERROR_MESSAGES["forbidden"]
-        message = self.error_message(err) if err else self._(fallback)
+        message = self.error_message(err or Forbidden(situation="csrf"))
         return self.render("error.html", status_code=403, title=self._("Request refused"),
                            message=message)
 
