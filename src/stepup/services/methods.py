@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepup.domain import refusals
 from stepup.domain.errors import (
     Conflict,
     MethodAlreadyEnabled,
@@ -116,12 +117,15 @@ async def confirm_enrollment(rt: Runtime, actor: Actor, user_id: str, method_typ
     async with rt.db() as db:
         user = await user_of(db, user_id)
         row = await queries.get_method(db, user.id, method_type)
-        if row is None or row.status != "pending":
-            raise Conflict("There is no enrollment of this method waiting for a code: start "
-                           "again with Enable.")
         ctx = rt.method_context(db)
-        # Same guards as any code check, but the proof is the enrollment's own.
-        await check_code(rt, db, actor, user, row, code, Purpose.enroll(method_type))
+        # Refused, the page shows the enrollment as it stood: read here, not read twice.
+        before = await method.describe(ctx, user, row)
+        with refusals.keeping(lambda: before):
+            if row is None or row.status != "pending":
+                raise Conflict("There is no enrollment of this method waiting for a code: "
+                               "start again with Enable.")
+            # Same guards as any code check, but the proof is the enrollment's own.
+            await check_code(rt, db, actor, user, row, code, Purpose.enroll(method_type))
         await method.confirm_enrollment(ctx, user, row, code)
         await _mark_enabled(rt, db, user, row)
         await changed(rt, db, actor, "method.enabled", user, method=method_type)
