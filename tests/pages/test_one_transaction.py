@@ -22,9 +22,8 @@ from tests.pages.helpers import (
     sign_up,
     submit,
 )
-
-PHONE = "+7 912 345 45 67"
-MASKED = "+7 *** ***-45-67"
+from tests.pages.test_oob import E164, MASKED, PHONE, last_code
+from tests.pages.test_operations import enter_pin, new_withdrawal, switch_on_withdrawal
 
 
 class Begins:
@@ -64,9 +63,7 @@ async def test_a_wrong_code_at_login_costs_one_transaction(
 async def test_a_wrong_code_confirming_an_enrollment_costs_one_transaction(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     await sign_up(client)
-    # What a signed-in request costs before its handler runs: the session.
-    with transactions(runtime) as session:
-        check(await client.get("/settings/methods/backup_codes/regenerate"))
+    session = await _session_cost(client, runtime)
     html = await get(client, "/settings/methods/sms/enable")
     html = check(await submit(client, html, "/settings/methods/sms/enable", phone=PHONE,
                               pin=PIN))
@@ -74,4 +71,45 @@ async def test_a_wrong_code_confirming_an_enrollment_costs_one_transaction(
         r = await submit(client, html, "/settings/methods/sms/confirm", code="000000")
     page = check(r, 400)
     assert MASKED in page and "not valid" in page
-    assert seen.count == session.count + 1
+    assert seen.count == session + 1
+
+
+async def _session_cost(client: httpx.AsyncClient, runtime: Runtime) -> int:
+    """What a signed-in request costs before its handler runs: the session."""
+    with transactions(runtime) as session:
+        check(await client.get("/settings/methods/backup_codes/regenerate"))
+    return session.count
+
+
+async def test_a_wrong_code_on_a_switch_costs_one_transaction(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    await sign_up(client)
+    html = await get(client, "/settings/methods/sms/enable")
+    html = check(await submit(client, html, "/settings/methods/sms/enable", phone=PHONE,
+                              pin=PIN))
+    code = await last_code(runtime, E164)
+    redirected_to(await submit(client, html, "/settings/methods/sms/confirm", code=code),
+                  "/settings/methods?done=enabled")
+    html = await get(client, "/settings/methods/sms/switch?op=withdrawal&on=1")
+    session = await _session_cost(client, runtime)
+    with transactions(runtime) as seen:
+        r = await submit(client, html, "/settings/methods/sms/switch", code="000000")
+    page = check(r, 400)
+    assert "No code was sent for this step" in page
+    assert "Codes are sent to +7 *** ***-45-67." in page  # as the refused step read it
+    assert seen.count == session + 1
+
+
+async def test_a_wrong_code_confirming_a_withdrawal_costs_one_transaction(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
+    await sign_up(client)
+    secret = await enable_totp(client, clock)
+    await switch_on_withdrawal(client, secret, clock)
+    url = await new_withdrawal(client)
+    html = await enter_pin(client, url)
+    session = await _session_cost(client, runtime)
+    with transactions(runtime) as seen:
+        r = await submit(client, html, f"{url}/confirm", code="000000")
+    page = check(r, 400)
+    assert "not valid" in page and 'name="code"' in page and "Step 2 of 2" in page
+    assert seen.count == session + 1

@@ -150,6 +150,17 @@ async def challenge(rt: Runtime, actor: Actor, user_id: str, method_type: str) -
     return await challenges.deliver(rt, actor, user_id, method_type, sent, purpose.value)
 
 
+async def _check_keeping_view(rt: Runtime, db: AsyncSession, actor: Actor, user: User,
+                              row: MethodRow, code: str, prepared: dict[bytes, bytes]
+                              ) -> None:
+    """A code to manage the method; refused, the error keeps the method's view as read
+    here (where its codes go), so the form is drawn again without reading it twice."""
+    before = await registry.get(row.type).describe(rt.method_context(db), user, row)
+    with refusals.keeping(lambda: before):
+        await check_code(rt, db, actor, user, row, code, Purpose.manage(row.type),
+                         prepared=prepared)
+
+
 async def switch(rt: Runtime, actor: Actor, user_id: str, method_type: str,
                  protects: dict[str, bool], code: str) -> MethodView:
     unknown = set(protects) - set(rt.settings.operations)
@@ -162,8 +173,7 @@ async def switch(rt: Runtime, actor: Actor, user_id: str, method_type: str,
     async with rt.db() as db:
         user = await user_of(db, user_id)
         row = await enabled_row(db, user, method_type)
-        await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type),
-                         prepared=prepared)
+        await _check_keeping_view(rt, db, actor, user, row, code, prepared)
         before = dict(row.protects)
         row.protects = {**before, **{k: bool(v) for k, v in protects.items()}}
         await changed(rt, db, actor, "method.protection_switched", user,
@@ -179,8 +189,7 @@ async def disable(rt: Runtime, actor: Actor, user_id: str, method_type: str, cod
     async with rt.db() as db:
         user = await user_of(db, user_id)
         row = await enabled_row(db, user, method_type)
-        await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type),
-                         prepared=prepared)
+        await _check_keeping_view(rt, db, actor, user, row, code, prepared)
         # Disabling SMS unverifies the phone, yet its owner is the one to tell.
         phone = (rt.destinations.read(row) if _verifies_phone(method_type) and user.phone_verified
                  else None)

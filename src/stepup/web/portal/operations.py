@@ -23,6 +23,7 @@ from fastapi.responses import Response
 
 from stepup.domain import operations as ops
 from stepup.domain.errors import Conflict, DomainError, NotFound, RateLimited
+from stepup.domain.refusals import held
 from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
 from stepup.services import methods, operations, recovery
@@ -150,10 +151,12 @@ async def _refused(page: Page, op_id: str, err: DomainError, *, chosen: str | No
     if isinstance(err, NotFound):
         return _missing(page)
     assert page.user is not None
-    try:
-        view = await operations.get(page.rt, page.user.id, op_id)
-    except NotFound:
-        return _missing(page)
+    view = held(err, OperationView)  # as the refused step read it
+    if view is None:
+        try:
+            view = await operations.get(page.rt, page.user.id, op_id)
+        except NotFound:
+            return _missing(page)
     return await _show(page, view, chosen=chosen, error=message or _reason(page, err),
                        sent=sent, wait=wait, status_code=status_for(err))
 
