@@ -173,14 +173,11 @@ async def second_factor_page(page: HalfSignedIn) -> Response:
 @router.post("/second-factor")
 async def second_factor_submit(request: Request, page: HalfSignedIn) -> Response:
     form = await checked(page)
-    try:
-        token = await staff.second_factor(page.rt, deps.actor(request),
-                                          _token(request) or "", form.get("code", ""))
-    except NotAuthenticated:
-        return _to_login(request)
-    except DomainError as err:
-        return _second_factor_form(page, error=page.error_message(err),
-                                   status_code=status_for(err))
+    token = await refused(
+        page, staff.second_factor(page.rt, deps.actor(request), _token(request) or "",
+                                  form.get("code", "")),
+        lambda r: _to_login(request) if isinstance(r.error, NotAuthenticated)
+        else _second_factor_form(page, error=r.message, status_code=r.status))
     response = redirect("/admin")
     set_cookie(response, page.rt, STAFF_COOKIE, token, samesite="strict")
     return response

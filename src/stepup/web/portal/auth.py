@@ -25,6 +25,7 @@ from stepup.services import accounts, login, sessions
 from stepup.services.login import LoginResult
 from stepup.web import deps, i18n
 from stepup.web.portal.plumbing import (
+    AnyPage,
     Refusal,
     SignedIn,
     UserForm,
@@ -42,7 +43,6 @@ from stepup.web.portal.render import (
     SESSION_COOKIE,
     Page,
     delete_cookie,
-    logged_in,
     login_fallback,
     passkey_request,
     redirect,
@@ -85,8 +85,8 @@ def device_cookie(page: Page) -> str | None:
 
 
 @router.get("/")
-async def home(request: Request) -> Response:
-    return redirect(METHODS_PAGE if await logged_in(request) else "/login")
+async def home(page: AnyPage) -> Response:
+    return redirect(METHODS_PAGE if page.user else "/login")
 
 
 # --- sign-up ---------------------------------------------------------------------------
@@ -100,8 +100,8 @@ def _signup_form(page: Page, *, email: str = "", language: str | None = None,
 
 
 @router.get("/signup")
-async def signup_page(request: Request, page: VisitorPage) -> Response:
-    if await logged_in(request):
+async def signup_page(page: AnyPage) -> Response:
+    if page.user:
         return redirect(METHODS_PAGE)
     return _signup_form(page)
 
@@ -141,9 +141,9 @@ def _login_form(page: Page, *, email: str = "", error: str | None = None,
 
 
 @router.get("/login")
-async def login_page(request: Request, page: VisitorPage) -> Response:
+async def login_page(request: Request, page: AnyPage) -> Response:
     next_url = safe_next(request.query_params.get("next"))
-    if await logged_in(request):
+    if page.user:
         return redirect(next_url or METHODS_PAGE)
     notice = None
     if request.query_params.get("expired"):

@@ -6,6 +6,7 @@ A handler names what it needs and FastAPI hands it over::
     async def regenerate(page: SignedIn, form: UserForm, method_type: CodeSetMethod): ...
 
 * ``VisitorPage``: the page of anyone (language, runtime, CSRF bound to the pre-session);
+  ``AnyPage``: the signed-in user's page if there is one, else a visitor's;
 * ``SignedIn``: the page of a signed-in user (``page.me``), else the way to the login page
   (``SignedInReturning``: and back here afterwards, ``/login?next=``);
 * ``VisitorForm`` / ``UserForm``: the submitted form once its CSRF token is checked, else
@@ -107,7 +108,13 @@ async def signed_in_returning(request: Request) -> UserPage:
     return await _user_page(request, back=True)
 
 
+async def any_page(request: Request) -> Page:
+    """The signed-in user's page, else a visitor's (pages that serve both)."""
+    return await logged_in(request) or Page(request)
+
+
 VisitorPage = Annotated[Page, Depends(visitor_page)]
+AnyPage = Annotated[Page, Depends(any_page)]
 SignedIn = Annotated[UserPage, Depends(signed_in)]
 SignedInReturning = Annotated[UserPage, Depends(signed_in_returning)]
 
