@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepup.domain import refusals
 from stepup.domain.errors import (
     AccountLocked,
     InvalidCredentials,
@@ -178,9 +179,13 @@ async def _prepare(rt: Runtime, login_token: str, method_type: str, code: str
 
 async def _login_method(rt: Runtime, db: AsyncSession, user: User, method_type: str
                         ) -> MethodRow:
+    return _pick(await _offered(db, user), method_type)
+
+
+def _pick(offered: list[Completer[MethodRow]], method_type: str) -> MethodRow:
     """The login step names no switch: a method it does not offer "cannot be used",
     whatever the policy's reason."""
-    chosen = challenges.choose(await _offered(db, user), [], method_type,
+    chosen = challenges.choose(offered, [], method_type,
                                lambda _: MethodNotEnabled(
                                    f"'{method_type}' cannot be used to log in to this "
                                    "account."))
@@ -210,9 +215,13 @@ async def verify(rt: Runtime, actor: Actor, login_token: str, method_type: str, 
     prepared = await _prepare(rt, login_token, method_type, code)
     async with rt.db() as db:
         flow, user = await _open_flow(rt, db, login_token, check_account=False)
-        row = await _login_method(rt, db, user, method_type)
-        verified = await check_code(rt, db, actor, user, row, code, Purpose.login(),
-                                    prepared=prepared)
+        offered = await _offered(db, user)
+        rows = [c.row for c in offered if c.row is not None]
+        # Refused, the page offers the same methods again: as read here, not read twice.
+        with refusals.keeping(lambda: [_method_entry(rt, m) for m in rows]):
+            row = _pick(offered, method_type)
+            verified = await check_code(rt, db, actor, user, row, code, Purpose.login(),
+                                        prepared=prepared)
         if not await queries.consume_login_flow(db, flow.id, rt.clock.now()):
             raise NotAuthenticated("This login attempt is no longer valid: log in again.")
         new = await sessions.start(rt, db, user, actor)

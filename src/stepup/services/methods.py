@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepup.domain import refusals
 from stepup.domain.errors import (
     Conflict,
     Forbidden,
@@ -125,12 +126,15 @@ async def confirm_enrollment(rt: Runtime, actor: Actor, user_id: str, method_typ
     async with rt.db() as db:
         user = await user_of(db, user_id)
         row = await queries.get_method(db, user.id, method_type)
-        if row is None or row.status != MethodStatus.PENDING:
-            raise Conflict("There is no enrollment of this method waiting for a code: start "
-                           "again with Enable.")
         ctx = rt.method_context(db)
-        # Same guards as any code check, but the proof is the enrollment's own.
-        await check_code(rt, db, actor, user, row, code, Purpose.enroll(method_type))
+        # Refused, the page shows the enrollment as it stood: read here, not read twice.
+        before = await method.describe(ctx, user, row)
+        with refusals.keeping(lambda: before):
+            if row is None or row.status != MethodStatus.PENDING:
+                raise Conflict("There is no enrollment of this method waiting for a code: "
+                               "start again with Enable.")
+            # Same guards as any code check, but the proof is the enrollment's own.
+            await check_code(rt, db, actor, user, row, code, Purpose.enroll(method_type))
         await method.confirm_enrollment(ctx, user, row, code)
         await _mark_enabled(rt, db, user, row)
         await changed(rt, db, actor, "method.enabled", user, method=method_type)
@@ -159,6 +163,17 @@ async def challenge(rt: Runtime, actor: Actor, user_id: str, method_type: str) -
     return await challenges.issue(rt, actor, find)
 
 
+async def _check_keeping_view(rt: Runtime, db: AsyncSession, actor: Actor, user: User,
+                              row: MethodRow, code: str, prepared: dict[bytes, bytes]
+                              ) -> None:
+    """A code to manage the method; refused, the error keeps the method's view as read
+    here (where its codes go), so the form is drawn again without reading it twice."""
+    before = await registry.get(row.type).describe(rt.method_context(db), user, row)
+    with refusals.keeping(lambda: before):
+        await check_code(rt, db, actor, user, row, code, Purpose.manage(row.type),
+                         prepared=prepared)
+
+
 async def switch(rt: Runtime, actor: Actor, user_id: str, method_type: str,
                  protects: dict[str, bool], code: str) -> MethodView:
     unknown = set(protects) - set(rt.settings.operations)
@@ -171,8 +186,7 @@ async def switch(rt: Runtime, actor: Actor, user_id: str, method_type: str,
     async with rt.db() as db:
         user = await user_of(db, user_id)
         row = await enabled_row(db, user, method_type)
-        await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type),
-                         prepared=prepared)
+        await _check_keeping_view(rt, db, actor, user, row, code, prepared)
         before = dict(row.protects)
         row.protects = {**before, **{k: bool(v) for k, v in protects.items()}}
         await changed(rt, db, actor, "method.protection_switched", user,
@@ -189,8 +203,7 @@ async def disable(rt: Runtime, actor: Actor, user_id: str, method_type: str, cod
         user = await user_of(db, user_id)
         row = await enabled_row(db, user, method_type)
         ensure_may_disable(rt, user, method_type)
-        await check_code(rt, db, actor, user, row, code, Purpose.manage(method_type),
-                         prepared=prepared)
+        await _check_keeping_view(rt, db, actor, user, row, code, prepared)
         # Disabling SMS unverifies the phone, yet its owner is the one to tell.
         phone = (rt.destinations.read(row) if _verifies_phone(method_type) and user.phone_verified
                  else None)

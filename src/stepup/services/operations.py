@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.domain import operations as ops
+from stepup.domain import refusals
 from stepup.domain.errors import (
     Conflict,
     MethodNotAllowed,
@@ -168,13 +169,23 @@ async def _method_entries(rt: Runtime, db: AsyncSession, user: User, op: Operati
     return out, any(c.account_email for c in answer)
 
 
+async def _current_view(rt: Runtime, db: AsyncSession, user: User, op: Operation
+                        ) -> OperationView:
+    """The operation as the page shows it now (with its methods while it waits for a
+    code)."""
+    waiting = _status(rt, op) == CODE_REQUIRED
+    return _view(rt, op, await _method_entries(rt, db, user, op) if waiting else None)
+
+
 async def submit_pin(rt: Runtime, actor: Actor, user_id: str, operation_id: str, pin: str
                      ) -> OperationView:
     async with rt.db() as db:
         op, user = await _load(rt, db, user_id, operation_id)
         if op.status != PIN_REQUIRED:
             raise Conflict(situation="operation_pin_accepted")
-        await check_pin(rt, db, actor, user, pin, method=f"operation:{op.type}")
+        # A wrong PIN leaves it waiting for the PIN: the page shows it as read here.
+        with refusals.keeping(lambda: _view(rt, op)):
+            await check_pin(rt, db, actor, user, pin, method=f"operation:{op.type}")
         rows = await confirming_methods(rt, db, user, op.type)
         now = rt.clock.now()
         if not rows:  # if_protected and nothing protects it: the PIN alone confirms
@@ -224,9 +235,12 @@ async def confirm(rt: Runtime, actor: Actor, user_id: str, operation_id: str, me
     prepared = await prepare(rt, method, code, user_id)
     async with rt.db() as db:
         op, user = await _load(rt, db, user_id, operation_id)
-        chosen = await _chosen(rt, db, user, op, method)
-        await check_code(rt, db, actor, user, challenges.method_row(rt, user, chosen), code,
-                         _purpose(rt, op), prepared=prepared)
+        # Refused, the page shows the operation as read here, not read a second time.
+        before = await _current_view(rt, db, user, op)
+        with refusals.keeping(lambda: before):
+            chosen = await _chosen(rt, db, user, op, method)
+            await check_code(rt, db, actor, user, challenges.method_row(rt, user, chosen),
+                             code, _purpose(rt, op), prepared=prepared)
         if chosen.account_email:
             user.email_verified = True  # the code reached it
         view = await _finish(rt, db, actor, op, user, chosen.type)

@@ -8,6 +8,7 @@ any change to the methods.
 
 from __future__ import annotations
 
+from stepup.domain import refusals
 from stepup.domain.errors import NotFound, ValidationFailed
 from stepup.domain.policy import Purpose
 from stepup.methods import registry
@@ -84,11 +85,14 @@ async def remove(rt: Runtime, actor: Actor, user_id: str, passkey_id: str, code:
         user = await methods.user_of(db, user_id)
         row = await methods.enabled_row(db, user, method.type, lock=True)
         passkeys = {pk.id: pk for pk in await queries.list_passkeys(db, user.id)}
-        if passkey_id not in passkeys:
-            raise NotFound("This account has no such passkey.")
-        if len(passkeys) == 1:
-            methods.ensure_may_disable(rt, user, method.type)
-        await check_code(rt, db, actor, user, row, code, Purpose.manage(method.type))
+        # Refused, the page lists the passkeys as read here, not read a second time.
+        before = await registry.get(method.type).describe(rt.method_context(db), user, row)
+        with refusals.keeping(lambda: before):
+            if passkey_id not in passkeys:
+                raise NotFound("This account has no such passkey.")
+            if len(passkeys) == 1:
+                methods.ensure_may_disable(rt, user, method.type)
+            await check_code(rt, db, actor, user, row, code, Purpose.manage(method.type))
         if len(passkeys) == 1:
             await method.disable(rt.method_context(db), user, row)
             await methods.changed(rt, db, actor, "method.disabled", user, method=method.type)

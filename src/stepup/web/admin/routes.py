@@ -9,14 +9,15 @@ pre-session cookie the portal uses).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from stepup.domain.errors import (
     DomainError,
-    Forbidden,
     NotAuthenticated,
     NotFound,
     SecondFactorRequired,
@@ -25,19 +26,25 @@ from stepup.domain.policy import ACCOUNT_SCOPE, PIN_SCOPE
 from stepup.services import recovery, staff, support
 from stepup.services.staff import StaffAuth
 from stepup.web import deps
-from stepup.web.portal.auth import status_for
+from stepup.web.portal.plumbing import (
+    PageAnswer,
+    VisitorForm,
+    VisitorPage,
+    checked,
+    portal_router,
+    refused,
+    status_for,
+)
 from stepup.web.portal.render import (
     LOGIN_COOKIE_MAX_AGE,
     N_,
     Page,
-    checked_form,
     delete_cookie,
-    form_data,
     redirect,
     set_cookie,
 )
 
-router = APIRouter(prefix="/admin", include_in_schema=False)
+router = portal_router(prefix="/admin", include_in_schema=False)
 
 STAFF_COOKIE = "stepup_staff"
 
@@ -88,29 +95,25 @@ def _to_login(request: Request) -> Response:
     return response
 
 
-async def _console(request: Request) -> Console | Response:
+async def _console(request: Request) -> Console:
     """The console of a staff member whose login is complete, else where to go."""
     rt = deps.runtime(request)
     try:
         auth = await staff.resolve(rt, _token(request))
     except SecondFactorRequired:
-        return redirect("/admin/second-factor")
+        raise PageAnswer(redirect("/admin/second-factor")) from None
     except NotAuthenticated:
-        return _to_login(request)
+        raise PageAnswer(_to_login(request)) from None
     return Console(Page(request, session_id="staff:" + auth.session.id), auth)
 
 
-async def _posted(request: Request) -> tuple[Console, dict[str, str]] | Response:
+async def _console_form(console: Annotated[Console, Depends(_console)]) -> Mapping[str, str]:
     """A console form post: a complete staff login and a valid CSRF token."""
-    console = await _console(request)
-    if isinstance(console, Response):
-        return console
-    form = dict(await form_data(request))
-    try:
-        console.page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return console.page.forbidden(err)
-    return console, form
+    return await checked(console.page)
+
+
+StaffConsole = Annotated[Console, Depends(_console)]
+ConsoleForm = Annotated[Mapping[str, str], Depends(_console_form)]
 
 
 # --- login ---------------------------------------------------------------------------------
@@ -124,39 +127,36 @@ def _login_form(page: Page, *, email: str = "", error: str | None = None,
 
 
 @router.get("/login")
-async def login_page(request: Request) -> Response:
-    page = Page(request)
+async def login_page(request: Request, page: VisitorPage) -> Response:
     notice = page._("You have logged out.") if request.query_params.get("bye") else None
     return _login_form(page, notice=notice)
 
 
 @router.post("/login")
-async def login_submit(request: Request) -> Response:
-    page = Page(request)
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
+async def login_submit(request: Request, page: VisitorPage, form: VisitorForm) -> Response:
     email = form.get("email", "").strip()
-    try:
-        token = await staff.password_step(page.rt, deps.actor(request), email,
-                                          form.get("password", ""))
-    except DomainError as err:
-        return _login_form(page, email=email, error=page.error_message(err),
-                           status_code=status_for(err))
+    token = await refused(page, staff.password_step(page.rt, deps.actor(request), email,
+                                                    form.get("password", "")),
+                          lambda r: _login_form(page, email=email, error=r.message,
+                                                status_code=r.status))
     response = redirect("/admin/second-factor")
     set_cookie(response, page.rt, STAFF_COOKIE, token, samesite="strict",
                max_age=LOGIN_COOKIE_MAX_AGE)
     return page.finish(response)
 
 
-async def _half(request: Request) -> tuple[Page, StaffAuth] | Response:
+async def _half(request: Request) -> Page:
+    """The page of a staff login whose second factor is still to come."""
     try:
         auth = await staff.resolve(deps.runtime(request), _token(request), complete=False)
     except NotAuthenticated:
-        return _to_login(request)
+        raise PageAnswer(_to_login(request)) from None
     if auth.complete:
-        return redirect("/admin")
-    return Page(request, session_id="staff:" + auth.session.id), auth
+        raise PageAnswer(redirect("/admin"))
+    return Page(request, session_id="staff:" + auth.session.id)
+
+
+HalfSignedIn = Annotated[Page, Depends(_half)]
 
 
 def _second_factor_form(page: Page, *, error: str | None = None,
@@ -166,30 +166,18 @@ def _second_factor_form(page: Page, *, error: str | None = None,
 
 
 @router.get("/second-factor")
-async def second_factor_page(request: Request) -> Response:
-    half = await _half(request)
-    if isinstance(half, Response):
-        return half
-    return _second_factor_form(half[0])
+async def second_factor_page(page: HalfSignedIn) -> Response:
+    return _second_factor_form(page)
 
 
 @router.post("/second-factor")
-async def second_factor_submit(request: Request) -> Response:
-    half = await _half(request)
-    if isinstance(half, Response):
-        return half
-    page, _ = half
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
-    try:
-        token = await staff.second_factor(page.rt, deps.actor(request),
-                                          _token(request) or "", form.get("code", ""))
-    except NotAuthenticated:
-        return _to_login(request)
-    except DomainError as err:
-        return _second_factor_form(page, error=page.error_message(err),
-                                   status_code=status_for(err))
+async def second_factor_submit(request: Request, page: HalfSignedIn) -> Response:
+    form = await checked(page)
+    token = await refused(
+        page, staff.second_factor(page.rt, deps.actor(request), _token(request) or "",
+                                  form.get("code", "")),
+        lambda r: _to_login(request) if isinstance(r.error, NotAuthenticated)
+        else _second_factor_form(page, error=r.message, status_code=r.status))
     response = redirect("/admin")
     set_cookie(response, page.rt, STAFF_COOKIE, token, samesite="strict")
     return response
@@ -202,9 +190,7 @@ async def logout(request: Request) -> Response:
     except NotAuthenticated:
         return _to_login(request)
     page = Page(request, session_id="staff:" + auth.session.id)
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
+    await checked(page)
     await staff.logout(page.rt, auth.session.id)
     response = redirect("/admin/login?bye=1")
     delete_cookie(response, page.rt, STAFF_COOKIE)
@@ -215,10 +201,7 @@ async def logout(request: Request) -> Response:
 
 
 @router.get("")
-async def home(request: Request) -> Response:
-    console = await _console(request)
-    if isinstance(console, Response):
-        return console
+async def home(request: Request, console: StaffConsole) -> Response:
     q = request.query_params.get("q", "").strip()[:320]
     users = await recovery.find_users(console.page.rt, q) if q else []
     return console.render("admin/home.html", title=console.page._("Support console"),
@@ -258,10 +241,7 @@ async def _user_page(console: Console, user_id: str, *, notice: str | None = Non
 
 
 @router.get("/users/{user_id}")
-async def user_page(request: Request, user_id: str) -> Response:
-    console = await _console(request)
-    if isinstance(console, Response):
-        return console
+async def user_page(request: Request, user_id: str, console: StaffConsole) -> Response:
     notice = None
     if request.query_params.get("unlocked"):
         notice = console.page._("The lock was lifted.")
@@ -269,11 +249,7 @@ async def user_page(request: Request, user_id: str) -> Response:
 
 
 @router.post("/users/{user_id}/unlock")
-async def unlock(request: Request, user_id: str) -> Response:
-    posted = await _posted(request)
-    if isinstance(posted, Response):
-        return posted
-    console, form = posted
+async def unlock(user_id: str, console: StaffConsole, form: ConsoleForm) -> Response:
     what = form.get("what", "all")
     if what not in ("all", ACCOUNT_SCOPE, PIN_SCOPE) and not what.isidentifier():
         return console.page.not_found()
@@ -316,10 +292,8 @@ async def _request_page(console: Console, request_id: str, *, error: str | None 
 
 
 @router.get("/recovery/{request_id}")
-async def request_page(request: Request, request_id: str) -> Response:
-    console = await _console(request)
-    if isinstance(console, Response):
-        return console
+async def request_page(request: Request, request_id: str, console: StaffConsole
+                       ) -> Response:
     done = request.query_params.get("done")
     notices = {"checked": N_("The identity checks were recorded. A supervisor other than "
                              "you must now approve or reject the request."),
@@ -330,11 +304,8 @@ async def request_page(request: Request, request_id: str) -> Response:
     return await _request_page(console, request_id, notice=notice)
 
 
-async def _decide(request: Request, request_id: str, action: str) -> Response:
-    posted = await _posted(request)
-    if isinstance(posted, Response):
-        return posted
-    console, form = posted
+async def _decide(console: Console, form: Mapping[str, str], request_id: str, action: str
+                  ) -> Response:
     rt, who, me = console.page.rt, console.actor, console.staff
     note = form.get("note", "")
     try:
@@ -360,16 +331,16 @@ def _decision_error(console: Console, err: DomainError) -> str:
 
 
 @router.post("/recovery/{request_id}/check")
-async def check(request: Request, request_id: str) -> Response:
-    return await _decide(request, request_id, "check")
+async def check(request_id: str, console: StaffConsole, form: ConsoleForm) -> Response:
+    return await _decide(console, form, request_id, "check")
 
 
 @router.post("/recovery/{request_id}/approve")
-async def approve(request: Request, request_id: str) -> Response:
-    return await _decide(request, request_id, "approve")
+async def approve(request_id: str, console: StaffConsole, form: ConsoleForm) -> Response:
+    return await _decide(console, form, request_id, "approve")
 
 
 @router.post("/recovery/{request_id}/reject")
-async def reject(request: Request, request_id: str) -> Response:
-    return await _decide(request, request_id, "reject")
+async def reject(request_id: str, console: StaffConsole, form: ConsoleForm) -> Response:
+    return await _decide(console, form, request_id, "reject")
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from stepup.services import audit
 from stepup.web.portal.devices import short_agent
-from stepup.web.portal.render import N_, logged_in, to_login, when
+from stepup.web.portal.plumbing import SignedInReturning, portal_router
+from stepup.web.portal.render import N_, when
 
-router = APIRouter()
+router = portal_router()
 SHOWN = 50
 
 EVENT_NAMES = {
@@ -64,12 +64,9 @@ class ActivityRow:
 
 
 @router.get("/settings/activity")
-async def activity_page(request: Request) -> Response:
-    page = await logged_in(request)
-    if page is None or page.user is None:
-        return to_login(request, back=True)
+async def activity_page(page: SignedInReturning) -> Response:
     rows = []
-    for e in await audit.events_of(page.rt, page.user.id, limit=SHOWN):
+    for e in await audit.events_of(page.rt, page.me.id, limit=SHOWN):
         facts = audit.summary_of(e)
         name = EVENT_NAMES.get(e.event)
         method = facts.get("method")

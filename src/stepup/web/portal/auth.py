@@ -15,14 +15,26 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
-from stepup.domain.errors import DomainError, NotAuthenticated, RateLimited
+from stepup.domain.errors import AccountLocked, DomainError, NotAuthenticated, RateLimited
+from stepup.domain.refusals import held
 from stepup.methods.base import ChallengeSent
 from stepup.services import accounts, login, sessions
 from stepup.services.login import LoginResult
 from stepup.web import deps, i18n
+from stepup.web.portal.plumbing import (
+    AnyPage,
+    Refusal,
+    SignedIn,
+    UserForm,
+    VisitorForm,
+    VisitorPage,
+    portal_router,
+    refused,
+    status_for,
+)
 from stepup.web.portal.render import (
     DEVICE_COOKIE,
     LOGIN_COOKIE,
@@ -30,28 +42,18 @@ from stepup.web.portal.render import (
     NEXT_COOKIE,
     SESSION_COOKIE,
     Page,
-    checked_form,
     delete_cookie,
-    logged_in,
     login_fallback,
     passkey_request,
     redirect,
     safe_next,
     sends_codes,
     set_cookie,
-    to_login,
 )
-from stepup.web.problems import STATUS_BY_CODE
 
-router = APIRouter()
+router = portal_router()
 
 METHODS_PAGE = "/settings/methods"
-
-
-def status_for(err: DomainError) -> int:
-    # Form pages answer 4xx like the API, but never 401: the page itself is the answer.
-    status = STATUS_BY_CODE.get(err.code, 400)
-    return 400 if status == 401 or status >= 500 else status
 
 
 def start_session(page: Page, token: str, url: str) -> Response:
@@ -83,8 +85,8 @@ def device_cookie(page: Page) -> str | None:
 
 
 @router.get("/")
-async def home(request: Request) -> Response:
-    return redirect(METHODS_PAGE if await logged_in(request) else "/login")
+async def home(page: AnyPage) -> Response:
+    return redirect(METHODS_PAGE if page.user else "/login")
 
 
 # --- sign-up ---------------------------------------------------------------------------
@@ -98,18 +100,14 @@ def _signup_form(page: Page, *, email: str = "", language: str | None = None,
 
 
 @router.get("/signup")
-async def signup_page(request: Request) -> Response:
-    if await logged_in(request):
+async def signup_page(page: AnyPage) -> Response:
+    if page.user:
         return redirect(METHODS_PAGE)
-    return _signup_form(Page(request))
+    return _signup_form(page)
 
 
 @router.post("/signup")
-async def signup(request: Request) -> Response:
-    page = Page(request)
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
+async def signup(request: Request, page: VisitorPage, form: VisitorForm) -> Response:
     email = form.get("email", "").strip()
     password = form.get("password", "")
     pin = form.get("pin", "").strip()
@@ -117,16 +115,19 @@ async def signup(request: Request) -> Response:
     if language not in i18n.LANGUAGES:
         language = page.lang
     rt, who = page.rt, deps.actor(request)
-    try:
+
+    async def sign_up() -> LoginResult:
         await accounts.create_account(rt, who, email=email, password=password, pin=pin,
                                       language=language)
-        result = await login.password_step(rt, who, email, password)
-    except DomainError as err:
-        field = err.field if err.field in ("email", "password", "pin", "language") else "form"
+        return await login.password_step(rt, who, email, password)
+
+    def redraw(r: Refusal) -> Response:
+        field = r.error.field if r.error.field in ("email", "password", "pin",
+                                                   "language") else "form"
         return _signup_form(page, email=email, language=language,
-                            errors={field: page.error_message(err)},
-                            status_code=status_for(err))
-    return after_password(page, result)
+                            errors={field: r.message}, status_code=r.status)
+
+    return after_password(page, await refused(page, sign_up(), redraw))
 
 
 # --- login: the password ---------------------------------------------------------------
@@ -140,11 +141,10 @@ def _login_form(page: Page, *, email: str = "", error: str | None = None,
 
 
 @router.get("/login")
-async def login_page(request: Request) -> Response:
+async def login_page(request: Request, page: AnyPage) -> Response:
     next_url = safe_next(request.query_params.get("next"))
-    if await logged_in(request):
+    if page.user:
         return redirect(next_url or METHODS_PAGE)
-    page = Page(request)
     notice = None
     if request.query_params.get("expired"):
         notice = page._("Your login attempt has expired. Log in again.")
@@ -156,20 +156,15 @@ async def login_page(request: Request) -> Response:
 
 
 @router.post("/login")
-async def login_submit(request: Request) -> Response:
-    page = Page(request)
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
+async def login_submit(request: Request, page: VisitorPage, form: VisitorForm) -> Response:
     email = form.get("email", "").strip()
     next_url = safe_next(form.get("next"))
-    try:
-        result = await login.password_step(page.rt, deps.actor(request), email,
-                                           form.get("password", ""),
-                                           remember_device_token=device_cookie(page))
-    except DomainError as err:
-        return _login_form(page, email=email, error=page.error_message(err),
-                           next_url=next_url, status_code=status_for(err))
+    result = await refused(
+        page, login.password_step(page.rt, deps.actor(request), email,
+                                  form.get("password", ""),
+                                  remember_device_token=device_cookie(page)),
+        lambda r: _login_form(page, email=email, error=r.message, next_url=next_url,
+                              status_code=r.status))
     return after_password(page, result, next_url)
 
 
@@ -217,8 +212,7 @@ async def _second_factor_form(page: Page, token: str, methods: list[dict[str, An
 
 
 @router.get("/login/second-factor")
-async def second_factor_page(request: Request) -> Response:
-    page = Page(request)
+async def second_factor_page(request: Request, page: VisitorPage) -> Response:
     token = login_token(page)
     if not token:
         return redirect("/login")
@@ -231,29 +225,26 @@ async def second_factor_page(request: Request) -> Response:
 
 
 @router.post("/login/second-factor")
-async def second_factor_submit(request: Request) -> Response:
-    page = Page(request)
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
+async def second_factor_submit(request: Request, page: VisitorPage,
+                               form: VisitorForm) -> Response:
     token = login_token(page)
     if not token:
         return login_expired(page)
     method = form.get("method", "")
     remember = form.get("remember_device") == "1"
-    try:
-        result = await login.verify(page.rt, deps.actor(request), token, method,
-                                    form.get("code", ""), remember_device=remember)
-    except NotAuthenticated:
-        return login_expired(page)
-    except DomainError as err:
-        try:
-            methods = await login.flow_methods(page.rt, token)
-        except DomainError:
+
+    async def redraw(r: Refusal) -> Response:
+        # The methods the refused step read itself; the flow is over when there are
+        # none to offer (it expired) or the account is now locked.
+        methods = held(r.error, list)
+        if methods is None or isinstance(r.error, NotAuthenticated | AccountLocked):
             return login_expired(page)
-        return await _second_factor_form(page, token, methods, method,
-                                         error=page.error_message(err), remember=remember,
-                                         status_code=status_for(err))
+        return await _second_factor_form(page, token, methods, method, error=r.message,
+                                         remember=remember, status_code=r.status)
+
+    result = await refused(page, login.verify(page.rt, deps.actor(request), token, method,
+                                              form.get("code", ""),
+                                              remember_device=remember), redraw)
     if login_fallback(method):
         # Seed 004, option 1: in with a backup code, so something is lost; the methods
         # page asks the user to set up their methods again before anything else.
@@ -270,12 +261,9 @@ async def second_factor_submit(request: Request) -> Response:
 
 
 @router.post("/login/second-factor/send")
-async def second_factor_send(request: Request) -> Response:
+async def second_factor_send(request: Request, page: VisitorPage,
+                             form: VisitorForm) -> Response:
     """Ask an out-of-band method to send a code for this login."""
-    page = Page(request)
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
     token = login_token(page)
     if not token:
         return login_expired(page)
@@ -300,13 +288,7 @@ async def second_factor_send(request: Request) -> Response:
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
-    page = await logged_in(request)
-    if page is None:
-        return to_login(request)
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
+async def logout(page: SignedIn, form: UserForm) -> Response:
     await sessions.end(page.rt, page.session_id or "")
     response = redirect("/login?bye=1")
     delete_cookie(response, page.rt, SESSION_COOKIE)

@@ -6,15 +6,16 @@ exist (404), whatever router includes it.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from stepup.methods import registry
 from stepup.store import codes
 from stepup.web.api.dev import stored_form
-from stepup.web.portal.render import Page, logged_in
+from stepup.web.portal.plumbing import AnyPage, portal_router
+from stepup.web.portal.render import Page
 
-router = APIRouter(include_in_schema=False)  # a page, not part of the JSON API
+router = portal_router(include_in_schema=False)  # a page, not part of the JSON API
 
 
 
@@ -29,8 +30,7 @@ def available(page: Page) -> bool:
 
 
 @router.get("/dev/outbox")
-async def outbox_page(request: Request) -> Response:
-    page = await logged_in(request) or Page(request)
+async def outbox_page(request: Request, page: AnyPage) -> Response:
     if not available(page):
         return page.not_found()
     to = (request.query_params.get("to") or "").strip()[:320]

@@ -10,24 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from stepup.services import devices
 from stepup.web import deps
 from stepup.web.portal.auth import device_cookie
-from stepup.web.portal.render import (
-    DEVICE_COOKIE,
-    Page,
-    checked_form,
-    delete_cookie,
-    logged_in,
-    redirect,
-    to_login,
-    when,
-)
+from stepup.web.portal.plumbing import SignedIn, UserForm, UserPage, portal_router
+from stepup.web.portal.render import DEVICE_COOKIE, Page, delete_cookie, redirect, when
 
-router = APIRouter()
+router = portal_router()
 
 # The first token that matches names the browser: Edge and Opera also say "Chrome/",
 # Chrome also says "Safari/".
@@ -76,15 +67,9 @@ async def device_rows(page: Page) -> list[DeviceRow]:
             for d in await devices.list_devices(page.rt, page.user.id)]
 
 
-async def _forget(request: Request, device_id: str | None) -> Response:
-    page = await logged_in(request)
-    if page is None or page.user is None:
-        return to_login(request)
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
+async def _forget(page: UserPage, device_id: str | None) -> Response:
     current = next((r for r in await device_rows(page) if r.current), None)
-    await devices.forget(page.rt, deps.actor(request), page.user.id, device_id)
+    await devices.forget(page.rt, deps.actor(page.request), page.me.id, device_id)
     done = "device_forgotten" if device_id else "devices_forgotten"
     response = redirect(f"/settings/methods?done={done}#devices")
     if current is not None and device_id in (None, current.id):
@@ -93,10 +78,10 @@ async def _forget(request: Request, device_id: str | None) -> Response:
 
 
 @router.post("/settings/devices/forget-all")
-async def forget_all(request: Request) -> Response:
-    return await _forget(request, None)
+async def forget_all(page: SignedIn, form: UserForm) -> Response:
+    return await _forget(page, None)
 
 
 @router.post("/settings/devices/{device_id}/forget")
-async def forget_one(device_id: str, request: Request) -> Response:
-    return await _forget(request, device_id)
+async def forget_one(device_id: str, page: SignedIn, form: UserForm) -> Response:
+    return await _forget(page, device_id)

@@ -16,25 +16,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from stepup.domain.errors import DomainError
-from stepup.methods import registry
-from stepup.methods.base import EnrollmentBody, IssuesCodeSets, MethodView
+from stepup.domain.refusals import held
+from stepup.methods.base import EnrollmentBody, MethodView
 from stepup.services import methods
 from stepup.web import deps
-from stepup.web.portal.auth import status_for
-from stepup.web.portal.render import (
-    Page,
-    checked_form,
-    destination_field,
-    logged_in,
-    redirect,
-    to_login,
+from stepup.web.portal.plumbing import (
+    AvailableMethod,
+    CodeSetMethod,
+    Refusal,
+    SignedIn,
+    UserForm,
+    UserPage,
+    not_found,
+    portal_router,
+    refused,
 )
+from stepup.web.portal.render import Page, destination_field, redirect
 
-router = APIRouter()
+router = portal_router()
 
 def methods_url(done: str, method_type: str) -> str:
     return f"/settings/methods?done={done}&method={method_type}"
@@ -93,12 +95,7 @@ def _pin_form(page: Page, method_type: str, *, error: str | None = None,
 
 
 @router.get("/settings/methods/{method_type}/enable")
-async def enable_page(method_type: str, request: Request) -> Response:
-    page = await logged_in(request)
-    if page is None:
-        return to_login(request)
-    if not registry.is_available(method_type):
-        return page.not_found()
+async def enable_page(page: SignedIn, method_type: AvailableMethod) -> Response:
     if await _is_enabled(page, method_type):
         return redirect("/settings/methods")
     if destination_field(method_type):
@@ -119,50 +116,34 @@ def _enroll_page(page: Page, method_type: str, body: EnrollmentBody | None, *,
 
 
 @router.post("/settings/methods/{method_type}/enable")
-async def enable_submit(method_type: str, request: Request) -> Response:
-    page = await logged_in(request)
-    if page is None or page.user is None:
-        return to_login(request)
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
-    if not registry.is_available(method_type):
-        return page.not_found()
+async def enable_submit(page: SignedIn, form: UserForm, method_type: AvailableMethod
+                        ) -> Response:
     if destination_field(method_type):
         return await _oob_enable(page, method_type, form)
-    try:
-        start = await methods.begin_enrollment(page.rt, deps.actor(request), page.user.id,
-                                               method_type, form.get("pin", "").strip(), {})
-    except DomainError as err:
-        return _pin_form(page, method_type, error=page.error_message(err),
-                         status_code=status_for(err))
+    start = await refused(
+        page, methods.begin_enrollment(page.rt, deps.actor(page.request), page.me.id,
+                                       method_type, form.get("pin", "").strip(), {}),
+        lambda r: _pin_form(page, method_type, error=r.message, status_code=r.status))
     return _enroll_page(page, method_type, start.body)
 
 
-async def _oob_enable(page: Page, method_type: str, form: Mapping[str, str]) -> Response:
-    assert page.user is not None
+async def _oob_enable(page: UserPage, method_type: str, form: Mapping[str, str]) -> Response:
     field = destination_field(method_type) or "phone"
     value = form.get(field, "").strip()
-    try:
-        start = await methods.begin_enrollment(page.rt, deps.actor(page.request), page.user.id,
-                                               method_type, form.get("pin", "").strip(),
-                                               {field: value} if value else {})
-    except DomainError as err:
-        message = page.send_error(err)
-        return _oob_start_form(page, method_type, value=value,
-                               errors={_error_field(err, field): message},
-                               status_code=status_for(err))
+    start = await refused(
+        page, methods.begin_enrollment(page.rt, deps.actor(page.request), page.me.id,
+                                       method_type, form.get("pin", "").strip(),
+                                       {field: value} if value else {}),
+        lambda r: _oob_start_form(page, method_type, value=value, errors={
+            _error_field(r.error, field): page.send_error(r.error)}, status_code=r.status))
     return oob_code_page(page, method_type, **start.body.page_context())
 
 
 @router.get("/settings/methods/{method_type}/confirm")
-async def confirm_page(method_type: str, request: Request) -> Response:
+async def confirm_page(page: SignedIn, method_type: AvailableMethod) -> Response:
     """Enter code: the step 2 of an enrollment that is waiting for its code."""
-    page = await logged_in(request)
-    if page is None or page.user is None:
-        return to_login(request)
-    if not registry.is_available(method_type) or destination_field(method_type) is None:
-        return page.not_found()
+    if destination_field(method_type) is None:
+        not_found(page)
     view = await method_view(page, method_type)
     if view is None or not view.pending:
         return redirect("/settings/methods")
@@ -170,42 +151,32 @@ async def confirm_page(method_type: str, request: Request) -> Response:
 
 
 @router.post("/settings/methods/{method_type}/confirm")
-async def confirm_submit(method_type: str, request: Request) -> Response:
-    page = await logged_in(request)
-    if page is None or page.user is None:
-        return to_login(request)
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
-    if not registry.is_available(method_type):
-        return page.not_found()
-    try:
-        await methods.confirm_enrollment(page.rt, deps.actor(request), page.user.id,
-                                         method_type, form.get("code", ""))
-    except DomainError as err:
+async def confirm_submit(page: SignedIn, form: UserForm, method_type: AvailableMethod
+                         ) -> Response:
+    async def redraw(r: Refusal) -> Response:
         if destination_field(method_type):
-            view = await method_view(page, method_type)
+            view = held(r.error, MethodView) or await method_view(page, method_type)
             if view is not None and view.enabled:
                 return redirect("/settings/methods")
             if view is None or not view.pending:  # a failed send dropped it: start again
                 return _oob_start_form(page, method_type, errors={"form": page._(
                     "No code is waiting to be entered. Start again: enter where to send "
-                    "the code.")}, status_code=status_for(err))
+                    "the code.")}, status_code=r.status)
             return oob_code_page(page, method_type, sent_to=view.destination, waiting=True,
-                                 error=page.error_message(err), status_code=status_for(err))
+                                 error=r.message, status_code=r.status)
         # The QR code is not shown again (the secret is not re-sent): the pending
         # enrollment still accepts a code, or the user starts again for a new key.
-        return _enroll_page(page, method_type, None, error=page.error_message(err),
-                            drift="clock_drift_minutes" in err.extra,
-                            status_code=status_for(err))
+        return _enroll_page(page, method_type, None, error=r.message,
+                            drift="clock_drift_minutes" in r.error.extra,
+                            status_code=r.status)
+
+    await refused(page, methods.confirm_enrollment(page.rt, deps.actor(page.request),
+                                                   page.me.id, method_type,
+                                                   form.get("code", "")), redraw)
     return redirect(methods_url("enabled", method_type))
 
 
 # --- a new set of codes (backup codes) -------------------------------------------------
-
-
-def _issues_code_sets(method_type: str) -> bool:
-    return isinstance(registry.find(method_type), IssuesCodeSets)
 
 
 def _regenerate_form(page: Page, method_type: str, *, error: str | None = None,
@@ -220,30 +191,16 @@ def _regenerate_form(page: Page, method_type: str, *, error: str | None = None,
 
 
 @router.get("/settings/methods/{method_type}/regenerate")
-async def regenerate_page(method_type: str, request: Request) -> Response:
-    page = await logged_in(request)
-    if page is None:
-        return to_login(request)
-    if not _issues_code_sets(method_type):
-        return page.not_found()
+async def regenerate_page(page: SignedIn, method_type: CodeSetMethod) -> Response:
     return _regenerate_form(page, method_type)
 
 
 @router.post("/settings/methods/{method_type}/regenerate")
-async def regenerate_submit(method_type: str, request: Request) -> Response:
-    page = await logged_in(request)
-    if page is None or page.user is None:
-        return to_login(request)
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
-    if not _issues_code_sets(method_type):
-        return page.not_found()
-    try:
-        codes = await methods.regenerate_backup_codes(page.rt, deps.actor(request),
-                                                      page.user.id, form.get("code", ""))
-    except DomainError as err:
-        return _regenerate_form(page, method_type, error=page.error_message(err),
-                                status_code=status_for(err))
+async def regenerate_submit(page: SignedIn, form: UserForm, method_type: CodeSetMethod
+                            ) -> Response:
+    codes = await refused(
+        page, methods.regenerate_backup_codes(page.rt, deps.actor(page.request), page.me.id,
+                                              form.get("code", "")),
+        lambda r: _regenerate_form(page, method_type, error=r.message, status_code=r.status))
     return page.render(f"{method_type}/setup.html", title=page._("Your new backup codes"),
                        method_type=method_type, codes=codes, regenerated=True)

@@ -11,29 +11,36 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from stepup.domain.errors import DomainError, RateLimited
+from stepup.domain.refusals import held
 from stepup.methods import registry
-from stepup.methods.base import ChallengeSent, IssuesCodeSets
+from stepup.methods.base import ChallengeSent, IssuesCodeSets, MethodView
 from stepup.services import methods
 from stepup.web import deps
-from stepup.web.portal.auth import status_for
 from stepup.web.portal.enroll import method_view, methods_url, oob_code_page
+from stepup.web.portal.plumbing import (
+    AvailableMethod,
+    Refusal,
+    SignedIn,
+    UserForm,
+    not_found,
+    portal_router,
+    refused,
+    status_for,
+)
 from stepup.web.portal.render import (
     Page,
     browser_ceremony,
-    checked_form,
     descriptor,
-    logged_in,
     passkey_request,
     redirect,
     sends_codes,
-    to_login,
 )
 
-router = APIRouter()
+router = portal_router()
 
 
 @dataclass
@@ -45,11 +52,14 @@ class Sending:
     wait: int = 0  # seconds before another code may be sent
 
 
-async def sending(page: Page, method_type: str) -> Sending | None:
-    """Where a sending method's codes go, before any code was asked for on this page."""
+async def sending(page: Page, method_type: str, refusal: Refusal | None = None
+                  ) -> Sending | None:
+    """Where a sending method's codes go, before any code was asked for on this page
+    (after a refused step: as that step read it)."""
     if not sends_codes(method_type):
         return None
-    view = await method_view(page, method_type)
+    view = (held(refusal.error, MethodView) if refusal else None) or await method_view(
+        page, method_type)
     return Sending(destination=view.destination if view else None)
 
 
@@ -130,90 +140,62 @@ async def _disable_form(page: Page, method_type: str, *, error: str | None = Non
     )
 
 
-async def _page(request: Request, method_type: str) -> Page | Response:
-    page = await logged_in(request)
-    if page is None or page.user is None:
-        return to_login(request)
-    if not registry.is_available(method_type):
-        return page.not_found()
-    return page
-
-
 @router.get("/settings/methods/{method_type}/switch")
-async def switch_page(method_type: str, request: Request) -> Response:
-    page = await _page(request, method_type)
-    if not isinstance(page, Page):
-        return page
+async def switch_page(request: Request, page: SignedIn, method_type: AvailableMethod
+                      ) -> Response:
     args = _switch_args(page, request.query_params)
     if args is None:
-        return page.not_found()
+        not_found(page)
     return await _switch_form(page, method_type, *args, send=await sending(page, method_type))
 
 
 @router.post("/settings/methods/{method_type}/switch")
-async def switch_submit(method_type: str, request: Request) -> Response:
-    page = await _page(request, method_type)
-    if not isinstance(page, Page):
-        return page
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
+async def switch_submit(page: SignedIn, method_type: AvailableMethod, form: UserForm
+                        ) -> Response:
     args = _switch_args(page, form)
     if args is None:
-        return page.not_found()
+        not_found(page)
     op, on = args
-    assert page.user is not None
-    try:
-        await methods.switch(page.rt, deps.actor(request), page.user.id, method_type,
-                             {op: on}, form.get("code", ""))
-    except DomainError as err:
-        return await _switch_form(page, method_type, op, on, error=page.error_message(err),
-                            send=await sending(page, method_type), status_code=status_for(err))
+
+    async def redraw(r: Refusal) -> Response:
+        return await _switch_form(page, method_type, op, on, error=r.message,
+                                  send=await sending(page, method_type, r),
+                                  status_code=r.status)
+
+    await refused(page, methods.switch(page.rt, deps.actor(page.request), page.me.id,
+                                       method_type, {op: on}, form.get("code", "")), redraw)
     return redirect(methods_url("switched", method_type))
 
 
 @router.get("/settings/methods/{method_type}/disable")
-async def disable_page(method_type: str, request: Request) -> Response:
-    page = await _page(request, method_type)
-    if not isinstance(page, Page):
-        return page
+async def disable_page(page: SignedIn, method_type: AvailableMethod) -> Response:
     return await _disable_form(page, method_type, send=await sending(page, method_type))
 
 
 @router.post("/settings/methods/{method_type}/disable")
-async def disable_submit(method_type: str, request: Request) -> Response:
-    page = await _page(request, method_type)
-    if not isinstance(page, Page):
-        return page
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
-    assert page.user is not None
-    try:
-        await methods.disable(page.rt, deps.actor(request), page.user.id, method_type,
-                              form.get("code", ""))
-    except DomainError as err:
-        return await _disable_form(page, method_type, error=page.error_message(err),
-                             send=await sending(page, method_type), status_code=status_for(err))
+async def disable_submit(page: SignedIn, method_type: AvailableMethod, form: UserForm
+                         ) -> Response:
+    async def redraw(r: Refusal) -> Response:
+        return await _disable_form(page, method_type, error=r.message,
+                                   send=await sending(page, method_type, r),
+                                   status_code=r.status)
+
+    await refused(page, methods.disable(page.rt, deps.actor(page.request), page.me.id,
+                                        method_type, form.get("code", "")), redraw)
     return redirect(methods_url("disabled", method_type))
 
 
 @router.post("/settings/methods/{method_type}/send-code")
-async def send_code(method_type: str, request: Request) -> Response:
+async def send_code(page: SignedIn, method_type: AvailableMethod, form: UserForm
+                    ) -> Response:
     """An out-of-band method sends a fresh code: for the switch or Disable form, or
     (``next=enroll``) again for the enrollment waiting for its code."""
-    page = await _page(request, method_type)
-    if not isinstance(page, Page):
-        return page
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
-    assert page.user is not None
     if not sends_codes(method_type):
-        return page.not_found()
+        not_found(page)
     error, status, sent, wait = None, 200, None, 0
     try:
-        sent = await methods.challenge(page.rt, deps.actor(request), page.user.id, method_type)
+        sent = await methods.challenge(page.rt, deps.actor(page.request), page.me.id,
+                                       method_type)
     except DomainError as err:
         error, status, wait = page.send_error(err), status_for(err), err.retry_after or 0
         if not isinstance(err, RateLimited):

@@ -18,28 +18,35 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import partial
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from stepup.domain import operations as ops
 from stepup.domain.errors import Conflict, DomainError, NotFound, RateLimited
+from stepup.domain.refusals import held
 from stepup.methods.base import ChallengeSent
 from stepup.services import operations, recovery
 from stepup.services.operations import OperationView
 from stepup.web import deps
-from stepup.web.portal.auth import status_for
+from stepup.web.portal.plumbing import (
+    Refusal,
+    SignedIn,
+    SignedInReturning,
+    UserForm,
+    portal_router,
+    refused,
+    status_for,
+)
 from stepup.web.portal.render import (
     N_,
     Page,
     login_fallback,
     passkey_request,
-    posted,
     redirect,
     sends_codes,
-    user_page,
 )
 
-router = APIRouter()
+router = portal_router()
 
 WITHDRAWAL = "withdrawal"
 FIELD_NAMES = {"amount": N_("Amount"), "currency": N_("Currency"),
@@ -121,10 +128,12 @@ async def _refused(page: Page, op_id: str, err: DomainError, *, chosen: str | No
     if isinstance(err, NotFound):
         return _missing(page)
     assert page.user is not None
-    try:
-        view = await operations.get(page.rt, page.user.id, op_id)
-    except NotFound:
-        return _missing(page)
+    view = held(err, OperationView)  # as the refused step read it
+    if view is None:
+        try:
+            view = await operations.get(page.rt, page.user.id, op_id)
+        except NotFound:
+            return _missing(page)
     return await _show(page, view, chosen=chosen, error=message or _reason(page, err),
                        sent=sent, wait=wait, status_code=status_for(err))
 
@@ -200,33 +209,24 @@ def _detail_error(page: Page, err: DomainError, values: Mapping[str, str]) -> di
 
 
 @router.get("/operations/new")
-async def new_page(request: Request) -> Response:
-    page = await user_page(request, back=True)
-    if not isinstance(page, Page):
-        return page
-    if page.user is not None and await recovery.needs_enrolment(page.rt, page.user.id):
+async def new_page(page: SignedInReturning) -> Response:
+    if await recovery.needs_enrolment(page.rt, page.me.id):
         return redirect("/settings/methods")  # after a support reset: a method first
     return _new_form(page)
 
 
 @router.post("/operations/new")
-async def new_submit(request: Request) -> Response:
-    answer = await posted(request)
-    if not isinstance(answer, tuple):
-        return answer
-    page, form = answer
-    assert page.user is not None
-    if await recovery.needs_enrolment(page.rt, page.user.id):
+async def new_submit(page: SignedIn, form: UserForm) -> Response:
+    if await recovery.needs_enrolment(page.rt, page.me.id):
         return redirect("/settings/methods")
     values = {"amount": _clean_amount(form.get("amount", "")),
               "currency": form.get("currency", "").strip().upper(),
               "destination": form.get("destination", "").strip()}
-    try:
-        view = await operations.create(page.rt, deps.actor(request), page.user.id, WITHDRAWAL,
-                                       dict(values))
-    except DomainError as err:
-        return _new_form(page, values=values, errors=_detail_error(page, err, values),
-                         status_code=status_for(err))
+    view = await refused(
+        page, operations.create(page.rt, deps.actor(page.request), page.me.id, WITHDRAWAL,
+                                dict(values)),
+        lambda r: _new_form(page, values=values, errors=_detail_error(page, r.error, values),
+                            status_code=r.status))
     return redirect(f"/operations/{view.id}")
 
 
@@ -234,68 +234,47 @@ async def new_submit(request: Request) -> Response:
 
 
 @router.get("/operations/{op_id}")
-async def operation_page(op_id: str, request: Request) -> Response:
-    page = await user_page(request, back=True)
-    if not isinstance(page, Page):
-        return page
-    assert page.user is not None
+async def operation_page(op_id: str, request: Request, page: SignedInReturning) -> Response:
     try:
-        view = await operations.get(page.rt, page.user.id, op_id)
+        view = await operations.get(page.rt, page.me.id, op_id)
     except NotFound:
         return _missing(page)
     return await _show(page, view, chosen=request.query_params.get("method"))
 
 
 @router.post("/operations/{op_id}/pin")
-async def pin_submit(op_id: str, request: Request) -> Response:
-    answer = await posted(request)
-    if not isinstance(answer, tuple):
-        return answer
-    page, form = answer
-    assert page.user is not None
-    try:
-        await operations.submit_pin(page.rt, deps.actor(request), page.user.id, op_id,
-                                    form.get("pin", "").strip())
-    except DomainError as err:
-        return await _refused(page, op_id, err)
+async def pin_submit(op_id: str, page: SignedIn, form: UserForm) -> Response:
+    await refused(page, operations.submit_pin(page.rt, deps.actor(page.request), page.me.id,
+                                              op_id, form.get("pin", "").strip()),
+                  lambda r: _refused(page, op_id, r.error))
     return redirect(f"/operations/{op_id}")
 
 
 @router.post("/operations/{op_id}/send")
-async def send_code(op_id: str, request: Request) -> Response:
+async def send_code(op_id: str, page: SignedIn, form: UserForm) -> Response:
     """An out-of-band method sends a code bound to this operation."""
-    answer = await posted(request)
-    if not isinstance(answer, tuple):
-        return answer
-    page, form = answer
-    assert page.user is not None
     method = form.get("method", "")
-    try:
-        sent = await operations.challenge(page.rt, deps.actor(request), page.user.id, op_id,
-                                          method)
-    except DomainError as err:
+
+    async def redraw(r: Refusal) -> Response:
+        err = r.error
         wait = (err.retry_after or 0) if isinstance(err, RateLimited) else 0
         message = page.send_error(err) if not isinstance(err, Conflict) else None
         return await _refused(page, op_id, err, chosen=method, wait=wait, message=message)
+
+    sent = await refused(page, operations.challenge(page.rt, deps.actor(page.request),
+                                                    page.me.id, op_id, method), redraw)
     try:
-        view = await operations.get(page.rt, page.user.id, op_id)
+        view = await operations.get(page.rt, page.me.id, op_id)
     except NotFound:
         return _missing(page)
     return await _show(page, view, chosen=method, sent=sent)
 
 
 @router.post("/operations/{op_id}/confirm")
-async def confirm_submit(op_id: str, request: Request) -> Response:
-    answer = await posted(request)
-    if not isinstance(answer, tuple):
-        return answer
-    page, form = answer
-    assert page.user is not None
+async def confirm_submit(op_id: str, page: SignedIn, form: UserForm) -> Response:
     method = form.get("method", "")
-    try:
-        await operations.confirm(page.rt, deps.actor(request), page.user.id, op_id, method,
-                                 form.get("code", ""))
-    except DomainError as err:
-        return await _refused(page, op_id, err, chosen=method)
+    await refused(page, operations.confirm(page.rt, deps.actor(page.request), page.me.id,
+                                           op_id, method, form.get("code", "")),
+                  lambda r: _refused(page, op_id, r.error, chosen=method))
     return redirect(f"/operations/{op_id}")
 

@@ -8,7 +8,7 @@ with a button: a GET never changes anything (mail scanners follow links), the PO
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from stepup.domain.errors import (
@@ -21,15 +21,16 @@ from stepup.domain.errors import (
 from stepup.services import recovery, recovery_requests
 from stepup.store.models import RecoveryRequest
 from stepup.web import deps
-from stepup.web.portal.auth import login_expired, login_token, status_for
-from stepup.web.portal.render import (
-    N_,
-    Page,
-    checked_form,
-    redirect,
+from stepup.web.portal.auth import login_expired, login_token
+from stepup.web.portal.plumbing import (
+    VisitorForm,
+    VisitorPage,
+    portal_router,
+    status_for,
 )
+from stepup.web.portal.render import N_, Page, redirect
 
-router = APIRouter()
+router = portal_router()
 
 USER_STATUS = {
     "requested": N_("Support has your request and will contact you to check your identity."),
@@ -78,8 +79,7 @@ def _form(page: Page, *, values: dict[str, str] | None = None,
 
 
 @router.get("/login/recovery")
-async def recovery_page(request: Request) -> Response:
-    page = Page(request)
+async def recovery_page(request: Request, page: VisitorPage) -> Response:
     token = login_token(page)
     if not token:
         return redirect("/login")
@@ -100,11 +100,8 @@ async def recovery_page(request: Request) -> Response:
 
 
 @router.post("/login/recovery")
-async def recovery_submit(request: Request) -> Response:
-    page = Page(request)
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
+async def recovery_submit(request: Request, page: VisitorPage, form: VisitorForm
+                          ) -> Response:
     token = login_token(page)
     if not token:
         return login_expired(page)
@@ -142,8 +139,7 @@ def _invalid_link(page: Page) -> Response:
 
 
 @router.get("/recovery/cancel/{token}")
-async def cancel_page(request: Request, token: str) -> Response:
-    page = Page(request)
+async def cancel_page(token: str, page: VisitorPage) -> Response:
     try:
         view = await recovery.look_up_cancel(page.rt, token)
     except NotFound:
@@ -154,11 +150,8 @@ async def cancel_page(request: Request, token: str) -> Response:
 
 
 @router.post("/recovery/cancel/{token}")
-async def cancel_submit(request: Request, token: str) -> Response:
-    page = Page(request)
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
+async def cancel_submit(request: Request, token: str, page: VisitorPage, form: VisitorForm
+                        ) -> Response:
     try:
         row = await recovery.cancel_by_token(page.rt, deps.actor(request), token)
     except NotFound:

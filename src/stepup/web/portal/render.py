@@ -300,18 +300,6 @@ async def form_data(request: Request) -> Mapping[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-async def checked_form(page: Page) -> Mapping[str, str] | Response:
-    """The submitted form, or the 403 page when its CSRF token is not this visitor's:
-    every state-changing form of the portal and the console starts here."""
-    form = await form_data(page.request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return page.forbidden(err)
-    return form
-
-
-
 async def passkey_request(page: Page, method_type: str | None,
                           ask: Callable[[str], Awaitable[ChallengeSent]]
                           ) -> tuple[dict[str, Any] | None, str | None]:
@@ -327,24 +315,3 @@ async def passkey_request(page: Page, method_type: str | None,
     except DomainError as err:
         return None, page.error_message(err)
     return sent.options, None
-
-
-async def user_page(request: Request, *, back: bool = False) -> Page | Response:
-    """The page of a signed-in user, or the way to the login page (``back``: and back
-    here afterwards)."""
-    page = await logged_in(request)
-    if page is None or page.user is None:
-        return to_login(request, back=back)
-    return page
-
-
-async def posted(request: Request) -> tuple[Page, Mapping[str, str]] | Response:
-    """The page and form of a signed-in user's POST, once the session and its CSRF token
-    are checked; otherwise the response to give instead (login, or the 403 page)."""
-    page = await user_page(request)
-    if not isinstance(page, Page):
-        return page
-    form = await checked_form(page)
-    if isinstance(form, Response):
-        return form
-    return page, form

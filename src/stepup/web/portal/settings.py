@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from stepup.methods import registry
 from stepup.methods.base import MethodView
 from stepup.services import accounts, methods, recovery
 from stepup.web.portal.devices import device_rows
-from stepup.web.portal.render import (
-    N_,
-    logged_in,
-    to_login,
-)
+from stepup.web.portal.plumbing import SignedIn, portal_router
+from stepup.web.portal.render import N_
 
-router = APIRouter()
+router = portal_router()
 
 # Notices after a flow finishes (``?done=``): the flag is only a choice of message; every
 # number shown beside it is read from the store, never from the URL.
@@ -53,11 +50,8 @@ class Section:
 
 
 @router.get("/settings/methods")
-async def methods_page(request: Request) -> Response:
-    page = await logged_in(request)
-    if page is None or page.user is None:
-        return to_login(request)
-    rt, user = page.rt, page.user
+async def methods_page(request: Request, page: SignedIn) -> Response:
+    rt, user = page.rt, page.me
     views = {v.type: v for v in await methods.list_views(rt, user.id)}
     warn_at = rt.settings.backup_codes_warn_at
     sections = []
