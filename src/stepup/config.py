@@ -127,7 +127,8 @@ class Settings(BaseSettings):
     # Codes sent per hour for all the users of one app together, unless the app sets its
     # own (apps.sends_per_hour): a ceiling on what a leaked key or SMS pumping can cost.
     sends_per_app_per_hour: int = 1000
-    # ISO 3166 region codes allowed for SMS/WhatsApp (empty: all), against SMS pumping.
+    # ISO 3166 region codes allowed for codes sent to phones (empty: all), against SMS
+    # pumping.
     phone_countries: list[str] = Field(default_factory=list)
     # Region codes or calling codes ("SL", "232", "881") that lift the default refusal of
     # the international networks and the SMS-fraud countries (domain/destinations.py).
