@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     meta_phone_number_id: str | None = None
     meta_access_token: str | None = None
     meta_template: str = "stepup_code"
+    # Telegram codes (methods/telegram): the Telegram Gateway API, with the access token
+    # of the Gateway account. Without a token, the development outbox carries them (and
+    # nothing does in production).
+    telegram_gateway_token: str | None = None
+    telegram_gateway_base_url: str = "https://gatewayapi.telegram.org/"
 
     code_ttl_seconds: int = 300
     code_max_attempts: int = 5

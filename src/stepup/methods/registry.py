@@ -8,7 +8,7 @@ notices loop over what this module lists and never ask "which method is this?".
 from __future__ import annotations
 
 from stepup.domain.errors import NotFound
-from stepup.methods import backup_codes, email, sms, totp_descriptor, webauthn, whatsapp
+from stepup.methods import backup_codes, email, sms, telegram, totp_descriptor, webauthn, whatsapp
 from stepup.methods.base import Descriptor, Method
 from stepup.methods.totp import TotpMethod
 
@@ -17,6 +17,7 @@ _PACKAGES: tuple[tuple[Descriptor, Method], ...] = (
     (sms.DESCRIPTOR, sms.METHOD),
     (email.DESCRIPTOR, email.METHOD),
     (whatsapp.DESCRIPTOR, whatsapp.METHOD),
+    (telegram.DESCRIPTOR, telegram.METHOD),
     (backup_codes.DESCRIPTOR, backup_codes.METHOD),
     (webauthn.DESCRIPTOR, webauthn.METHOD),
 )
