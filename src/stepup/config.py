@@ -116,6 +116,11 @@ class Settings(TotpSettings, BackupCodeSettings, WebAuthnSettings, BaseSettings)
     meta_phone_number_id: str | None = None
     meta_access_token: str | None = None
     meta_template: str = "stepup_code"
+    # Telegram codes (methods/telegram): the Telegram Gateway API, with the access token
+    # of the Gateway account. Without a token, the development outbox carries them (and
+    # nothing does in production).
+    telegram_gateway_token: str | None = None
+    telegram_gateway_base_url: str = "https://gatewayapi.telegram.org/"
 
     code_ttl_seconds: int = 300
     code_max_attempts: int = 5
@@ -126,7 +131,8 @@ class Settings(TotpSettings, BackupCodeSettings, WebAuthnSettings, BaseSettings)
     # Codes sent per hour for all the users of one app together, unless the app sets its
     # own (apps.sends_per_hour): a ceiling on what a leaked key or SMS pumping can cost.
     sends_per_app_per_hour: int = 1000
-    # ISO 3166 region codes allowed for SMS/WhatsApp (empty: all), against SMS pumping.
+    # ISO 3166 region codes allowed for codes sent to phones (empty: all), against SMS
+    # pumping.
     phone_countries: list[str] = Field(default_factory=list)
     # Region codes or calling codes ("SL", "232", "881") that lift the default refusal of
     # the international networks and the SMS-fraud countries (domain/destinations.py).

@@ -1,5 +1,6 @@
 """Prometheus metrics: request latency per route, verifications by method and outcome,
-messages by channel and outcome, locks by scope, and the operator's SMS/WhatsApp budget.
+messages by channel and outcome, delivery reports, locks by scope, and the operator's
+hourly budget of billed codes.
 
 With several worker processes (``stepup serve --workers N``) prometheus-client's
 multiprocess mode is used: each worker writes its samples under
@@ -28,13 +29,17 @@ VERIFICATIONS = Counter(
 MESSAGES = Counter(
     "stepup_messages_total", "Messages handed to a provider", ["channel", "provider", "outcome"])
 LOCKS = Counter("stepup_locks_total", "Locks caused by guessing", ["scope"])
-# The hourly SMS/WhatsApp budget (STEPUP_SMS_BUDGET_PER_HOUR) as of the last code sent:
+DELIVERY_REPORTS = Counter(
+    "stepup_delivery_reports_total", "Delivery reports posted by providers",
+    ["provider", "status"])  # the provider's status word, or refused
+# The hourly budget of billed codes, SMS, WhatsApp, … (STEPUP_SMS_BUDGET_PER_HOUR) as of
+# the last code sent:
 # the counter lives in the database, so whichever worker sent last knows it best.
 SMS_BUDGET_USED = Gauge(
-    "stepup_sms_budget_used_ratio", "Share of this hour's SMS/WhatsApp budget used",
+    "stepup_sms_budget_used_ratio", "Share of this hour's budget of billed codes used",
     multiprocess_mode="mostrecent")
 SMS_BUDGET_CHARGED = Counter(
-    "stepup_sms_budget_messages_total", "Codes counted against the SMS/WhatsApp budget",
+    "stepup_sms_budget_messages_total", "Codes counted against the budget of billed codes",
     ["outcome"])  # charged, refused
 
 
@@ -44,6 +49,10 @@ def verification(method: str, outcome: str) -> None:
 
 def message(channel: str, provider: str, outcome: str) -> None:
     MESSAGES.labels(channel=channel, provider=provider, outcome=outcome).inc()
+
+
+def delivery_report(provider: str, status: str) -> None:
+    DELIVERY_REPORTS.labels(provider=provider, status=status).inc()
 
 
 def lock(scope: str) -> None:

@@ -13,6 +13,7 @@ import httpx
 
 from stepup.config import Settings
 from stepup.domain.clock import FrozenClock
+from stepup.methods import registry
 from stepup.services.runtime import Runtime
 from tests.api.helpers import PIN, auth, enable_backup_codes, enable_totp, totp_now
 from tests.support import instances
@@ -120,7 +121,9 @@ async def oob_for_withdrawal(client: httpx.AsyncClient, token: str, clock: Froze
                              channel: str, to: str) -> None:
     """Enable an out-of-band method with the code from the outbox, then switch it on for
     withdrawal with a fresh management code."""
-    params = {"phone": to} if channel in ("sms", "whatsapp") else {"email": to}
+    d = registry.descriptor(channel)
+    assert d is not None and d.destination is not None
+    params = {d.destination: to}
     r = await client.post(f"/api/v1/me/methods/{channel}/enrollment",
                           json={"pin": PIN, **params}, headers=auth(token))
     assert r.status_code == 202, r.text

@@ -236,7 +236,7 @@ async def test_the_budget_counts_every_app_refunds_failures_and_warns_once(
     assert stack.rt.destinations.read(notice) == OPS and notice.user_id is None
     await notifications.deliver_due(stack.rt)
     [mail] = stack.mail_to(OPS)
-    assert "80 % of the hourly SMS/WhatsApp budget" in str(mail["Subject"])
+    assert "80 % of the hourly budget of billed codes" in str(mail["Subject"])
     plain = mail.get_body(preferencelist=("plain",))
     assert plain is not None and "4 of the 5 codes" in plain.get_content()
     # The next hour, a new budget; the warning may come again then.

@@ -1,7 +1,8 @@
 """How the contract suite proves possession of a method: one prover per *kind* of proof,
 chosen for each registered method by ``PROVERS``. This file is the one place in
-tests/contract that names a method type: in ``PROVERS``, and in ``KNOWN_BREACHES``
-(the cases that break the contract today, run as strict xfails).
+tests/contract that names a method type: in ``PROVERS`` (methods that send codes are
+found by their descriptor), and in ``KNOWN_BREACHES`` (the cases that break the contract
+today, run as strict xfails).
 
 A prover keeps what enrolment showed (a secret, a set of printed codes, a passkey's
 creation options) and makes a right and a wrong proof for each step: it reads the code
@@ -189,13 +190,17 @@ class SoftKey(Prover):
         return self.key.get(_another_request(answer["options"]))
 
 
+# Where the contract has codes sent, by the kind of destination a method takes.
+DESTINATIONS = {"phone": PHONE, "email": EMAIL}
+
 PROVERS: dict[str, Callable[[], Prover]] = {
     "totp": AppCode,
-    "sms": partial(OutboxCode, "phone", PHONE),
-    "email": partial(OutboxCode, "email", EMAIL),
-    "whatsapp": partial(OutboxCode, "phone", PHONE),
     "backup_codes": PrintedCodes,
     "webauthn": SoftKey,
+    # Every method that sends codes, as its descriptor says: the code read from the
+    # outbox at its kind of destination (a new code channel needs no line here).
+    **{d.type: partial(OutboxCode, d.destination, DESTINATIONS[d.destination])
+       for d in registry.sending_codes() if d.destination is not None},
 }
 
 # Where a registered method breaks the contract today: (surface class, test, method

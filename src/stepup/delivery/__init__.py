@@ -1,1 +1,1 @@
-"""Delivery: channels (sms, email, whatsapp) and the providers that carry them."""
+"""Delivery: channels (one per method that sends codes) and the providers that carry them."""

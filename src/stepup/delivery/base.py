@@ -6,20 +6,29 @@ for the log and the audit trail only — users are told a plain sentence instead
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from stepup.config import Settings
 
 
 @dataclass(frozen=True)
 class OutgoingMessage:
-    channel: str  # sms | email | whatsapp
+    channel: str  # the type of the method that sends it (sms, email, …)
     to: str  # E.164 phone or e-mail address
-    body: str  # plain text (SMS, WhatsApp fallback, e-mail text part)
+    body: str  # plain text (SMS, a chat message, the e-mail text part)
     subject: str | None = None  # e-mail
     html: str | None = None  # e-mail HTML part
     code: str | None = None  # the security code, for template-based channels
     language: str = "en"
     purpose: str = ""
+    #: Our id of the code (the provider hands it back in a delivery report).
+    reference: str | None = None
+    #: How long the code is valid: a provider that can let the message expire uses it.
+    ttl_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -48,3 +57,37 @@ class Provider(Protocol):
     name: str
 
     async def send(self, message: OutgoingMessage) -> Receipt: ...
+
+
+#: Builds the provider of a channel from the settings, given the development outbox
+#: (None in production); None when nothing is configured for the channel. A method that
+#: sends codes names its factory in its descriptor (``Descriptor.provider``).
+ProviderFactory = Callable[["Settings", Provider | None], Provider | None]
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What a provider told us, later, about a message it carried."""
+
+    provider: str
+    status: str  # the provider's word: sent, delivered, read, expired, revoked, …
+    reference: str | None = None  # ours (OutgoingMessage.reference): the code's id
+    provider_reference: str | None = None  # the provider's id of the message
+
+
+class ReportRefused(Exception):
+    """A delivery report that cannot be trusted: a bad or stale signature, a bad body.
+    The text is for the log only."""
+
+
+@runtime_checkable
+class ReportsDelivery(Protocol):
+    """An ability: the provider posts delivery reports to ``/hooks/delivery/{name}``,
+    signed so that only it can; ``delivery_report`` checks and reads one."""
+
+    name: str
+
+    def delivery_report(self, headers: Mapping[str, str], body: bytes, now: datetime
+                        ) -> DeliveryReport:
+        """The report, or ReportRefused. ``headers`` have lower-case names."""
+        ...

@@ -38,6 +38,21 @@ def message_format(channel: str) -> str:
     return (d.message_format if d is not None else None) or "mail"
 
 
+def billed_channels() -> str:
+    """The channels billed per message, in English ("SMS and WhatsApp"): the ones the
+    operator's hourly budget counts, as its warnings and refusals name them."""
+    from stepup.methods import registry
+
+    words = [d.channel_word or d.type for d in registry.sending_codes() if d.billed]
+    return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]]))
+
+
+def billed(channel: str) -> bool:
+    """Each message of this channel is billed (its method's descriptor says)."""
+    d = _descriptor(channel)
+    return d is not None and d.billed
+
+
 def purpose_text(language: str, purpose: str, details: dict[str, str] | None = None) -> str:
     _ = lambda m: gettext(language, m)  # noqa: E731
     kind, _sep, arg = purpose.partition(":")
@@ -60,10 +75,20 @@ def purpose_text(language: str, purpose: str, details: dict[str, str] | None = N
 
 def code_message(*, channel: str, to: str, code: str, purpose: str, language: str,
                  issuer: str, public_url: str, ttl_minutes: int,
-                 details: dict[str, str] | None = None) -> OutgoingMessage:
+                 details: dict[str, str] | None = None, reference: str | None = None,
+                 ttl_seconds: int | None = None) -> OutgoingMessage:
+    """The code's message; ``reference`` is our id of the code (a provider's delivery
+    report names it), ``ttl_seconds`` how long the code is valid, for the provider."""
     _ = lambda m: gettext(language, m)  # noqa: E731
     what = purpose_text(language, purpose, details)
     values = {"issuer": issuer, "code": code, "what": what, "minutes": ttl_minutes}
+
+    def message(body: str, subject: str | None = None, html: str | None = None
+                ) -> OutgoingMessage:
+        return OutgoingMessage(channel, to, body, subject=subject, html=html, code=code,
+                               language=language, purpose=purpose, reference=reference,
+                               ttl_seconds=ttl_seconds)
+
     line = _("%(issuer)s: %(code)s is your security code %(what)s.") % values
     warn = _("It expires in %(minutes)s minutes. Never share it, not even with our support.") % (
         values)
@@ -71,15 +96,13 @@ def code_message(*, channel: str, to: str, code: str, purpose: str, language: st
     shape = message_format(channel)
     if shape == "text":
         body = f"{line}\n{warn}\n\n@{host} #{code}"
-        return OutgoingMessage(channel, to, body, code=code, language=language, purpose=purpose)
+        return message(body)
     if shape == "chat":
-        return OutgoingMessage(channel, to, f"{line}\n{warn}", code=code, language=language,
-                               purpose=purpose)
+        return message(f"{line}\n{warn}")
     subject = _("%(issuer)s security code %(what)s") % values
     ignore = _("If you did not ask for this code, someone may know your password: change "
                "it and contact support.")
     text = f"{line}\n\n    {code}\n\n{warn}\n\n{ignore}\n"
     html = (f"<p>{escape(line)}</p><p><strong style=\"font-size:1.6em;letter-spacing:.2em\">"
             f"{escape(code)}</strong></p><p>{escape(warn)}</p><p>{escape(ignore)}</p>")
-    return OutgoingMessage(channel, to, text, subject=subject, html=html, code=code,
-                           language=language, purpose=purpose)
+    return message(text, subject, html)

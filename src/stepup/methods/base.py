@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_chec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.config import Settings
-from stepup.delivery.base import OutgoingMessage
+from stepup.delivery.base import OutgoingMessage, ProviderFactory
 from stepup.domain.clock import Clock
 from stepup.domain.errors import MethodAlreadyEnabled
 from stepup.domain.hashing import Hasher, new_id
@@ -69,6 +69,11 @@ class Descriptor:
     message_format: Literal["text", "chat", "mail"] | None = None
     #: The destination its enrollment form asks for.
     destination: Literal["phone", "email"] | None = None
+    #: Builds the provider that carries its codes from the settings (delivery/).
+    provider: ProviderFactory | None = None
+    #: Each of its messages is billed to the operator (SMS, WhatsApp): counted against
+    #: the hourly budget of all apps together (STEPUP_SMS_BUDGET_PER_HOUR).
+    billed: bool = False
     #: True when the method can stand in for any login method (backup codes).
     login_fallback: bool = False
     #: The proof is a browser ceremony (a passkey): the page asks for options first.

@@ -1,12 +1,14 @@
-"""Security codes sent out of band: SMS, e-mail and WhatsApp share this module.
+"""Security codes sent out of band: every method that sends codes (SMS, e-mail, …)
+shares this module.
 
 A code is 6 digits from ``secrets``, stored as an HMAC, valid ``code_ttl_seconds``,
 bound to one purpose and destination, and dead after ``code_max_attempts`` wrong tries
 or one success. Sends are capped per destination, account, the end user's IP and the
-user's app (its hourly budget), and SMS/WhatsApp by the operator's hourly budget for all
-apps, with a resend cooldown; every counter lives in the database. The code just
-accepted, typed again while it would still be valid, answers ``code_already_used``: a
-retry or a double submit, never counted as a guess.
+user's app (its hourly budget), and the channels billed per message
+(``Descriptor.billed``) by the operator's hourly budget for all apps, with a resend
+cooldown; every counter lives in the database. The code just accepted, typed again
+while it would still be valid, answers ``code_already_used``: a retry or a double
+submit, never counted as a guess.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from stepup import metrics
 from stepup.delivery import operator
-from stepup.delivery.messages import code_message
+from stepup.delivery.messages import billed, billed_channels, code_message
 from stepup.domain import destinations
 from stepup.domain.codes import new_numeric_code, normalise_numeric_code
 from stepup.domain.errors import (
@@ -47,8 +49,8 @@ from stepup.store.models import Method as MethodRow
 log = logging.getLogger("stepup.methods")
 
 HOUR = 3600
-# The channels a provider bills per message, counted against STEPUP_SMS_BUDGET_PER_HOUR.
-PAID_CHANNELS = frozenset({"sms", "whatsapp"})
+# The counter of STEPUP_SMS_BUDGET_PER_HOUR, shared by every billed channel (the key
+# kept its first name).
 BUDGET_KEY = "send-budget:sms+whatsapp"
 BUDGET_WARN_PERCENT = 80
 
@@ -79,7 +81,7 @@ class OobMethod:
 
     async def _charge_budget(self, ctx: MethodContext, window: datetime, retry: int
                              ) -> tuple[str, datetime]:
-        """Count one message against the operator's SMS/WhatsApp budget; at 80 % warn the
+        """Count one message against the operator's budget of billed codes; at 80 % warn the
         operator, once per hour: the notice's own counter, in this same transaction, says
         whether this send is the one that crossed."""
         s = ctx.settings
@@ -87,14 +89,15 @@ class OobMethod:
         used = await queries.rate_hit(ctx.db, BUDGET_KEY, window)
         if used > budget:
             metrics.sms_budget(used, budget, "refused")
-            raise SendCapReached("Too many codes were sent by SMS and WhatsApp this hour: "
-                                 "try again later, or use another method.", retry_after=retry)
+            raise SendCapReached(f"Too many codes were sent by {billed_channels()} this "
+                                 "hour: try again later, or use another method.",
+                                 retry_after=retry)
         metrics.sms_budget(used, budget, "charged")
         if used * 100 >= budget * BUDGET_WARN_PERCENT and \
                 await queries.rate_hit(ctx.db, f"{BUDGET_KEY}-notice", window) == 1:
-            log.warning("%d of the %d SMS/WhatsApp codes of the hour from %s are used "
+            log.warning("%d of the %d codes by %s of the hour from %s are used "
                         "(STEPUP_SMS_BUDGET_PER_HOUR): codes will be refused at the budget",
-                        used, budget, window.isoformat())
+                        used, budget, billed_channels(), window.isoformat())
             if s.operator_email:
                 now = ctx.clock.now()
                 notice = NotificationQueue(
@@ -165,7 +168,7 @@ class OobMethod:
             if await queries.rate_hit(ctx.db, key, window) > limit:
                 raise SendCapReached(retry_after=retry)
             charges.append((key, window))
-        if self.type in PAID_CHANNELS and s.sms_budget_per_hour:
+        if s.sms_budget_per_hour and billed(self.type):
             # The operator's budget for all apps together, the hottest row of all: last.
             charges.append(await self._charge_budget(ctx, window, retry))
         code = new_numeric_code(6)
@@ -186,7 +189,8 @@ class OobMethod:
                                 purpose=purpose.value, language=user.language,
                                 issuer=issuer, public_url=address,
                                 ttl_minutes=max(1, s.code_ttl_seconds // 60),
-                                details=purpose.details)
+                                details=purpose.details, reference=code_id,
+                                ttl_seconds=s.code_ttl_seconds)
         return ChallengeSent(sent_to=destinations.mask(self.type, destination),
                              expires_in=s.code_ttl_seconds,
                              resend_in=s.resend_cooldown_seconds, outgoing=outgoing,

@@ -9,7 +9,7 @@ this module lists and never ask "which method is this?".
 from __future__ import annotations
 
 from stepup.domain.errors import NotFound
-from stepup.methods import backup_codes, email, sms, totp, webauthn, whatsapp
+from stepup.methods import backup_codes, email, sms, telegram, totp, webauthn, whatsapp
 from stepup.methods.base import Descriptor, Method
 
 _PACKAGES: tuple[tuple[Descriptor, Method], ...] = (
@@ -17,6 +17,7 @@ _PACKAGES: tuple[tuple[Descriptor, Method], ...] = (
     (sms.DESCRIPTOR, sms.METHOD),
     (email.DESCRIPTOR, email.METHOD),
     (whatsapp.DESCRIPTOR, whatsapp.METHOD),
+    (telegram.DESCRIPTOR, telegram.METHOD),
     (backup_codes.DESCRIPTOR, backup_codes.METHOD),
     (webauthn.DESCRIPTOR, webauthn.METHOD),
 )

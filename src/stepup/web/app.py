@@ -28,6 +28,7 @@ from stepup.web.api import (
     dev,
     devices,
     events,
+    hooks,
     login,
     methods,
     operations,
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
                    events.router, events.admin_router, webhook_api.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(operations.wellknown)
+    app.include_router(hooks.router)  # providers' delivery reports
     if not settings.is_production:
         # Never in production: the outbox holds live codes.
         app.include_router(dev.router, prefix="/api/v1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stepup.delivery.channels import email_provider
 from stepup.methods.base import N_, Descriptor
 from stepup.methods.oob import OobMethod
 
@@ -12,6 +13,7 @@ DESCRIPTOR = Descriptor(
     sends_codes=True, message_format="mail", channel_name=N_("e-mail codes"), channel_word="e-mail",
     channel_label="E-mail", destination="email",
     code_hint=N_("The 6-digit code from the e-mail we sent you."),
+    provider=email_provider,
     setup_intro=N_("Enter your e-mail address and your PIN, and then click Send. We will send "
                    "a security code to this address."),
 )

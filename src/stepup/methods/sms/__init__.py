@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stepup.delivery.channels import sms_provider
 from stepup.methods.base import N_, Descriptor
 from stepup.methods.oob import OobMethod
 
@@ -13,6 +14,7 @@ DESCRIPTOR = Descriptor(
     channel_word="SMS", channel_label="SMS",
     destination="phone", verifies_phone=True,
     code_hint=N_("The 6-digit code from the SMS we sent you."),
+    provider=sms_provider, billed=True,
     setup_intro=N_("Enter your mobile phone number and your PIN, and then click Send. We will "
                    "send a security code to this number."),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stepup.delivery.channels import whatsapp_provider
 from stepup.methods.base import N_, Descriptor
 from stepup.methods.oob import OobMethod
 
@@ -13,6 +14,7 @@ DESCRIPTOR = Descriptor(
     channel_word="WhatsApp",
     channel_label="WhatsApp", destination="phone",
     code_hint=N_("The 6-digit code from the WhatsApp message we sent you."),
+    provider=whatsapp_provider, billed=True,
     setup_intro=N_("Enter the mobile phone number you use on WhatsApp and your PIN, and then "
                    "click Send. We will send a security code to this number on WhatsApp."),
 )

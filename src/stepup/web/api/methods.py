@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from stepup.methods import registry
 from stepup.services import methods, passkeys
 from stepup.web.api.enrollment import body_answer, enrollment_answer
 from stepup.web.api.schemas import (
@@ -26,11 +27,14 @@ from stepup.web.deps import Caller, actor, caller, runtime
 router = APIRouter(prefix="/me/methods", tags=["methods"])
 Who = Annotated[Caller, Depends(caller)]
 
+# Every method that sends codes answers 202; the registry names them.
+CODE_SENT = {"description": ", ".join(d.type for d in registry.sending_codes()) +
+             ": a code was sent"}
 ENROLLMENT_EXAMPLES: dict[int | str, dict[str, Any]] = {
     200: {"description": "totp: the secret, its otpauth:// URI and a QR code (SVG); "
                          "webauthn: {options, expires_in} for navigator.credentials.create"},
     201: {"description": "backup_codes: the new codes, shown once; the method is enabled"},
-    202: {"description": "sms, email, whatsapp: a code was sent"},
+    202: CODE_SENT,
 }
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from stepup.services import headless, methods, operations, passkeys, users
 from stepup.store.models import ApiKey
 from stepup.web.api.enrollment import body_answer, enrollment_answer
+from stepup.web.api.methods import CODE_SENT
 from stepup.web.api.operations import OperationIn, OperationOut, PinIn
 from stepup.web.api.schemas import (
     CODE_MAX,
@@ -109,7 +110,7 @@ async def user_methods(user_id: str, request: Request, key: MethodsKey) -> Metho
              responses={200: {"description": "totp: secret, otpauth_uri, qr_svg; webauthn: "
                                              "options for navigator.credentials.create"},
                         201: {"description": "backup_codes: the codes, shown once"},
-                        202: {"description": "sms, email, whatsapp: a code was sent"}})
+                        202: CODE_SENT})
 async def enroll(user_id: str, method_type: str, body: OnBehalfEnrollmentIn,
                  request: Request, key: MethodsKey) -> JSONResponse:
     """Start enabling a method for the user (same answers as /me/methods/…/enrollment)."""
@@ -201,7 +202,8 @@ async def disable(user_id: str, method_type: str, body: CodeIn, request: Request
              response_model_exclude_none=True)
 async def challenge(user_id: str, body: ChallengeIn, request: Request, key: VerifyKey
                     ) -> ChallengeOut:
-    """Send a code by SMS, e-mail or WhatsApp for ``purpose`` (login or an operation id)."""
+    """Send a code by the method's channel (SMS, e-mail, …) for ``purpose`` (login or an
+    operation id)."""
     sent = await headless.challenge(runtime(request), app_actor(request, key), user_id,
                                     body.method, body.purpose)
     return ChallengeOut.of(sent, body.method)

@@ -1,6 +1,6 @@
 """Enabling a method (PIN, then what the method needs) and new backup codes.
 
-Methods that send their codes (SMS, e-mail, WhatsApp) take two steps, as the help centre
+Methods that send their codes (SMS, e-mail, …) take two steps, as the help centre
 describes: the phone number or e-mail address with the PIN, then the code that was sent
 there. Until the code is entered the enrollment is pending; the methods page offers to
 enter the code or to start again.
