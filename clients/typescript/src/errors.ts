@@ -150,6 +150,8 @@ export class OperationAlreadyConfirmed extends Conflict {}
 export class OperationExpired extends Conflict {}
 /** `method_already_enabled` (409): disable it first to enrol again. */
 export class MethodAlreadyEnabled extends Conflict {}
+/** `method_required` (409): the operator's policy keeps this method on; nothing was spent. */
+export class MethodRequired extends Conflict {}
 /** `email_taken` (409): another user of your app has this e-mail. */
 export class EmailTaken extends Conflict {}
 /** `user_conflict` (409): the details differ from the existing user's, or name two users. */
@@ -213,6 +215,7 @@ const BY_CODE: Readonly<Record<string, ErrorClass>> = Object.freeze({
   operation_already_confirmed: OperationAlreadyConfirmed,
   operation_expired: OperationExpired,
   method_already_enabled: MethodAlreadyEnabled,
+  method_required: MethodRequired,
   email_taken: EmailTaken,
   user_conflict: UserConflict,
   code_already_used: CodeAlreadyUsed,

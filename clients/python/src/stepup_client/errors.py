@@ -35,6 +35,7 @@ __all__ = [
     "MethodLocked",
     "MethodNotAllowedForPurpose",
     "MethodNotEnabled",
+    "MethodRequired",
     "MethodSendsNoCodes",
     "NotAuthenticated",
     "NotFound",
@@ -187,6 +188,10 @@ class MethodAlreadyEnabled(Conflict):
     """``method_already_enabled`` (409): disable it first."""
 
 
+class MethodRequired(Conflict):
+    """``method_required`` (409): the operator's policy keeps this method on."""
+
+
 class EmailTaken(Conflict):
     """``email_taken`` (409): another user of the app has this e-mail."""
 
@@ -276,6 +281,7 @@ _BY_CODE: Mapping[str, type[StepUpError]] = MappingProxyType({
     "operation_already_confirmed": OperationAlreadyConfirmed,
     "operation_expired": OperationExpired,
     "method_already_enabled": MethodAlreadyEnabled,
+    "method_required": MethodRequired,
     "email_taken": EmailTaken,
     "user_conflict": UserConflict,
     "code_already_used": CodeAlreadyUsed,
