@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi.responses import Response
 
+from stepup.domain.destinations import example_phone
 from stepup.domain.errors import DomainError
 from stepup.domain.refusals import held
 from stepup.methods.base import EnrollmentBody, MethodView
@@ -66,7 +67,26 @@ def _oob_start_form(page: Page, method_type: str, *, value: str | None = None,
     return page.render("enroll/oob_start.html", status_code=status_code,
                        title=page._("Enable %(method)s", method=page.method_name(method_type)),
                        method_type=method_type, field=field, value=value, errors=errors,
-                       focus=focus)
+                       focus=focus, phone_example=phone_example(page))
+
+
+# The country of a page's phone example when the operator names none: the language's.
+LANGUAGE_REGIONS = {"en": "GB", "ru": "RU"}
+
+
+def phone_region(page: Page) -> str:
+    """The country whose mobile number the phone field shows as its example: the
+    operator's STEPUP_DEFAULT_PHONE_REGION (the country national numbers are read in),
+    else the page language's (ru → RU, en → GB); one of STEPUP_PHONE_COUNTRIES when those
+    are set and this one is not among them, so the example is never refused."""
+    s = page.rt.settings
+    region = (s.default_phone_region or LANGUAGE_REGIONS.get(page.lang, "GB")).upper()
+    allowed = [c.upper() for c in s.phone_countries]
+    return allowed[0] if allowed and region not in allowed else region
+
+
+def phone_example(page: Page) -> str:
+    return example_phone(phone_region(page)) or example_phone("GB") or ""
 
 
 def oob_code_page(page: Page, method_type: str, *, sent_to: str | None,
