@@ -8,7 +8,8 @@ enter the code or to start again.
 Secrets shown here — the TOTP key and QR code, backup codes — travel only in the body of
 the answer to a POST (sent with ``Cache-Control: no-store`` by the middleware), never in
 a URL or a cookie. The pending TOTP enrollment is kept server-side, so the confirm form
-that sits beside the QR code only sends the code.
+that sits beside the QR code sends only the code and the set-up's ticket — not the key —
+with which a wrong code shows the same QR code and key again (services/pending_setup.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from stepup.domain.destinations import example_phone
 from stepup.domain.errors import DomainError
 from stepup.domain.refusals import held
 from stepup.methods.base import EnrollmentBody, MethodView
-from stepup.services import methods
+from stepup.services import methods, pending_setup
 from stepup.web import deps
 from stepup.web.portal.plumbing import (
     AvailableMethod,
@@ -127,12 +128,24 @@ def _enroll_page(page: Page, method_type: str, body: EnrollmentBody | None, *,
                  error: str | None = None, drift: bool = False,
                  status_code: int = 200) -> Response:
     """The method's own set-up page: ``<type>/setup.html`` in its package's templates."""
-    context: dict[str, Any] = {"method_type": method_type, "error": error, "drift": drift}
+    context: dict[str, Any] = {"method_type": method_type, "error": error, "drift": drift,
+                               "phone_os": phone_os(page.request.headers.get("user-agent"))}
     if body is not None:  # the method says what its set-up page shows
         context.update(body.page_context())
     return page.render(f"{method_type}/setup.html", status_code=status_code,
                        title=page._("Enable %(method)s", method=page.method_name(method_type)),
                        **context)
+
+
+def phone_os(user_agent: str | None) -> str | None:
+    """The phone's system the page is read on ("Android", "iOS"), else None: the set-up
+    lists the apps for it first."""
+    agent = user_agent or ""
+    if "Android" in agent:
+        return "Android"
+    if any(token in agent for token in ("iPhone", "iPad", "iPod")):
+        return "iOS"
+    return None
 
 
 @router.post("/settings/methods/{method_type}/enable")
@@ -184,9 +197,12 @@ async def confirm_submit(page: SignedIn, form: UserForm, method_type: AvailableM
                     "the code.")}, status_code=r.status)
             return oob_code_page(page, method_type, sent_to=view.destination, waiting=True,
                                  error=r.message, status_code=r.status)
-        # The QR code is not shown again (the secret is not re-sent): the pending
-        # enrollment still accepts a code, or the user starts again for a new key.
-        return _enroll_page(page, method_type, None, error=r.message,
+        # A typo must not cost the set-up: the same QR code and key again, read from the
+        # pending row for the holder of the page's ticket (never from the browser). A
+        # method that cannot show it again keeps only the code field.
+        body = await pending_setup.show_again(page.rt, page.me.id, method_type,
+                                              form.get("setup", ""))
+        return _enroll_page(page, method_type, body, error=r.message,
                             drift="clock_drift_minutes" in r.error.extra,
                             status_code=r.status)
 
