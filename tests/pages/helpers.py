@@ -119,9 +119,12 @@ async def log_out(client: httpx.AsyncClient) -> None:
 
 
 def secret_from(html: str) -> str:
-    m = re.search(r'<code class="secret" id="totp-secret"[^>]*>([A-Z2-7 ]+)</code>', html)
+    # The key is shown in groups of four, each in its own unbreakable <span>.
+    m = re.search(r'<code class="secret" id="totp-secret"[^>]*>(.*?)</code>', html, re.S)
     assert m, "no secret on the page"
-    return m.group(1).replace(" ", "")
+    secret = re.sub(r"<[^>]+>|\s", "", m.group(1))
+    assert re.fullmatch(r"[A-Z2-7]{16,}", secret), secret
+    return secret
 
 
 def codes_from(html: str) -> list[str]:

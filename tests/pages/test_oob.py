@@ -77,7 +77,8 @@ async def test_enable_sms_in_two_steps(client: httpx.AsyncClient, runtime: Runti
                                        clock: FrozenClock) -> None:
     await sign_up(client)
     html = await get(client, "/settings/methods/sms/enable")
-    assert "Step 1 of 2" in html and "international format, e.g. +44 7700 900123" in html.lower()
+    # The example is a mobile number of the page's country (phonenumbers' own example).
+    assert "Step 1 of 2" in html and "international format, e.g. +44 7400 123456" in html.lower()
     f = form(html, "/settings/methods/sms/enable")
     assert {"phone", "pin", "csrf_token"} <= set(f.fields)
     assert 'type="tel"' in html and 'autocomplete="tel"' in html and ">Send<" in html
@@ -133,7 +134,10 @@ async def test_enable_email_is_prefilled_with_the_account_address(
 @pytest.mark.parametrize(("phone", "message"), [
     ("12345", "international format"),
     ("+44 20 7946 0000", "mobile phone number"),
-    ("+44 7700", "not a valid phone number"),
+    ("+44 7700", "too short"),
+    ("+44 7400 1234567890", "too long"),
+    ("+999 1234567", "country code is unknown"),
+    ("+44 7700 900123", "not a valid phone number"),  # the old example: a drama number
 ])
 async def test_a_wrong_phone_is_an_error_on_the_phone_field(
         client: httpx.AsyncClient, runtime: Runtime, phone: str, message: str) -> None:

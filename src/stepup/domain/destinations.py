@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from phonenumbers import PhoneNumberType
+from phonenumbers import PhoneNumberType, ValidationResult
 
 from stepup.domain.errors import ValidationFailed
 
@@ -25,6 +25,43 @@ INTERNATIONAL_NETWORKS = frozenset({870, 881, 882, 883})
 REFUSED_COUNTRIES = frozenset({"SL", "SO"})  # Sierra Leone +232, Somalia +252
 
 
+# Why a number of the right shape is refused, told apart so the person knows what to fix
+# (domain/texts.py: validation_error.phone_short, …). A number only dialable inside its
+# own area (IS_POSSIBLE_LOCAL_ONLY) lacks its area code: too short, for a person.
+_LENGTH_REASONS = {
+    ValidationResult.TOO_SHORT: "phone_short",
+    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "phone_short",
+    ValidationResult.TOO_LONG: "phone_long",
+    ValidationResult.INVALID_COUNTRY_CODE: "phone_country_code",
+}
+
+
+def _unreadable(exc: phonenumbers.NumberParseException, *, international: bool,
+                default_region: str | None) -> str:
+    """The situation of a text phonenumbers cannot read as a number at all."""
+    kind = exc.error_type
+    if kind == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+        # Without a leading + and with no default region there is no country to read it
+        # in: the person must write the number in international form.
+        return "phone_country_code" if international or default_region else "phone_format"
+    if kind in (phonenumbers.NumberParseException.TOO_SHORT_NSN,
+                phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD):
+        return "phone_short"
+    if kind == phonenumbers.NumberParseException.TOO_LONG:
+        return "phone_long"
+    return "phone_not_number"
+
+
+def example_phone(region: str) -> str | None:
+    """An example mobile number of ``region`` in international form (``+7 912 345-67-89``),
+    from phonenumbers' metadata: a number the checks above accept. None for a region
+    phonenumbers has no mobile example for."""
+    number = phonenumbers.example_number_for_type(region.upper(), PhoneNumberType.MOBILE)
+    if number is None:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def _allows(allow: list[str] | None, country_code: int | None, region: str | None
             ) -> bool:
     """Whether ``allow`` (region codes like ``SL``, calling codes like ``232``/``+881``)
@@ -36,17 +73,26 @@ def _allows(allow: list[str] | None, country_code: int | None, region: str | Non
 def normalise_phone(raw: str, *, default_region: str | None = None,
                     allowed_regions: list[str] | None = None, allow: list[str] | None = None,
                     field: str = "phone") -> str:
-    """E.164 form of a mobile number, or ``ValidationFailed`` naming the field.
+    """E.164 form of a mobile number, or ``ValidationFailed`` naming the field and, as its
+    situation, why the number is refused: not a number, not in international form, an
+    unknown country code, too short, too long, not a valid number, premium-rate, a
+    satellite network, an SMS-fraud country, not a mobile, a country not allowed.
 
     ``allowed_regions``: the only regions accepted (empty: all); ``allow``: regions or
     calling codes that lift the default refusal of the international networks and of
     ``REFUSED_COUNTRIES``. Premium-rate and shared-cost numbers are always refused.
     """
     text = (raw or "").strip()
+    international = text.startswith("+")
     try:
-        number = phonenumbers.parse(text, None if text.startswith("+") else default_region)
+        number = phonenumbers.parse(text, None if international else default_region)
     except phonenumbers.NumberParseException as exc:
-        raise ValidationFailed(situation="phone_format", field=field) from exc
+        raise ValidationFailed(situation=_unreadable(exc, international=international,
+                                                     default_region=default_region),
+                               field=field) from exc
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible in _LENGTH_REASONS:
+        raise ValidationFailed(situation=_LENGTH_REASONS[possible], field=field)
     if not phonenumbers.is_valid_number(number):
         raise ValidationFailed(situation="phone", field=field)
     kind = phonenumbers.number_type(number)

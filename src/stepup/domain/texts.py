@@ -62,7 +62,17 @@ ERRORS: dict[str, Text] = {
     "validation_error": Text(N_("The request is not valid.")),
     "validation_error.phone": Text(N_("This is not a valid phone number.")),
     "validation_error.phone_format": Text(N_(
-        "Enter the phone number in international format, like +44 7700 900123.")),
+        "Enter the phone number in international format: a + and the country code "
+        "first.")),
+    "validation_error.phone_not_number": Text(N_(
+        "This is not a phone number: enter digits, starting with a + and the country "
+        "code.")),
+    "validation_error.phone_country_code": Text(N_(
+        "The country code is unknown: check the digits after the +.")),
+    "validation_error.phone_short": Text(N_(
+        "The number is too short: check that no digit is missing.")),
+    "validation_error.phone_long": Text(N_(
+        "The number is too long: check that no digit is repeated.")),
     "validation_error.phone_mobile": Text(N_(
         "Codes can only be sent to a mobile phone number.")),
     "validation_error.phone_country": Text(N_(

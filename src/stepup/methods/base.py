@@ -154,6 +154,20 @@ class HoldsSeveralCredentials(Protocol):
     async def disable(self, ctx: MethodContext, user: User, row: MethodRow) -> None: ...
 
 
+@runtime_checkable
+class ShowsSetupAgain(Protocol):
+    """An ability: the set-up of a *pending* enrollment (a TOTP key and QR code) can be
+    shown again, so that a mistyped code does not start it over with a new secret —
+    only to its owner, who proves with ``ticket`` (a value of the set-up page, never the
+    secret itself) that it was shown to them. An enabled method never shows it again."""
+
+    async def setup_again(self, ctx: MethodContext, user: User, row: MethodRow,
+                          ticket: str) -> EnrollmentBody | None:
+        """The same set-up again, read from the pending row; None when ``row`` is not
+        pending or ``ticket`` is not the set-up's."""
+        ...
+
+
 class EnrollmentBody(Protocol):
     """What the user needs to finish enrolling, as a typed value: a dataclass whose fields
     are its answer in the API (the web layer serialises every one the same way), and

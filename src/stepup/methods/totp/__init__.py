@@ -29,7 +29,9 @@ if TYPE_CHECKING:
         match_step,
         new_secret,
         provisioning_uri,
+        secret_groups,
         seed_bytes,
+        setup_ticket,
         step_minutes,
         time_step,
     )
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["DESCRIPTOR", "DIGESTS", "DIGITS", "METHOD", "STEP_SECONDS", "TotpMethod",
            "TotpSetup", "_aad", "code_at", "drift_minutes", "drifted_step",
            "group_secret", "hotp", "match_step", "new_secret", "provisioning_uri",
-           "seed_bytes", "step_minutes", "time_step"]
+           "secret_groups", "seed_bytes", "setup_ticket", "step_minutes", "time_step"]
 
 
 def __getattr__(name: str) -> Any:

@@ -120,9 +120,29 @@ def drift_minutes(secret: str, code: str, now_step: int, window: int, reach: int
     return None if step is None else step_minutes(step - now_step)
 
 
+def secret_groups(secret: str, size: int = 4) -> list[str]:
+    """``JBSWY3DPEHPK3PXP`` → ``["JBSW", "Y3DP", "EHPK", "3PXP"]``: the page shows each
+    group unbroken (a line may wrap between groups, never inside one)."""
+    return [secret[i:i + size] for i in range(0, len(secret), size)]
+
+
 def group_secret(secret: str, size: int = 4) -> str:
     """``JBSWY3DPEHPK3PXP`` → ``JBSW Y3DP EHPK 3PXP``: easier to type by hand."""
-    return " ".join(secret[i:i + size] for i in range(0, len(secret), size))
+    return " ".join(secret_groups(secret, size))
+
+
+_TICKET_LABEL = b"stepup totp: the set-up was shown"
+
+
+def setup_ticket(secret: str) -> str:
+    """What the set-up page sends back with a code, so that a wrong code can show the
+    same QR code and key again: an HMAC of a fixed text keyed by the seed. It is not the
+    seed and tells nothing of it (HMAC is a pseudo-random function of its key), yet only
+    someone who was shown the seed can hold it — so showing the seed again to whoever
+    sends it gives away nothing they did not have. A new enrollment, a new seed: the
+    old ticket is worth nothing."""
+    mac = hmac.digest(seed_bytes(secret), _TICKET_LABEL, "sha256")
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
 # Apps that read the otpauth:// QR code, per mobile OS (seed 003: "select your OS type").
@@ -145,8 +165,12 @@ class TotpSetup:
 
     def page_context(self) -> dict[str, Any]:
         return {"secret_grouped": group_secret(self.secret),
+                "secret_groups": secret_groups(self.secret),
                 # segno's SVG: generated from our own otpauth URI, no user text in it.
                 "qr_svg": Markup(self.qr_svg),  # noqa: S704
+                # "Open in authenticator app" on the phone that has the app.
+                "otpauth_uri": self.otpauth_uri,
+                "setup_ticket": setup_ticket(self.secret),
                 "apps": AUTHENTICATOR_APPS}
 
 
@@ -189,10 +213,26 @@ class TotpMethod:
                                                             _aad(user.id, row.id))
         row.last_step = None
         await ctx.db.flush()
+        return EnrollmentStart(await self._setup(ctx, user, secret))
+
+    async def _setup(self, ctx: MethodContext, user: User, secret: str) -> TotpSetup:
         # The label in the user's authenticator app: the portal they know.
         issuer = ctx.adapter.issuer(await apps.get_app(ctx.db, user.app_id))
         uri = ctx.adapter.otpauth_uri(provisioning_uri(secret, issuer, user.email), user)
-        return EnrollmentStart(TotpSetup(secret, uri, ctx.adapter.totp_qr_svg(uri)))
+        return TotpSetup(secret, uri, ctx.adapter.totp_qr_svg(uri))
+
+    async def setup_again(self, ctx: MethodContext, user: User, row: MethodRow,
+                          ticket: str) -> TotpSetup | None:
+        """The same set-up (key, QR code) of a *pending* enrollment, read from its sealed
+        seed, for the holder of its ``setup_ticket``; None otherwise. An enabled method
+        never shows its seed again."""
+        if (row.status != MethodStatus.PENDING or row.user_id != user.id
+                or row.secret_ct is None or not ticket):
+            return None
+        secret = self._secret(ctx, row)
+        if not same(setup_ticket(secret), ticket):
+            return None
+        return await self._setup(ctx, user, secret)
 
     async def confirm_enrollment(self, ctx: MethodContext, user: User, row: MethodRow,
                                  proof: str) -> None:

@@ -8,7 +8,8 @@ enter the code or to start again.
 Secrets shown here — the TOTP key and QR code, backup codes — travel only in the body of
 the answer to a POST (sent with ``Cache-Control: no-store`` by the middleware), never in
 a URL or a cookie. The pending TOTP enrollment is kept server-side, so the confirm form
-that sits beside the QR code only sends the code.
+that sits beside the QR code sends only the code and the set-up's ticket — not the key —
+with which a wrong code shows the same QR code and key again (services/pending_setup.py).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import Any
 
 from fastapi.responses import Response
 
+from stepup.domain.destinations import example_phone
 from stepup.domain.errors import DomainError
 from stepup.domain.refusals import held
 from stepup.methods.base import EnrollmentBody, MethodView
-from stepup.services import methods
+from stepup.services import methods, pending_setup
 from stepup.web import deps
 from stepup.web.portal.plumbing import (
     AvailableMethod,
@@ -66,7 +68,26 @@ def _oob_start_form(page: Page, method_type: str, *, value: str | None = None,
     return page.render("enroll/oob_start.html", status_code=status_code,
                        title=page._("Enable %(method)s", method=page.method_name(method_type)),
                        method_type=method_type, field=field, value=value, errors=errors,
-                       focus=focus)
+                       focus=focus, phone_example=phone_example(page))
+
+
+# The country of a page's phone example when the operator names none: the language's.
+LANGUAGE_REGIONS = {"en": "GB", "ru": "RU"}
+
+
+def phone_region(page: Page) -> str:
+    """The country whose mobile number the phone field shows as its example: the
+    operator's STEPUP_DEFAULT_PHONE_REGION (the country national numbers are read in),
+    else the page language's (ru → RU, en → GB); one of STEPUP_PHONE_COUNTRIES when those
+    are set and this one is not among them, so the example is never refused."""
+    s = page.rt.settings
+    region = (s.default_phone_region or LANGUAGE_REGIONS.get(page.lang, "GB")).upper()
+    allowed = [c.upper() for c in s.phone_countries]
+    return allowed[0] if allowed and region not in allowed else region
+
+
+def phone_example(page: Page) -> str:
+    return example_phone(phone_region(page)) or example_phone("GB") or ""
 
 
 def oob_code_page(page: Page, method_type: str, *, sent_to: str | None,
@@ -107,12 +128,24 @@ def _enroll_page(page: Page, method_type: str, body: EnrollmentBody | None, *,
                  error: str | None = None, drift: bool = False,
                  status_code: int = 200) -> Response:
     """The method's own set-up page: ``<type>/setup.html`` in its package's templates."""
-    context: dict[str, Any] = {"method_type": method_type, "error": error, "drift": drift}
+    context: dict[str, Any] = {"method_type": method_type, "error": error, "drift": drift,
+                               "phone_os": phone_os(page.request.headers.get("user-agent"))}
     if body is not None:  # the method says what its set-up page shows
         context.update(body.page_context())
     return page.render(f"{method_type}/setup.html", status_code=status_code,
                        title=page._("Enable %(method)s", method=page.method_name(method_type)),
                        **context)
+
+
+def phone_os(user_agent: str | None) -> str | None:
+    """The phone's system the page is read on ("Android", "iOS"), else None: the set-up
+    lists the apps for it first."""
+    agent = user_agent or ""
+    if "Android" in agent:
+        return "Android"
+    if any(token in agent for token in ("iPhone", "iPad", "iPod")):
+        return "iOS"
+    return None
 
 
 @router.post("/settings/methods/{method_type}/enable")
@@ -164,9 +197,12 @@ async def confirm_submit(page: SignedIn, form: UserForm, method_type: AvailableM
                     "the code.")}, status_code=r.status)
             return oob_code_page(page, method_type, sent_to=view.destination, waiting=True,
                                  error=r.message, status_code=r.status)
-        # The QR code is not shown again (the secret is not re-sent): the pending
-        # enrollment still accepts a code, or the user starts again for a new key.
-        return _enroll_page(page, method_type, None, error=r.message,
+        # A typo must not cost the set-up: the same QR code and key again, read from the
+        # pending row for the holder of the page's ticket (never from the browser). A
+        # method that cannot show it again keeps only the code field.
+        body = await pending_setup.show_again(page.rt, page.me.id, method_type,
+                                              form.get("setup", ""))
+        return _enroll_page(page, method_type, body, error=r.message,
                             drift="clock_drift_minutes" in r.error.extra,
                             status_code=r.status)
 

@@ -1,0 +1,88 @@
+"""The authenticator-app set-up on a phone, in Debian's Chromium (Playwright): the key
+wraps only between its groups of four, "Open in authenticator app" is shown on the
+phone (and not on a computer), and a mistyped code keeps the same key on screen."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pyotp
+import pytest
+
+from stepup.config import Settings
+from tests.pages.helpers import PASSWORD, PIN
+from tests.pages.test_browser import ARGS, CHROMIUM, _serve
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
+                       "is not installed: apt-get install chromium"),
+]
+
+PHONE = {"viewport": {"width": 320, "height": 740}, "is_mobile": True, "has_touch": True,
+         "device_scale_factor": 2}
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    yield from _serve(settings)
+
+
+def test_totp_set_up_on_a_phone_forgives_a_typo(server: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    email = f"phone-{uuid.uuid4().hex[:8]}@example.com"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(locale="en-GB", **PHONE)  # type: ignore[arg-type]
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        page.goto(f"{server}/signup")
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("PIN").fill(PIN)
+        page.get_by_role("button", name="Create account").click()
+        page.wait_for_url("**/settings/methods")
+
+        page.goto(f"{server}/settings/methods/totp/enable")
+        page.get_by_label("PIN").fill(PIN)
+        page.get_by_role("button", name="Verify").click()
+        expect(page.locator("figure.qr svg")).to_be_visible()
+        link = page.get_by_role("link", name="Open in authenticator app")
+        expect(link).to_be_visible()
+        assert (link.get_attribute("href") or "").startswith("otpauth://totp/")
+        secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+        # Every group of four sits on one line: never broken inside, even at 320 px.
+        lines = page.locator(".secret-group").evaluate_all(
+            "els => els.map(e => e.getClientRects().length)")
+        assert len(lines) == len(secret) // 4 and set(lines) == {1}, lines
+        # The key wraps (between groups) rather than overflowing the phone's screen.
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+        # A typo: the same key and QR code are still there.
+        page.get_by_label("Security code").fill("000000")
+        page.get_by_role("button", name="Confirm").click()
+        expect(page.locator(".alert-error")).to_be_visible()
+        expect(page.locator("figure.qr svg")).to_be_visible()
+        assert page.locator("#totp-secret").inner_text().replace(" ", "") == secret
+        page.get_by_label("Security code").fill(pyotp.TOTP(secret).now())
+        page.get_by_role("button", name="Confirm").click()
+        page.wait_for_url("**/settings/methods?done=enabled&method=totp")
+
+        # On a computer the link is not offered: the QR code is the way there.
+        desktop = browser.new_context(viewport={"width": 1100, "height": 900},
+                                      locale="en-GB")
+        other = desktop.new_page()
+        other.goto(f"{server}/signup")
+        other.get_by_label("E-mail").fill("desk-" + email)
+        other.get_by_label("Password").fill(PASSWORD)
+        other.get_by_label("PIN").fill(PIN)
+        other.get_by_role("button", name="Create account").click()
+        other.wait_for_url("**/settings/methods")
+        other.goto(f"{server}/settings/methods/totp/enable")
+        other.get_by_label("PIN").fill(PIN)
+        other.get_by_role("button", name="Verify").click()
+        expect(other.locator("figure.qr svg")).to_be_visible()
+        expect(other.get_by_role("link", name="Open in authenticator app")).to_be_hidden()
+        browser.close()
