@@ -123,3 +123,36 @@ async def test_without_the_keys_0012_refuses_when_staff_have_a_seed(old_database
         assert "staff_sessions" in tables
     finally:
         await rt.engine.dispose()
+
+
+async def test_0012_goes_back_down_with_the_staff_as_they_were(old_database: str,
+                                                                tmp_path: Path) -> None:
+    rt = await runtime_on(old_database, tmp_path, FrozenClock(NOW))
+    try:
+        await at_0011_with_staff(rt)
+        async with rt.engine.connect() as conn:
+            before = {r.id: r for r in (await conn.execute(select(OLD_STAFF))).all()}
+        await migrate.upgrade(rt.engine)
+
+        def down(conn: Connection) -> None:
+            cfg = migrate.alembic_config()
+            cfg.attributes["connection"] = conn
+            cfg.attributes[migrate.SEAL] = rt.destinations
+            command.downgrade(cfg, "0011")
+
+        async with rt.engine.begin() as conn:
+            await conn.run_sync(down)
+        async with rt.engine.connect() as conn:
+            after = {r.id: r for r in (await conn.execute(select(OLD_STAFF.c.id,
+                OLD_STAFF.c.password_hash, OLD_STAFF.c.totp_kid, OLD_STAFF.c.totp_ct,
+                OLD_STAFF.c.totp_last_step))).all()}
+        assert set(after) == {"s1", "s2"}
+        for sid in after:
+            assert after[sid].password_hash == before[sid].password_hash
+            assert after[sid].totp_last_step == before[sid].totp_last_step
+        sam = after["s1"]
+        assert rt.keyring.decrypt(sam.totp_kid, sam.totp_ct, b"staff-totp:s1") == \
+            SECRET.encode()
+        assert after["s2"].totp_ct is None
+    finally:
+        await rt.engine.dispose()
