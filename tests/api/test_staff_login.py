@@ -119,3 +119,27 @@ async def test_a_console_session_is_no_api_session(client: httpx.AsyncClient,
     await staff.disable(rt, CLI, agent.staff.email)
     with pytest.raises(NotAuthenticated):
         await staff.resolve(rt, session)
+
+
+async def test_a_console_session_lasts_the_staff_lifetimes(runtime: Runtime,
+                                                          clock: FrozenClock) -> None:
+    rt = runtime
+    agent = await make_agent(rt)
+
+    async def log_in() -> str:
+        return await staff.second_factor(rt, Actor(), await flow(rt, agent), "totp",
+                                         totp_now(agent.secret, clock))
+
+    session = await log_in()
+    used_for = 0
+    while used_for + 20 < rt.settings.staff_session_hours * 60:  # in use all along
+        clock.advance(minutes=20)
+        used_for += 20
+        await staff.resolve(rt, session)
+    clock.advance(minutes=20)  # STAFF_SESSION_HOURS after it began, not the users' 12
+    with pytest.raises(NotAuthenticated):
+        await staff.resolve(rt, session)
+    session = await log_in()
+    clock.advance(minutes=rt.settings.staff_session_idle_minutes)
+    with pytest.raises(NotAuthenticated):
+        await staff.resolve(rt, session)
