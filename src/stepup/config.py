@@ -182,10 +182,11 @@ class Settings(TotpSettings, BackupCodeSettings, WebAuthnSettings, BaseSettings)
     recovery_checklist: list[str] = Field(default_factory=lambda: [
         "documents_seen", "answers_matched", "call_back_done"])
     recovery_poll_seconds: float = 60.0
+    # The support console's sessions (services/sessions.py). Staff logins are throttled
+    # and locked by the users' rules (password_*, method_lock_*, account_lock_*): the
+    # former STAFF_FAILURES_BEFORE_LOCK and STAFF_LOCK_SECONDS are gone, and ignored.
     staff_session_hours: int = 8
     staff_session_idle_minutes: int = 30
-    staff_failures_before_lock: int = 5
-    staff_lock_seconds: int = 900
 
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Settings:

@@ -13,14 +13,13 @@ import pytest
 from sqlalchemy import func, select
 
 from stepup.domain.errors import (
+    CodeAlreadyUsed,
     Conflict,
     Forbidden,
-    InvalidCode,
     InvalidCredentials,
     NotAuthenticated,
     RateLimited,
     RecoveryCooldown,
-    SecondFactorRequired,
     ValidationFailed,
 )
 from stepup.services import notifications, recovery, staff
@@ -296,23 +295,30 @@ async def test_reject_notifies_and_allows_a_new_request(start_stack) -> None:  #
 
 
 async def test_staff_totp_steps_are_single_use_and_guessing_locks(start_stack) -> None:  # type: ignore[no-untyped-def]
+    # Staff log in through the users' login flow: the same single use of a time step,
+    # the same password throttle (STEPUP_PASSWORD_FAILURES_PER_ADDRESS).
     stack: Stack = await start_stack()
     rt, clock = stack.rt, stack.clock
     agent, _, _ = await make_staff(rt)
-    token = await staff.password_step(rt, Actor(), agent.staff.email, STAFF_PASSWORD)
-    with pytest.raises(SecondFactorRequired):
+    token = (await staff.password_step(rt, Actor(), agent.staff.email, STAFF_PASSWORD)
+             ).login_token
+    assert token is not None
+    with pytest.raises(NotAuthenticated):  # a login waiting for its second factor
         await staff.resolve(rt, token)
     code = totp_now(agent.secret, clock)
-    full = await staff.second_factor(rt, Actor(), token, code)
+    full = await staff.second_factor(rt, Actor(), token, "totp", code)
     assert (await staff.resolve(rt, full)).staff.id == agent.staff.id
-    with pytest.raises(NotAuthenticated):  # the half session id rotated away
-        await staff.resolve(rt, token, complete=False)
+    with pytest.raises(NotAuthenticated):  # the login flow is spent
+        await staff.second_factor(rt, Actor(), token, "totp", code)
     # The same code (same time step) cannot log in a second session.
-    token2 = await staff.password_step(rt, Actor(), agent.staff.email, STAFF_PASSWORD)
-    with pytest.raises(InvalidCode):
-        await staff.second_factor(rt, Actor(), token2, code)
-    # Wrong passwords: five, then even the right one is refused for a while.
-    for _ in range(5):
+    token2 = (await staff.password_step(rt, Actor(), agent.staff.email, STAFF_PASSWORD)
+              ).login_token
+    assert token2 is not None
+    with pytest.raises(CodeAlreadyUsed):
+        await staff.second_factor(rt, Actor(), token2, "totp", code)
+    # Wrong passwords: ten from one network, then even the right one is refused for a
+    # while.
+    for _ in range(rt.settings.password_failures_per_address):
         with pytest.raises(InvalidCredentials):
             await staff.password_step(rt, Actor(), agent.staff.email, "wrong-password-123")
     with pytest.raises(RateLimited):

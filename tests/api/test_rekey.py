@@ -24,10 +24,19 @@ from stepup.domain.errors import Conflict, NotFound
 from stepup.domain.keyring import KeyRing, KeyRingError
 from stepup.domain.policy import Purpose
 from stepup.methods import registry
+from stepup.methods.totp import _aad as totp_aad
 from stepup.services import apikeys, apps, notifications, receipts, rekey, staff, webhooks
 from stepup.services.runtime import Actor, Runtime
 from stepup.store import queries
-from stepup.store.models import App, AuditEvent, Base, Challenge, RetiredDataKey, Staff
+from stepup.store.models import (
+    App,
+    AuditEvent,
+    Base,
+    Challenge,
+    Method,
+    RetiredDataKey,
+    Staff,
+)
 from tests.api.conftest import StartStack
 from tests.api.helpers import (
     EMAIL,
@@ -144,8 +153,9 @@ async def everything_opens(stack: Stack, hooks: ProviderServer, s: Sealed) -> No
     r = await verify(client, lt, "webauthn", s.passkey.get(await login_options(client, lt)))
     assert r.status_code == 200, r.text
     # Staff authenticator app: the console's second step.
-    half = await staff.password_step(rt, ACTOR, STAFF_EMAIL, PASSWORD)
-    assert await staff.second_factor(rt, ACTOR, half, totp_now(s.staff_totp, clock))
+    half = (await staff.password_step(rt, ACTOR, STAFF_EMAIL, PASSWORD)).login_token
+    assert half is not None
+    assert await staff.second_factor(rt, ACTOR, half, "totp", totp_now(s.staff_totp, clock))
     # Receipt key: a signature the published key verifies.
     async with rt.db() as db:
         token = await receipts.sign(rt, db, {"sub": "x"})
@@ -181,7 +191,7 @@ async def test_every_column_sealed_with_the_key_ring_is_registered() -> None:
                    for c in t.columns if c.name.endswith("_kid")}
     registered = {f"{c.kid.class_.__tablename__}.{c.kid.key}" for c in rekey.SEALED}
     assert kid_columns == registered
-    assert len({c.name for c in rekey.SEALED}) == len(rekey.SEALED) == 9
+    assert len({c.name for c in rekey.SEALED}) == len(rekey.SEALED) == 8
 
 
 async def test_rotate_then_retire(start_stack: StartStack, clock: FrozenClock,
@@ -202,7 +212,8 @@ async def test_rotate_then_retire(start_stack: StartStack, clock: FrozenClock,
     with pytest.raises(Conflict) as refused:
         await rekey.retire(rt, ACTOR, old)
     assert f"{total} values are still sealed with {old}" in refused.value.detail
-    assert "methods.secret_ct 1" in refused.value.detail
+    # Jane's authenticator app and the staff member's (a method of their user).
+    assert "methods.secret_ct 2" in refused.value.detail
     assert "challenges.destination_ct 1" in refused.value.detail
     with pytest.raises(Conflict, match="active key"):
         await rekey.retire(rt, ACTOR, new)
@@ -235,18 +246,23 @@ async def test_rotate_then_retire(start_stack: StartStack, clock: FrozenClock,
             assert rt.keyring.kids == (new,)
             assert any(f"key {old} of the key ring was retired" in r.getMessage()
                        for r in caplog.records)
+            user_id, method_id = await staff_method(rt)
             kid, ct = KeyRing.parse(A).encrypt(s.staff_totp.encode(),
-                                               staff._aad(await staff_id(rt)))
+                                               totp_aad(user_id, method_id))
             async with rt.db() as db:
-                await db.execute(update(Staff).values(totp_kid=kid, totp_ct=ct))
+                await db.execute(update(Method).where(Method.id == method_id)
+                                 .values(secret_kid=kid, secret_ct=ct))
                 await db.commit()
-            half = await staff.password_step(rt, ACTOR, STAFF_EMAIL, PASSWORD)
+            half = (await staff.password_step(rt, ACTOR, STAFF_EMAIL, PASSWORD)).login_token
+            assert half is not None
             with pytest.raises(KeyRingError, match="retired"):
-                await staff.second_factor(rt, ACTOR, half, totp_now(s.staff_totp, clock))
+                await staff.second_factor(rt, ACTOR, half, "totp",
+                                          totp_now(s.staff_totp, clock))
             # Rotation reports it and goes on.
             report = await rekey.rotate(rt, ACTOR)
-            [col] = [c for c in report.columns if c.name == "staff.totp_ct"]
-            assert col.unknown == {old: 1} and col.remaining == {old: 1}
+            [col] = [c for c in report.columns if c.name == "methods.secret_ct"]
+            # (Jane's authenticator app, in the same column, is on the new key.)
+            assert col.unknown == {old: 1} and col.remaining == {old: 1, new: 1}
             assert report.left_behind == {old: 1}
 
     # A retired key put first is refused at start.
@@ -255,9 +271,12 @@ async def test_rotate_then_retire(start_stack: StartStack, clock: FrozenClock,
             pass
 
 
-async def staff_id(rt: Runtime) -> str:
+async def staff_method(rt: Runtime) -> tuple[str, str]:
+    """(user id, method id) of the staff member's authenticator app."""
     async with rt.db() as db:
-        return str((await db.execute(select(Staff.id))).scalar_one())
+        row = (await db.execute(select(Method.user_id, Method.id)
+                                .join(Staff, Staff.user_id == Method.user_id))).one()
+        return str(row[0]), str(row[1])
 
 
 # --- pages, and values changed meanwhile -----------------------------------------------

@@ -55,14 +55,16 @@ def test_rotate_then_retire_with_the_keys_file(stepup, data: Path) -> None:  # t
 
     out = stepup("keys", "rotate-data", "--new-key", "--batch", "1").stdout
     assert "added key dev2" in out
-    assert re.search(r"^staff.totp_ct\s+re-encrypted\s+1\s+now: dev2 1 \(active\)$", out, re.M)
-    assert re.search(r"^methods.secret_ct\s+re-encrypted\s+0\s+now: none$", out, re.M)
+    # The staff member's authenticator app is a method of their user.
+    assert re.search(r"^methods.secret_ct\s+re-encrypted\s+1\s+now: dev2 1 \(active\)$", out,
+                     re.M)
+    assert re.search(r"^passkeys.secret_ct\s+re-encrypted\s+0\s+now: none$", out, re.M)
     assert "every sealed value is on dev2" in out and "retire-data dev1" in out
     assert ring(data) == ["dev2", "dev1"]
     assert not list(data.glob(".keys.json*"))  # no temporary file left behind
 
     again = stepup("keys", "rotate-data").stdout  # resumable: nothing left to do
-    assert re.search(r"^staff.totp_ct\s+re-encrypted\s+0\s+now: dev2 1", again, re.M)
+    assert re.search(r"^methods.secret_ct\s+re-encrypted\s+0\s+now: dev2 1", again, re.M)
     listing = stepup("keys", "list-data").stdout
     assert "key ring (the keys file): dev2 (active), dev1" in listing
 
@@ -97,7 +99,7 @@ def test_with_stepup_keyring_the_operator_edits_the_ring(stepup, data: Path) -> 
     refused = stepup("keys", "retire-data", "dev1", ok=False, **env)
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr.strip() == (
-        "stepup: 2 values are still sealed with dev1 (staff.totp_ct 1, "
+        "stepup: 2 values are still sealed with dev1 (methods.secret_ct 1, "
         "receipt_keys.secret_ct 1): run `stepup keys rotate-data` first.")
     out = stepup("keys", "rotate-data", **env).stdout
     assert re.search(r"^receipt_keys.secret_ct\s+re-encrypted\s+1\s+now: k2 1 \(active\)$",

@@ -1,5 +1,6 @@
-"""The support console through its forms: staff login with a second factor, search, an
-account's security state, unlocking, and the recovery queue with four eyes."""
+"""The support console through its forms: staff login with a second factor (the
+authenticator app or a passkey), search, an account's security state, unlocking, and the
+recovery queue with four eyes."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete
 
 from stepup.domain.clock import FrozenClock
 from stepup.services import recovery, staff
 from stepup.services.runtime import Actor, Runtime
-from stepup.store.models import Staff
+from stepup.store.models import Method
+from tests.api.test_staff_login import add_passkey
 from tests.pages.helpers import (
     EMAIL,
     check,
@@ -25,7 +27,9 @@ from tests.pages.helpers import (
     submit,
     totp_now,
 )
+from tests.pages.test_passkeys import options_from
 from tests.support import instances
+from tests.support.passkey import SoftPasskey
 
 STAFF_PASSWORD = "staff-correct-horse-42"
 Clients = Callable[[], httpx.AsyncClient]
@@ -95,19 +99,18 @@ async def test_staff_without_second_factor_reach_nothing(client: httpx.AsyncClie
 
 async def test_staff_account_without_authenticator_is_refused(client: httpx.AsyncClient,
                                                               runtime: Runtime) -> None:
+    # A staff login always needs a second factor: with no method protecting login, the
+    # right password is refused at once (a user's would let them in).
     agent = await create_staff(runtime, "agent@example.com", "support")
     async with runtime.db() as db:
-        await db.execute(update(Staff).where(Staff.id == agent.staff.id)
-                         .values(totp_kid=None, totp_ct=None))
+        await db.execute(delete(Method).where(Method.user_id == agent.staff.user_id))
         await db.commit()
     html = await get(client, "/admin/login")
     r = await submit(client, html, "/admin/login", email=agent.staff.email,
                      password=STAFF_PASSWORD)
-    redirected_to(r, "/admin/second-factor")
-    html = await get(client, "/admin/second-factor")
-    r = await submit(client, html, "/admin/second-factor", code="123456")
-    assert "no authenticator app" in check(r, 403)
-    redirected_to(await client.get("/admin"), "/admin/second-factor")
+    assert "no authenticator app or passkey" in check(r, 403)
+    redirected_to(await client.get("/admin"), "/admin/login")
+    redirected_to(await client.get("/admin/second-factor"), "/admin/login")
 
 
 async def test_console_journey_with_four_eyes(client: httpx.AsyncClient, runtime: Runtime,
@@ -223,3 +226,43 @@ async def test_supervisor_who_checked_cannot_approve(client: httpx.AsyncClient,
     r = await page.post(f"/admin/recovery/{request_id}/approve", data={"csrf_token": csrf})
     assert "four eyes" in check(r, 403)
     assert (await recovery.get(runtime, request_id)).status == "checked"
+
+
+async def test_staff_log_in_with_a_passkey_on_the_console(client: httpx.AsyncClient,
+                                                          runtime: Runtime) -> None:
+    agent = await create_staff(runtime, "agent@example.com", "support")
+    key = SoftPasskey()
+    await add_passkey(runtime, agent.staff.user_id, key)
+    html = await get(client, "/admin/login")
+    r = await submit(client, html, "/admin/login", email=agent.staff.email,
+                     password=STAFF_PASSWORD)
+    redirected_to(r, "/admin/second-factor")
+    html = await get(client, "/admin/second-factor")
+    assert "/admin/second-factor?method=webauthn" in html  # offered beside the app
+    html = await get(client, "/admin/second-factor?method=webauthn")
+    r = await submit(client, html, "/admin/second-factor", code=key.get(options_from(html)))
+    redirected_to(r, "/admin")
+    assert "Find an account" in await get(client, "/admin")
+
+
+async def test_portal_and_console_cookies_never_cross(client: httpx.AsyncClient,
+                                                      runtime: Runtime, clock: FrozenClock,
+                                                      new_client: Clients) -> None:
+    await sign_up(client)  # a portal session in this browser
+    portal = client.cookies.get("stepup_session")
+    agent = await create_staff(runtime, "agent@example.com", "support")
+    console = new_client()
+    await staff_log_in(console, agent, clock)
+    staff_cookie = console.cookies.get("stepup_staff")
+    assert portal and staff_cookie
+    # The console's cookie as the portal's: no one is signed in to the portal.
+    other = new_client()
+    other.cookies.set("stepup_session", staff_cookie)
+    redirected_to(await other.get("/settings/methods"), "/login")
+    # The portal's cookie as the console's: the console asks for a staff login.
+    other = new_client()
+    other.cookies.set("stepup_staff", portal)
+    redirected_to(await other.get("/admin"), "/admin/login")
+    # Each still opens its own.
+    assert "Find an account" in await get(console, "/admin")
+    check(await client.get("/settings/methods"), 200)

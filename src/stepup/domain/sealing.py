@@ -59,6 +59,12 @@ class DestinationSeal:
         self._keyring = keyring
         self._hash_key = hash_key
 
+    @property
+    def keyring(self) -> KeyRing:
+        """The key ring it seals with: a migration that moves another sealed value (a
+        staff member's authenticator seed, revision 0012) re-seals it with these keys."""
+        return self._keyring
+
     def hash(self, destination: str) -> str:
         """The keyed hash of a destination, case-insensitive (as addresses are)."""
         return hmac.new(self._hash_key, destination.strip().lower().encode(),

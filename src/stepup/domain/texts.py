@@ -101,6 +101,9 @@ ERRORS: dict[str, Text] = {
     "forbidden.csrf": Text(N_("The form has expired or did not come from this site. Reload "
                               "the page and try again.")),
     "forbidden.method_not_offered": Text(N_("This method is not offered for your account.")),
+    "forbidden.no_second_factor": Text(N_(
+        "This account has no authenticator app or passkey to log in with, and it needs "
+        "one: ask an administrator to set it up again.")),
     "forbidden.supervisor_only": Text(N_("Only a supervisor can approve a recovery request.")),
     "forbidden.recovery_supervisor": Text(N_(
         "You may not do this: approval needs a supervisor other than the staff member who "

@@ -24,7 +24,7 @@ from stepup.domain.keyring import KeyRing
 from stepup.domain.policy import MethodStatus, Purpose
 from stepup.domain.sealing import DestinationSeal
 from stepup.store import queries
-from stepup.store.models import PORTAL_APP_ID, App, User
+from stepup.store.models import PORTAL_APP_ID, STAFF_APP_ID, App, User
 from stepup.store.models import Method as MethodRow
 
 if TYPE_CHECKING:
@@ -326,4 +326,6 @@ def speaks_for(settings: Settings, app: App | None) -> tuple[str, str]:
     a portal's users know the portal, not StepUp."""
     if app is None or app.id == PORTAL_APP_ID:
         return settings.issuer, settings.public_url
+    if app.id == STAFF_APP_ID:  # the support staff know the console by StepUp's name
+        return f"{settings.issuer} support", settings.public_url
     return app.display_name, app.url or settings.public_url

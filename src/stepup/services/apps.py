@@ -1,9 +1,11 @@
 """Apps: the portals that embed StepUp, each a tenant with its own users and keys.
 
-``portal`` is built in (StepUp's own pages); ``default`` is made on first use for keys
-created without ``--app``. ``configure`` changes an app: its name shown to its users,
-its address, its send budget, its webhook (URL and signing secret, the secret sealed
-with the key ring) and whether StepUp sends its users security notices.
+``portal`` is built in (StepUp's own pages), and so is ``staff`` (the support staff's
+accounts), which is hidden: no key is made for it and it is never configured.
+``default`` is made on first use for keys created without ``--app``. ``configure``
+changes an app: its name shown to its users, its address, its send budget, its webhook
+(URL and signing secret, the secret sealed with the key ring) and whether StepUp sends
+its users security notices.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from stepup.domain.hashing import new_id
 from stepup.services import audit, webhooks
 from stepup.services.runtime import Actor, Runtime
 from stepup.store import apps as store
-from stepup.store.models import PORTAL_APP_ID, App
+from stepup.store.models import PORTAL_APP_ID, STAFF_APP_ID, App
 
 DEFAULT_APP = "default"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -133,7 +135,7 @@ async def configure(rt: Runtime, actor: Actor, name: str, *, display_name: str |
 
 async def named(db: AsyncSession, name: str) -> App:
     row = await store.get_app_by_name(db, name)
-    if row is None:
+    if row is None or row.id == STAFF_APP_ID:  # hidden: no key, no settings of its own
         raise NotFound(f"No app named '{name}': create it with `stepup app create {name}`.")
     return row
 
@@ -158,13 +160,13 @@ async def for_new_key(rt: Runtime, actor: Actor, name: str | None) -> App:
 
 async def list_all(rt: Runtime) -> Sequence[App]:
     async with rt.db() as db:
-        return await store.list_apps(db)
+        return [a for a in await store.list_apps(db) if a.id != STAFF_APP_ID]
 
 
 async def get(rt: Runtime, app_id: str) -> App:
     async with rt.db() as db:
         row = await store.get_app(db, app_id)
-        if row is None:
+        if row is None or row.id == STAFF_APP_ID:
             raise NotFound("No such app.")
         return row
 

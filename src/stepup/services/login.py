@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stepup.domain import refusals
 from stepup.domain.errors import (
     AccountLocked,
+    Forbidden,
     InvalidCredentials,
     MethodNotEnabled,
     NotAuthenticated,
@@ -34,7 +35,7 @@ from stepup.services.runtime import Actor, Runtime, run_cpu
 from stepup.services.verification import check_code, commit_and_raise
 from stepup.store import operations as device_store
 from stepup.store import queries
-from stepup.store.models import LoginFlow, User
+from stepup.store.models import PORTAL_APP_ID, LoginFlow, User
 from stepup.store.models import Method as MethodRow
 
 
@@ -76,11 +77,15 @@ def _method_entry(rt: Runtime, row: MethodRow) -> dict[str, Any]:
 
 
 async def password_step(rt: Runtime, actor: Actor, email: str, password: str,
-                        remember_device_token: str | None = None) -> LoginResult:
-    """Check the password. No transaction is open while argon2 runs: the user and the
-    remembered device are read in a read-only session, the attempt is counted in one
-    short write (refused there if throttled), the hash is compared, and one more short
-    write records the outcome with its audit event."""
+                        remember_device_token: str | None = None, *,
+                        app_id: str = PORTAL_APP_ID,
+                        second_factor_always: bool = False) -> LoginResult:
+    """Check the password of ``app_id``'s user (StepUp's own pages', or the support
+    staff's). No transaction is open while argon2 runs: the user and the remembered
+    device are read in a read-only session, the attempt is counted in one short write
+    (refused there if throttled), the hash is compared, and one more short write records
+    the outcome with its audit event. ``second_factor_always``: a user with no method
+    protecting login is refused (``forbidden.no_second_factor``), not let in."""
     valid = True
     try:
         email = normalise_email(email)
@@ -90,11 +95,12 @@ async def password_step(rt: Runtime, actor: Actor, email: str, password: str,
     async with rt.read() as db:
         # No account has an invalid address; looking one up could even fail (PostgreSQL
         # refuses a NUL character in text) and answer 500 instead of "wrong password".
-        user = await queries.get_user_by_email(db, email) if valid else None
+        user = await queries.get_user_by_email(db, email, app_id) if valid else None
         device_id = await _remembered_device(rt, db, user, remember_device_token)
     async with rt.db() as db:
-        attempt = await ratelimit.reserve_attempt(db, rt.settings, rt.clock, email, actor.ip,
-                                                  device_id)
+        attempt = await ratelimit.reserve_attempt(db, rt.settings, rt.clock,
+                                                  ratelimit.login_name(app_id, email),
+                                                  actor.ip, device_id)
         await db.commit()
     delay = attempt.delay(rt.settings)
     if delay > 0:
@@ -116,6 +122,10 @@ async def password_step(rt: Runtime, actor: Actor, email: str, password: str,
             await commit_and_raise(db, err)
         await ratelimit.password_passed(db, attempt)
         methods = await login_methods(rt, db, user)
+        if not methods and second_factor_always:
+            await audit.record(db, rt.clock, actor, "login.refused", user.id,
+                               reason="no_second_factor")
+            await commit_and_raise(db, Forbidden(situation="no_second_factor"))
         # Past the ceiling a remembered device gets through the throttle, but then the
         # second factor is asked all the same.
         remembered = (bool(methods) and not attempt.at_ceiling

@@ -20,6 +20,7 @@ from stepup.domain.clock import Clock
 from stepup.domain.errors import AccountLocked, MethodLocked, RateLimited
 from stepup.domain.policy import ACCOUNT_SCOPE, PIN_SCOPE, lock_seconds, method_scope
 from stepup.store import queries
+from stepup.store.models import PORTAL_APP_ID
 
 
 def _retry_after(until: datetime, now: datetime) -> int:
@@ -185,6 +186,13 @@ async def unlock(db: AsyncSession, user_id: str, scope: str) -> None:
 # An attempt is counted as a failure *before* its password is compared (reserve_attempt,
 # one short write transaction), so concurrent guesses cannot all slip under a limit; a
 # right password gives the count back (password_passed).
+
+
+def login_name(app_id: str, email: str) -> str:
+    """What an app's password counters are keyed by: the e-mail on StepUp's own pages,
+    the app and the e-mail on any other login (the support console's), so guessing one
+    app's password never throttles another's login of the same address."""
+    return email if app_id == PORTAL_APP_ID else f"{app_id}:{email}"
 
 
 def _window(clock: Clock, seconds: int) -> tuple[datetime, datetime]:

@@ -50,7 +50,15 @@ from stepup.services.runtime import Actor, Runtime
 from stepup.store import apps as app_store
 from stepup.store import queries
 from stepup.store import recovery as store
-from stepup.store.models import App, AuditEvent, Guard, RecoveryRequest, Staff, User
+from stepup.store.models import (
+    STAFF_APP_ID,
+    App,
+    AuditEvent,
+    Guard,
+    RecoveryRequest,
+    Staff,
+    User,
+)
 from stepup.store.models import Method as MethodRow
 
 log = logging.getLogger("stepup.recovery")
@@ -307,7 +315,7 @@ def _line(rt: Runtime, row: MethodRow) -> MethodLine:
 async def dossier(rt: Runtime, user_id: str) -> Dossier:
     async with rt.db() as db:
         user = await queries.get_user(db, user_id)
-        if user is None:
+        if user is None or user.app_id == STAFF_APP_ID:  # staff are not support's cases
             raise NotFound("No such user.")
         now = rt.clock.now()
         locks = [g for g in await store.guards_of(db, user.id)

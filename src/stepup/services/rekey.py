@@ -48,7 +48,6 @@ from stepup.services import audit
 from stepup.services.idempotency import _aad as idempotency_aad
 from stepup.services.receipts import _aad as receipt_key_aad
 from stepup.services.runtime import Actor, Runtime, dev_keys_file
-from stepup.services.staff import _aad as staff_totp_aad
 from stepup.services.webhooks import _aad as webhook_secret_aad
 from stepup.store import rekey as store
 from stepup.store.models import (
@@ -58,7 +57,6 @@ from stepup.store.models import (
     Method,
     Passkey,
     ReceiptKey,
-    Staff,
 )
 
 log = logging.getLogger("stepup")
@@ -92,7 +90,6 @@ SEALED: tuple[SealedColumn, ...] = (
     SealedColumn(Method.secret_kid, Method.secret_ct, (Method.user_id, Method.id), totp_aad),
     SealedColumn(Passkey.secret_kid, Passkey.secret_ct, (Passkey.user_id, Passkey.id),
                  passkey_aad),
-    SealedColumn(Staff.totp_kid, Staff.totp_ct, (Staff.id,), staff_totp_aad),
     SealedColumn(ReceiptKey.secret_kid, ReceiptKey.secret_ct, (ReceiptKey.kid,),
                  receipt_key_aad),
     SealedColumn(App.webhook_secret_kid, App.webhook_secret_ct, (App.id,),

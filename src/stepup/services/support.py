@@ -11,7 +11,7 @@ from stepup.services.accounts import normalise_email
 from stepup.services.runtime import Actor, Runtime
 from stepup.store import apps as apps_store
 from stepup.store import queries
-from stepup.store.models import PORTAL_APP_ID, User
+from stepup.store.models import PORTAL_APP_ID, STAFF_APP_ID, User
 
 
 async def unlock(rt: Runtime, actor: Actor, email: str, what: str = "all", *,
@@ -54,10 +54,11 @@ async def _unlock(rt: Runtime, db: AsyncSession, actor: Actor, user: User, what:
     for scope in scopes:
         if scope != LOGIN_THROTTLE:
             await ratelimit.unlock(db, user.id, scope)
-    # Only the built-in app's users log in with a password; the counters are keyed by
-    # e-mail, so another app's user of the same address must not clear them.
-    if what in ("all", LOGIN_THROTTLE) and user.app_id == PORTAL_APP_ID:
-        await ratelimit.unlock_password(db, user.email)
+    # Only the built-in apps' users (StepUp's pages, the staff) log in with a password;
+    # the counters are keyed by app and e-mail, so another app's user of the same
+    # address must not clear them.
+    if what in ("all", LOGIN_THROTTLE) and user.app_id in (PORTAL_APP_ID, STAFF_APP_ID):
+        await ratelimit.unlock_password(db, ratelimit.login_name(user.app_id, user.email))
         if what == "all":
             scopes.append(LOGIN_THROTTLE)
     await audit.record(db, rt.clock, actor, "account.unlocked", user.id, scopes=scopes)

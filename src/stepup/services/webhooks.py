@@ -42,7 +42,7 @@ from stepup.services import audit
 from stepup.services.runtime import Actor, Runtime
 from stepup.store import apps as apps_store
 from stepup.store import webhooks as store
-from stepup.store.models import App, Operation, User, WebhookDelivery
+from stepup.store.models import STAFF_APP_ID, App, Operation, User, WebhookDelivery
 
 log = logging.getLogger("stepup.webhooks")
 TIMEOUT = httpx.Timeout(5.0)
@@ -99,7 +99,10 @@ def seal_secret(rt: Runtime, app: App, raw: str) -> None:
 
 
 def target_url(rt: Runtime, app: App | None) -> str | None:
-    """The URL the events of ``app``'s users go to now: its own, else the global one."""
+    """The URL the events of ``app``'s users go to now: its own, else the global one;
+    none for the support staff's (no portal hears about them)."""
+    if app is not None and app.id == STAFF_APP_ID:
+        return None
     if app is not None and app.webhook_url:
         return app.webhook_url
     return rt.settings.webhook_url or None
@@ -107,6 +110,8 @@ def target_url(rt: Runtime, app: App | None) -> str | None:
 
 def _target(rt: Runtime, app: App | None) -> tuple[str, str] | None:
     """(URL, signing secret) for ``app`` now."""
+    if app is not None and app.id == STAFF_APP_ID:
+        return None
     if app is not None and app.webhook_url:
         if not app.webhook_secret_kid or app.webhook_secret_ct is None:
             raise KeyRingError("the app's webhook secret is missing")

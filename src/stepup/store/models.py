@@ -68,6 +68,9 @@ class Base(DeclarativeBase):
 
 # The built-in app of the people who sign up on StepUp's own pages.
 PORTAL_APP_ID = "portal"
+# The built-in, hidden app of the support staff: each staff member signs in as a user of
+# it (services/staff.py). No API key belongs to it, so no portal ever sees these users.
+STAFF_APP_ID = "staff"
 
 
 class App(Base):
@@ -403,34 +406,20 @@ class NotificationQueue(Base):
 
 
 class Staff(Base):
-    """Support staff (``support`` or ``supervisor``); they log in with a second factor."""
+    """Support staff (``support`` or ``supervisor``). Each is backed by a user of the
+    hidden app ``staff`` (``user_id``): the password, the methods, the locks and the
+    sessions are that user's, so staff log in through the same machinery as everyone."""
 
     __tablename__ = "staff"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         unique=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     role: Mapped[str] = mapped_column(String(20))
-    password_hash: Mapped[str] = mapped_column(String(200))
-    totp_kid: Mapped[str | None] = mapped_column(String(40))
-    totp_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
-    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
-
-
-class StaffSession(Base):
-    __tablename__ = "staff_sessions"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
-    staff_id: Mapped[str] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"),
-                                          index=True)
-    # Password passed, second factor not yet: such a session can do nothing else.
-    second_factor_at: Mapped[datetime | None]
-    created_at: Mapped[datetime]
-    last_seen_at: Mapped[datetime]
-    expires_at: Mapped[datetime]
 
 
 class RecoveryRequest(Base):

@@ -1,4 +1,4 @@
-"""Queries of lock-out recovery and the support console: staff, their sessions, recovery
+"""Queries of lock-out recovery and the support console: staff, recovery
 requests, and the reset that ends a recovery.
 
 Every state change of a request is one conditional UPDATE on its current status, so two
@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.store.models import (
+    STAFF_APP_ID,
     BackupCode,
     Challenge,
     Guard,
@@ -25,7 +26,6 @@ from stepup.store.models import (
     RememberedDevice,
     Session,
     Staff,
-    StaffSession,
     User,
 )
 
@@ -46,52 +46,29 @@ async def list_staff(db: AsyncSession) -> Sequence[Staff]:
     return (await db.execute(select(Staff).order_by(Staff.created_at))).scalars().all()
 
 
-async def advance_staff_step(db: AsyncSession, staff_id: str, step: int) -> bool:
-    """Accept a TOTP step only if no step at or after it was accepted: one winner."""
-    res = await db.execute(
-        update(Staff)
-        .where(Staff.id == staff_id,
-               or_(Staff.totp_last_step.is_(None), Staff.totp_last_step < step))
-        .values(totp_last_step=step))
-    return _rowcount(res) == 1
-
-
-async def get_staff_session_by_hash(db: AsyncSession, token_hash: bytes
-                                    ) -> StaffSession | None:
-    q = select(StaffSession).where(StaffSession.token_hash == token_hash)
+async def get_staff_by_user(db: AsyncSession, user_id: str) -> Staff | None:
+    """The staff member a user of the app ``staff`` stands for."""
+    q = select(Staff).where(Staff.user_id == user_id).execution_options(
+        populate_existing=True)
     return (await db.execute(q)).scalar_one_or_none()
 
 
-async def pass_staff_second_factor(db: AsyncSession, session_id: str, now: datetime) -> bool:
-    res = await db.execute(
-        update(StaffSession)
-        .where(StaffSession.id == session_id, StaffSession.second_factor_at.is_(None))
-        .values(second_factor_at=now, last_seen_at=now))
-    return _rowcount(res) == 1
-
-
-async def touch_staff_session(db: AsyncSession, session_id: str, now: datetime) -> None:
-    await db.execute(update(StaffSession).where(StaffSession.id == session_id)
-                     .values(last_seen_at=now))
-
-
-async def delete_staff_session(db: AsyncSession, session_id: str) -> None:
-    await db.execute(delete(StaffSession).where(StaffSession.id == session_id))
-
-
-async def delete_staff_sessions(db: AsyncSession, staff_id: str) -> None:
-    await db.execute(delete(StaffSession).where(StaffSession.staff_id == staff_id))
+async def delete_sessions_of(db: AsyncSession, user_id: str) -> None:
+    """End every session of a user at once (a staff member disabled)."""
+    await db.execute(delete(Session).where(Session.user_id == user_id))
 
 
 # --- users, as support sees them -------------------------------------------------------
 
 
 async def find_users(db: AsyncSession, text: str, limit: int = 20) -> Sequence[User]:
-    """Users whose id is ``text`` or whose e-mail contains it."""
+    """Users whose id is ``text`` or whose e-mail contains it (never a staff member's
+    user: staff accounts are the operator's, through ``stepup staff``)."""
     text = text.strip().lower()
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     q = (select(User)
-         .where(or_(User.id == text, User.email.like(f"%{escaped}%", escape="\\")))
+         .where(or_(User.id == text, User.email.like(f"%{escaped}%", escape="\\")),
+                User.app_id != STAFF_APP_ID)
          .order_by(User.email).limit(limit))
     return (await db.execute(q)).scalars().all()
 

@@ -1,10 +1,11 @@
-"""The support console: staff log in (password, then their authenticator app), search
-accounts, see an account's security state, lift locks, and work the recovery queue.
+"""The support console: staff log in (login.py: password, then a method protecting their
+login — the authenticator app or a passkey), search accounts, see an account's security
+state, lift locks, and work the recovery queue.
 
-Staff sessions live in their own cookie (``stepup_staff``). A session whose second
-factor has not passed reaches the second-factor page and nothing else. Every form
-carries a CSRF token bound to the staff session (or, before login, to the random
-pre-session cookie the portal uses).
+Staff sessions live in the console's own cookie (``stepup_staff``); a login still waiting
+for its second factor reaches the second-factor page and nothing else. Every form carries
+a CSRF token bound to the staff session (or, before login, to the random pre-session
+cookie the portal uses).
 """
 
 from __future__ import annotations
@@ -16,37 +17,19 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
-from stepup.domain.errors import (
-    DomainError,
-    NotAuthenticated,
-    NotFound,
-    SecondFactorRequired,
-)
+from stepup.domain.errors import DomainError, NotAuthenticated, NotFound
 from stepup.domain.policy import ACCOUNT_SCOPE, PIN_SCOPE
 from stepup.services import recovery, staff, support
 from stepup.services.staff import StaffAuth
 from stepup.web import deps
-from stepup.web.portal.plumbing import (
-    PageAnswer,
-    VisitorForm,
-    VisitorPage,
-    checked,
-    portal_router,
-    refused,
-    status_for,
-)
-from stepup.web.portal.render import (
-    LOGIN_COOKIE_MAX_AGE,
-    N_,
-    Page,
-    delete_cookie,
-    redirect,
-    set_cookie,
-)
+from stepup.web.admin import login
+from stepup.web.admin.login import login_token, session_token, to_login
+from stepup.web.portal.plumbing import PageAnswer, checked, portal_router, status_for
+from stepup.web.portal.render import N_, Page, redirect
 
 router = portal_router(prefix="/admin", include_in_schema=False)
+router.include_router(login.router)
 
-STAFF_COOKIE = "stepup_staff"
 
 CHECK_LABELS = {
     "documents_seen": N_("Identity documents seen and matching the account"),
@@ -85,25 +68,16 @@ class Console:
                                 **context)
 
 
-def _token(request: Request) -> str | None:
-    return request.cookies.get(deps.cookie_name(deps.runtime(request), STAFF_COOKIE))
-
-
-def _to_login(request: Request) -> Response:
-    response = redirect("/admin/login")
-    delete_cookie(response, deps.runtime(request), STAFF_COOKIE)
-    return response
-
-
 async def _console(request: Request) -> Console:
-    """The console of a staff member whose login is complete, else where to go."""
+    """The console of a staff member whose login is complete, else where to go: the
+    second factor while a login waits for it, else the login page."""
     rt = deps.runtime(request)
     try:
-        auth = await staff.resolve(rt, _token(request))
-    except SecondFactorRequired:
-        raise PageAnswer(redirect("/admin/second-factor")) from None
+        auth = await staff.resolve(rt, session_token(request))
     except NotAuthenticated:
-        raise PageAnswer(_to_login(request)) from None
+        if login_token(request):
+            raise PageAnswer(redirect("/admin/second-factor")) from None
+        raise PageAnswer(to_login(request)) from None
     return Console(Page(request, session_id="staff:" + auth.session.id), auth)
 
 
@@ -114,87 +88,6 @@ async def _console_form(console: Annotated[Console, Depends(_console)]) -> Mappi
 
 StaffConsole = Annotated[Console, Depends(_console)]
 ConsoleForm = Annotated[Mapping[str, str], Depends(_console_form)]
-
-
-# --- login ---------------------------------------------------------------------------------
-
-
-def _login_form(page: Page, *, email: str = "", error: str | None = None,
-                notice: str | None = None, status_code: int = 200) -> Response:
-    return page.render("admin/login.html", status_code=status_code,
-                       title=page._("Support console"), email=email, error=error,
-                       notice=notice, staff=None)
-
-
-@router.get("/login")
-async def login_page(request: Request, page: VisitorPage) -> Response:
-    notice = page._("You have logged out.") if request.query_params.get("bye") else None
-    return _login_form(page, notice=notice)
-
-
-@router.post("/login")
-async def login_submit(request: Request, page: VisitorPage, form: VisitorForm) -> Response:
-    email = form.get("email", "").strip()
-    token = await refused(page, staff.password_step(page.rt, deps.actor(request), email,
-                                                    form.get("password", "")),
-                          lambda r: _login_form(page, email=email, error=r.message,
-                                                status_code=r.status))
-    response = redirect("/admin/second-factor")
-    set_cookie(response, page.rt, STAFF_COOKIE, token, samesite="strict",
-               max_age=LOGIN_COOKIE_MAX_AGE)
-    return page.finish(response)
-
-
-async def _half(request: Request) -> Page:
-    """The page of a staff login whose second factor is still to come."""
-    try:
-        auth = await staff.resolve(deps.runtime(request), _token(request), complete=False)
-    except NotAuthenticated:
-        raise PageAnswer(_to_login(request)) from None
-    if auth.complete:
-        raise PageAnswer(redirect("/admin"))
-    return Page(request, session_id="staff:" + auth.session.id)
-
-
-HalfSignedIn = Annotated[Page, Depends(_half)]
-
-
-def _second_factor_form(page: Page, *, error: str | None = None,
-                        status_code: int = 200) -> Response:
-    return page.render("admin/second_factor.html", status_code=status_code,
-                       title=page._("Enter a security code"), error=error, staff=None)
-
-
-@router.get("/second-factor")
-async def second_factor_page(page: HalfSignedIn) -> Response:
-    return _second_factor_form(page)
-
-
-@router.post("/second-factor")
-async def second_factor_submit(request: Request, page: HalfSignedIn) -> Response:
-    form = await checked(page)
-    token = await refused(
-        page, staff.second_factor(page.rt, deps.actor(request), _token(request) or "",
-                                  form.get("code", "")),
-        lambda r: _to_login(request) if isinstance(r.error, NotAuthenticated)
-        else _second_factor_form(page, error=r.message, status_code=r.status))
-    response = redirect("/admin")
-    set_cookie(response, page.rt, STAFF_COOKIE, token, samesite="strict")
-    return response
-
-
-@router.post("/logout")
-async def logout(request: Request) -> Response:
-    try:
-        auth = await staff.resolve(deps.runtime(request), _token(request), complete=False)
-    except NotAuthenticated:
-        return _to_login(request)
-    page = Page(request, session_id="staff:" + auth.session.id)
-    await checked(page)
-    await staff.logout(page.rt, auth.session.id)
-    response = redirect("/admin/login?bye=1")
-    delete_cookie(response, page.rt, STAFF_COOKIE)
-    return response
 
 
 # --- search and the queue ------------------------------------------------------------------
