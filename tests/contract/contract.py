@@ -81,6 +81,7 @@ class Contract:
         await enabled.surface.begin_login()
         proof = await enabled.proof(LOGIN)
         await enabled.surface.assert_logged_in(await enabled.prove(LOGIN, proof))
+        enabled.world.clock.advance(seconds=1)  # a retry comes a moment later, not at once
         await enabled.surface.begin_login()
         enabled.surface.expect(await enabled.prove(LOGIN, proof), CodeAlreadyUsed)
         assert await enabled.failures() == 0

@@ -78,14 +78,14 @@ async def _setup(rt: Runtime) -> tuple[dict[str, str], dict[str, list[str]], dic
             if kind == "totp":
                 start = await methods.begin_enrollment(rt, ACTOR, user.id, "totp", None, {},
                                                        on_behalf=True)
-                secret = parse_qs(urlparse(start.body["otpauth_uri"]).query)["secret"][0]
+                secret = parse_qs(urlparse(start.body.otpauth_uri).query)["secret"][0]
                 await methods.confirm_enrollment(rt, ACTOR, user.id, "totp",
                                                  pyotp.TOTP(secret).now())
                 totp[user.id] = secret
             elif kind == "backup":
                 start = await methods.begin_enrollment(rt, ACTOR, user.id, "backup_codes", None,
                                                        {}, on_behalf=True)
-                backup[user.id] = list(start.body["codes"])
+                backup[user.id] = list(start.body.codes)
             else:
                 phone = f"+7916{1000000 + i:07d}"
                 await methods.begin_enrollment(rt, ACTOR, user.id, "sms", None,

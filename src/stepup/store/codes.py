@@ -47,6 +47,20 @@ async def spent_latest(db: AsyncSession, user_id: str, channel: str, purpose: st
     return newest if newest is not None and newest.used_at is not None else None
 
 
+async def recently_spent(db: AsyncSession, user_id: str, channel: str, purpose: str,
+                         limit: int = 8) -> Sequence[Challenge]:
+    """The challenges for this purpose spent most recently, newest first, even with newer
+    ones open (passkeys: each page that shows opens a new request and retires the open
+    one, so the answer accepted a moment ago, sent again, meets newer requests). Which
+    one an answer belongs to, and whether it was accepted or only retired, is for the
+    caller to prove (a passkey's answer must match, verify, and its use be recorded)."""
+    q = (select(Challenge).where(Challenge.user_id == user_id, Challenge.channel == channel,
+                                 Challenge.purpose == purpose, Challenge.used_at.is_not(None))
+         .order_by(Challenge.used_at.desc()).limit(limit)
+         .execution_options(populate_existing=True))
+    return (await db.execute(q)).scalars().all()
+
+
 async def mark_sent(db: AsyncSession, code_id: str, now: datetime) -> None:
     """The code is out: it replaces the previous live code for the same purpose, and
     its sealed destination is dropped (only the keyed hash stays, for comparisons).

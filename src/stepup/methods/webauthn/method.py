@@ -190,13 +190,17 @@ class WebAuthnMethod:
         very use: the counter it carries and a last use at or after the spending."""
         if purpose in (Purpose.enroll(self.type), ADD):
             return  # a new passkey's answer is stored once; the services tell a repeat
-        spent = await codes.spent_latest(ctx.db, user.id, CHANNEL, purpose.value)
-        if spent is None or spent.used_at is None or spent.expires_at <= ctx.clock.now():
-            return
         try:
             challenge = _challenge_of(credential)
-            if not same(self._mac(ctx, spent.id, challenge), spent.code_hash):
-                return
+        except InvalidCode:
+            return
+        now = ctx.clock.now()
+        spent = next((c for c in await codes.recently_spent(ctx.db, user.id, CHANNEL,
+                                                            purpose.value)
+                      if same(self._mac(ctx, c.id, challenge), c.code_hash)), None)
+        if spent is None or spent.used_at is None or spent.expires_at <= now:
+            return
+        try:
             # Checked as if no counter were stored: once accepted, the stored counter is
             # this answer's own, which the forward-only check would refuse.
             used, checked = await self._assertion(ctx, user, credential, challenge,
