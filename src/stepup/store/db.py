@@ -152,8 +152,27 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 READ_ONLY = "stepup_read_only"
 
 
+class InlineSession(AsyncSession):
+    """A session on an inline SQLite connection, closed without a task of its own.
+
+    SQLAlchemy 2.1 closes a session leaving ``async with`` in a new task under
+    ``asyncio.shield``, so that a cancellation arriving mid-close cannot abandon it
+    with a connection half returned. On an ``InlineConnection`` nothing in the close
+    ever suspends (every driver call runs at once on this thread), so no cancellation
+    can arrive before it ends and the task is pure cost: a task, a shield and a turn
+    of the event loop per transaction. PostgreSQL's sessions keep the shielded close."""
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        await self.close()
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(engine, class_=_session_class(engine), expire_on_commit=False,
+                              autoflush=False)
+
+
+def _session_class(engine: AsyncEngine) -> type[AsyncSession]:
+    return InlineSession if engine.dialect.name == "sqlite" else AsyncSession
 
 
 def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -162,4 +181,5 @@ def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     workers' writes go on meanwhile; on PostgreSQL reads take no lock that blocks a
     writer anyway. The same pool serves both kinds."""
     return async_sessionmaker(engine.execution_options(**{READ_ONLY: True}),
-                              expire_on_commit=False, autoflush=False)
+                              class_=_session_class(engine), expire_on_commit=False,
+                              autoflush=False)
