@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 
 def is_sqlite(url: str) -> bool:
@@ -160,10 +161,9 @@ async def savepoint(db: AsyncSession, name: str) -> bool:
     """A savepoint in ``db``'s transaction on SQLite, taken on the driver (microseconds,
     where one more statement through SQLAlchemy costs as much as a real one); False on
     PostgreSQL, where none is taken."""
-    driver = await _inline_driver(db)
-    if driver is None:
+    if db.get_bind().dialect.name != "sqlite":
         return False
-    driver.run_now(f"SAVEPOINT {name}")
+    await db.run_sync(_on_driver, f"SAVEPOINT {name}")
     return True
 
 
@@ -171,18 +171,15 @@ async def rollback_to(db: AsyncSession, name: str) -> None:
     """Undo what ``db``'s transaction did after ``savepoint(db, name)``; it stays open.
     What the session's objects hold is dropped too (``expunge_all``), so that committing
     next keeps exactly what was there at the savepoint."""
-    driver = await _inline_driver(db)
-    assert driver is not None, "savepoints are SQLite's"
+    assert db.get_bind().dialect.name == "sqlite", "savepoints are SQLite's"
     db.expunge_all()
-    driver.run_now(f"ROLLBACK TO {name}")
+    await db.run_sync(_on_driver, f"ROLLBACK TO {name}")
 
 
-async def _inline_driver(db: AsyncSession) -> InlineConnection | None:
-    if db.get_bind().dialect.name != "sqlite":
-        return None
-    raw = await (await db.connection()).get_raw_connection()
-    driver: InlineConnection = raw.driver_connection  # type: ignore[assignment]
-    return driver
+def _on_driver(session: Session, sql: str) -> None:
+    driver = session.connection().connection.driver_connection
+    assert isinstance(driver, InlineConnection)
+    driver.run_now(sql)
 
 
 # Execution option of the connections of read sessions (see make_read_sessionmaker).
