@@ -20,6 +20,10 @@ runs it for K = 20 and K = 120 and divides the difference by 100. The calls:
   transaction);
 - ``login-step``: ``services.login.verify`` alone.
 
+``python bench/instructions.py --profile verify [K]`` runs K calls (200 by default, at
+most 400) under cProfile instead, with the same set-up, and prints the top functions by
+cumulative time: where the instructions go.
+
 uvicorn's share (HTTP parsing, the socket) is not in these figures. ``PYTHONPATH``
 selects the code: ``PYTHONPATH=/tmp/old/src python bench/instructions.py`` counts an
 older tree (``git archive``) with the same script.
@@ -28,9 +32,11 @@ older tree (``git archive``) with the same script.
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import gc
 import json
 import os
+import pstats
 import re
 import subprocess
 import sys
@@ -73,7 +79,7 @@ async def _asgi(app: Any, path: str, body: dict[str, Any], headers: dict[str, st
     return status
 
 
-async def _calls(call: str, count: int) -> None:
+async def _calls(call: str, count: int, profiler: cProfile.Profile | None = None) -> None:
     from stepup.config import Settings
     from stepup.methods.totp import code_at, time_step
     from stepup.services import apikeys, headless, login, seed
@@ -99,6 +105,8 @@ async def _calls(call: str, count: int) -> None:
 
         gc.collect()
         gc.freeze()
+        if profiler is not None:
+            profiler.enable()
         for i in range(count):
             (uid, secret), (flow, flow_secret) = users[i], opened[i]
             if call == "verify":
@@ -120,14 +128,32 @@ async def _calls(call: str, count: int) -> None:
                 status = 200
             if status != 200:
                 raise SystemExit(f"{call}: answered {status}")
+        if profiler is not None:
+            profiler.disable()
 
 
-def _count(call: str, count: int) -> int:
+def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
     env.update(PYTHONHASHSEED="0", STEPUP_DATA_DIR=tempfile.mkdtemp(prefix="stepup-instr-"),
                STEPUP_WEBHOOK_POLL_SECONDS="36000",
                STEPUP_NOTIFICATION_POLL_SECONDS="36000",
                STEPUP_RECOVERY_POLL_SECONDS="36000")
+    return env
+
+
+def _profile(call: str, count: int, lines: int = 40) -> None:
+    """cProfile ``count`` calls (not the set-up) in this process; the top functions by
+    cumulative time. cProfile inflates small Python calls: read shares, not times."""
+    env = _env()
+    os.environ.clear()
+    os.environ.update(env)
+    profiler = cProfile.Profile()
+    asyncio.run(_calls(call, count, profiler))
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(lines)
+
+
+def _count(call: str, count: int) -> int:
+    env = _env()
     out = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
                           "--cachegrind-out-file=/dev/null", sys.executable, __file__,
                           "--inner", call, str(count)],
@@ -141,6 +167,9 @@ def _count(call: str, count: int) -> int:
 def main() -> None:
     if sys.argv[1:2] == ["--inner"]:
         asyncio.run(_calls(sys.argv[2], int(sys.argv[3])))
+        return
+    if sys.argv[1:2] == ["--profile"]:
+        _profile(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else USERS // 2)
         return
     calls = sys.argv[1:] or list(CALLS)
     unknown = set(calls) - set(CALLS)

@@ -33,7 +33,7 @@ from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
 from stepup.services import audit, challenges, devices, operations
 from stepup.services.runtime import Actor, Runtime
-from stepup.services.verification import check_code, prepare
+from stepup.services.verification import check_code, needs_preparing, prepare
 from stepup.store import queries
 from stepup.store.models import Method as MethodRow
 from stepup.store.models import User
@@ -92,23 +92,40 @@ async def challenge(rt: Runtime, actor: Actor, user_id: str, method_type: str, p
 
 
 async def verify(rt: Runtime, actor: Actor, user_id: str, method_type: str, code: str,
-                 purpose: str) -> Verification:
+                 purpose: str, *, db: AsyncSession | None = None) -> Verification:
+    """``db``: an open transaction to do the check in (the one that counted the API
+    key's call, ``apikeys.held``), committed with it; by default one of its own. A check
+    that opens transactions of its own (an operation's, or a slow hash made with none
+    open) commits ``db`` first."""
     if _purpose_kind(purpose) == "operation":
+        if db is not None:
+            await db.commit()
         view = await operations.confirm(rt, actor, user_id, purpose, method_type, code)
         return Verification(True, method_type, view.confirmed_at, receipt=view.receipt)
     registry.get(method_type)
-    prepared = await prepare(rt, method_type, code, user_id)
-    async with rt.db() as db:
-        user, row = _for_login(*await queries.get_user_and_method(db, user_id, method_type),
-                               method_type)
-        verified = await check_code(rt, db, actor, user, row, code, Purpose.login(),
-                                    prepared=prepared)
-        now = rt.clock.now()
-        if actor.ip or actor.user_agent:
-            await devices.login_succeeded(rt, db, actor, user, method_type, via="api")
-        else:
-            await audit.record(db, rt.clock, actor, "code.verified", user.id,
-                               method=method_type, purpose=LOGIN)
+    if db is not None and needs_preparing(method_type):
         await db.commit()
-        return Verification(True, method_type, now,
-                            backup_codes_remaining=verified.notes.get("remaining"))
+        db = None
+    if db is None:
+        prepared = await prepare(rt, method_type, code, user_id)
+        async with rt.db() as own:
+            return await _verify_login(rt, own, actor, user_id, method_type, code, prepared)
+    return await _verify_login(rt, db, actor, user_id, method_type, code, {})
+
+
+async def _verify_login(rt: Runtime, db: AsyncSession, actor: Actor, user_id: str,
+                        method_type: str, code: str, prepared: dict[bytes, bytes]
+                        ) -> Verification:
+    user, row = _for_login(*await queries.get_user_and_method(db, user_id, method_type),
+                           method_type)
+    verified = await check_code(rt, db, actor, user, row, code, Purpose.login(),
+                                prepared=prepared)
+    now = rt.clock.now()
+    if actor.ip or actor.user_agent:
+        await devices.login_succeeded(rt, db, actor, user, method_type, via="api")
+    else:
+        await audit.record(db, rt.clock, actor, "code.verified", user.id,
+                           method=method_type, purpose=LOGIN)
+    await db.commit()
+    return Verification(True, method_type, now,
+                        backup_codes_remaining=verified.notes.get("remaining"))

@@ -13,7 +13,7 @@ is held while hashing; ``check_code`` hands the digests to the method.
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,8 +40,22 @@ async def commit_and_raise(db: AsyncSession, error: DomainError) -> NoReturn:
     raise error
 
 
+# Whether a method's class prepares its proofs, asked once per class: ``isinstance``
+# against a runtime-checkable Protocol walks the protocol's members on every call, and
+# a method's abilities are its class's methods, fixed once it is registered.
+_PREPARES: dict[type, bool] = {}
+
+
+def _preparer(method_type: str) -> PreparesProof | None:
+    method = registry.find(method_type)
+    able = _PREPARES.get(type(method))
+    if able is None:
+        able = _PREPARES[type(method)] = isinstance(method, PreparesProof)
+    return cast(PreparesProof, method) if able else None
+
+
 def needs_preparing(method_type: str) -> bool:
-    return isinstance(registry.find(method_type), PreparesProof)
+    return _preparer(method_type) is not None
 
 
 async def prepare(rt: Runtime, method_type: str, code: str, user_id: str | None
@@ -50,8 +64,8 @@ async def prepare(rt: Runtime, method_type: str, code: str, user_id: str | None
 
     Nothing for a method that needs none, an unknown user or a locked method (the
     check that follows refuses it without hashing)."""
-    method = registry.find(method_type)
-    if user_id is None or not isinstance(method, PreparesProof):
+    method = _preparer(method_type)
+    if user_id is None or method is None:
         return {}
     async with rt.read() as db:
         try:

@@ -10,6 +10,7 @@ from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.store.models import AuditEvent, User
+from stepup.store.queries import core
 
 # pg_advisory_xact_lock key of the chain of events with no account ("stepupau").
 GLOBAL_CHAIN_LOCK = 0x7374657075706175
@@ -43,12 +44,12 @@ async def lock_user_head(db: AsyncSession, user_id: str) -> tuple[bool, str | No
     runs one writer at a time (``BEGIN IMMEDIATE``).
     """
     q = _HEAD_FOR_UPDATE if _postgres(db) else _HEAD
-    row = (await db.execute(q, {"user_id": user_id})).first()
+    row = (await core(db, q, {"user_id": user_id})).first()
     return (False, None) if row is None else (True, row[0])
 
 
 async def set_user_head(db: AsyncSession, user_id: str, head: str) -> None:
-    await db.execute(_SET_HEAD, {"user_id": user_id, "head": head})
+    await core(db, _SET_HEAD, {"user_id": user_id, "head": head})
 
 
 async def lock_global_chain(db: AsyncSession) -> None:
@@ -74,7 +75,7 @@ async def add(db: AsyncSession, row: dict[str, Any]) -> None:
     # A Core INSERT on the table: the event is never read back in this session, and the
     # ORM's unit of work (or its bulk INSERT) for it cost as much as the rest of a
     # verification's audit.
-    await db.execute(_ADD, row)
+    await core(db, _ADD, row)
 
 
 async def stream_all(db: AsyncSession) -> AsyncIterator[AuditEvent]:
@@ -117,4 +118,4 @@ async def origins_since(db: AsyncSession, user_id: str, events: Sequence[str],
                                                                                str | None]]:
     """(ip, user_agent) of the account's newest ``events`` since ``since``."""
     params = {"user_id": user_id, "events": list(events), "since": since, "limit": limit}
-    return [(r[0], r[1]) for r in (await db.execute(_ORIGINS, params)).all()]
+    return [(r[0], r[1]) for r in (await core(db, _ORIGINS, params)).all()]

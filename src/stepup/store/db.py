@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 
 def is_sqlite(url: str) -> bool:
@@ -113,6 +114,14 @@ class InlineConnection(aiosqlite.Connection):
         it cost as much as one of the transaction's real statements."""
         self._conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    def run_now(self, sql: str) -> None:
+        """A statement without parameters or result (a savepoint), straight on the
+        driver, for the reason ``begin`` gives."""
+        try:
+            self._conn.execute(sql)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+
 
 async def _connect_inline(url: str) -> aiosqlite.Connection:
     path = make_url(url).database or ":memory:"
@@ -148,12 +157,56 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
             raise DBAPIError.instance("BEGIN", None, exc, sqlite3.Error) from exc
 
 
+async def savepoint(db: AsyncSession, name: str) -> bool:
+    """A savepoint in ``db``'s transaction on SQLite, taken on the driver (microseconds,
+    where one more statement through SQLAlchemy costs as much as a real one); False on
+    PostgreSQL, where none is taken."""
+    if db.get_bind().dialect.name != "sqlite":
+        return False
+    await db.run_sync(_on_driver, f"SAVEPOINT {name}")
+    return True
+
+
+async def rollback_to(db: AsyncSession, name: str) -> None:
+    """Undo what ``db``'s transaction did after ``savepoint(db, name)``; it stays open.
+    What the session's objects hold is dropped too (``expunge_all``), so that committing
+    next keeps exactly what was there at the savepoint."""
+    assert db.get_bind().dialect.name == "sqlite", "savepoints are SQLite's"
+    db.expunge_all()
+    await db.run_sync(_on_driver, f"ROLLBACK TO {name}")
+
+
+def _on_driver(session: Session, sql: str) -> None:
+    driver = session.connection().connection.driver_connection
+    assert isinstance(driver, InlineConnection)
+    driver.run_now(sql)
+
+
 # Execution option of the connections of read sessions (see make_read_sessionmaker).
 READ_ONLY = "stepup_read_only"
 
 
+class InlineSession(AsyncSession):
+    """A session on an inline SQLite connection, closed without a task of its own.
+
+    SQLAlchemy 2.1 closes a session leaving ``async with`` in a new task under
+    ``asyncio.shield``, so that a cancellation arriving mid-close cannot abandon it
+    with a connection half returned. On an ``InlineConnection`` nothing in the close
+    ever suspends (every driver call runs at once on this thread), so no cancellation
+    can arrive before it ends and the task is pure cost: a task, a shield and a turn
+    of the event loop per transaction. PostgreSQL's sessions keep the shielded close."""
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        await self.close()
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(engine, class_=_session_class(engine), expire_on_commit=False,
+                              autoflush=False)
+
+
+def _session_class(engine: AsyncEngine) -> type[AsyncSession]:
+    return InlineSession if engine.dialect.name == "sqlite" else AsyncSession
 
 
 def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -162,4 +215,5 @@ def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     workers' writes go on meanwhile; on PostgreSQL reads take no lock that blocks a
     writer anyway. The same pool serves both kinds."""
     return async_sessionmaker(engine.execution_options(**{READ_ONLY: True}),
-                              expire_on_commit=False, autoflush=False)
+                              class_=_session_class(engine), expire_on_commit=False,
+                              autoflush=False)

@@ -27,12 +27,14 @@ from stepup.web.api.schemas import (
     PasskeyIn,
     SwitchIn,
 )
-from stepup.web.deps import app_actor, app_key, runtime
+from stepup.web.deps import HeldKey, app_actor, app_key, app_key_held, runtime
 
 router = APIRouter(prefix="/users", tags=["integration"])
 UsersKey = Annotated[ApiKey, Depends(app_key("users"))]
 MethodsKey = Annotated[ApiKey, Depends(app_key("methods"))]
 VerifyKey = Annotated[ApiKey, Depends(app_key("verify"))]
+# The verification joins the transaction that counted the key's call (one, not two).
+VerifyKeyHeld = Annotated[HeldKey, Depends(app_key_held("verify"), scope="function")]
 OperationsKey = Annotated[ApiKey, Depends(app_key("operations"))]
 
 
@@ -212,11 +214,11 @@ async def challenge(user_id: str, body: ChallengeIn, request: Request, key: Veri
 @router.post("/{user_id}/verify", response_model=VerifyOut, response_model_exclude_none=True,
              responses={400: {"description": "invalid_code, code_expired"},
                         423: {"description": "method_locked, account_locked"}})
-async def verify(user_id: str, body: VerifyIn, request: Request, key: VerifyKey
+async def verify(user_id: str, body: VerifyIn, request: Request, held: VerifyKeyHeld
                  ) -> VerifyOut:
     """Check a code. ``valid: true`` or a problem; the same code is never valid twice."""
-    v = await headless.verify(runtime(request), app_actor(request, key), user_id, body.method,
-                              body.code, body.purpose)
+    v = await headless.verify(runtime(request), app_actor(request, held.key), user_id,
+                              body.method, body.code, body.purpose, db=held.db)
     return VerifyOut(valid=v.valid, method=v.method, verified_at=v.verified_at,
                      receipt=v.receipt, backup_codes_remaining=v.backup_codes_remaining)
 
