@@ -224,7 +224,11 @@ async def test_a_provider_that_does_not_answer_times_out_in_5_seconds(stack: Sta
     stack.api.script.append(Scripted(201, {"sid": "SMlate"}, delay=6.5))
     started = time.monotonic()
     r = await stack.enroll(token, "sms", phone=RU_MOBILE)
-    assert 4.5 < time.monotonic() - started < 6.5
+    # It waited the 5 s our provider timeout allows; and it did stop there: had our
+    # timeout not fired, the late 201 would have enabled the method instead of the 502
+    # below. (No tighter upper bound: the rest of the request's work, under a loaded CI
+    # machine, is not what this test measures.)
+    assert time.monotonic() - started > 4.5
     no_provider_internals(problem(r, 502, "delivery_failed"))
     assert len(stack.api.received) == 1  # it may have the message: no second send
     (event,) = await stack.audit("delivery.failed")

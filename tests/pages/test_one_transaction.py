@@ -3,10 +3,11 @@ refused step read, and does not open another transaction to read it a second tim
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
 import httpx
+import pytest
 from sqlalchemy import event
 
 from stepup.domain.clock import FrozenClock
@@ -24,6 +25,15 @@ from tests.pages.helpers import (
 )
 from tests.pages.test_oob import E164, MASKED, PHONE, last_code
 from tests.pages.test_operations import enter_pin, new_withdrawal, switch_on_withdrawal
+from tests.support import instances
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """One instance, even with STEPUP_TEST_WORKERS: the transactions counted are those of
+    the engine that served the request (another worker's engine is not watched)."""
+    async with instances.http_client(runtime, count=1) as c:
+        yield c
 
 
 class Begins:
