@@ -196,7 +196,8 @@ async def test_login_from_a_new_device_is_told(start_stack: StartStack) -> None:
         in texts
     assert "IP address: 198.51.100.23" in texts
     async with home.rt.db() as db:
-        q = select(AuditEvent).where(AuditEvent.event == "login.succeeded")
+        q = (select(AuditEvent).where(AuditEvent.event == "login.succeeded")
+             .order_by(AuditEvent.id))
         flags = [e.data.get("new_device") for e in (await db.execute(q)).scalars()]
     assert flags == [None, None, True, True]
     # Once seen, a device is known again (a browser update changes nothing).
