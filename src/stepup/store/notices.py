@@ -19,32 +19,47 @@ async def enabled_method(db: AsyncSession, user_id: str, method_type: str) -> Me
     return (await db.execute(q)).scalar_one_or_none()
 
 
-async def claim_due(db: AsyncSession, now: datetime, lease_until: datetime
-                    ) -> NotificationQueue | None:
-    """Take one due notice for this worker: the conditional UPDATE is the lock.
+async def claim_due(db: AsyncSession, now: datetime, lease_until: datetime, limit: int = 1
+                    ) -> list[NotificationQueue]:
+    """Take up to ``limit`` due notices for this worker: the conditional UPDATE is the lock.
 
-    Moving ``next_attempt_at`` to the end of the lease hides the row from other workers
+    Moving ``next_attempt_at`` to the end of the lease hides a row from other workers
     until then; a worker that dies mid-send leaves it to be retried when the lease ends.
-    A worker that loses a race looks again (each statement sees what others committed).
+    A worker that loses every race looks again (each statement sees what others
+    committed); one that wins some keeps those.
     """
     for _attempt in range(10):
         q = (select(NotificationQueue).where(
             NotificationQueue.sent_at.is_(None), NotificationQueue.next_attempt_at.is_not(None),
             NotificationQueue.next_attempt_at <= now)
-            .order_by(NotificationQueue.next_attempt_at, NotificationQueue.id).limit(1))
-        row = (await db.execute(q.execution_options(populate_existing=True))
-               ).scalar_one_or_none()
-        if row is None:
-            return None
-        res = await db.execute(update(NotificationQueue).where(
-            NotificationQueue.id == row.id,
-            NotificationQueue.next_attempt_at == row.next_attempt_at,
-            NotificationQueue.sent_at.is_(None),
-        ).values(next_attempt_at=lease_until).execution_options(synchronize_session=False))
-        if int(getattr(res, "rowcount", 0)) == 1:
-            return row
-    return None
+            .order_by(NotificationQueue.next_attempt_at, NotificationQueue.id).limit(limit))
+        rows = (await db.execute(q.execution_options(populate_existing=True))).scalars().all()
+        if not rows:
+            return []
+        won = []
+        for row in rows:
+            res = await db.execute(update(NotificationQueue).where(
+                NotificationQueue.id == row.id,
+                NotificationQueue.next_attempt_at == row.next_attempt_at,
+                NotificationQueue.sent_at.is_(None),
+            ).values(next_attempt_at=lease_until).execution_options(synchronize_session=False))
+            if int(getattr(res, "rowcount", 0)) == 1:
+                won.append(row)
+        if won:
+            return won
+    return []
 
 
-async def get(db: AsyncSession, notice_id: str) -> NotificationQueue | None:
-    return await db.get(NotificationQueue, notice_id, populate_existing=True)
+async def get_many(db: AsyncSession, ids: list[str]) -> dict[str, NotificationQueue]:
+    q = select(NotificationQueue).where(NotificationQueue.id.in_(ids))
+    rows = (await db.execute(q.execution_options(populate_existing=True))).scalars().all()
+    return {row.id: row for row in rows}
+
+
+async def give_back(db: AsyncSession, ids: list[str], lease_until: datetime,
+                    now: datetime) -> None:
+    """Make claimed notices that were not tried due again, if this claim still holds."""
+    await db.execute(update(NotificationQueue).where(
+        NotificationQueue.id.in_(ids), NotificationQueue.next_attempt_at == lease_until,
+        NotificationQueue.sent_at.is_(None),
+    ).values(next_attempt_at=now).execution_options(synchronize_session=False))
