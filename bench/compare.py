@@ -4,7 +4,8 @@ privacyIDEA 3.14's /validate/check.
 
     python bench/compare.py [--db sqlite postgres] [--users 10000 1000000]
                             [--calls verify login] [--duration 20]
-                            [--concurrency 1 8 32] [--skip-peer]
+                            [--concurrency 1 8 32] [--skip-peer] [--skip-ceiling]
+                            [--write-stall]
 
 For each database and user count: ``stepup bench seed`` users, ``stepup serve``
 (``--sqlite-workers``, one by default, or ``--pg-workers``; ``--no-access-log`` unless
@@ -27,6 +28,7 @@ bench/results/.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -212,6 +214,43 @@ def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
     return result
 
 
+def run_ceiling(args: argparse.Namespace) -> dict[str, dict[int, dict[str, Any]]]:
+    """The ceilings of this run: ``null_server.py`` (no work at all: the generator and
+    the machine) and ``bare_server.py`` (a FastAPI route with a pydantic body and
+    nothing else: the framework), each driven like StepUp's verify."""
+    work = Path(tempfile.mkdtemp(prefix="stepup-ceiling-"))
+    tokens = work / "tokens.csv"
+    tokens.write_text("".join(f"u{i},{base64.b32encode(os.urandom(20)).decode()}\n"
+                              for i in range(150_000)))
+    results: dict[str, dict[int, dict[str, Any]]] = {}
+    for name, script in (("null server", "null_server.py"),
+                         ("bare FastAPI", "bare_server.py")):
+        port = free_port()
+        server = subprocess.Popen([PY, str(ROOT / "bench" / script), str(port)])
+        results[name] = {}
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            for c in args.concurrency:
+                res = measured_load(server.pid, "json", base, tokens, c, args.duration,
+                                    ["--accept-field", "valid"])
+                results[name][c] = res
+                print(f"{name} c={c}: {res}", flush=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
 def run_peer(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
     peer_dir = Path(os.environ.get("PEER_DIR", Path.home() / "stepup-peer"))
     env = {**os.environ, "PEER_DIR": str(peer_dir)}
@@ -229,7 +268,8 @@ def run_peer(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
     return results
 
 
-def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]]) -> str:
+def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]],
+          ceiling: dict[str, dict[int, dict[str, Any]]] | None = None) -> str:
     lines = ["| database | users | call | c | req/s | p50 ms | p95 ms | p99 ms | CPU ms/req "
              "| × peer |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -245,6 +285,10 @@ def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]]) -> str:
         lines.append(f"| privacyIDEA 3.14 (2w) | – | /validate/check | {c} | {p['rps']} "
                      f"| {p['p50_ms']} | {p['p95_ms']} | {p['p99_ms']} | {p.get('cpu_ms', '–')} "
                      f"| 1.0 |")
+    for name, by_c in (ceiling or {}).items():
+        for c, s in by_c.items():
+            lines.append(f"| ceiling: {name} (1w) | – | – | {c} | {s['rps']} | {s['p50_ms']} "
+                         f"| {s['p95_ms']} | {s['p99_ms']} | {s.get('cpu_ms', '–')} | – |")
     return "\n".join(lines)
 
 
@@ -282,6 +326,11 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=20)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--write-stall", action="store_true",
+                    help="end with bench/write_stall.py: an unrelated write, quietly and "
+                         "during 40 concurrent wrong-password logins")
+    ap.add_argument("--skip-ceiling", action="store_true",
+                    help="leave out the null-server and bare-FastAPI rows")
     args = ap.parse_args()
     if args.duration > 29:
         ap.error("--duration must stay inside one 30-s time step (at most 29)")
@@ -290,16 +339,23 @@ def main() -> None:
                        args)
             for db in args.db for users in args.users]
     peer = {} if args.skip_peer else run_peer(args)
-    print("\n" + table(runs, peer))
+    ceiling = {} if args.skip_ceiling else run_ceiling(args)
+    print("\n" + table(runs, peer, ceiling))
     for r in runs:
         print(f"StepUp {r['db']} {r['users']:,} users: worker RSS (MB) {r['rss_mb']}, "
               f"seeded in {r['seed_seconds']} s")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (out / f"{stamp}.json").write_text(json.dumps({"stepup": runs, "peer": peer}, indent=2,
-                                                  default=str))
-    (out / f"{stamp}.md").write_text(table(runs, peer) + "\n")
+    everything = {"stepup": runs, "peer": peer, "ceiling": ceiling}
+    (out / f"{stamp}.json").write_text(json.dumps(everything, indent=2, default=str))
+    report = table(runs, peer, ceiling) + "\n"
+    if args.write_stall:
+        stall = subprocess.run([PY, str(ROOT / "bench" / "write_stall.py")], check=True,
+                               capture_output=True, text=True).stdout
+        print("\n" + stall)
+        report += "\n" + stall
+    (out / f"{stamp}.md").write_text(report)
 
 
 if __name__ == "__main__":
