@@ -1,8 +1,9 @@
 """What every portal page shares: templates, language, cookies, CSRF and error messages.
 
-A :class:`Page` is built once per request. It picks the language (the user's, else
-``?lang=``, else the language cookie, else Accept-Language), binds gettext for both the
-templates and the Python side, and knows which CSRF token the forms on the page carry.
+A :class:`Page` is built once per request. It picks the language (``?lang=``, else the
+user's, else the language cookie, else Accept-Language: web/i18n.py), binds gettext for
+both the templates and the Python side, and knows which CSRF token the forms on the page
+carry.
 """
 
 from __future__ import annotations
