@@ -1,5 +1,7 @@
-"""Settings → Recent security activity: the user's own events, localised, CSP-clean,
-linked from the methods page, and only for a logged-in user."""
+"""Settings → Recent security activity: the user's own events, each in a whole sentence
+of the page's language, times in the browser's time zone (named), addresses that never
+break, one card per event; CSP-clean, linked from the methods page, and only for a
+logged-in user."""
 
 from __future__ import annotations
 
@@ -8,14 +10,18 @@ import re
 import httpx
 
 from stepup.domain.clock import FrozenClock
-from tests.pages.helpers import EMAIL, PASSWORD, enable_totp, form, get, log_out, sign_up
+from tests.pages.helpers import EMAIL, PASSWORD, check, enable_totp, form, get, log_out, sign_up
+from tests.pages.test_operations import new_withdrawal, switch_on_withdrawal
 
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
+def cards(html: str) -> list[str]:
+    return re.findall(r'<li class="event".*?</li>', html, flags=re.S)
+
+
 def rows(html: str) -> list[str]:
-    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r)).strip()
-            for r in re.findall(r'<tr class="event".*?</tr>', html, flags=re.S)]
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r)).strip() for r in cards(html)]
 
 
 async def test_activity_page_lists_my_events(client: httpx.AsyncClient,
@@ -29,11 +35,48 @@ async def test_activity_page_lists_my_events(client: httpx.AsyncClient,
     html = await get(client, "/settings/activity", headers={"User-Agent": FIREFOX})
     assert "<h1>Recent security activity</h1>" in html
     shown = rows(html)
-    assert shown[0].startswith("2026-11-22 12:00 UTC Method enabled · Authenticator app")
-    assert "203.0.113.7" in shown[0]
-    assert shown[-1].startswith("2026-11-22 12:00 UTC Account created")
+    # No zone cookie: UTC, and the page says so.
+    assert "Times are shown in UTC (coordinated universal time)" in html
+    assert "data-tz-missing" in html
+    assert shown[0].startswith("Authentication method enabled When Nov 22, 2026, 12:00 PM "
+                               "Method Authenticator app IP address 203.0.113.7"), shown[0]
+    assert shown[1].startswith("Set-up of an authentication method started")
+    assert shown[2].startswith("Logged in with the password When")  # signing up logs in
+    assert shown[-1].startswith("Account created When Nov 22, 2026, 12:00 PM")
     assert len(shown) == 4  # created, logged in, setup started, enabled: only jane's
     assert "omar" not in html
+    # Never a raw id of an event, a purpose or a method.
+    assert not re.search(r"\b(method|account|login|code)\.[a-z_]+\b", " ".join(shown))
+    assert "totp" not in " ".join(shown)
+    # A list of cards, not a table; the address in an unbreakable <bdi>.
+    assert "<table" not in html and '<ol class="activity-list" id="activity">' in html
+    assert '<bdi class="event-ip" dir="ltr">203.0.113.7</bdi>' in html
+    assert '<time datetime="2026-11-22T12:00:00Z">' in html
+
+
+async def test_times_in_the_browsers_time_zone(client: httpx.AsyncClient) -> None:
+    await sign_up(client)
+    client.cookies.set("tz", "Europe/Berlin")
+    html = await get(client, "/settings/activity")
+    assert "Times are shown in your time zone: Berlin (Europe/Berlin)." in html
+    assert "data-tz-missing" not in html
+    assert rows(html)[0].startswith("Logged in with the password When Nov 22, 2026, 1:00 PM")
+    # Russian: Babel's Russian date, the city in Russian.
+    client.cookies.set("tz", "Asia/Yekaterinburg")
+    ru = await get(client, "/settings/activity?lang=ru")
+    assert "Время указано в вашем часовом поясе: Екатеринбург (Asia/Yekaterinburg)." in ru
+    assert "22 нояб. 2026 г., 17:00" in rows(ru)[0]
+
+
+async def test_a_zone_that_is_not_a_zone_is_ignored(client: httpx.AsyncClient) -> None:
+    await sign_up(client)
+    for bad in ("Mars/Olympus", "../../etc/passwd", "Europe/Berlin/../UTC", "x" * 200, ""):
+        client.cookies.set("tz", bad)
+        html = await get(client, "/settings/activity")
+        assert "Times are shown in UTC (coordinated universal time)" in html, bad
+        assert "Nov 22, 2026, 12:00\u202fPM" in html  # a narrow no-break space
+        # A cookie was sent: the script must not reload the page for ever.
+        assert "data-tz-missing" not in html
 
 
 async def test_new_device_login_is_marked_and_russian(client: httpx.AsyncClient) -> None:
@@ -47,10 +90,32 @@ async def test_new_device_login_is_marked_and_russian(client: httpx.AsyncClient)
     page = await get(client, "/settings/activity")
     assert "<h1>Недавние события безопасности</h1>" in page
     first = rows(page)[0]
-    assert first.startswith("2026-11-22 12:00 UTC Вход выполнен")
-    assert "Новое устройство" in first and "Firefox 128" in first
+    assert first.startswith("Вход по паролю Новое устройство Когда 22 нояб. 2026 г., 12:00")
+    assert "Firefox 128" in first
     # The one before it, from the sign-up browser, is not new.
     assert "Новое устройство" not in rows(page)[1]
+    assert "Время указано в UTC" in page
+
+
+async def test_a_wrong_pin_for_a_withdrawal_is_told_in_words(client: httpx.AsyncClient,
+                                                             clock: FrozenClock) -> None:
+    await sign_up(client)
+    secret = await enable_totp(client, clock)
+    await switch_on_withdrawal(client, secret, clock)
+    url = await new_withdrawal(client)
+    html = await get(client, url)
+    check(await client.post(f"{url}/pin", data={**form(html, f"{url}/pin").fields,
+                                                 "pin": "000000"}), 400)
+    html = await get(client, "/settings/activity")
+    shown = rows(html)
+    assert shown[0].startswith("Wrong PIN entered while confirming a withdrawal When"), shown
+    assert "Method" not in shown[0]  # "operation:withdrawal" is not a method
+    assert shown[1].startswith("Withdrawal started")
+    assert any(r.startswith("What an authentication method protects was changed When")
+               and "Method Authenticator app" in r for r in shown)
+    ru = rows(await get(client, "/settings/activity?lang=ru"))
+    assert ru[0].startswith("Неверный ПИН-код при подтверждении вывода средств Когда"), ru[0]
+    assert any(r.startswith("Изменено, что защищает способ аутентификации") for r in ru)
 
 
 async def test_activity_needs_a_login(client: httpx.AsyncClient) -> None:

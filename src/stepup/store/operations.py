@@ -27,6 +27,16 @@ async def set_status(db: AsyncSession, operation_id: str, *, from_status: str,
     return int(getattr(res, "rowcount", 0)) == 1
 
 
+async def operation_types(db: AsyncSession, user_id: str, operation_ids: Sequence[str]
+                          ) -> dict[str, str]:
+    """The type of each of these operations of the user (the activity page names them)."""
+    if not operation_ids:
+        return {}
+    rows = await db.execute(select(Operation.id, Operation.type).where(
+        Operation.user_id == user_id, Operation.id.in_(set(operation_ids))))
+    return {op_id: op_type for op_id, op_type in rows}
+
+
 # --- receipt keys --------------------------------------------------------------------
 
 

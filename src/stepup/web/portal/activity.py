@@ -1,4 +1,10 @@
-"""Settings → Recent security activity: the user's own audit events, newest first."""
+"""Settings → Recent security activity: the user's own audit events, newest first.
+
+Each event is told in a whole sentence of the page's language (activity_texts.py), with
+the method it concerns, when (in the browser's time zone, named on the page; UTC when
+the browser has not told it), from which address and which browser. One card per event:
+a list, not a table, so that a phone shows each event whole.
+"""
 
 from __future__ import annotations
 
@@ -6,54 +12,21 @@ from dataclasses import dataclass
 
 from fastapi.responses import Response
 
-from stepup.services import audit
+from stepup.services import activity
+from stepup.web import i18n
+from stepup.web.portal import activity_texts
 from stepup.web.portal.devices import short_agent
-from stepup.web.portal.plumbing import SignedInReturning, portal_router
-from stepup.web.portal.render import N_, when
+from stepup.web.portal.plumbing import SignedInReturning, UserPage, portal_router
+from stepup.web.portal.render import iso
 
 router = portal_router()
 SHOWN = 50
-
-EVENT_NAMES = {
-    "account.created": N_("Account created"),
-    "login.succeeded": N_("Logged in"),
-    "login.password_passed": N_("Password accepted, security code asked"),
-    "login.password_failed": N_("Wrong password"),
-    "code.sent": N_("Security code sent"),
-    "code.failed": N_("Wrong security code"),
-    "code.verified": N_("Security code accepted"),
-    "code.replayed": N_("A security code already accepted was sent again"),
-    "pin.failed": N_("Wrong PIN"),
-    "pin.locked": N_("PIN locked"),
-    "method.enrollment_started": N_("Method setup started"),
-    "method.enabled": N_("Method enabled"),
-    "method.disabled": N_("Method disabled"),
-    "method.protection_switched": N_("Protection settings changed"),
-    "passkey.added": N_("Passkey added"),
-    "passkey.removed": N_("Passkey removed"),
-    "passkey.renamed": N_("Passkey renamed"),
-    "method.locked": N_("Method locked"),
-    "account.locked": N_("Account locked"),
-    "account.unlocked": N_("Account unlocked by support"),
-    "backup_codes.regenerated": N_("New backup codes created"),
-    "device.remembered": N_("Device remembered"),
-    "device.forgotten": N_("Remembered devices forgotten"),
-    "delivery.failed": N_("A security code could not be sent"),
-    "operation.created": N_("Withdrawal started"),
-    "operation.pin_passed": N_("Withdrawal PIN accepted"),
-    "operation.confirmed": N_("Withdrawal confirmed"),
-    "recovery.requested": N_("Reset of two-factor authentication requested"),
-    "recovery.approved": N_("Reset of two-factor authentication approved"),
-    "recovery.rejected": N_("Reset of two-factor authentication rejected"),
-    "recovery.cancelled": N_("Reset of two-factor authentication cancelled"),
-    "recovery.completed": N_("Two-factor authentication reset"),
-    "notice.failed": N_("A security notice could not be delivered"),
-}
 
 
 @dataclass
 class ActivityRow:
     id: int
+    kind: str
     at: str
     iso: str
     what: str
@@ -63,18 +36,38 @@ class ActivityRow:
     new_device: bool
 
 
+def describe(page: UserPage, event: activity.ActivityEvent) -> str:
+    """The event in a sentence of the page's language."""
+    text = activity_texts.sentence(event)
+    if text is None:  # a kind written after this page: say so, never show a raw id
+        return page._("Other security event")
+    operation = page.operation_name(event.operation_type) if event.operation_type else ""
+    return page._(text, operation=operation) if "%(operation)s" in text else page._(text)
+
+
 @router.get("/settings/activity")
 async def activity_page(page: SignedInReturning) -> Response:
+    tz_cookie = page.request.cookies.get(i18n.TZ_COOKIE)
+    zone = i18n.client_zone(tz_cookie)
     rows = []
-    for e in await audit.events_of(page.rt, page.me.id, limit=SHOWN):
-        facts = audit.summary_of(e)
-        name = EVENT_NAMES.get(e.event)
-        method = facts.get("method")
+    for e in await activity.recent(page.rt, page.me.id, limit=SHOWN):
+        method = activity_texts.method_of(e)
         rows.append(ActivityRow(
-            id=e.id, at=when(e.created_at), iso=audit.iso(e.created_at),
-            what=page._(name) if name else e.event,
-            method=page.method_name(method) if isinstance(method, str) else None,
+            id=e.id, kind=e.event, at=i18n.format_when(e.created_at, zone, page.lang),
+            iso=iso(e.created_at), what=describe(page, e),
+            method=page.method_name(method) if method else None,
             ip=e.ip or "", device=short_agent(page, e.user_agent) if e.user_agent else "",
-            new_device=bool(facts.get("new_device"))))
+            new_device=bool(e.facts.get("new_device"))))
+    city = i18n.zone_city(zone, page.lang) if zone is not None else None
+    if zone is not None and city not in (None, zone.key, "UTC"):
+        zone_text = page._("Times are shown in your time zone: %(city)s (%(zone)s).",
+                           city=city, zone=zone.key)
+    elif zone is not None:
+        zone_text = page._("Times are shown in your time zone: %(zone)s.", zone=zone.key)
+    else:
+        zone_text = page._("Times are shown in UTC (coordinated universal time): your "
+                           "browser has not told us its time zone.")
     return page.render("activity.html", title=page._("Recent security activity"),
-                       events=rows, shown=SHOWN)
+                       events=rows, shown=SHOWN, zone_text=zone_text,
+                       # No zone cookie at all: portal.js sets it and draws the page again.
+                       zone_missing=tz_cookie is None)

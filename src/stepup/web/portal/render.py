@@ -1,8 +1,9 @@
 """What every portal page shares: templates, language, cookies, CSRF and error messages.
 
-A :class:`Page` is built once per request. It picks the language (the user's, else
-``?lang=``, else the language cookie, else Accept-Language), binds gettext for both the
-templates and the Python side, and knows which CSRF token the forms on the page carry.
+A :class:`Page` is built once per request. It picks the language (``?lang=``, else the
+user's, else the language cookie, else Accept-Language: web/i18n.py), binds gettext for
+both the templates and the Python side, and knows which CSRF token the forms on the page
+carry.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -162,10 +163,11 @@ class Page:
         self.user = user
         self.session_id = session_id
         query_lang = request.query_params.get("lang")
-        self.lang = i18n.pick_language(
-            user.language if user else None,
-            query_lang,
-            request.cookies.get(deps.cookie_name(self.rt, LANG_COOKIE)),
+        # Explicit choice > account > this browser's earlier choice > Accept-Language.
+        self.lang = i18n.page_language(
+            explicit=query_lang,
+            account=user.language if user else None,
+            remembered=request.cookies.get(deps.cookie_name(self.rt, LANG_COOKIE)),
             accept_language=request.headers.get("accept-language"),
         )
         self._remember_lang = user is None and query_lang in i18n.LANGUAGES
@@ -208,6 +210,18 @@ class Page:
         """What to tell the user when a code could not be sent (cooldown, caps, provider):
         any wait is told as a wait for a new code."""
         return self.error_message(texts.as_send_refusal(err))
+
+    def language_url(self, language: str) -> str:
+        """This page in ``language`` (the switcher's link for visitors)."""
+        return i18n.language_url(self.request.url.path,
+                                 list(self.request.query_params.multi_items()), language)
+
+    def back_to(self) -> str:
+        """Where the language form comes back to: this page, if a GET drew it."""
+        if self.request.method != "GET":
+            return ""
+        query = [(k, v) for k, v in self.request.query_params.multi_items() if k != "lang"]
+        return self.request.url.path + ("?" + urlencode(query) if query else "")
 
     # --- CSRF --------------------------------------------------------------------------
 
@@ -254,6 +268,8 @@ class Page:
             "proof_name": self.proof_name,
             "operation_name": self.operation_name,
             "path": self.request.url.path,
+            "lang_url": self.language_url,
+            "back_to": self.back_to(),
             "when": when,
             "iso": iso,
         }

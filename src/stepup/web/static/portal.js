@@ -150,7 +150,26 @@
     });
   }
 
+  // The browser's time zone (an IANA name such as "Europe/Berlin") in the `tz` cookie, so
+  // the server can show times in it (the activity page); the server checks the name
+  // against the tz database and falls back to UTC, saying so. A page drawn without the
+  // cookie ([data-tz-missing]) is drawn again once, now that it is set: only if the
+  // cookie really stuck, so a browser that refuses cookies is not sent round in circles.
+  function timeZone() {
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return; }
+    if (!/^[A-Za-z0-9_+\-]+(\/[A-Za-z0-9_+\-]+){0,2}$/.test(zone)) { return; }
+    var current = document.cookie.match(/(?:^|;\s*)tz=([^;]*)/);
+    if (current && current[1] === zone) { return; }
+    // The name is only letters, digits and _+-/ (checked above): no encoding needed.
+    document.cookie = "tz=" + zone + "; path=/; max-age=31536000; samesite=lax" +
+      (location.protocol === "https:" ? "; secure" : "");
+    var stuck = document.cookie.match(/(?:^|;\s*)tz=([^;]*)/);
+    if (stuck && document.querySelector("[data-tz-missing]")) { location.reload(); }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    timeZone();
     document.querySelectorAll("input[data-passkey]").forEach(passkey);
     document.querySelectorAll("[data-countdown]").forEach(countdown);
     document.querySelectorAll("[data-js-only]").forEach(function (el) {

@@ -1,0 +1,109 @@
+"""The activity page and the language switcher on a phone (390 px), in Debian's Chromium
+(Playwright): one card per event that fits the screen, a long IPv6 address on one line,
+times in the browser's time zone (portal.js sets the ``tz`` cookie and draws the page
+again once), and the switcher in the header of a logged-in page, which saves Russian."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from stepup.config import Settings
+from tests.pages.helpers import PASSWORD, PIN
+from tests.pages.test_browser import ARGS, ARTIFACTS, CHROMIUM, _serve
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
+                       "is not installed: apt-get install chromium"),
+]
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+         "device_scale_factor": 2}
+# The longest form an address takes: it must never break across lines.
+IPV6 = "2001:db8a:85a3:1234:5678:8a2e:3700:7334"  # 39 characters, none to spare
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    # Behind a proxy on 127.0.0.1, so the client's address is the one forwarded.
+    yield from _serve(settings.model_copy(update={"trusted_proxies": ["127.0.0.1/32"]}))
+
+
+def test_activity_cards_and_the_switcher_on_a_phone(server: str) -> None:
+    from playwright.sync_api import ConsoleMessage, expect, sync_playwright
+
+    email = f"activity-{uuid.uuid4().hex[:8]}@example.com"
+    problems: list[str] = []
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error" or "Content Security Policy" in msg.text:
+            problems.append(f"{msg.type}: {msg.text}")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(locale="en-GB", timezone_id="Asia/Tokyo",
+                                      extra_http_headers={"X-Forwarded-For": IPV6},
+                                      **PHONE)  # type: ignore[arg-type]
+        page = context.new_page()
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
+        page.set_default_timeout(15000)
+        page.goto(f"{server}/signup")
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("PIN").fill(PIN)
+        page.get_by_role("button", name="Create account").click()
+        page.wait_for_url("**/settings/methods")
+
+        # Straight to the activity page in a fresh tab with no zone cookie yet: the page
+        # is drawn in UTC, the script sets the cookie and draws it again in Tokyo time.
+        context.clear_cookies(name="tz")
+        page.goto(f"{server}/settings/activity")
+        expect(page.locator("#activity-zone")).to_have_text(
+            "Times are shown in your time zone: Tokyo (Asia/Tokyo).")
+        cards = page.locator("#activity > li.event")
+        expect(cards.first).to_contain_text("Logged in with the password")
+        assert cards.count() == 2  # account created, logged in
+
+        width = page.evaluate("window.innerWidth")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        for box in cards.evaluate_all("els => els.map(e => e.getBoundingClientRect())"):
+            # One card per event, across the screen (less the page's margins).
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width
+            assert box["width"] > width * 0.8
+        ips = page.locator(".event-ip")
+        expect(ips.first).to_have_text(IPV6)
+        # The address is on one line, inside its card.
+        assert set(ips.evaluate_all("els => els.map(e => e.getClientRects().length)")) == {1}
+        fits = ips.evaluate_all(
+            "els => els.map(e => e.getBoundingClientRect().right"
+            " <= e.closest('li').getBoundingClientRect().right)")
+        assert all(fits), fits
+        # The facts stack on a phone: When above the address.
+        when = cards.first.locator("time").bounding_box()
+        ip = ips.first.bounding_box()
+        assert when is not None and ip is not None and ip["y"] > when["y"]
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "activity-phone.png"), full_page=True)
+
+        # The switcher is in the header, logged in: Russian, saved, on this very page.
+        switch = page.locator("#lang-switch")
+        expect(switch).to_be_visible()
+        switch.get_by_role("button", name="Русский").click()
+        page.wait_for_url("**/settings/activity")
+        expect(page.locator("html")).to_have_attribute("lang", "ru")
+        expect(page.locator("h1")).to_have_text("Недавние события безопасности")
+        expect(cards.first).to_contain_text("Язык страниц и сообщений изменён")
+        expect(page.locator("#activity-zone")).to_have_text(
+            "Время указано в вашем часовом поясе: Токио (Asia/Tokyo).")
+        page.screenshot(path=str(ARTIFACTS / "activity-phone-ru.png"), full_page=True)
+        page.goto(f"{server}/settings/methods")
+        expect(page.locator("html")).to_have_attribute("lang", "ru")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        context.close()
+        browser.close()
+    assert not problems, problems

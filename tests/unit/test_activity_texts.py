@@ -1,0 +1,148 @@
+"""Every kind of audit event that can be written for an account has a sentence on the
+activity page, in English and in Russian: the kinds are found in the code (every
+``audit.record(…)`` and ``methods.changed(…)`` call of src/stepup), so a new kind
+without a sentence fails here, not in front of a user as a raw id."""
+
+from __future__ import annotations
+
+import ast
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import stepup
+from stepup.i18n import translations
+from stepup.services.activity import ActivityEvent
+from stepup.web.portal import activity_texts
+from stepup.web.portal.activity_texts import PURPOSE_KINDS, TEXTS, sentence, situation
+
+SRC = Path(stepup.__file__).resolve().parent
+
+# Writes whose kind is not a literal: where, which variable, and every value it takes.
+# A new one fails test_every_event_kind_is_a_literal_or_listed until it is listed here.
+DYNAMIC = {
+    # methods.changed(…, event, …) records what its callers name: they are scanned too.
+    ("services/methods.py", "event"): set(),
+    # verification._lock_event(lock, "…"): that kind, or account.locked.
+    ("services/verification.py", "event"): {"method.locked", "pin.locked", "account.locked"},
+}
+SITUATIONS = {"login", "withdrawal", "operation", "enroll", "manage", ""}
+
+
+def _writes() -> tuple[set[str], list[tuple[str, str]]]:
+    """(the literal kinds written for an account, the non-literal writes)."""
+    kinds: set[str] = set()
+    dynamic: list[tuple[str, str]] = []
+    for path in SRC.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        rel = path.relative_to(SRC).as_posix()
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+            owner = f.value.id if isinstance(f, ast.Attribute) and isinstance(
+                f.value, ast.Name) else None
+            if name == "record" and owner == "audit" and len(node.args) >= 5:
+                event, user = node.args[3], node.args[4]
+                if isinstance(user, ast.Constant) and user.value is None:
+                    continue  # an event of no account: never on an activity page
+            elif name == "changed" and owner in (None, "methods") and len(node.args) >= 4:
+                event = node.args[3]
+            else:
+                continue
+            if isinstance(event, ast.Constant) and isinstance(event.value, str):
+                kinds.add(event.value)
+            else:
+                dynamic.append((rel, ast.unparse(event)))
+    return kinds, dynamic
+
+
+def test_the_scan_finds_the_writes() -> None:
+    kinds, _dynamic = _writes()
+    # A sanity check of the scanner itself: these are written for sure.
+    assert {"account.created", "login.succeeded", "code.failed", "pin.failed",
+            "method.enabled", "passkey.added", "recovery.completed"} <= kinds
+    assert "apikey.created" not in kinds  # user_id None: no account's
+
+
+def test_every_event_kind_is_a_literal_or_listed() -> None:
+    _kinds, dynamic = _writes()
+    for where in dynamic:
+        assert where in DYNAMIC, f"{where}: list the kinds this write can take in DYNAMIC"
+
+
+def test_every_event_kind_of_an_account_has_a_sentence() -> None:
+    kinds, _dynamic = _writes()
+    kinds |= set().union(*DYNAMIC.values())
+    missing = sorted(k for k in kinds if k not in TEXTS)
+    assert not missing, f"no sentence on the activity page for: {missing}"
+    assert all("" in TEXTS[k] for k in kinds), "every kind needs its general sentence"
+
+
+def test_codes_and_the_pin_are_told_for_every_purpose() -> None:
+    for kind in PURPOSE_KINDS:
+        assert set(TEXTS[kind]) == SITUATIONS, kind
+
+
+def test_every_sentence_is_russian_with_the_same_placeholders() -> None:
+    ru = translations("ru")
+    for kind, texts in TEXTS.items():
+        for text in texts.values():
+            russian = ru.gettext(text)
+            assert russian != text, f"{kind}: no Russian for {text!r}"
+            assert not re.search(r"[A-Za-z]{3,}", re.sub(r"%\(\w+\)s", "", russian)), russian
+            assert re.findall(r"%\(\w+\)s", russian) == re.findall(r"%\(\w+\)s", text)
+            assert "PIN-код" not in russian and "защитн" not in russian, russian
+
+
+def event(kind: str, **facts: Any) -> ActivityEvent:
+    fields = tuple(facts.pop("fields", ()))
+    op = facts.pop("operation_type", None)
+    return ActivityEvent(id=1, event=kind, created_at=datetime(2026, 11, 22, tzinfo=UTC),
+                         ip=None, user_agent=None, facts=facts, fields=fields,
+                         operation_type=op)
+
+
+@pytest.mark.parametrize(("e", "expected"), [
+    (event("pin.failed", method="operation:withdrawal", operation_type="withdrawal"),
+     "Wrong PIN entered while confirming a withdrawal"),
+    (event("pin.failed", method="sms"),
+     "Wrong PIN entered while setting up an authentication method"),
+    (event("pin.failed"), "Wrong PIN entered"),
+    (event("code.failed", method="totp", purpose="login"),
+     "Wrong security code entered while logging in"),
+    (event("code.failed", method="sms", purpose="operation:op1",
+           operation_type="payout"),
+     "Wrong security code entered while confirming the operation “%(operation)s”"),
+    (event("code.sent", method="sms", purpose="operation:gone"), "A security code was sent"),
+    (event("code.sent", method="sms", purpose="enroll:sms"),
+     "Security code sent for setting up an authentication method"),
+    (event("code.replayed", method="totp", purpose="manage:totp"),
+     "A security code already used was entered again while changing an authentication "
+     "method"),
+    (event("login.succeeded", second_factor="remembered_device"),
+     "Logged in on a remembered device, without a security code"),
+    (event("login.succeeded", second_factor="totp"),
+     "Logged in with the password and a security code"),
+    (event("account.updated", fields=["language"]),
+     "Language of the pages and messages changed"),
+    (event("account.updated", fields=["email", "pin"]), "Account details changed"),
+    (event("device.forgotten", reason="method.enabled"),
+     "Remembered devices forgotten after a change of authentication methods"),
+    (event("operation.confirmed", operation_type="withdrawal"), "Withdrawal confirmed"),
+    (event("some.future_kind"), None),
+])
+def test_the_sentence_for_each_situation(e: ActivityEvent, expected: str | None) -> None:
+    assert sentence(e) == expected, situation(e)
+
+
+def test_the_method_shown_is_a_method() -> None:
+    assert activity_texts.method_of(event("pin.failed", method="operation:withdrawal")) is None
+    assert activity_texts.method_of(event("login.succeeded",
+                                          second_factor="remembered_device")) is None
+    assert activity_texts.method_of(event("login.succeeded", second_factor="sms")) == "sms"
+    assert activity_texts.method_of(event("method.enabled", method="totp")) == "totp"
