@@ -353,6 +353,9 @@ async def test_the_cancel_page_does_not_assume_the_reader_asked(
     assert "If you did not ask for this, cancel it" in html
     assert "If you asked for it yourself" in html
     assert "your request" not in html.lower() and "Support has your request" not in html
+    ru = await get(new_client(), link + "?lang=ru")
+    assert "Поддержка ещё не проверила личность того, кто подал заявку." in ru
+    assert "Если заявку подали вы сами" in ru and "Support" not in ru
     r = await submit(reader, html, link)
     done = check(r)
     assert "Recovery request cancelled" in done and "change it" in done

@@ -53,6 +53,8 @@ class Scene:
     request_id: str
     cancel_link: str
     phone: str  # E.164
+    # The cookies of another user's browser at the second factor, who has filed nothing.
+    locked_out: list[dict[str, str]]
 
 
 def _scene(settings: Settings, base: str) -> Scene:
@@ -86,11 +88,23 @@ def _scene(settings: Settings, base: str) -> Scene:
                                  channel="phone", phone="+44 7700 900123",
                                  best_time="weekdays after six in the evening")
                 redirected_to(r, "/login/recovery?filed=1")
+            async with httpx.AsyncClient(base_url=base) as other:
+                await sign_up(other, f"other-{tag}@example.com")
+                html = await get(other, "/settings/methods/sms/enable")
+                r = await submit(other, html, "/settings/methods/sms/enable",
+                                 phone=f"+7 912 346 {digits}", pin=PIN)
+                r = await submit(other, r.text, "/settings/methods/sms/confirm",
+                                 code=await last_code(rt, f"+7912346{digits}"))
+                await log_out(other)
+                redirected_to(await log_in(other, f"other-{tag}@example.com"),
+                              "/login/second-factor")
+                locked_out = [{"name": c.name, "value": c.value or "", "url": base}
+                              for c in other.cookies.jar]
             [(row, _)] = [q for q in await recovery.queue(rt) if q[1] == user_email]
             return Scene(staff_email=member.staff.email, staff_secret=member.secret,
                          user_email=user_email, user_id=row.user_id, request_id=row.id,
                          cancel_link="/recovery/cancel/" + recovery.cancel_token(rt, row.id),
-                         phone=phone)
+                         phone=phone, locked_out=locked_out)
         finally:
             await rt.engine.dispose()
 
@@ -127,7 +141,19 @@ def test_every_console_page_fits_a_390px_phone(server: str, settings: Settings) 
         page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
         page.set_default_timeout(15000)
 
-        # StepUp's own pages of the recovery path, as the user and a contact see them.
+        # StepUp's own pages of the recovery path, as the user and a contact see them:
+        # the request form styled like the portal's other forms.
+        context.add_cookies(scene.locked_out)  # type: ignore[arg-type]
+        page.goto(f"{server}/login/recovery")
+        description = page.get_by_label("What happened?")
+        expect(description).to_be_visible()
+        assert description.evaluate("e => getComputedStyle(e).borderRadius") == "6px"
+        legend = page.locator("fieldset.field legend")
+        assert legend.evaluate("e => getComputedStyle(e).fontWeight") == "600"
+        assert page.locator("fieldset.field").evaluate(
+            "e => getComputedStyle(e).borderStyle") == "none"
+        fits(page, "recovery-form")
+        context.clear_cookies()
         page.goto(f"{server}{scene.cancel_link}")
         expect(page.get_by_role("button", name="Cancel the request")).to_be_visible()
         fits(page, "cancel-link")
@@ -177,4 +203,4 @@ def test_every_console_page_fits_a_390px_phone(server: str, settings: Settings) 
         browser.close()
 
     assert not problems, problems
-    assert len(seen) == 10
+    assert len(seen) == 11
