@@ -310,7 +310,7 @@ async def test_support_sees_the_number_on_file_when_asking_and_it_is_audited(
         events = [e for e in await queries.list_audit_events(db, user_id)
                   if e.event == "support.phone_viewed"]
     assert len(events) == 1 and events[0].actor == f"staff:{agent.staff.id}"
-    assert events[0].data == {"staff": agent.staff.id, "found": True}
+    assert events[0].data == {"staff": agent.staff.id, "found": True, "request": request_id}
     assert E164 not in str(events[0].data)  # the number itself is never logged
 
     # The account page: a reload shows the number no more; its audit row names who looked.

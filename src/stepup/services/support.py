@@ -103,15 +103,16 @@ def _phone(e164: str) -> PhoneOnFile:
     return PhoneOnFile(e164=e164, shown=shown)
 
 
-async def phone_on_file(rt: Runtime, actor: Actor, staff: Staff, user_id: str
-                        ) -> PhoneOnFile | None:
+async def phone_on_file(rt: Runtime, actor: Actor, staff: Staff, user_id: str, *,
+                        request_id: str | None = None) -> PhoneOnFile | None:
     """The account's phone number on file, in full, for a staff member to call the user
     back: the verified phone its SMS method sends codes to (a code reached it), the
     number the security notices go to. None when there is none — never the number a
     recovery request gave, which whoever filed it chose.
 
     Every look-up is audited on the account (``support.phone_viewed``, naming the staff
-    member), whether it found a number or not; more than ``PHONE_LOOKUPS_PER_HOUR`` in
+    member, and the recovery request it was looked up for), whether it found a number
+    or not; more than ``PHONE_LOOKUPS_PER_HOUR`` in
     an hour by one staff member raise ``RateLimited`` and show nothing."""
     now = rt.clock.now()
     window = now.replace(minute=0, second=0, microsecond=0)
@@ -129,8 +130,9 @@ async def phone_on_file(rt: Runtime, actor: Actor, staff: Staff, user_id: str
         row = (await enabled_method(db, user.id, verifier)
                if verifier and user.phone_verified else None)
         phone = rt.destinations.read(row) if row is not None else None
+        why = {"request": request_id} if request_id else {}
         await audit.record(db, rt.clock, actor, PHONE_VIEWED, user.id, staff=staff.id,
-                           found=phone is not None)
+                           found=phone is not None, **why)
         await db.commit()
         return _phone(phone) if phone else None
 

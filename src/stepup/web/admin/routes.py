@@ -143,11 +143,13 @@ class PhoneAnswer:
     status: int = 200
 
 
-async def _look_up_phone(console: Console, user_id: str) -> PhoneAnswer:
+async def _look_up_phone(console: Console, user_id: str, request_id: str | None = None
+                         ) -> PhoneAnswer:
     """The number on file (the look-up audited), or why it is not shown."""
     try:
         return PhoneAnswer(PhoneLookup(await support.phone_on_file(
-            console.page.rt, console.actor, console.staff, user_id)))
+            console.page.rt, console.actor, console.staff, user_id,
+            request_id=request_id)))
     except RateLimited as err:
         return PhoneAnswer(error=console.page.error_message(err), status=status_for(err))
 
@@ -260,7 +262,7 @@ async def request_phone(request_id: str, console: StaffConsole, form: ConsoleFor
     """The number on file of the request's account, to call back (the checklist)."""
     try:
         row = await recovery.get(console.page.rt, request_id)
-        found = await _look_up_phone(console, row.user_id)
+        found = await _look_up_phone(console, row.user_id, request_id)
     except NotFound:
         return console.page.not_found()
     return await _request_page(console, request_id, lookup=found.lookup, error=found.error,
