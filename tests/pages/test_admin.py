@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import delete
 
 from stepup.domain.clock import FrozenClock
-from stepup.services import recovery, staff
+from stepup.services import recovery, staff, support
 from stepup.services.runtime import Actor, Runtime
+from stepup.store import queries
 from stepup.store.models import Method
 from tests.api.test_staff_login import add_passkey
 from tests.pages.helpers import (
@@ -27,6 +28,7 @@ from tests.pages.helpers import (
     submit,
     totp_now,
 )
+from tests.pages.test_oob import E164, MASKED, enable_sms
 from tests.pages.test_passkeys import options_from
 from tests.support import instances
 from tests.support.passkey import SoftPasskey
@@ -153,7 +155,10 @@ async def test_console_journey_with_four_eyes(client: httpx.AsyncClient, runtime
     redirected_to(r, f"/admin/users/{user_id}?unlocked=1")
     html = await get(agent_page, f"/admin/users/{user_id}?unlocked=1")
     assert "The lock was lifted." in html and "Nothing is locked." in html
-    assert "account.unlocked" in html and f"staff:{agent.staff.id}" in html
+    # The audit row names the staff member, not their id.
+    assert "account.unlocked" in html and "agent (agent@example.com)" in html
+    assert f"staff:{agent.staff.id}" not in html
+    assert "Show number" not in html  # no verified phone: no number on file to show
 
     # The queue; the checks; support cannot approve.
     html = await get(agent_page, "/admin")
@@ -266,3 +271,106 @@ async def test_portal_and_console_cookies_never_cross(client: httpx.AsyncClient,
     # Each still opens its own.
     assert "Find an account" in await get(console, "/admin")
     check(await client.get("/settings/methods"), 200)
+
+
+async def _file_request(user: httpx.AsyncClient, **contact: str) -> None:
+    redirected_to(await log_in(user), "/login/second-factor")
+    html = await get(user, "/login/recovery")
+    r = await submit(user, html, "/login/recovery",
+                     description="Lost my phone on the train yesterday.", **contact)
+    redirected_to(r, "/login/recovery?filed=1")
+
+
+async def test_support_sees_the_number_on_file_when_asking_and_it_is_audited(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock,
+        new_client: Clients, monkeypatch: pytest.MonkeyPatch) -> None:
+    await sign_up(client)
+    await enable_sms(client, runtime)  # the verified phone: the number on file
+    await log_out(client)
+    # Whoever files the request gives a number of their choosing: not the one on file.
+    await _file_request(client, channel="phone", phone="+44 7700 900123")
+    agent = await create_staff(runtime, "agent@example.com", "support")
+    page = new_client()
+    await staff_log_in(page, agent, clock)
+    html = await get(page, "/admin")
+    request_id = html.split('href="/admin/recovery/')[1].split('"')[0]
+    user_id = (await recovery.get(runtime, request_id)).user_id
+
+    html = await get(page, f"/admin/recovery/{request_id}")
+    assert MASKED in html and E164 not in html and "+7 912 345-45-67" not in html
+    assert "not the one on file" in html and 'href="#phone-on-file"' in html
+    action = f"/admin/recovery/{request_id}/phone"
+    r = await page.post(action, data={})  # no CSRF token: nothing shown, nothing audited
+    assert r.status_code == 403 and E164 not in r.text
+    shown = check(await submit(page, html, action))
+    assert 'href="tel:+79123454567"' in shown and "+7 912 345-45-67" in shown
+    assert "Show number" not in shown
+
+    async with runtime.db() as db:
+        events = [e for e in await queries.list_audit_events(db, user_id)
+                  if e.event == "support.phone_viewed"]
+    assert len(events) == 1 and events[0].actor == f"staff:{agent.staff.id}"
+    assert events[0].data == {"staff": agent.staff.id, "found": True, "request": request_id}
+    assert E164 not in str(events[0].data)  # the number itself is never logged
+
+    # The account page: a reload shows the number no more; its audit row names who looked.
+    html = await get(page, f"/admin/users/{user_id}")
+    assert E164 not in html and "Show number" in html
+    assert "support.phone_viewed" in html and "agent (agent@example.com)" in html
+    shown = check(await submit(page, html, f"/admin/users/{user_id}/phone"))
+    assert 'href="tel:+79123454567"' in shown
+
+    # Looking numbers up is limited per staff member and hour.
+    monkeypatch.setattr(support, "PHONE_LOOKUPS_PER_HOUR", 3)
+    check(await submit(page, html, f"/admin/users/{user_id}/phone"))
+    r = await submit(page, html, f"/admin/users/{user_id}/phone")
+    assert "Too many phone numbers looked up" in check(r, 429) and E164 not in r.text
+    for _ in range(3):  # the next hour, the console in use meanwhile (idle sessions end)
+        clock.advance(minutes=25)
+        html = await get(page, f"/admin/users/{user_id}")
+    assert 'href="tel:+79123454567"' in check(
+        await submit(page, html, f"/admin/users/{user_id}/phone"))
+    # An unknown account, or a staff member's own user: not support's case.
+    csrf = html.split('name="csrf_token" value="')[1].split('"')[0]
+    for other in ("nobody", agent.staff.user_id):
+        r = await page.post(f"/admin/users/{other}/phone", data={"csrf_token": csrf})
+        assert r.status_code == 404
+
+
+async def test_the_cancel_page_does_not_assume_the_reader_asked(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock,
+        new_client: Clients) -> None:
+    await sign_up(client)
+    await enable_totp(client, clock)
+    await log_out(client)
+    await _file_request(client, channel="email")
+    [row] = await recovery.queue(runtime)
+    link = "/recovery/cancel/" + recovery.cancel_token(runtime, row[0].id)
+    reader = new_client()  # whoever got the notice: maybe not the one who asked
+    html = await get(reader, link)
+    assert "Someone asked to reset two-factor authentication" in html
+    assert "Support has not checked the identity of the person who asked yet." in html
+    assert "If you did not ask for this, cancel it" in html
+    assert "If you asked for it yourself" in html
+    assert "your request" not in html.lower() and "Support has your request" not in html
+    ru = await get(new_client(), link + "?lang=ru")
+    assert "Поддержка ещё не проверила личность того, кто подал заявку." in ru
+    assert "Если заявку подали вы сами" in ru and "Support" not in ru
+    r = await submit(reader, html, link)
+    done = check(r)
+    assert "Recovery request cancelled" in done and "change it" in done
+    html = await get(reader, link)
+    assert "no longer open" in html and "This request was cancelled: nothing was reset." in html
+    assert "your request" not in html.lower()
+
+
+async def test_the_console_second_factor_is_the_portal_page_without_its_extras(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    agent = await create_staff(runtime, "agent@example.com", "support")
+    html = await get(client, "/admin/login")
+    r = await submit(client, html, "/admin/login", email=agent.staff.email,
+                     password=STAFF_PASSWORD)
+    html = await get(client, redirected_to(r, "/admin/second-factor"))
+    assert 'action="/admin/second-factor"' in html and 'action="/admin/logout"' in html
+    assert "/login/" not in html and "remember_device" not in html
+    assert "Support console" in html  # the console's header, not the portal's

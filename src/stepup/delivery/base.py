@@ -31,6 +31,25 @@ class OutgoingMessage:
     ttl_seconds: int | None = None
 
 
+# The longest subject line StepUp writes (a long app name or method name could make it
+# longer); mail clients show far less anyway.
+SUBJECT_MAX = 150
+
+
+def subject_line(text: str, limit: int = SUBJECT_MAX) -> str:
+    """``text`` as a subject of at most ``limit`` characters: cut at the last space that
+    keeps it within the limit, never inside a word, and ended with an ellipsis; a single
+    word longer than the limit (an address, a long name) is cut where it must be."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    room = text[:limit - 1]  # the ellipsis takes the last place
+    head = room.rsplit(" ", 1)[0] if " " in room and text[limit - 1] != " " else room
+    # Words that end the cut part mid-sentence: no dangling colon, comma or dash.
+    head = head.rstrip(" ,;:-—–")
+    return (head or room) + "…"
+
+
 @dataclass(frozen=True)
 class Receipt:
     provider: str

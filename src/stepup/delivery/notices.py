@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from stepup.delivery.base import OutgoingMessage
+from stepup.delivery.base import OutgoingMessage, subject_line
 from stepup.i18n import N_, gettext
 from stepup.methods import registry
 
@@ -150,8 +150,7 @@ def notice_message(*, kind: str, channel: str, to: str, language: str, issuer: s
         body = f"{sender}: {what} {where} {_advice(kind, language, data, sms=True)}"
         return OutgoingMessage(channel, to, body, language=language, purpose=kind)
     subject = _("%(issuer)s security notice: %(what)s") % {"issuer": sender, "what": what}
-    if len(subject) > 150:
-        subject = subject[:149] + "…"
+    subject = subject_line(subject)  # never cut inside a word
     if app and app_url:
         greeting = _("This is a security notice from %(issuer)s (%(url)s).") % {
             "issuer": app, "url": app_url}

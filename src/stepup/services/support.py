@@ -1,17 +1,31 @@
-"""What support staff may do to an account: the CLI and the support console share it."""
+"""What support staff may do to an account: the CLI and the support console share it.
+
+Besides unlocking: the phone number on file, shown in full to a staff member who asks
+for it (to call the user back, as the recovery checklist says), each look-up audited
+on the account and limited per staff member; and the names of the staff, so the
+console's audit rows say who acted instead of an id.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
+
+import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stepup.domain.errors import NotFound
+from stepup.domain.errors import NotFound, RateLimited
 from stepup.domain.policy import ACCOUNT_SCOPE, PIN_SCOPE, method_scope
+from stepup.methods import registry
 from stepup.services import audit, ratelimit
 from stepup.services.accounts import normalise_email
 from stepup.services.runtime import Actor, Runtime
+from stepup.services.staff import actor_name
 from stepup.store import apps as apps_store
 from stepup.store import queries
-from stepup.store.models import PORTAL_APP_ID, STAFF_APP_ID, User
+from stepup.store import recovery as staff_store
+from stepup.store.models import PORTAL_APP_ID, STAFF_APP_ID, Staff, User
+from stepup.store.notices import enabled_method
 
 
 async def unlock(rt: Runtime, actor: Actor, email: str, what: str = "all", *,
@@ -64,3 +78,70 @@ async def _unlock(rt: Runtime, db: AsyncSession, actor: Actor, user: User, what:
     await audit.record(db, rt.clock, actor, "account.unlocked", user.id, scopes=scopes)
     await db.commit()
     return scopes
+
+
+# --- the phone number on file --------------------------------------------------------------
+
+# How many accounts' numbers one staff member may look up in an hour: a day's call-backs
+# fit, copying out the customer list does not.
+PHONE_LOOKUPS_PER_HOUR = 30
+PHONE_VIEWED = "support.phone_viewed"
+
+
+@dataclass(frozen=True)
+class PhoneOnFile:
+    e164: str  # for a tel: link
+    shown: str  # grouped as people read it: +44 7700 900123
+
+
+def _phone(e164: str) -> PhoneOnFile:
+    try:
+        number = phonenumbers.parse(e164, None)
+        shown = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        shown = e164
+    return PhoneOnFile(e164=e164, shown=shown)
+
+
+async def phone_on_file(rt: Runtime, actor: Actor, staff: Staff, user_id: str, *,
+                        request_id: str | None = None) -> PhoneOnFile | None:
+    """The account's phone number on file, in full, for a staff member to call the user
+    back: the verified phone its SMS method sends codes to (a code reached it), the
+    number the security notices go to. None when there is none — never the number a
+    recovery request gave, which whoever filed it chose.
+
+    Every look-up is audited on the account (``support.phone_viewed``, naming the staff
+    member, and the recovery request it was looked up for), whether it found a number
+    or not; more than ``PHONE_LOOKUPS_PER_HOUR`` in
+    an hour by one staff member raise ``RateLimited`` and show nothing."""
+    now = rt.clock.now()
+    window = now.replace(minute=0, second=0, microsecond=0)
+    async with rt.db() as db:
+        user = await queries.get_user(db, user_id)
+        if user is None or user.app_id == STAFF_APP_ID:  # staff are not support's cases
+            raise NotFound("No such user.")
+        if await queries.rate_hit(db, f"support-phone:{staff.id}",
+                                  window) > PHONE_LOOKUPS_PER_HOUR:
+            await db.rollback()
+            retry = int((window + timedelta(hours=1) - now).total_seconds()) or 1
+            raise RateLimited("Too many phone numbers looked up: try again later.",
+                              retry_after=retry)
+        verifier = registry.phone_verifier()
+        row = (await enabled_method(db, user.id, verifier)
+               if verifier and user.phone_verified else None)
+        phone = rt.destinations.read(row) if row is not None else None
+        why = {"request": request_id} if request_id else {}
+        await audit.record(db, rt.clock, actor, PHONE_VIEWED, user.id, staff=staff.id,
+                           found=phone is not None, **why)
+        await db.commit()
+        return _phone(phone) if phone else None
+
+
+# --- who the staff are ---------------------------------------------------------------------
+
+
+async def staff_by_actor(rt: Runtime) -> dict[str, Staff]:
+    """Every staff member (disabled ones too: their past acts stay theirs), by the actor
+    name their acts are audited under (``staff:<id>``)."""
+    async with rt.read() as db:
+        return {actor_name(s): s for s in await staff_store.list_staff(db)}

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
-from stepup.domain.errors import AccountLocked, DomainError, NotAuthenticated, RateLimited
+from stepup.domain.errors import AccountLocked, DomainError, NotAuthenticated
 from stepup.domain.refusals import held
 from stepup.methods.base import ChallengeSent
 from stepup.services import staff
@@ -27,9 +27,9 @@ from stepup.web.portal.plumbing import (
     VisitorForm,
     VisitorPage,
     checked,
+    code_sent,
     portal_router,
     refused,
-    status_for,
 )
 from stepup.web.portal.render import (
     LOGIN_COOKIE_MAX_AGE,
@@ -112,7 +112,7 @@ async def _second_factor_form(page: Page, token: str, methods: list[dict[str, An
     choices = sorted(methods, key=lambda m: login_fallback(m["type"]))
     passkey, problem = await passkey_request(page, chosen, lambda t: staff.challenge(
         page.rt, deps.actor(page.request), token, t))
-    return page.render("admin/second_factor.html", status_code=status_code,
+    return page.render("second_factor.html", status_code=status_code, base="/admin",
                        title=page._("Enter a security code"), current=current,
                        choices=choices if len(choices) > 1 else [], error=error or problem,
                        sent=sent, wait=sent.resend_in if sent else wait,
@@ -167,17 +167,11 @@ async def second_factor_send(request: Request, page: VisitorPage, form: VisitorF
                              token: LoginFlowToken) -> Response:
     """Ask a method that sends codes to send one for this login."""
     method = form.get("method", "")
-    error, status, sent, wait = None, 200, None, 0
-    try:
-        sent = await staff.challenge(page.rt, deps.actor(request), token, method)
-    except NotAuthenticated:
-        return to_login(request)
-    except DomainError as err:
-        error, status = page.send_error(err), status_for(err)
-        wait = (err.retry_after or 0) if isinstance(err, RateLimited) else 0
+    done = await code_sent(page, staff.challenge(page.rt, deps.actor(request), token, method),
+                           lambda: to_login(request))
     methods = await _methods_or_login(page, token)
-    return await _second_factor_form(page, token, methods, method, error=error, sent=sent,
-                                     wait=wait, status_code=status)
+    return await _second_factor_form(page, token, methods, method, error=done.error,
+                                     sent=done.sent, wait=done.wait, status_code=done.status)
 
 
 @router.post("/logout")

@@ -10,17 +10,19 @@ cookie the portal uses).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
 
-from stepup.domain.errors import DomainError, NotAuthenticated, NotFound
+from stepup.domain.errors import DomainError, NotAuthenticated, NotFound, RateLimited
 from stepup.domain.policy import ACCOUNT_SCOPE, PIN_SCOPE
 from stepup.services import recovery, staff, support
 from stepup.services.staff import StaffAuth
+from stepup.services.support import PhoneOnFile
 from stepup.web import deps
 from stepup.web.admin import login
 from stepup.web.admin.login import login_token, session_token, to_login
@@ -67,6 +69,22 @@ class Console:
                                                                       self.staff.role)),
                                 **context)
 
+    async def who(self) -> Callable[[str], str]:
+        """How an audit row names its actor: a staff member by name and e-mail (their
+        acts are recorded as ``staff:<id>``), the user, the system, the cancel link."""
+        members = await support.staff_by_actor(self.page.rt)
+        _ = self.page._
+        plain = {"user": _("The user"), "system": _("The service (automatic)"),
+                 "cancel-link": _("The cancel link of a notice"), "cli": _("An operator (CLI)")}
+
+        def name(actor: str) -> str:
+            member = members.get(actor)
+            if member is not None:
+                return f"{member.name} ({member.email})"
+            return plain.get(actor, actor)
+
+        return name
+
 
 async def _console(request: Request) -> Console:
     """The console of a staff member whose login is complete, else where to go: the
@@ -111,8 +129,34 @@ def _lock_what(scope: str) -> str:
     return scope.partition(":")[2] if scope.startswith("method:") else scope
 
 
+@dataclass
+class PhoneLookup:
+    """The phone number on file as a staff member asked for it (None: not asked)."""
+
+    phone: PhoneOnFile | None
+
+
+@dataclass
+class PhoneAnswer:
+    lookup: PhoneLookup | None = None
+    error: str | None = None  # why it is not shown (too many look-ups)
+    status: int = 200
+
+
+async def _look_up_phone(console: Console, user_id: str, request_id: str | None = None
+                         ) -> PhoneAnswer:
+    """The number on file (the look-up audited), or why it is not shown."""
+    try:
+        return PhoneAnswer(PhoneLookup(await support.phone_on_file(
+            console.page.rt, console.actor, console.staff, user_id,
+            request_id=request_id)))
+    except RateLimited as err:
+        return PhoneAnswer(error=console.page.error_message(err), status=status_for(err))
+
+
 async def _user_page(console: Console, user_id: str, *, notice: str | None = None,
-                     error: str | None = None, status_code: int = 200) -> Response:
+                     error: str | None = None, status_code: int = 200,
+                     lookup: PhoneLookup | None = None) -> Response:
     page = console.page
     try:
         d = await recovery.dossier(page.rt, user_id)
@@ -129,7 +173,8 @@ async def _user_page(console: Console, user_id: str, *, notice: str | None = Non
     return console.render("admin/user.html", status_code=status_code,
                           title=page._("Account %(email)s", email=d.user.email), d=d,
                           notice=notice, error=error, scope_name=scope_name,
-                          lock_what=_lock_what,
+                          lock_what=_lock_what, who=await console.who(), lookup=lookup,
+                          phone_action=f"/admin/users/{user_id}/phone",
                           status_name=partial(_status_name, page))
 
 
@@ -139,6 +184,18 @@ async def user_page(request: Request, user_id: str, console: StaffConsole) -> Re
     if request.query_params.get("unlocked"):
         notice = console.page._("The lock was lifted.")
     return await _user_page(console, user_id, notice=notice)
+
+
+@router.post("/users/{user_id}/phone")
+async def user_phone(user_id: str, console: StaffConsole, form: ConsoleForm) -> Response:
+    """Show the account's phone number on file: a POST, because each look-up is
+    audited; the answer is the page itself, so the number is in no URL or history."""
+    try:
+        found = await _look_up_phone(console, user_id)
+    except NotFound:
+        return console.page.not_found()
+    return await _user_page(console, user_id, lookup=found.lookup, error=found.error,
+                            status_code=found.status)
 
 
 @router.post("/users/{user_id}/unlock")
@@ -163,7 +220,8 @@ def _checklist(page: Page) -> list[tuple[str, str]]:
 
 
 async def _request_page(console: Console, request_id: str, *, error: str | None = None,
-                        notice: str | None = None, status_code: int = 200) -> Response:
+                        notice: str | None = None, status_code: int = 200,
+                        lookup: PhoneLookup | None = None) -> Response:
     page = console.page
     try:
         row = await recovery.get(page.rt, request_id)
@@ -181,6 +239,7 @@ async def _request_page(console: Console, request_id: str, *, error: str | None 
         self_checked=row.status == "checked" and row.checked_by == me.id,
         can_reject=row.status in ("requested", "checked", "approved"),
         staff_name=lambda sid: d.staff_names.get(sid or "", sid or ""),
+        lookup=lookup, phone_action=f"/admin/recovery/{request_id}/phone",
     )
 
 
@@ -195,6 +254,19 @@ async def request_page(request: Request, request_id: str, console: StaffConsole
                "rejected": N_("The request is rejected.")}
     notice = console.page._(notices[done]) if done in notices else None
     return await _request_page(console, request_id, notice=notice)
+
+
+@router.post("/recovery/{request_id}/phone")
+async def request_phone(request_id: str, console: StaffConsole, form: ConsoleForm
+                        ) -> Response:
+    """The number on file of the request's account, to call back (the checklist)."""
+    try:
+        row = await recovery.get(console.page.rt, request_id)
+        found = await _look_up_phone(console, row.user_id, request_id)
+    except NotFound:
+        return console.page.not_found()
+    return await _request_page(console, request_id, lookup=found.lookup, error=found.error,
+                               status_code=found.status)
 
 
 async def _decide(console: Console, form: Mapping[str, str], request_id: str, action: str

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import Response
 
-from stepup.domain.errors import AccountLocked, DomainError, NotAuthenticated, RateLimited
+from stepup.domain.errors import AccountLocked, DomainError, NotAuthenticated
 from stepup.domain.refusals import held
 from stepup.methods.base import ChallengeSent
 from stepup.services import accounts, login, sessions
@@ -31,9 +31,9 @@ from stepup.web.portal.plumbing import (
     UserForm,
     VisitorForm,
     VisitorPage,
+    code_sent,
     portal_router,
     refused,
-    status_for,
 )
 from stepup.web.portal.render import (
     DEVICE_COOKIE,
@@ -268,20 +268,14 @@ async def second_factor_send(request: Request, page: VisitorPage,
     if not token:
         return login_expired(page)
     method = form.get("method", "")
-    error, status, sent, wait = None, 200, None, 0
-    try:
-        sent = await login.challenge(page.rt, deps.actor(request), token, method)
-    except NotAuthenticated:
-        return login_expired(page)
-    except DomainError as err:
-        error, status = page.send_error(err), status_for(err)
-        wait = (err.retry_after or 0) if isinstance(err, RateLimited) else 0
+    done = await code_sent(page, login.challenge(page.rt, deps.actor(request), token, method),
+                           lambda: login_expired(page))
     try:
         methods = await login.flow_methods(page.rt, token)
     except DomainError:
         return login_expired(page)
-    return await _second_factor_form(page, token, methods, method, error=error, sent=sent,
-                                     wait=wait, status_code=status)
+    return await _second_factor_form(page, token, methods, method, error=done.error,
+                                     sent=done.sent, wait=done.wait, status_code=done.status)
 
 
 # --- logout ----------------------------------------------------------------------------

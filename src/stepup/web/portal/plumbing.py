@@ -12,7 +12,9 @@ A handler names what it needs and FastAPI hands it over::
 * ``VisitorForm`` / ``UserForm``: the submitted form once its CSRF token is checked, else
   the 403 page;
 * ``refused(page, step, redraw)``: the service's step, or — when it refuses with a domain
-  error — the form drawn again with the reason and the status of that error.
+  error — the form drawn again with the reason and the status of that error;
+* ``code_sent(page, send, expired)``: "Send a code" at a login's second factor (the
+  portal's and the console's): what was sent, or why not and how long to wait.
 
 A dependency or a refused step that decides the answer raises :class:`PageAnswer`; the
 routes of the portal (:class:`PortalRoute`) answer with its response. The page is built
@@ -29,9 +31,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
-from stepup.domain.errors import DomainError, Forbidden
+from stepup.domain.errors import DomainError, Forbidden, NotAuthenticated, RateLimited
 from stepup.methods import registry
-from stepup.methods.base import HoldsSeveralCredentials, IssuesCodeSets
+from stepup.methods.base import ChallengeSent, HoldsSeveralCredentials, IssuesCodeSets
 from stepup.store.models import User
 from stepup.web.portal.render import Page, form_data, logged_in, to_login
 from stepup.web.problems import STATUS_BY_CODE
@@ -202,3 +204,30 @@ async def refused(page: Page, step: Awaitable[T], redraw: Redraw) -> T:
         drawn = redraw(Refusal(err, page.error_message(err), status_for(err)))
         response = drawn if isinstance(drawn, Response) else await drawn
         raise PageAnswer(response) from err
+
+
+# --- "Send a code" at a login's second factor ----------------------------------------------
+
+
+@dataclass
+class CodeSent:
+    """What "Send a code" did, as the second-factor form shows it."""
+
+    sent: ChallengeSent | None = None
+    error: str | None = None  # why nothing was sent (Page.send_error)
+    status: int = 200
+    wait: int = 0  # seconds before asking again, when refused for that
+
+
+async def code_sent(page: Page, send: Awaitable[ChallengeSent],
+                    expired: Callable[[], Response]) -> CodeSent:
+    """Send a code for a login waiting for its second factor; a refusal is told on the
+    form (with its status, and the wait a rate limit names). A login that is over
+    (``NotAuthenticated``) answers ``expired()`` instead (a :class:`PageAnswer`)."""
+    try:
+        return CodeSent(sent=await send)
+    except NotAuthenticated:
+        raise PageAnswer(expired()) from None
+    except DomainError as err:
+        wait = (err.retry_after or 0) if isinstance(err, RateLimited) else 0
+        return CodeSent(error=page.send_error(err), status=status_for(err), wait=wait)
