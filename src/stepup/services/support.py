@@ -85,7 +85,6 @@ async def _unlock(rt: Runtime, db: AsyncSession, actor: Actor, user: User, what:
 # How many accounts' numbers one staff member may look up in an hour: a day's call-backs
 # fit, copying out the customer list does not.
 PHONE_LOOKUPS_PER_HOUR = 30
-PHONE_VIEWED = "support.phone_viewed"
 
 
 @dataclass(frozen=True)
@@ -131,7 +130,8 @@ async def phone_on_file(rt: Runtime, actor: Actor, staff: Staff, user_id: str, *
                if verifier and user.phone_verified else None)
         phone = rt.destinations.read(row) if row is not None else None
         why = {"request": request_id} if request_id else {}
-        await audit.record(db, rt.clock, actor, PHONE_VIEWED, user.id, staff=staff.id,
+        await audit.record(db, rt.clock, actor, "support.phone_viewed", user.id,
+                           staff=staff.id,
                            found=phone is not None, **why)
         await db.commit()
         return _phone(phone) if phone else None

@@ -41,6 +41,7 @@ TEXTS: dict[str, Mapping[str, str]] = {
     "account.deleted": {"": N_("Account deleted")},
     "account.locked": {"": N_("Account locked for a while after too many wrong attempts")},
     "account.unlocked": {"": N_("Account unlocked by support")},
+    "support.phone_viewed": {"": N_("Support looked up your phone number to call you back")},
     "login.succeeded": {
         "password": N_("Logged in with the password"),
         "remembered_device": N_("Logged in on a remembered device, without a security code"),
