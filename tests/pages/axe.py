@@ -86,8 +86,10 @@ def assert_axe_clean(page: Page, label: str, *, phone: bool = True) -> None:
     assert not report, f"axe: {label} ({page.url}):\n" + "\n".join(report)
 
 
-def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
-    """``<name>.png`` in $STEPUP_SCREENSHOTS (relative to the repository), when it is set."""
+def screenshot(page: Page, name: str, *, full_page: bool = False,
+               centre: str | None = None) -> None:
+    """``<name>.png`` in $STEPUP_SCREENSHOTS (relative to the repository), when it is set:
+    the window from the page's top, around ``centre``, or the whole page (``full_page``)."""
     folder = os.environ.get("STEPUP_SCREENSHOTS")
     if not folder:
         return
@@ -95,5 +97,11 @@ def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:
     if not path.is_absolute():
         path = ROOT / path
     path.mkdir(parents=True, exist_ok=True)
+    # The page from its top (a field with autofocus may have scrolled it), or with the
+    # element ``centre`` (a CSS selector) in the middle of the window.
+    if centre:
+        page.locator(centre).evaluate("e => e.scrollIntoView({block: 'center'})")
+    else:
+        page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(path / f"{name}.png"), full_page=full_page, animations="disabled",
                     caret="hide")
