@@ -115,7 +115,13 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         page.get_by_role("button", name="Verify").click()
         page.wait_for_url("**/settings/methods?done=enabled&method=sms")
         assert_axe_clean(page, "methods, SMS enabled")
-        page.locator("#method-sms a.switch[href*='op=withdrawal']").click()
+        # The switch, by keyboard as a screen reader user would: its name, its state,
+        # and Space to toggle it.
+        switch = page.locator("#method-sms").get_by_role("switch", name="Withdrawal")
+        expect(switch).to_have_attribute("aria-checked", "false")
+        switch.focus()
+        page.keyboard.press(" ")
+        page.wait_for_url("**/settings/methods/sms/switch?op=withdrawal&on=1")
         assert_axe_clean(page, "switch SMS on for withdrawals")
         page.get_by_role("button", name="Send code").click()
         expect(page.get_by_role("status")).to_contain_text(f"We sent a code to {masked}")

@@ -161,6 +161,8 @@ def test_the_readme_journey(server: str, lang: str) -> None:
         page.click("form[action$='/confirm'] button[type=submit]")
         expect(page.locator(".op-head .badge-on")).to_be_visible()
         assert_axe_clean(page, f"withdrawal confirmed ({lang})")
+        page.goto(f"{server}/settings/activity")
+        assert_axe_clean(page, f"recent security activity ({lang})")
 
         context.close()
         browser.close()
