@@ -24,7 +24,15 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	cd clients/python && ../../$(VENV)/bin/mypy
 
-test-sqlite: $(STAMP)
+# axe-core, from npm at the version its lock file pins: the browser tests inject it into
+# every page they visit (tests/pages/axe.py). Installed once, again when the lock changes.
+AXE = tests/pages/axe/node_modules/axe-core/axe.min.js
+
+$(AXE): tests/pages/axe/package.json tests/pages/axe/package-lock.json
+	cd tests/pages/axe && npm ci --no-audit --no-fund
+	touch $(AXE)
+
+test-sqlite: $(STAMP) $(AXE)
 	$(PY) -m pytest -q
 
 # The tests that start their own `stepup serve` on a data directory (the CLI, the

@@ -21,6 +21,7 @@ import uvicorn
 from stepup.config import Settings
 from stepup.domain.clock import SystemClock
 from stepup.web.app import create_app
+from tests.pages.axe import assert_axe_clean
 from tests.pages.helpers import PASSWORD, PIN
 from tests.support.server import free_port
 
@@ -90,21 +91,25 @@ def test_journey_totp_then_backup_code(server: str) -> None:
 
         # Sign up.
         page.goto(f"{server}/signup")
+        assert_axe_clean(page, "sign-up")
         page.get_by_label("E-mail").fill(email)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_label("PIN").fill(PIN)
         page.get_by_role("button", name="Create account").click()
         page.wait_for_url("**/settings/methods")
+        assert_axe_clean(page, "methods, nothing enabled")
         expect(page.locator("#method-webauthn")).to_contain_text("Disabled")
         expect(page.locator("#method-sms")).to_contain_text("Disabled")
         page.screenshot(path=str(ARTIFACTS / "methods-empty.png"), full_page=True)
 
         # Enable the authenticator app: PIN, then QR + key, then a code.
         page.locator("#method-totp").get_by_role("link", name="Enable").click()
+        assert_axe_clean(page, "TOTP set-up: the PIN")
         page.get_by_label("PIN").fill(PIN)
         page.get_by_role("button", name="Verify").click()
         expect(page.locator("figure.qr svg")).to_be_visible()
         expect(page.get_by_role("button", name="Copy")).to_be_visible()  # shown by JS
+        assert_axe_clean(page, "TOTP set-up: QR code and key")
         page.screenshot(path=str(ARTIFACTS / "totp-enroll.png"), full_page=True)
         secret = page.locator("#totp-secret").inner_text().replace(" ", "")
         totp = pyotp.TOTP(secret)
@@ -112,15 +117,18 @@ def test_journey_totp_then_backup_code(server: str) -> None:
         page.get_by_role("button", name="Confirm").click()
         page.wait_for_url("**/settings/methods?done=enabled&method=totp")
         expect(page.locator("#method-totp .badge")).to_have_text("Enabled")
+        assert_axe_clean(page, "methods, TOTP enabled")
 
         # Log out, log in with the password and a TOTP code of the next time step (the
         # current one was spent on enrolling; ±1 step is accepted).
         page.get_by_role("button", name="Log out").click()
         page.wait_for_url("**/login?bye=1")
+        assert_axe_clean(page, "login, after logging out")
         page.get_by_label("E-mail").fill(email)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url("**/login/second-factor")
+        assert_axe_clean(page, "second factor: authenticator app")
         page.get_by_label("Security code").fill(totp.at(time.time() + 30))
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url("**/settings/methods")
@@ -133,6 +141,7 @@ def test_journey_totp_then_backup_code(server: str) -> None:
         assert len(codes) == 10
         finish = page.get_by_role("button", name="Finish")
         expect(finish).to_be_disabled()
+        assert_axe_clean(page, "backup codes shown")
         with page.expect_download() as download_info:
             page.get_by_role("button", name="Download .txt").click()
         downloaded = Path(download_info.value.path()).read_text()
@@ -147,6 +156,7 @@ def test_journey_totp_then_backup_code(server: str) -> None:
         finish.click()
         page.wait_for_url("**/settings/methods?done=enabled&method=backup_codes")
         expect(page.locator("#method-backup_codes")).to_contain_text("10 unused codes left")
+        assert_axe_clean(page, "methods, TOTP and backup codes enabled")
 
         # Log out, log in with a backup code.
         page.get_by_role("button", name="Log out").click()
@@ -155,12 +165,14 @@ def test_journey_totp_then_backup_code(server: str) -> None:
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url("**/login/second-factor")
         page.get_by_role("link", name="Backup code", exact=True).click()
+        assert_axe_clean(page, "second factor: backup code")
         page.screenshot(path=str(ARTIFACTS / "second-factor-backup.png"), full_page=True)
         page.get_by_label("Backup code").fill(codes[0])
         page.get_by_role("button", name="Log in").click()
         # Seed 004, option 1: after a backup-code login, a prompt to re-configure.
         page.wait_for_url("**/settings/methods?reconfigure=1*")
         expect(page.locator("#method-backup_codes")).to_contain_text("9 unused codes left")
+        assert_axe_clean(page, "methods, after a backup-code login")
         page.screenshot(path=str(ARTIFACTS / "methods.png"), full_page=True)
 
         context.close()
@@ -190,18 +202,22 @@ def test_russian_pages_and_a_refused_pin(server: str) -> None:
 
         page.goto(f"{server}/signup?lang=ru")
         expect(page.get_by_role("heading", level=1)).to_have_text("Регистрация")
+        assert_axe_clean(page, "sign-up, Russian")
         page.get_by_label("Электронная почта").fill(email)
         page.get_by_label("Пароль").fill(PASSWORD)
         page.get_by_label("ПИН-код").fill(PIN)
         page.get_by_role("button", name="Зарегистрироваться").click()
         page.wait_for_url("**/settings/methods")
         expect(page.get_by_role("heading", level=1)).to_have_text("Способы аутентификации")
+        assert_axe_clean(page, "methods, Russian")
         page.screenshot(path=str(ARTIFACTS / "methods-ru.png"), full_page=True)
 
         page.locator("#method-totp").get_by_role("link", name="Включить").click()
+        assert_axe_clean(page, "TOTP set-up: the PIN, Russian")
         page.get_by_label("ПИН-код").fill("999999")
         page.get_by_role("button", name="Подтвердить").click()
         expect(page.get_by_role("alert")).to_contain_text("Неверный ПИН-код")
+        assert_axe_clean(page, "TOTP set-up: a wrong PIN, Russian")
         page.screenshot(path=str(ARTIFACTS / "pin-refused-ru.png"), full_page=True)
         browser.close()
 
@@ -254,6 +270,7 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
         expect(page.get_by_label("E-mail address")).to_have_value(email)
         expect(page.get_by_label("PIN")).to_be_focused()
         page.get_by_label("PIN").fill(PIN)
+        assert_axe_clean(page, "e-mail codes set-up: address and PIN")
         page.screenshot(path=str(ARTIFACTS / "email-enable-step1.png"), full_page=True)
         page.get_by_role("button", name="Send", exact=True).click()
 
@@ -262,6 +279,7 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
         resend = page.locator("button[data-countdown]")
         expect(resend).to_be_disabled()
         expect(resend).to_have_text(re.compile(r"Resend code in 0:0[1-4]"))
+        assert_axe_clean(page, "e-mail codes set-up: the code, Resend counting down")
         page.screenshot(path=str(ARTIFACTS / "email-enable-step2.png"), full_page=True)
         expect(resend).to_be_enabled(timeout=8000)
         expect(resend).to_have_text("Resend code")
@@ -271,6 +289,7 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
         section = page.locator("#method-email")
         expect(section.locator(".badge")).to_have_text("Enabled")
         expect(section).to_contain_text(f"Codes are sent to {masked}")
+        assert_axe_clean(page, "methods, e-mail codes enabled")
         page.screenshot(path=str(ARTIFACTS / "methods-email-enabled.png"), full_page=True)
 
         # Backup codes too, so that the login page has a channel to choose.
@@ -291,10 +310,12 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
         expect(picker.get_by_role("link", name="Backup code", exact=True)).to_be_visible()
         expect(picker).to_contain_text(masked)
         expect(page.get_by_text(f"Codes are sent to {masked}.")).to_be_visible()
+        assert_axe_clean(page, "second factor: e-mail, before sending")
         page.screenshot(path=str(ARTIFACTS / "second-factor-email.png"), full_page=True)
         page.get_by_role("button", name="Send code").click()
         expect(page.get_by_role("status")).to_contain_text(f"We sent a code to {masked}.")
         expect(page.locator("button[data-countdown]")).to_be_disabled()
+        assert_axe_clean(page, "second factor: e-mail, code sent")
         page.screenshot(path=str(ARTIFACTS / "second-factor-email-sent.png"), full_page=True)
 
         # The development outbox page shows the message (under the same CSP).
@@ -305,6 +326,7 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
             has_text=re.compile(r"\d{6} is your security code"))
         expect(code_messages).to_have_count(2)  # enabling, then logging in
         expect(code_messages.first).to_contain_text("to log in")
+        assert_axe_clean(outbox, "development outbox")
         outbox.screenshot(path=str(ARTIFACTS / "dev-outbox.png"), full_page=True)
         outbox.close()
 
@@ -325,6 +347,7 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
             expect(page.locator("button[data-countdown]")).to_be_enabled(timeout=8000)
             page.locator("button[data-countdown]").click()
         expect(page.get_by_role("status")).to_contain_text("We sent a code")
+        assert_axe_clean(page, "second factor: e-mail, on a phone")
         page.screenshot(path=str(ARTIFACTS / "second-factor-email-mobile.png"), full_page=True)
         context.close()
         browser.close()

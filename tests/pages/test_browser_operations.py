@@ -21,6 +21,7 @@ from stepup.config import Settings
 from stepup.domain.clock import SystemClock
 from stepup.services import apikeys
 from stepup.services.runtime import Actor, Runtime
+from tests.pages.axe import assert_axe_clean
 from tests.pages.helpers import PASSWORD, PIN
 from tests.pages.test_browser import ARGS, ARTIFACTS, CHROMIUM, _serve
 
@@ -99,24 +100,41 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
 
         # The user enables SMS and switches it On for Withdrawal, through the pages.
         page.goto(f"{server}/login")
+        assert_axe_clean(page, "login")
         page.get_by_label("E-mail").fill(email)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url("**/settings/methods")
         page.locator("#method-sms").get_by_role("link", name="Enable").click()
+        assert_axe_clean(page, "SMS set-up: number and PIN")
         page.get_by_label("Mobile phone number").fill(e164)
         page.get_by_label("PIN", exact=True).fill(PIN)
         page.get_by_role("button", name="Send", exact=True).click()
+        assert_axe_clean(page, "SMS set-up: the code")
         page.get_by_label("Security code", exact=True).fill(sms_code(page))
         page.get_by_role("button", name="Verify").click()
         page.wait_for_url("**/settings/methods?done=enabled&method=sms")
-        page.locator("#method-sms a.switch[href*='op=withdrawal']").click()
+        assert_axe_clean(page, "methods, SMS enabled")
+        # The switch, by keyboard as a screen reader user would: its name, its state,
+        # and Space to toggle it.
+        switch = page.locator("#method-sms").get_by_role("switch", name="Withdrawal")
+        expect(switch).to_have_attribute("aria-checked", "false")
+        switch.focus()
+        page.keyboard.press(" ")
+        page.wait_for_url("**/settings/methods/sms/switch?op=withdrawal&on=1")
+        assert_axe_clean(page, "switch SMS on for withdrawals")
         page.get_by_role("button", name="Send code").click()
         expect(page.get_by_role("status")).to_contain_text(f"We sent a code to {masked}")
+        assert_axe_clean(page, "switch SMS on for withdrawals: code sent")
         page.get_by_label("Security code", exact=True).fill(sms_code(page))
         page.get_by_role("button", name="Verify").click()
         page.wait_for_url("**/settings/methods?done=switched&method=sms")
-        expect(page.locator("#method-sms a.switch[href*='op=withdrawal']")).to_contain_text("On")
+        withdrawal = page.locator("#method-sms a.switch[href*='op=withdrawal']")
+        expect(withdrawal).to_contain_text("On")
+        expect(withdrawal).to_have_attribute("role", "switch")
+        expect(withdrawal).to_have_attribute("aria-checked", "true")
+        expect(page.get_by_role("switch", name="Withdrawal", checked=True)).to_have_count(1)
+        assert_axe_clean(page, "methods, SMS on for withdrawals")
         page.get_by_role("button", name="Log out").click()
         page.wait_for_url("**/login?bye=1")
 
@@ -129,6 +147,7 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         page.goto(f"{server}/operations/{op_id}")
         page.wait_for_url(f"**/login?next=/operations/{op_id}")
         expect(page.get_by_role("status")).to_contain_text("Log in to continue.")
+        assert_axe_clean(page, "login to continue to a withdrawal")
         page.get_by_label("E-mail").fill(email)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
@@ -136,6 +155,7 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         page.get_by_role("button", name="Send code").click()
         page.get_by_label("Security code", exact=True).fill(sms_code(page))
         page.get_by_label("Remember this device for 30 days").check()
+        assert_axe_clean(page, "second factor: SMS code sent")
         page.screenshot(path=str(ARTIFACTS / "second-factor-remember.png"), full_page=True)
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url(f"**/operations/{op_id}")
@@ -147,6 +167,7 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         expect(details.locator("#op-destination")).to_have_text(DESTINATION)
         expect(details.locator(".op-short")).to_have_count(0)  # never shortened
         expect(page.get_by_role("heading", name="Enter your PIN")).to_be_visible()
+        assert_axe_clean(page, "withdrawal: the PIN")
         page.screenshot(path=str(ARTIFACTS / "operation-pin.png"), full_page=True)
         page.get_by_label("PIN", exact=True).fill(PIN)
         page.get_by_role("button", name="Continue").click()
@@ -165,6 +186,7 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         assert code_box["x"] > details_box["x"] + details_box["width"] - 1  # beside it
         expect(page.locator(".op-recap")).to_have_text(f"You confirm: 0.25 BTC to {DESTINATION}")
         page.get_by_label("Security code", exact=True).fill(sms_code(page))
+        assert_axe_clean(page, "withdrawal: the SMS code")
         page.screenshot(path=str(ARTIFACTS / "operation-code.png"), full_page=True)
         page.get_by_role("button", name="Confirm withdrawal").click()
 
@@ -180,6 +202,7 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         copy.click()
         expect(copy).to_have_text("Copied")
         assert page.evaluate("navigator.clipboard.readText()") == receipt
+        assert_axe_clean(page, "withdrawal confirmed, receipt open")
         page.screenshot(path=str(ARTIFACTS / "operation-confirmed.png"), full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})
         page.screenshot(path=str(ARTIFACTS / "operation-confirmed-mobile.png"), full_page=True)
@@ -190,15 +213,18 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         devices = page.locator("#devices")
         expect(devices.locator(".device")).to_have_count(1)
         expect(devices).to_contain_text("This device")
+        assert_axe_clean(page, "methods, a remembered device")
         devices.screenshot(path=str(ARTIFACTS / "remembered-devices.png"))
         page.get_by_role("link", name="New withdrawal").click()
         page.get_by_label("Amount").fill("150")
         page.get_by_label("Currency").fill("usd")
         page.get_by_label("Destination").fill("DE89 3704 0044 0532 0130 00")
+        assert_axe_clean(page, "new withdrawal, filled in")
         page.screenshot(path=str(ARTIFACTS / "operation-new.png"), full_page=True)
         page.get_by_role("button", name="Continue").click()
         expect(page.locator(".op-currency")).to_have_text("USD")
         page.set_viewport_size({"width": 390, "height": 844})
+        assert_axe_clean(page, "withdrawal: the PIN, on a phone")
         page.screenshot(path=str(ARTIFACTS / "operation-pin-mobile.png"), full_page=True)
         context.close()
         browser.close()

@@ -17,6 +17,7 @@ import pytest
 
 from stepup.config import Settings
 from stepup.services.runtime import Runtime
+from tests.pages.axe import assert_axe_clean
 from tests.pages.helpers import PASSWORD, PIN
 from tests.pages.test_browser import ARGS, ARTIFACTS, CHROMIUM, _serve
 from tests.support.server import free_port
@@ -51,6 +52,7 @@ def _sign_up_and_enable(page: Page, base: str, email: str) -> None:
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url("**/settings/methods")
     page.locator("#method-webauthn").get_by_role("link", name="Enable").click()
+    assert_axe_clean(page, "passkey set-up: the PIN")
     page.get_by_label("PIN").fill(PIN)
     page.get_by_role("button", name="Verify").click()
 
@@ -88,11 +90,13 @@ def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
         # Enable: the PIN, then the browser makes the passkey.
         _sign_up_and_enable(page, server, email)
         expect(page.get_by_role("button", name="Create passkey")).to_be_visible()
+        assert_axe_clean(page, "passkey set-up: Create passkey")
         page.screenshot(path=str(ARTIFACTS / "passkey-enroll.png"), full_page=True)
         page.get_by_role("button", name="Create passkey").click()
         page.wait_for_url("**/settings/methods?done=enabled&method=webauthn")
         expect(page.locator("#method-webauthn .badge")).to_have_text("Enabled")
         expect(page.locator("#method-webauthn .passkey-name")).to_have_text(["Passkey 1"])
+        assert_axe_clean(page, "methods, a passkey enabled")
         page.locator("#method-webauthn").screenshot(path=str(ARTIFACTS / "passkey-methods.png"))
         assert signatures() >= 0  # the virtual authenticator holds it
 
@@ -105,6 +109,7 @@ def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url("**/login/second-factor")
         expect(page.get_by_text("Use your passkey to finish logging in.")).to_be_visible()
+        assert_axe_clean(page, "second factor: passkey")
         page.screenshot(path=str(ARTIFACTS / "passkey-login.png"), full_page=True)
         before = signatures()
         page.get_by_role("button", name="Log in with your passkey").click()
@@ -113,6 +118,7 @@ def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
 
         # Switch it On for Withdrawal: confirmed with the passkey.
         page.locator("#method-webauthn a.switch[href*='op=withdrawal']").click()
+        assert_axe_clean(page, "switch passkeys on for withdrawals")
         page.get_by_role("button", name="Verify").click()
         page.wait_for_url("**/settings/methods?done=switched&method=webauthn")
         expect(page.locator("#method-webauthn a.switch[href*='op=withdrawal']")
@@ -124,20 +130,25 @@ def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
         page.get_by_label("Currency").fill("BTC")
         page.get_by_label("Destination").fill(
             "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq")
+        assert_axe_clean(page, "new withdrawal, filled in")
         page.get_by_role("button", name="Continue").click()
         page.get_by_label("PIN", exact=True).fill(PIN)
         page.get_by_role("button", name="Continue").click()
         expect(page.get_by_role("heading", name="Confirm with your passkey")).to_be_visible()
+        assert_axe_clean(page, "withdrawal: the passkey")
         page.screenshot(path=str(ARTIFACTS / "passkey-withdrawal.png"), full_page=True)
         page.get_by_role("button", name="Confirm withdrawal").click()
         expect(page.locator(".op-method")).to_have_text("Passkeys")
+        assert_axe_clean(page, "withdrawal confirmed with a passkey")
 
         # Disable, with the passkey.
         page.goto(f"{server}/settings/methods")
-        page.locator("#method-webauthn").get_by_role("link", name="Disable").click()
+        page.locator("#method-webauthn").get_by_role("link", name="Disable passkeys").click()
+        assert_axe_clean(page, "disable passkeys")
         page.get_by_role("button", name="Disable").click()
         page.wait_for_url("**/settings/methods?done=disabled&method=webauthn")
         expect(page.locator("#method-webauthn .badge")).to_have_text("Disabled")
+        assert_axe_clean(page, "methods, passkeys disabled")
 
         context.close()
         browser.close()
@@ -159,4 +170,5 @@ def test_the_page_says_where_passkeys_work_when_opened_elsewhere(server: str) ->
         expect(page.get_by_text("Passkeys for this account work on localhost only")
                ).to_be_visible()
         expect(page.get_by_role("button", name="Create passkey")).to_be_disabled()
+        assert_axe_clean(page, "passkey set-up on the wrong site")
         browser.close()

@@ -11,6 +11,7 @@ import pyotp
 import pytest
 
 from stepup.config import Settings
+from tests.pages.axe import assert_axe_clean
 from tests.pages.helpers import PASSWORD, PIN
 from tests.pages.test_browser import ARGS, CHROMIUM, _serve
 
@@ -52,6 +53,7 @@ def test_totp_set_up_on_a_phone_forgives_a_typo(server: str) -> None:
         link = page.get_by_role("link", name="Open in authenticator app")
         expect(link).to_be_visible()
         assert (link.get_attribute("href") or "").startswith("otpauth://totp/")
+        assert_axe_clean(page, "TOTP set-up on a phone: QR code, key and app link")
         secret = page.locator("#totp-secret").inner_text().replace(" ", "")
         # Every group of four sits on one line: never broken inside, even at 320 px.
         lines = page.locator(".secret-group").evaluate_all(
@@ -65,10 +67,12 @@ def test_totp_set_up_on_a_phone_forgives_a_typo(server: str) -> None:
         page.get_by_role("button", name="Confirm").click()
         expect(page.locator(".alert-error")).to_be_visible()
         expect(page.locator("figure.qr svg")).to_be_visible()
+        assert_axe_clean(page, "TOTP set-up on a phone: a mistyped code")
         assert page.locator("#totp-secret").inner_text().replace(" ", "") == secret
         page.get_by_label("Security code").fill(pyotp.TOTP(secret).now())
         page.get_by_role("button", name="Confirm").click()
         page.wait_for_url("**/settings/methods?done=enabled&method=totp")
+        assert_axe_clean(page, "methods on a phone, TOTP enabled")
 
         # On a computer the link is not offered: the QR code is the way there.
         desktop = browser.new_context(viewport={"width": 1100, "height": 900},
@@ -85,4 +89,5 @@ def test_totp_set_up_on_a_phone_forgives_a_typo(server: str) -> None:
         other.get_by_role("button", name="Verify").click()
         expect(other.locator("figure.qr svg")).to_be_visible()
         expect(other.get_by_role("link", name="Open in authenticator app")).to_be_hidden()
+        assert_axe_clean(other, "TOTP set-up on a computer")
         browser.close()

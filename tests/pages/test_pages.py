@@ -49,8 +49,15 @@ async def test_methods_page_lists_the_six_sections(client: httpx.AsyncClient) ->
         s = section(html, t)
         assert "Disabled" in s and "Not yet available" not in s
         assert f'href="/settings/methods/{t}/enable"' in s and ">Enable<" in s
-        assert s.count('class="switch-state">Off<') == 2
+        assert s.count('class="switch-state" aria-hidden="true">Off<') == 2
+        # Each switch one control: role switch, its state in aria-checked, its name the
+        # operation; the Enable button named after its method (five cards, five names).
+        assert s.count('role="switch" aria-checked="false"') == 2
+        assert f'aria-labelledby="sw-{t}-login"' in s and f'id="sw-{t}-login"' in s
         assert ">Login<" in s and ">Withdrawal<" in s
+    names = re.findall(r'aria-label="(Enable [^"]+)">Enable<', html)
+    assert len(names) >= len(ORDER) and len(set(names)) == len(names)
+    assert "Enable SMS codes" in names
     # Security identities: e-mail, phone, grade, count, what protects login.
     ident = html[html.index("Security identities"):html.index('id="method-totp"')]
     assert EMAIL in ident and "Not verified" in ident and "Grade 0" in ident

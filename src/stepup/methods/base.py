@@ -88,6 +88,10 @@ class Descriptor:
     setup_intro: str | None = None
     #: Its own line on the Disable form, where the general one does not fit.
     disable_intro: str | None = None
+    #: The accessible names of its Enable and Disable buttons on the methods page, each a
+    #: whole sentence ("Enable SMS codes"): five cards must not all offer "Enable".
+    enable_label: str | None = None
+    disable_label: str | None = None
     hints: InputHints = field(default_factory=InputHints)
     #: Its templates (``<type>/setup.html``, ``prompt.html``, ``card.html``, …), where it
     #: has any; the pages fall back on ``web/templates/method/`` for the others.

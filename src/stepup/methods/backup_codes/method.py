@@ -131,6 +131,7 @@ DESCRIPTOR = Descriptor(
     name=N_("Backup codes"), notice_name=N_("Backup codes"),
     blurb=N_("Ten single-use codes to print and keep in a safe place, for when your other "
              "methods are out of reach."),
+    enable_label=N_("Enable backup codes"), disable_label=N_("Disable backup codes"),
     login_fallback=True, proof_label=N_("Backup code"),
     disable_intro=N_("Enter one of your backup codes, and then click Disable. All your "
                      "backup codes will stop working."),

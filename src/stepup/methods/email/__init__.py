@@ -10,6 +10,7 @@ DESCRIPTOR = Descriptor(
     type="email", order=30,
     name=N_("E-mail"), notice_name=N_("E-mail codes"),
     blurb=N_("Security codes sent to your e-mail address."),
+    enable_label=N_("Enable e-mail codes"), disable_label=N_("Disable e-mail codes"),
     sends_codes=True, message_format="mail", channel_name=N_("e-mail codes"), channel_word="e-mail",
     channel_label="E-mail", destination="email",
     code_hint=N_("The 6-digit code from the e-mail we sent you."),

@@ -10,6 +10,7 @@ DESCRIPTOR = Descriptor(
     type="sms", order=20,
     name=N_("SMS"), notice_name=N_("SMS codes"),
     blurb=N_("Security codes sent to your mobile phone by SMS."),
+    enable_label=N_("Enable SMS codes"), disable_label=N_("Disable SMS codes"),
     sends_codes=True, message_format="text", channel_name=N_("SMS codes"),
     channel_word="SMS", channel_label="SMS",
     destination="phone", verifies_phone=True,

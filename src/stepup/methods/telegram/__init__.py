@@ -16,6 +16,7 @@ DESCRIPTOR = Descriptor(
     type="telegram", order=45,
     name=N_("Telegram"), notice_name=N_("Telegram codes"),
     blurb=N_("Security codes sent to you on Telegram."),
+    enable_label=N_("Enable Telegram codes"), disable_label=N_("Disable Telegram codes"),
     sends_codes=True, message_format="chat", channel_name=N_("Telegram codes"),
     channel_word="Telegram", channel_label="Telegram", destination="phone",
     code_hint=N_("The 6-digit code from the Telegram message we sent you."),

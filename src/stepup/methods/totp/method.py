@@ -293,6 +293,8 @@ DESCRIPTOR = Descriptor(
     name=N_("Authenticator app"), notice_name=N_("Authenticator app"),
     blurb=N_("Six-digit codes made by an app on your phone (Google Authenticator, "
              "Microsoft Authenticator and others)."),
+    enable_label=N_("Enable the authenticator app"),
+    disable_label=N_("Disable the authenticator app"),
     templates=Path(__file__).parent / "templates",
 )
 METHOD = TotpMethod()

@@ -368,6 +368,7 @@ DESCRIPTOR = Descriptor(
     type=CHANNEL, order=60,
     name=N_("Passkeys"), notice_name=N_("Passkeys"),
     blurb=N_("Your device's fingerprint, face or screen lock, or a security key."),
+    enable_label=N_("Enable passkeys"), disable_label=N_("Disable passkeys"),
     browser_ceremony=True, templates=Path(__file__).parent / "templates",
 )
 METHOD = WebAuthnMethod()

@@ -10,6 +10,7 @@ DESCRIPTOR = Descriptor(
     type="whatsapp", order=40,
     name=N_("WhatsApp"), notice_name=N_("WhatsApp codes"),
     blurb=N_("Security codes sent to you on WhatsApp."),
+    enable_label=N_("Enable WhatsApp codes"), disable_label=N_("Disable WhatsApp codes"),
     sends_codes=True, message_format="chat", channel_name=N_("WhatsApp codes"),
     channel_word="WhatsApp",
     channel_label="WhatsApp", destination="phone",

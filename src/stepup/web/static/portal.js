@@ -194,5 +194,12 @@
       box.addEventListener("change", sync);
       sync();
     });
+    // A switch (a link with role="switch") is toggled with Space, as a screen reader
+    // announcing "switch" leads one to expect; Enter follows the link as ever.
+    document.querySelectorAll("a[role=switch]").forEach(function (el) {
+      el.addEventListener("keydown", function (event) {
+        if (event.key === " ") { event.preventDefault(); el.click(); }
+      });
+    });
   });
 })();

@@ -1,0 +1,170 @@
+"""The README's journey, in English and in Russian, in Debian's Chromium (Playwright):
+sign up → the authenticator app (QR code and key) → switched on for withdrawals →
+backup codes → log out → log in (the second factor, then a backup code) → a withdrawal
+confirmed with the app. axe-core finds nothing at any step, on a computer and on a
+phone (tests/pages/axe.py).
+
+With ``STEPUP_SCREENSHOTS=docs/img`` it also writes the README's pictures
+(``<lang>-signup.png``, ``-methods``, ``-totp-setup``, ``-second-factor``,
+``-withdrawal`` and ``-withdrawal-phone``) at a fixed 1024×720 window (390×844 for the
+phone), for fixed accounts on a wiped database:
+
+    STEPUP_SCREENSHOTS=docs/img pytest -q tests/pages/test_browser_screens.py
+
+The steps find the fields by their names and the forms by their actions, not by their
+words, so the one journey serves both languages.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pyotp
+import pytest
+
+from stepup.config import Settings
+from stepup.services.runtime import Runtime
+from tests.pages.axe import PHONE, assert_axe_clean, screenshot
+from tests.pages.helpers import PASSWORD, PIN
+from tests.pages.test_browser import ARGS, CHROMIUM, _serve
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
+                       "is not installed: apt-get install chromium"),
+    pytest.mark.filterwarnings("ignore:EdDSA is deprecated"),
+]
+
+DESKTOP = {"width": 1024, "height": 720}
+ACCOUNTS = {"en": "jane@example.com", "ru": "anna@example.com"}
+DESTINATION = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+HEADINGS = {"en": "Authentication methods", "ru": "Способы аутентификации"}
+
+
+@pytest.fixture
+def server(settings: Settings, runtime: Runtime) -> Iterator[str]:
+    # ``runtime`` wipes the test database first: the pictures show fixed accounts.
+    yield from _serve(settings)
+
+
+def _step(t: float) -> int:
+    return int(t // 30)
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_the_readme_journey(server: str, lang: str) -> None:
+    from playwright.sync_api import ConsoleMessage, expect, sync_playwright
+
+    email = ACCOUNTS[lang]
+    problems: list[str] = []
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error" or "Content Security Policy" in msg.text:
+            problems.append(f"{msg.type}: {msg.text}")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(viewport=DESKTOP, locale="en-GB" if lang == "en"
+                                      else "ru-RU", timezone_id="Europe/London",
+                                      color_scheme="light")
+        page = context.new_page()
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
+        page.set_default_timeout(15000)
+
+        # Sign up, in the page's language.
+        page.goto(f"{server}/signup?lang={lang}")
+        expect(page.locator("html")).to_have_attribute("lang", lang)
+        page.fill("input[name=email]", email)
+        page.fill("input[name=password]", PASSWORD)
+        page.fill("input[name=pin]", PIN)
+        assert_axe_clean(page, f"sign-up, filled in ({lang})")
+        screenshot(page, f"{lang}-signup")
+        page.click("form[action='/signup'] button[type=submit]")
+        page.wait_for_url("**/settings/methods*")
+        expect(page.get_by_role("heading", level=1)).to_have_text(HEADINGS[lang])
+        assert_axe_clean(page, f"methods after sign-up ({lang})")
+
+        # The authenticator app: the PIN, then the QR code and the key, then a code.
+        page.click("#method-totp a[href$='/totp/enable']")
+        page.fill("input[name=pin]", PIN)
+        page.click("form[action='/settings/methods/totp/enable'] button[type=submit]")
+        expect(page.locator("figure.qr svg")).to_be_visible()
+        assert_axe_clean(page, f"TOTP set-up: QR code and key ({lang})")
+        screenshot(page, f"{lang}-totp-setup", centre="figure.qr")
+        totp = pyotp.TOTP(page.locator("#totp-secret").inner_text().replace(" ", ""))
+        enrolled = _step(time.time())
+        page.fill("input[name=code]", totp.at(enrolled * 30))
+        page.click("form[action='/settings/methods/totp/confirm'] button[type=submit]")
+        page.wait_for_url("**/settings/methods?done=enabled&method=totp*")
+
+        # Switched on for withdrawals, with the next code (each code is good once).
+        page.click("#method-totp a.switch[href*='op=withdrawal']")
+        assert_axe_clean(page, f"switch the app on for withdrawals ({lang})")
+        page.fill("input[name=code]", totp.at((enrolled + 1) * 30))
+        page.click("form[action='/settings/methods/totp/switch'] button[type=submit]")
+        page.wait_for_url("**/settings/methods?done=switched&method=totp*")
+        expect(page.locator("#method-totp [role=switch][aria-checked=true]")).to_have_count(2)
+
+        # Backup codes: shown once, Finish when they are saved.
+        page.click("#method-backup_codes a[href$='/backup_codes/enable']")
+        page.fill("input[name=pin]", PIN)
+        page.click("form[action='/settings/methods/backup_codes/enable'] button[type=submit]")
+        codes = page.locator("#backup-codes code").all_inner_texts()
+        assert len(codes) == 10
+        page.check("#saved")
+        assert_axe_clean(page, f"backup codes, saved ({lang})")
+        page.click("#finish")
+        page.wait_for_url("**/settings/methods?done=enabled&method=backup_codes*")
+        assert_axe_clean(page, f"methods: the app and backup codes ({lang})")
+        screenshot(page, f"{lang}-methods")
+
+        # Log out; log in: the second factor asks for the app's code; a backup code does.
+        page.click("form[action='/logout'] button[type=submit]")
+        page.wait_for_url("**/login?bye=1*")
+        assert_axe_clean(page, f"login ({lang})")
+        page.fill("input[name=email]", email)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("form[action='/login'] button[type=submit]")
+        page.wait_for_url("**/login/second-factor*")
+        expect(page.locator("input[name=method]")).to_have_value("totp")
+        assert_axe_clean(page, f"second factor: the app ({lang})")
+        screenshot(page, f"{lang}-second-factor")
+        page.click("a.channel[href$='method=backup_codes']")
+        assert_axe_clean(page, f"second factor: a backup code ({lang})")
+        page.fill("input[name=code]", codes[0])
+        page.click("form[action='/login/second-factor'] button[type=submit]")
+        page.wait_for_url("**/settings/methods*")
+
+        # A withdrawal: the details, the PIN, then the app's code beside the details.
+        page.goto(f"{server}/operations/new")
+        page.fill("input[name=amount]", "0.25")
+        page.fill("input[name=currency]", "BTC")
+        page.fill("input[name=destination]", DESTINATION)
+        assert_axe_clean(page, f"new withdrawal, filled in ({lang})")
+        page.click("form[action='/operations/new'] button[type=submit]")
+        page.fill("input[name=pin]", PIN)
+        assert_axe_clean(page, f"withdrawal: the PIN ({lang})")
+        page.click("form[action$='/pin'] button[type=submit]")
+        expect(page.locator("form[action$='/confirm'] input[name=method]")).to_have_value("totp")
+        # The code two steps after enrolling is accepted once the clock is one step on.
+        wait = (enrolled + 1) * 30 - time.time()
+        if wait > 0:
+            time.sleep(wait + 0.5)
+        page.fill("input[name=code]", totp.at((enrolled + 2) * 30))
+        assert_axe_clean(page, f"withdrawal: the app's code ({lang})")
+        screenshot(page, f"{lang}-withdrawal")
+        page.set_viewport_size(PHONE)
+        screenshot(page, f"{lang}-withdrawal-phone", full_page=True)
+        page.set_viewport_size(DESKTOP)
+        page.click("form[action$='/confirm'] button[type=submit]")
+        expect(page.locator(".op-head .badge-on")).to_be_visible()
+        assert_axe_clean(page, f"withdrawal confirmed ({lang})")
+        page.goto(f"{server}/settings/activity")
+        assert_axe_clean(page, f"recent security activity ({lang})")
+
+        context.close()
+        browser.close()
+
+    assert problems == []
