@@ -34,7 +34,9 @@ STAFF_PASSWORD = "staff-correct-horse-42"
 
 
 @pytest.fixture
-def server(settings: Settings) -> Iterator[str]:
+def server(settings: Settings, runtime: Runtime) -> Iterator[str]:
+    """A wiped database (``runtime`` wipes it): the console lists every request, and
+    another test's would be sealed with that test's keys."""
     yield from _serve(settings)
 
 
