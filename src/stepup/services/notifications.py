@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stepup.delivery import operator
 from stepup.delivery.base import OutgoingMessage, ProviderError
 from stepup.delivery.notices import notice_message
+from stepup.delivery.password_reset import RESET_LINK, reset_link_message
 from stepup.domain.agents import short_agent
 from stepup.domain.hashing import new_id
 from stepup.methods import registry
@@ -55,10 +56,11 @@ KINDS = frozenset({"method.enabled", "method.disabled", "method.protection_switc
                    "passkey.added", "passkey.removed",
                    "backup_codes.regenerated", "backup_codes.low", "login.new_device",
                    "account.locked", "method.locked", "account.email_changed",
-                   "account.pin_changed"}) | RECOVERY_KINDS
+                   "account.pin_changed", "account.password_changed",
+                   "account.password_reset"}) | RECOVERY_KINDS
 # Data worth nothing once the notice is out, and too sensitive to keep (a cancel link
 # carries a token).
-DROP_AFTER_SENDING = ("cancel_url",)
+DROP_AFTER_SENDING = ("cancel_url", "reset_url")
 LEASE = timedelta(seconds=120)
 SYSTEM = Actor(name="system")
 
@@ -145,6 +147,9 @@ def message_for(rt: Runtime, row: NotificationQueue) -> OutgoingMessage:
     if row.kind in operator.KINDS:  # to the operator (methods/oob.py queues it), no user
         return operator.operator_message(kind=row.kind, to=to, issuer=rt.settings.issuer,
                                          data=row.data)
+    if row.kind == RESET_LINK:  # services/account_security.py queues it, e-mail only
+        return reset_link_message(to=to, language=row.language, issuer=rt.settings.issuer,
+                                  data=row.data)
     return notice_message(kind=row.kind, channel=row.channel, to=to,
                           language=row.language, issuer=rt.settings.issuer, data=row.data)
 
