@@ -4,13 +4,15 @@ same answer for any address, every session ended, the second factor still asked)
 
 from __future__ import annotations
 
+import asyncio
 import re
 from email.message import EmailMessage
 
 from sqlalchemy import select
 
 from stepup.domain.clock import FrozenClock
-from stepup.services import notifications
+from stepup.services import account_security, notifications
+from stepup.services.runtime import Actor
 from stepup.store.models import AuditEvent, NotificationQueue, PasswordReset
 from tests.api.conftest import StartStack
 from tests.api.helpers import (
@@ -337,3 +339,14 @@ async def test_forgot_password_is_limited_per_email_and_per_network(
     clock.advance(3600)
     r = await stack.client.post("/api/v1/password/forgot", json={"email": EMAIL})
     assert r.status_code == 202
+
+
+async def test_two_racing_submits_of_one_link_only_one_wins(start_stack: StartStack) -> None:
+    stack = await start_stack()
+    await signed_in(stack)
+    link = await reset_link(stack)
+    results = await asyncio.gather(
+        *(account_security.reset_password(stack.rt, Actor(ip="203.0.113.7"), link, pw)
+          for pw in (NEW_PASSWORD, "another-fine-4-password")), return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["InvalidResetToken", "NoneType"]
+    assert len(await events(stack, "account.password_reset")) == 1

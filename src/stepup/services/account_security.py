@@ -253,8 +253,8 @@ async def forgot_password(rt: Runtime, actor: Actor, email: str) -> None:
     Only the users of StepUp's own pages (app ``portal``) have a password here."""
     try:
         address: str | None = normalise_email(email)
-    except ValidationFailed:
-        address = None  # no account has it: answered like an unknown address
+    except Exception:  # any malformed address: no account has it, answered alike
+        address = None
     now = rt.clock.now()
     async with rt.db() as db:
         await _count_request(rt, db, actor, address or email.strip().lower())
