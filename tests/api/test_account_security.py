@@ -350,3 +350,20 @@ async def test_two_racing_submits_of_one_link_only_one_wins(start_stack: StartSt
           for pw in (NEW_PASSWORD, "another-fine-4-password")), return_exceptions=True)
     assert sorted(type(r).__name__ for r in results) == ["InvalidResetToken", "NoneType"]
     assert len(await events(stack, "account.password_reset")) == 1
+
+
+async def test_a_reset_is_told_to_every_verified_contact(start_stack: StartStack) -> None:
+    stack = await start_stack()
+    token = await signed_in(stack)
+    await stack.enable(token, "email", "jane.other@example.org", email="jane.other@example.org")
+    link = await reset_link(stack)
+    r = await stack.client.post("/api/v1/password/reset", json={
+        "token": link, "new_password": NEW_PASSWORD})
+    assert r.status_code == 204, r.text
+    await notifications.deliver_due(stack.rt)
+    for address in (EMAIL, "jane.other@example.org"):
+        assert any("was reset with a link" in text_of(m) for m in stack.mail_to(address)), \
+            address
+    # The reset link itself went to the account e-mail only.
+    assert not any("reset your password" in str(m["Subject"])
+                   for m in stack.mail_to("jane.other@example.org"))
