@@ -101,6 +101,12 @@ class Settings(TotpSettings, BackupCodeSettings, WebAuthnSettings, BaseSettings)
     password_slowdown_max_seconds: float = Field(default=3.0, ge=0)
     password_account_ceiling: int = Field(default=50, ge=1, le=100)
     password_ceiling_window_seconds: int = Field(default=86400, ge=60)
+    # "Forgot password?" (services/account_security.py): how long a reset link works, and
+    # how many links may be asked for per e-mail (known or not) and per client network
+    # in an hour.
+    password_reset_minutes: int = Field(default=30, ge=5, le=1440)
+    password_resets_per_email_per_hour: int = Field(default=3, ge=1)
+    password_resets_per_ip_per_hour: int = Field(default=20, ge=1)
 
     # --- delivery (issue: SMS, e-mail and WhatsApp codes) ---
     smtp_url: str | None = None  # smtp://user:pass@host:port, smtps://…, ?starttls=1

@@ -62,6 +62,8 @@ def purpose_text(language: str, purpose: str, details: dict[str, str] | None = N
         return _("to enable %(method)s") % {"method": _(channel_name(arg))}
     if kind == "manage":
         return _("to change or disable %(method)s") % {"method": _(channel_name(arg))}
+    if purpose == "account:pin":
+        return _("to change your PIN")
     if kind == "operation" and details and not {"amount", "currency", "destination"} <= set(
             details):
         return _("to confirm: %(summary)s") % {"summary": details.get("summary", "")}

@@ -90,6 +90,10 @@ def what_happened(kind: str, language: str, data: dict[str, Any]) -> str:
         "account.email_changed": _("The e-mail address of your account was changed. "
                                    "Security notices now go to the new address."),
         "account.pin_changed": _("The PIN of your account was changed."),
+        "account.password_changed": _("The password of your account was changed. Every "
+                                      "other session was logged out."),
+        "account.password_reset": _("The password of your account was reset with a link "
+                                    "sent to this address. Every session was logged out."),
         "recovery.requested": _("A request to reset two-factor authentication on your "
                                 "account was made."),
         "recovery.approved": _("The request to reset two-factor authentication on your "

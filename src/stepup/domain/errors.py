@@ -243,3 +243,10 @@ class InvalidDestination(DomainError):
 
     code = "invalid_destination"
     title = "Messages cannot be delivered to this destination"
+
+
+class InvalidResetToken(DomainError):
+    """A password reset link that is unknown, expired or already used."""
+
+    code = "invalid_reset_token"
+    title = "The password reset link is not valid"

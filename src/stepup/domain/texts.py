@@ -158,6 +158,10 @@ ERRORS: dict[str, Text] = {
     "operation_expired": Text(N_("This operation has expired: start it again.")),
     "method_already_enabled": Text(N_("The method is already enabled.")),
     "email_taken": Text(N_("This e-mail address is already used.")),
+    "invalid_credentials.current_password": Text(N_("The current password is not correct.")),
+    "invalid_reset_token": Text(N_(
+        "This password reset link is not valid: it has expired, was already used, or a "
+        "newer link was sent. Ask for a new link.")),
     "user_conflict": Text(N_("These details belong to different users.")),
     "code_already_used": Text(N_("This code was already used: enter a new one.")),
     "method_not_allowed_for_purpose": Text(N_("This method does not protect this.")),

@@ -6,7 +6,8 @@ This is the one place that decides who hears about an event:
   user's verified phone (the destination of the enabled SMS method) when there is one;
 - the recovery notices (``recovery.*``) go to every verified contact — also the address
   of the e-mail method when it differs from the account e-mail — and can never be
-  turned off;
+  turned off; so does a password reset (``account.password_reset``: whoever reads the
+  account e-mail could have done it), which can be turned off like any other notice;
 - an operator turns other kinds off with ``STEPUP_NOTIFICATIONS_OFF``, and for the users
   of one app with ``stepup app set NAME --notices off`` (that portal tells its users
   itself, from the webhook events);
@@ -38,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stepup.delivery import operator
 from stepup.delivery.base import OutgoingMessage, ProviderError
 from stepup.delivery.notices import notice_message
+from stepup.delivery.password_reset import RESET_LINK, reset_link_message
 from stepup.domain.agents import short_agent
 from stepup.domain.hashing import new_id
 from stepup.methods import registry
@@ -56,10 +58,13 @@ KINDS = frozenset({"method.enabled", "method.disabled", "method.protection_switc
                    "passkey.added", "passkey.removed",
                    "backup_codes.regenerated", "backup_codes.low", "login.new_device",
                    "account.locked", "method.locked", "account.email_changed",
-                   "account.pin_changed"}) | RECOVERY_KINDS
+                   "account.pin_changed", "account.password_changed",
+                   "account.password_reset"}) | RECOVERY_KINDS
+# Told to every verified contact (see the module's docstring).
+EVERY_CONTACT = RECOVERY_KINDS | {"account.password_reset"}
 # Data worth nothing once the notice is out, and too sensitive to keep (a cancel link
 # carries a token).
-DROP_AFTER_SENDING = ("cancel_url",)
+DROP_AFTER_SENDING = ("cancel_url", "reset_url")
 LEASE = timedelta(seconds=120)
 BATCH = 50  # notices claimed, sent and recorded together
 SYSTEM = Actor(name="system")
@@ -93,7 +98,7 @@ async def recipients(rt: Runtime, db: AsyncSession, user: User, kind: str, *,
         phone = rt.destinations.read(sms) if sms is not None else None
     if phone:
         out.append(("sms", phone))
-    if kind in RECOVERY_KINDS:
+    if kind in EVERY_CONTACT:
         mail = registry.sending_to("email")
         method = await store.enabled_method(db, user.id, mail) if mail else None
         other = rt.destinations.read(method) if method is not None else None
@@ -147,6 +152,9 @@ def message_for(rt: Runtime, row: NotificationQueue) -> OutgoingMessage:
     if row.kind in operator.KINDS:  # to the operator (methods/oob.py queues it), no user
         return operator.operator_message(kind=row.kind, to=to, issuer=rt.settings.issuer,
                                          data=row.data)
+    if row.kind == RESET_LINK:  # services/account_security.py queues it, e-mail only
+        return reset_link_message(to=to, language=row.language, issuer=rt.settings.issuer,
+                                  data=row.data)
     return notice_message(kind=row.kind, channel=row.channel, to=to,
                           language=row.language, issuer=rt.settings.issuer, data=row.data)
 

@@ -486,3 +486,18 @@ class RetiredDataKey(Base):
 
     kid: Mapped[str] = mapped_column(String(40), primary_key=True)
     retired_at: Mapped[datetime]
+
+
+class PasswordReset(Base):
+    """A "Forgot password?" link (services/account_security.py): only a SHA-256 of its
+    random token is kept; single use (``used_at``), and spent too when a newer link is
+    asked for or the password changes."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

@@ -30,6 +30,7 @@ from stepup.web.api import (
     events,
     hooks,
     login,
+    me_security,
     methods,
     operations,
     user_lifecycle,
@@ -107,7 +108,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     # routers answer the same method and path, so the order changes nothing else.
     for router in (accounts.router, login.router, users.router, user_lifecycle.router,
                    user_recovery.router, methods.router, operations.router, devices.router,
-                   events.router, events.admin_router, webhook_api.router):
+                   events.router, events.admin_router, webhook_api.router,
+                   me_security.router):
         app.include_router(router, prefix="/api/v1")
     app.include_router(operations.wellknown)
     app.include_router(hooks.router)  # providers' delivery reports

@@ -57,6 +57,16 @@ ROUTE_CODES: dict[tuple[str, str], tuple[str, ...]] = {
                                         "method_locked", "account_locked",
                                         "method_sends_no_codes", *SEND),
     ("POST", f"{V1}/login/verify"): ("not_authenticated", "method_not_enabled", *CHECK_CODE),
+    # account security (services.account_security): the password is throttled like a
+    # login; the PIN's code is checked like any other
+    ("POST", f"{V1}/me/password"): ("validation_error", "invalid_credentials",
+                                    "rate_limited"),
+    ("POST", f"{V1}/me/pin/challenge"): ("method_not_enabled", "method_sends_no_codes",
+                                         *SEND),
+    ("POST", f"{V1}/me/pin"): ("validation_error", "invalid_credentials", "rate_limited",
+                               "method_not_enabled", *CHECK_CODE),
+    ("POST", f"{V1}/password/forgot"): ("rate_limited",),
+    ("POST", f"{V1}/password/reset"): ("validation_error", "invalid_reset_token"),
     # /me/methods
     ("POST", f"{ME}/{{method_type}}/enrollment"): ENROLL,
     ("POST", f"{ME}/{{method_type}}/enrollment/confirm"): CONFIRM_ENROLLMENT,

@@ -72,6 +72,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "recovery_cooldown": 429,
     "signup_limit_reached": 429,
     "invalid_destination": 422,
+    "invalid_reset_token": 400,
 }
 
 # Answers that may succeed if the same request is simply sent again (after Retry-After,

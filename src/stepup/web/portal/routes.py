@@ -12,13 +12,14 @@ from stepup.web.portal import (
     operations,
     passkeys,
     recovery,
+    security,
     settings,
 )
 
 router = APIRouter(include_in_schema=False)
 for _part in (auth.router, settings.router, enroll.router, manage.router, devices.router,
               passkeys.router, operations.router, recovery.router, activity.router,
-              language.router):
+              language.router, security.router):
     router.include_router(_part)
 # The development outbox page (portal/dev.py) is included by app.py, outside production
 # only.

@@ -1,0 +1,118 @@
+"""A forgotten password in Debian's Chromium (Playwright), in Russian on a phone: "Забыли
+пароль?" on the login page → the e-mail's link → a new password → the login with it
+still asks for the second factor (the reset logs nobody in and forgets no factor). Then
+the PIN is changed on the Account security page with the password and a code."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+
+import pyotp
+import pytest
+
+from stepup.config import Settings
+from tests.pages.helpers import PASSWORD, PIN
+from tests.pages.test_browser import ARGS, CHROMIUM, _serve
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
+                       "is not installed: apt-get install chromium"),
+]
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+         "device_scale_factor": 2}
+NEW_PASSWORD = "quiet-meadow-41-otters"
+LINK = re.compile(r"/password/reset\?token=[A-Za-z0-9_-]+")
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    # Notices (and the reset link) leave the queue within a fifth of a second.
+    yield from _serve(settings.model_copy(update={"notification_poll_seconds": 0.2}))
+
+
+def test_forgot_password_reset_then_the_second_factor_is_still_asked(server: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    email = f"reset-{uuid.uuid4().hex[:8]}@example.com"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(locale="ru-RU", **PHONE)  # type: ignore[arg-type]
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        page.goto(f"{server}/signup?lang=ru")
+        # Other pages' fields by id: their words are not this test's to pin down.
+        page.locator("#email").fill(email)
+        page.locator("#password").fill(PASSWORD)
+        page.locator("#pin").fill(PIN)
+        page.locator("form[action='/signup'] button[type=submit]").click()
+        page.wait_for_url("**/settings/methods")
+
+        page.goto(f"{server}/settings/methods/totp/enable")
+        page.locator("#pin").fill(PIN)
+        page.locator("form button[type=submit]").last.click()
+        secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+        totp = pyotp.TOTP(secret)
+        page.locator("#code").fill(totp.now())
+        page.locator("form button[type=submit]").last.click()
+        page.wait_for_url("**/settings/methods?done=enabled&method=totp")
+        expect(page.get_by_role("link", name="Сменить пароль или ПИН-код")).to_be_visible()
+
+        # Another phone, where the password is forgotten.
+        other = browser.new_context(locale="ru-RU", **PHONE)  # type: ignore[arg-type]
+        lost = other.new_page()
+        lost.set_default_timeout(15000)
+        lost.goto(f"{server}/login?lang=ru")
+        lost.get_by_role("link", name="Забыли пароль?").click()
+        lost.wait_for_url("**/password/forgot")
+        lost.locator("#email").fill(email)
+        lost.get_by_role("button", name="Отправить ссылку").click()
+        expect(lost.locator("#reset-sent")).to_contain_text("Если учётная запись")
+        link = None
+        for _ in range(50):
+            r = lost.request.get(f"{server}/api/v1/dev/outbox", params={"to": email})
+            found = [LINK.search(m["body"]) for m in r.json()["messages"]]
+            link = next((f.group(0) for f in found if f), None)
+            if link:
+                break
+            time.sleep(0.2)
+        assert link, "no reset link in the outbox"
+        lost.goto(server + link)
+        lost.wait_for_url("**/password/reset")  # the token is out of the address
+        lost.get_by_label("Новый пароль").fill(NEW_PASSWORD)
+        lost.get_by_role("button", name="Сохранить новый пароль").click()
+        expect(lost.locator("#reset-done")).to_be_visible()
+
+        # The first phone's session ended with every other one.
+        page.goto(f"{server}/settings/methods")
+        page.wait_for_url("**/login**")
+
+        # The new password opens the second step, not the account.
+        lost.locator("main a[href='/login']").click()
+        lost.locator("#email").fill(email)
+        lost.locator("#password").fill(NEW_PASSWORD)
+        lost.locator("form[action='/login'] button[type=submit]").click()
+        lost.wait_for_url("**/login/second-factor")
+        now = time.time()
+        used = int(now // 30) + 1  # the next time step: the current one enabled the app
+        lost.locator("#code").fill(totp.at(now + 30))
+        lost.locator("form button[type=submit]").last.click()
+        lost.wait_for_url("**/settings/methods**")
+
+        # Changing the PIN: the password and a code from the authenticator app.
+        lost.goto(f"{server}/settings/security")
+        expect(lost.get_by_role("heading", name="Безопасность учётной записи")).to_be_visible()
+        lost.locator("#pin_password").fill(NEW_PASSWORD)
+        lost.get_by_label("Новый ПИН-код").fill("582046")
+        while int(time.time() // 30) < used:  # a time step is accepted once
+            time.sleep(0.5)
+        lost.locator("#code").fill(totp.at(time.time() + 30))
+        lost.get_by_role("button", name="Сменить ПИН-код").click()
+        lost.wait_for_url("**/settings/security?done=pin")
+        expect(lost.locator(".alert-success")).to_contain_text("ПИН-код изменён.")
+        assert lost.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        browser.close()

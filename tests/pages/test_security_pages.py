@@ -1,0 +1,153 @@
+"""Settings → Account security and "Forgot password?" as pages: the forms, their errors
+on the right field, the session kept (and replaced) on a password change, and a reset
+link that leaves the address at once and never logs in."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from stepup.domain.clock import FrozenClock
+from stepup.services import notifications
+from stepup.services.runtime import Runtime
+from stepup.store import codes
+from tests.pages.helpers import (
+    EMAIL,
+    PASSWORD,
+    check,
+    enable_totp,
+    get,
+    redirected_to,
+    sign_up,
+    submit,
+    totp_now,
+)
+
+NEW_PASSWORD = "quiet-meadow-41-otters"
+NEW_PIN = "582046"
+
+
+async def reset_link(runtime: Runtime) -> str:
+    await notifications.deliver_due(runtime)
+    async with runtime.db() as db:
+        rows = await codes.outbox_for(db, EMAIL)
+    m = re.search(r"http://testserver(/password/reset\?token=[A-Za-z0-9_-]+)", rows[0].body)
+    assert m, rows[0].body
+    return m.group(1)
+
+
+async def test_the_security_page_is_linked_and_changes_the_password(
+        client: httpx.AsyncClient) -> None:
+    await sign_up(client)
+    html = await get(client, "/settings/methods")
+    assert 'href="/settings/security"' in html
+    html = await get(client, "/settings/security")
+    assert "Change password" in html and "Change PIN" in html
+    old_cookie = client.cookies.get("stepup_session")
+    # A wrong current password: told under its field, nothing changes.
+    r = await submit(client, html, "/settings/security/password",
+                     current_password="not-my-password-1", new_password=NEW_PASSWORD)
+    html = check(r, 400)
+    assert 'id="current_password-error"' in html
+    assert "The current password is not correct." in html
+    # A weak new one: under the new password's field.
+    r = await submit(client, html, "/settings/security/password",
+                     current_password=PASSWORD, new_password="short")
+    html = check(r, 422)
+    assert 'id="new_password-error"' in html
+    r = await submit(client, html, "/settings/security/password",
+                     current_password=PASSWORD, new_password=NEW_PASSWORD)
+    redirected_to(r, "/settings/security?done=password")
+    # Still signed in, with a new session token.
+    assert client.cookies.get("stepup_session") != old_cookie
+    html = await get(client, "/settings/security?done=password")
+    assert "Your password was changed." in html
+
+
+async def test_changing_the_pin_with_the_authenticator(client: httpx.AsyncClient,
+                                                       clock: FrozenClock) -> None:
+    await sign_up(client)
+    secret = await enable_totp(client, clock)
+    html = await get(client, "/settings/security")
+    r = await submit(client, html, "/settings/security/pin", password=PASSWORD,
+                     new_pin=NEW_PIN, code="000000")
+    html = check(r, 400)
+    assert "The security code is not valid." in html
+    r = await submit(client, html, "/settings/security/pin", password=PASSWORD,
+                     new_pin="123456", code=totp_now(secret, clock))
+    html = check(r, 422)
+    assert 'id="new_pin-error"' in html
+    r = await submit(client, html, "/settings/security/pin", password=PASSWORD,
+                     new_pin=NEW_PIN, code=totp_now(secret, clock))
+    redirected_to(r, "/settings/security?done=pin")
+    assert "Your PIN was changed." in await get(client, "/settings/security?done=pin")
+
+
+async def test_without_a_method_the_pin_code_goes_to_the_account_email(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    await sign_up(client)
+    html = await get(client, "/settings/security")
+    assert "the code is sent to your account e-mail" in html
+    r = await submit(client, html, "/settings/security/pin/send")
+    html = check(r)
+    assert "We sent a code to" in html
+    async with runtime.db() as db:
+        [row, *_] = await codes.outbox_for(db, EMAIL)
+    code = re.search(r"\b(\d{6})\b", row.body).group(1)  # type: ignore[union-attr]
+    r = await submit(client, html, "/settings/security/pin", password=PASSWORD,
+                     new_pin=NEW_PIN, code=code)
+    redirected_to(r, "/settings/security?done=pin")
+
+
+async def test_forgot_password_then_reset_logs_nobody_in(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
+    await sign_up(client)
+    secret = await enable_totp(client, clock)
+    session = client.cookies.get("stepup_session")
+    client.cookies.clear()  # another browser, where the password is forgotten
+    html = await get(client, "/login")
+    assert 'href="/password/forgot"' in html
+    html = await get(client, "/password/forgot")
+    r = await submit(client, html, "/password/forgot", email=EMAIL)
+    redirected_to(r, "/password/forgot?sent=1")
+    html = await get(client, "/password/forgot?sent=1")
+    assert "If an account exists for this address" in html
+    # An unknown address gets the very same answer.
+    html = await get(client, "/password/forgot")
+    r = await submit(client, html, "/password/forgot", email="nobody@example.com")
+    redirected_to(r, "/password/forgot?sent=1")
+
+    link = await reset_link(runtime)
+    r = await client.get(link)
+    redirected_to(r, "/password/reset")  # the token leaves the address at once
+    html = await get(client, "/password/reset")
+    r = await submit(client, html, "/password/reset", new_password="short")
+    html = check(r, 422)
+    assert 'id="new_password-error"' in html
+    r = await submit(client, html, "/password/reset", new_password=NEW_PASSWORD)
+    redirected_to(r, "/password/reset?done=1")
+    html = await get(client, "/password/reset?done=1")
+    assert "every session was logged out" in html
+    # The first browser's session is over, and the link is spent.
+    assert session
+    client.cookies.set("stepup_session", session)
+    redirected_to(await client.get("/settings/methods"), "/login")
+    r = await client.get(link)
+    html = await get(client, "/password/reset", status=400)
+    assert "Ask for a new link" in html
+    # The next login asks for the second factor.
+    html = await get(client, "/login")
+    r = await submit(client, html, "/login", email=EMAIL, password=NEW_PASSWORD)
+    redirected_to(r, "/login/second-factor")
+    html = await get(client, "/login/second-factor")
+    r = await submit(client, html, "/login/second-factor", code=totp_now(secret, clock))
+    redirected_to(r, "/settings/methods")
+
+
+async def test_the_pages_speak_russian(client: httpx.AsyncClient) -> None:
+    await sign_up(client, language="ru")
+    html = await get(client, "/settings/security")
+    assert "Безопасность учётной записи" in html and "Сменить ПИН-код" in html
+    html = await get(client, "/password/forgot")
+    assert "Забыли пароль?" in html
