@@ -42,6 +42,12 @@ TEXTS: dict[str, Mapping[str, str]] = {
     "account.locked": {"": N_("Account locked for a while after too many wrong attempts")},
     "account.unlocked": {"": N_("Account unlocked by support")},
     "support.phone_viewed": {"": N_("Support looked up your phone number to call you back")},
+    "account.password_changed": {"": N_("Password changed")},
+    "account.password_reset": {"": N_("Password reset with a link sent by e-mail")},
+    "account.pin_changed": {"": N_("PIN changed")},
+    "password.check_failed": {
+        "": N_("Wrong password entered while changing the security settings")},
+    "password.reset_requested": {"": N_("A link to reset the password was requested")},
     "login.succeeded": {
         "password": N_("Logged in with the password"),
         "remembered_device": N_("Logged in on a remembered device, without a security code"),
