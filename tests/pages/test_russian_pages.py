@@ -75,9 +75,10 @@ async def test_pages_before_login_are_russian(client: httpx.AsyncClient,
     reader.post("signup: an easy PIN", await submit(
         client, html, "/signup", email="new@example.com", password=PASSWORD, pin="123456",
         language="ru"), 422)
-    reader.post("signup: a short password", await submit(
+    page = reader.post("signup: a short password", await submit(
         client, html, "/signup", email="new@example.com", password="short", pin=PIN,
         language="ru"), 422)
+    assert "Пароль слишком короткий" in page  # the reason, not «Запрос неверен»
     reader.post("signup: a bad address", await submit(
         client, html, "/signup", email="nope", password=PASSWORD, pin=PIN,
         language="ru"), 422)

@@ -79,7 +79,7 @@ def what_happened(kind: str, language: str, data: dict[str, Any]) -> str:
          "app": app}
     # A notice about one method is that method's own sentence (its descriptor's).
     own = METHOD_NOTICES.get(kind)
-    if own is not None and data.get("method") != "pin":
+    if own is not None and not (kind == "method.locked" and data.get("method") == "pin"):
         return method_notice(_, str(data.get("method") or ""), own) % v
     texts = {
         "passkey.added": _("A passkey was added to your account: %(name)s."),
