@@ -19,6 +19,7 @@ ALLOWED = frozenset({
     "iPhone", "iPad", "iOS", "Android", "Windows", "macOS", "Linux", "Chrome", "Firefox",
     "Safari", "Edge", "English", "IP", "QR", "UTC", "API", "BTC", "EUR", "USD", "RUB",
     "ID", "OK", "Play", "App", "Store", "Passwords", "Keychain", "YubiKey", "Apps",
+    "JavaScript",
 })
 
 URL = re.compile(r"\b(?:https?|otpauth)://\S+|\bwww\.\S+|(?<!\w)/[\w./-]+")

@@ -8,6 +8,8 @@ addresses, URLs and codes may be in Latin letters.
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -25,12 +27,15 @@ from tests.pages.helpers import (
     log_out,
     redirected_to,
     secret_from,
+    section,
     sign_up,
     submit,
     totp_now,
 )
 from tests.pages.latin import english_in
 from tests.pages.test_oob import E164, PHONE, last_code
+from tests.pages.test_passkeys import enable_passkey
+from tests.support.passkey import SoftPasskey
 
 # The issuer of the test settings ("StepUp Test") and the test client's browser
 # ("python-httpx", on the activity page): names, shown as they are.
@@ -191,3 +196,19 @@ async def test_a_withdrawal_in_russian(client: httpx.AsyncClient, clock: FrozenC
     await reader.get(client, "/operations/nonesuch", 404)
     reader.assert_russian()
     assert "1 234,50" in amount  # the amount as Russian writes it
+
+
+async def test_passkeys_in_russian(client: httpx.AsyncClient, reader: Reader) -> None:
+    """A passkey the user did not name is named in their language: «Ключ доступа 1»."""
+    await sign_up(client, language="ru")
+    await enable_passkey(client, SoftPasskey())
+    html = await reader.get(client, "/settings/methods")
+    assert '<span class="passkey-name">Ключ доступа 1</span>' in section(html, "webauthn")
+    assert "Passkey 1" not in html
+    passkey_id = re.search(r"/passkeys/(\w+)/rename", html)
+    assert passkey_id is not None
+    await reader.get(client, f"/settings/methods/webauthn/passkeys/{passkey_id.group(1)}/rename")
+    await reader.get(client, f"/settings/methods/webauthn/passkeys/{passkey_id.group(1)}/remove")
+    await reader.get(client, "/settings/methods/webauthn/add")
+    await reader.get(client, "/settings/methods/webauthn/disable")
+    reader.assert_russian()

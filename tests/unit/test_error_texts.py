@@ -73,7 +73,10 @@ def test_a_situation_picks_its_text_and_fills_it() -> None:
     err = errors.DeliveryFailed(situation="channel", values={"channel": "SMS"})
     assert err.detail == ("We could not send the code by SMS right now. Nothing was changed: "
                           "please try again in a few minutes, or use another method.")
-    assert error_text(err, RU).startswith("Сейчас не удалось отправить код (SMS).")
+    assert error_text(err, RU).startswith("Сейчас не удалось отправить код по каналу «СМС».")
+    by_mail = errors.DeliveryFailed(situation="channel", values={"channel": "e-mail"})
+    assert "по каналу «электронная почта»" in error_text(by_mail, RU)
+    assert "by e-mail right now" in error_text(by_mail, ENGLISH)
     assert errors.ValidationFailed(situation="phone_premium", field="phone").detail == (
         "Codes cannot be sent to premium-rate or shared-cost numbers.")
 

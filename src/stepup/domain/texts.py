@@ -224,7 +224,14 @@ def count(err: DomainError) -> int:
     return max(1, -(-seconds // 60))  # minutes, rounded up
 
 
+# The channels' words a text names as ``%(channel)s`` (methods' ``channel_word``): a
+# value of the language, not an English word in a Russian sentence.
+CHANNEL_WORDS = (N_("SMS"), N_("e-mail"), N_("WhatsApp"), N_("Telegram"))
+
+
 def render(text: Text, values: dict[str, Any], translations: Translations, num: int) -> str:
+    if isinstance(values.get("channel"), str):
+        values = {**values, "channel": translations.gettext(values["channel"])}
     if text.plural is None:
         message = translations.gettext(text.message)
     else:
