@@ -212,3 +212,27 @@ async def test_passkeys_in_russian(client: httpx.AsyncClient, reader: Reader) ->
     await reader.get(client, "/settings/methods/webauthn/add")
     await reader.get(client, "/settings/methods/webauthn/disable")
     reader.assert_russian()
+
+
+async def test_a_recovery_request_in_russian(client: httpx.AsyncClient, clock: FrozenClock,
+                                             reader: Reader) -> None:
+    await sign_up(client, language="ru")
+    await enable_totp(client, clock)
+    await reader.get(client, "/settings/methods/whatsapp/enable")
+    await reader.get(client, "/settings/methods/telegram/enable")
+    await log_out(client)
+    redirected_to(await log_in(client), "/login/second-factor")
+    await reader.get(client, "/login/second-factor?lang=ru")
+    html = await reader.get(client, "/login/recovery")
+    reader.post("recovery: no phone", await submit(
+        client, html, "/login/recovery", description="Потерял телефон целиком.",
+        channel="phone", phone=""), 422)
+    r = await submit(client, html, "/login/recovery", description="Потерял телефон целиком.",
+                     channel="email")
+    html = await reader.get(client, redirected_to(r, "/login/recovery?filed=1"))
+    cancel = html.split('href="/recovery/cancel/')[1].split('"')[0]
+    html = await reader.get(client, f"/recovery/cancel/{cancel}")
+    reader.post("recovery: cancelled", await submit(client, html, f"/recovery/cancel/{cancel}"))
+    await reader.get(client, f"/recovery/cancel/{cancel}")
+    await reader.get(client, "/login/recovery")
+    reader.assert_russian()

@@ -117,6 +117,12 @@ def test_one_term_per_concept(pattern: str) -> None:
     assert not wrong, f"say «{WRONG_TERMS[pattern]}»: {wrong}"
 
 
+def test_russian_numbers_have_a_decimal_comma() -> None:
+    """«0,25», never «0.25» (the amount field reads either)."""
+    points = [form for m in RU_PO if m.id for form in _forms(m) if re.search(r"\d\.\d", form)]
+    assert not points, points
+
+
 # A name spliced after a colon or in parentheses: «Включить: СМС», «код (%(method)s)».
 GLUED = re.compile(r"^(Включить|Отключить|для подключения|для изменения или отключения"
                    r"|Включён способ входа|Отключён способ входа|Включить защиту"
