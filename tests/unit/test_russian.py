@@ -217,3 +217,29 @@ def test_a_new_passkey_is_named_in_the_users_language() -> None:
     assert default_name("ru", {"Ключ доступа 1"}) == "Ключ доступа 2"
     assert default_name("ru", {"Ключ доступа 2", "Passkey 1"}) == "Ключ доступа 3"
     assert default_name(None, set()) == "Passkey 1"
+
+
+# --- numbers and times ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "currency", "language", "shown"), [
+    ("1234.5", "EUR", "ru", "1 234,50"), ("1234.5", "EUR", "en", "1234.50"),
+    ("0.00012345", "BTC", "ru", "0,00012345"), ("150", "JPY", "ru", "150"),
+    ("12", "USDT", "ru", "12"), ("not a number", "EUR", "ru", "not a number")])
+def test_amounts_keep_their_decimals_in_the_languages_form(value: str, currency: str,
+                                                           language: str, shown: str) -> None:
+    from stepup.formats import amount
+
+    assert re.sub(r"[\xa0\u202f]", " ", amount(value, currency, language)) == shown
+
+
+def test_times_in_the_languages_form() -> None:
+    from datetime import datetime
+
+    from stepup.formats import moment
+
+    at = datetime(2026, 11, 22, 12, 5, 7)  # naive: read as UTC, as the store writes it
+    assert moment(at, "en") == "2026-11-22 12:05 UTC"
+    assert re.sub(r"[\xa0\u202f]", " ", moment(at, "ru")) == "22 нояб. 2026 г., 12:05 UTC"
+    assert moment(at, "ru", seconds=True).endswith("12:05:07 UTC")
+    assert moment(None, "ru") == "" and moment("garbled", "ru") == "garbled"
