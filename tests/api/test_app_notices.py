@@ -105,7 +105,7 @@ async def test_an_apps_user_hears_from_the_app(start_stack: StartStack) -> None:
     # Queued at the same (frozen) instant: sent in either order.
     [enabled] = [text_of(m) for m in mails if "enabled" in text_of(m)]
     [requested] = [text_of(m) for m in mails if "request to reset" in text_of(m)]
-    assert "Sign-in method enabled: SMS codes." in enabled
+    assert "SMS codes were enabled on your account." in enabled
     assert "If this was not you, contact Acme Broker at once to secure your account." in enabled
     assert "IP address: 198.51.100.23" in enabled
     assert "/recovery/cancel/" in requested and "then contact Acme Broker." in requested

@@ -88,11 +88,11 @@ async def test_method_changes_are_told_by_email_with_when_where_and_what_to_do(
     [mail] = notices(stack)
     assert str(mail["Subject"]).strip().startswith("StepUp Test security notice:")
     body = text_of(mail)
-    assert "Sign-in method enabled: Authenticator app." in body
+    assert "The authenticator app was enabled on your account." in body
     assert "When: 2026-11-22 12:00 UTC" in body
     assert f"IP address: {IP}" in body
     assert "contact support" in body
-    assert "Sign-in method enabled: Authenticator app." in html_of(mail)
+    assert "The authenticator app was enabled on your account." in html_of(mail)
     assert await notifications.deliver_due(stack.rt) == 0  # sent once
 
     # Switching what it protects, then disabling it: a notice each.
@@ -103,9 +103,9 @@ async def test_method_changes_are_told_by_email_with_when_where_and_what_to_do(
     assert r.status_code == 200, r.text
     assert await notifications.deliver_due(stack.rt) == 2
     texts = [text_of(m) for m in notices(stack)[1:]]
-    assert "Protection settings changed for Authenticator app. Protected now: Login, " \
+    assert "Protection settings changed for the authenticator app. Protected now: Login, " \
            "Withdrawal." in texts[0]
-    assert "Sign-in method disabled: Authenticator app." in texts[1]
+    assert "The authenticator app was disabled on your account." in texts[1]
 
 
 async def test_russian_user_gets_russian_notices(start_stack: StartStack,
@@ -117,7 +117,7 @@ async def test_russian_user_gets_russian_notices(start_stack: StartStack,
     [mail] = notices(stack)
     assert "уведомление безопасности" in str(mail["Subject"])
     body = text_of(mail)
-    assert "Включён способ входа: Приложение-аутентификатор." in body
+    assert "В вашей учётной записи включено приложение-аутентификатор." in body
     assert f"IP-адрес: {IP}" in body
     assert "обратитесь в поддержку" in body
 
@@ -133,7 +133,7 @@ async def test_sms_goes_to_the_verified_phone_short_and_without_links(
         ("email", EMAIL), ("sms", UK_MOBILE)]
     assert await notifications.deliver_due(stack.rt) == 2
     [sms] = stack.sms_to(UK_MOBILE)[codes_sent:]
-    assert sms.startswith("StepUp Test: Sign-in method enabled: SMS codes. 2026-11-22 "
+    assert sms.startswith("StepUp Test: SMS codes were enabled on your account. 2026-11-22 "
                           "12:00 UTC, IP 203.0.113.7.")
     assert "http" not in sms and "://" not in sms
     assert IP in sms and len(sms) <= 300
@@ -145,8 +145,8 @@ async def test_sms_goes_to_the_verified_phone_short_and_without_links(
     assert r.status_code == 200, r.text
     assert (await stack.me(token))["identities"]["phone_verified"] is False
     assert await notifications.deliver_due(stack.rt) == 2
-    assert "Sign-in method disabled: SMS codes." in stack.sms_to(UK_MOBILE)[-1]
-    assert "Sign-in method disabled: SMS codes." in text_of(notices(stack)[-1])
+    assert "SMS codes were disabled on your account." in stack.sms_to(UK_MOBILE)[-1]
+    assert "SMS codes were disabled on your account." in text_of(notices(stack)[-1])
 
 
 async def test_backup_codes_regenerated_and_running_low(start_stack: StartStack,
@@ -223,7 +223,8 @@ async def test_method_and_account_locks_are_told(start_stack: StartStack,
     assert [n.kind for n in await queued(stack)][-1] == "account.locked"
     assert await notifications.deliver_due(stack.rt) == 3
     texts = [text_of(m) for m in notices(stack)]
-    assert "Locked for 1 min after too many wrong attempts: Authenticator app." in texts[1]
+    assert "The authenticator app is locked for 1 min after too many wrong attempts." in (
+        texts[1])
     assert "Your account was locked for 24 h after too many failed attempts." in texts[2]
 
 
@@ -326,8 +327,8 @@ async def test_passkey_changes_are_audited_and_told(start_stack: StartStack) -> 
     assert await notifications.deliver_due(stack.rt) == 2
     # Both queued at the same (frozen) instant: sent in either order.
     texts = " | ".join(text_of(m) for m in notices(stack))
-    assert "Sign-in method enabled: Passkeys." in texts
-    assert "Sign-in method disabled: Passkeys." in texts
+    assert "Passkeys were enabled on your account." in texts
+    assert "Passkeys were disabled on your account." in texts
     assert len(notices(stack)) == 2
     async with stack.rt.db() as db:
         events = (await db.execute(select(AuditEvent.event, AuditEvent.data).where(

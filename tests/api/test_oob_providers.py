@@ -94,7 +94,7 @@ async def test_russian_user_gets_russian_messages(stack: Stack) -> None:
     body = stack.sms_to(RU_MOBILE)[-1]
     code = body.splitlines()[-1].split("#")[1]
     assert body.splitlines()[0] == (
-        f"StepUp Test: {code} — ваш защитный код для подключения: СМС-коды."), body
+        f"StepUp Test: {code} — ваш код подтверждения для включения СМС-кодов."), body
     assert "Никому его не сообщайте" in body
     assert body.splitlines()[-1] == f"@testserver #{code}"
     assert "security code" not in body and "http" not in body
@@ -102,9 +102,9 @@ async def test_russian_user_gets_russian_messages(stack: Stack) -> None:
     r = await stack.enroll(token, "email")
     assert r.status_code == 202
     (mail,) = stack.mail_to(EMAIL)
-    assert mail["Subject"].startswith("Защитный код StepUp Test")
+    assert mail["Subject"].startswith("Код подтверждения StepUp Test")
     plain = mail.get_body(preferencelist=("plain",))
-    assert plain is not None and "ваш защитный код" in plain.get_content()
+    assert plain is not None and "ваш код подтверждения" in plain.get_content()
 
     stack.clock.advance(61)
     lt = await login_token(stack.client)

@@ -94,7 +94,7 @@ async def test_telegram_codes_go_through_the_gateway(gateway: Stack) -> None:
     # The notice names the method; Telegram itself carries no notices.
     await notifications.deliver_due(stack.rt)
     (mail,) = stack.mail_to(EMAIL)
-    assert "Sign-in method enabled: Telegram codes." in str(mail["Subject"])
+    assert "Telegram codes were enabled on your account." in str(mail["Subject"])
     assert len(stack.api.received) == 1
 
     stack.clock.advance(61)

@@ -44,7 +44,7 @@ async def test_totp_enable_logout_login_with_second_factor(client: httpx.AsyncCl
                      code=totp_now(secret, clock))
     location = redirected_to(r, "/settings/methods?done=enabled&method=totp")
     html = await get(client, location)
-    assert "Authenticator app is enabled." in html
+    assert "The authenticator app is enabled." in html
     totp = section(html, "totp")
     assert "Enabled" in totp and ">Disable<" in totp
     assert 'class="switch switch-on"' in totp  # the first method protects login
@@ -59,7 +59,7 @@ async def test_totp_enable_logout_login_with_second_factor(client: httpx.AsyncCl
     cookie = r.headers["set-cookie"].lower()
     assert "stepup_login=" in cookie and "max-age=300" in cookie and "httponly" in cookie
     html = await get(client, "/login/second-factor")
-    assert "Open Authenticator app and enter the code it shows." in html
+    assert "Open your authenticator app and enter the code it shows." in html
     assert "Get your code by:" not in html  # nothing else to choose yet
     assert "Send code" not in html  # the app makes its own codes
 
@@ -190,13 +190,13 @@ async def test_switch_and_disable_need_a_code_from_the_method(client: httpx.Asyn
     clock.advance(30)
 
     html = await get(client, "/settings/methods/totp/disable")
-    assert "Disable Authenticator app" in html
+    assert "Disable the authenticator app" in html
     r = await submit(client, html, "/settings/methods/totp/disable", code="abc")
     assert "6-digit code" in check(r, 400)
     r = await submit(client, html, "/settings/methods/totp/disable",
                      code=totp_now(secret, clock))
     html = await get(client, redirected_to(r, "/settings/methods?done=disabled"))
-    assert "Authenticator app is disabled." in html
+    assert "The authenticator app is disabled." in html
     assert "Disabled" in section(html, "totp")
 
 

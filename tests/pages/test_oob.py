@@ -101,7 +101,7 @@ async def test_enable_sms_in_two_steps(client: httpx.AsyncClient, runtime: Runti
 
     r = await submit(client, page, "/settings/methods/sms/confirm", code=code)
     html = await get(client, redirected_to(r, "/settings/methods?done=enabled&method=sms"))
-    assert "SMS is enabled." in html
+    assert "SMS codes are enabled." in html
     sms = section(html, "sms")
     assert "Enabled" in sms and f"Codes are sent to {MASKED}" in sms and ">Disable<" in sms
     assert 'class="switch switch-on"' in sms  # the first method protects login
@@ -264,14 +264,14 @@ async def test_disable_sms_with_a_code_from_the_send_button(client: httpx.AsyncC
     await sign_up(client)
     await enable_sms(client, runtime)
     html = await get(client, "/settings/methods/sms/disable")
-    assert "Disable SMS" in html and f"Codes are sent to {MASKED}." in html
+    assert "Disable SMS codes" in html and f"Codes are sent to {MASKED}." in html
     assert ">Send code<" in html and "data-countdown" not in html
     # The enrollment code went out moments ago, but a code to manage SMS is another
     # purpose: it is sent at once; asking again so soon is refused with the wait.
     r = await submit(client, html, "/settings/methods/sms/send-code")
     html = check(r)
     assert f"We sent a code to {MASKED}." in html and 'data-countdown="60"' in html
-    assert "Resend code" in html and "Disable SMS" in html
+    assert "Resend code" in html and "Disable SMS codes" in html
     r = await submit(client, html, "/settings/methods/sms/send-code")
     page = check(r, 429)
     assert "Please wait 60 seconds" in page and 'data-countdown="60"' in page
@@ -281,7 +281,7 @@ async def test_disable_sms_with_a_code_from_the_send_button(client: httpx.AsyncC
     code = await last_code(runtime, E164)
     r = await submit(client, html, "/settings/methods/sms/disable", code=code)
     html = await get(client, redirected_to(r, "/settings/methods?done=disabled&method=sms"))
-    assert "SMS is disabled." in html and "Disabled" in section(html, "sms")
+    assert "SMS codes are disabled." in html and "Disabled" in section(html, "sms")
     ident = html[html.index("Security identities"):html.index('id="method-totp"')]
     assert "Not verified" in ident[ident.index("Phone"):]
     assert "Grade 1" in ident  # the grade records a past verification
@@ -331,7 +331,7 @@ async def test_log_in_choosing_sms(client: httpx.AsyncClient, runtime: Runtime,
     html = await get(client, "/login/second-factor")
     assert "Get your code by:" in html
     assert 'href="/login/second-factor?method=sms"' in html and MASKED in html
-    assert "Open Authenticator app" in html  # the app comes first
+    assert "Open your authenticator app" in html  # the app comes first
 
     html = await get(client, "/login/second-factor?method=sms")
     assert f"Codes are sent to {MASKED}." in html and ">Send code<" in html

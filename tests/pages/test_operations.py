@@ -94,7 +94,7 @@ async def test_withdrawal_with_totp(client: httpx.AsyncClient, clock: FrozenCloc
     html = await enter_pin(client, url)
     step = step_card(html)
     assert "Step 2 of 2" in step and 'name="code"' in step
-    assert "Authenticator app" in step and "Send code" not in step
+    assert "authenticator app" in step and "Send code" not in step
     # Dynamic linking: the details and the code field on one page, side by side, and the
     # recap right above the button.
     grid = html[html.index('<div class="op-grid">'):]
@@ -138,7 +138,7 @@ async def test_withdrawal_with_the_email_fallback(client: httpx.AsyncClient,
     assert "150.5" in details and "USD" in details and "DE89 3704 0044 0532 0130 00" in details
     async with runtime.db() as db:
         body = (await codes.outbox_for(db, EMAIL))[0].body
-    assert "150.5 USD" in body
+    assert "150.50 USD" in body  # USD has cents: the amount says them
     r = await submit(client, html, f"{url}/confirm", code=await last_code(runtime, EMAIL))
     redirected_to(r, url)
     html = await get(client, url)
@@ -312,7 +312,7 @@ async def test_remembered_device_never_skips_a_withdrawal(client: httpx.AsyncCli
     redirected_to(r, "/settings/methods")
     url = await new_withdrawal(client)
     html = await enter_pin(client, url)
-    assert 'name="code"' in step_card(html) and "Authenticator app" in step_card(html)
+    assert 'name="code"' in step_card(html) and "authenticator app" in step_card(html)
 
 
 async def test_wrong_codes_then_locked(client: httpx.AsyncClient, clock: FrozenClock) -> None:

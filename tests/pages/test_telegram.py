@@ -16,7 +16,7 @@ async def test_telegram_in_russian(client: httpx.AsyncClient, runtime: Runtime,
     await sign_up(client, language="ru")
     html = await get(client, "/settings/methods")
     telegram = section(html, "telegram")
-    assert "Telegram" in telegram and "Защитные коды в Telegram." in telegram
+    assert "Telegram" in telegram and "Коды подтверждения в Telegram." in telegram
     assert 'href="/settings/methods/telegram/enable"' in telegram
     # After WhatsApp, before the backup codes.
     assert html.index('id="method-whatsapp"') < html.index('id="method-telegram"') < \
@@ -30,7 +30,7 @@ async def test_telegram_in_russian(client: httpx.AsyncClient, runtime: Runtime,
     assert "Шестизначный код из отправленного вам сообщения Telegram." in html
 
     outbox = await get(client, "/dev/outbox", params={"to": E164})
-    assert "<dd>Telegram</dd>" in outbox and "коды в Telegram" in outbox
+    assert "<dd>Telegram</dd>" in outbox and "для включения кодов в Telegram" in outbox
 
     r = await submit(client, html, "/settings/methods/telegram/confirm",
                      code=await last_code(runtime, E164))

@@ -47,8 +47,20 @@ def test_every_text_has_a_russian_translation(key: str) -> None:
     for english, russian in forms:
         assert russian != english, f"no Russian for {key!r}: {english!r}"
         assert set(PLACEHOLDER.findall(russian)) == set(PLACEHOLDER.findall(english)), key
-        assert not re.search(r"[A-Za-z]{4,}", re.sub(
-            r"%\(\w+\)[sd]|PIN|Idempotency-Key|API|SMS", "", russian)), (key, russian)
+        assert not re.search(r"[A-Za-z]{3,}", re.sub(
+            r"%\(\w+\)[sd]|Idempotency-Key|API|SMS", "", russian)), (key, russian)
+        # One term per concept: «ПИН-код», «код подтверждения».
+        assert not re.search(r"PIN|[Зз]ащитн", russian), (key, russian)
+
+
+@pytest.mark.parametrize("key", [k for k in ERRORS if k.startswith(
+    ("validation_error.pin", "validation_error.password"))])
+def test_the_pin_and_password_rules_are_told_in_russian(key: str) -> None:
+    """Not the bare «Запрос неверен»: the reason, as in English."""
+    err = errors.ValidationFailed(situation=key.partition(".")[2],
+                                  values={"min": 12, "max": 128}, field="password")
+    assert error_text(err, RU) != RU.gettext(ERRORS["validation_error"].message)
+    assert error_text(err, ENGLISH) == err.detail
 
 
 def test_the_ids_are_in_the_catalogue_files_the_translators_read() -> None:
@@ -61,7 +73,10 @@ def test_a_situation_picks_its_text_and_fills_it() -> None:
     err = errors.DeliveryFailed(situation="channel", values={"channel": "SMS"})
     assert err.detail == ("We could not send the code by SMS right now. Nothing was changed: "
                           "please try again in a few minutes, or use another method.")
-    assert error_text(err, RU).startswith("Сейчас не удалось отправить код (SMS).")
+    assert error_text(err, RU).startswith("Сейчас не удалось отправить код по каналу «СМС».")
+    by_mail = errors.DeliveryFailed(situation="channel", values={"channel": "e-mail"})
+    assert "по каналу «электронная почта»" in error_text(by_mail, RU)
+    assert "by e-mail right now" in error_text(by_mail, ENGLISH)
     assert errors.ValidationFailed(situation="phone_premium", field="phone").detail == (
         "Codes cannot be sent to premium-rate or shared-cost numbers.")
 

@@ -178,7 +178,7 @@ async def test_migrate_seals_every_phone_and_the_user_still_gets_codes(
         async with rt.db() as db:
             texts = [m.body for m in await codes.outbox_for(db, PHONE)]
         assert sum("is your security code" in t for t in texts) == 1
-        assert sum("Sign-in method enabled" in t for t in texts) == 1  # the queued notice
+        assert sum("SMS codes were enabled" in t for t in texts) == 1  # the queued notice
     finally:
         await rt.engine.dispose()
 

@@ -12,6 +12,7 @@ from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from stepup import formats
 from stepup.delivery.base import OutgoingMessage
 from stepup.i18n import gettext
 
@@ -24,6 +25,17 @@ def _descriptor(method_type: str) -> Descriptor | None:
     from stepup.methods import registry
 
     return registry.descriptor(method_type)
+
+
+def method_sentence(language: str, method_type: str, key: str) -> str:
+    """The method's own whole sentence for ``key`` (its descriptor's ``sentences``),
+    translated: "to enable SMS codes" is worded per method, never spliced."""
+    from stepup.methods.base import sentence
+
+    text, generic = sentence(_descriptor(method_type), key)
+    translated = gettext(language, text)
+    return translated % {"method": gettext(language, channel_name(method_type))} if (
+        generic) else translated
 
 
 def channel_name(method_type: str) -> str:
@@ -59,9 +71,9 @@ def purpose_text(language: str, purpose: str, details: dict[str, str] | None = N
     if kind == "login":
         return _("to log in")
     if kind == "enroll":
-        return _("to enable %(method)s") % {"method": _(channel_name(arg))}
+        return method_sentence(language, arg, "to_enable")
     if kind == "manage":
-        return _("to change or disable %(method)s") % {"method": _(channel_name(arg))}
+        return method_sentence(language, arg, "to_manage")
     if purpose == "account:pin":
         return _("to change your PIN")
     if kind == "operation" and details and not {"amount", "currency", "destination"} <= set(
@@ -69,7 +81,10 @@ def purpose_text(language: str, purpose: str, details: dict[str, str] | None = N
         return _("to confirm: %(summary)s") % {"summary": details.get("summary", "")}
     if kind == "operation" and details:
         return _("to confirm the withdrawal of %(amount)s %(currency)s to %(destination)s") % {
-            "amount": details.get("amount", ""), "currency": details.get("currency", ""),
+            # The amount as the language writes numbers ("1 234,50" in Russian).
+            "amount": formats.amount(details.get("amount", ""), details.get("currency"),
+                                     language),
+            "currency": details.get("currency", ""),
             # Whole: a shortened "bc1qar…5mdq" is matched by a vanity address.
             "destination": details.get("destination", "")}
     return _("to confirm an operation")

@@ -14,27 +14,23 @@ their own. StepUp's own users (app ``portal``) read the texts as they always wer
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
+from stepup import formats
 from stepup.delivery.base import OutgoingMessage, subject_line
 from stepup.i18n import N_, gettext
 from stepup.methods import registry
+from stepup.methods.base import sentence
 
 PIN = N_("PIN")  # the notices name the PIN like a method
 OPERATION_NAMES = {"login": N_("Login"), "withdrawal": N_("Withdrawal")}
 
 
-def when_text(value: str | None) -> str:
-    """``2026-11-22T12:00:00+00:00`` → ``2026-11-22 12:00 UTC`` (the same in every language)."""
-    if not value:
-        return ""
-    try:
-        at = datetime.fromisoformat(value).astimezone(UTC)
-    except ValueError:
-        return value
-    return at.strftime("%Y-%m-%d %H:%M UTC")
+def when_text(value: str | None, language: str = formats.SOURCE) -> str:
+    """``2026-11-22T12:00:00+00:00`` → ``2026-11-22 12:00 UTC`` in English, ``22 нояб.
+    2026 г., 12:00 UTC`` in Russian (stepup.formats)."""
+    return formats.moment(value, language)
 
 
 def duration_text(_: Callable[[str], str], seconds: int) -> str:
@@ -59,6 +55,18 @@ def _protects(_: Callable[[str], str], data: dict[str, Any]) -> str:
     return ", ".join(names) if names else _("nothing")
 
 
+METHOD_NOTICES = {"method.enabled": "notice_enabled", "method.disabled": "notice_disabled",
+                  "method.protection_switched": "notice_switched",
+                  "method.locked": "notice_locked"}
+
+
+def method_notice(_: Callable[[str], str], method_type: str, key: str) -> str:
+    """The method's own sentence for a notice, translated, ready for the notice's values
+    (``%(method)s`` stays for a method that words no sentence of its own)."""
+    text, _generic = sentence(registry.descriptor(method_type), key)
+    return _(text)
+
+
 def what_happened(kind: str, language: str, data: dict[str, Any]) -> str:
     """One sentence: what happened to the account (without the service name)."""
     _ = lambda m: gettext(language, m)  # noqa: E731
@@ -66,13 +74,14 @@ def what_happened(kind: str, language: str, data: dict[str, Any]) -> str:
     v = {"method": _method(_, data), "protects": _protects(_, data),
          "remaining": data.get("remaining", ""), "device": data.get("device") or "",
          "duration": duration_text(_, int(data.get("seconds") or 0)),
-         "effective_at": when_text(data.get("effective_at")), "name": data.get("name") or "",
+         "effective_at": when_text(data.get("effective_at"), language),
+         "name": data.get("name") or "",
          "app": app}
+    # A notice about one method is that method's own sentence (its descriptor's).
+    own = METHOD_NOTICES.get(kind)
+    if own is not None and not (kind == "method.locked" and data.get("method") == "pin"):
+        return method_notice(_, str(data.get("method") or ""), own) % v
     texts = {
-        "method.enabled": _("Sign-in method enabled: %(method)s."),
-        "method.disabled": _("Sign-in method disabled: %(method)s."),
-        "method.protection_switched": _("Protection settings changed for %(method)s. "
-                                        "Protected now: %(protects)s."),
         "passkey.added": _("A passkey was added to your account: %(name)s."),
         "passkey.removed": _("A passkey was removed from your account: %(name)s."),
         "backup_codes.regenerated": _("New backup codes were created; the old ones no longer "
@@ -85,8 +94,8 @@ def what_happened(kind: str, language: str, data: dict[str, Any]) -> str:
                               "%(device)s."),
         "account.locked": _("Your account was locked for %(duration)s after too many failed "
                             "attempts."),
-        "method.locked": _("Locked for %(duration)s after too many wrong attempts: "
-                           "%(method)s."),
+        "method.locked": _("The PIN is locked for %(duration)s after too many wrong "
+                           "attempts."),
         "account.email_changed": _("The e-mail address of your account was changed. "
                                    "Security notices now go to the new address."),
         "account.pin_changed": _("The PIN of your account was changed."),
@@ -147,7 +156,7 @@ def notice_message(*, kind: str, channel: str, to: str, language: str, issuer: s
     app, app_url = data.get("app_name"), data.get("app_url")
     sender = app or issuer
     what = what_happened(kind, language, data)
-    at = when_text(data.get("at"))
+    at = when_text(data.get("at"), language)
     ip = data.get("ip")
     if channel == "sms":
         where = (_("%(when)s, IP %(ip)s.") if ip else _("%(when)s.")) % {"when": at, "ip": ip}

@@ -77,11 +77,9 @@ def is_trivial_pin(pin: str) -> bool:
 
 def check_pin(pin: str, field: str = "pin") -> str:
     if len(pin) != PIN_LENGTH or not pin.isascii() or not pin.isdigit():
-        raise ValidationFailed("The PIN must be exactly 6 digits.", field=field)
+        raise ValidationFailed(situation="pin_format", field=field)
     if is_trivial_pin(pin):
-        raise ValidationFailed(
-            "This PIN is too easy to guess: avoid repeated digits and sequences.", field=field
-        )
+        raise ValidationFailed(situation="pin_easy", field=field)
     return pin
 
 
@@ -105,22 +103,17 @@ def check_password(password: str, *, email: str, min_length: int, max_length: in
     and in their derivatives — the word with digits or symbols around it (NIST SP
     800-63B-4 §3.1.1.2: context-specific words)."""
     if len(password) < min_length:
-        raise ValidationFailed(
-            f"The password must be at least {min_length} characters long.", field="password"
-        )
+        raise ValidationFailed(situation="password_short", values={"min": min_length},
+                               field="password")
     if len(password) > max_length:
-        raise ValidationFailed(
-            f"The password must be at most {max_length} characters long.", field="password"
-        )
+        raise ValidationFailed(situation="password_long", values={"max": max_length},
+                               field="password")
     lowered = password.strip().lower()
     if lowered in _common_passwords():
-        raise ValidationFailed(
-            "This password is on a list of commonly used passwords: choose another.",
-            field="password",
-        )
+        raise ValidationFailed(situation="password_common", field="password")
     local = email.split("@", 1)[0].lower()
     own_words = {_letters(word) for word in (email, local, *context)} - {""}
     if (lowered in {email.lower(), local} or len(set(lowered)) <= 2
             or _letters(password) in own_words):
-        raise ValidationFailed("This password is too easy to guess.", field="password")
+        raise ValidationFailed(situation="password_easy", field="password")
     return password

@@ -86,6 +86,17 @@ ERRORS: dict[str, Text] = {
         "Codes are not sent to phone numbers of this country because of SMS fraud: use "
         "another method.")),
     "validation_error.email": Text(N_("The e-mail address is not valid.")),
+    # The PIN and password rules (domain/codes.py): told in every language, with the why.
+    "validation_error.pin_format": Text(N_("The PIN must be exactly 6 digits.")),
+    "validation_error.pin_easy": Text(N_(
+        "This PIN is too easy to guess: avoid repeated digits and sequences.")),
+    "validation_error.password_short": Text(N_(
+        "The password must be at least %(min)d characters long.")),
+    "validation_error.password_long": Text(N_(
+        "The password must be at most %(max)d characters long.")),
+    "validation_error.password_common": Text(N_(
+        "This password is on a list of commonly used passwords: choose another.")),
+    "validation_error.password_easy": Text(N_("This password is too easy to guess.")),
     "validation_error.recovery_description": Text(N_(
         "Tell support in a few words what happened (at least %(min)d characters).")),
     "validation_error.recovery_description_long": Text(N_(
@@ -217,7 +228,14 @@ def count(err: DomainError) -> int:
     return max(1, -(-seconds // 60))  # minutes, rounded up
 
 
+# The channels' words a text names as ``%(channel)s`` (methods' ``channel_word``): a
+# value of the language, not an English word in a Russian sentence.
+CHANNEL_WORDS = (N_("SMS"), N_("e-mail"), N_("WhatsApp"), N_("Telegram"))
+
+
 def render(text: Text, values: dict[str, Any], translations: Translations, num: int) -> str:
+    if isinstance(values.get("channel"), str):
+        values = {**values, "channel": translations.gettext(values["channel"])}
     if text.plural is None:
         message = translations.gettext(text.message)
     else:

@@ -7,7 +7,7 @@ another.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +43,58 @@ class InputHints:
     inputmode: str = "numeric"
     maxlength: int = 9
     autocapitalize: bool = True
+
+
+#: The sentences every method words for itself (``Descriptor.sentences``), and where each
+#: is read. ``to_enable``/``to_manage`` only for a method that sends codes; ``prompt`` only
+#: where the generic login prompt does not fit.
+SENTENCES: dict[str, str] = {
+    "enable": "the title of its set-up pages (\"Enable SMS codes\")",
+    "disable": "the title of its Disable form",
+    "enabled": "the notice on the methods page after it was enabled",
+    "disabled": "the notice on the methods page after it was disabled",
+    "switched": "the notice after its protection switches were saved",
+    "notice_enabled": "the security notice sent when it was enabled",
+    "notice_disabled": "the security notice sent when it was disabled",
+    "notice_switched": "the security notice of a switch (%(protects)s: what it protects now)",
+    "notice_locked": "the security notice of a lock (%(duration)s)",
+    "switch_on": "the lead of the form that turns its protection of an operation on",
+    "switch_off": "the lead of the form that turns it off",
+}
+SENDING_SENTENCES: dict[str, str] = {
+    "to_enable": "what a code message is for while enabling it (\"to enable SMS codes\")",
+    "to_manage": "what a code message is for while changing or disabling it",
+}
+
+
+#: What is said of a method that has no sentence of its own for a key (an operator's
+#: method that did not word them): its name in a generic sentence, as before.
+GENERIC_SENTENCES: dict[str, str] = {
+    "enable": N_("Enable %(method)s"),
+    "disable": N_("Disable %(method)s"),
+    "enabled": N_("%(method)s is enabled."),
+    "disabled": N_("%(method)s is disabled."),
+    "switched": N_("The protection settings of %(method)s were saved."),
+    "notice_enabled": N_("Sign-in method enabled: %(method)s."),
+    "notice_disabled": N_("Sign-in method disabled: %(method)s."),
+    "notice_switched": N_("Protection settings changed for %(method)s. Protected now: "
+                          "%(protects)s."),
+    "notice_locked": N_("Locked for %(duration)s after too many wrong attempts: "
+                        "%(method)s."),
+    "switch_on": N_("Once this is on, you will be asked for a code from %(method)s when "
+                    "you confirm this operation."),
+    "switch_off": N_("%(method)s will no longer be asked for on this operation."),
+    "to_enable": N_("to enable %(method)s"),
+    "to_manage": N_("to change or disable %(method)s"),
+    "prompt": N_("Open %(method)s and enter the code it shows."),
+}
+
+
+def sentence(d: Descriptor | None, key: str) -> tuple[str, bool]:
+    """The untranslated sentence for ``key`` about the method of ``d``, and whether it is
+    the generic one (which takes the method's name as ``%(method)s``)."""
+    own = d.sentences.get(key) if d is not None else None
+    return (own, False) if own is not None else (GENERIC_SENTENCES[key], True)
 
 
 @dataclass(frozen=True)
@@ -88,11 +140,11 @@ class Descriptor:
     setup_intro: str | None = None
     #: Its own line on the Disable form, where the general one does not fit.
     disable_intro: str | None = None
-    #: The accessible names of its Enable and Disable buttons on the methods page, each a
-    #: whole sentence ("Enable SMS codes"): five cards must not all offer "Enable".
-    enable_label: str | None = None
-    disable_label: str | None = None
     hints: InputHints = field(default_factory=InputHints)
+    #: Whole sentences about the method, keyed as SENTENCES lists them ("SMS codes are
+    #: enabled."): a method's name is never spliced into a sentence, so each language can
+    #: word each method as its grammar needs (gender, number, case).
+    sentences: Mapping[str, str] = field(default_factory=dict)
     #: Its templates (``<type>/setup.html``, ``prompt.html``, ``card.html``, …), where it
     #: has any; the pages fall back on ``web/templates/method/`` for the others.
     templates: Path | None = None

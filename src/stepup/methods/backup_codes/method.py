@@ -131,12 +131,28 @@ DESCRIPTOR = Descriptor(
     name=N_("Backup codes"), notice_name=N_("Backup codes"),
     blurb=N_("Ten single-use codes to print and keep in a safe place, for when your other "
              "methods are out of reach."),
-    enable_label=N_("Enable backup codes"), disable_label=N_("Disable backup codes"),
     login_fallback=True, proof_label=N_("Backup code"),
     disable_intro=N_("Enter one of your backup codes, and then click Disable. All your "
                      "backup codes will stop working."),
     code_hint=N_("10 letters and digits, for example abcde-12345. Each code works once."),
     hints=InputHints(inputmode="text", maxlength=24, autocapitalize=False),
     templates=Path(__file__).parent / "templates",
+    # Whole sentences about this method (base.SENTENCES): its name is never spliced in.
+    sentences={
+        "enable": N_("Enable backup codes"),
+        "disable": N_("Disable backup codes"),
+        "enabled": N_("Backup codes are enabled."),
+        "disabled": N_("Backup codes are disabled."),
+        "switched": N_("The protection settings of backup codes were saved."),
+        "notice_enabled": N_("Backup codes were enabled on your account."),
+        "notice_disabled": N_("Backup codes were disabled on your account."),
+        "notice_switched": N_("Protection settings changed for backup codes. Protected now: "
+                              "%(protects)s."),
+        "notice_locked": N_("Backup codes are locked for %(duration)s after too many wrong "
+                            "attempts."),
+        "switch_on": N_("Once this is on, you will be asked for a backup code when you confirm "
+                        "this operation."),
+        "switch_off": N_("A backup code will no longer be asked for on this operation."),
+    },
 )
 METHOD = BackupCodesMethod()

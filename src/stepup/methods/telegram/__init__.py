@@ -16,7 +16,6 @@ DESCRIPTOR = Descriptor(
     type="telegram", order=45,
     name=N_("Telegram"), notice_name=N_("Telegram codes"),
     blurb=N_("Security codes sent to you on Telegram."),
-    enable_label=N_("Enable Telegram codes"), disable_label=N_("Disable Telegram codes"),
     sends_codes=True, message_format="chat", channel_name=N_("Telegram codes"),
     channel_word="Telegram", channel_label="Telegram", destination="phone",
     code_hint=N_("The 6-digit code from the Telegram message we sent you."),
@@ -25,6 +24,26 @@ DESCRIPTOR = Descriptor(
     setup_intro=N_("Enter the mobile phone number of your Telegram account and your PIN, "
                    "and then click Send. We will send a security code to this number on "
                    "Telegram."),
+    # Whole sentences about this method (base.SENTENCES): its name is never spliced in.
+    sentences={
+        "enable": N_("Enable Telegram codes"),
+        "disable": N_("Disable Telegram codes"),
+        "enabled": N_("Telegram codes are enabled."),
+        "disabled": N_("Telegram codes are disabled."),
+        "switched": N_("The protection settings of Telegram codes were saved."),
+        "notice_enabled": N_("Telegram codes were enabled on your account."),
+        "notice_disabled": N_("Telegram codes were disabled on your account."),
+        "notice_switched": N_("Protection settings changed for Telegram codes. Protected now: "
+                              "%(protects)s."),
+        "notice_locked": N_("Telegram codes are locked for %(duration)s after too many wrong "
+                            "attempts."),
+        "switch_on": N_("Once this is on, you will be asked for a code sent by Telegram when "
+                        "you confirm this operation."),
+        "switch_off": N_("A code sent by Telegram will no longer be asked for on this "
+                         "operation."),
+        "to_enable": N_("to enable Telegram codes"),
+        "to_manage": N_("to change or disable Telegram codes"),
+    },
 )
 METHOD = OobMethod(DESCRIPTOR.type)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -154,6 +155,9 @@ AUTHENTICATOR_APPS = {
 }
 
 
+_SVG_TITLE = re.compile(r"<title>.*?</title>", re.S)
+
+
 @dataclass(frozen=True)
 class TotpSetup:
     """The new seed for the authenticator app: typed in by hand, or scanned as a QR code
@@ -166,8 +170,9 @@ class TotpSetup:
     def page_context(self) -> dict[str, Any]:
         return {"secret_grouped": group_secret(self.secret),
                 "secret_groups": secret_groups(self.secret),
-                # segno's SVG: generated from our own otpauth URI, no user text in it.
-                "qr_svg": Markup(self.qr_svg),  # noqa: S704
+                # segno's SVG: generated from our own otpauth URI, no user text in it. Its
+                # English <title> is left out: the page names the figure in its language.
+                "qr_svg": Markup(_SVG_TITLE.sub("", self.qr_svg)),  # noqa: S704
                 # "Open in authenticator app" on the phone that has the app.
                 "otpauth_uri": self.otpauth_uri,
                 "setup_ticket": setup_ticket(self.secret),
@@ -293,8 +298,28 @@ DESCRIPTOR = Descriptor(
     name=N_("Authenticator app"), notice_name=N_("Authenticator app"),
     blurb=N_("Six-digit codes made by an app on your phone (Google Authenticator, "
              "Microsoft Authenticator and others)."),
-    enable_label=N_("Enable the authenticator app"),
-    disable_label=N_("Disable the authenticator app"),
+    code_hint=N_("The 6-digit code from your authenticator app."),
+    disable_intro=N_("Enter a current code from your authenticator app, and then click "
+                     "Disable."),
     templates=Path(__file__).parent / "templates",
+    # Whole sentences about this method (base.SENTENCES): its name is never spliced in.
+    sentences={
+        "enable": N_("Enable the authenticator app"),
+        "disable": N_("Disable the authenticator app"),
+        "enabled": N_("The authenticator app is enabled."),
+        "disabled": N_("The authenticator app is disabled."),
+        "switched": N_("The protection settings of the authenticator app were saved."),
+        "notice_enabled": N_("The authenticator app was enabled on your account."),
+        "notice_disabled": N_("The authenticator app was disabled on your account."),
+        "notice_switched": N_("Protection settings changed for the authenticator app. Protected"
+                              " now: %(protects)s."),
+        "notice_locked": N_("The authenticator app is locked for %(duration)s after too many "
+                            "wrong attempts."),
+        "switch_on": N_("Once this is on, you will be asked for a code from your authenticator "
+                        "app when you confirm this operation."),
+        "switch_off": N_("A code from your authenticator app will no longer be asked for on "
+                         "this operation."),
+        "prompt": N_("Open your authenticator app and enter the code it shows."),
+    },
 )
 METHOD = TotpMethod()

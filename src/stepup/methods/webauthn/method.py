@@ -65,6 +65,7 @@ from stepup.domain.errors import (
 )
 from stepup.domain.hashing import new_id
 from stepup.domain.policy import MethodStatus, Purpose
+from stepup.i18n import translations
 from stepup.methods.base import (
     N_,
     ChallengeSent,
@@ -327,12 +328,9 @@ class WebAuthnMethod:
         existing = await self._passkeys(ctx, user)
         if any(same(s.credential_id, made.credential_id) for s in existing):
             raise Conflict("This passkey is already on the account.")
-        taken = {s.row.name for s in existing}
-        number = len(existing) + 1
-        while f"Passkey {number}" in taken:
-            number += 1
         pk = Passkey(id=new_id(), user_id=user.id, method_id=row.id,
-                     name=f"Passkey {number}", sign_count=made.sign_count,
+                     name=default_name(user.language, {s.row.name for s in existing}),
+                     sign_count=made.sign_count,
                      created_at=ctx.clock.now(), last_used_at=None)
         sealed = json.dumps({"id": bytes_to_base64url(made.credential_id),
                              "public_key": bytes_to_base64url(made.credential_public_key)})
@@ -364,11 +362,42 @@ def _reason(exc: InvalidAuthenticationResponse) -> str:
     return "The passkey could not be checked: try again."
 
 
+DEFAULT_NAME = N_("Passkey %(num)d")
+
+
+def default_name(language: str | None, taken: set[str]) -> str:
+    """The name of a new passkey the user did not name: "Passkey 2", in the user's
+    language at its creation ("Ключ доступа 2"). It is stored like a name the user typed
+    (the API, notices and the audit show the same words), so a later change of language
+    leaves it as it was; Rename changes it."""
+    template = translations(language or "en").gettext(DEFAULT_NAME)
+    number = len(taken) + 1
+    while template % {"num": number} in taken:
+        number += 1
+    return template % {"num": number}
+
+
 DESCRIPTOR = Descriptor(
     type=CHANNEL, order=60,
     name=N_("Passkeys"), notice_name=N_("Passkeys"),
     blurb=N_("Your device's fingerprint, face or screen lock, or a security key."),
-    enable_label=N_("Enable passkeys"), disable_label=N_("Disable passkeys"),
     browser_ceremony=True, templates=Path(__file__).parent / "templates",
+    # Whole sentences about this method (base.SENTENCES): its name is never spliced in.
+    sentences={
+        "enable": N_("Enable passkeys"),
+        "disable": N_("Disable passkeys"),
+        "enabled": N_("Passkeys are enabled."),
+        "disabled": N_("Passkeys are disabled."),
+        "switched": N_("The protection settings of passkeys were saved."),
+        "notice_enabled": N_("Passkeys were enabled on your account."),
+        "notice_disabled": N_("Passkeys were disabled on your account."),
+        "notice_switched": N_("Protection settings changed for passkeys. Protected now: "
+                              "%(protects)s."),
+        "notice_locked": N_("Passkeys are locked for %(duration)s after too many wrong "
+                            "attempts."),
+        "switch_on": N_("Once this is on, you will be asked for your passkey when you confirm "
+                        "this operation."),
+        "switch_off": N_("Your passkey will no longer be asked for on this operation."),
+    },
 )
 METHOD = WebAuthnMethod()

@@ -61,9 +61,9 @@ async def device_rows(page: Page) -> list[DeviceRow]:
     token = device_cookie(page)
     mine = page.rt.hasher.token_hash(token) if token else None
     return [DeviceRow(id=d.id, name=short_agent(page, d.user_agent),
-                      remembered_on=when(d.created_at),
-                      last_used=when(d.last_used_at) if d.last_used_at else None,
-                      expires=when(d.expires_at), current=d.token_hash == mine)
+                      remembered_on=when(d.created_at, page.lang),
+                      last_used=when(d.last_used_at, page.lang) if d.last_used_at else None,
+                      expires=when(d.expires_at, page.lang), current=d.token_hash == mine)
             for d in await devices.list_devices(page.rt, page.user.id)]
 
 

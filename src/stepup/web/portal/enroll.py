@@ -66,7 +66,7 @@ def _oob_start_form(page: Page, method_type: str, *, value: str | None = None,
     errors = errors or {}
     focus = field if errors.get(field) or not value else "pin"
     return page.render("enroll/oob_start.html", status_code=status_code,
-                       title=page._("Enable %(method)s", method=page.method_name(method_type)),
+                       title=page.method_sentence(method_type, "enable"),
                        method_type=method_type, field=field, value=value, errors=errors,
                        focus=focus, phone_example=phone_example(page))
 
@@ -94,7 +94,7 @@ def oob_code_page(page: Page, method_type: str, *, sent_to: str | None,
                   expires_in: int | None = None, resend_in: int = 0, waiting: bool = False,
                   error: str | None = None, status_code: int = 200) -> Response:
     return page.render("enroll/oob_code.html", status_code=status_code,
-                       title=page._("Enable %(method)s", method=page.method_name(method_type)),
+                       title=page.method_sentence(method_type, "enable"),
                        method_type=method_type, sent_to=sent_to, expires_in=expires_in,
                        resend_in=resend_in, waiting=waiting, error=error)
 
@@ -109,9 +109,8 @@ def _error_field(err: DomainError, field: str) -> str:
 
 def _pin_form(page: Page, method_type: str, *, error: str | None = None,
               status_code: int = 200) -> Response:
-    name = page.method_name(method_type)
     return page.render("enable_pin.html", status_code=status_code,
-                       title=page._("Enable %(method)s", method=name),
+                       title=page.method_sentence(method_type, "enable"),
                        method_type=method_type, error=error)
 
 
@@ -133,7 +132,7 @@ def _enroll_page(page: Page, method_type: str, body: EnrollmentBody | None, *,
     if body is not None:  # the method says what its set-up page shows
         context.update(body.page_context())
     return page.render(f"{method_type}/setup.html", status_code=status_code,
-                       title=page._("Enable %(method)s", method=page.method_name(method_type)),
+                       title=page.method_sentence(method_type, "enable"),
                        **context)
 
 

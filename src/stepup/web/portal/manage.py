@@ -83,28 +83,19 @@ async def manage_passkey(page: Page, method_type: str
 async def _switch_form(page: Page, method_type: str, op: str, on: bool, *,
                        error: str | None = None, send: Sending | None = None,
                        status_code: int = 200) -> Response:
-    values = {"method": page.method_name(method_type), "operation": page.operation_name(op)}
+    values = {"operation": page.operation_name(op)}
     sends = sends_codes(method_type)
     passkey, problem = await manage_passkey(page, method_type)
     title = (page._("Turn on %(operation)s protection", **values) if on
              else page._("Turn off %(operation)s protection", **values))
     if browser_ceremony(method_type):
         intro = page._("Click Verify, then confirm with your passkey.")
-    elif on:
-        intro = page._("Once this is on, you will be asked for a code from %(method)s when "
-                       "you confirm this operation. Enter a current code from %(method)s, "
-                       "and then click Verify.", **values)
-        if sends:
-            intro = page._("Once this is on, you will be asked for a code from %(method)s "
-                           "when you confirm this operation. Click Send code, enter the "
-                           "code sent by %(method)s, and then click Verify.", **values)
     else:
-        intro = page._("%(method)s will no longer be asked for on this operation. Enter a "
-                       "current code from %(method)s, and then click Verify.", **values)
-        if sends:
-            intro = page._("%(method)s will no longer be asked for on this operation. Click "
-                           "Send code, enter the code sent by %(method)s, and then click "
-                           "Verify.", **values)
+        # Two whole sentences: what changes (the method's own words), then what to do.
+        intro = " ".join((
+            page.method_sentence(method_type, "switch_on" if on else "switch_off"),
+            page._("Click Send code, enter the code we sent, and then click Verify.")
+            if sends else page._("Enter a current code, and then click Verify.")))
     return page.render(
         "code_form.html", status_code=status_code, title=title, intro=intro,
         method_type=method_type, action=f"/settings/methods/{method_type}/switch",
@@ -116,7 +107,6 @@ async def _switch_form(page: Page, method_type: str, op: str, on: bool, *,
 
 async def _disable_form(page: Page, method_type: str, *, error: str | None = None,
                         send: Sending | None = None, status_code: int = 200) -> Response:
-    name = page.method_name(method_type)
     passkey, problem = await manage_passkey(page, method_type)
     d = descriptor(method_type)
     if browser_ceremony(method_type):
@@ -124,14 +114,12 @@ async def _disable_form(page: Page, method_type: str, *, error: str | None = Non
     elif d is not None and d.disable_intro:
         intro = page._(d.disable_intro)
     elif sends_codes(method_type):
-        intro = page._("Click Send code. Enter the code sent by %(method)s, and then click "
-                       "Disable.", method=name)
+        intro = page._("Click Send code. Enter the code we sent, and then click Disable.")
     else:
-        intro = page._("Enter a current code from %(method)s, and then click Disable.",
-                       method=name)
+        intro = page._("Enter a current code, and then click Disable.")
     return page.render(
-        "code_form.html", status_code=status_code, title=page._("Disable %(method)s",
-                                                                method=name),
+        "code_form.html", status_code=status_code,
+        title=page.method_sentence(method_type, "disable"),
         intro=intro, method_type=method_type,
         action=f"/settings/methods/{method_type}/disable", hidden={}, error=error or problem,
         send=send, submit=page._("Disable"), danger=True, passkey=passkey,

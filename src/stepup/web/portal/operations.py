@@ -21,6 +21,7 @@ from functools import partial
 from fastapi import Request
 from fastapi.responses import Response
 
+from stepup import formats
 from stepup.domain import operations as ops
 from stepup.domain.errors import Conflict, DomainError, NotFound, RateLimited
 from stepup.domain.refusals import held
@@ -66,8 +67,10 @@ class Shown:
 
 def shown(page: Page, view: OperationView) -> Shown:
     d = view.details
-    out = Shown(amount=d.get("amount"), currency=d.get("currency"),
-                destination=d.get("destination"))
+    # The amount as the page's language writes numbers ("1 234,50" in Russian).
+    amount = d.get("amount")
+    out = Shown(amount=formats.amount(amount, d.get("currency"), page.lang) if amount else None,
+                currency=d.get("currency"), destination=d.get("destination"))
     out.others = [(page._(FIELD_NAMES[k]) if k in FIELD_NAMES else k.replace("_", " ")
                    .capitalize(), v) for k, v in d.items()
                   if k not in ("amount", "currency", "destination")]

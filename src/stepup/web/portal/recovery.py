@@ -49,7 +49,7 @@ FIELDS = ("description", "channel", "phone", "best_time")
 def status_text(page: Page, row: RecoveryRequest) -> str:
     from stepup.web.portal.render import when
 
-    return page._(USER_STATUS.get(row.status, row.status), when=when(row.effective_at))
+    return page._(USER_STATUS.get(row.status, row.status), when=when(row.effective_at, page.lang))
 
 
 def cooldown_text(page: Page, seconds: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
@@ -19,10 +19,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from stepup import formats
 from stepup.domain import texts
 from stepup.domain.errors import DomainError, Forbidden, NotAuthenticated
 from stepup.methods import registry
-from stepup.methods.base import ChallengeSent, Descriptor
+from stepup.methods.base import ChallengeSent, Descriptor, sentence
 from stepup.services import sessions
 from stepup.services.runtime import Runtime
 from stepup.store.models import User
@@ -135,13 +136,10 @@ def safe_next(value: str | None) -> str | None:
     return value
 
 
-def when(value: datetime | None) -> str:
-    """A stored instant as the pages show it: ``2026-11-22 12:10 UTC``."""
-    if value is None:
-        return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def when(value: datetime | None, language: str = formats.SOURCE) -> str:
+    """A stored instant as the pages show it: ``2026-11-22 12:10 UTC`` in English,
+    ``22 нояб. 2026 г., 12:10 UTC`` in Russian (stepup.formats)."""
+    return formats.moment(value, language)
 
 
 def iso(value: datetime | None) -> str:
@@ -189,6 +187,14 @@ class Page:
     def method_name(self, method_type: str) -> str:
         d = descriptor(method_type)
         return self._(d.name) if d is not None else method_type
+
+    def method_sentence(self, method_type: str, key: str, **values: Any) -> str:
+        """The method's own whole sentence for ``key`` (``Descriptor.sentences``; see
+        methods/base.SENTENCES), translated: never a name spliced into a sentence."""
+        text, generic = sentence(descriptor(method_type), key)
+        if generic:
+            values["method"] = self.method_name(method_type)
+        return self._(text, **values)
 
     def proof_name(self, method_type: str) -> str:
         """What the method's proof is called in a picker: "Backup code", else its name."""
@@ -265,12 +271,13 @@ class Page:
             "csrf_token": self.csrf_token(),
             "issuer": self.rt.adapter.issuer(None),  # the name people know these pages by
             "method_name": self.method_name,
+            "method_sentence": self.method_sentence,
             "proof_name": self.proof_name,
             "operation_name": self.operation_name,
             "path": self.request.url.path,
             "lang_url": self.language_url,
             "back_to": self.back_to(),
-            "when": when,
+            "when": partial(when, language=self.lang),
             "iso": iso,
         }
         values.update(context)

@@ -18,10 +18,9 @@ router = portal_router()
 
 # Notices after a flow finishes (``?done=``): the flag is only a choice of message; every
 # number shown beside it is read from the store, never from the URL.
+# "enabled", "disabled" and "switched" are each method's own sentences (its descriptor).
+METHOD_DONE = frozenset({"enabled", "disabled", "switched"})
 DONE_MESSAGES = {
-    "enabled": N_("%(method)s is enabled."),
-    "disabled": N_("%(method)s is disabled."),
-    "switched": N_("The protection settings of %(method)s were saved."),
     "passkey_added": N_("The passkey was added."),
     "passkey_removed": N_("The passkey was removed."),
     "passkey_renamed": N_("The passkey was renamed."),
@@ -70,7 +69,9 @@ async def methods_page(request: Request, page: SignedIn) -> Response:
     notice = None
     done = request.query_params.get("done")
     method = request.query_params.get("method", "")
-    if done in DONE_MESSAGES and (registry.descriptor(method) or done in GENERAL_DONE):
+    if done in METHOD_DONE and registry.descriptor(method):
+        notice = page.method_sentence(method, done)
+    elif done in DONE_MESSAGES and (registry.descriptor(method) or done in GENERAL_DONE):
         notice = page._(DONE_MESSAGES[done], method=page.method_name(method))
     # The profile's phone: the one a method verified (SMS), while that method is on.
     phone = next((v.destination for d in registry.descriptors() if d.verifies_phone
