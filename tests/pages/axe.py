@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 AXE_DIR = Path(__file__).resolve().parent / "axe"
 AXE_JS = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
 ROOT = Path(__file__).resolve().parents[2]
 
 # All of axe's rules but the experimental ones: WCAG 2.x A and AA, and its best practices.
@@ -71,16 +72,18 @@ def _describe(width: int, violations: list[dict[str, Any]]) -> list[str]:
 
 
 def assert_axe_clean(page: Page, label: str, *, phone: bool = True) -> None:
-    """No axe violation on the page now, at its width and (``phone``) at 390 px.
+    """No axe violation on the page now, at its width and (``phone``) at 390 px; a page
+    in a phone-sized window is checked at a desktop's width (1280 px) too.
 
-    The phone check resizes the viewport for the check and puts it back afterwards.
+    The other width's check resizes the viewport for it and puts it back afterwards.
     """
     size = page.viewport_size
     report = _describe(size["width"] if size else 0, axe_violations(page))
-    if phone and size and size["width"] != PHONE["width"]:
-        page.set_viewport_size(PHONE)
+    other = PHONE if size and size["width"] != PHONE["width"] else DESKTOP
+    if phone and size:
+        page.set_viewport_size(other)
         try:
-            report += _describe(PHONE["width"], axe_violations(page))
+            report += _describe(other["width"], axe_violations(page))
         finally:
             page.set_viewport_size(size)
     assert not report, f"axe: {label} ({page.url}):\n" + "\n".join(report)
