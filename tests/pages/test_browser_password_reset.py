@@ -14,6 +14,7 @@ import pyotp
 import pytest
 
 from stepup.config import Settings
+from tests.pages.axe import assert_axe_clean
 from tests.pages.helpers import PASSWORD, PIN
 from tests.pages.test_browser import ARGS, CHROMIUM, _serve
 
@@ -61,17 +62,21 @@ def test_forgot_password_reset_then_the_second_factor_is_still_asked(server: str
         page.locator("form button[type=submit]").last.click()
         page.wait_for_url("**/settings/methods?done=enabled&method=totp")
         expect(page.get_by_role("link", name="Сменить пароль или ПИН-код")).to_be_visible()
+        assert_axe_clean(page, "methods, the app enabled (ru)")
 
         # Another phone, where the password is forgotten.
         other = browser.new_context(locale="ru-RU", **PHONE)  # type: ignore[arg-type]
         lost = other.new_page()
         lost.set_default_timeout(15000)
         lost.goto(f"{server}/login?lang=ru")
+        assert_axe_clean(lost, "login (ru)")
         lost.get_by_role("link", name="Забыли пароль?").click()
         lost.wait_for_url("**/password/forgot")
+        assert_axe_clean(lost, "forgot password (ru)")
         lost.locator("#email").fill(email)
         lost.get_by_role("button", name="Отправить ссылку").click()
         expect(lost.locator("#reset-sent")).to_contain_text("Если учётная запись")
+        assert_axe_clean(lost, "forgot password, link sent (ru)")
         link = None
         for _ in range(50):
             r = lost.request.get(f"{server}/api/v1/dev/outbox", params={"to": email})
@@ -83,9 +88,13 @@ def test_forgot_password_reset_then_the_second_factor_is_still_asked(server: str
         assert link, "no reset link in the outbox"
         lost.goto(server + link)
         lost.wait_for_url("**/password/reset")  # the token is out of the address
+        assert_axe_clean(lost, "new password form (ru)")
+        lost.get_by_role("button", name="Сохранить новый пароль").click()  # empty
+        assert_axe_clean(lost, "new password form, refused (ru)")
         lost.get_by_label("Новый пароль").fill(NEW_PASSWORD)
         lost.get_by_role("button", name="Сохранить новый пароль").click()
         expect(lost.locator("#reset-done")).to_be_visible()
+        assert_axe_clean(lost, "password changed (ru)")
 
         # The first phone's session ended with every other one.
         page.goto(f"{server}/settings/methods")
@@ -97,6 +106,7 @@ def test_forgot_password_reset_then_the_second_factor_is_still_asked(server: str
         lost.locator("#password").fill(NEW_PASSWORD)
         lost.locator("form[action='/login'] button[type=submit]").click()
         lost.wait_for_url("**/login/second-factor")
+        assert_axe_clean(lost, "second factor (ru)")
         now = time.time()
         used = int(now // 30) + 1  # the next time step: the current one enabled the app
         lost.locator("#code").fill(totp.at(now + 30))
@@ -106,6 +116,7 @@ def test_forgot_password_reset_then_the_second_factor_is_still_asked(server: str
         # Changing the PIN: the password and a code from the authenticator app.
         lost.goto(f"{server}/settings/security")
         expect(lost.get_by_role("heading", name="Безопасность учётной записи")).to_be_visible()
+        assert_axe_clean(lost, "account security (ru)")
         lost.locator("#pin_password").fill(NEW_PASSWORD)
         lost.get_by_label("Новый ПИН-код").fill("582046")
         while int(time.time() // 30) < used:  # a time step is accepted once
@@ -115,4 +126,14 @@ def test_forgot_password_reset_then_the_second_factor_is_still_asked(server: str
         lost.wait_for_url("**/settings/security?done=pin")
         expect(lost.locator(".alert-success")).to_contain_text("ПИН-код изменён.")
         assert lost.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert_axe_clean(lost, "account security, PIN changed (ru)")
+        # The same pages in English (the switcher saves the language for the account).
+        lost.locator("#lang-switch").get_by_role("button", name="English").click()
+        lost.wait_for_url("**/settings/security**")
+        expect(lost.locator("html")).to_have_attribute("lang", "en")
+        assert_axe_clean(lost, "account security (en)")
+        lost.goto(f"{server}/password/forgot?lang=en")
+        assert_axe_clean(lost, "forgot password (en)")
+        lost.goto(f"{server}/password/reset?token=not-a-real-token&lang=en")
+        assert_axe_clean(lost, "reset link not valid (en)")
         browser.close()
