@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from stepup.config import Settings
+from tests.pages.axe import assert_axe_clean
 from tests.pages.helpers import PASSWORD, PIN
 from tests.pages.test_browser import ARGS, ARTIFACTS, CHROMIUM, _serve
 
@@ -52,11 +53,13 @@ def test_activity_cards_and_the_switcher_on_a_phone(server: str) -> None:
         page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
         page.set_default_timeout(15000)
         page.goto(f"{server}/signup")
+        assert_axe_clean(page, "sign-up (en)")
         page.get_by_label("E-mail").fill(email)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_label("PIN").fill(PIN)
         page.get_by_role("button", name="Create account").click()
         page.wait_for_url("**/settings/methods")
+        assert_axe_clean(page, "methods, logged in, with the switcher (en)")
 
         # Straight to the activity page in a fresh tab with no zone cookie yet: the page
         # is drawn in UTC, the script sets the cookie and draws it again in Tokyo time.
@@ -67,6 +70,7 @@ def test_activity_cards_and_the_switcher_on_a_phone(server: str) -> None:
         cards = page.locator("#activity > li.event")
         expect(cards.first).to_contain_text("Logged in with the password")
         assert cards.count() == 2  # account created, logged in
+        assert_axe_clean(page, "activity (en)")
 
         width = page.evaluate("window.innerWidth")
         assert page.evaluate("document.documentElement.scrollWidth") <= width
@@ -101,9 +105,60 @@ def test_activity_cards_and_the_switcher_on_a_phone(server: str) -> None:
         expect(page.locator("#activity-zone")).to_have_text(
             "Время указано в вашем часовом поясе: Токио (Asia/Tokyo).")
         page.screenshot(path=str(ARTIFACTS / "activity-phone-ru.png"), full_page=True)
+        assert_axe_clean(page, "activity (ru)")
         page.goto(f"{server}/settings/methods")
         expect(page.locator("html")).to_have_attribute("lang", "ru")
         assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert_axe_clean(page, "methods, logged in, with the switcher (ru)")
         context.close()
         browser.close()
     assert not problems, problems
+
+
+def _tops(page: object, selector: str) -> list[float]:
+    return page.locator(selector).evaluate_all(  # type: ignore[attr-defined, no-any-return]
+        "els => els.map(e => Math.round(e.getBoundingClientRect().top))")
+
+
+def test_the_logged_in_header_is_tidy_on_a_desktop_and_a_phone(server: str) -> None:
+    """Logged in, with a long address, in both languages: on a desktop the brand, the
+    address, "Log out" and the switcher share the first line and the links the second;
+    on a phone (390 px) the switcher stays on the brand's line and nothing scrolls
+    sideways. axe finds nothing in the header at either width."""
+    from playwright.sync_api import expect, sync_playwright
+
+    email = f"a-rather-long-name-of-somebody-{uuid.uuid4().hex[:8]}@brokerage.example.com"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="en-GB")
+        page.set_default_timeout(15000)
+        page.goto(f"{server}/signup")
+        page.locator("#email").fill(email)
+        page.locator("#password").fill(PASSWORD)
+        page.locator("#pin").fill(PIN)
+        page.locator("form[action='/signup'] button[type=submit]").click()
+        page.wait_for_url("**/settings/methods")
+        for lang, other in (("en", "Русский"), ("ru", "English")):
+            for width in (1280, 390):
+                page.set_viewport_size({"width": width, "height": 800})
+                assert page.evaluate("document.documentElement.scrollWidth") <= width, (
+                    lang, width)
+                [brand] = _tops(page, ".brand")
+                [switch] = _tops(page, "#lang-switch")
+                assert abs(switch - brand) <= 8, (lang, width, brand, switch)
+                links = _tops(page, ".header-nav a")
+                assert len(links) == 3 and min(links) > brand, (lang, width, links)
+                if width > 390:
+                    assert len(set(links)) == 1, (lang, width, links)
+                    account = _tops(page, ".header-account > *")
+                    assert all(abs(t - brand) <= 8 for t in account), (lang, width, account)
+                right = page.locator(".site-header *").evaluate_all(
+                    "els => Math.max(...els.map(e => e.getBoundingClientRect().right))")
+                assert right <= width, (lang, width, right)
+            page.set_viewport_size({"width": 1280, "height": 800})
+            assert_axe_clean(page, f"methods, the logged-in header ({lang})")
+            if lang == "en":
+                page.locator("#lang-switch").get_by_role("button", name=other).click()
+                page.wait_for_url("**/settings/methods")
+                expect(page.locator("html")).to_have_attribute("lang", "ru")
+        browser.close()
