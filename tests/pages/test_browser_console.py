@@ -25,6 +25,7 @@ from stepup.config import Settings
 from stepup.domain.clock import SystemClock
 from stepup.services import recovery, staff
 from stepup.services.runtime import Actor, Runtime
+from tests.pages.axe import assert_axe_clean
 from tests.pages.helpers import PIN, get, log_in, log_out, redirected_to, sign_up, submit
 from tests.pages.test_browser import ARGS, ARTIFACTS, CHROMIUM, _serve
 from tests.pages.test_oob import last_code
@@ -124,11 +125,13 @@ def test_every_console_page_fits_a_390px_phone(server: str, settings: Settings) 
             problems.append(f"{msg.type}: {msg.text}")
 
     def fits(page: Page, name: str) -> None:
-        """No sideways scrolling: the page is no wider than the phone."""
+        """No sideways scrolling: the page is no wider than the phone; and axe finds
+        nothing on it, at 390 px and at a desktop's width."""
         page.wait_for_load_state("load")
         width = page.evaluate("document.documentElement.scrollWidth")
         page.screenshot(path=str(ARTIFACTS / f"console-390-{name}.png"), full_page=True)
         assert width <= WIDTH, f"{name} ({page.url}) is {width} px wide at {WIDTH} px"
+        assert_axe_clean(page, name)
         seen.append(name)
 
     with sync_playwright() as p:
@@ -200,7 +203,21 @@ def test_every_console_page_fits_a_390px_phone(server: str, settings: Settings) 
         expect(page.locator(".phone-number")).to_be_visible()
         fits(page, "recovery-request-number-shown")
 
+        # The same pages in Russian (the console's language is this browser's choice).
+        page.goto(f"{server}/admin?lang=ru")
+        expect(page.locator("html")).to_have_attribute("lang", "ru")
+        fits(page, "home-queue-ru")
+        page.goto(f"{server}/admin?q=brokerage-clients")
+        fits(page, "search-ru")
+        page.goto(f"{server}/admin/users/{scene.user_id}")
+        fits(page, "account-ru")
+        page.locator(".phone-form button[type=submit]").click()
+        expect(page.locator(".phone-number")).to_be_visible()
+        fits(page, "account-number-shown-ru")
+        page.goto(f"{server}/admin/recovery/{scene.request_id}")
+        fits(page, "recovery-request-ru")
+
         browser.close()
 
     assert not problems, problems
-    assert len(seen) == 11
+    assert len(seen) == 16
