@@ -135,6 +135,7 @@ def test_journey_totp_then_backup_code(server: str) -> None:
 
         # Enable backup codes; Finish only once "I have saved them" is ticked.
         page.locator("#method-backup_codes").get_by_role("link", name="Enable").click()
+        assert_axe_clean(page, "backup codes set-up: the PIN")
         page.get_by_label("PIN").fill(PIN)
         page.get_by_role("button", name="Verify").click()
         codes = page.locator("#backup-codes code").all_inner_texts()
