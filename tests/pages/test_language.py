@@ -28,7 +28,7 @@ from tests.pages.test_admin import create_staff, staff_log_in
 
 
 def switcher(html: str) -> str:
-    m = re.search(r'<span class="lang-switch" id="lang-switch".*?</span>\s*</(form|nav)>', html,
+    m = re.search(r'<span class="lang-switch" id="lang-switch".*?</span>\s*</(form|nav|div)>', html,
                   flags=re.S)
     assert m, "no language switcher"
     return m.group(0)
