@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,6 +15,9 @@ from stepup.config import Settings
 from tests.pages.axe import assert_axe_clean
 from tests.pages.helpers import PASSWORD, PIN
 from tests.pages.test_browser import ARGS, ARTIFACTS, CHROMIUM, _serve
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = [
     pytest.mark.browser,
@@ -115,9 +119,11 @@ def test_activity_cards_and_the_switcher_on_a_phone(server: str) -> None:
     assert not problems, problems
 
 
-def _tops(page: object, selector: str) -> list[float]:
-    return page.locator(selector).evaluate_all(  # type: ignore[attr-defined, no-any-return]
+def _tops(page: Page, selector: str) -> list[float]:
+    """The top edge of each element ``selector`` finds, in whole pixels."""
+    tops: list[float] = page.locator(selector).evaluate_all(
         "els => els.map(e => Math.round(e.getBoundingClientRect().top))")
+    return tops
 
 
 def test_the_logged_in_header_is_tidy_on_a_desktop_and_a_phone(server: str) -> None:
