@@ -69,7 +69,10 @@ def what_happened(kind: str, language: str, data: dict[str, Any]) -> str:
          "effective_at": when_text(data.get("effective_at")), "name": data.get("name") or "",
          "app": app}
     texts = {
-        "method.enabled": _("Sign-in method enabled: %(method)s."),
+        # The enable notice says what the method now protects (chosen at its set-up).
+        "method.enabled": (_("Sign-in method enabled: %(method)s. Protected now: "
+                             "%(protects)s.") if "after" in data
+                           else _("Sign-in method enabled: %(method)s.")),
         "method.disabled": _("Sign-in method disabled: %(method)s."),
         "method.protection_switched": _("Protection settings changed for %(method)s. "
                                         "Protected now: %(protects)s."),
