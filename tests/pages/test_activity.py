@@ -29,10 +29,12 @@ async def test_activity_page_lists_my_events(client: httpx.AsyncClient,
     html = await get(client, "/settings/activity", headers={"User-Agent": FIREFOX})
     assert "<h1>Recent security activity</h1>" in html
     shown = rows(html)
-    assert shown[0].startswith("2026-11-22 12:00 UTC Method enabled · Authenticator app")
-    assert "203.0.113.7" in shown[0]
+    # What it protects was chosen at its set-up: audited as a switch, after the enabling.
+    assert shown[0].startswith("2026-11-22 12:00 UTC Protection settings changed")
+    assert shown[1].startswith("2026-11-22 12:00 UTC Method enabled · Authenticator app")
+    assert "203.0.113.7" in shown[1]
     assert shown[-1].startswith("2026-11-22 12:00 UTC Account created")
-    assert len(shown) == 4  # created, logged in, setup started, enabled: only jane's
+    assert len(shown) == 5  # created, logged in, setup started, enabled, switched: jane's
     assert "omar" not in html
 
 

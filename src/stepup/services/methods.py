@@ -118,27 +118,34 @@ async def suggestion(rt: Runtime, user_id: str, method_type: str) -> dict[str, b
     return suggested_protects(rt, method_type, first_method=first)
 
 
-async def _set_protects(rt: Runtime, db: AsyncSession, actor: Actor, user: User,
-                        row: MethodRow, chosen: dict[str, bool] | None, *, first: bool
-                        ) -> None:
+def _set_protects(rt: Runtime, row: MethodRow, chosen: dict[str, bool] | None, *,
+                  first: bool) -> None:
     """A newly enabled method's switches: the first method protects login, any other
     nothing (API.md), unless the user chose (``chosen``: the operations it names, over
-    that default). A choice is audited as a switch from "protects nothing"; the enable
-    notice tells it (``changed(..., after=row.protects)``)."""
+    that default)."""
     default = initial_protects(rt.settings.operations, first_method=first)
     row.protects = default if chosen is None else {**default, **chosen}
+
+
+async def _enabled(rt: Runtime, db: AsyncSession, actor: Actor, user: User, row: MethodRow,
+                   chosen: dict[str, bool] | None) -> None:
+    """Audit and tell that the method is on: one notice, which says what it protects;
+    a choice made at its set-up is audited after it as a switch from "protects
+    nothing", as any switch is."""
+    await changed(rt, db, actor, "method.enabled", user, method=row.type,
+                  after=row.protects)
     if chosen is not None:
         await audit.record(db, rt.clock, actor, "method.protection_switched", user.id,
-                           method=row.type, before={op: False for op in default},
+                           method=row.type, before={op: False for op in row.protects},
                            after=row.protects, at_enrollment=True)
 
 
-async def _mark_enabled(rt: Runtime, db: AsyncSession, actor: Actor, user: User,
-                        row: MethodRow, chosen: dict[str, bool] | None) -> None:
+async def _mark_enabled(rt: Runtime, db: AsyncSession, row: MethodRow, user: User,
+                        chosen: dict[str, bool] | None) -> None:
     first = await queries.count_enabled_methods(db, user.id) == 0
     row.status = MethodStatus.ENABLED
     row.enabled_at = rt.clock.now()
-    await _set_protects(rt, db, actor, user, row, chosen, first=first)
+    _set_protects(rt, row, chosen, first=first)
 
 
 async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type: str,
@@ -165,9 +172,8 @@ async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type:
         start = await method.begin_enrollment(rt.method_context(db, actor), user, params)
         if start.enabled:
             row = await enabled_row(db, user, method_type)
-            await _set_protects(rt, db, actor, user, row, chosen, first=was_enabled == 0)
-            await changed(rt, db, actor, "method.enabled", user, method=method_type,
-                          after=row.protects)
+            _set_protects(rt, row, chosen, first=was_enabled == 0)
+            await _enabled(rt, db, actor, user, row, chosen)
         elif chosen is not None:  # nothing is written: the transaction is not committed
             raise ValidationFailed("Say what the method protects when you confirm it "
                                    "(…/enrollment/confirm).", field="protects")
@@ -201,9 +207,8 @@ async def confirm_enrollment(rt: Runtime, actor: Actor, user_id: str, method_typ
             # Same guards as any code check, but the proof is the enrollment's own.
             await check_code(rt, db, actor, user, row, code, Purpose.enroll(method_type))
         await method.confirm_enrollment(ctx, user, row, code)
-        await _mark_enabled(rt, db, actor, user, row, chosen)
-        await changed(rt, db, actor, "method.enabled", user, method=method_type,
-                      after=row.protects)
+        await _mark_enabled(rt, db, row, user, chosen)
+        await _enabled(rt, db, actor, user, row, chosen)
         await db.commit()
         return await view(rt, db, user, method_type)
 
