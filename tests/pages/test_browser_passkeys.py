@@ -89,6 +89,8 @@ def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
         _sign_up_and_enable(page, server, email)
         expect(page.get_by_role("button", name="Create passkey")).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "passkey-enroll.png"), full_page=True)
+        # Login only for now ("Use it for"): withdrawals are switched on below.
+        page.get_by_role("checkbox", name="Withdrawal").uncheck()
         page.get_by_role("button", name="Create passkey").click()
         page.wait_for_url("**/settings/methods?done=enabled&method=webauthn")
         expect(page.locator("#method-webauthn .badge")).to_have_text("Enabled")
