@@ -104,17 +104,23 @@ async def test_an_unknown_operation_is_refused_and_spends_nothing(
 
 async def test_absent_or_partial_protects_keep_the_first_method_rule(
         start_stack: StartStack) -> None:
+    """Absent (the SMS below) or naming nothing (``{}``): the default."""
     stack = await start_stack()
     token = await signed_in(stack)
     secret = await totp_secret(stack, token)
-    r = await confirm(stack, token, "totp", totp_now(secret, stack.clock), None)
+    r = await confirm(stack, token, "totp", totp_now(secret, stack.clock), {})
     assert r.status_code == 200 and r.json()["protects"] == {"login": True,
                                                              "withdrawal": False}
     assert await stack.audit("method.protection_switched") == []  # no choice, no switch
-    # A later method protects nothing by default; the user may choose otherwise…
+    # A later method protects nothing by default…
     r = await stack.enroll(token, "sms", phone=UK_MOBILE)
     assert r.status_code == 202, r.text
-    r = await confirm(stack, token, "sms", stack.last_code("sms", UK_MOBILE),
+    r = await confirm(stack, token, "sms", stack.last_code("sms", UK_MOBILE), None)
+    assert r.json()["protects"] == {"login": False, "withdrawal": False}, r.text
+    # … and the user may choose otherwise.
+    r = await stack.enroll(token, "email")
+    assert r.status_code == 202, r.text
+    r = await confirm(stack, token, "email", stack.last_code("email", EMAIL),
                       {"withdrawal": True})
     assert r.json()["protects"] == {"login": False, "withdrawal": True}, r.text
 

@@ -88,8 +88,9 @@ async def changed(rt: Runtime, db: AsyncSession, actor: Actor, event: str, user:
 def chosen_protects(rt: Runtime, protects: Mapping[str, bool] | None
                     ) -> dict[str, bool] | None:
     """The operations a user chose while enabling a method, checked before any work:
-    an operation that is not configured is refused (``field="protects"``)."""
-    if protects is None:
+    an operation that is not configured is refused (``field="protects"``); naming none
+    is no choice (the default applies, and no switch is audited)."""
+    if not protects:
         return None
     unknown = set(protects) - set(rt.settings.operations)
     if unknown:
