@@ -133,8 +133,8 @@ async def test_sms_goes_to_the_verified_phone_short_and_without_links(
         ("email", EMAIL), ("sms", UK_MOBILE)]
     assert await notifications.deliver_due(stack.rt) == 2
     [sms] = stack.sms_to(UK_MOBILE)[codes_sent:]
-    assert sms.startswith("StepUp Test: SMS codes were enabled on your account. 2026-11-22 "
-                          "12:00 UTC, IP 203.0.113.7.")
+    assert sms.startswith("StepUp Test: SMS codes were enabled on your account. Protected "
+                          "now: Login. 2026-11-22 12:00 UTC, IP 203.0.113.7.")
     assert "http" not in sms and "://" not in sms
     assert IP in sms and len(sms) <= 300
 

@@ -57,9 +57,10 @@ class Contract:
             assert await driver.failures() == 0
         view = await driver.view()
         assert view["enabled"] and not view["pending"], view
-        # The user's first method protects login, and nothing else yet.
-        assert view["protects"] == {op: op == LOGIN_OPERATION
-                                    for op in driver.runtime.settings.operations}, view
+        # The user's first method protects login and nothing else yet, or — where the
+        # set-up asks "Use it for" (pages) — what it ticked.
+        assert view["protects"] == driver.surface.first_protects(
+            driver.runtime, driver.method_type), view
         driver.surface.expect(await driver.enrol(), MethodAlreadyEnabled)
 
     async def test_a_challenge_sends_or_says_nothing_is_sent(self, enabled: Driver) -> None:

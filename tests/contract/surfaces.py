@@ -23,7 +23,8 @@ import httpx
 
 from stepup.domain.errors import DomainError, NoCodeSent
 from stepup.domain.policy import LOGIN as LOGIN_PURPOSE
-from stepup.services import apikeys
+from stepup.domain.policy import initial_protects
+from stepup.services import apikeys, methods
 from stepup.services.runtime import Actor, Runtime
 from stepup.web.problems import STATUS_BY_CODE
 from tests.api.helpers import EMAIL, PIN, auth, login, problem, session_for, sign_up, verify
@@ -81,6 +82,11 @@ class Surface(ABC):
     @abstractmethod
     async def view(self, method_type: str) -> dict[str, Any]:
         """The method as the user's list of methods shows it."""
+
+    def first_protects(self, runtime: Runtime, method_type: str) -> dict[str, bool]:
+        """What the user's first method protects once enabled with no choice made: the
+        calls' default (login), unless the surface asks and ticks something itself."""
+        return initial_protects(runtime.settings.operations, first_method=True)
 
     @abstractmethod
     async def begin_login(self) -> list[str] | None:
@@ -248,6 +254,7 @@ class PageSurface(Surface):
         self.client, self.browser, self.runtime = client, browser, runtime
         self.csrf = ""
         self.enrolment = ""  # the last page of the enrolment
+        self.chose = False  # the last confirmation posted the "Use it for" boxes
         self.forms: dict[Step, str] = {}  # the last page with each step's form
 
     @classmethod
@@ -282,7 +289,17 @@ class PageSurface(Surface):
                  "options": _shown(lambda html: options_from(html, "create"), r.text)}
         return Outcome(r, {k: v for k, v in shown.items() if v} if r.is_success else {})
 
+    def first_protects(self, runtime: Runtime, method_type: str) -> dict[str, bool]:
+        # The last step of a set-up asks "Use it for", and the boxes ticked are kept —
+        # when its form was there to post (a passkey's page after a refusal has none).
+        if self.chose:
+            return methods.suggested_protects(runtime, method_type, first_method=True)
+        return super().first_protects(runtime, method_type)
+
     async def confirm(self, method_type: str, proof: str) -> Outcome:
+        action = f"/settings/methods/{method_type}/confirm"
+        offered = [f for f in pages.forms(self.enrolment) if f.action == action]
+        self.chose = bool(offered) and "protects_asked" in offered[-1].fields
         r = await self._send(self.enrolment, f"/settings/methods/{method_type}/confirm",
                              code=proof)
         self.enrolment = r.text

@@ -38,12 +38,15 @@ async def test_activity_page_lists_my_events(client: httpx.AsyncClient,
     # No zone cookie: UTC, and the page says so.
     assert "Times are shown in UTC (coordinated universal time)" in html
     assert "data-tz-missing" in html
-    assert shown[0].startswith("Authentication method enabled When Nov 22, 2026, 12:00 PM "
-                               "Method Authenticator app IP address 203.0.113.7"), shown[0]
-    assert shown[1].startswith("Set-up of an authentication method started")
-    assert shown[2].startswith("Logged in with the password When")  # signing up logs in
+    # What it protects was chosen at its set-up: audited as a switch, after the enabling.
+    assert shown[0].startswith("What an authentication method protects was changed When "
+                               "Nov 22, 2026, 12:00 PM"), shown[0]
+    assert shown[1].startswith("Authentication method enabled When Nov 22, 2026, 12:00 PM "
+                               "Method Authenticator app IP address 203.0.113.7"), shown[1]
+    assert shown[2].startswith("Set-up of an authentication method started")
+    assert shown[3].startswith("Logged in with the password When")  # signing up logs in
     assert shown[-1].startswith("Account created When Nov 22, 2026, 12:00 PM")
-    assert len(shown) == 4  # created, logged in, setup started, enabled: only jane's
+    assert len(shown) == 5  # created, logged in, setup started, enabled, switched: jane's
     assert "omar" not in html
     # Never a raw id of an event, a purpose or a method.
     assert not re.search(r"\b(method|account|login|code)\.[a-z_]+\b", " ".join(shown))

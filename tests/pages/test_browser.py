@@ -114,9 +114,19 @@ def test_journey_totp_then_backup_code(server: str) -> None:
         secret = page.locator("#totp-secret").inner_text().replace(" ", "")
         totp = pyotp.TOTP(secret)
         page.get_by_label("Security code").fill(totp.now())
+        # "Use it for": both ticked to start with; the code just entered confirms the
+        # choice (issue 16, item 1). This client keeps the app for login only.
+        choice = page.get_by_role("group", name="Use it for:")
+        expect(choice.get_by_role("checkbox", name="Login")).to_be_checked()
+        withdrawal = choice.get_by_role("checkbox", name="Withdrawal")
+        expect(withdrawal).to_be_checked()
+        withdrawal.uncheck()
         page.get_by_role("button", name="Confirm").click()
         page.wait_for_url("**/settings/methods?done=enabled&method=totp")
         expect(page.locator("#method-totp .badge")).to_have_text("Enabled")
+        expect(page.locator(".alert-success")).to_have_text(
+            "The authenticator app is enabled. This method now protects login.")
+        expect(page.locator("#method-totp .switch-on")).to_have_count(1)
         assert_axe_clean(page, "methods, TOTP enabled")
 
         # Log out, log in with the password and a TOTP code of the next time step (the
@@ -137,7 +147,13 @@ def test_journey_totp_then_backup_code(server: str) -> None:
         page.locator("#method-backup_codes").get_by_role("link", name="Enable").click()
         assert_axe_clean(page, "backup codes set-up: the PIN")
         page.get_by_label("PIN").fill(PIN)
+        # A fallback, asked with the PIN (it is enabled at once): nothing ticked, as the
+        # app already protects login; a backup code still lets the client in below.
+        choice = page.get_by_role("group", name="Use it for:")
+        expect(choice.get_by_role("checkbox", name="Login")).not_to_be_checked()
+        expect(choice.get_by_role("checkbox", name="Withdrawal")).not_to_be_checked()
         page.get_by_role("button", name="Verify").click()
+        expect(page.locator("#protects-now")).to_contain_text("This method protects nothing yet")
         codes = page.locator("#backup-codes code").all_inner_texts()
         assert len(codes) == 10
         finish = page.get_by_role("button", name="Finish")

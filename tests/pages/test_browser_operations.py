@@ -112,6 +112,7 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         page.get_by_role("button", name="Send", exact=True).click()
         assert_axe_clean(page, "SMS set-up: the code")
         page.get_by_label("Security code", exact=True).fill(sms_code(page))
+        page.get_by_role("checkbox", name="Withdrawal").uncheck()  # switched on below
         page.get_by_role("button", name="Verify").click()
         page.wait_for_url("**/settings/methods?done=enabled&method=sms")
         assert_axe_clean(page, "methods, SMS enabled")

@@ -92,6 +92,8 @@ def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
         expect(page.get_by_role("button", name="Create passkey")).to_be_visible()
         assert_axe_clean(page, "passkey set-up: Create passkey")
         page.screenshot(path=str(ARTIFACTS / "passkey-enroll.png"), full_page=True)
+        # Login only for now ("Use it for"): withdrawals are switched on below.
+        page.get_by_role("checkbox", name="Withdrawal").uncheck()
         page.get_by_role("button", name="Create passkey").click()
         page.wait_for_url("**/settings/methods?done=enabled&method=webauthn")
         expect(page.locator("#method-webauthn .badge")).to_have_text("Enabled")

@@ -39,17 +39,22 @@ async def test_totp_enable_logout_login_with_second_factor(client: httpx.AsyncCl
     secret = secret_from(html)
     assert len(secret) == 32 and secret not in r.headers.get("location", "")
     assert 'autocomplete="one-time-code"' in html and 'inputmode="numeric"' in html
+    # The last step asks what it will protect; both boxes ticked to start with.
+    assert "Use it for:" in html
+    confirm = form(html, "/settings/methods/totp/confirm").fields
+    assert confirm["protect_login"] == confirm["protect_withdrawal"] == "1"
 
     r = await submit(client, html, "/settings/methods/totp/confirm",
                      code=totp_now(secret, clock))
     location = redirected_to(r, "/settings/methods?done=enabled&method=totp")
     html = await get(client, location)
-    assert "The authenticator app is enabled." in html
+    assert "The authenticator app is enabled. This method now protects login and " \
+           "withdrawals." in html
     totp = section(html, "totp")
     assert "Enabled" in totp and ">Disable<" in totp
-    assert 'class="switch switch-on"' in totp  # the first method protects login
+    assert totp.count('class="switch switch-on"') == 2  # as the boxes said
     assert "switch=" not in totp and "op=login&amp;on=0" in totp
-    assert "op=withdrawal&amp;on=1" in totp
+    assert "op=withdrawal&amp;on=0" in totp
     assert "Login protected by" in html and "Password only" not in html
 
     await log_out(client)

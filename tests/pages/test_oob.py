@@ -65,11 +65,12 @@ async def enable_sms(client: httpx.AsyncClient, runtime: Runtime) -> None:
     redirected_to(r, "/settings/methods?done=enabled&method=sms")
 
 
-async def enable_email(client: httpx.AsyncClient, runtime: Runtime) -> None:
+async def enable_email(client: httpx.AsyncClient, runtime: Runtime, **choice: str) -> None:
+    """``choice``: the "Use it for" boxes changed (``protect_login=""`` unticks)."""
     html = await get(client, "/settings/methods/email/enable")
     html = check(await submit(client, html, "/settings/methods/email/enable", pin=PIN))
     r = await submit(client, html, "/settings/methods/email/confirm",
-                     code=await last_code(runtime, EMAIL))
+                     code=await last_code(runtime, EMAIL), **choice)
     redirected_to(r, "/settings/methods?done=enabled&method=email")
 
 
@@ -292,7 +293,8 @@ async def test_switch_needs_a_code_from_that_same_channel(client: httpx.AsyncCli
                                                           clock: FrozenClock) -> None:
     await sign_up(client)
     await enable_sms(client, runtime)
-    await enable_email(client, runtime)
+    # Nothing ticked at its set-up: withdrawal is switched on below.
+    await enable_email(client, runtime, protect_login="", protect_withdrawal="")
     clock.advance(61)
     html = await get(client, "/settings/methods/email/switch?op=withdrawal&on=1")
     assert "Turn on Withdrawal protection" in html

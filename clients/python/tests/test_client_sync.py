@@ -92,6 +92,21 @@ def test_sms_enrol_challenge_verify(stepup: StepUp, server: Server) -> None:
         stepup.challenge(uid, "totp")
 
 
+def test_what_a_method_protects_is_chosen_with_its_first_code(stepup: StepUp) -> None:
+    uid = stepup.create_user(email()).id
+    start = stepup.enroll(uid, "totp")
+    app = Authenticator(start.otpauth_uri)
+    with pytest.raises(ValidationError):  # an operation StepUp does not know
+        stepup.confirm_enrollment(uid, "totp", app.code(), protects={"deposit": True})
+    method = stepup.confirm_enrollment(uid, "totp", app.code(),
+                                       protects={"login": True, "withdrawal": True})
+    assert method.enabled and method.protects == {"login": True, "withdrawal": True}
+    codes = stepup.enroll(uid, "backup_codes", protects={"withdrawal": False})
+    assert len(codes.codes) == 10
+    listed = {m.type: m for m in stepup.methods(uid)}
+    assert listed["backup_codes"].protects == {"login": False, "withdrawal": False}
+
+
 def test_backup_codes(stepup: StepUp) -> None:
     uid = stepup.create_user(email()).id
     start = stepup.enroll(uid, "backup_codes")

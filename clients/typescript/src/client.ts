@@ -13,6 +13,7 @@ import { StepUpError, fromAnswer, noAnswer } from "./errors.js";
 import type {
   BackupCodes,
   CallOptions,
+  ConfirmEnrollmentOptions,
   CodeSent,
   CreateUserRequest,
   CreatedUser,
@@ -245,12 +246,16 @@ export class StepUp {
   }
 
   /** Finish enabling a method with a code from it (passkeys: the credential, as JSON or
-   * as an object). Answers the method, now enabled. */
+   * as an object). `options.protects`: what it protects from now on, confirmed by that
+   * same code. Answers the method, now enabled. */
   async confirmEnrollment(userId: string, type: string, code: string | object,
-                          options?: CallOptions): Promise<Method> {
+                          options?: ConfirmEnrollmentOptions): Promise<Method> {
+    const { protects, ...callOptions } = options ?? {};
+    const body = protects === undefined ? { code: codeText(code) }
+      : { code: codeText(code), protects };
     return (await this.#call<Method>(
       "POST", `/users/${enc(userId)}/methods/${enc(type)}/enrollment/confirm`,
-      { body: { code: codeText(code) } }, options)).data;
+      { body }, callOptions)).data;
   }
 
   /** Send a code from an out-of-band method, for `switchMethod`, `disableMethod` (and,

@@ -182,6 +182,16 @@ export interface EnrollRequest {
   pin?: string;
   phone?: string;
   email?: string;
+  /** Only for `backup_codes` (enabled at once): what they protect. Any other method
+   * takes it with `confirmEnrollment`. */
+  protects?: Protects;
+}
+
+/** `confirmEnrollment`'s options: what the method protects from now on, confirmed by
+ * the same code (e.g. `{ login: true, withdrawal: true }`); the operations not named
+ * keep the default (the user's first method protects login, any other nothing). */
+export interface ConfirmEnrollmentOptions extends CallOptions {
+  protects?: Protects;
 }
 
 /** totp: the secret to show (as the QR code), then `confirmEnrollment` with a code. */

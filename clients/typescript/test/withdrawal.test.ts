@@ -48,6 +48,24 @@ async function receiptClaims(receipt: string): Promise<Record<string, any>> {
   return JSON.parse(b64url(body!).toString());
 }
 
+describe("enabling a method", () => {
+  test("the first code also confirms what it protects", async () => {
+    const user = await stepup.createUser({ email: email() });
+    const start = await stepup.enroll(user.id, "totp");
+    const app = new Authenticator(start.secret);
+    const code = await app.code();
+    const refused = await failure(stepup.confirmEnrollment(user.id, "totp", code,
+                                                           { protects: { deposit: true } }));
+    assert.ok(refused instanceof ValidationError, String(refused));
+    const method = await stepup.confirmEnrollment(user.id, "totp", code,
+                                                  { protects: { withdrawal: true } });
+    assert.deepEqual(method.protects, { login: true, withdrawal: true });
+    await stepup.enroll(user.id, "backup_codes", { protects: { withdrawal: true } });
+    const codes = (await stepup.methods(user.id)).find((m) => m.type === "backup_codes");
+    assert.deepEqual(codes?.protects, { login: false, withdrawal: true });
+  });
+});
+
 describe("a withdrawal", () => {
   test("create, PIN, verify with the operation as purpose → a receipt", async () => {
     const user = await stepup.createUser({ email: email(), pin: "417293" });

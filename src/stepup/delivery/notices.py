@@ -80,7 +80,11 @@ def what_happened(kind: str, language: str, data: dict[str, Any]) -> str:
     # A notice about one method is that method's own sentence (its descriptor's).
     own = METHOD_NOTICES.get(kind)
     if own is not None and not (kind == "method.locked" and data.get("method") == "pin"):
-        return method_notice(_, str(data.get("method") or ""), own) % v
+        told = method_notice(_, str(data.get("method") or ""), own) % v
+        if kind == "method.enabled" and "after" in data:
+            # What it protects, as chosen at its set-up.
+            told += " " + _("Protected now: %(protects)s.") % v
+        return told
     texts = {
         "passkey.added": _("A passkey was added to your account: %(name)s."),
         "passkey.removed": _("A passkey was removed from your account: %(name)s."),

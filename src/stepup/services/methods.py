@@ -1,11 +1,15 @@
 """Managing a user's authentication methods (Settings → Authentication methods).
 
 Enabling needs the PIN plus proof of possession; every switch and every Disable needs a
-current code from that same method (seed 000, steps 4–6).
+current code from that same method (seed 000, steps 4–6). The last step of enabling may
+also say what the method protects (``protects``): the proof that finishes the set-up (the
+code, the passkey's answer; for a set of codes, the PIN) confirms that choice too, so no
+second code is asked — it is audited as a switch and told in the enable notice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,19 +85,80 @@ async def changed(rt: Runtime, db: AsyncSession, actor: Actor, event: str, user:
     await devices.forget_all(rt, db, user.id, actor, reason=event)
 
 
-async def _mark_enabled(rt: Runtime, db: AsyncSession, user: User, row: MethodRow) -> None:
+def chosen_protects(rt: Runtime, protects: Mapping[str, bool] | None
+                    ) -> dict[str, bool] | None:
+    """The operations a user chose while enabling a method, checked before any work:
+    an operation that is not configured is refused (``field="protects"``); naming none
+    is no choice (the default applies, and no switch is audited)."""
+    if not protects:
+        return None
+    unknown = set(protects) - set(rt.settings.operations)
+    if unknown:
+        raise ValidationFailed(f"Unknown operation(s): {', '.join(sorted(unknown))}",
+                               field="protects")
+    return {k: bool(v) for k, v in protects.items()}
+
+
+def suggested_protects(rt: Runtime, method_type: str, *, first_method: bool
+                       ) -> dict[str, bool]:
+    """What the last step of a set-up offers ticked: every operation — enabling a method
+    is meant to protect something — except for a login fallback (backup codes), which
+    already lets the user in when the usual method is lost and is kept for that (seed
+    002): nothing ticked, unless it is the user's first method, which protects login."""
+    d = registry.descriptor(method_type)
+    if d is not None and d.login_fallback:
+        return initial_protects(rt.settings.operations, first_method=first_method)
+    return {op: True for op in rt.settings.operations}
+
+
+async def suggestion(rt: Runtime, user_id: str, method_type: str) -> dict[str, bool]:
+    """``suggested_protects`` for this user (is it their first method?)."""
+    async with rt.db() as db:
+        user = await user_of(db, user_id)
+        first = await queries.count_enabled_methods(db, user.id) == 0
+    return suggested_protects(rt, method_type, first_method=first)
+
+
+def _set_protects(rt: Runtime, row: MethodRow, chosen: dict[str, bool] | None, *,
+                  first: bool) -> None:
+    """A newly enabled method's switches: the first method protects login, any other
+    nothing (API.md), unless the user chose (``chosen``: the operations it names, over
+    that default)."""
+    default = initial_protects(rt.settings.operations, first_method=first)
+    row.protects = default if chosen is None else {**default, **chosen}
+
+
+async def _enabled(rt: Runtime, db: AsyncSession, actor: Actor, user: User, row: MethodRow,
+                   chosen: dict[str, bool] | None) -> None:
+    """Audit and tell that the method is on: one notice, which says what it protects;
+    a choice made at its set-up is audited after it as a switch from "protects
+    nothing", as any switch is."""
+    await changed(rt, db, actor, "method.enabled", user, method=row.type,
+                  after=row.protects)
+    if chosen is not None:
+        await audit.record(db, rt.clock, actor, "method.protection_switched", user.id,
+                           method=row.type, before={op: False for op in row.protects},
+                           after=row.protects, at_enrollment=True)
+
+
+async def _mark_enabled(rt: Runtime, db: AsyncSession, row: MethodRow, user: User,
+                        chosen: dict[str, bool] | None) -> None:
     first = await queries.count_enabled_methods(db, user.id) == 0
     row.status = MethodStatus.ENABLED
     row.enabled_at = rt.clock.now()
-    row.protects = initial_protects(rt.settings.operations, first_method=first)
+    _set_protects(rt, row, chosen, first=first)
 
 
 async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type: str,
                            pin: str | None, params: dict[str, Any], *,
-                           on_behalf: bool = False) -> EnrollmentStart:
+                           on_behalf: bool = False,
+                           protects: Mapping[str, bool] | None = None) -> EnrollmentStart:
     """Start enabling a method. The user proves the PIN; a portal enrolling on the user's
-    behalf (API key of role app) has authenticated the user itself and may omit it."""
+    behalf (API key of role app) has authenticated the user itself and may omit it.
+    ``protects``: only for a method enabled at once (a set of codes), whose last proof is
+    this one; any other method takes it with its confirmation."""
     method = registry.get(method_type)
+    chosen = chosen_protects(rt, protects)
     async with rt.db() as db:
         user = await user_of(db, user_id)
         if not rt.adapter.may_enable(user, method_type):  # the operator's policy
@@ -108,8 +173,11 @@ async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type:
         start = await method.begin_enrollment(rt.method_context(db, actor), user, params)
         if start.enabled:
             row = await enabled_row(db, user, method_type)
-            row.protects = initial_protects(rt.settings.operations, first_method=was_enabled == 0)
-            await changed(rt, db, actor, "method.enabled", user, method=method_type)
+            _set_protects(rt, row, chosen, first=was_enabled == 0)
+            await _enabled(rt, db, actor, user, row, chosen)
+        elif chosen is not None:  # nothing is written: the transaction is not committed
+            raise ValidationFailed("Say what the method protects when you confirm it "
+                                   "(…/enrollment/confirm).", field="protects")
         else:
             await audit.record(db, rt.clock, actor, "method.enrollment_started", user.id,
                                method=method_type)
@@ -121,8 +189,12 @@ async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type:
 
 
 async def confirm_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type: str,
-                             code: str) -> MethodView:
+                             code: str, protects: Mapping[str, bool] | None = None
+                             ) -> MethodView:
+    """Finish enabling with the code (or the passkey's answer) the set-up asked for;
+    ``protects``: the operations the user chose, confirmed by that same proof."""
     method = registry.get(method_type)
+    chosen = chosen_protects(rt, protects)
     async with rt.db() as db:
         user = await user_of(db, user_id)
         row = await queries.get_method(db, user.id, method_type)
@@ -136,8 +208,8 @@ async def confirm_enrollment(rt: Runtime, actor: Actor, user_id: str, method_typ
             # Same guards as any code check, but the proof is the enrollment's own.
             await check_code(rt, db, actor, user, row, code, Purpose.enroll(method_type))
         await method.confirm_enrollment(ctx, user, row, code)
-        await _mark_enabled(rt, db, user, row)
-        await changed(rt, db, actor, "method.enabled", user, method=method_type)
+        await _mark_enabled(rt, db, row, user, chosen)
+        await _enabled(rt, db, actor, user, row, chosen)
         await db.commit()
         return await view(rt, db, user, method_type)
 

@@ -100,7 +100,8 @@ EXAMPLES: dict[tuple[str, str], dict[str | int, Any]] = {
               "qr_svg": "<svg xmlns=\"http://www.w3.org/2000/svg\" ...></svg>"},
         201: CODES, 202: SENT},
     ("POST", f"{USER}/methods/{{method_type}}/enrollment/confirm"): {
-        "request": {"code": TOTP_CODE}, 200: TOTP},
+        "request": {"code": TOTP_CODE, "protects": {"login": True, "withdrawal": True}},
+        200: {**TOTP, "protects": {"login": True, "withdrawal": True}}},
     ("POST", f"{USER}/methods/{{method_type}}/challenge"): {202: SENT},
     ("PATCH", f"{USER}/methods/{{method_type}}"): {
         "request": {"protects": {"withdrawal": True}, "code": TOTP_CODE},

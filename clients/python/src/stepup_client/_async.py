@@ -171,17 +171,19 @@ class AsyncStepUp:
         return await self._run(_calls.methods(user_id), end_user)
 
     async def enroll(self, user_id: str, method: str, *, phone: str | None = None,
-                     email: str | None = None, pin: str | None = None, end_user: Who = None,
+                     email: str | None = None, pin: str | None = None,
+                     protects: Mapping[str, bool] | None = None, end_user: Who = None,
                      idempotency_key: Key = None) -> Enrollment:
         """See :meth:`StepUp.enroll`."""
-        return await self._run(_calls.enroll(user_id, method, phone, email, pin), end_user,
-                               idempotency_key)
+        return await self._run(_calls.enroll(user_id, method, phone, email, pin, protects),
+                               end_user, idempotency_key)
 
     async def confirm_enrollment(self, user_id: str, method: str, code: str, *,
+                                 protects: Mapping[str, bool] | None = None,
                                  end_user: Who = None, idempotency_key: Key = None) -> Method:
         """See :meth:`StepUp.confirm_enrollment`."""
-        return await self._run(_calls.confirm_enrollment(user_id, method, code), end_user,
-                               idempotency_key)
+        return await self._run(_calls.confirm_enrollment(user_id, method, code, protects),
+                               end_user, idempotency_key)
 
     async def method_challenge(self, user_id: str, method: str, *, end_user: Who = None,
                                idempotency_key: Key = None) -> Challenge:

@@ -38,16 +38,27 @@ def methods(user_id: str) -> Call[list[Method]]:
     return Call("GET", f"{user_path(user_id)}/methods", parse)
 
 
+def _protects(call: str, protects: Mapping[str, bool] | None) -> dict[str, bool] | None:
+    if protects is None:
+        return None
+    if not all(isinstance(v, bool) for v in protects.values()):
+        raise TypeError(f"{call}() takes True or False for each operation in protects")
+    return dict(protects)
+
+
 def enroll(user_id: str, method: str, phone: str | None, email: str | None,
-           pin: str | None) -> Call[Enrollment]:
+           pin: str | None, protects: Mapping[str, bool] | None = None) -> Call[Enrollment]:
     return Call("POST", f"{method_path(user_id, method)}/enrollment",
                 lambda _, d: Enrollment.from_json(d, method=method),
-                without_none(phone=phone, email=email, pin=pin))
+                without_none(phone=phone, email=email, pin=pin,
+                             protects=_protects("enroll", protects)))
 
 
-def confirm_enrollment(user_id: str, method: str, code: str) -> Call[Method]:
+def confirm_enrollment(user_id: str, method: str, code: str,
+                       protects: Mapping[str, bool] | None = None) -> Call[Method]:
     return Call("POST", f"{method_path(user_id, method)}/enrollment/confirm",
-                lambda _, d: Method.from_json(d), {"code": code})
+                lambda _, d: Method.from_json(d),
+                without_none(code=code, protects=_protects("confirm_enrollment", protects)))
 
 
 def method_challenge(user_id: str, method: str) -> Call[Challenge]:

@@ -181,18 +181,25 @@ class StepUp:
         return self._run(_calls.methods(user_id), end_user)
 
     def enroll(self, user_id: str, method: str, *, phone: str | None = None,
-               email: str | None = None, pin: str | None = None, end_user: Who = None,
+               email: str | None = None, pin: str | None = None,
+               protects: Mapping[str, bool] | None = None, end_user: Who = None,
                idempotency_key: Key = None) -> Enrollment:
         """Start enabling ``method`` (``totp``, ``sms``, ``email``, ``whatsapp``,
-        ``backup_codes``, ``webauthn``) for the user."""
-        return self._run(_calls.enroll(user_id, method, phone, email, pin), end_user,
-                         idempotency_key)
+        ``backup_codes``, ``webauthn``) for the user. ``protects`` only for
+        ``backup_codes`` (enabled at once); any other method takes it with
+        :meth:`confirm_enrollment`."""
+        return self._run(_calls.enroll(user_id, method, phone, email, pin, protects),
+                         end_user, idempotency_key)
 
     def confirm_enrollment(self, user_id: str, method: str, code: str, *,
-                           end_user: Who = None, idempotency_key: Key = None) -> Method:
-        """Finish enabling ``method`` with the first code the user received or read."""
-        return self._run(_calls.confirm_enrollment(user_id, method, code), end_user,
-                         idempotency_key)
+                           protects: Mapping[str, bool] | None = None, end_user: Who = None,
+                           idempotency_key: Key = None) -> Method:
+        """Finish enabling ``method`` with the first code the user received or read.
+        ``protects`` (e.g. ``{"login": True, "withdrawal": True}``): what it protects
+        from now on, confirmed by that same code; the operations not named keep the
+        default (the user's first method protects login, any other nothing)."""
+        return self._run(_calls.confirm_enrollment(user_id, method, code, protects),
+                         end_user, idempotency_key)
 
     def method_challenge(self, user_id: str, method: str, *, end_user: Who = None,
                          idempotency_key: Key = None) -> Challenge:

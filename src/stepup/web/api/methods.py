@@ -14,6 +14,7 @@ from stepup.web.api.schemas import (
     ChallengeOut,
     CodeIn,
     CodesOut,
+    EnrollmentConfirmIn,
     EnrollmentIn,
     MethodOut,
     MethodsOut,
@@ -47,18 +48,19 @@ async def list_methods(request: Request, who: Who) -> MethodsOut:
 @router.post("/{method_type}/enrollment", responses=ENROLLMENT_EXAMPLES)
 async def begin_enrollment(method_type: str, body: EnrollmentIn, request: Request,
                            who: Who) -> JSONResponse:
-    params = body.model_dump(exclude={"pin"}, exclude_none=True)
+    params = body.model_dump(exclude={"pin", "protects"}, exclude_none=True)
     start = await methods.begin_enrollment(runtime(request), actor(request), who.user.id,
-                                           method_type, body.pin, params)
+                                           method_type, body.pin, params,
+                                           protects=body.protects)
     return enrollment_answer(start)
 
 
 @router.post("/{method_type}/enrollment/confirm", response_model=MethodOut,
              response_model_exclude_none=True)
-async def confirm_enrollment(method_type: str, body: CodeIn, request: Request,
+async def confirm_enrollment(method_type: str, body: EnrollmentConfirmIn, request: Request,
                              who: Who) -> MethodOut:
     v = await methods.confirm_enrollment(runtime(request), actor(request), who.user.id,
-                                         method_type, body.code)
+                                         method_type, body.code, body.protects)
     return MethodOut.of(v)
 
 

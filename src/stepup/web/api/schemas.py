@@ -123,10 +123,26 @@ class MethodsOut(BaseModel):
     methods: list[MethodOut]
 
 
+PROTECTS_CHOSEN = ("What the method protects once enabled, confirmed by this call's own "
+                   "proof (no second code): the operations named are switched on or off, "
+                   "the others keep the default (the first method protects login, any other "
+                   "nothing). Absent: the default.")
+
+
 class EnrollmentIn(Body):
     pin: str = Field(max_length=32)
     phone: str | None = Field(default=None, max_length=40)
     email: str | None = Field(default=None, max_length=320)
+    protects: dict[str, bool] | None = Field(
+        default=None, examples=[{"login": True, "withdrawal": False}],
+        description="Only for a method enabled at once (backup_codes). " + PROTECTS_CHOSEN)
+
+
+class EnrollmentConfirmIn(Body):
+    code: str = Field(max_length=CODE_MAX)
+    protects: dict[str, bool] | None = Field(
+        default=None, examples=[{"login": True, "withdrawal": True}],
+        description=PROTECTS_CHOSEN)
 
 
 class PasskeyIn(Body):

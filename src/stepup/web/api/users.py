@@ -20,6 +20,7 @@ from stepup.web.api.schemas import (
     Body,
     ChallengeOut,
     CodeIn,
+    EnrollmentConfirmIn,
     EnrollmentIn,
     MethodOut,
     MethodsOut,
@@ -116,9 +117,10 @@ async def user_methods(user_id: str, request: Request, key: MethodsKey) -> Metho
 async def enroll(user_id: str, method_type: str, body: OnBehalfEnrollmentIn,
                  request: Request, key: MethodsKey) -> JSONResponse:
     """Start enabling a method for the user (same answers as /me/methods/…/enrollment)."""
-    params = body.model_dump(exclude={"pin"}, exclude_none=True)
+    params = body.model_dump(exclude={"pin", "protects"}, exclude_none=True)
     start = await methods.begin_enrollment(runtime(request), app_actor(request, key), user_id,
-                                           method_type, body.pin, params, on_behalf=True)
+                                           method_type, body.pin, params, on_behalf=True,
+                                           protects=body.protects)
     return enrollment_answer(start)
 
 
@@ -165,10 +167,10 @@ async def remove_passkey(user_id: str, passkey_id: str, body: CodeIn, request: R
 
 @router.post("/{user_id}/methods/{method_type}/enrollment/confirm", response_model=MethodOut,
              response_model_exclude_none=True)
-async def confirm_enrollment(user_id: str, method_type: str, body: CodeIn, request: Request,
-                             key: MethodsKey) -> MethodOut:
+async def confirm_enrollment(user_id: str, method_type: str, body: EnrollmentConfirmIn,
+                             request: Request, key: MethodsKey) -> MethodOut:
     v = await methods.confirm_enrollment(runtime(request), app_actor(request, key), user_id,
-                                         method_type, body.code)
+                                         method_type, body.code, body.protects)
     return MethodOut.of(v)
 
 

@@ -10,6 +10,10 @@ the answer to a POST (sent with ``Cache-Control: no-store`` by the middleware), 
 a URL or a cookie. The pending TOTP enrollment is kept server-side, so the confirm form
 that sits beside the QR code sends only the code and the set-up's ticket — not the key —
 with which a wrong code shows the same QR code and key again (services/pending_setup.py).
+
+The last step of each set-up — the code sent, the code from the app, the passkey; for
+backup codes, which are enabled the moment the PIN is given, the PIN step — asks what
+the method will protect (web/portal/protects.py): its proof confirms the choice too.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from fastapi.responses import Response
 from stepup.domain.destinations import example_phone
 from stepup.domain.errors import DomainError
 from stepup.domain.refusals import held
-from stepup.methods.base import EnrollmentBody, MethodView
+from stepup.methods import registry
+from stepup.methods.base import EnrollmentBody, IssuesCodeSets, MethodView
 from stepup.services import methods, pending_setup
 from stepup.web import deps
 from stepup.web.portal.plumbing import (
@@ -36,6 +41,7 @@ from stepup.web.portal.plumbing import (
     portal_router,
     refused,
 )
+from stepup.web.portal.protects import choice, chosen, protection_sentence
 from stepup.web.portal.render import Page, destination_field, redirect
 
 router = portal_router()
@@ -90,13 +96,16 @@ def phone_example(page: Page) -> str:
     return example_phone(phone_region(page)) or example_phone("GB") or ""
 
 
-def oob_code_page(page: Page, method_type: str, *, sent_to: str | None,
-                  expires_in: int | None = None, resend_in: int = 0, waiting: bool = False,
-                  error: str | None = None, status_code: int = 200) -> Response:
+async def oob_code_page(page: Page, method_type: str, *, sent_to: str | None,
+                        expires_in: int | None = None, resend_in: int = 0,
+                        waiting: bool = False, error: str | None = None,
+                        ticked: Mapping[str, bool] | None = None,
+                        status_code: int = 200) -> Response:
     return page.render("enroll/oob_code.html", status_code=status_code,
                        title=page.method_sentence(method_type, "enable"),
                        method_type=method_type, sent_to=sent_to, expires_in=expires_in,
-                       resend_in=resend_in, waiting=waiting, error=error)
+                       resend_in=resend_in, waiting=waiting, error=error,
+                       **await choice(page, method_type, ticked))
 
 
 def _error_field(err: DomainError, field: str) -> str:
@@ -107,11 +116,19 @@ def _error_field(err: DomainError, field: str) -> str:
     return "form"
 
 
-def _pin_form(page: Page, method_type: str, *, error: str | None = None,
-              status_code: int = 200) -> Response:
+def _enabled_at_once(method_type: str) -> bool:
+    """A set of codes is enabled the moment the PIN is given: its PIN step is its last
+    proof, so that is where it asks what it will protect."""
+    return isinstance(registry.get(method_type), IssuesCodeSets)
+
+
+async def _pin_form(page: Page, method_type: str, *, error: str | None = None,
+                    ticked: Mapping[str, bool] | None = None, status_code: int = 200
+                    ) -> Response:
+    asks = await choice(page, method_type, ticked) if _enabled_at_once(method_type) else {}
     return page.render("enable_pin.html", status_code=status_code,
                        title=page.method_sentence(method_type, "enable"),
-                       method_type=method_type, error=error)
+                       method_type=method_type, error=error, **asks)
 
 
 @router.get("/settings/methods/{method_type}/enable")
@@ -120,17 +137,25 @@ async def enable_page(page: SignedIn, method_type: AvailableMethod) -> Response:
         return redirect("/settings/methods")
     if destination_field(method_type):
         return _oob_start_form(page, method_type)
-    return _pin_form(page, method_type)
+    return await _pin_form(page, method_type)
 
 
-def _enroll_page(page: Page, method_type: str, body: EnrollmentBody | None, *,
-                 error: str | None = None, drift: bool = False,
-                 status_code: int = 200) -> Response:
-    """The method's own set-up page: ``<type>/setup.html`` in its package's templates."""
+async def _enroll_page(page: Page, method_type: str, body: EnrollmentBody | None, *,
+                       error: str | None = None, drift: bool = False,
+                       ticked: Mapping[str, bool] | None = None,
+                       status_code: int = 200) -> Response:
+    """The method's own set-up page: ``<type>/setup.html`` in its package's templates;
+    its confirm form asks what the method will protect, unless it is enabled already
+    (a set of codes: the page then says what it protects)."""
     context: dict[str, Any] = {"method_type": method_type, "error": error, "drift": drift,
                                "phone_os": phone_os(page.request.headers.get("user-agent"))}
     if body is not None:  # the method says what its set-up page shows
         context.update(body.page_context())
+    view = await method_view(page, method_type)
+    if view is not None and view.enabled:
+        context["protects_now"] = protection_sentence(page, view.protects)
+    else:
+        context.update(await choice(page, method_type, ticked))
     return page.render(f"{method_type}/setup.html", status_code=status_code,
                        title=page.method_sentence(method_type, "enable"),
                        **context)
@@ -152,11 +177,14 @@ async def enable_submit(page: SignedIn, form: UserForm, method_type: AvailableMe
                         ) -> Response:
     if destination_field(method_type):
         return await _oob_enable(page, method_type, form)
+    ticked = chosen(page, form)
     start = await refused(
         page, methods.begin_enrollment(page.rt, deps.actor(page.request), page.me.id,
-                                       method_type, form.get("pin", "").strip(), {}),
-        lambda r: _pin_form(page, method_type, error=r.message, status_code=r.status))
-    return _enroll_page(page, method_type, start.body)
+                                       method_type, form.get("pin", "").strip(), {},
+                                       protects=ticked),
+        lambda r: _pin_form(page, method_type, error=r.message, ticked=ticked,
+                            status_code=r.status))
+    return await _enroll_page(page, method_type, start.body)
 
 
 async def _oob_enable(page: UserPage, method_type: str, form: Mapping[str, str]) -> Response:
@@ -168,7 +196,7 @@ async def _oob_enable(page: UserPage, method_type: str, form: Mapping[str, str])
                                        {field: value} if value else {}),
         lambda r: _oob_start_form(page, method_type, value=value, errors={
             _error_field(r.error, field): page.send_error(r.error)}, status_code=r.status))
-    return oob_code_page(page, method_type, **start.body.page_context())
+    return await oob_code_page(page, method_type, **start.body.page_context())
 
 
 @router.get("/settings/methods/{method_type}/confirm")
@@ -179,12 +207,14 @@ async def confirm_page(page: SignedIn, method_type: AvailableMethod) -> Response
     view = await method_view(page, method_type)
     if view is None or not view.pending:
         return redirect("/settings/methods")
-    return oob_code_page(page, method_type, sent_to=view.destination, waiting=True)
+    return await oob_code_page(page, method_type, sent_to=view.destination, waiting=True)
 
 
 @router.post("/settings/methods/{method_type}/confirm")
 async def confirm_submit(page: SignedIn, form: UserForm, method_type: AvailableMethod
                          ) -> Response:
+    ticked = chosen(page, form)  # a refused code keeps the boxes as the user left them
+
     async def redraw(r: Refusal) -> Response:
         if destination_field(method_type):
             view = held(r.error, MethodView) or await method_view(page, method_type)
@@ -194,20 +224,21 @@ async def confirm_submit(page: SignedIn, form: UserForm, method_type: AvailableM
                 return _oob_start_form(page, method_type, errors={"form": page._(
                     "No code is waiting to be entered. Start again: enter where to send "
                     "the code.")}, status_code=r.status)
-            return oob_code_page(page, method_type, sent_to=view.destination, waiting=True,
-                                 error=r.message, status_code=r.status)
+            return await oob_code_page(page, method_type, sent_to=view.destination,
+                                       waiting=True, error=r.message, ticked=ticked,
+                                       status_code=r.status)
         # A typo must not cost the set-up: the same QR code and key again, read from the
         # pending row for the holder of the page's ticket (never from the browser). A
         # method that cannot show it again keeps only the code field.
         body = await pending_setup.show_again(page.rt, page.me.id, method_type,
                                               form.get("setup", ""))
-        return _enroll_page(page, method_type, body, error=r.message,
-                            drift="clock_drift_minutes" in r.error.extra,
-                            status_code=r.status)
+        return await _enroll_page(page, method_type, body, error=r.message,
+                                  drift="clock_drift_minutes" in r.error.extra,
+                                  ticked=ticked, status_code=r.status)
 
     await refused(page, methods.confirm_enrollment(page.rt, deps.actor(page.request),
                                                    page.me.id, method_type,
-                                                   form.get("code", "")), redraw)
+                                                   form.get("code", ""), ticked), redraw)
     return redirect(methods_url("enabled", method_type))
 
 

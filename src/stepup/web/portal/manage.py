@@ -196,10 +196,11 @@ async def send_code(page: SignedIn, method_type: AvailableMethod, form: UserForm
             # Nothing is waiting (the failed first send dropped it): back to step 1.
             return redirect(f"/settings/methods/{method_type}/enable")
         if sent is not None:
-            return oob_code_page(page, method_type, sent_to=sent.sent_to,
-                                 expires_in=sent.expires_in, resend_in=sent.resend_in)
-        return oob_code_page(page, method_type, sent_to=view.destination, waiting=True,
-                             resend_in=wait, error=error, status_code=status)
+            return await oob_code_page(page, method_type, sent_to=sent.sent_to,
+                                       expires_in=sent.expires_in, resend_in=sent.resend_in)
+        return await oob_code_page(page, method_type, sent_to=view.destination,
+                                   waiting=True, resend_in=wait, error=error,
+                                   status_code=status)
     send = Sending(destination=view.destination if view else None, sent=sent,
                    wait=sent.resend_in if sent else wait)
     args = _switch_args(page, form)

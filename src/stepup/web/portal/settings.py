@@ -12,6 +12,7 @@ from stepup.methods.base import MethodView
 from stepup.services import accounts, methods, recovery
 from stepup.web.portal.devices import device_rows
 from stepup.web.portal.plumbing import SignedIn, portal_router
+from stepup.web.portal.protects import protection_sentence
 from stepup.web.portal.render import N_
 
 router = portal_router()
@@ -73,6 +74,10 @@ async def methods_page(request: Request, page: SignedIn) -> Response:
         notice = page.method_sentence(method, done)
     elif done in DONE_MESSAGES and (registry.descriptor(method) or done in GENERAL_DONE):
         notice = page._(DONE_MESSAGES[done], method=page.method_name(method))
+    enabled_now = views.get(method)
+    if notice and done == "enabled" and enabled_now is not None and enabled_now.enabled:
+        # What it protects, read from the store: a sentence of its own, never glued.
+        notice += " " + protection_sentence(page, enabled_now.protects)
     # The profile's phone: the one a method verified (SMS), while that method is on.
     phone = next((v.destination for d in registry.descriptors() if d.verifies_phone
                   and (v := views.get(d.type)) is not None and v.enabled), None)
