@@ -48,7 +48,7 @@ async def test_sms_asks_what_to_protect_and_a_typo_keeps_the_choice(
     assert boxes(html, SMS_CONFIRM) == {"login": True, "withdrawal": False}
     r = await submit(client, html, SMS_CONFIRM, code=await last_code(runtime, E164))
     html = await get(client, redirected_to(r, "/settings/methods?done=enabled&method=sms"))
-    assert "SMS is enabled. This method now protects login." in html
+    assert "SMS codes are enabled. This method now protects login." in html
     sms = section(html, "sms")
     assert "op=login&amp;on=0" in sms and "op=withdrawal&amp;on=1" in sms
 
