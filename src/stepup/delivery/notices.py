@@ -90,6 +90,8 @@ def what_happened(kind: str, language: str, data: dict[str, Any]) -> str:
         "account.email_changed": _("The e-mail address of your account was changed. "
                                    "Security notices now go to the new address."),
         "account.pin_changed": _("The PIN of your account was changed."),
+        "account.email_verified": _("Your e-mail address was verified: codes that "
+                                    "confirm withdrawals may now be sent to it."),
         "recovery.requested": _("A request to reset two-factor authentication on your "
                                 "account was made."),
         "recovery.approved": _("The request to reset two-factor authentication on your "

@@ -243,3 +243,16 @@ class InvalidDestination(DomainError):
 
     code = "invalid_destination"
     title = "Messages cannot be delivered to this destination"
+
+
+class NoMethodForOperation(Conflict):
+    """Nothing may confirm this operation: no method is switched on for it, and the
+    account e-mail that would receive its code is not verified (policy ``always``)."""
+
+    code = "no_method_for_operation"
+    title = "Nothing can confirm this operation yet"
+
+
+class EmailAlreadyVerified(Conflict):
+    code = "email_already_verified"
+    title = "The e-mail address is already verified"

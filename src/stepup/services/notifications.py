@@ -55,7 +55,7 @@ KINDS = frozenset({"method.enabled", "method.disabled", "method.protection_switc
                    "passkey.added", "passkey.removed",
                    "backup_codes.regenerated", "backup_codes.low", "login.new_device",
                    "account.locked", "method.locked", "account.email_changed",
-                   "account.pin_changed"}) | RECOVERY_KINDS
+                   "account.pin_changed", "account.email_verified"}) | RECOVERY_KINDS
 # Data worth nothing once the notice is out, and too sensitive to keep (a cancel link
 # carries a token).
 DROP_AFTER_SENDING = ("cancel_url",)

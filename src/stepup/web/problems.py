@@ -72,6 +72,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "recovery_cooldown": 429,
     "signup_limit_reached": 429,
     "invalid_destination": 422,
+    "no_method_for_operation": 409,
+    "email_already_verified": 409,
 }
 
 # Answers that may succeed if the same request is simply sent again (after Retry-After,

@@ -6,6 +6,7 @@ from stepup.web.portal import (
     activity,
     auth,
     devices,
+    email_verification,
     enroll,
     manage,
     operations,
@@ -16,7 +17,8 @@ from stepup.web.portal import (
 
 router = APIRouter(include_in_schema=False)
 for _part in (auth.router, settings.router, enroll.router, manage.router, devices.router,
-              passkeys.router, operations.router, recovery.router, activity.router):
+              passkeys.router, operations.router, recovery.router, activity.router,
+              email_verification.router):
     router.include_router(_part)
 # The development outbox page (portal/dev.py) is included by app.py, outside production
 # only.
