@@ -32,7 +32,9 @@ async def test_activity_page_lists_my_events(client: httpx.AsyncClient,
     assert shown[0].startswith("2026-11-22 12:00 UTC Method enabled · Authenticator app")
     assert "203.0.113.7" in shown[0]
     assert shown[-1].startswith("2026-11-22 12:00 UTC Account created")
-    assert len(shown) == 4  # created, logged in, setup started, enabled: only jane's
+    # Created, verification code sent, e-mail verified, logged in, setup started,
+    # enabled: only jane's.
+    assert len(shown) == 6
     assert "omar" not in html
 
 
