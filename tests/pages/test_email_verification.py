@@ -114,3 +114,25 @@ async def test_the_link_page_verifies_on_its_button_logged_out_too(
                      password="violet-harbour-7-lanterns")
     assert BANNER not in await get(client, redirected_to(r, "/settings/methods"))
     assert EMAIL != "ru@example.com"
+
+
+async def test_a_user_the_portal_created_is_offered_to_send_the_message(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    from stepup.services import apikeys
+    from stepup.services.runtime import Actor
+
+    _, key = await apikeys.create(runtime, "portal", "app", Actor(), app="portal")
+    r = await client.post("/api/v1/users", headers={"Authorization": f"Bearer {key}"}, json={
+        "email": "client@example.com", "password": "violet-harbour-7-lanterns"})
+    assert r.status_code == 201, r.text
+    page = await get(client, "/login")
+    r = await submit(client, page, "/login", email="client@example.com",
+                     password="violet-harbour-7-lanterns")
+    html = await get(client, redirected_to(r, "/settings/methods"))
+    # Nothing was sent: the banner does not claim a message, the page offers to send it.
+    assert BANNER in html and "c***@example.com" not in html.split("</header>")[0]
+    assert "client@example.com is not verified yet" in html
+    page = await get(client, "/settings/email")
+    assert "Click Send again: we will send a message" in page
+    r = await submit(client, page, "/settings/email/send")
+    assert "We sent a message with a code and a link to c***@example.com" in check(r)

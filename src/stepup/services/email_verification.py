@@ -131,6 +131,14 @@ async def confirm_code(rt: Runtime, actor: Actor, user_id: str, code: str) -> No
         await db.commit()
 
 
+async def waiting(rt: Runtime, user_id: str) -> bool:
+    """Whether a message sent to verify the address can still be used (its link is live):
+    the page then asks for its code rather than offering to send one."""
+    async with rt.read() as db:
+        link = await codes.current(db, user_id, LINK_CHANNEL, PURPOSE.value)
+        return link is not None and link.expires_at > rt.clock.now()
+
+
 def _split(token: str) -> tuple[str, str]:
     link_id, _sep, secret = token.partition(".")
     if len(token) > 200 or not link_id or not secret:

@@ -33,21 +33,23 @@ PAGE = "/settings/email"
 VERIFIED = "/settings/methods?done=email_verified"
 
 
-def _verify_page(page: Page, *, error: str | None = None, sent: ChallengeSent | None = None,
-                 wait: int = 0, status_code: int = 200) -> Response:
+async def _verify_page(page: Page, *, error: str | None = None,
+                       sent: ChallengeSent | None = None, wait: int = 0,
+                       status_code: int = 200) -> Response:
     assert page.user is not None
+    waiting = sent is not None or await email_verification.waiting(page.rt, page.user.id)
     return page.render("email/verify.html", status_code=status_code,
                        title=page._("Verify your e-mail address"), error=error, sent=sent,
                        wait=sent.resend_in if sent else wait,
                        address=mask("email", page.user.email),
-                       hours=email_verification.TTL_HOURS)
+                       hours=email_verification.TTL_HOURS, waiting=waiting)
 
 
 @router.get(PAGE)
 async def verify_page(page: SignedIn) -> Response:
     if page.me.email_verified:
         return redirect("/settings/methods")
-    return _verify_page(page)
+    return await _verify_page(page)
 
 
 @router.post(PAGE + "/send")
@@ -58,15 +60,15 @@ async def send_again(request: Request, page: SignedIn, form: UserForm) -> Respon
         sent = await email_verification.send(page.rt, deps.actor(request), page.me.id)
     except DomainError as err:
         wait = (err.retry_after or 0) if isinstance(err, RateLimited) else 0
-        return _verify_page(page, error=page.send_error(err), wait=wait,
+        return await _verify_page(page, error=page.send_error(err), wait=wait,
                             status_code=status_for(err))
-    return _verify_page(page, sent=sent)
+    return await _verify_page(page, sent=sent)
 
 
 @router.post(PAGE + "/confirm")
 async def confirm(request: Request, page: SignedIn, form: UserForm) -> Response:
-    def redraw(r: Refusal) -> Response:
-        return _verify_page(page, error=r.message, status_code=r.status)
+    async def redraw(r: Refusal) -> Response:
+        return await _verify_page(page, error=r.message, status_code=r.status)
 
     await refused(page, email_verification.confirm_code(
         page.rt, deps.actor(request), page.me.id, form.get("code", "")), redraw)
