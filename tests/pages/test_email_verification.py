@@ -64,6 +64,7 @@ async def test_banner_code_page_and_what_confirms_a_withdrawal(
     assert confirms(html) == ("Withdrawal confirmed with A code sent to your e-mail "
                               "j***@example.com")
     assert redirected_to(await client.get("/settings/email"), "/settings/methods")
+    assert "E-mail address verified" in await get(client, "/settings/activity")
 
 
 async def test_the_methods_page_names_the_methods_switched_on(

@@ -16,6 +16,7 @@ SHOWN = 50
 
 EVENT_NAMES = {
     "account.created": N_("Account created"),
+    "account.email_verified": N_("E-mail address verified"),
     "login.succeeded": N_("Logged in"),
     "login.password_passed": N_("Password accepted, security code asked"),
     "login.password_failed": N_("Wrong password"),
