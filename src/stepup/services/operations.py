@@ -42,7 +42,7 @@ from stepup.domain.policy import (
 from stepup.methods.base import ChallengeSent
 from stepup.services import audit, challenges, receipts, webhooks
 from stepup.services.runtime import Actor, Runtime
-from stepup.services.verification import check_code, check_pin, prepare
+from stepup.services.verification import check_code, check_pin, commit_and_raise, prepare
 from stepup.store import operations as store
 from stepup.store import queries
 from stepup.store.models import Method as MethodRow
@@ -231,8 +231,9 @@ async def submit_pin(rt: Runtime, actor: Actor, user_id: str, operation_id: str,
         now = rt.clock.now()
         if nothing_confirms(rows, email_fallback=_email_fallback(rt)):
             # Switched off or unverified since the operation was created: never let the
-            # PIN alone confirm what policy always says needs a code.
-            raise NoMethodForOperation()
+            # PIN alone confirm what policy always says needs a code. (The PIN passed:
+            # what was recorded of it is kept.)
+            await commit_and_raise(db, NoMethodForOperation())
         if not rows:  # if_protected and nothing protects it: the PIN alone confirms
             view = await _finish(rt, db, actor, op, user, "pin")
             await db.commit()
