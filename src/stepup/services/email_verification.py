@@ -60,9 +60,14 @@ def _mail() -> str:
     return mail
 
 
-async def send(rt: Runtime, actor: Actor, user_id: str) -> ChallengeSent:
+async def send(rt: Runtime, actor: Actor, user_id: str, *, capped: bool = True
+               ) -> ChallengeSent:
     """Send a new code and link to the account e-mail (the older ones stop working once
-    the new message is out). Refused when the address is already verified."""
+    the new message is out). Refused when the address is already verified.
+
+    ``capped=False`` (the sign-up's own message): not counted against the hourly send
+    caps — one per new account, so the sign-up limit per network already bounds it, and
+    it must not spend a new user's first codes; the resend cooldown still applies."""
     mail = _mail()
     async with rt.db() as db:
         user = await queries.get_user(db, user_id)
@@ -75,6 +80,10 @@ async def send(rt: Runtime, actor: Actor, user_id: str) -> ChallengeSent:
                                                   PURPOSE)
         assert sent is not None and sent.outgoing is not None and sent.outgoing.code
         assert sent.code_id is not None
+        if not capped:
+            for key, window in sent.charges:
+                await queries.rate_hit(db, key, window, -1)
+            sent.charges = []
         now = rt.clock.now()
         await store.set_expiry(db, sent.code_id, now + TTL)  # as long as the link
         token = secrets.token_urlsafe(32)
@@ -108,7 +117,7 @@ async def send_at_signup(rt: Runtime, actor: Actor, user: User) -> ChallengeSent
     whatever happens here: a refused or failed send is logged, and the portal's banner
     (or ``POST /me/email/verification``) sends it again."""
     try:
-        return await send(rt, actor, user.id)
+        return await send(rt, actor, user.id, capped=False)
     except DomainError as err:
         log.warning("the e-mail verification message for user %s was not sent: %s",
                     user.id, err.code)
