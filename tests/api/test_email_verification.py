@@ -285,3 +285,20 @@ async def test_an_operation_whose_email_lost_its_verification_is_refused_at_the_
     r = await client.post(f"{USERS}/{bob}/operations/{op_id}/pin", headers=h,
                           json={"pin": "417293"})
     problem(r, 409, "no_method_for_operation")
+
+
+async def test_the_sign_up_message_is_not_charged_but_send_again_is(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
+    token = await unverified(client)
+    me = (await client.get("/api/v1/me", headers=auth(token))).json()
+
+    async def charged() -> int:
+        async with runtime.db() as db:
+            rows = (await db.execute(select(m.RateCounter).where(
+                m.RateCounter.key == f"send-user:{me['id']}"))).scalars().all()
+        return sum(r.count for r in rows)
+
+    assert await charged() == 0  # bounded by the sign-up limit instead
+    clock.advance(61)
+    assert (await client.post(SEND, headers=auth(token))).status_code == 202
+    assert await charged() == 1
