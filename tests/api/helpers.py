@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -14,11 +15,45 @@ PASSWORD = "violet-harbour-7-lanterns"
 PIN = "417293"
 
 
-async def sign_up(client: httpx.AsyncClient, email: str = "jane@example.com") -> dict[str, Any]:
+async def sign_up(client: httpx.AsyncClient, email: str = "jane@example.com", *,
+                  verify_email: bool = True) -> dict[str, Any]:
+    """A new account; its e-mail verified (as its owner would, with the link of the
+    sign-up message) unless ``verify_email`` is False or the message went elsewhere than
+    the development outbox."""
     r = await client.post("/api/v1/accounts", json={"email": email, "password": PASSWORD,
                                                     "pin": PIN})
     assert r.status_code == 201, r.text
+    if verify_email:
+        link = await verification_link(client, email)
+        if link is not None:
+            await follow_verification_link(client, link)
     return dict(r.json())
+
+
+VERIFY_LINK = re.compile(r"https?://[^\s/]+(/email/verify/[A-Za-z0-9_.-]+)")
+
+
+async def verification_link(client: httpx.AsyncClient, email: str) -> str | None:
+    """The path of the newest e-mail verification link in the development outbox."""
+    r = await client.get("/api/v1/dev/outbox", params={"to": email})
+    if r.status_code != 200:
+        return None
+    for message in r.json()["messages"]:  # newest first
+        m = VERIFY_LINK.search(message["body"])
+        if m:
+            return m.group(1)
+    return None
+
+
+async def follow_verification_link(client: httpx.AsyncClient, path: str) -> httpx.Response:
+    """Open the link's page and press its button (the POST verifies, never the GET)."""
+    page = await client.get(path)
+    assert page.status_code == 200, page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token, "no form on the link's page"
+    r = await client.post(path, data={"csrf_token": token.group(1)})
+    assert r.status_code == 200, r.text
+    return r
 
 
 async def session_for(client: httpx.AsyncClient, email: str = "jane@example.com") -> str:

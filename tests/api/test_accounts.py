@@ -58,7 +58,7 @@ async def test_language_is_kept(client: httpx.AsyncClient) -> None:
 
 
 async def test_me_shape(client: httpx.AsyncClient) -> None:
-    created = await sign_up(client)
+    created = await sign_up(client, verify_email=False)
     token = await session_for(client)
     r = await client.get("/api/v1/me", headers=auth(token))
     assert r.status_code == 200

@@ -52,7 +52,7 @@ async def test_me_events_are_my_own_newest_first_without_secrets(
     events = r.json()["events"]
     assert [e["event"] for e in events] == [
         "code.failed", "login.password_passed", "method.enabled", "method.enrollment_started",
-        "login.succeeded", "account.created"]
+        "login.succeeded", "account.email_verified", "code.sent", "account.created"]
     assert [e["id"] for e in events] == sorted((e["id"] for e in events), reverse=True)
     failed = events[0]
     assert failed["method"] == "totp" and failed["purpose"] == "login"
@@ -81,7 +81,8 @@ async def test_admin_events_filters(client: httpx.AsyncClient, runtime: Runtime,
                          headers=support)
     assert r.status_code == 200, r.text
     jane = r.json()["events"]
-    assert len(jane) == 6 and {e["user_id"] for e in jane} == {two_users["jane"]}
+    # (8: the sign-up's e-mail verification sent and followed as well.)
+    assert len(jane) == 8 and {e["user_id"] for e in jane} == {two_users["jane"]}
     assert jane[0]["user_agent"] == CHROME and jane[0]["actor"] == "user"
     assert jane[0]["data"] == {"method": "totp", "purpose": "login", "reason": "invalid_code"}
 

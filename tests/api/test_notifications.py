@@ -34,7 +34,7 @@ from tests.api.helpers import (
     verify,
     wrong_totp,
 )
-from tests.api.oob_support import UK_MOBILE, Stack, closed_port
+from tests.api.oob_support import UK_MOBILE, Stack, closed_port, verifies_email
 
 IP = "203.0.113.7"
 
@@ -308,7 +308,8 @@ async def test_two_senders_never_send_one_notice_twice(start_stack: StartStack,
                                 notifications.deliver_due(b.rt),
                                 notifications.deliver_due(a.rt))
     assert sum(sent) == 4
-    assert sorted(str(m["To"]) for m in a.smtp.inbox.messages) == sorted(emails)
+    assert sorted(str(m["To"]) for m in a.smtp.inbox.messages
+                  if not verifies_email(m)) == sorted(emails)
     assert all(n.sent_at is not None and n.attempts == 1 for n in await queued(a))
 
 

@@ -294,7 +294,8 @@ async def test_delete_erases_the_user_and_the_chain_still_verifies(
         client: httpx.AsyncClient, keys: tuple[str, str], runtime: Runtime,
         clock: FrozenClock) -> None:
     key, _ = keys
-    uid = (await new_user(client, key, "jane@example.com", pin=PIN))["id"]
+    uid = (await new_user(client, key, "jane@example.com", pin=PIN,
+                          email_verified=True))["id"]  # the portal vouches
     keep = (await new_user(client, key, "john@example.com"))["id"]
     secret = await totp_on_behalf(client, key, uid, clock)
     for path, body in (("methods/backup_codes/enrollment", {}),

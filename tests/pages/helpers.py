@@ -100,11 +100,38 @@ def redirected_to(r: httpx.Response, prefix: str) -> str:
     return location
 
 
-async def sign_up(client: httpx.AsyncClient, email: str = EMAIL, language: str = "en") -> None:
+async def sign_up(client: httpx.AsyncClient, email: str = EMAIL, language: str = "en", *,
+                  verify_email: bool = True) -> None:
+    """A new account, signed in; its e-mail verified with the code of the sign-up
+    message (as its owner would) unless ``verify_email`` is False or the message went
+    elsewhere than the development outbox."""
     html = await get(client, "/signup")
     r = await submit(client, html, "/signup", email=email, password=PASSWORD, pin=PIN,
                      language=language)
     redirected_to(r, "/settings/methods")
+    if verify_email:
+        code = await verification_code(client, email)
+        if code is not None:
+            await verify_email_with(client, code)
+
+
+async def verification_code(client: httpx.AsyncClient, email: str = EMAIL) -> str | None:
+    """The code of the newest e-mail verification message in the development outbox."""
+    r = await client.get("/api/v1/dev/outbox", params={"to": email})
+    if r.status_code != 200:
+        return None
+    for message in r.json()["messages"]:  # newest first
+        if "/email/verify/" in message["body"]:
+            m = re.search(r"\b(\d{6})\b", message["body"])
+            assert m, message["body"]
+            return m.group(1)
+    return None
+
+
+async def verify_email_with(client: httpx.AsyncClient, code: str) -> None:
+    html = await get(client, "/settings/email")
+    r = await submit(client, html, "/settings/email/confirm", code=code)
+    redirected_to(r, "/settings/methods?done=email_verified")
 
 
 async def log_in(client: httpx.AsyncClient, email: str = EMAIL) -> httpx.Response:

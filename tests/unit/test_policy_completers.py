@@ -18,6 +18,7 @@ from stepup.domain.policy import (
     Refusal,
     Registered,
     completers,
+    nothing_confirms,
     pick,
     second_factor_required,
 )
@@ -102,23 +103,42 @@ def test_an_operation_takes_only_the_methods_switched_on_for_its_type() -> None:
     assert types(completers(Completing.operation("transfer"), rows, REGISTERED)) == ["email"]
 
 
-def test_with_nothing_switched_on_the_account_email_confirms_under_policy_always() -> None:
+def test_with_nothing_switched_on_the_verified_account_email_confirms_under_policy_always(
+        ) -> None:
     rows = [Row("totp", protects=on(LOGIN)), Row("email", protects=on(LOGIN))]
     answer = completers(Completing.operation(WITHDRAWAL), rows, REGISTERED,
-                        email_fallback=True)
+                        email_fallback=True, email_verified=True)
     assert answer == [Completer("email")]  # not the user's e-mail method: the account's
     assert answer[0].account_email and answer[0].row is None
     # Policy if_protected: nothing confirms by a code (the PIN alone, if any).
     assert completers(Completing.operation(WITHDRAWAL), rows, REGISTERED) == []
     # No method sends to an e-mail address: no fallback either.
     bare = Registered(types=REGISTERED.types, login_fallbacks=REGISTERED.login_fallbacks)
-    assert completers(Completing.operation(WITHDRAWAL), rows, bare, email_fallback=True) == []
+    assert completers(Completing.operation(WITHDRAWAL), rows, bare, email_fallback=True,
+                      email_verified=True) == []
+
+
+def test_an_unverified_account_email_confirms_nothing() -> None:
+    rows = [Row("totp", protects=on(LOGIN))]
+    answer = completers(Completing.operation(WITHDRAWAL), rows, REGISTERED,
+                        email_fallback=True, email_verified=False)
+    assert answer == []
+    assert pick(answer, rows, "email") == Refusal.NOT_ENABLED
+    # Policy always asks for a code that nothing can receive: refused, never the PIN alone.
+    assert nothing_confirms(answer, email_fallback=True)
+    # Policy if_protected: the PIN alone confirms.
+    assert not nothing_confirms(answer, email_fallback=False)
+    # A method switched on for it confirms, verified or not.
+    rows.append(Row("sms", protects=on(WITHDRAWAL)))
+    answer = completers(Completing.operation(WITHDRAWAL), rows, REGISTERED,
+                        email_fallback=True)
+    assert types(answer) == ["sms"] and not nothing_confirms(answer, email_fallback=True)
 
 
 def test_a_method_refused_for_an_operation_says_why() -> None:
     rows = [Row("totp", protects=on(LOGIN)), Row("sms", PENDING, on(WITHDRAWAL))]
     answer = completers(Completing.operation(WITHDRAWAL), rows, REGISTERED,
-                        email_fallback=True)
+                        email_fallback=True, email_verified=True)
     assert pick(answer, rows, "email") == answer[0]  # the account e-mail
     assert pick(answer, rows, "totp") == Refusal.NOT_ALLOWED  # enabled, switched off
     assert pick(answer, rows, "sms") == Refusal.NOT_ENABLED  # only pending

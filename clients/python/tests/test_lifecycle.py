@@ -83,6 +83,15 @@ def test_a_user_from_creation_to_deletion(stepup: StepUp) -> None:
     assert stepup.find_user(email=new_address) is None
 
 
+def test_the_portal_vouches_for_an_email(stepup: StepUp) -> None:
+    plain = stepup.create_user(email())
+    assert stepup.get_user(plain.id).identities.email_verified is False  # type: ignore[union-attr]
+    vouched = stepup.create_user(email(), email_verified=True)
+    assert stepup.get_user(vouched.id).identities.email_verified is True  # type: ignore[union-attr]
+    changed = stepup.update_user(plain.id, email_verified=True)
+    assert changed.identities is not None and changed.identities.email_verified is True
+
+
 def test_events_carry_the_end_users_address(stepup: StepUp) -> None:
     uid = stepup.create_user(email(), end_user=JANE).id
     codes = stepup.enroll(uid, "backup_codes", end_user=JANE).codes

@@ -51,6 +51,9 @@ export interface CreateUserRequest {
   pin?: string | null;
   /** Keys of the app `portal` only: the user also logs in to StepUp's own pages. */
   password?: string | null;
+  /** `true`: your portal verified this address and vouches for it. Only a verified
+   * e-mail gets the code of a withdrawal that no method protects. */
+  email_verified?: boolean;
 }
 
 /** The answer of `createUser`. */
@@ -119,6 +122,8 @@ export interface UpdateUserRequest {
   language?: string;
   /** A new PIN. */
   pin?: string;
+  /** `true`: your portal verified the (new) address and vouches for it. */
+  email_verified?: boolean;
 }
 
 /** `all` (default), `account`, `pin` or a method type. */

@@ -107,6 +107,8 @@ def what_happened(kind: str, language: str, data: dict[str, Any]) -> str:
                                       "other session was logged out."),
         "account.password_reset": _("The password of your account was reset with a link "
                                     "sent to this address. Every session was logged out."),
+        "account.email_verified": _("Your e-mail address was verified: codes that "
+                                    "confirm withdrawals may now be sent to it."),
         "recovery.requested": _("A request to reset two-factor authentication on your "
                                 "account was made."),
         "recovery.approved": _("The request to reset two-factor authentication on your "

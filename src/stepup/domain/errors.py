@@ -250,3 +250,16 @@ class InvalidResetToken(DomainError):
 
     code = "invalid_reset_token"
     title = "The password reset link is not valid"
+
+
+class NoMethodForOperation(Conflict):
+    """Nothing may confirm this operation: no method is switched on for it, and the
+    account e-mail that would receive its code is not verified (policy ``always``)."""
+
+    code = "no_method_for_operation"
+    title = "Nothing can confirm this operation yet"
+
+
+class EmailAlreadyVerified(Conflict):
+    code = "email_already_verified"
+    title = "The e-mail address is already verified"

@@ -45,6 +45,11 @@ class Purpose:
     def operation(cls, operation_id: str, details: dict[str, str] | None = None) -> Purpose:
         return cls(f"operation:{operation_id}", details)
 
+    @classmethod
+    def verify_email(cls) -> Purpose:
+        """Proving the account e-mail address is the user's (services/email_verification)."""
+        return cls("verify:email")
+
 
 def serves(protects: Mapping[str, bool], operation: str, *, login_fallback: bool = False
            ) -> bool:
@@ -137,8 +142,8 @@ class Refusal(StrEnum):
 
 
 def completers(what: Completing, methods: Iterable[R], registered: Registered, *,
-               spent: Collection[str] = (), email_fallback: bool = False
-               ) -> list[Completer[R]]:
+               spent: Collection[str] = (), email_fallback: bool = False,
+               email_verified: bool = False) -> list[Completer[R]]:
     """The user's ways to complete ``what``, in the order they are offered.
 
     - a login: the enabled methods switched on for login, then the login fallbacks
@@ -147,7 +152,9 @@ def completers(what: Completing, methods: Iterable[R], registered: Registered, *
       nothing but checks the one method it was given passes none, so the last code
       typed again is still told apart as a repeat);
     - an operation: the enabled methods switched on for its type; with none,
-      ``email_fallback`` (policy ``always``) makes the account e-mail the one way;
+      ``email_fallback`` (policy ``always``) makes the account e-mail the one way — only
+      once it is verified (``email_verified``): a code sent to an address nobody proved
+      is theirs confirms nothing (see ``nothing_confirms``);
     - managing a method: that method, enabled; enrolling it: that method, pending.
 
     A method of a type no longer registered completes nothing.
@@ -165,9 +172,17 @@ def completers(what: Completing, methods: Iterable[R], registered: Registered, *
                 if r not in switched_on and r.type not in spent
                 and serves(r.protects, LOGIN,
                            login_fallback=r.type in registered.login_fallbacks)]
-    elif not out and email_fallback and registered.account_email is not None:
+    elif not out and email_fallback and email_verified and \
+            registered.account_email is not None:
         out.append(Completer(registered.account_email))
     return out
+
+
+def nothing_confirms(answer: Collection[Completer[Any]], *, email_fallback: bool) -> bool:
+    """Whether an operation must be refused because nothing may confirm it: ``answer``
+    (what ``completers`` said) is empty while the policy (``always``) asks for a code.
+    Under ``if_protected`` an empty answer means the PIN alone confirms."""
+    return not answer and email_fallback
 
 
 def second_factor_required(methods: Iterable[MethodRecord], registered: Registered) -> bool:

@@ -137,6 +137,9 @@ ERRORS: dict[str, Text] = {
            "minute behind. Sync the time on your device and try a new code."),
         N_("The code is not valid now: your device clock seems to be about %(num)d "
            "minutes behind. Sync the time on your device and try a new code.")),
+    "invalid_code.email_link": Text(N_(
+        "This link no longer works: it was used, it expired, or a newer one was sent. Log "
+        "in and ask for a new one.")),
     "code_expired": Text(N_("The security code has expired: ask for a new one.")),
     "pin_invalid": Text(N_("The PIN is not correct.")),
     "method_locked": Text(N_("Too many wrong codes: this method is locked for a while.")),
@@ -195,6 +198,10 @@ ERRORS: dict[str, Text] = {
     "invalid_destination.channel": Text(N_(
         "Messages by %(channel)s cannot be delivered to this destination: check it, or use "
         "another method.")),
+    "no_method_for_operation": Text(N_(
+        "Nothing can confirm this operation yet: verify your e-mail address, or switch on "
+        "a method for it in Settings → Authentication methods.")),
+    "email_already_verified": Text(N_("Your e-mail address is already verified.")),
 }
 
 

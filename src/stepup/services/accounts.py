@@ -1,5 +1,8 @@
 """Accounts: sign-up, the profile (``/me``), and the PIN.
 
+Signing up sends the message that verifies the account e-mail
+(services/email_verification.py).
+
 Sign-ups are counted per client network (IPv4 /24, IPv6 /64) in fixed hourly windows in
 the database, before any password is hashed: a script creating accounts to send codes
 from (SMS pumping) is refused at no cost to the service.
@@ -17,7 +20,7 @@ from stepup.domain.agents import network_of
 from stepup.domain.codes import check_password, check_pin
 from stepup.domain.errors import EmailTaken, SignupLimitReached, ValidationFailed
 from stepup.domain.hashing import new_id
-from stepup.services import audit
+from stepup.services import audit, email_verification
 from stepup.services.runtime import Actor, Runtime, run_cpu
 from stepup.store import queries
 from stepup.store.models import User
@@ -76,6 +79,9 @@ async def create_account(rt: Runtime, actor: Actor, *, email: str, password: str
                            field="email") from exc
         await audit.record(db, rt.clock, actor, "account.created", user.id)
         await db.commit()
+    # The address is verified with the code or the link of this message (after the
+    # commit: sending takes time, and a failed send must not undo the account).
+    await email_verification.send_at_signup(rt, actor, user)
     return user
 
 

@@ -118,12 +118,13 @@ class _Keep(enum.Enum):
 
 KEEP = _Keep.KEEP
 #: Changed fields in the order they are reported (names only: never the values).
-FIELDS = ("email", "external_id", "language", "pin")
+FIELDS = ("email", "external_id", "language", "pin", "email_verified")
 
 
 async def update(rt: Runtime, actor: Actor, user_id: str, *, email: str | _Keep = KEEP,
                  external_id: str | _Keep | None = KEEP, language: str | _Keep = KEEP,
-                 pin: str | _Keep = KEEP) -> UserRecord:
+                 pin: str | _Keep = KEEP, email_verified: bool | _Keep = KEEP
+                 ) -> UserRecord:
     """Change the record; ``KEEP`` leaves a field as it is, ``external_id=None`` removes
     the external id. Audited with the names of the changed fields; a new e-mail is told
     to the old address and the new one (and is no longer verified), a new PIN to the
@@ -168,6 +169,11 @@ async def update(rt: Runtime, actor: Actor, user_id: str, *, email: str | _Keep 
         if pin_hash is not None:
             user.pin_hash = pin_hash
             changed.append("pin")
+        if email_verified is not KEEP and email_verified != user.email_verified:
+            # The portal vouches for the address (or no longer does): its users have no
+            # StepUp page on which to follow a verification link.
+            user.email_verified = email_verified
+            changed.append("email_verified")
         if changed:
             await _flush_or_conflict(db, user, changed)
             await audit.record(db, rt.clock, actor, "account.updated", user.id,

@@ -59,7 +59,7 @@ KINDS = frozenset({"method.enabled", "method.disabled", "method.protection_switc
                    "backup_codes.regenerated", "backup_codes.low", "login.new_device",
                    "account.locked", "method.locked", "account.email_changed",
                    "account.pin_changed", "account.password_changed",
-                   "account.password_reset"}) | RECOVERY_KINDS
+                   "account.password_reset", "account.email_verified"}) | RECOVERY_KINDS
 # Told to every verified contact (see the module's docstring).
 EVERY_CONTACT = RECOVERY_KINDS | {"account.password_reset"}
 # Data worth nothing once the notice is out, and too sensitive to keep (a cancel link

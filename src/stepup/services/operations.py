@@ -17,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.domain import operations as ops
 from stepup.domain import refusals
+from stepup.domain.destinations import mask
 from stepup.domain.errors import (
     Conflict,
     MethodNotAllowed,
     MethodNotEnabled,
+    NoMethodForOperation,
     NotFound,
     OperationAlreadyConfirmed,
     OperationExpired,
@@ -29,11 +31,18 @@ from stepup.domain.errors import (
     ValidationFailed,
 )
 from stepup.domain.hashing import new_id
-from stepup.domain.policy import Completer, Completing, Purpose, Refusal, completers
+from stepup.domain.policy import (
+    Completer,
+    Completing,
+    Purpose,
+    Refusal,
+    completers,
+    nothing_confirms,
+)
 from stepup.methods.base import ChallengeSent
 from stepup.services import audit, challenges, receipts, webhooks
 from stepup.services.runtime import Actor, Runtime
-from stepup.services.verification import check_code, check_pin, prepare
+from stepup.services.verification import check_code, check_pin, commit_and_raise, prepare
 from stepup.store import operations as store
 from stepup.store import queries
 from stepup.store.models import Method as MethodRow
@@ -97,7 +106,12 @@ async def create(rt: Runtime, actor: Actor, user_id: str, op_type: str, details:
             # Reset by support: nothing is protected until the user sets a method up again.
             raise Conflict("Set up an authentication method first: your two-factor "
                            "authentication was reset.")
-        if not user.pin_hash and not await confirming_methods(rt, db, user, op_type):
+        answer = await confirming_methods(rt, db, user, op_type)
+        if nothing_confirms(answer, email_fallback=_email_fallback(rt)):
+            # Policy always, nothing switched on, and the account e-mail not verified: a
+            # code sent there would go to an address nobody proved is theirs.
+            raise NoMethodForOperation()
+        if not user.pin_hash and not answer:
             # No PIN to ask and (policy if_protected) no method to ask: nothing could ever
             # confirm it, and confirming it unasked would approve what nobody saw.
             raise Conflict("This user has no PIN and no method that protects this "
@@ -139,18 +153,45 @@ async def _load(rt: Runtime, db: AsyncSession, user_id: str, operation_id: str
     return op, user
 
 
-def _answer(rt: Runtime, rows: Sequence[MethodRow], op_type: str
+def _email_fallback(rt: Runtime) -> bool:
+    return rt.settings.withdrawal_code == "always"
+
+
+def _answer(rt: Runtime, user: User, rows: Sequence[MethodRow], op_type: str
             ) -> list[Completer[MethodRow]]:
     """What may confirm this type of operation, as the policy answers it: the methods
-    switched on for it; with none, under policy ``always``, the account e-mail."""
+    switched on for it; with none, under policy ``always``, the account e-mail once it
+    is verified."""
     return completers(Completing.operation(op_type), rows, challenges.registered(),
-                      email_fallback=rt.settings.withdrawal_code == "always")
+                      email_fallback=_email_fallback(rt), email_verified=user.email_verified)
 
 
 async def confirming_methods(rt: Runtime, db: AsyncSession, user: User, op_type: str
                              ) -> list[Completer[MethodRow]]:
     """What may confirm this type of operation for this user."""
-    return _answer(rt, await queries.list_methods(db, user.id), op_type)
+    return _answer(rt, user, await queries.list_methods(db, user.id), op_type)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What confirms an operation of one type for one user, as the pages tell it — read
+    from the same policy answer the operation itself uses (``confirming_methods``)."""
+
+    methods: list[str]  # the types of the methods switched on for it
+    account_email: str | None  # the masked account e-mail, when it alone confirms
+    pin_alone: bool  # policy if_protected with nothing switched on: the PIN confirms
+    nothing: bool  # refused (no_method_for_operation): verify the e-mail or switch one on
+
+
+async def confirmation(rt: Runtime, user: User, op_type: str) -> Confirmation:
+    async with rt.read() as db:
+        answer = await confirming_methods(rt, db, user, op_type)
+    email = next((c for c in answer if c.account_email), None)
+    return Confirmation(
+        methods=[c.type for c in answer if not c.account_email],
+        account_email=mask(email.type, user.email) if email is not None else None,
+        pin_alone=not answer and not _email_fallback(rt),
+        nothing=nothing_confirms(answer, email_fallback=_email_fallback(rt)))
 
 
 async def _method_entries(rt: Runtime, db: AsyncSession, user: User, op: Operation
@@ -188,6 +229,11 @@ async def submit_pin(rt: Runtime, actor: Actor, user_id: str, operation_id: str,
             await check_pin(rt, db, actor, user, pin, method=f"operation:{op.type}")
         rows = await confirming_methods(rt, db, user, op.type)
         now = rt.clock.now()
+        if nothing_confirms(rows, email_fallback=_email_fallback(rt)):
+            # Switched off or unverified since the operation was created: never let the
+            # PIN alone confirm what policy always says needs a code. (The PIN passed:
+            # what was recorded of it is kept.)
+            await commit_and_raise(db, NoMethodForOperation())
         if not rows:  # if_protected and nothing protects it: the PIN alone confirms
             view = await _finish(rt, db, actor, op, user, "pin")
             await db.commit()
@@ -214,7 +260,7 @@ async def _chosen(rt: Runtime, db: AsyncSession, user: User, op: Operation, meth
     if op.status == PIN_REQUIRED:
         raise PinRequired()
     rows = await queries.list_methods(db, user.id)
-    return challenges.choose(_answer(rt, rows, op.type), rows, method, lambda refusal: (
+    return challenges.choose(_answer(rt, user, rows, op.type), rows, method, lambda refusal: (
         MethodNotAllowed(f"'{method}' is not switched on for this type of operation.")
         if refusal == Refusal.NOT_ALLOWED
         else MethodNotEnabled(f"'{method}' cannot confirm this operation.")))
@@ -241,8 +287,6 @@ async def confirm(rt: Runtime, actor: Actor, user_id: str, operation_id: str, me
             chosen = await _chosen(rt, db, user, op, method)
             await check_code(rt, db, actor, user, challenges.method_row(rt, user, chosen),
                              code, _purpose(rt, op), prepared=prepared)
-        if chosen.account_email:
-            user.email_verified = True  # the code reached it
         view = await _finish(rt, db, actor, op, user, chosen.type)
         await db.commit()
         return view

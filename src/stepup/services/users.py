@@ -23,12 +23,15 @@ _CHANGE = "Change it with PATCH /users/{id}; POST /users never changes a user."
 
 async def create_or_fetch(rt: Runtime, actor: Actor, app_id: str, *, email: str,
                           external_id: str | None, language: str | None = None,
-                          pin: str | None = None, password: str | None = None
-                          ) -> tuple[User, bool]:
+                          pin: str | None = None, password: str | None = None,
+                          email_verified: bool = False) -> tuple[User, bool]:
     """Returns (user, created). The user with this external id (or, without one, this
     e-mail) is answered as it is, so the call is safe to repeat; details that differ
     from it are a conflict rather than silently ignored, and an e-mail and an external
-    id of two different users are a conflict, never either of them."""
+    id of two different users are a conflict, never either of them.
+
+    ``email_verified``: the portal vouches for the address (it verified it itself); its
+    users have no StepUp page on which to follow a verification link."""
     email = normalise_email(email)
     if language is not None and language not in LANGUAGES:
         raise ValidationFailed(f"language must be one of {', '.join(LANGUAGES)}",
@@ -66,7 +69,7 @@ async def create_or_fetch(rt: Runtime, actor: Actor, app_id: str, *, email: str,
     password_hash = await run_cpu(rt.hasher.hash_password, password) if password else None
     user = User(id=new_id(), app_id=app_id, email=email, external_id=external_id,
                 language=language or "en", password_hash=password_hash, pin_hash=pin_hash,
-                email_verified=False, phone_verified=False, verification_grade=0,
+                email_verified=email_verified, phone_verified=False, verification_grade=0,
                 created_at=rt.clock.now())
     async with rt.db() as db:
         db.add(user)
@@ -76,6 +79,9 @@ async def create_or_fetch(rt: Runtime, actor: Actor, app_id: str, *, email: str,
             raise StateChanged("This user was created meanwhile: send the call again to "
                                "fetch it.") from exc
         await audit.record(db, rt.clock, actor, "account.created", user.id, via="api")
+        if email_verified:
+            await audit.record(db, rt.clock, actor, "account.email_verified", user.id,
+                               via="app")
         await db.commit()
     return user, True
 

@@ -40,8 +40,8 @@ CONFIRM_PASSKEY = ("validation_error", "method_not_enabled", "conflict", *CHECK_
 RENAME_PASSKEY = ("validation_error", "not_found")
 REMOVE_PASSKEY = ("not_found", "method_not_enabled", "method_required", *CHECK_CODE)
 REGENERATE = ("method_not_enabled", *CHECK_CODE)
-CREATE_OPERATION = ("validation_error", "not_found", "conflict")
-OPERATION_PIN = (*LOAD_OPERATION, *CHECK_PIN, "state_changed")
+CREATE_OPERATION = ("validation_error", "not_found", "conflict", "no_method_for_operation")
+OPERATION_PIN = (*LOAD_OPERATION, *CHECK_PIN, "state_changed", "no_method_for_operation")
 OPERATION_CHALLENGE = (*LOAD_OPERATION, *CHOOSE_METHOD, "method_sends_no_codes", *SEND)
 OPERATION_CONFIRM = (*LOAD_OPERATION, *CHOOSE_METHOD, *CHECK_CODE)
 
@@ -85,6 +85,9 @@ ROUTE_CODES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", f"{V1}/me/operations/{{operation_id}}/challenge"): OPERATION_CHALLENGE,
     ("POST", f"{V1}/me/operations/{{operation_id}}/confirm"): OPERATION_CONFIRM,
     ("DELETE", f"{V1}/me/devices/{{device_id}}"): ("not_found",),
+    # /me/email/verification (services.email_verification)
+    ("POST", f"{V1}/me/email/verification"): ("email_already_verified", "conflict", *SEND),
+    ("POST", f"{V1}/me/email/verification/confirm"): ("conflict", *CHECK_CODE),
     # the integration API: users
     ("POST", f"{V1}/users"): ("validation_error", "user_conflict", "state_changed"),
     ("GET", f"{V1}/users"): ("validation_error",),

@@ -73,6 +73,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "signup_limit_reached": 429,
     "invalid_destination": 422,
     "invalid_reset_token": 400,
+    "no_method_for_operation": 409,
+    "email_already_verified": 409,
 }
 
 # Answers that may succeed if the same request is simply sent again (after Retry-After,

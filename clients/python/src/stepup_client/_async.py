@@ -97,10 +97,12 @@ class AsyncStepUp:
 
     async def create_user(self, email: str, external_id: str | None = None,
                           language: str | None = None, pin: str | None = None,
-                          password: str | None = None, *, end_user: Who = None,
+                          password: str | None = None, *, email_verified: bool | None = None,
+                          end_user: Who = None,
                           idempotency_key: Key = None) -> User:
         """See :meth:`StepUp.create_user`."""
-        return await self._run(_calls.create_user(email, external_id, language, pin, password),
+        return await self._run(_calls.create_user(email, external_id, language, pin, password,
+                                                  email_verified),
                                end_user, idempotency_key)
 
     async def get_user(self, user_id: str, *, end_user: Who = None) -> User:
@@ -131,10 +133,12 @@ class AsyncStepUp:
 
     async def update_user(self, user_id: str, *, email: str | None = None,
                           external_id: str | Unset | None = UNSET, language: str | None = None,
-                          pin: str | None = None, end_user: Who = None,
+                          pin: str | None = None, email_verified: bool | None = None,
+                          end_user: Who = None,
                           idempotency_key: Key = None) -> User:
         """See :meth:`StepUp.update_user`."""
-        return await self._run(_lc.update_user(user_id, email, external_id, language, pin),
+        return await self._run(_lc.update_user(user_id, email, external_id, language, pin,
+                                               email_verified),
                                end_user, idempotency_key)
 
     async def delete_user(self, user_id: str, *, end_user: Who = None,

@@ -22,10 +22,10 @@ from stepup_client.models import (
 
 
 def create_user(email: str, external_id: str | None, language: str | None, pin: str | None,
-                password: str | None) -> Call[User]:
+                password: str | None, email_verified: bool | None = None) -> Call[User]:
     return Call("POST", "users", lambda r, d: User.from_json(d, created=r.status_code == 201),
                 without_none(email=email, external_id=external_id, language=language,
-                             pin=pin, password=password))
+                             pin=pin, password=password, email_verified=email_verified))
 
 
 def methods(user_id: str) -> Call[list[Method]]:

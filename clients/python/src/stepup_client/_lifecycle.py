@@ -65,13 +65,15 @@ def list_users(limit: int | None, cursor: str | None) -> Call[UsersPage]:
 
 
 def update_user(user_id: str, email: str | None, external_id: str | Unset | None,
-                language: str | None, pin: str | None) -> Call[User]:
-    body: dict[str, Any] = without_none(email=email, language=language, pin=pin)
+                language: str | None, pin: str | None, email_verified: bool | None = None
+                ) -> Call[User]:
+    body: dict[str, Any] = without_none(email=email, language=language, pin=pin,
+                                        email_verified=email_verified)
     if external_id is not UNSET:
         body["external_id"] = external_id
     if not body:
         raise ValueError("update_user() needs at least one of email, external_id, "
-                         "language, pin")
+                         "language, pin, email_verified")
     return Call("PATCH", user_path(user_id), lambda _, d: User.from_json(d), body)
 
 

@@ -108,11 +108,15 @@ class StepUp:
 
     def create_user(self, email: str, external_id: str | None = None,
                     language: str | None = None, pin: str | None = None,
-                    password: str | None = None, *, end_user: Who = None,
+                    password: str | None = None, *, email_verified: bool | None = None,
+                    end_user: Who = None,
                     idempotency_key: Key = None) -> User:
         """Create a user, or get the one with this ``external_id`` (or e-mail):
-        ``User.created`` tells which. Safe to repeat."""
-        return self._run(_calls.create_user(email, external_id, language, pin, password),
+        ``User.created`` tells which. Safe to repeat. ``email_verified=True``: your
+        portal verified the address and vouches for it (only a verified e-mail gets the
+        code of a withdrawal that no method protects)."""
+        return self._run(_calls.create_user(email, external_id, language, pin, password,
+                                            email_verified),
                          end_user, idempotency_key)
 
     def get_user(self, user_id: str, *, end_user: Who = None) -> User:
@@ -142,10 +146,12 @@ class StepUp:
 
     def update_user(self, user_id: str, *, email: str | None = None,
                     external_id: str | Unset | None = UNSET, language: str | None = None,
-                    pin: str | None = None, end_user: Who = None,
+                    pin: str | None = None, email_verified: bool | None = None,
+                    end_user: Who = None,
                     idempotency_key: Key = None) -> User:
         """Change only the fields given; ``external_id=None`` removes it."""
-        return self._run(_lc.update_user(user_id, email, external_id, language, pin),
+        return self._run(_lc.update_user(user_id, email, external_id, language, pin,
+                                         email_verified),
                          end_user, idempotency_key)
 
     def delete_user(self, user_id: str, *, end_user: Who = None,

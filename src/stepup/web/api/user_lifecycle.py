@@ -96,8 +96,11 @@ class UserPatchIn(Body):
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
     language: str | None = Field(default=None, max_length=8, examples=["ru"])
     pin: str | None = Field(default=None, max_length=32, description="A new 6-digit PIN")
+    email_verified: bool | None = Field(
+        default=None, description="true: your portal verified the (new) e-mail address "
+        "itself and vouches for it; false: it is not verified any more")
 
-    @field_validator("email", "language", "pin")
+    @field_validator("email", "language", "pin", "email_verified")
     @classmethod
     def _not_null(cls, value: str | None) -> str | None:
         # Run only for fields sent: null would mean "remove", which these cannot be.

@@ -51,6 +51,11 @@ class UserIn(Body):
     password: str | None = Field(default=None, max_length=1024,
                                  description="Keys of the app 'portal' only: the user will "
                                              "also log in to StepUp's own pages")
+    email_verified: bool = Field(
+        default=False, description="true: your portal verified this address itself and "
+        "vouches for it. Only a verified e-mail receives the code that confirms a "
+        "withdrawal when no method is switched on for withdrawals (a new user only; "
+        "PATCH changes it)")
 
 
 class UserOut(BaseModel):
@@ -97,7 +102,7 @@ async def create_user(body: UserIn, request: Request, key: UsersKey) -> JSONResp
     user, created = await users.create_or_fetch(
         runtime(request), app_actor(request, key), key.app_id, email=body.email,
         external_id=body.external_id, language=body.language, pin=body.pin,
-        password=body.password)
+        password=body.password, email_verified=body.email_verified)
     out = UserOut(id=user.id, email=user.email, external_id=user.external_id,
                   language=user.language, verification_grade=user.verification_grade)
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)

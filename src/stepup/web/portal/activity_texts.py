@@ -31,6 +31,7 @@ FOR_PURPOSE = {
 
 TEXTS: dict[str, Mapping[str, str]] = {
     "account.created": {"": N_("Account created")},
+    "account.email_verified": {"": N_("E-mail address verified")},
     "account.updated": {
         "email": N_("Account e-mail address changed"),
         "language": N_("Language of the pages and messages changed"),

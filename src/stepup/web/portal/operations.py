@@ -23,7 +23,13 @@ from fastapi.responses import Response
 
 from stepup import formats
 from stepup.domain import operations as ops
-from stepup.domain.errors import Conflict, DomainError, NotFound, RateLimited
+from stepup.domain.errors import (
+    Conflict,
+    DomainError,
+    NoMethodForOperation,
+    NotFound,
+    RateLimited,
+)
 from stepup.domain.refusals import held
 from stepup.methods.base import ChallengeSent
 from stepup.services import operations, recovery
@@ -205,6 +211,10 @@ def _detail_error(page: Page, err: DomainError, values: Mapping[str, str]) -> di
         return {name: page._("Enter a currency code, like USD or BTC.")}
     if name == "destination":
         return {name: _destination_error(page, err)}
+    if isinstance(err, NoMethodForOperation):
+        return {"form": page._("Nothing can confirm a withdrawal yet: verify your e-mail "
+                               "address, or switch on a method for withdrawals in Settings "
+                               "→ Authentication methods.")}
     if isinstance(err, Conflict):
         return {"form": page._("Withdrawals need a PIN or a method that protects them. "
                                "Enable a method in Settings → Authentication methods.")}

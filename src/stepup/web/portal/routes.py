@@ -6,6 +6,7 @@ from stepup.web.portal import (
     activity,
     auth,
     devices,
+    email_verification,
     enroll,
     language,
     manage,
@@ -19,7 +20,7 @@ from stepup.web.portal import (
 router = APIRouter(include_in_schema=False)
 for _part in (auth.router, settings.router, enroll.router, manage.router, devices.router,
               passkeys.router, operations.router, recovery.router, activity.router,
-              language.router, security.router):
+              language.router, security.router, email_verification.router):
     router.include_router(_part)
 # The development outbox page (portal/dev.py) is included by app.py, outside production
 # only.

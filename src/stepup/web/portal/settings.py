@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from stepup.methods import registry
 from stepup.methods.base import MethodView
-from stepup.services import accounts, methods, recovery
+from stepup.services import accounts, methods, operations, recovery
 from stepup.web.portal.devices import device_rows
 from stepup.web.portal.plumbing import SignedIn, portal_router
 from stepup.web.portal.protects import protection_sentence
@@ -30,9 +30,10 @@ DONE_MESSAGES = {
                            "at its next login."),
     "devices_forgotten": N_("All remembered devices are forgotten: each will be asked for "
                             "a security code at its next login."),
+    "email_verified": N_("Your e-mail address is verified."),
 }
 # Notices that are not about one method.
-GENERAL_DONE = frozenset({"saved", "device_forgotten", "devices_forgotten"})
+GENERAL_DONE = frozenset({"saved", "device_forgotten", "devices_forgotten", "email_verified"})
 
 
 @dataclass
@@ -66,6 +67,9 @@ async def methods_page(request: Request, page: SignedIn) -> Response:
     enabled = [s for s in sections if s.enabled]
     protecting = {op: [s.name for s in enabled if s.view and s.view.protects.get(op)]
                   for op in rt.settings.operations}
+    # What confirms each operation, as the operation itself will ask it (one policy).
+    confirming = {op: await operations.confirmation(rt, user, op)
+                  for op in rt.settings.operations if op != "login"}
 
     notice = None
     done = request.query_params.get("done")
@@ -95,7 +99,8 @@ async def methods_page(request: Request, page: SignedIn) -> Response:
         "methods.html", title=page._("Authentication methods"),
         must_enroll=must_enroll, reconfigure=reconfigure,
         profile=accounts.profile(user), sections=sections, enabled=enabled,
-        protecting=protecting, operations=rt.settings.operations, notice=notice,
+        protecting=protecting, confirming=confirming, operations=rt.settings.operations,
+        notice=notice,
         low_after_login=low_after_login, phone=phone, devices=await device_rows(page),
         remember_days=rt.settings.remember_device_days,
     )
