@@ -148,4 +148,5 @@ async def test_each_message_names_its_own_operation(client: httpx.AsyncClient,
     clock.advance(61)
     assert (await challenge(client, token, short, "whatsapp")).status_code == 202
     text = await last_message(client, PHONE, "whatsapp")
-    assert "10 EUR" in text and "DE89-1" in text
+    # An ISO currency is shown with its minor units (stepup.formats): 10 EUR reads 10.00.
+    assert "10.00 EUR" in text and "DE89-1" in text

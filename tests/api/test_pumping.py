@@ -168,7 +168,7 @@ async def test_phone_allow_lifts_the_default_refusal(start_stack: StartStack) ->
 
 @pytest.mark.parametrize(("language", "message"), [
     ("en", "Codes are not sent to phone numbers of this country because of SMS fraud"),
-    ("ru", "Коды не отправляются на номера телефонов этой страны из-за SMS-мошенничества"),
+    ("ru", "Коды не отправляются на номера телефонов этой страны из-за СМС-мошенничества"),
 ])
 async def test_the_portal_shows_why_a_number_is_refused(client: httpx.AsyncClient,
                                                         language: str, message: str) -> None:
