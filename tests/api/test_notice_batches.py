@@ -14,7 +14,7 @@ from stepup.services import notifications
 from stepup.store import queries
 from stepup.store.models import NotificationQueue
 from tests.api.conftest import StartStack
-from tests.api.oob_support import Stack
+from tests.api.oob_support import Stack, verifies_email
 from tests.api.test_notifications import signed_in
 
 
@@ -31,6 +31,11 @@ async def queue_many(stack: Stack, count: int) -> None:
         await db.commit()
 
 
+def notices_sent(stack: Stack) -> int:
+    """Messages in the inbox, but the sign-up's e-mail verification."""
+    return len([m for m in stack.smtp.inbox.messages if not verifies_email(m)])
+
+
 async def rows(stack: Stack) -> list[NotificationQueue]:
     async with stack.rt.db() as db:
         return list((await db.execute(select(NotificationQueue))).scalars().all())
@@ -41,7 +46,7 @@ async def test_more_notices_than_a_batch_all_go_out_once(start_stack: StartStack
     count = notifications.BATCH * 2 + 7
     await queue_many(stack, count)
     assert await notifications.deliver_due(stack.rt) == count
-    assert len(stack.smtp.inbox.messages) == count
+    assert notices_sent(stack) == count
     assert all(n.sent_at is not None and n.attempts == 1 for n in await rows(stack))
     assert await notifications.deliver_due(stack.rt) == 0
 
@@ -55,7 +60,7 @@ async def test_two_senders_share_batches_without_sending_twice(
     sent = await asyncio.gather(notifications.deliver_due(a.rt),
                                 notifications.deliver_due(b.rt))
     assert sum(sent) == count
-    assert len(a.smtp.inbox.messages) == count
+    assert notices_sent(a) == count
     assert all(n.attempts == 1 for n in await rows(a))
 
 
@@ -68,5 +73,5 @@ async def test_a_slow_batch_gives_the_rest_back_due_at_once(
     monkeypatch.setattr(notifications, "LEASE", timedelta(microseconds=1))
     monkeypatch.setattr(notifications, "BATCH", 5)
     assert await notifications.deliver_due(stack.rt) == 5
-    assert len(stack.smtp.inbox.messages) == 5
+    assert notices_sent(stack) == 5
     assert all(n.sent_at is not None and n.attempts == 1 for n in await rows(stack))
