@@ -29,13 +29,14 @@ def stepup(server: Server) -> Iterator[StepUp]:
         yield client
 
 
-def with_totp(stepup: StepUp, pin: str | None = None) -> tuple[str, Authenticator]:
+def with_totp(stepup: StepUp, pin: str | None = None,
+              protects: dict[str, bool] | None = None) -> tuple[str, Authenticator]:
     uid = stepup.create_user(email(), pin=pin).id
     start = stepup.enroll(uid, "totp")
     assert start.secret and start.otpauth_uri and start.qr_svg
     assert start.secret not in repr(start)
     app = Authenticator(start.otpauth_uri)
-    method = stepup.confirm_enrollment(uid, "totp", app.code())
+    method = stepup.confirm_enrollment(uid, "totp", app.code(), protects=protects)
     assert method.type == "totp" and method.enabled
     return uid, app
 
@@ -136,7 +137,8 @@ def test_withdrawal_confirmed_by_verify_gets_a_receipt(stepup: StepUp) -> None:
 
 
 def test_pin_step_and_disable(stepup: StepUp) -> None:
-    uid, app = with_totp(stepup, pin="417293")
+    # The app confirms withdrawals (an unverified e-mail confirms nothing).
+    uid, app = with_totp(stepup, pin="417293", protects={"withdrawal": True})
     op = stepup.create_operation(uid, "withdrawal", WITHDRAWAL)
     assert op.status == "pin_required"
     with pytest.raises(PinInvalid):
