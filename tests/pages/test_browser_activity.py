@@ -73,7 +73,7 @@ def test_activity_cards_and_the_switcher_on_a_phone(server: str) -> None:
             "Times are shown in your time zone: Tokyo (Asia/Tokyo).")
         cards = page.locator("#activity > li.event")
         expect(cards.first).to_contain_text("Logged in with the password")
-        assert cards.count() == 2  # account created, logged in
+        assert cards.count() == 3  # account created, its e-mail verification sent, logged in
         assert_axe_clean(page, "activity (en)")
 
         width = page.evaluate("window.innerWidth")

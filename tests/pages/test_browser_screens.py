@@ -1,5 +1,5 @@
 """The README's journey, in English and in Russian, in Debian's Chromium (Playwright):
-sign up → the authenticator app (QR code and key) → switched on for withdrawals →
+sign up → the authenticator app (QR code and key), used for login and withdrawals →
 backup codes → log out → log in (the second factor, then a backup code) → a withdrawal
 confirmed with the app. axe-core finds nothing at any step, on a computer and on a
 phone (tests/pages/axe.py).
@@ -99,13 +99,9 @@ def test_the_readme_journey(server: str, lang: str) -> None:
         page.click("form[action='/settings/methods/totp/confirm'] button[type=submit]")
         page.wait_for_url("**/settings/methods?done=enabled&method=totp*")
 
-        # Switched on for withdrawals, with the next code (each code is good once).
-        page.click("#method-totp a.switch[href*='op=withdrawal']")
-        assert_axe_clean(page, f"switch the app on for withdrawals ({lang})")
-        page.fill("input[name=code]", totp.at((enrolled + 1) * 30))
-        page.click("form[action='/settings/methods/totp/switch'] button[type=submit]")
-        page.wait_for_url("**/settings/methods?done=switched&method=totp*")
+        # Its last step ticked "Use it for: Login, Withdrawal" (both by default): on for both.
         expect(page.locator("#method-totp [role=switch][aria-checked=true]")).to_have_count(2)
+        assert_axe_clean(page, f"methods, the app on for login and withdrawals ({lang})")
 
         # Backup codes: shown once, Finish when they are saved.
         page.click("#method-backup_codes a[href$='/backup_codes/enable']")
