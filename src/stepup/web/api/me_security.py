@@ -98,7 +98,8 @@ async def change_pin(body: PinChangeIn, request: Request, who: Who) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/password/forgot", status_code=202)
+@router.post("/password/forgot", status_code=202, response_class=Response,
+             responses={202: {"description": "Accepted, whatever the address: no body."}})
 async def forgot_password(body: ForgotIn, request: Request) -> Response:
     """A reset link to the address if it is an account's: 202 whatever the address."""
     await account_security.forgot_password(runtime(request), actor(request), body.email)
