@@ -186,6 +186,14 @@ export class RecoveryCooldown extends RateLimited {}
 export class SignupLimitReached extends RateLimited {}
 /** `invalid_destination` (422): this number or address cannot receive; ask for another. */
 export class InvalidDestination extends StepUpError {}
+/** `no_method_for_operation` (409): nothing can confirm this operation yet — the user
+ * verifies their e-mail address, or switches a method on for it. */
+export class NoMethodForOperation extends Conflict {}
+/** `email_already_verified` (409): the account e-mail is verified already; nothing sent. */
+export class EmailAlreadyVerified extends Conflict {}
+/** `invalid_reset_token` (400): the password reset link is unknown, expired, used or
+ * replaced; the user asks for a new one. */
+export class InvalidResetToken extends StepUpError {}
 
 type ErrorClass = new (init: StepUpErrorInit) => StepUpError;
 
@@ -232,6 +240,9 @@ const BY_CODE: Readonly<Record<string, ErrorClass>> = Object.freeze({
   recovery_cooldown: RecoveryCooldown,
   signup_limit_reached: SignupLimitReached,
   invalid_destination: InvalidDestination,
+  no_method_for_operation: NoMethodForOperation,
+  email_already_verified: EmailAlreadyVerified,
+  invalid_reset_token: InvalidResetToken,
 });
 
 /** Every problem `code` this client has a class for. */

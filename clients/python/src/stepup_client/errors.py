@@ -24,6 +24,7 @@ __all__ = [
     "CodeExpired",
     "Conflict",
     "DeliveryFailed",
+    "EmailAlreadyVerified",
     "EmailTaken",
     "Forbidden",
     "IdempotencyKeyInUse",
@@ -31,12 +32,14 @@ __all__ = [
     "InvalidCode",
     "InvalidCredentials",
     "InvalidDestination",
+    "InvalidResetToken",
     "MethodAlreadyEnabled",
     "MethodLocked",
     "MethodNotAllowedForPurpose",
     "MethodNotEnabled",
     "MethodRequired",
     "MethodSendsNoCodes",
+    "NoMethodForOperation",
     "NotAuthenticated",
     "NotFound",
     "OperationAlreadyConfirmed",
@@ -192,6 +195,20 @@ class MethodRequired(Conflict):
     """``method_required`` (409): the operator's policy keeps this method on."""
 
 
+class NoMethodForOperation(Conflict):
+    """``no_method_for_operation`` (409): nothing can confirm this operation yet — the
+    user verifies their e-mail address, or switches a method on for it."""
+
+
+class EmailAlreadyVerified(Conflict):
+    """``email_already_verified`` (409): the account e-mail is verified already."""
+
+
+class InvalidResetToken(StepUpError):
+    """``invalid_reset_token`` (400): the password reset link is unknown, expired, used or
+    replaced; the user asks for a new one."""
+
+
 class EmailTaken(Conflict):
     """``email_taken`` (409): another user of the app has this e-mail."""
 
@@ -282,6 +299,9 @@ _BY_CODE: Mapping[str, type[StepUpError]] = MappingProxyType({
     "operation_expired": OperationExpired,
     "method_already_enabled": MethodAlreadyEnabled,
     "method_required": MethodRequired,
+    "no_method_for_operation": NoMethodForOperation,
+    "email_already_verified": EmailAlreadyVerified,
+    "invalid_reset_token": InvalidResetToken,
     "email_taken": EmailTaken,
     "user_conflict": UserConflict,
     "code_already_used": CodeAlreadyUsed,
