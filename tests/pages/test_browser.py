@@ -7,6 +7,7 @@ violations. Screenshots go to test-artifacts/ (gitignored) for a human to look a
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -21,6 +22,7 @@ import uvicorn
 from stepup.config import Settings
 from stepup.domain.clock import SystemClock
 from stepup.web.app import create_app
+from tests.conftest import _wipe
 from tests.pages.axe import assert_axe_clean
 from tests.pages.helpers import PASSWORD, PIN
 from tests.support.server import free_port
@@ -38,7 +40,11 @@ pytestmark = [
 
 
 def _serve(settings: Settings, port: int | None = None) -> Iterator[str]:
-    """The app under uvicorn in a thread, on the real clock (codes come from pyotp.now)."""
+    """The app under uvicorn in a thread, on the real clock (codes come from pyotp.now),
+    on a wiped database: browser tests share one, and what an earlier one left (a
+    receipt key, destinations sealed with that test's keys) would not open with this
+    one's."""
+    asyncio.run(_wipe(settings.effective_database_url))
     app = create_app(settings, clock=SystemClock())
     port = port or free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",

@@ -5,7 +5,6 @@ confirms a withdrawal yet."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import Iterator
@@ -13,7 +12,6 @@ from collections.abc import Iterator
 import pytest
 
 from stepup.config import Settings
-from tests.conftest import _wipe
 from tests.pages.helpers import PASSWORD, PIN
 from tests.pages.test_browser import ARGS, ARTIFACTS, CHROMIUM, _serve
 
@@ -28,10 +26,7 @@ pytestmark = [
 
 @pytest.fixture
 def server(settings: Settings) -> Iterator[str]:
-    # A database of its own: what an earlier browser test left (a receipt key sealed
-    # with that test's keys) would not open with this one's.
-    asyncio.run(_wipe(settings.effective_database_url))
-    yield from _serve(settings)
+    yield from _serve(settings)  # on a wiped database
 
 
 def test_sign_up_verify_the_email_by_code_then_withdraw(server: str) -> None:
