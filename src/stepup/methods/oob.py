@@ -42,8 +42,8 @@ from stepup.methods.base import (
     row_view,
     speaks_for,
 )
-from stepup.store import apps, codes, queries
-from stepup.store.models import Challenge, NotificationQueue, User
+from stepup.store import apps, codes, notices, queries
+from stepup.store.models import Challenge, User
 from stepup.store.models import Method as MethodRow
 
 log = logging.getLogger("stepup.methods")
@@ -100,14 +100,11 @@ class OobMethod:
                         used, budget, billed_channels(), window.isoformat())
             if s.operator_email:
                 now = ctx.clock.now()
-                notice = NotificationQueue(
-                    id=new_id(), user_id=None, kind=operator.BUDGET_KIND, channel="email",
-                    language="en",
-                    data={"used": used, "budget": budget, "window": window.isoformat()},
-                    created_at=now, attempts=0, next_attempt_at=now, sent_at=None,
-                    last_error=None)
-                ctx.destinations.put(notice, s.operator_email)
-                ctx.db.add(notice)
+                notices.enqueue(ctx.db, ctx.destinations, now, user_id=None,
+                                kind=operator.BUDGET_KIND, channel="email",
+                                to=s.operator_email, language="en",
+                                data={"used": used, "budget": budget,
+                                      "window": window.isoformat()})
         return BUDGET_KEY, window
 
     # --- the protocol ------------------------------------------------------------------

@@ -46,9 +46,9 @@ from stepup.services import audit, challenges, devices, notifications, ratelimit
 from stepup.services.accounts import normalise_email
 from stepup.services.runtime import Actor, Runtime, run_cpu
 from stepup.services.verification import check_code, commit_and_raise, prepare
+from stepup.store import notices, queries
 from stepup.store import passwords as store
-from stepup.store import queries
-from stepup.store.models import PORTAL_APP_ID, NotificationQueue, PasswordReset, User
+from stepup.store.models import PORTAL_APP_ID, PasswordReset, User
 from stepup.store.models import Method as MethodRow
 
 #: What a code for changing the PIN is issued for: it confirms nothing else.
@@ -267,15 +267,10 @@ async def forgot_password(rt: Runtime, actor: Actor, email: str) -> None:
             db.add(PasswordReset(id=new_id(), user_id=user.id,
                                  token_hash=rt.hasher.token_hash(token), created_at=now,
                                  expires_at=now + timedelta(minutes=minutes), used_at=None))
-            row = NotificationQueue(
-                id=new_id(), user_id=user.id, kind=RESET_LINK, channel="email",
-                language=user.language or "en",
-                data={"reset_url": reset_url(rt, token), "minutes": minutes,
-                      "at": now.isoformat()},
-                created_at=now, attempts=0, next_attempt_at=now, sent_at=None,
-                last_error=None)
-            rt.destinations.put(row, user.email)
-            db.add(row)
+            notices.enqueue(db, rt.destinations, now, user_id=user.id, kind=RESET_LINK,
+                            channel="email", to=user.email, language=user.language or "en",
+                            data={"reset_url": reset_url(rt, token), "minutes": minutes,
+                                  "at": now.isoformat()})
             await store.prune_resets(db, now - timedelta(days=1))
         # One event either way (an unknown address is not named in it).
         await audit.record(db, rt.clock, actor, "password.reset_requested",

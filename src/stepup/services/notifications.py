@@ -41,7 +41,6 @@ from stepup.delivery.base import OutgoingMessage, ProviderError
 from stepup.delivery.notices import notice_message
 from stepup.delivery.password_reset import RESET_LINK, reset_link_message
 from stepup.domain.agents import short_agent
-from stepup.domain.hashing import new_id
 from stepup.methods import registry
 from stepup.services import audit, webhooks
 from stepup.services.runtime import Actor, Runtime
@@ -136,12 +135,8 @@ async def notify(rt: Runtime, db: AsyncSession, user: User, kind: str, *,
     await db.flush()  # the change being told about decides the recipients (a new phone)
     for channel, destination in await recipients(rt, db, user, kind, phone=phone,
                                                  previous_email=previous_email):
-        row = NotificationQueue(
-            id=new_id(), user_id=user.id, kind=kind, channel=channel,
-            language=user.language or "en", data=facts, created_at=now, attempts=0,
-            next_attempt_at=now, sent_at=None, last_error=None)
-        rt.destinations.put(row, destination)
-        db.add(row)
+        store.enqueue(db, rt.destinations, now, user_id=user.id, kind=kind, channel=channel,
+                      to=destination, language=user.language or "en", data=facts)
     await db.flush()
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepup.domain.hashing import new_id
 from stepup.domain.policy import MethodStatus
+from stepup.domain.sealing import DestinationSeal
 from stepup.store.models import Method, NotificationQueue
 
 
@@ -63,3 +66,16 @@ async def give_back(db: AsyncSession, ids: list[str], lease_until: datetime,
         NotificationQueue.id.in_(ids), NotificationQueue.next_attempt_at == lease_until,
         NotificationQueue.sent_at.is_(None),
     ).values(next_attempt_at=now).execution_options(synchronize_session=False))
+
+
+def enqueue(db: AsyncSession, seal: DestinationSeal, now: datetime, *, user_id: str | None,
+            kind: str, channel: str, to: str, language: str, data: dict[str, Any]
+            ) -> NotificationQueue:
+    """A notice due now, its recipient sealed for the row, added to ``db``'s
+    transaction (it exists exactly when the caller's change commits)."""
+    row = NotificationQueue(id=new_id(), user_id=user_id, kind=kind, channel=channel,
+                            language=language, data=data, created_at=now, attempts=0,
+                            next_attempt_at=now, sent_at=None, last_error=None)
+    seal.put(row, to)
+    db.add(row)
+    return row
