@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from stepup.domain.clock import FrozenClock
 from stepup.domain.errors import InvalidCode, MethodLocked, NotAuthenticated, NotFound
@@ -41,6 +42,37 @@ async def flow(rt: Runtime, who: staff.NewStaff) -> str:
              ).login_token
     assert token is not None
     return token
+
+
+async def _vacuum_methods(rt: Runtime) -> None:
+    """On PostgreSQL, free the dead tuples' slots so the next insert reuses one."""
+    if rt.engine.dialect.name == "postgresql":
+        async with rt.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("VACUUM methods"))
+
+
+async def test_the_oldest_method_is_offered_first_wherever_its_row_lies(
+        runtime: Runtime, clock: FrozenClock) -> None:
+    """The app and the passkey are enrolled in the same (frozen) instant, and the
+    passkey's row lands in a slot before the app's (on PostgreSQL a freed slot is
+    reused: here one left by another user's method). The login step still offers the
+    app, the older, first: ordered by enrolment time alone, the tie went to whichever
+    row the table held first, and the default method changed between test runs."""
+    rt = runtime
+    filler = await make_agent(rt)  # a method row ahead of the agent's
+    agent = await staff.create(rt, CLI, email="second@example.com", name="Bo Agent",
+                               role="support", password=STAFF_PASSWORD)
+    async with rt.engine.begin() as conn:
+        await conn.execute(text("DELETE FROM methods WHERE user_id = :u"),
+                           {"u": filler.staff.user_id})
+    await _vacuum_methods(rt)
+    await add_passkey(rt, agent.staff.user_id, SoftPasskey())
+    for _ in range(2):
+        token = await flow(rt, agent)
+        assert [m["type"] for m in await staff.flow_methods(rt, token)] == ["totp", "webauthn"]
+        await staff.second_factor(rt, Actor(), token, "totp", totp_now(agent.secret, clock))
+        clock.advance(seconds=30)
 
 
 async def test_a_staff_member_logs_in_with_a_passkey(runtime: Runtime) -> None:

@@ -162,8 +162,11 @@ async def get_method(db: AsyncSession, user_id: str, method_type: str, *,
     return (await db.execute(q)).scalar_one_or_none()
 
 
+# Oldest first (the login step offers the first as its default). Ties broken by type,
+# then id: PostgreSQL returns equal keys in whatever order its heap holds them, and an
+# update moves a row's tuple, so created_at alone let the default change between reads.
 _METHODS_OF = (select(Method).where(Method.user_id == _P("user_id"))
-               .order_by(Method.created_at))
+               .order_by(Method.created_at, Method.type, Method.id))
 
 
 async def list_methods(db: AsyncSession, user_id: str) -> Sequence[Method]:
