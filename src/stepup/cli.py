@@ -68,9 +68,13 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     typer.echo(f"StepUp serving on http://{host}:{port} ({settings.env}, "
                f"{settings.effective_database_url.split('://')[0]}); "
                f"the portal is {settings.public_url}")
+    # The standard library's event loop, not uvloop: a busy uvloop worker accepted one
+    # new connection per turn of its loop, so the 32nd of 32 connections opened at once
+    # waited a second for its first answer (bench/README.md, "The c = 32 tail"), and it
+    # served StepUp's requests no faster.
     options: dict[str, Any] = {"proxy_headers": False, "server_header": False,
                                "timeout_graceful_shutdown": 20, "log_level": "info",
-                               "access_log": access_log}
+                               "access_log": access_log, "loop": "asyncio"}
     if supervised:
         raise typer.Exit(worker_processes.Supervisor(host, port, workers, options).run())
     uvicorn.run(worker_processes.APP, factory=True, host=host, port=port, workers=workers,
