@@ -13,7 +13,9 @@ cost three times more than StepUp's indexed statements themselves (measured: a T
 verification took 9.4 ms with the hops, 3.6 ms without). The price is that a worker
 waiting for another process's write lock (``BEGIN IMMEDIATE`` under the busy timeout)
 waits with its loop; it has a single connection, so its other requests could not reach
-the database meanwhile anyway. PostgreSQL (asyncpg) is asynchronous on its own.
+the database meanwhile anyway. SQLAlchemy's adapter is told so (store/sqlite_inline.py):
+its cursors call ``sqlite3`` directly, without handing each call to the loop and back.
+PostgreSQL (asyncpg) is asynchronous on its own.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.util.concurrency import await_
 from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
 
+from stepup.store.sqlite_inline import InlineDBAPI
+
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
@@ -52,7 +56,7 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Asy
         # made p95 hundreds of milliseconds under load). Processes still share the file
         # through the busy timeout.
         engine = create_async_engine(url, async_creator=partial(_connect_inline, url),
-                                     poolclass=FirstComeFirstServedPool,
+                                     module=InlineDBAPI(), poolclass=FirstComeFirstServedPool,
                                      pool_size=1, max_overflow=0, pool_timeout=30)
         _tune_sqlite(engine)
         return engine
