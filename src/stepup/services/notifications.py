@@ -127,7 +127,7 @@ async def notify(rt: Runtime, db: AsyncSession, user: User, kind: str, *,
         facts["ip"] = actor.ip
     if actor is not None and actor.user_agent and "device" not in data:
         facts["device"] = short_agent(actor.user_agent)
-    app = await apps_store.get_app(db, user.app_id)
+    app = await apps_store.read_app(db, user.app_id)
     await webhooks.security_event(rt, db, user, app, kind, facts)
     if is_off(rt, kind, app):
         return
