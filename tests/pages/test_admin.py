@@ -330,9 +330,11 @@ async def test_support_sees_the_number_on_file_when_asking_and_it_is_audited(
         html = await get(page, f"/admin/users/{user_id}")
     assert 'href="tel:+79123454567"' in check(
         await submit(page, html, f"/admin/users/{user_id}/phone"))
-    # An unknown account, or a staff member's own user: not support's case.
+    # An unknown account, or a staff member's own user: not support's case, neither its
+    # page nor its number.
     csrf = html.split('name="csrf_token" value="')[1].split('"')[0]
     for other in ("nobody", agent.staff.user_id):
+        assert "There is no such page." in check(await page.get(f"/admin/users/{other}"), 404)
         r = await page.post(f"/admin/users/{other}/phone", data={"csrf_token": csrf})
         assert r.status_code == 404
 

@@ -7,9 +7,7 @@ violations. Screenshots go to test-artifacts/ (gitignored) for a human to look a
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,53 +15,13 @@ from pathlib import Path
 
 import pyotp
 import pytest
-import uvicorn
 
 from stepup.config import Settings
-from stepup.domain.clock import SystemClock
-from stepup.web.app import create_app
-from tests.conftest import _wipe
+from tests.pages import browser_support as chromium
 from tests.pages.axe import assert_axe_clean
-from tests.pages.helpers import PASSWORD, PIN
-from tests.support.server import free_port
+from tests.pages.helpers import PIN
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
-                       "is not installed: apt-get install chromium"),
-]
-
-
-def _serve(settings: Settings, port: int | None = None) -> Iterator[str]:
-    """The app under uvicorn in a thread, on the real clock (codes come from pyotp.now),
-    on a wiped database: browser tests share one, and what an earlier one left (a
-    receipt key, destinations sealed with that test's keys) would not open with this
-    one's."""
-    asyncio.run(_wipe(settings.effective_database_url))
-    app = create_app(settings, clock=SystemClock())
-    port = port or free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                        lifespan="on"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def server(settings: Settings) -> Iterator[str]:
-    yield from _serve(settings)
+pytestmark = chromium.BROWSER
 
 
 @pytest.fixture
@@ -71,42 +29,29 @@ def quick_server(settings: Settings) -> Iterator[str]:
     """As ``server``, with a 4-second resend cooldown, so the countdown can run out, and
     security notices sent within a fifth of a second: the outbox always holds them by the
     time a test reads it (what used to happen only under load, and broke a count)."""
-    yield from _serve(settings.model_copy(update={"resend_cooldown_seconds": 4,
-                                                  "notification_poll_seconds": 0.2}))
+    yield from chromium.serve(settings.model_copy(update={"resend_cooldown_seconds": 4,
+                                                           "notification_poll_seconds": 0.2}))
 
 
 def test_journey_totp_then_backup_code(server: str) -> None:
-    from playwright.sync_api import ConsoleMessage, expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
     email = f"journey-{uuid.uuid4().hex[:8]}@example.com"
-    problems: list[str] = []
+    problems = chromium.ConsoleProblems()
 
-    def on_console(msg: ConsoleMessage) -> None:
-        if msg.type == "error" or "Content Security Policy" in msg.text:
-            problems.append(f"{msg.type}: {msg.text}")
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium.launched() as browser:
         context = browser.new_context(viewport={"width": 1100, "height": 900},
                                       accept_downloads=True, locale="en-GB")
-        page = context.new_page()
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
-        page.set_default_timeout(15000)
+        page = chromium.new_page(context, problems)
 
         # Sign up.
         page.goto(f"{server}/signup")
         assert_axe_clean(page, "sign-up")
-        page.get_by_label("E-mail").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_label("PIN").fill(PIN)
-        page.get_by_role("button", name="Create account").click()
-        page.wait_for_url("**/settings/methods")
+        chromium.sign_up(page, email)
         assert_axe_clean(page, "methods, nothing enabled")
         expect(page.locator("#method-webauthn")).to_contain_text("Disabled")
         expect(page.locator("#method-sms")).to_contain_text("Disabled")
-        page.screenshot(path=str(ARTIFACTS / "methods-empty.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "methods-empty.png"), full_page=True)
 
         # Enable the authenticator app: PIN, then QR + key, then a code.
         page.locator("#method-totp").get_by_role("link", name="Enable").click()
@@ -116,7 +61,7 @@ def test_journey_totp_then_backup_code(server: str) -> None:
         expect(page.locator("figure.qr svg")).to_be_visible()
         expect(page.get_by_role("button", name="Copy")).to_be_visible()  # shown by JS
         assert_axe_clean(page, "TOTP set-up: QR code and key")
-        page.screenshot(path=str(ARTIFACTS / "totp-enroll.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "totp-enroll.png"), full_page=True)
         secret = page.locator("#totp-secret").inner_text().replace(" ", "")
         totp = pyotp.TOTP(secret)
         page.get_by_label("Security code").fill(totp.now())
@@ -140,10 +85,7 @@ def test_journey_totp_then_backup_code(server: str) -> None:
         page.get_by_role("button", name="Log out").click()
         page.wait_for_url("**/login?bye=1")
         assert_axe_clean(page, "login, after logging out")
-        page.get_by_label("E-mail").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url("**/login/second-factor")
+        chromium.log_in(page, email)
         assert_axe_clean(page, "second factor: authenticator app")
         page.get_by_label("Security code").fill(totp.at(time.time() + 30))
         page.get_by_role("button", name="Log in").click()
@@ -169,9 +111,9 @@ def test_journey_totp_then_backup_code(server: str) -> None:
             page.get_by_role("button", name="Download .txt").click()
         downloaded = Path(download_info.value.path()).read_text()
         assert all(code in downloaded for code in codes) and email in downloaded
-        page.screenshot(path=str(ARTIFACTS / "backup-codes.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "backup-codes.png"), full_page=True)
         page.emulate_media(media="print")
-        page.screenshot(path=str(ARTIFACTS / "backup-codes-print.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "backup-codes-print.png"), full_page=True)
         expect(page.get_by_role("button", name="Finish")).to_be_hidden()
         page.emulate_media(media="screen")
         page.get_by_label("I have saved them").check()
@@ -183,57 +125,39 @@ def test_journey_totp_then_backup_code(server: str) -> None:
 
         # Log out, log in with a backup code.
         page.get_by_role("button", name="Log out").click()
-        page.get_by_label("E-mail").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url("**/login/second-factor")
+        chromium.log_in(page, email)
         page.get_by_role("link", name="Backup code", exact=True).click()
         assert_axe_clean(page, "second factor: backup code")
-        page.screenshot(path=str(ARTIFACTS / "second-factor-backup.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "second-factor-backup.png"), full_page=True)
         page.get_by_label("Backup code").fill(codes[0])
         page.get_by_role("button", name="Log in").click()
         # Seed 004, option 1: after a backup-code login, a prompt to re-configure.
         page.wait_for_url("**/settings/methods?reconfigure=1*")
         expect(page.locator("#method-backup_codes")).to_contain_text("9 unused codes left")
         assert_axe_clean(page, "methods, after a backup-code login")
-        page.screenshot(path=str(ARTIFACTS / "methods.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "methods.png"), full_page=True)
 
         context.close()
-        browser.close()
 
     assert problems == []
 
 
 def test_russian_pages_and_a_refused_pin(server: str) -> None:
-    from playwright.sync_api import ConsoleMessage, expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
     email = f"ru-{uuid.uuid4().hex[:8]}@example.com"
-    problems: list[str] = []
+    problems = chromium.ConsoleProblems(refusals=True)
 
-    def on_console(msg: ConsoleMessage) -> None:
-        if "Content Security Policy" in msg.text or (msg.type == "error" and (
-                "status of 4" not in msg.text)):  # a refused form answers 4xx on purpose
-            problems.append(f"{msg.type}: {msg.text}")
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
-        page.set_default_timeout(15000)
+    with chromium.launched() as browser:
+        page = chromium.new_page(browser, problems, viewport={"width": 1100, "height": 900})
 
         page.goto(f"{server}/signup?lang=ru")
         expect(page.get_by_role("heading", level=1)).to_have_text("Регистрация")
         assert_axe_clean(page, "sign-up, Russian")
-        page.get_by_label("Электронная почта").fill(email)
-        page.get_by_label("Пароль").fill(PASSWORD)
-        page.get_by_label("ПИН-код").fill(PIN)
-        page.get_by_role("button", name="Зарегистрироваться").click()
-        page.wait_for_url("**/settings/methods")
+        chromium.sign_up(page, email, lang="ru")
         expect(page.get_by_role("heading", level=1)).to_have_text("Способы аутентификации")
         assert_axe_clean(page, "methods, Russian")
-        page.screenshot(path=str(ARTIFACTS / "methods-ru.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "methods-ru.png"), full_page=True)
 
         page.locator("#method-totp").get_by_role("link", name="Включить").click()
         assert_axe_clean(page, "TOTP set-up: the PIN, Russian")
@@ -241,25 +165,18 @@ def test_russian_pages_and_a_refused_pin(server: str) -> None:
         page.get_by_role("button", name="Подтвердить").click()
         expect(page.get_by_role("alert")).to_contain_text("Неверный ПИН-код")
         assert_axe_clean(page, "TOTP set-up: a wrong PIN, Russian")
-        page.screenshot(path=str(ARTIFACTS / "pin-refused-ru.png"), full_page=True)
-        browser.close()
+        page.screenshot(path=str(chromium.ARTIFACTS / "pin-refused-ru.png"), full_page=True)
 
     assert problems == []
 
 
 def test_email_codes_enable_and_log_in(quick_server: str) -> None:
-    from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+    from playwright.sync_api import Page, expect
 
     server = quick_server
-    ARTIFACTS.mkdir(exist_ok=True)
     email = f"mail-{uuid.uuid4().hex[:8]}@example.com"
     masked = "m***@example.com"
-    problems: list[str] = []
-
-    def on_console(msg: ConsoleMessage) -> None:
-        if "Content Security Policy" in msg.text or (msg.type == "error" and (
-                "status of 4" not in msg.text)):  # an early resend answers 429 on purpose
-            problems.append(f"{msg.type}: {msg.text}")
+    problems = chromium.ConsoleProblems(refusals=True)  # an early resend answers 429 on purpose
 
     # The account's address also gets security notices ("e-mail codes were enabled",
     # "a new device"), sent by a background loop whenever it runs: read and count only
@@ -273,20 +190,10 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
         assert codes, bodies
         return codes[0]
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium.launched() as browser:
         context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
-        page = context.new_page()
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
-        page.set_default_timeout(15000)
-
-        page.goto(f"{server}/signup")
-        page.get_by_label("E-mail").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_label("PIN").fill(PIN)
-        page.get_by_role("button", name="Create account").click()
-        page.wait_for_url("**/settings/methods")
+        page = chromium.new_page(context, problems)
+        chromium.sign_up(page, email, base=server)
 
         # Step 1: the address (the account's, filled in) and the PIN.
         page.locator("#method-email").get_by_role("link", name="Enable").click()
@@ -294,7 +201,7 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
         expect(page.get_by_label("PIN")).to_be_focused()
         page.get_by_label("PIN").fill(PIN)
         assert_axe_clean(page, "e-mail codes set-up: address and PIN")
-        page.screenshot(path=str(ARTIFACTS / "email-enable-step1.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "email-enable-step1.png"), full_page=True)
         page.get_by_role("button", name="Send", exact=True).click()
 
         # Step 2: the code, with Resend counting down.
@@ -303,7 +210,7 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
         expect(resend).to_be_disabled()
         expect(resend).to_have_text(re.compile(r"Resend code in 0:0[1-4]"))
         assert_axe_clean(page, "e-mail codes set-up: the code, Resend counting down")
-        page.screenshot(path=str(ARTIFACTS / "email-enable-step2.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "email-enable-step2.png"), full_page=True)
         expect(resend).to_be_enabled(timeout=8000)
         expect(resend).to_have_text("Resend code")
         page.get_by_label("Security code").fill(code_for(page))
@@ -313,7 +220,7 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
         expect(section.locator(".badge")).to_have_text("Enabled")
         expect(section).to_contain_text(f"Codes are sent to {masked}")
         assert_axe_clean(page, "methods, e-mail codes enabled")
-        page.screenshot(path=str(ARTIFACTS / "methods-email-enabled.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "methods-email-enabled.png"), full_page=True)
 
         # Backup codes too, so that the login page has a channel to choose.
         page.locator("#method-backup_codes").get_by_role("link", name="Enable").click()
@@ -325,32 +232,29 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
 
         # Log out, log in with an e-mail code.
         page.get_by_role("button", name="Log out").click()
-        page.get_by_label("E-mail").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url("**/login/second-factor")
+        chromium.log_in(page, email)
         picker = page.get_by_role("navigation", name="Get your code by:")
         expect(picker.get_by_role("link", name="Backup code", exact=True)).to_be_visible()
         expect(picker).to_contain_text(masked)
         expect(page.get_by_text(f"Codes are sent to {masked}.")).to_be_visible()
         assert_axe_clean(page, "second factor: e-mail, before sending")
-        page.screenshot(path=str(ARTIFACTS / "second-factor-email.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "second-factor-email.png"), full_page=True)
         page.get_by_role("button", name="Send code").click()
         expect(page.get_by_role("status")).to_contain_text(f"We sent a code to {masked}.")
         expect(page.locator("button[data-countdown]")).to_be_disabled()
         assert_axe_clean(page, "second factor: e-mail, code sent")
-        page.screenshot(path=str(ARTIFACTS / "second-factor-email-sent.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "second-factor-email-sent.png"),
+                        full_page=True)
 
         # The development outbox page shows the message (under the same CSP).
-        outbox = context.new_page()
-        outbox.on("console", on_console)
+        outbox = problems.watch(context.new_page())
         outbox.goto(f"{server}/dev/outbox?to={email}")
         code_messages = outbox.locator(".outbox-message").filter(
             has_text=re.compile(r"\d{6} is your security code"))
         expect(code_messages).to_have_count(2)  # enabling, then logging in
         expect(code_messages.first).to_contain_text("to log in")
         assert_axe_clean(outbox, "development outbox")
-        outbox.screenshot(path=str(ARTIFACTS / "dev-outbox.png"), full_page=True)
+        outbox.screenshot(path=str(chromium.ARTIFACTS / "dev-outbox.png"), full_page=True)
         outbox.close()
 
         page.get_by_label("Security code").fill(code_for(page))
@@ -361,18 +265,15 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
         # A narrow phone screen: the picker and the countdown still fit.
         page.get_by_role("button", name="Log out").click()
         page.set_viewport_size({"width": 390, "height": 844})
-        page.get_by_label("E-mail").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url("**/login/second-factor")
+        chromium.log_in(page, email)
         page.get_by_role("button", name="Send code").click()
         if page.get_by_text("Please wait").count():
             expect(page.locator("button[data-countdown]")).to_be_enabled(timeout=8000)
             page.locator("button[data-countdown]").click()
         expect(page.get_by_role("status")).to_contain_text("We sent a code")
         assert_axe_clean(page, "second factor: e-mail, on a phone")
-        page.screenshot(path=str(ARTIFACTS / "second-factor-email-mobile.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "second-factor-email-mobile.png"),
+                        full_page=True)
         context.close()
-        browser.close()
 
     assert problems == []

@@ -12,21 +12,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from stepup.config import Settings
+from tests.pages import browser_support as chromium
 from tests.pages.axe import assert_axe_clean
-from tests.pages.helpers import PASSWORD, PIN
-from tests.pages.test_browser import ARGS, ARTIFACTS, CHROMIUM, _serve
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
-                       "is not installed: apt-get install chromium"),
-]
+pytestmark = chromium.BROWSER
 
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
-         "device_scale_factor": 2}
 # The longest form an address takes: it must never break across lines.
 IPV6 = "2001:db8a:85a3:1234:5678:8a2e:3700:7334"  # 39 characters, none to spare
 
@@ -34,35 +27,23 @@ IPV6 = "2001:db8a:85a3:1234:5678:8a2e:3700:7334"  # 39 characters, none to spare
 @pytest.fixture
 def server(settings: Settings) -> Iterator[str]:
     # Behind a proxy on 127.0.0.1, so the client's address is the one forwarded.
-    yield from _serve(settings.model_copy(update={"trusted_proxies": ["127.0.0.1/32"]}))
+    yield from chromium.serve(settings.model_copy(update={"trusted_proxies": ["127.0.0.1/32"]}))
 
 
 def test_activity_cards_and_the_switcher_on_a_phone(server: str) -> None:
-    from playwright.sync_api import ConsoleMessage, expect, sync_playwright
+    from playwright.sync_api import expect
 
     email = f"activity-{uuid.uuid4().hex[:8]}@example.com"
-    problems: list[str] = []
+    problems = chromium.ConsoleProblems()
 
-    def on_console(msg: ConsoleMessage) -> None:
-        if msg.type == "error" or "Content Security Policy" in msg.text:
-            problems.append(f"{msg.type}: {msg.text}")
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium.launched() as browser:
         context = browser.new_context(locale="en-GB", timezone_id="Asia/Tokyo",
                                       extra_http_headers={"X-Forwarded-For": IPV6},
-                                      **PHONE)  # type: ignore[arg-type]
-        page = context.new_page()
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
-        page.set_default_timeout(15000)
+                                      **chromium.PHONE_CONTEXT)
+        page = chromium.new_page(context, problems)
         page.goto(f"{server}/signup")
         assert_axe_clean(page, "sign-up (en)")
-        page.get_by_label("E-mail").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_label("PIN").fill(PIN)
-        page.get_by_role("button", name="Create account").click()
-        page.wait_for_url("**/settings/methods")
+        chromium.sign_up(page, email)
         assert_axe_clean(page, "methods, logged in, with the switcher (en)")
 
         # Straight to the activity page in a fresh tab with no zone cookie yet: the page
@@ -95,8 +76,7 @@ def test_activity_cards_and_the_switcher_on_a_phone(server: str) -> None:
         ip = ips.first.bounding_box()
         assert when is not None and ip is not None and ip["y"] > when["y"]
 
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "activity-phone.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "activity-phone.png"), full_page=True)
 
         # The switcher is in the header, logged in: Russian, saved, on this very page.
         switch = page.locator("#lang-switch")
@@ -108,14 +88,13 @@ def test_activity_cards_and_the_switcher_on_a_phone(server: str) -> None:
         expect(cards.first).to_contain_text("Язык страниц и сообщений изменён")
         expect(page.locator("#activity-zone")).to_have_text(
             "Время указано в вашем часовом поясе: Токио (Asia/Tokyo).")
-        page.screenshot(path=str(ARTIFACTS / "activity-phone-ru.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "activity-phone-ru.png"), full_page=True)
         assert_axe_clean(page, "activity (ru)")
         page.goto(f"{server}/settings/methods")
         expect(page.locator("html")).to_have_attribute("lang", "ru")
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         assert_axe_clean(page, "methods, logged in, with the switcher (ru)")
         context.close()
-        browser.close()
     assert not problems, problems
 
 
@@ -131,19 +110,12 @@ def test_the_logged_in_header_is_tidy_on_a_desktop_and_a_phone(server: str) -> N
     address, "Log out" and the switcher share the first line and the links the second;
     on a phone (390 px) the switcher stays on the brand's line and nothing scrolls
     sideways. axe finds nothing in the header at either width."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     email = f"a-rather-long-name-of-somebody-{uuid.uuid4().hex[:8]}@brokerage.example.com"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="en-GB")
-        page.set_default_timeout(15000)
-        page.goto(f"{server}/signup")
-        page.locator("#email").fill(email)
-        page.locator("#password").fill(PASSWORD)
-        page.locator("#pin").fill(PIN)
-        page.locator("form[action='/signup'] button[type=submit]").click()
-        page.wait_for_url("**/settings/methods")
+    with chromium.launched() as browser:
+        page = chromium.new_page(browser, viewport={"width": 1280, "height": 800}, locale="en-GB")
+        chromium.sign_up(page, email, base=server)
         for lang, other in (("en", "Русский"), ("ru", "English")):
             for width in (1280, 390):
                 page.set_viewport_size({"width": width, "height": 800})
@@ -167,4 +139,3 @@ def test_the_logged_in_header_is_tidy_on_a_desktop_and_a_phone(server: str) -> N
                 page.locator("#lang-switch").get_by_role("button", name=other).click()
                 page.wait_for_url("**/settings/methods")
                 expect(page.locator("html")).to_have_attribute("lang", "ru")
-        browser.close()

@@ -14,35 +14,24 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pyotp
-import pytest
 
 from stepup.config import Settings
 from stepup.domain.clock import SystemClock
 from stepup.services import recovery, staff
 from stepup.services.runtime import Actor, Runtime
+from tests.pages import browser_support as chromium
 from tests.pages.axe import assert_axe_clean
 from tests.pages.helpers import PIN, get, log_in, log_out, redirected_to, sign_up, submit
-from tests.pages.test_browser import ARGS, ARTIFACTS, CHROMIUM, _serve
 from tests.pages.test_oob import last_code
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
-                       "is not installed: apt-get install chromium"),
-]
+pytestmark = chromium.BROWSER
 
 WIDTH = 390
 STAFF_PASSWORD = "staff-correct-horse-42"
-
-
-@pytest.fixture
-def server(settings: Settings) -> Iterator[str]:
-    yield from _serve(settings)
 
 
 @dataclass
@@ -113,36 +102,27 @@ def _scene(settings: Settings, base: str) -> Scene:
 
 
 def test_every_console_page_fits_a_390px_phone(server: str, settings: Settings) -> None:
-    from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+    from playwright.sync_api import Page, expect
 
     scene = _scene(settings, server)
-    ARTIFACTS.mkdir(exist_ok=True)
-    problems: list[str] = []
+    problems = chromium.ConsoleProblems()
     seen: list[str] = []
-
-    def on_console(msg: ConsoleMessage) -> None:
-        if msg.type == "error" or "Content Security Policy" in msg.text:
-            problems.append(f"{msg.type}: {msg.text}")
 
     def fits(page: Page, name: str) -> None:
         """No sideways scrolling: the page is no wider than the phone; and axe finds
         nothing on it, at 390 px and at a desktop's width."""
         page.wait_for_load_state("load")
         width = page.evaluate("document.documentElement.scrollWidth")
-        page.screenshot(path=str(ARTIFACTS / f"console-390-{name}.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / f"console-390-{name}.png"), full_page=True)
         assert width <= WIDTH, f"{name} ({page.url}) is {width} px wide at {WIDTH} px"
         assert_axe_clean(page, name)
         seen.append(name)
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium.launched() as browser:
         context = browser.new_context(viewport={"width": WIDTH, "height": 844},
                                       device_scale_factor=2, is_mobile=True, has_touch=True,
                                       locale="en-GB")
-        page = context.new_page()
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
-        page.set_default_timeout(15000)
+        page = chromium.new_page(context, problems)
 
         # StepUp's own pages of the recovery path, as the user and a contact see them:
         # the request form styled like the portal's other forms.
@@ -165,10 +145,8 @@ def test_every_console_page_fits_a_390px_phone(server: str, settings: Settings) 
         fits(page, "login-ru")
         page.goto(f"{server}/admin/login?lang=en")
         fits(page, "login")
-        page.get_by_label("E-mail").fill(scene.staff_email)
-        page.get_by_label("Password").fill(STAFF_PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url("**/admin/second-factor")
+        chromium.log_in(page, scene.staff_email, password=STAFF_PASSWORD,
+                        then="**/admin/second-factor")
         fits(page, "second-factor")
         page.get_by_label("Security code").fill(pyotp.TOTP(scene.staff_secret).now())
         page.get_by_role("button", name="Log in").click()
@@ -217,7 +195,6 @@ def test_every_console_page_fits_a_390px_phone(server: str, settings: Settings) 
         page.goto(f"{server}/admin/recovery/{scene.request_id}")
         fits(page, "recovery-request-ru")
 
-        browser.close()
 
     assert not problems, problems
     assert len(seen) == 16

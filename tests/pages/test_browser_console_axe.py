@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 
 import pyotp
 import pytest
@@ -20,24 +19,13 @@ from stepup.config import Settings
 from stepup.domain.clock import SystemClock
 from stepup.services import staff
 from stepup.services.runtime import Actor, Runtime
+from tests.pages import browser_support as chromium
 from tests.pages.axe import assert_axe_clean
-from tests.pages.helpers import PASSWORD, PIN
-from tests.pages.test_browser import ARGS, CHROMIUM, _serve
+from tests.pages.helpers import PIN
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
-                       "is not installed: apt-get install chromium"),
-]
+pytestmark = chromium.BROWSER
 
 STAFF_PASSWORD = "staff-correct-horse-42"
-
-
-@pytest.fixture
-def server(settings: Settings, runtime: Runtime) -> Iterator[str]:
-    """A wiped database (``runtime`` wipes it): the console lists every request, and
-    another test's would be sealed with that test's keys."""
-    yield from _serve(settings)
 
 
 def _agent(settings: Settings) -> staff.NewStaff:
@@ -56,23 +44,16 @@ def _agent(settings: Settings) -> staff.NewStaff:
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
 def test_recovery_and_the_console(server: str, settings: Settings, lang: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     email = f"locked-{lang}-{uuid.uuid4().hex[:8]}@example.com"
     agent = _agent(settings)  # before Playwright's loop runs in this thread
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium.launched() as browser:
         context = browser.new_context(viewport={"width": 1100, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(15000)
+        page = chromium.new_page(context)
 
         # A client with the authenticator app, at the second factor without it.
-        page.goto(f"{server}/signup?lang={lang}")
-        page.fill("input[name=email]", email)
-        page.fill("input[name=password]", PASSWORD)
-        page.fill("input[name=pin]", PIN)
-        page.click("form[action='/signup'] button[type=submit]")
-        page.wait_for_url("**/settings/methods*")
+        chromium.sign_up(page, email, base=server, lang=lang)
         page.goto(f"{server}/settings/methods/totp/enable")
         page.fill("input[name=pin]", PIN)
         page.click("form[action='/settings/methods/totp/enable'] button[type=submit]")
@@ -82,10 +63,7 @@ def test_recovery_and_the_console(server: str, settings: Settings, lang: str) ->
         page.wait_for_url("**/settings/methods?done=enabled*")
         page.click("form[action='/logout'] button[type=submit]")
         page.wait_for_url("**/login?bye=1*")
-        page.fill("input[name=email]", email)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("form[action='/login'] button[type=submit]")
-        page.wait_for_url("**/login/second-factor*")
+        chromium.log_in(page, email, lang=lang)
 
         # Recovery: the form, refused, then sent; its status and its cancel page.
         page.click("a[href='/login/recovery']")
@@ -105,9 +83,8 @@ def test_recovery_and_the_console(server: str, settings: Settings, lang: str) ->
         assert_axe_clean(page, f"recovery cancel page ({lang})")
 
         # The console: staff log in with the app, find the account and the request.
-        console = browser.new_context(viewport={"width": 1100, "height": 900},
-                                      locale="en-GB").new_page()
-        console.set_default_timeout(15000)
+        console = chromium.new_page(browser, viewport={"width": 1100, "height": 900},
+                                    locale="en-GB")
         console.goto(f"{server}/admin/login")
         assert_axe_clean(console, "console login")
         console.fill("input[name=email]", agent.staff.email)
@@ -131,4 +108,3 @@ def test_recovery_and_the_console(server: str, settings: Settings, lang: str) ->
         console.click("form[action$='/check'] button[type=submit]")
         expect(console.locator(".alert-error")).to_be_visible()
         assert_axe_clean(console, "console: incomplete checks refused")
-        browser.close()

@@ -7,40 +7,21 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 
-import pytest
-
-from stepup.config import Settings
-from tests.pages.helpers import PASSWORD, PIN
-from tests.pages.test_browser import ARGS, ARTIFACTS, CHROMIUM, _serve
+from tests.pages import browser_support as chromium
+from tests.pages.helpers import PIN
 
 DESTINATION = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
-                       "is not installed: apt-get install chromium"),
-]
-
-
-@pytest.fixture
-def server(settings: Settings) -> Iterator[str]:
-    yield from _serve(settings)  # on a wiped database
+pytestmark = chromium.BROWSER
 
 
 def test_sign_up_verify_the_email_by_code_then_withdraw(server: str) -> None:
-    from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+    from playwright.sync_api import Page, expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
     email = f"jane-{uuid.uuid4().hex[:8]}@example.com"
     masked = "j***@example.com"
-    problems: list[str] = []
-
-    def on_console(msg: ConsoleMessage) -> None:
-        if "Content Security Policy" in msg.text or (msg.type == "error" and (
-                "status of 4" not in msg.text)):
-            problems.append(f"{msg.type}: {msg.text}")
+    problems = chromium.ConsoleProblems(refusals=True)
 
     def newest_code(page: Page, *, verification: bool = False) -> str:
         r = page.request.get(f"{server}/api/v1/dev/outbox", params={"to": email})
@@ -53,26 +34,17 @@ def test_sign_up_verify_the_email_by_code_then_withdraw(server: str) -> None:
                 return m.group(1)
         raise AssertionError("no code in the outbox")
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium.launched() as browser:
         context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
-        page = context.new_page()
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
-        page.set_default_timeout(15000)
+        page = chromium.new_page(context, problems)
 
         # Sign up: the methods page asks to verify the e-mail, and says that nothing
         # confirms a withdrawal yet.
-        page.goto(f"{server}/signup")
-        page.get_by_label("E-mail").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_label("PIN", exact=True).fill(PIN)
-        page.get_by_role("button", name="Create account").click()
-        page.wait_for_url("**/settings/methods")
+        chromium.sign_up(page, email, base=server)
         banner = page.locator("#verify-email-banner")
         expect(banner).to_contain_text("Verify your e-mail")
         expect(page.locator("#confirms-withdrawal")).to_contain_text("Nothing yet")
-        page.screenshot(path=str(ARTIFACTS / "email-unverified.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "email-unverified.png"), full_page=True)
 
         # A withdrawal now is refused with what to do.
         page.get_by_role("link", name="New withdrawal").click()
@@ -88,7 +60,7 @@ def test_sign_up_verify_the_email_by_code_then_withdraw(server: str) -> None:
         page.wait_for_url("**/settings/email")
         expect(page.locator("#verify-email-banner")).to_have_count(0)
         page.get_by_label("Code from the e-mail").fill(newest_code(page, verification=True))
-        page.screenshot(path=str(ARTIFACTS / "email-verify-code.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "email-verify-code.png"), full_page=True)
         page.get_by_role("button", name="Verify", exact=True).click()
         page.wait_for_url("**/settings/methods?done=email_verified")
         expect(page.get_by_role("status").first).to_contain_text(
@@ -111,7 +83,7 @@ def test_sign_up_verify_the_email_by_code_then_withdraw(server: str) -> None:
         page.get_by_label("Security code", exact=True).fill(newest_code(page))
         page.get_by_role("button", name="Confirm withdrawal").click()
         expect(page.locator(".op-head .badge")).to_have_text("Confirmed")
-        page.screenshot(path=str(ARTIFACTS / "email-withdrawal-confirmed.png"), full_page=True)
-        browser.close()
+        page.screenshot(path=str(chromium.ARTIFACTS / "email-withdrawal-confirmed.png"),
+                        full_page=True)
 
     assert not problems, problems

@@ -10,7 +10,6 @@ import asyncio
 import re
 import secrets
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,23 +20,13 @@ from stepup.config import Settings
 from stepup.domain.clock import SystemClock
 from stepup.services import apikeys
 from stepup.services.runtime import Actor, Runtime
+from tests.pages import browser_support as chromium
 from tests.pages.axe import assert_axe_clean
 from tests.pages.helpers import PASSWORD, PIN
-from tests.pages.test_browser import ARGS, ARTIFACTS, CHROMIUM, _serve
 
 DESTINATION = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
-                       "is not installed: apt-get install chromium"),
-    pytest.mark.filterwarnings("ignore:EdDSA is deprecated"),
-]
-
-
-@pytest.fixture
-def server(settings: Settings) -> Iterator[str]:
-    yield from _serve(settings)
+pytestmark = [*chromium.BROWSER, pytest.mark.filterwarnings("ignore:EdDSA is deprecated")]
 
 
 def _app_key(settings: Settings) -> str:
@@ -54,14 +43,13 @@ def _app_key(settings: Settings) -> str:
 
 
 def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Settings) -> None:
-    from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+    from playwright.sync_api import Page, expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
     email = f"portal-{uuid.uuid4().hex[:8]}@example.com"
     digits = f"{secrets.randbelow(10**7):07d}"
     e164 = f"+7912{digits}"
     masked = f"+7 *** ***-{digits[3:5]}-{digits[5:]}"
-    problems: list[str] = []
+    problems = chromium.ConsoleProblems(refusals=True)
 
     # The portal: an API key, the user, and later the withdrawal.
     api = httpx.Client(base_url=server, headers={
@@ -70,11 +58,6 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
                                         "password": PASSWORD, "pin": PIN})
     assert r.status_code == 201, r.text
     user_id = r.json()["id"]
-
-    def on_console(msg: ConsoleMessage) -> None:
-        if "Content Security Policy" in msg.text or (msg.type == "error" and (
-                "status of 4" not in msg.text)):
-            problems.append(f"{msg.type}: {msg.text}")
 
     def sms_code(page: Page) -> str:
         r = page.request.get(f"{server}/api/v1/dev/outbox", params={"to": e164})
@@ -89,22 +72,15 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         body: str = r.json()["messages"][0]["body"]
         return body
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium.launched() as browser:
         context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
-        page = context.new_page()
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
-        page.set_default_timeout(15000)
+        page = chromium.new_page(context, problems)
 
         # The user enables SMS and switches it On for Withdrawal, through the pages.
         page.goto(f"{server}/login")
         assert_axe_clean(page, "login")
-        page.get_by_label("E-mail").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url("**/settings/methods")
+        chromium.log_in(page, email, then="**/settings/methods")
         page.locator("#method-sms").get_by_role("link", name="Enable").click()
         assert_axe_clean(page, "SMS set-up: number and PIN")
         page.get_by_label("Mobile phone number").fill(e164)
@@ -149,15 +125,12 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         page.wait_for_url(f"**/login?next=/operations/{op_id}")
         expect(page.get_by_role("status")).to_contain_text("Log in to continue.")
         assert_axe_clean(page, "login to continue to a withdrawal")
-        page.get_by_label("E-mail").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url("**/login/second-factor")
+        chromium.log_in(page, email)
         page.get_by_role("button", name="Send code").click()
         page.get_by_label("Security code", exact=True).fill(sms_code(page))
         page.get_by_label("Remember this device for 30 days").check()
         assert_axe_clean(page, "second factor: SMS code sent")
-        page.screenshot(path=str(ARTIFACTS / "second-factor-remember.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "second-factor-remember.png"), full_page=True)
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url(f"**/operations/{op_id}")
 
@@ -169,7 +142,7 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         expect(details.locator(".op-short")).to_have_count(0)  # never shortened
         expect(page.get_by_role("heading", name="Enter your PIN")).to_be_visible()
         assert_axe_clean(page, "withdrawal: the PIN")
-        page.screenshot(path=str(ARTIFACTS / "operation-pin.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "operation-pin.png"), full_page=True)
         page.get_by_label("PIN", exact=True).fill(PIN)
         page.get_by_role("button", name="Continue").click()
 
@@ -188,7 +161,7 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         expect(page.locator(".op-recap")).to_have_text(f"You confirm: 0.25 BTC to {DESTINATION}")
         page.get_by_label("Security code", exact=True).fill(sms_code(page))
         assert_axe_clean(page, "withdrawal: the SMS code")
-        page.screenshot(path=str(ARTIFACTS / "operation-code.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "operation-code.png"), full_page=True)
         page.get_by_role("button", name="Confirm withdrawal").click()
 
         # Confirmed: the method, the time and the receipt.
@@ -204,9 +177,10 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         expect(copy).to_have_text("Copied")
         assert page.evaluate("navigator.clipboard.readText()") == receipt
         assert_axe_clean(page, "withdrawal confirmed, receipt open")
-        page.screenshot(path=str(ARTIFACTS / "operation-confirmed.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "operation-confirmed.png"), full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})
-        page.screenshot(path=str(ARTIFACTS / "operation-confirmed-mobile.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "operation-confirmed-mobile.png"),
+                        full_page=True)
         page.set_viewport_size({"width": 1100, "height": 900})
 
         # The methods page lists this browser as remembered; New withdrawal is one click.
@@ -215,20 +189,19 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         expect(devices.locator(".device")).to_have_count(1)
         expect(devices).to_contain_text("This device")
         assert_axe_clean(page, "methods, a remembered device")
-        devices.screenshot(path=str(ARTIFACTS / "remembered-devices.png"))
+        devices.screenshot(path=str(chromium.ARTIFACTS / "remembered-devices.png"))
         page.get_by_role("link", name="New withdrawal").click()
         page.get_by_label("Amount").fill("150")
         page.get_by_label("Currency").fill("usd")
         page.get_by_label("Destination").fill("DE89 3704 0044 0532 0130 00")
         assert_axe_clean(page, "new withdrawal, filled in")
-        page.screenshot(path=str(ARTIFACTS / "operation-new.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "operation-new.png"), full_page=True)
         page.get_by_role("button", name="Continue").click()
         expect(page.locator(".op-currency")).to_have_text("USD")
         page.set_viewport_size({"width": 390, "height": 844})
         assert_axe_clean(page, "withdrawal: the PIN, on a phone")
-        page.screenshot(path=str(ARTIFACTS / "operation-pin-mobile.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "operation-pin-mobile.png"), full_page=True)
         context.close()
-        browser.close()
 
     # The portal checks the receipt with the published keys, as docs/integration.md says.
     keys = KeySet.import_key_set(httpx.get(f"{server}/.well-known/jwks.json").json())

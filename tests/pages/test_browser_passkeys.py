@@ -16,41 +16,28 @@ from typing import TYPE_CHECKING
 import pytest
 
 from stepup.config import Settings
-from stepup.services.runtime import Runtime
+from tests.pages import browser_support as chromium
 from tests.pages.axe import assert_axe_clean
-from tests.pages.helpers import PASSWORD, PIN
-from tests.pages.test_browser import ARGS, ARTIFACTS, CHROMIUM, _serve
+from tests.pages.helpers import PIN
 from tests.support.server import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
-                       "is not installed: apt-get install chromium"),
-    pytest.mark.filterwarnings("ignore:EdDSA is deprecated"),
-]
+pytestmark = [*chromium.BROWSER, pytest.mark.filterwarnings("ignore:EdDSA is deprecated")]
 
 
 @pytest.fixture
-def server(settings: Settings, runtime: Runtime) -> Iterator[str]:
-    # ``runtime`` wipes the shared test database first: a receipt key left by another
-    # browser test was sealed with that test's development keys, not this one's.
+def server(settings: Settings) -> Iterator[str]:
     port = free_port()
     base = f"http://localhost:{port}"
-    for _ in _serve(settings.model_copy(update={"public_url": base}), port):
+    for _ in chromium.serve(settings.model_copy(update={"public_url": base}), port):
         yield base
 
 
 def _sign_up_and_enable(page: Page, base: str, email: str) -> None:
     """A new account, then Passkeys → Enable and the PIN: the Create passkey page."""
-    page.goto(f"{base}/signup")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("PIN").fill(PIN)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url("**/settings/methods")
+    chromium.sign_up(page, email, base=base)
     page.locator("#method-webauthn").get_by_role("link", name="Enable").click()
     assert_axe_clean(page, "passkey set-up: the PIN")
     page.get_by_label("PIN").fill(PIN)
@@ -58,23 +45,14 @@ def _sign_up_and_enable(page: Page, base: str, email: str) -> None:
 
 
 def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
-    from playwright.sync_api import ConsoleMessage, expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
     email = f"passkey-{uuid.uuid4().hex[:8]}@example.com"
-    problems: list[str] = []
+    problems = chromium.ConsoleProblems()
 
-    def on_console(msg: ConsoleMessage) -> None:
-        if msg.type == "error" or "Content Security Policy" in msg.text:
-            problems.append(f"{msg.type}: {msg.text}")
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium.launched() as browser:
         context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
-        page = context.new_page()
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
-        page.set_default_timeout(15000)
+        page = chromium.new_page(context, problems)
         devtools = context.new_cdp_session(page)
         devtools.send("WebAuthn.enable")
         authenticator = devtools.send("WebAuthn.addVirtualAuthenticator", {"options": {
@@ -91,7 +69,7 @@ def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
         _sign_up_and_enable(page, server, email)
         expect(page.get_by_role("button", name="Create passkey")).to_be_visible()
         assert_axe_clean(page, "passkey set-up: Create passkey")
-        page.screenshot(path=str(ARTIFACTS / "passkey-enroll.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "passkey-enroll.png"), full_page=True)
         # Login only for now ("Use it for"): withdrawals are switched on below.
         page.get_by_role("checkbox", name="Withdrawal").uncheck()
         page.get_by_role("button", name="Create passkey").click()
@@ -99,20 +77,18 @@ def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
         expect(page.locator("#method-webauthn .badge")).to_have_text("Enabled")
         expect(page.locator("#method-webauthn .passkey-name")).to_have_text(["Passkey 1"])
         assert_axe_clean(page, "methods, a passkey enabled")
-        page.locator("#method-webauthn").screenshot(path=str(ARTIFACTS / "passkey-methods.png"))
+        page.locator("#method-webauthn").screenshot(
+            path=str(chromium.ARTIFACTS / "passkey-methods.png"))
         assert signatures() >= 0  # the virtual authenticator holds it
 
         # Log out; log in with the password and the passkey (the first method protects
         # login).
         page.get_by_role("button", name="Log out").click()
         page.wait_for_url("**/login?bye=1")
-        page.get_by_label("E-mail").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url("**/login/second-factor")
+        chromium.log_in(page, email)
         expect(page.get_by_text("Use your passkey to finish logging in.")).to_be_visible()
         assert_axe_clean(page, "second factor: passkey")
-        page.screenshot(path=str(ARTIFACTS / "passkey-login.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "passkey-login.png"), full_page=True)
         before = signatures()
         page.get_by_role("button", name="Log in with your passkey").click()
         page.wait_for_url("**/settings/methods")
@@ -138,7 +114,7 @@ def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
         page.get_by_role("button", name="Continue").click()
         expect(page.get_by_role("heading", name="Confirm with your passkey")).to_be_visible()
         assert_axe_clean(page, "withdrawal: the passkey")
-        page.screenshot(path=str(ARTIFACTS / "passkey-withdrawal.png"), full_page=True)
+        page.screenshot(path=str(chromium.ARTIFACTS / "passkey-withdrawal.png"), full_page=True)
         page.get_by_role("button", name="Confirm withdrawal").click()
         expect(page.locator(".op-method")).to_have_text("Passkeys")
         assert_axe_clean(page, "withdrawal confirmed with a passkey")
@@ -153,7 +129,6 @@ def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
         assert_axe_clean(page, "methods, passkeys disabled")
 
         context.close()
-        browser.close()
 
     assert problems == []
 
@@ -161,16 +136,13 @@ def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
 def test_the_page_says_where_passkeys_work_when_opened_elsewhere(server: str) -> None:
     # The same server by its IP address, where the browser would refuse the passkey:
     # the page says which site to open instead of failing with a vague error.
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     by_ip = server.replace("localhost", "127.0.0.1")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(locale="en-GB")
-        page.set_default_timeout(15000)
+    with chromium.launched() as browser:
+        page = chromium.new_page(browser, locale="en-GB")
         _sign_up_and_enable(page, by_ip, f"elsewhere-{uuid.uuid4().hex[:8]}@example.com")
         expect(page.get_by_text("Passkeys for this account work on localhost only")
                ).to_be_visible()
         expect(page.get_by_role("button", name="Create passkey")).to_be_disabled()
         assert_axe_clean(page, "passkey set-up on the wrong site")
-        browser.close()

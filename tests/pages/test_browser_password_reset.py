@@ -14,18 +14,12 @@ import pyotp
 import pytest
 
 from stepup.config import Settings
+from tests.pages import browser_support as chromium
 from tests.pages.axe import assert_axe_clean
-from tests.pages.helpers import PASSWORD, PIN
-from tests.pages.test_browser import ARGS, CHROMIUM, _serve
+from tests.pages.helpers import PIN
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
-                       "is not installed: apt-get install chromium"),
-]
+pytestmark = chromium.BROWSER
 
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
-         "device_scale_factor": 2}
 NEW_PASSWORD = "quiet-meadow-41-otters"
 LINK = re.compile(r"/password/reset\?token=[A-Za-z0-9_-]+")
 
@@ -33,26 +27,19 @@ LINK = re.compile(r"/password/reset\?token=[A-Za-z0-9_-]+")
 @pytest.fixture
 def server(settings: Settings) -> Iterator[str]:
     # Notices (and the reset link) leave the queue within a fifth of a second.
-    yield from _serve(settings.model_copy(update={"notification_poll_seconds": 0.2}))
+    yield from chromium.serve(settings.model_copy(update={"notification_poll_seconds": 0.2}))
 
 
 def test_forgot_password_reset_then_the_second_factor_is_still_asked(server: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     email = f"reset-{uuid.uuid4().hex[:8]}@example.com"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = browser.new_context(locale="ru-RU", **PHONE)  # type: ignore[arg-type]
-        page = context.new_page()
-        page.set_default_timeout(15000)
-        page.goto(f"{server}/signup?lang=ru")
-        # Other pages' fields by id: their words are not this test's to pin down.
-        page.locator("#email").fill(email)
-        page.locator("#password").fill(PASSWORD)
-        page.locator("#pin").fill(PIN)
-        page.locator("form[action='/signup'] button[type=submit]").click()
-        page.wait_for_url("**/settings/methods")
+    with chromium.launched() as browser:
+        context = browser.new_context(locale="ru-RU", **chromium.PHONE_CONTEXT)
+        page = chromium.new_page(context)
+        chromium.sign_up(page, email, base=server, lang="ru")
 
+        # Other pages' fields by id: their words are not this test's to pin down.
         page.goto(f"{server}/settings/methods/totp/enable")
         page.locator("#pin").fill(PIN)
         page.locator("form button[type=submit]").last.click()
@@ -65,9 +52,8 @@ def test_forgot_password_reset_then_the_second_factor_is_still_asked(server: str
         assert_axe_clean(page, "methods, the app enabled (ru)")
 
         # Another phone, where the password is forgotten.
-        other = browser.new_context(locale="ru-RU", **PHONE)  # type: ignore[arg-type]
-        lost = other.new_page()
-        lost.set_default_timeout(15000)
+        other = browser.new_context(locale="ru-RU", **chromium.PHONE_CONTEXT)
+        lost = chromium.new_page(other)
         lost.goto(f"{server}/login?lang=ru")
         assert_axe_clean(lost, "login (ru)")
         lost.get_by_role("link", name="Забыли пароль?").click()
@@ -102,10 +88,7 @@ def test_forgot_password_reset_then_the_second_factor_is_still_asked(server: str
 
         # The new password opens the second step, not the account.
         lost.locator("main a[href='/login']").click()
-        lost.locator("#email").fill(email)
-        lost.locator("#password").fill(NEW_PASSWORD)
-        lost.locator("form[action='/login'] button[type=submit]").click()
-        lost.wait_for_url("**/login/second-factor")
+        chromium.log_in(lost, email, lang="ru", password=NEW_PASSWORD)
         assert_axe_clean(lost, "second factor (ru)")
         now = time.time()
         used = int(now // 30) + 1  # the next time step: the current one enabled the app
@@ -136,4 +119,3 @@ def test_forgot_password_reset_then_the_second_factor_is_still_asked(server: str
         assert_axe_clean(lost, "forgot password (en)")
         lost.goto(f"{server}/password/reset?token=not-a-real-token&lang=en")
         assert_axe_clean(lost, "reset link not valid (en)")
-        browser.close()

@@ -20,34 +20,24 @@ import pyotp
 import pytest
 
 from stepup.config import Settings
-from stepup.services.runtime import Runtime
+from tests.pages import browser_support as chromium
 from tests.pages.axe import assert_axe_clean
-from tests.pages.helpers import PASSWORD, PIN
+from tests.pages.helpers import PIN
 from tests.pages.latin import english_in
-from tests.pages.test_browser import ARGS, CHROMIUM, _serve
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
-                       "is not installed: apt-get install chromium"),
-    pytest.mark.filterwarnings("ignore:EdDSA is deprecated"),
-]
+pytestmark = [*chromium.BROWSER, pytest.mark.filterwarnings("ignore:EdDSA is deprecated")]
 
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
-         "device_scale_factor": 2}
 DESTINATION = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
 # The test server's issuer ("StepUp Test"), which the header and the app's entry show.
 NAMES = frozenset({"Test"})
 
 
 @pytest.fixture
-def server(settings: Settings, runtime: Runtime) -> Iterator[str]:
-    # ``runtime`` wipes the shared test database first: a receipt key left by another
-    # browser test was sealed with that test's development keys, not this one's.
-    yield from _serve(settings.model_copy(update={"notification_poll_seconds": 0.2}))
+def server(settings: Settings) -> Iterator[str]:
+    yield from chromium.serve(settings.model_copy(update={"notification_poll_seconds": 0.2}))
 
 
 def _russian(page: Page, label: str, names: frozenset[str] = frozenset()) -> None:
@@ -71,16 +61,11 @@ def _wait_for_the_next_step(used: int) -> None:
 
 
 def test_a_russian_client_on_a_phone_from_sign_up_to_a_withdrawal(server: str) -> None:
-    from playwright.sync_api import ConsoleMessage, expect, sync_playwright
+    from playwright.sync_api import expect
 
     email = f"ru-phone-{uuid.uuid4().hex[:8]}@example.com"
     masked = "r***@example.com"
-    problems: list[str] = []
-
-    def on_console(msg: ConsoleMessage) -> None:
-        if "Content Security Policy" in msg.text or (msg.type == "error" and (
-                "status of 4" not in msg.text)):  # a refused form answers 4xx on purpose
-            problems.append(f"{msg.type}: {msg.text}")
+    problems = chromium.ConsoleProblems(refusals=True)
 
     def verification_code(page: Page) -> str:
         # The sign-up message: its code and its link (/email/verify/<token>).
@@ -94,24 +79,16 @@ def test_a_russian_client_on_a_phone_from_sign_up_to_a_withdrawal(server: str) -
             time.sleep(0.2)
         raise AssertionError("no verification code in the outbox")
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium.launched() as browser:
         context = browser.new_context(locale="ru-RU", timezone_id="Europe/Moscow",
-                                      **PHONE)  # type: ignore[arg-type]
-        page = context.new_page()
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
-        page.set_default_timeout(15000)
+                                      **chromium.PHONE_CONTEXT)
+        page = chromium.new_page(context, problems)
 
         # Sign up, in Russian from the first page on.
         page.goto(f"{server}/signup?lang=ru")
         expect(page.get_by_role("heading", level=1)).to_have_text("Регистрация")
         _russian(page, "sign-up")
-        page.get_by_label("Электронная почта").fill(email)
-        page.get_by_label("Пароль").fill(PASSWORD)
-        page.get_by_label("ПИН-код").fill(PIN)
-        page.get_by_role("button", name="Зарегистрироваться").click()
-        page.wait_for_url("**/settings/methods")
+        chromium.sign_up(page, email, lang="ru")
 
         # The methods page asks to verify the address and says that nothing confirms a
         # withdrawal yet: no protection claimed that the service does not apply.
@@ -183,10 +160,7 @@ def test_a_russian_client_on_a_phone_from_sign_up_to_a_withdrawal(server: str) -
         page.get_by_role("button", name="Выйти").click()
         page.wait_for_url("**/login?bye=1")
         _russian(page, "login, after logging out")
-        page.get_by_label("Электронная почта").fill(email)
-        page.get_by_label("Пароль").fill(PASSWORD)
-        page.get_by_role("button", name="Войти").click()
-        page.wait_for_url("**/login/second-factor")
+        chromium.log_in(page, email, lang="ru")
         expect(page.get_by_role("heading", level=1)).to_have_text("Введите код подтверждения")
         _russian(page, "second factor: the app")
         # A step after the one that enabled the app, and within a step of the clock's.
@@ -234,6 +208,5 @@ def test_a_russian_client_on_a_phone_from_sign_up_to_a_withdrawal(server: str) -
         # The zone's own identifier is a name, like an address: not English to translate.
         _russian(page, "activity", frozenset({"Europe", "Moscow"}))
         context.close()
-        browser.close()
 
     assert not problems, problems

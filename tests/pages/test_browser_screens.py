@@ -12,40 +12,27 @@ phone), for fixed accounts on a wiped database:
     STEPUP_SCREENSHOTS=docs/img pytest -q tests/pages/test_browser_screens.py
 
 The steps find the fields by their names and the forms by their actions, not by their
-words, so the one journey serves both languages.
+words (the sign-up form by its labels in the page's language), so the one journey serves
+both languages.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pyotp
 import pytest
 
-from stepup.config import Settings
-from stepup.services.runtime import Runtime
+from tests.pages import browser_support as chromium
 from tests.pages.axe import PHONE, assert_axe_clean, screenshot
-from tests.pages.helpers import PASSWORD, PIN
-from tests.pages.test_browser import ARGS, CHROMIUM, _serve
+from tests.pages.helpers import PIN
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
-                       "is not installed: apt-get install chromium"),
-    pytest.mark.filterwarnings("ignore:EdDSA is deprecated"),
-]
+pytestmark = [*chromium.BROWSER, pytest.mark.filterwarnings("ignore:EdDSA is deprecated")]
 
 DESKTOP = {"width": 1024, "height": 720}
 ACCOUNTS = {"en": "jane@example.com", "ru": "anna@example.com"}
 DESTINATION = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
 HEADINGS = {"en": "Authentication methods", "ru": "Способы аутентификации"}
-
-
-@pytest.fixture
-def server(settings: Settings, runtime: Runtime) -> Iterator[str]:
-    # ``runtime`` wipes the test database first: the pictures show fixed accounts.
-    yield from _serve(settings)
 
 
 def _step(t: float) -> int:
@@ -54,31 +41,21 @@ def _step(t: float) -> int:
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
 def test_the_readme_journey(server: str, lang: str) -> None:
-    from playwright.sync_api import ConsoleMessage, expect, sync_playwright
+    from playwright.sync_api import expect
 
     email = ACCOUNTS[lang]
-    problems: list[str] = []
+    problems = chromium.ConsoleProblems()
 
-    def on_console(msg: ConsoleMessage) -> None:
-        if msg.type == "error" or "Content Security Policy" in msg.text:
-            problems.append(f"{msg.type}: {msg.text}")
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium.launched() as browser:
         context = browser.new_context(viewport=DESKTOP, locale="en-GB" if lang == "en"
                                       else "ru-RU", timezone_id="Europe/London",
                                       color_scheme="light")
-        page = context.new_page()
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
-        page.set_default_timeout(15000)
+        page = chromium.new_page(context, problems)
 
         # Sign up, in the page's language.
         page.goto(f"{server}/signup?lang={lang}")
         expect(page.locator("html")).to_have_attribute("lang", lang)
-        page.fill("input[name=email]", email)
-        page.fill("input[name=password]", PASSWORD)
-        page.fill("input[name=pin]", PIN)
+        chromium.sign_up(page, email, lang=lang, submit=False)
         assert_axe_clean(page, f"sign-up, filled in ({lang})")
         screenshot(page, f"{lang}-signup")
         page.click("form[action='/signup'] button[type=submit]")
@@ -120,10 +97,7 @@ def test_the_readme_journey(server: str, lang: str) -> None:
         page.click("form[action='/logout'] button[type=submit]")
         page.wait_for_url("**/login?bye=1*")
         assert_axe_clean(page, f"login ({lang})")
-        page.fill("input[name=email]", email)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("form[action='/login'] button[type=submit]")
-        page.wait_for_url("**/login/second-factor*")
+        chromium.log_in(page, email, lang=lang)
         expect(page.locator("input[name=method]")).to_have_value("totp")
         assert_axe_clean(page, f"second factor: the app ({lang})")
         screenshot(page, f"{lang}-second-factor")
@@ -161,6 +135,5 @@ def test_the_readme_journey(server: str, lang: str) -> None:
         assert_axe_clean(page, f"recent security activity ({lang})")
 
         context.close()
-        browser.close()
 
     assert problems == []

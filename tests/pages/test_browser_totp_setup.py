@@ -5,46 +5,27 @@ phone (and not on a computer), and a mistyped code keeps the same key on screen.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pyotp
-import pytest
 
-from stepup.config import Settings
+from tests.pages import browser_support as chromium
 from tests.pages.axe import assert_axe_clean
-from tests.pages.helpers import PASSWORD, PIN
-from tests.pages.test_browser import ARGS, CHROMIUM, _serve
+from tests.pages.helpers import PIN
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium (/usr/bin/chromium) "
-                       "is not installed: apt-get install chromium"),
-]
+pytestmark = chromium.BROWSER
 
 PHONE = {"viewport": {"width": 320, "height": 740}, "is_mobile": True, "has_touch": True,
          "device_scale_factor": 2}
 
 
-@pytest.fixture
-def server(settings: Settings) -> Iterator[str]:
-    yield from _serve(settings)
-
-
 def test_totp_set_up_on_a_phone_forgives_a_typo(server: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     email = f"phone-{uuid.uuid4().hex[:8]}@example.com"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium.launched() as browser:
         context = browser.new_context(locale="en-GB", **PHONE)  # type: ignore[arg-type]
-        page = context.new_page()
-        page.set_default_timeout(15000)
-        page.goto(f"{server}/signup")
-        page.get_by_label("E-mail").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_label("PIN").fill(PIN)
-        page.get_by_role("button", name="Create account").click()
-        page.wait_for_url("**/settings/methods")
+        page = chromium.new_page(context)
+        chromium.sign_up(page, email, base=server)
 
         page.goto(f"{server}/settings/methods/totp/enable")
         page.get_by_label("PIN").fill(PIN)
@@ -78,16 +59,10 @@ def test_totp_set_up_on_a_phone_forgives_a_typo(server: str) -> None:
         desktop = browser.new_context(viewport={"width": 1100, "height": 900},
                                       locale="en-GB")
         other = desktop.new_page()
-        other.goto(f"{server}/signup")
-        other.get_by_label("E-mail").fill("desk-" + email)
-        other.get_by_label("Password").fill(PASSWORD)
-        other.get_by_label("PIN").fill(PIN)
-        other.get_by_role("button", name="Create account").click()
-        other.wait_for_url("**/settings/methods")
+        chromium.sign_up(other, "desk-" + email, base=server)
         other.goto(f"{server}/settings/methods/totp/enable")
         other.get_by_label("PIN").fill(PIN)
         other.get_by_role("button", name="Verify").click()
         expect(other.locator("figure.qr svg")).to_be_visible()
         expect(other.get_by_role("link", name="Open in authenticator app")).to_be_hidden()
         assert_axe_clean(other, "TOTP set-up on a computer")
-        browser.close()

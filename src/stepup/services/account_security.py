@@ -35,7 +35,6 @@ from stepup.domain.errors import (
     InvalidCredentials,
     InvalidResetToken,
     MethodNotEnabled,
-    NotFound,
     RateLimited,
     ValidationFailed,
 )
@@ -44,7 +43,7 @@ from stepup.domain.policy import Completer, MethodStatus, Purpose
 from stepup.methods.base import ChallengeSent
 from stepup.services import audit, challenges, devices, notifications, ratelimit, sessions
 from stepup.services.accounts import normalise_email
-from stepup.services.runtime import Actor, Runtime, run_cpu
+from stepup.services.runtime import Actor, Runtime, run_cpu, user_or_not_found
 from stepup.services.verification import check_code, commit_and_raise, prepare
 from stepup.store import notices, queries
 from stepup.store import passwords as store
@@ -53,13 +52,6 @@ from stepup.store.models import Method as MethodRow
 
 #: What a code for changing the PIN is issued for: it confirms nothing else.
 PIN_PURPOSE = Purpose("account:pin")
-
-
-async def _user(db: AsyncSession, user_id: str) -> User:
-    user = await queries.get_user(db, user_id)
-    if user is None:
-        raise NotFound("No such user.")
-    return user
 
 
 def _new_password(rt: Runtime, password: str, email: str, field: str) -> None:
@@ -116,12 +108,12 @@ async def change_password(rt: Runtime, actor: Actor, user_id: str, session_id: s
     """Set a new password; every other session ends. ``rotate``: the caller's session is
     replaced too, and the new one answered (else it stays as it is, and None)."""
     async with rt.read() as db:
-        user = await _user(db, user_id)
+        user = await user_or_not_found(db, user_id)
     _new_password(rt, new_password, user.email, "new_password")
     await _check_password(rt, actor, user, current_password, "password_change")
     password_hash = await run_cpu(rt.hasher.hash_password, new_password)
     async with rt.db() as db:
-        user = await _user(db, user_id)
+        user = await user_or_not_found(db, user_id)
         user.password_hash = password_hash
         ended = await _end_everything(rt, db, actor, user, keep=session_id,
                                       reason="account.password_changed")
@@ -158,7 +150,7 @@ async def pin_methods(rt: Runtime, user_id: str) -> list[dict[str, str]]:
     """The choices for the code that confirms a new PIN: ``{type, destination?}``;
     ``account_email`` when the only one is a code to the account e-mail."""
     async with rt.db() as db:
-        user = await _user(db, user_id)
+        user = await user_or_not_found(db, user_id)
         out = []
         for c in await _pin_completers(rt, db, user):
             entry = {"type": c.type}
@@ -184,7 +176,7 @@ async def pin_challenge(rt: Runtime, actor: Actor, user_id: str, method: str | N
     """Send a code that confirms a new PIN (an out-of-band method, or the account e-mail);
     for a passkey, the request the browser answers."""
     async def find(db: AsyncSession) -> challenges.Target:
-        user = await _user(db, user_id)
+        user = await user_or_not_found(db, user_id)
         offered = await _pin_completers(rt, db, user)
         chosen = _choose(offered, [c.row for c in offered if c.row is not None], method)
         return challenges.Target(user, chosen, PIN_PURPOSE)
@@ -200,7 +192,7 @@ async def change_pin(rt: Runtime, actor: Actor, user_id: str, *, password: str,
     if not code:
         raise ValidationFailed("Enter a security code to confirm the new PIN.", field="code")
     async with rt.read() as db:
-        user = await _user(db, user_id)
+        user = await user_or_not_found(db, user_id)
         if method is None:
             offered = await _pin_completers(rt, db, user)
             method = offered[0].type if offered else None
@@ -208,7 +200,7 @@ async def change_pin(rt: Runtime, actor: Actor, user_id: str, *, password: str,
     prepared = await prepare(rt, method, code, user_id) if method else {}
     pin_hash = await run_cpu(rt.hasher.hash_password, new_pin)
     async with rt.db() as db:
-        user = await _user(db, user_id)
+        user = await user_or_not_found(db, user_id)
         offered = await _pin_completers(rt, db, user)
         chosen = _choose(offered, [c.row for c in offered if c.row is not None], method)
         await check_code(rt, db, actor, user, challenges.method_row(rt, user, chosen), code,
@@ -297,13 +289,13 @@ async def reset_password(rt: Runtime, actor: Actor, token: str, new_password: st
     unfinished login and remembered device of the account ends. Nobody is logged in."""
     async with rt.read() as db:
         reset = await _live_reset(rt, db, token)
-        user = await _user(db, reset.user_id)
+        user = await user_or_not_found(db, reset.user_id)
     _new_password(rt, new_password, user.email, "new_password")
     password_hash = await run_cpu(rt.hasher.hash_password, new_password)
     async with rt.db() as db:
         if not await store.use_reset(db, reset.id, rt.clock.now()):
             raise InvalidResetToken()  # a racing submit of the same link won
-        user = await _user(db, reset.user_id)
+        user = await user_or_not_found(db, reset.user_id)
         user.password_hash = password_hash
         ended = await _end_everything(rt, db, actor, user, keep=None,
                                       reason="account.password_reset")

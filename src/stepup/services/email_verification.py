@@ -30,14 +30,13 @@ from stepup.domain.errors import (
     DomainError,
     EmailAlreadyVerified,
     InvalidCode,
-    NotFound,
 )
 from stepup.domain.hashing import new_id
 from stepup.domain.policy import Completer, Purpose
 from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
 from stepup.services import audit, challenges, notifications
-from stepup.services.runtime import Actor, Runtime
+from stepup.services.runtime import Actor, Runtime, user_or_not_found
 from stepup.services.verification import check_code
 from stepup.store import codes, queries
 from stepup.store import email_verification as store
@@ -70,9 +69,7 @@ async def send(rt: Runtime, actor: Actor, user_id: str, *, capped: bool = True
     it must not spend a new user's first codes; the resend cooldown still applies."""
     mail = _mail()
     async with rt.db() as db:
-        user = await queries.get_user(db, user_id)
-        if user is None:
-            raise NotFound("No such user.")
+        user = await user_or_not_found(db, user_id)
         if user.email_verified:
             raise EmailAlreadyVerified()
         row = challenges.method_row(rt, user, Completer(mail))
@@ -129,9 +126,7 @@ async def confirm_code(rt: Runtime, actor: Actor, user_id: str, code: str) -> No
     nothing checked or recorded (the state asked for is the state)."""
     mail = _mail()
     async with rt.db() as db:
-        user = await queries.get_user(db, user_id)
-        if user is None:
-            raise NotFound("No such user.")
+        user = await user_or_not_found(db, user_id)
         if user.email_verified:
             return
         row = challenges.method_row(rt, user, Completer(mail))

@@ -22,11 +22,10 @@ from stepup.domain.policy import ACCOUNT_SCOPE, PIN_SCOPE, method_scope
 from stepup.methods.base import protects_view
 from stepup.services import audit, notifications
 from stepup.services.accounts import LANGUAGES, normalise_email
-from stepup.services.runtime import Actor, Runtime, run_cpu
+from stepup.services.runtime import Actor, Runtime, run_cpu, user_or_not_found
 from stepup.store import apps as apps_store
 from stepup.store import audit as audit_store
 from stepup.store import lifecycle as store
-from stepup.store import queries
 from stepup.store.models import AuditEvent, User
 
 METHOD_SCOPE_PREFIX = method_scope("")
@@ -76,9 +75,7 @@ async def _records(rt: Runtime, db: AsyncSession, users: list[User]) -> list[Use
 
 async def get(rt: Runtime, user_id: str) -> UserRecord:
     async with rt.db() as db:
-        user = await queries.get_user(db, user_id)
-        if user is None:
-            raise NotFound("No such user.")
+        user = await user_or_not_found(db, user_id)
         return (await _records(rt, db, [user]))[0]
 
 
@@ -143,9 +140,7 @@ async def update(rt: Runtime, actor: Actor, user_id: str, *, email: str | _Keep 
         # Slow by design: hashed before the write transaction opens.
         pin_hash = await run_cpu(rt.hasher.hash_password, pin)
     async with rt.db() as db:
-        user = await store.user_for_update(db, user_id)
-        if user is None:
-            raise NotFound("No such user.")
+        user = await user_or_not_found(db, user_id, for_update=True)
         changed: list[str] = []
         old_email = user.email
         if email is not KEEP and email != user.email:
@@ -211,9 +206,7 @@ async def delete(rt: Runtime, actor: Actor, user_id: str) -> None:
     chain of events without an account records that chain's last hash, so the end of a
     deleted account's chain stays checkable."""
     async with rt.db() as db:
-        user = await store.user_for_update(db, user_id)
-        if user is None:
-            raise NotFound("No such user.")
+        user = await user_or_not_found(db, user_id, for_update=True)
         await audit.record(db, rt.clock, actor, "account.deleted", user.id)
         head = await audit_store.last_hash(db, user.id)
         if not await store.erase_user(db, user.id):

@@ -34,7 +34,7 @@ from stepup.domain.policy import (
 from stepup.methods import registry
 from stepup.methods.base import ChallengeSent, EnrollmentStart, IssuesCodeSets, MethodView
 from stepup.services import audit, challenges, devices, notifications
-from stepup.services.runtime import Actor, Runtime
+from stepup.services.runtime import Actor, Runtime, user_or_not_found
 from stepup.services.verification import check_code, check_pin, prepare
 from stepup.store import queries
 from stepup.store.models import Method as MethodRow
@@ -46,16 +46,9 @@ def _verifies_phone(method_type: str) -> bool:
     return d is not None and d.verifies_phone
 
 
-async def user_of(db: AsyncSession, user_id: str) -> User:
-    user = await queries.get_user(db, user_id)
-    if user is None:
-        raise NotFound("No such user.")
-    return user
-
-
 async def list_views(rt: Runtime, user_id: str) -> list[MethodView]:
     async with rt.db() as db:
-        user = await user_of(db, user_id)
+        user = await user_or_not_found(db, user_id)
         rows = {r.type: r for r in await queries.list_methods(db, user.id)}
         ctx = rt.method_context(db)
         return [await m.describe(ctx, user, rows.get(m.type)) for m in registry.available()]
@@ -114,7 +107,7 @@ def suggested_protects(rt: Runtime, method_type: str, *, first_method: bool
 async def suggestion(rt: Runtime, user_id: str, method_type: str) -> dict[str, bool]:
     """``suggested_protects`` for this user (is it their first method?)."""
     async with rt.db() as db:
-        user = await user_of(db, user_id)
+        user = await user_or_not_found(db, user_id)
         first = await queries.count_enabled_methods(db, user.id) == 0
     return suggested_protects(rt, method_type, first_method=first)
 
@@ -160,7 +153,7 @@ async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type:
     method = registry.get(method_type)
     chosen = chosen_protects(rt, protects)
     async with rt.db() as db:
-        user = await user_of(db, user_id)
+        user = await user_or_not_found(db, user_id)
         if not rt.adapter.may_enable(user, method_type):  # the operator's policy
             raise Forbidden(situation="method_not_offered")
         if pin is not None or not on_behalf:
@@ -196,7 +189,7 @@ async def confirm_enrollment(rt: Runtime, actor: Actor, user_id: str, method_typ
     method = registry.get(method_type)
     chosen = chosen_protects(rt, protects)
     async with rt.db() as db:
-        user = await user_of(db, user_id)
+        user = await user_or_not_found(db, user_id)
         row = await queries.get_method(db, user.id, method_type)
         ctx = rt.method_context(db)
         # Refused, the page shows the enrollment as it stood: read here, not read twice.
@@ -220,7 +213,7 @@ async def challenge(rt: Runtime, actor: Actor, user_id: str, method_type: str) -
     registry.get(method_type)
 
     async def find(db: AsyncSession) -> challenges.Target:
-        user = await user_of(db, user_id)
+        user = await user_or_not_found(db, user_id)
         row = await queries.get_method(db, user.id, method_type)
         rows = [row] if row is not None else []
         pending = row is not None and row.status == MethodStatus.PENDING
@@ -256,7 +249,7 @@ async def switch(rt: Runtime, actor: Actor, user_id: str, method_type: str,
         raise ValidationFailed("Say which operation to switch.", field="protects")
     prepared = await prepare(rt, method_type, code, user_id)
     async with rt.db() as db:
-        user = await user_of(db, user_id)
+        user = await user_or_not_found(db, user_id)
         row = await enabled_row(db, user, method_type)
         await _check_keeping_view(rt, db, actor, user, row, code, prepared)
         before = dict(row.protects)
@@ -272,7 +265,7 @@ async def disable(rt: Runtime, actor: Actor, user_id: str, method_type: str, cod
     method = registry.get(method_type)
     prepared = await prepare(rt, method_type, code, user_id)
     async with rt.db() as db:
-        user = await user_of(db, user_id)
+        user = await user_or_not_found(db, user_id)
         row = await enabled_row(db, user, method_type)
         ensure_may_disable(rt, user, method_type)
         await _check_keeping_view(rt, db, actor, user, row, code, prepared)
@@ -303,7 +296,7 @@ async def regenerate_backup_codes(rt: Runtime, actor: Actor, user_id: str, code:
         raise NotFound("There is no method that issues sets of codes.")
     prepared = await prepare(rt, method.type, code, user_id) if code is not None else {}
     async with rt.db() as db:
-        user = await user_of(db, user_id)
+        user = await user_or_not_found(db, user_id)
         # Held until commit: two racing regenerations must not leave two valid sets.
         row = await enabled_row(db, user, method.type, lock=True)
         if code is not None or not on_behalf:

@@ -41,7 +41,7 @@ from stepup.domain.policy import (
 )
 from stepup.methods.base import ChallengeSent
 from stepup.services import audit, challenges, receipts, webhooks
-from stepup.services.runtime import Actor, Runtime
+from stepup.services.runtime import Actor, Runtime, user_or_not_found
 from stepup.services.verification import check_code, check_pin, commit_and_raise, prepare
 from stepup.store import operations as store
 from stepup.store import queries
@@ -99,9 +99,7 @@ async def create(rt: Runtime, actor: Actor, user_id: str, op_type: str, details:
         raise ValidationFailed(f"Unknown operation type '{op_type}'.", field="type")
     clean = ops.check_details(kind, details)
     async with rt.db() as db:
-        user = await queries.get_user(db, user_id)
-        if user is None:
-            raise NotFound("No such user.")
+        user = await user_or_not_found(db, user_id)
         if user.must_enroll and await queries.count_enabled_methods(db, user.id) == 0:
             # Reset by support: nothing is protected until the user sets a method up again.
             raise Conflict("Set up an authentication method first: your two-factor "

@@ -14,7 +14,7 @@ from stepup.domain.policy import Purpose
 from stepup.methods import registry
 from stepup.methods.base import HoldsSeveralCredentials, MethodView, PasskeyOptions
 from stepup.services import audit, methods
-from stepup.services.runtime import Actor, Runtime
+from stepup.services.runtime import Actor, Runtime, user_or_not_found
 from stepup.services.verification import check_code, check_pin
 from stepup.store import queries
 
@@ -34,7 +34,7 @@ async def begin_add(rt: Runtime, actor: Actor, user_id: str, pin: str | None, *,
     for the user (API key of role app) has authenticated the user and may omit it."""
     method = _method()
     async with rt.db() as db:
-        user = await methods.user_of(db, user_id)
+        user = await user_or_not_found(db, user_id)
         if pin is not None or not on_behalf:
             await check_pin(rt, db, actor, user, pin or "", method=method.type)
         await methods.enabled_row(db, user, method.type)
@@ -61,7 +61,7 @@ async def finish_add(rt: Runtime, actor: Actor, user_id: str, credential: str,
     name = clean_name(name) if name else None
     method = _method()
     async with rt.db() as db:
-        user = await methods.user_of(db, user_id)
+        user = await user_or_not_found(db, user_id)
         row = await methods.enabled_row(db, user, method.type)
         verified = await check_code(rt, db, actor, user, row, credential,
                                     method.add_purpose)
@@ -82,7 +82,7 @@ async def remove(rt: Runtime, actor: Actor, user_id: str, passkey_id: str, code:
     method with no passkey."""
     method = _method()
     async with rt.db() as db:
-        user = await methods.user_of(db, user_id)
+        user = await user_or_not_found(db, user_id)
         row = await methods.enabled_row(db, user, method.type, lock=True)
         passkeys = {pk.id: pk for pk in await queries.list_passkeys(db, user.id)}
         # Refused, the page lists the passkeys as read here, not read a second time.
@@ -111,7 +111,7 @@ async def rename(rt: Runtime, actor: Actor, user_id: str, passkey_id: str, name:
     name = clean_name(name)
     method = _method()
     async with rt.db() as db:
-        user = await methods.user_of(db, user_id)
+        user = await user_or_not_found(db, user_id)
         if not await queries.rename_passkey(db, user.id, passkey_id, name):
             raise NotFound("This account has no such passkey.")
         await audit.record(db, rt.clock, actor, "passkey.renamed", user.id, method=method.type,

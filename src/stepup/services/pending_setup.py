@@ -13,8 +13,7 @@ from __future__ import annotations
 from stepup.domain.policy import MethodStatus
 from stepup.methods import registry
 from stepup.methods.base import EnrollmentBody, ShowsSetupAgain
-from stepup.services.methods import user_of
-from stepup.services.runtime import Runtime
+from stepup.services.runtime import Runtime, user_or_not_found
 from stepup.store import queries
 
 
@@ -26,7 +25,7 @@ async def show_again(rt: Runtime, user_id: str, method_type: str, ticket: str
     if not ticket or not isinstance(method, ShowsSetupAgain):
         return None
     async with rt.db() as db:
-        user = await user_of(db, user_id)
+        user = await user_or_not_found(db, user_id)
         row = await queries.get_method(db, user.id, method_type)
         if row is None or row.status != MethodStatus.PENDING:
             return None

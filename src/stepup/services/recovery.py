@@ -46,12 +46,11 @@ from stepup.services.recovery_requests import file_request as file_request
 from stepup.services.recovery_requests import (
     open_request_for_login as open_request_for_login,
 )
-from stepup.services.runtime import Actor, Runtime
+from stepup.services.runtime import Actor, Runtime, user_or_not_found
 from stepup.store import apps as app_store
 from stepup.store import queries
 from stepup.store import recovery as store
 from stepup.store.models import (
-    STAFF_APP_ID,
     App,
     AuditEvent,
     Guard,
@@ -314,9 +313,7 @@ def _line(rt: Runtime, row: MethodRow) -> MethodLine:
 
 async def dossier(rt: Runtime, user_id: str) -> Dossier:
     async with rt.db() as db:
-        user = await queries.get_user(db, user_id)
-        if user is None or user.app_id == STAFF_APP_ID:  # staff are not support's cases
-            raise NotFound("No such user.")
+        user = await user_or_not_found(db, user_id, staff=False)
         now = rt.clock.now()
         locks = [g for g in await store.guards_of(db, user.id)
                  if g.locked_until is not None and g.locked_until > now]

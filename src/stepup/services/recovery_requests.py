@@ -37,7 +37,7 @@ from stepup.domain.errors import (
 )
 from stepup.domain.hashing import new_id
 from stepup.services import audit, notifications
-from stepup.services.runtime import Actor, Runtime
+from stepup.services.runtime import Actor, Runtime, user_or_not_found
 from stepup.store import queries
 from stepup.store import recovery as store
 from stepup.store.models import RecoveryRequest, User
@@ -119,14 +119,6 @@ async def _flow_user(rt: Runtime, db: AsyncSession, login_token: str) -> User:
     return user
 
 
-async def _app_user(db: AsyncSession, user_id: str, app_id: str | None) -> User:
-    """The user, if the calling app owns them (another app's user is no user at all)."""
-    user = await queries.get_user(db, user_id)
-    if user is None or (app_id is not None and user.app_id != app_id):
-        raise NotFound("No such user.")
-    return user
-
-
 FindUser = Callable[[AsyncSession], Awaitable[User]]
 
 # A request closed this way makes the next one wait; a completed one does not.
@@ -204,7 +196,7 @@ async def file_for_user(rt: Runtime, actor: Actor, user_id: str, description: st
     """A portal, after its own identity check of its user (``actor``: the app's call on
     the end user's behalf). The portal forwards what its user wrote, however short."""
     clean_text, clean = clean_description(description, minimum=1), clean_contact(contact)
-    return await _file(rt, actor, lambda db: _app_user(db, user_id, actor.app_id),
+    return await _file(rt, actor, lambda db: user_or_not_found(db, user_id, app_id=actor.app_id),
                        clean_text, clean, VIA_API)
 
 
@@ -252,7 +244,7 @@ async def latest_for_user(rt: Runtime, user_id: str, app_id: str | None = None
                           ) -> RequestState:
     """The user's latest request, or ``NotFound`` if they never filed one."""
     async with rt.db() as db:
-        user = await _app_user(db, user_id, app_id)
+        user = await user_or_not_found(db, user_id, app_id=app_id)
         # An open request is the latest (a new one needs the last one closed), even when
         # two share a timestamp.
         row = await store.open_request_of(db, user.id)

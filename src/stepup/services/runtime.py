@@ -1,4 +1,5 @@
-"""The tools every service uses, built once per process by the app factory."""
+"""The tools every service uses: the runtime, built once per process by the app factory,
+and the user lookup that answers "No such user." the same way everywhere."""
 
 from __future__ import annotations
 
@@ -22,12 +23,15 @@ from stepup.adapter import Adapter
 from stepup.config import ConfigurationError, Settings
 from stepup.delivery.channels import Delivery
 from stepup.domain.clock import Clock, SystemClock
+from stepup.domain.errors import NotFound
 from stepup.domain.hashing import Hasher
 from stepup.domain.keyring import KeyRing, KeyRingError
 from stepup.domain.sealing import HASH_KEY_LABEL, DestinationSeal
 from stepup.methods.base import MethodContext
-from stepup.store import migrate
+from stepup.store import migrate, queries
 from stepup.store.db import make_engine, make_read_sessionmaker, make_sessionmaker
+from stepup.store.lifecycle import user_for_update
+from stepup.store.models import STAFF_APP_ID, User
 
 T = TypeVar("T")
 
@@ -61,6 +65,21 @@ async def run_cpu(fn: Callable[..., T], *args: Any) -> T:
     if slots is None:
         slots = _cpu_slots[loop] = anyio.CapacityLimiter(os.cpu_count() or 1)
     return await anyio.to_thread.run_sync(lambda: fn(*args), limiter=slots)
+
+
+async def user_or_not_found(db: AsyncSession, user_id: str, *, app_id: str | None = None,
+                            staff: bool = True, for_update: bool = False) -> User:
+    """The user with this id, else ``NotFound("No such user.")``. With ``app_id``, a user
+    of another app is no user at all; with ``staff=False``, neither is a staff member
+    (staff are not support's cases). Each refusal is the same error, so a caller cannot
+    tell a missing account from one it may not see. ``for_update``: the row is held
+    until commit (``store.lifecycle.user_for_update``)."""
+    find = user_for_update if for_update else queries.get_user
+    user = await find(db, user_id)
+    if (user is None or (app_id is not None and user.app_id != app_id)
+            or (not staff and user.app_id == STAFF_APP_ID)):
+        raise NotFound("No such user.")
+    return user
 
 
 @dataclass

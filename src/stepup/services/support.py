@@ -19,7 +19,7 @@ from stepup.domain.policy import ACCOUNT_SCOPE, PIN_SCOPE, method_scope
 from stepup.methods import registry
 from stepup.services import audit, ratelimit
 from stepup.services.accounts import normalise_email
-from stepup.services.runtime import Actor, Runtime
+from stepup.services.runtime import Actor, Runtime, user_or_not_found
 from stepup.services.staff import actor_name
 from stepup.store import apps as apps_store
 from stepup.store import queries
@@ -45,9 +45,7 @@ async def unlock(rt: Runtime, actor: Actor, email: str, what: str = "all", *,
 async def unlock_user(rt: Runtime, actor: Actor, user_id: str, what: str = "all") -> list[str]:
     """As :func:`unlock`, for an account found by id (the support console)."""
     async with rt.db() as db:
-        user = await queries.get_user(db, user_id)
-        if user is None:
-            raise NotFound("No such user.")
+        user = await user_or_not_found(db, user_id)
         return await _unlock(rt, db, actor, user, what)
 
 
@@ -116,9 +114,7 @@ async def phone_on_file(rt: Runtime, actor: Actor, staff: Staff, user_id: str, *
     now = rt.clock.now()
     window = now.replace(minute=0, second=0, microsecond=0)
     async with rt.db() as db:
-        user = await queries.get_user(db, user_id)
-        if user is None or user.app_id == STAFF_APP_ID:  # staff are not support's cases
-            raise NotFound("No such user.")
+        user = await user_or_not_found(db, user_id, staff=False)
         if await queries.rate_hit(db, f"support-phone:{staff.id}",
                                   window) > PHONE_LOOKUPS_PER_HOUR:
             await db.rollback()

@@ -9,13 +9,12 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 
 from stepup.domain.codes import check_password, check_pin
-from stepup.domain.errors import NotFound, StateChanged, UserConflict, ValidationFailed
+from stepup.domain.errors import StateChanged, UserConflict, ValidationFailed
 from stepup.domain.hashing import new_id
 from stepup.services import audit
 from stepup.services.accounts import LANGUAGES, normalise_email
-from stepup.services.runtime import Actor, Runtime, run_cpu
+from stepup.services.runtime import Actor, Runtime, run_cpu, user_or_not_found
 from stepup.store import apps as store
-from stepup.store import queries
 from stepup.store.models import PORTAL_APP_ID, User
 
 _CHANGE = "Change it with PATCH /users/{id}; POST /users never changes a user."
@@ -112,7 +111,4 @@ async def _same_secret(rt: Runtime, stored: str | None, given: str) -> bool:
 
 async def get(rt: Runtime, user_id: str) -> User:
     async with rt.db() as db:
-        user = await queries.get_user(db, user_id)
-        if user is None:
-            raise NotFound("No such user.")
-        return user
+        return await user_or_not_found(db, user_id)
