@@ -67,7 +67,10 @@ def check_free(host: str, port: int) -> None:
 
 def listening_socket(host: str, port: int) -> socket.socket:
     family, sockaddr = _address(host, port)
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not left 0: accepted sockets inherit it, and asyncio's event
+    # loop sets TCP_NODELAY only on sockets that say they are TCP. Without it every
+    # answer (headers, then body, two writes) waited ~40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     if family == socket.AF_INET6:
