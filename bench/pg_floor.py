@@ -3,6 +3,7 @@
 with nothing above the driver.
 
     python bench/pg_floor.py [--users 2000] [--concurrency 1 8] [--duration 10]
+                             [--own-counters]
 
 A throwaway cluster (as ``compare.py`` starts one), ``stepup migrate``, ``stepup bench
 seed`` and an app key, as for StepUp's own rows. Then one real verify goes through the
@@ -16,6 +17,8 @@ No Python above the driver could beat these figures: it is the ceiling of the
 PostgreSQL rows of ``compare.py``, which adds it to them.
 
 The key's last-use UPDATE (once a minute in StepUp) is left out of the replay.
+``--own-counters`` gives each client a rate counter of its own, to show what the key's
+one shared counter row costs.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ class Call:
     now: datetime
     prev_hash: str | None
     hash: str
+    #: The rate counter the call counts on: the key's, as StepUp counts (``--own-counters``
+    #: gives each client one of its own).
+    counter: str = ""
 
     @property
     def window(self) -> datetime:
@@ -72,7 +78,7 @@ PARAMS: dict[str, Callable[[Call], list[Any]]] = {
         json.dumps({"method": "totp", "purpose": "login", "via_ip": "127.0.0.1"}), c.now,
         c.prev_hash, c.hash],
     "UPDATE users SET audit_head": lambda c: [c.hash, c.user_id],
-    "INSERT INTO rate_counters": lambda c: [f"apikey:{c.key_id}", c.window, 1],
+    "INSERT INTO rate_counters": lambda c: [c.counter or f"apikey:{c.key_id}", c.window, 1],
 }
 LEFT_OUT = ("UPDATE api_keys SET last_used_at",)
 
@@ -157,12 +163,14 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 
 async def load(dsn: str, data_dir: Path, sqls: list[str], users: list[Call], c: int,
-               duration: float) -> dict[str, Any]:
+               duration: float, own_counters: bool = False) -> dict[str, Any]:
     """``c`` clients for ``duration`` seconds, each on its own connection and its own
-    share of the users."""
+    share of the users (``own_counters``: and its own rate counter)."""
     import asyncpg  # type: ignore[import-untyped]
 
     conns = [await asyncpg.connect(dsn) for _ in range(c)]
+    for i, call in enumerate(users):
+        call.counter = f"apikey:{call.key_id}:{i % c}" if own_counters else ""
     try:
         prepared = [[(await conn.prepare(sql), build) for sql in sqls
                      if (build := _builder(sql)) is not None] for conn in conns]
@@ -189,7 +197,8 @@ async def load(dsn: str, data_dir: Path, sqls: list[str], users: list[Call], c: 
             "client_cpu_ms": round(1000 * client / n, 3) if n else None}
 
 
-def run(concurrency: list[int], duration: float, users: int = 2000) -> dict[int, dict[str, Any]]:
+def run(concurrency: list[int], duration: float, users: int = 2000, *,
+        own_counters: bool = False) -> dict[int, dict[str, Any]]:
     """Start a cluster, seed it, record a verify's statements, replay them at each
     concurrency; the results by concurrency (``cpu_ms``: PostgreSQL's CPU per call)."""
     sys.path.insert(0, str(ROOT))
@@ -220,14 +229,15 @@ def run(concurrency: list[int], duration: float, users: int = 2000) -> dict[int,
         sqls = [s for s in sent if _builder(s) is not None]
         print("replaying, in one transaction:\n" + "\n".join(f"  {s[:110]}" for s in sqls),
               flush=True)
-        results = asyncio.run(_replay(pg, sqls, lines, concurrency, duration))
+        results = asyncio.run(_replay(pg, sqls, lines, concurrency, duration,
+                                      own_counters))
     finally:
         pg.stop()
     return results
 
 
 async def _replay(pg: Any, sqls: list[str], tokens: list[str], concurrency: list[int],
-                  duration: float) -> dict[int, dict[str, Any]]:
+                  duration: float, own_counters: bool) -> dict[int, dict[str, Any]]:
     import asyncpg
 
     dsn = pg.dsn_sync_libpq
@@ -245,7 +255,7 @@ async def _replay(pg: Any, sqls: list[str], tokens: list[str], concurrency: list
                   datetime.now(UTC), None, r["audit_head"] or "") for r in rows]
     results: dict[int, dict[str, Any]] = {}
     for c in concurrency:
-        results[c] = await load(dsn, pg.data_dir, sqls, users, c, duration)
+        results[c] = await load(dsn, pg.data_dir, sqls, users, c, duration, own_counters)
         print(f"pg floor c={c}: {results[c]}", flush=True)
     return results
 
@@ -256,8 +266,12 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument("--own-counters", action="store_true",
+                    help="each client counts on a rate counter of its own, not the key's "
+                         "one: what the shared counter row costs")
     args = ap.parse_args()
-    results = run(args.concurrency, args.duration, args.users)
+    results = run(args.concurrency, args.duration, args.users,
+                  own_counters=args.own_counters)
     print("\n| c | req/s | p50 ms | p95 ms | p99 ms | PostgreSQL CPU ms/call |")
     print("|---|---|---|---|---|---|")
     for c, s in results.items():
