@@ -223,8 +223,8 @@ def run_ceiling(args: argparse.Namespace) -> dict[str, dict[int, dict[str, Any]]
     tokens.write_text("".join(f"u{i},{base64.b32encode(os.urandom(20)).decode()}\n"
                               for i in range(150_000)))
     results: dict[str, dict[int, dict[str, Any]]] = {}
-    for name, script in (("null server", "null_server.py"),
-                         ("bare FastAPI", "bare_server.py")):
+    for name, script in (("null server (1w)", "null_server.py"),
+                         ("bare FastAPI (1w)", "bare_server.py")):
         port = free_port()
         server = subprocess.Popen([PY, str(ROOT / "bench" / script), str(port)])
         results[name] = {}
@@ -287,7 +287,7 @@ def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]],
                      f"| 1.0 |")
     for name, by_c in (ceiling or {}).items():
         for c, s in by_c.items():
-            lines.append(f"| ceiling: {name} (1w) | – | – | {c} | {s['rps']} | {s['p50_ms']} "
+            lines.append(f"| ceiling: {name} | – | – | {c} | {s['rps']} | {s['p50_ms']} "
                          f"| {s['p95_ms']} | {s['p99_ms']} | {s.get('cpu_ms', '–')} | – |")
     return "\n".join(lines)
 
@@ -330,7 +330,8 @@ def main() -> None:
                     help="end with bench/write_stall.py: an unrelated write, quietly and "
                          "during 40 concurrent wrong-password logins")
     ap.add_argument("--skip-ceiling", action="store_true",
-                    help="leave out the null-server and bare-FastAPI rows")
+                    help="leave out the null-server and bare-FastAPI rows, and the "
+                         "PostgreSQL floor (bench/pg_floor.py)")
     args = ap.parse_args()
     if args.duration > 29:
         ap.error("--duration must stay inside one 30-s time step (at most 29)")
@@ -340,6 +341,16 @@ def main() -> None:
             for db in args.db for users in args.users]
     peer = {} if args.skip_peer else run_peer(args)
     ceiling = {} if args.skip_ceiling else run_ceiling(args)
+    if not args.skip_ceiling and "postgres" in args.db:
+        # The database's own floor for the PostgreSQL rows: a verify's statements on raw
+        # asyncpg (bench/pg_floor.py). Its CPU column is the PostgreSQL server's.
+        import pg_floor
+
+        try:
+            ceiling["PostgreSQL floor, raw asyncpg (1 process)"] = pg_floor.run(
+                args.concurrency, args.duration, min(args.users))
+        except RuntimeError as exc:  # the verify's statements changed: say so, go on
+            print(f"no PostgreSQL floor: {exc}", file=sys.stderr)
     print("\n" + table(runs, peer, ceiling))
     for r in runs:
         print(f"StepUp {r['db']} {r['users']:,} users: worker RSS (MB) {r['rss_mb']}, "

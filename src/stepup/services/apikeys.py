@@ -6,12 +6,13 @@ last use.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session as OrmSession
 
 from stepup.domain.errors import (
     ApiQuotaExceeded,
@@ -23,8 +24,8 @@ from stepup.domain.errors import (
 from stepup.domain.hashing import new_id, new_token
 from stepup.services import apps, audit
 from stepup.services.runtime import Actor, Runtime
-from stepup.store import queries
-from stepup.store.db import rollback_to, savepoint
+from stepup.store import key_counts, queries
+from stepup.store.db import last_in_commit, rollback_to, savepoint
 from stepup.store.models import ApiKey
 
 ROLES = ("app", "support")
@@ -102,12 +103,12 @@ async def authenticate(rt: Runtime, token: str, role: str, scope: str | None = N
 
 @dataclass(frozen=True)
 class Held:
-    """A key checked and counted in a transaction that is still open (``held``)."""
+    """A key checked in a transaction that is still open (``held``), its call counted
+    there or to be counted when it commits."""
 
     auth: Authenticated
-    #: The open transaction holding the count, for the call's own work to join and
-    #: commit; None where the count was committed at once (PostgreSQL).
-    db: AsyncSession | None
+    #: The open transaction, for the call's own work to join and commit.
+    db: AsyncSession
 
 
 # The point in a held transaction just after the key's count (a SQLite savepoint).
@@ -116,27 +117,54 @@ _COUNTED = "stepup_key_counted"
 
 @asynccontextmanager
 async def held(rt: Runtime, token: str, role: str, scope: str | None = None, *,
-               user_id: str | None = None) -> AsyncIterator[Held]:
-    """``authenticate``, with the count left in an open transaction that the call's own
-    work joins: one transaction per call instead of two (the key's, then the work's).
+               user_id: str | None = None,
+               on_count: Callable[[Quota], None] | None = None) -> AsyncIterator[Held]:
+    """``authenticate``, in an open transaction that the call's own work joins and
+    commits: one transaction per call instead of two (the key's, then the work's).
 
-    The count is kept whatever happens next. The call's work commits it along with its
-    own writes (its success, or a failure it records); if the call ends with the
-    transaction still open (an error before it committed anything), what it wrote after
-    the count is rolled back to a savepoint taken just after it, and the count alone is
-    committed, as ``authenticate`` would have. A refused key or an exceeded rate is
-    raised before anything is yielded, with nothing kept, as there.
+    The call is counted once whatever happens next. If the call commits (its success,
+    or a failure it records), the count commits with it; if it ends with nothing
+    committed (an error first), what it wrote is undone and the count alone committed,
+    as ``authenticate`` would have. A refused key, a scope it lacks or a rate already
+    used up is raised before anything is yielded, with nothing kept, as there.
 
-    SQLite only, where one writer at a time holds the database anyway (``BEGIN
-    IMMEDIATE``). On PostgreSQL the count commits at once and ``db`` is None: an upsert
-    locks the key's counter row until commit, and holding it across a verification
-    would queue every call of the key behind the one before."""
+    SQLite counts first (``BEGIN IMMEDIATE`` holds the one writer's lock from the start
+    anyway) and takes a savepoint just after the count to undo the rest to.
+
+    PostgreSQL counts last: the count is an upsert that locks the key's counter row until
+    COMMIT, and counting first would queue every call of the key behind the one before
+    for the whole verification. So the key is only read first (with what its window has
+    counted so far: a key already at its rate is refused before any work), the call's
+    work runs, and the upsert (and the key's last use, once a minute) run inside its
+    first COMMIT as the last statements (``store.db.last_in_commit``): the counter row is
+    locked for one round trip, the COMMIT's. If that count goes over the rate (racing
+    calls took the rest), the commit fails with ``ApiQuotaExceeded`` and everything the
+    call wrote is rolled back with it: no step spent, no failure counted, no audit row.
+    ``on_count``: told the key's quota once the call is counted within the rate.
+
+    Lock order on PostgreSQL, and why it cannot deadlock: the call's work takes its
+    rows first, in the order it takes them without a key (the method row's conditional
+    UPDATE, guard rows, the user row ``FOR UPDATE`` of the audit chain), then the counter
+    row, then the key row (the touch), and commits. The counter row of an ``apikey:``
+    counter is locked by nothing else than a key's count: here, and in ``authenticate``'s
+    own short transaction (the key read, the counter, the key row, COMMIT). Each of them
+    takes the counter before the key row and waits for nothing after the key row but its
+    COMMIT, so whoever holds the counter or the key row waits for no lock a verification
+    holds, and no cycle can close through them. The key row is otherwise locked by
+    ``revoke`` (key row, then the global audit chain's advisory lock); a verification
+    never takes that lock (its audit rows are its user's chain). Pruning of counters
+    deletes windows at least a day old, never the current one."""
     async with rt.db() as db:
-        auth = await _check_and_count(rt, db, token, role, scope, user_id)
-        if not await savepoint(db, _COUNTED):
-            await db.commit()
-            yield Held(auth, None)
+        if db.get_bind().dialect.name != "sqlite":
+            auth, count = await _check_and_count_at_commit(rt, db, token, role, scope,
+                                                           user_id, on_count)
+            try:
+                yield Held(auth, db)
+            finally:
+                await count.settle(db)
             return
+        auth = await _check_and_count(rt, db, token, role, scope, user_id)
+        await savepoint(db, _COUNTED)
         counted = db.get_transaction()
         try:
             yield Held(auth, db)
@@ -149,30 +177,112 @@ async def held(rt: Runtime, token: str, role: str, scope: str | None = None, *,
                     await db.rollback()
 
 
-async def _check_and_count(rt: Runtime, db: AsyncSession, token: str, role: str,
-                           scope: str | None, user_id: str | None) -> Authenticated:
-    """The key checked and its call counted in ``db``'s transaction, not committed."""
-    found = await queries.get_api_key_and_owner(db, rt.hasher.token_hash(token), user_id)
-    if found is None or found[0].revoked_at is not None:
+def _checked(row: ApiKey | None, role: str, scope: str | None) -> ApiKey:
+    """The key, unless it is unknown or revoked, of another role, or lacks ``scope``."""
+    if row is None or row.revoked_at is not None:
         raise NotAuthenticated("This API key is not valid.")
-    row, owner = found
     if row.role != role:
         raise NotAuthenticated(f"This call needs an API key of role '{role}'.")
     if scope and row.scopes and scope not in row.scopes:
         raise Forbidden(f"This API key may not use '{scope}' calls.")
+    return row
+
+
+# A key's calls are counted in the rate counter "apikey:<key id>".
+COUNTER_PREFIX = "apikey:"
+
+
+def _counter(key: ApiKey) -> str:
+    return f"{COUNTER_PREFIX}{key.id}"
+
+
+def _exceeded(quota: Quota) -> ApiQuotaExceeded:
+    return ApiQuotaExceeded("This API key made too many calls: slow down.",
+                            limit=quota.limit, retry_after=quota.reset)
+
+
+def _window(rt: Runtime) -> tuple[datetime, datetime, int]:
+    """Now, the start of its minute (the counters' window) and seconds to the next."""
     now = rt.clock.now()
-    window = now.replace(second=0, microsecond=0)
-    reset = max(1, 60 - now.second)
+    return now, now.replace(second=0, microsecond=0), max(1, 60 - now.second)
+
+
+async def _check_and_count(rt: Runtime, db: AsyncSession, token: str, role: str,
+                           scope: str | None, user_id: str | None) -> Authenticated:
+    """The key checked and its call counted in ``db``'s transaction, not committed."""
+    found = await queries.get_api_key_and_owner(db, rt.hasher.token_hash(token), user_id)
+    row = _checked(found[0] if found else None, role, scope)
+    owner = found[1] if found else None
+    now, window, reset = _window(rt)
     # Counted before compared, so racing calls cannot slip past the limit.
-    used = await queries.rate_hit(db, f"apikey:{row.id}", window)
+    used = await queries.rate_hit(db, _counter(row), window)
     quota = Quota(row.rate_per_minute, max(0, row.rate_per_minute - used), reset)
     if used > quota.limit:
         await db.rollback()  # the count of a refused call is not kept
-        raise ApiQuotaExceeded("This API key made too many calls: slow down.",
-                               limit=quota.limit, retry_after=reset)
+        raise _exceeded(quota)
     if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
         await queries.touch_api_key(db, row, now)
     return Authenticated(row, quota, user_id is None or owner == row.app_id)
+
+
+async def _check_and_count_at_commit(rt: Runtime, db: AsyncSession, token: str, role: str,
+                                     scope: str | None, user_id: str | None,
+                                     on_count: Callable[[Quota], None] | None
+                                     ) -> tuple[Authenticated, _CountAtCommit]:
+    """The key checked in ``db``'s transaction (a read), and its call set to be counted
+    by the transaction's first COMMIT (PostgreSQL's ``held``)."""
+    now, window, reset = _window(rt)
+    found = await key_counts.key_owner_and_used(db, rt.hasher.token_hash(token), user_id,
+                                                COUNTER_PREFIX, window)
+    row = _checked(found[0] if found else None, role, scope)
+    owner, used = found[1:] if found else (None, 0)
+    # What the headers say until the count lands: this call counted, no other.
+    quota = Quota(row.rate_per_minute, max(0, row.rate_per_minute - used - 1), reset)
+    if used >= quota.limit:  # a window's count only grows: this call would be over
+        raise _exceeded(quota)
+    count = _CountAtCommit(row, now, window, reset, on_count)
+    last_in_commit(db, count)
+    return Authenticated(row, quota, user_id is None or owner == row.app_id), count
+
+
+class _CountAtCommit:
+    """A key's call, counted by the first COMMIT of the call's transaction as its last
+    statements (``store.db.last_in_commit``), or alone at the end of the call when
+    nothing committed (``settle``)."""
+
+    def __init__(self, key: ApiKey, now: datetime, window: datetime, reset: int,
+                 on_count: Callable[[Quota], None] | None) -> None:
+        self.key, self.now, self.window, self.reset = key, now, window, reset
+        self.on_count = on_count
+        self.done = False
+
+    def __call__(self, session: OrmSession) -> None:
+        if self.done:  # a later commit of the same session: counted already
+            return
+        self.done = True
+        used = key_counts.count_now(session, _counter(self.key), self.window)
+        limit = self.key.rate_per_minute
+        quota = Quota(limit, max(0, limit - used), self.reset)
+        if used > limit:
+            # The commit fails: the caller's rollback takes the count with the rest.
+            raise _exceeded(quota)
+        last = self.key.last_used_at
+        if last is None or self.now - last >= TOUCH_EVERY:
+            key_counts.touch_now(session, self.key, self.now)
+        if self.on_count is not None:
+            self.on_count(quota)
+
+    async def settle(self, db: AsyncSession) -> None:
+        """At the end of the call: if nothing counted it, undo what it left uncommitted
+        and commit the count alone (which may still find the rate exceeded); otherwise
+        drop whatever it left open (a refused count, or work after its commit)."""
+        if self.done:
+            if db.in_transaction():
+                await db.rollback()
+            return
+        if db.in_transaction():
+            await db.rollback()
+        await db.commit()  # counts, in a transaction of its own
 
 
 async def list_keys(rt: Runtime) -> Sequence[ApiKey]:

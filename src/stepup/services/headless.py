@@ -93,10 +93,10 @@ async def challenge(rt: Runtime, actor: Actor, user_id: str, method_type: str, p
 
 async def verify(rt: Runtime, actor: Actor, user_id: str, method_type: str, code: str,
                  purpose: str, *, db: AsyncSession | None = None) -> Verification:
-    """``db``: an open transaction to do the check in (the one that counted the API
-    key's call, ``apikeys.held``), committed with it; by default one of its own. A check
-    that opens transactions of its own (an operation's, or a slow hash made with none
-    open) commits ``db`` first."""
+    """``db``: an open transaction to do the check in (the one the API key's call is
+    counted in, ``apikeys.held``), committed with the count; by default one of its own. A
+    check that opens transactions of its own (an operation's, or a slow hash made with
+    none open) commits ``db`` first."""
     if _purpose_kind(purpose) == "operation":
         if db is not None:
             await db.commit()

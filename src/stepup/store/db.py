@@ -24,6 +24,7 @@ import asyncio
 import sqlite3
 import time
 from collections import deque
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -238,6 +239,29 @@ async def rollback_to(db: AsyncSession, name: str) -> None:
     assert db.get_bind().dialect.name == "sqlite", "savepoints are SQLite's"
     db.expunge_all()
     await db.run_sync(_on_driver, f"ROLLBACK TO {name}")
+
+
+def last_in_commit(db: AsyncSession, work: Callable[[Session], None]) -> None:
+    """Run ``work`` inside every COMMIT of ``db`` as its last statements: after the
+    session's pending changes are flushed, just before COMMIT is sent (SQLAlchemy's
+    ``before_commit``, whose own flush then finds nothing left to write). ``work`` runs
+    synchronously, on the session's connection. An exception it raises fails the commit
+    and leaves the transaction open, for the caller to roll back.
+
+    Kept in the session's ``info`` for the one listener below: a listener of its own on
+    each session costs ~0.1 ms to register, a twentieth of a verification."""
+    db.sync_session.info[_LAST_IN_COMMIT] = work
+
+
+_LAST_IN_COMMIT = "stepup_last_in_commit"
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    work = session.info.get(_LAST_IN_COMMIT)
+    if work is not None:
+        session.flush()
+        work(session)
 
 
 def _on_driver(session: Session, sql: str) -> None:

@@ -329,7 +329,8 @@ _KEY_AND_OWNER = select(
     select(_users.c.app_id).where(_users.c.id == _P("user_id")).scalar_subquery()
     .label("owner_app_id"),
 ).where(_keys.c.key_hash == _P("hash"))
-_TOUCH_KEY = update(_keys).where(_keys.c.id == _P("key_id")).values(last_used_at=_P("now"))
+# Also run as the last statements of a joined verify (store/key_counts.py).
+TOUCH_KEY = update(_keys).where(_keys.c.id == _P("key_id")).values(last_used_at=_P("now"))
 
 
 async def get_api_key_by_hash(db: AsyncSession, key_hash: bytes) -> ApiKey | None:
@@ -350,7 +351,7 @@ async def get_api_key_and_owner(db: AsyncSession, key_hash: bytes, user_id: str 
 
 
 async def touch_api_key(db: AsyncSession, key: ApiKey, now: datetime) -> None:
-    await core(db, _TOUCH_KEY, {"key_id": key.id, "now": now})
+    await core(db, TOUCH_KEY, {"key_id": key.id, "now": now})
     set_committed_value(key, "last_used_at", now)
 
 
@@ -379,12 +380,12 @@ def _rate_hit(insert: Any) -> Any:
     ).returning(counters.c.count)
 
 
-_RATE_HIT = {"postgresql": _rate_hit(postgresql.insert), "sqlite": _rate_hit(sqlite.insert)}
+RATE_HIT = {"postgresql": _rate_hit(postgresql.insert), "sqlite": _rate_hit(sqlite.insert)}
 
 
 async def rate_hit(db: AsyncSession, key: str, window_start: datetime, amount: int = 1) -> int:
     """Add to a fixed-window counter and return its new value (atomic upsert)."""
-    stmt = _RATE_HIT[db.get_bind().dialect.name]
+    stmt = RATE_HIT[db.get_bind().dialect.name]
     params = {"counter": key, "start": window_start, "amount": amount}
     return int((await core(db, stmt, params)).scalar_one())
 

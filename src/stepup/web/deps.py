@@ -176,10 +176,10 @@ async def _key(request: Request, role: str, scope: str | None) -> ApiKey:
 
 @dataclass(frozen=True)
 class HeldKey:
-    """An app key, and the open transaction that counted its call (None: committed)."""
+    """An app key, and the open transaction its call is counted in (``apikeys.held``)."""
 
     key: ApiKey
-    db: AsyncSession | None
+    db: AsyncSession
 
 
 def app_key_held(scope: str) -> Callable[[Request], AsyncIterator[HeldKey]]:
@@ -190,9 +190,16 @@ def app_key_held(scope: str) -> Callable[[Request], AsyncIterator[HeldKey]]:
 
     async def dependency(request: Request) -> AsyncIterator[HeldKey]:
         token = _token(request, "app")
+
+        def counted(quota: apikeys.Quota) -> None:
+            # On PostgreSQL the call is counted when the route's work commits: what is
+            # left of the quota is known for sure from then on.
+            _quota_state(request, quota.limit, quota.remaining, quota.reset)
+
         try:
             async with apikeys.held(runtime(request), token, "app", scope,
-                                    user_id=_user_id(request, "app")) as held:
+                                    user_id=_user_id(request, "app"),
+                                    on_count=counted) as held:
                 yield HeldKey(_admitted(request, "app", held.auth), held.db)
         except ApiQuotaExceeded as err:
             _quota_state(request, err.limit, 0, err.retry_after or 60)
