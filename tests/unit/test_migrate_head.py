@@ -11,7 +11,7 @@ from stepup.store.db import make_engine
 
 def test_head_is_the_newest_migration_script() -> None:
     # A new migration must move HEAD too, or a process would take an old schema as current.
-    assert migrate.HEAD == migrate.scripts_head()
+    assert migrate.scripts_head() == migrate.HEAD
 
 
 async def test_the_stored_revision_is_read_as_alembic_reads_it(tmp_path: Path) -> None:
