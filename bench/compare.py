@@ -183,6 +183,7 @@ def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
                                   stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + "/readyz")
+        result["rss_mb_start"] = rss_mb(server.pid)  # before any load: imports and start-up
         for call in args.calls:
             result["calls"][call] = {}
             for c in args.concurrency:

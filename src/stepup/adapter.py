@@ -20,8 +20,6 @@ import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
-import segno
-
 from stepup.config import ConfigurationError, Settings
 from stepup.domain import texts
 from stepup.domain.errors import DomainError
@@ -79,6 +77,8 @@ class Adapter:
 
     def totp_qr_svg(self, uri: str) -> str:
         """The QR code of ``uri`` as inline SVG, shown on the set-up page and in the API."""
+        import segno  # here: only setting up an authenticator app draws a QR code
+
         qr = segno.make(uri, error="m")
         svg: str = qr.svg_inline(scale=4, border=4, dark="#000", light="#fff",
                                  title="QR code for your authenticator app")

@@ -4,17 +4,22 @@ connection could not be made, never a retry once the provider may have the reque
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from stepup.delivery.base import ProviderError
 
-TIMEOUT = httpx.Timeout(5.0)
+if TYPE_CHECKING:
+    import httpx
+
+TIMEOUT = 5.0  # seconds: connect, read, write and pool, each
 
 
 async def post(provider: str, url: str, *, client: httpx.AsyncClient | None = None,
                **kwargs: Any) -> httpx.Response:
+    # Imported here: httpx (with the rich, pygments and click its command line brings)
+    # is ~4 MB a worker holds only once it calls a provider.
+    import httpx
+
     own = client is None
     http = client or httpx.AsyncClient(timeout=TIMEOUT)
     try:

@@ -14,19 +14,23 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stepup.store.db import make_engine
 
 if TYPE_CHECKING:
+    from alembic.config import Config
+
     from stepup.domain.sealing import DestinationSeal
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest revision in migrations/versions. Kept here so that telling a current schema
+# (every `stepup serve`, every CLI command) needs neither Alembic nor the migration
+# scripts in memory; tests/unit/test_migrate_head.py checks it against the scripts.
+HEAD = "0013"
+VERSION_TABLE = "alembic_version"
 # The attribute of the Alembic config that carries the seal to the migrations.
 SEAL = "destination_seal"
 # Set by a migration that removed data in clear: SQLite then rebuilds the file.
@@ -40,23 +44,37 @@ def use_seal(engine: AsyncEngine, seal: DestinationSeal) -> None:
 
 
 def alembic_config(url: str = "") -> Config:
+    # Imported here: only a process that migrates needs Alembic (~10 MB with Mako).
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url)
     return cfg
 
 
-def head_revision() -> str | None:
+def head_revision() -> str:
+    return HEAD
+
+
+def scripts_head() -> str | None:
+    """The head as Alembic reads it from the scripts (what ``HEAD`` must say)."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 async def upgrade(engine: AsyncEngine, seal: DestinationSeal | None = None) -> None:
     """Upgrade to the newest revision; ``seal`` (default: the one ``use_seal`` gave for
     this engine) seals what earlier versions kept in clear."""
+    if await current_revision(engine) == HEAD:
+        return  # nothing to run: Alembic would find the same and do nothing
     seal = seal or _seals.get(engine.sync_engine)
     done: dict[str, object] = {}
 
     def run(conn: Connection) -> None:
+        from alembic import command
+
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         cfg.attributes[SEAL] = seal
@@ -103,8 +121,15 @@ def _sqlite_check_references(conn: Connection) -> None:
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision stored in Alembic's version table (None: no StepUp schema), read as
+    Alembic's ``MigrationContext`` reads it, without importing Alembic."""
     def read(conn: Connection) -> str | None:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table(VERSION_TABLE):
+            return None
+        rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        if len(rows) > 1:
+            raise RuntimeError(f"the database has several schema heads: {sorted(rows)}")
+        return rows[0] if rows else None
 
     async with engine.connect() as conn:
         return await conn.run_sync(read)

@@ -31,28 +31,8 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import webauthn
-from webauthn.authentication.verify_authentication_response import (
-    VerifiedAuthentication,
-)
-from webauthn.helpers import (
-    base64url_to_bytes,
-    bytes_to_base64url,
-    generate_challenge,
-    options_to_json_dict,
-    parse_client_data_json,
-)
-from webauthn.helpers.exceptions import InvalidAuthenticationResponse, WebAuthnException
-from webauthn.helpers.structs import (
-    AttestationConveyancePreference,
-    AuthenticatorSelectionCriteria,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from stepup.config import Settings
 from stepup.domain.codes import same
@@ -81,6 +61,12 @@ from stepup.methods.base import (
 from stepup.store import codes, queries
 from stepup.store.models import Challenge, Passkey, User
 from stepup.store.models import Method as MethodRow
+
+# py_webauthn (with cbor2, pyOpenSSL and pyasn1: ~7 MB a worker) is imported by the
+# functions that run a ceremony: most workers' requests never touch a passkey.
+if TYPE_CHECKING:
+    from webauthn.authentication.verify_authentication_response import VerifiedAuthentication
+    from webauthn.helpers.exceptions import InvalidAuthenticationResponse
 
 CHANNEL = "webauthn"
 SENT_TO = "passkey"
@@ -120,10 +106,12 @@ def _parse(proof: str) -> dict[str, Any]:
 
 
 def _challenge_of(credential: dict[str, Any]) -> bytes:
+    from webauthn.helpers import base64url_to_bytes, exceptions, parse_client_data_json
+
     try:
         response = credential["response"]
         client_data = parse_client_data_json(base64url_to_bytes(response["clientDataJSON"]))
-    except (KeyError, TypeError, ValueError, AttributeError, WebAuthnException):
+    except (KeyError, TypeError, ValueError, AttributeError, exceptions.WebAuthnException):
         raise InvalidCode(NOT_A_PASSKEY) from None
     return client_data.challenge
 
@@ -136,6 +124,8 @@ class WebAuthnMethod:
     # --- challenges: issued like a code, kept as an HMAC ---------------------------------
 
     def _mac(self, ctx: MethodContext, challenge_id: str, challenge: bytes) -> str:
+        from webauthn.helpers import bytes_to_base64url
+
         return ctx.hasher.mac("webauthn-challenge", challenge_id, bytes_to_base64url(challenge))
 
     async def _issue(self, ctx: MethodContext, user: User, purpose: Purpose) -> bytes:
@@ -147,6 +137,8 @@ class WebAuthnMethod:
                 CHALLENGES_PER_HOUR:
             retry = int((window + timedelta(hours=1) - now).total_seconds()) + 1
             raise RateLimited("Too many passkey requests: try again later.", retry_after=retry)
+        from webauthn.helpers import generate_challenge
+
         challenge = generate_challenge()
         challenge_id = new_id()
         ctx.db.add(Challenge(id=challenge_id, user_id=user.id, channel=CHANNEL,
@@ -217,6 +209,8 @@ class WebAuthnMethod:
     # --- the stored passkeys -------------------------------------------------------------
 
     async def _passkeys(self, ctx: MethodContext, user: User) -> list[Stored]:
+        from webauthn.helpers import base64url_to_bytes
+
         found = []
         for pk in await queries.list_passkeys(ctx.db, user.id):
             sealed = json.loads(ctx.keyring.decrypt(pk.secret_kid, pk.secret_ct,
@@ -227,16 +221,19 @@ class WebAuthnMethod:
 
     def _options(self, ctx: MethodContext, user: User, challenge: bytes,
                  exclude: list[Stored]) -> PasskeyOptions:
+        import webauthn
+        from webauthn.helpers import options_to_json_dict, structs
+
         rp_id, _ = relying_party(ctx.settings)
         options = webauthn.generate_registration_options(
             rp_id=rp_id, rp_name=ctx.settings.issuer, user_name=user.email,
             user_id=user.id.encode(), challenge=challenge,
             timeout=ctx.settings.code_ttl_seconds * 1000,
-            attestation=AttestationConveyancePreference.NONE,
-            authenticator_selection=AuthenticatorSelectionCriteria(
-                resident_key=ResidentKeyRequirement.PREFERRED,
-                user_verification=UserVerificationRequirement.PREFERRED),
-            exclude_credentials=[PublicKeyCredentialDescriptor(id=s.credential_id)
+            attestation=structs.AttestationConveyancePreference.NONE,
+            authenticator_selection=structs.AuthenticatorSelectionCriteria(
+                resident_key=structs.ResidentKeyRequirement.PREFERRED,
+                user_verification=structs.UserVerificationRequirement.PREFERRED),
+            exclude_credentials=[structs.PublicKeyCredentialDescriptor(id=s.credential_id)
                                  for s in exclude])
         return PasskeyOptions(options_to_json_dict(options), ctx.settings.code_ttl_seconds)
 
@@ -265,13 +262,16 @@ class WebAuthnMethod:
         if row.status == MethodStatus.PENDING:
             raise Conflict("Finish adding the passkey with the request it was started with, "
                            "or start again with Enable.")
+        import webauthn
+        from webauthn.helpers import options_to_json_dict, structs
+
         rp_id, _ = relying_party(ctx.settings)
         challenge = await self._issue(ctx, user, purpose)
         options = webauthn.generate_authentication_options(
             rp_id=rp_id, challenge=challenge, timeout=ctx.settings.code_ttl_seconds * 1000,
-            allow_credentials=[PublicKeyCredentialDescriptor(id=s.credential_id)
+            allow_credentials=[structs.PublicKeyCredentialDescriptor(id=s.credential_id)
                                for s in await self._passkeys(ctx, user)],
-            user_verification=UserVerificationRequirement.PREFERRED)
+            user_verification=structs.UserVerificationRequirement.PREFERRED)
         return ChallengeSent(sent_to=SENT_TO, expires_in=ctx.settings.code_ttl_seconds,
                              resend_in=0, options=options_to_json_dict(options))
 
@@ -296,6 +296,10 @@ class WebAuthnMethod:
                          ) -> tuple[Stored, VerifiedAuthentication]:
         """The user's passkey that signed ``credential`` over ``challenge``, checked
         against its stored counter (or ``sign_count``); InvalidCode otherwise."""
+        import webauthn
+        from webauthn.helpers import base64url_to_bytes
+        from webauthn.helpers.exceptions import InvalidAuthenticationResponse, WebAuthnException
+
         rp_id, origin = relying_party(ctx.settings)
         try:
             raw_id = base64url_to_bytes(str(credential.get("rawId", "")))
@@ -319,11 +323,14 @@ class WebAuthnMethod:
     async def _register(self, ctx: MethodContext, user: User, row: MethodRow,
                         credential: dict[str, Any], challenge: bytes, rp_id: str,
                         origin: list[str]) -> Passkey:
+        import webauthn
+        from webauthn.helpers import bytes_to_base64url, exceptions
+
         try:
             made = webauthn.verify_registration_response(
                 credential=credential, expected_challenge=challenge, expected_rp_id=rp_id,
                 expected_origin=origin)
-        except (WebAuthnException, KeyError, TypeError, ValueError, AttributeError):
+        except (exceptions.WebAuthnException, KeyError, TypeError, ValueError, AttributeError):
             raise InvalidCode("The passkey could not be checked: try again.") from None
         existing = await self._passkeys(ctx, user)
         if any(same(s.credential_id, made.credential_id) for s in existing):
