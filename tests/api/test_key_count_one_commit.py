@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pyotp
 from sqlalchemy import event, func, select
+from sqlalchemy.engine import Engine
 
 from stepup.domain.clock import FrozenClock
 from stepup.services import apikeys
@@ -22,17 +23,19 @@ from tests.api.test_headless import enrol_totp, new_user, verify
 
 @contextmanager
 def commits(runtime: Runtime) -> Iterator[list[str]]:
-    """Every COMMIT the app's engine sends meanwhile."""
+    """Every COMMIT any engine of this process sends meanwhile: with
+    ``STEPUP_TEST_WORKERS`` the call may be answered by another instance than
+    ``runtime``'s, each with an engine of its own (tests/support/instances.py)."""
     seen: list[str] = []
 
     def on_commit(_conn: Any) -> None:
         seen.append("COMMIT")
 
-    event.listen(runtime.engine.sync_engine, "commit", on_commit)
+    event.listen(Engine, "commit", on_commit)
     try:
         yield seen
     finally:
-        event.remove(runtime.engine.sync_engine, "commit", on_commit)
+        event.remove(Engine, "commit", on_commit)
 
 
 async def test_a_verify_commits_once_with_its_count(client: httpx.AsyncClient,
