@@ -15,7 +15,7 @@ from stepup.domain.errors import ApiQuotaExceeded
 from stepup.services import apikeys
 from stepup.services.runtime import Actor, Runtime
 from stepup.store import queries
-from stepup.store.models import AuditEvent
+from stepup.store.models import ApiKey, AuditEvent
 from tests.api.helpers import problem
 from tests.api.test_headless import enrol_totp, h, new_user, verify
 
@@ -26,14 +26,22 @@ async def _count(runtime: Runtime, key_id: str, clock: FrozenClock) -> int:
                                         clock.now().replace(second=0, microsecond=0))
 
 
-async def test_every_answer_of_verify_counts_once(client: httpx.AsyncClient, runtime: Runtime,
-                                                  clock: FrozenClock) -> None:
+async def user_and_checker(client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock,
+                           *, rate: int) -> tuple[str, str, ApiKey, str]:
+    """A user with an authenticator app, a minute of the clock's own, and a verify-only
+    key of ``rate`` calls a minute: (user id, TOTP secret, the key's row, the key)."""
     _row, admin = await apikeys.create(runtime, "portal", "app", Actor(name="t"))
     uid = await new_user(client, admin)
     secret = await enrol_totp(client, admin, uid, clock)
     clock.advance(60 - clock.now().second)  # a minute of our own
     row, key = await apikeys.create(runtime, "checker", "app", Actor(name="t"),
-                                    scopes=["verify"], rate_per_minute=8)
+                                    scopes=["verify"], rate_per_minute=rate)
+    return uid, secret, row, key
+
+
+async def test_every_answer_of_verify_counts_once(client: httpx.AsyncClient, runtime: Runtime,
+                                                  clock: FrozenClock) -> None:
+    uid, secret, row, key = await user_and_checker(client, runtime, clock, rate=8)
     url = f"/api/v1/users/{uid}/verify"
     good = pyotp.TOTP(secret).at(clock.now())
     answers = [

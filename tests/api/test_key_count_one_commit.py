@@ -13,19 +13,19 @@ from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
 from stepup.domain.clock import FrozenClock
-from stepup.services import apikeys
-from stepup.services.runtime import Actor, Runtime
+from stepup.services.runtime import Runtime
 from stepup.store import queries
 from stepup.store.models import AuditEvent
 from tests.api.helpers import problem
-from tests.api.test_headless import enrol_totp, new_user, verify
+from tests.api.test_headless import verify
+from tests.api.test_key_count_joined import user_and_checker
 
 
 @contextmanager
-def commits(runtime: Runtime) -> Iterator[list[str]]:
+def commits() -> Iterator[list[str]]:
     """Every COMMIT any engine of this process sends meanwhile: with
-    ``STEPUP_TEST_WORKERS`` the call may be answered by another instance than
-    ``runtime``'s, each with an engine of its own (tests/support/instances.py)."""
+    ``STEPUP_TEST_WORKERS`` the call may be answered by any of the instances, each with
+    an engine of its own (tests/support/instances.py)."""
     seen: list[str] = []
 
     def on_commit(_conn: Any) -> None:
@@ -41,17 +41,12 @@ def commits(runtime: Runtime) -> Iterator[list[str]]:
 async def test_a_verify_commits_once_with_its_count(client: httpx.AsyncClient,
                                                     runtime: Runtime,
                                                     clock: FrozenClock) -> None:
-    _row, admin = await apikeys.create(runtime, "portal", "app", Actor(name="t"))
-    uid = await new_user(client, admin)
-    secret = await enrol_totp(client, admin, uid, clock)
-    clock.advance(60 - clock.now().second)  # a minute of our own
-    row, key = await apikeys.create(runtime, "checker", "app", Actor(name="t"),
-                                    scopes=["verify"], rate_per_minute=10)
-    with commits(runtime) as seen:
+    uid, secret, row, key = await user_and_checker(client, runtime, clock, rate=10)
+    with commits() as seen:
         r = await verify(client, key, uid, "totp", pyotp.TOTP(secret).at(clock.now()))
     assert r.status_code == 200, r.text
     assert seen == ["COMMIT"]
-    with commits(runtime) as seen:
+    with commits() as seen:
         problem(await verify(client, key, uid, "totp", "000000"), 400, "invalid_code")
     assert seen == ["COMMIT"]
     # Both calls counted, the success and the failure recorded.
