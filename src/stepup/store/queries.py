@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from stepup.domain.policy import MethodStatus
+from stepup.store import driver
 from stepup.store.models import (
     PORTAL_APP_ID,
     ApiKey,
@@ -43,17 +44,27 @@ _P = bindparam  # a named parameter of a statement built once
 
 
 async def core(db: AsyncSession, statement: Executable, params: dict[str, Any]) -> Any:
-    """Run a Core statement (built on a table) on ``db``'s connection, in its transaction.
+    """Run a Core statement (built on a table, once) on ``db``'s connection, in its
+    transaction: on the driver's cursor where it compiles to fixed SQL (store/driver.py),
+    else through the engine.
 
     ``db.execute`` would run it the same way, after the session's own layer (its ORM
     plugin lookup, execution options, events), which costs as much again as the
-    engine's part for statements as small as these."""
+    engine's part for statements as small as these. On SQLite, once the transaction is
+    open, the statement runs without the hop into SQLAlchemy's greenlet."""
+    inline = driver.open_inline(db)
+    if inline is not None:
+        done = driver.run(inline, statement, params)
+        if done is not None:
+            return done
     return await db.run_sync(_on_connection, statement, params)
 
 
 def _on_connection(session: OrmSession, statement: Executable, params: dict[str, Any]
                    ) -> Any:
-    return session.connection().execute(statement, params)
+    conn = session.connection()
+    done = driver.run(conn, statement, params)
+    return conn.execute(statement, params) if done is None else done
 
 
 def _table(model: Any) -> Table:

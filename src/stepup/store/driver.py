@@ -1,0 +1,176 @@
+"""Core statements built once, run straight on the driver's cursor.
+
+A statement of a verification (store/queries.py, store/audit.py, store/key_counts.py) is
+built once at import, with bound parameters, and run thousands of times. Through
+SQLAlchemy's ``Connection.execute`` each run cost ~45 µs on SQLite on this machine (the
+compiled cache's lookup, an execution context, the result's metadata and row objects)
+around ~3 µs of ``sqlite3``'s own work. Here a statement is compiled once per dialect and
+set of parameter names (``_Plan``), with the bind and result processors of its column
+types (dates as SQLAlchemy stores them in SQLite, JSON, …), and then run on the DBAPI
+cursor SQLAlchemy would have used: the same SQL, the same parameters after the same
+processing, the same values back, in the session's transaction.
+
+What stays SQLAlchemy's: the transaction (the session's connection, begun as ever), the
+``before_cursor_execute`` event (bench/pg_floor.py records statements with it), and the
+handling of a failure (``Connection._handle_dbapi_exception``: the error wrapped as the
+engine wraps it, a lost connection invalidated and dropped from the pool).
+
+Only what compiles to fixed SQL takes this path. A statement whose SQL depends on its
+values (an expanding ``IN``), or an INSERT or UPDATE with defaults computed in Python,
+goes through ``Connection.execute`` (``run`` answers ``None``).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Executable
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
+
+from stepup.store.sqlite_inline import InlineAdaptedConnection
+
+Processor = Callable[[Any], Any] | None
+
+
+class _Plan:
+    """One statement compiled for one dialect and one set of parameter names."""
+
+    __slots__ = ("binds", "columns", "compiled", "order", "results", "row", "sql")
+
+    def __init__(self, compiled: SQLCompiler) -> None:
+        self.compiled = compiled
+        self.sql = compiled.string
+        self.order: tuple[str, ...] = tuple(compiled.positiontup or ())
+        procs: dict[str, Any] = dict(compiled._bind_processors)
+        self.binds: tuple[Processor, ...] = tuple(procs.get(name) for name in self.order)
+        self.columns = compiled._result_columns
+        # Result processors, made at the first run: a driver may pick them by the type
+        # its cursor describes.
+        self.results: tuple[Processor, ...] | None = None
+        self.row: type[tuple[Any, ...]] | None = (
+            namedtuple("Row", [c.keyname for c in self.columns], rename=True)
+            if self.columns else None)
+
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        values = self.compiled.construct_params(params)
+        return [v if p is None else p(v) for p, v in
+                zip(self.binds, (values[name] for name in self.order), strict=True)]
+
+    def rows(self, cursor: Any, dialect: Dialect) -> list[tuple[Any, ...]]:
+        make = self.row
+        if make is None:
+            return []
+        procs = self.results
+        if procs is None:
+            procs = self.results = tuple(
+                c.type._cached_result_processor(dialect, d[1])
+                for c, d in zip(self.columns, cursor.description, strict=True))
+        return [make(*(v if p is None else p(v) for p, v in zip(procs, r, strict=True)))
+                for r in cursor.fetchall()]
+
+
+class Rows:
+    """What the callers of ``queries.core`` read from a result: its rows (named tuples:
+    ``row[0]``, ``row.name``, ``row._asdict()``) and, for a write, ``rowcount``."""
+
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self, rows: list[tuple[Any, ...]], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def all(self) -> list[tuple[Any, ...]]:
+        return self._rows
+
+    def one(self) -> Any:
+        if len(self._rows) != 1:
+            raise (NoResultFound if not self._rows else MultipleResultsFound)(
+                f"{len(self._rows)} rows where exactly one was required")
+        return self._rows[0]
+
+    def scalar_one(self) -> Any:
+        return self.one()[0]
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+
+# (statement, dialect, parameter names) → plan, or None where the statement cannot take
+# this path. Keyed by the statement object: ``queries.core`` is given statements built
+# once at import (a few dozen), so the cache stays that size; past ``_MAX`` entries it
+# stops growing and the rest go through the engine.
+_plans: dict[tuple[int, str, tuple[str, ...]], tuple[Executable, _Plan | None]] = {}
+_MAX = 512
+
+
+def run(conn: Connection, statement: Executable, params: dict[str, Any]) -> Rows | None:
+    """Run ``statement`` with ``params`` on ``conn`` (a session's connection, in its
+    transaction) straight on the driver's cursor; ``None`` if it must go through
+    ``conn.execute`` instead."""
+    dialect = conn.dialect
+    names = tuple(sorted(params))
+    key = (id(statement), dialect.name, names)
+    found = _plans.get(key)
+    if found is None:
+        plan = _plan(statement, names, dialect)
+        if len(_plans) < _MAX:
+            _plans[key] = (statement, plan)  # the statement kept, so its id stays its own
+    else:
+        plan = found[1]
+    if plan is None:
+        return None
+    args = plan.args(params)
+    dbapi_conn: Any = conn.connection.dbapi_connection
+    # SQLite's own cursor where the connection is inline (store/sqlite_inline.py): it
+    # never suspends, so this runs with or without a greenlet (``open_inline``).
+    cursor: Any = dbapi_conn.raw.cursor() if isinstance(dbapi_conn, InlineAdaptedConnection) \
+        else dbapi_conn.cursor()
+    try:
+        if conn._has_events or conn.engine._has_events:
+            conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, args, None, False)
+        cursor.execute(plan.sql, args)
+        result = Rows(plan.rows(cursor, dialect), cursor.rowcount)
+    except Exception as exc:
+        conn._handle_dbapi_exception(exc, plan.sql, args, cursor, None)  # raises
+        raise
+    finally:
+        cursor.close()
+    return result
+
+
+def open_inline(db: AsyncSession) -> Connection | None:
+    """``db``'s connection if it is an inline SQLite connection already in an active
+    transaction: ``run`` may then be called on it straight from a coroutine, without
+    the hop into SQLAlchemy's greenlet (``AsyncSession.run_sync``, ~20 µs a statement)
+    that a statement needing I/O (PostgreSQL's, or the pool's checkout that begins a
+    transaction) must take. ``None`` otherwise."""
+    tx = db.sync_session.get_transaction()
+    if tx is None or not tx.is_active:
+        return None
+    for conn, *_ in tx._connections.values():
+        if (not conn.closed and not conn.invalidated
+                and isinstance(conn.connection.dbapi_connection, InlineAdaptedConnection)):
+            return conn
+    return None
+
+
+def _plan(statement: Executable, names: tuple[str, ...], dialect: Dialect) -> _Plan | None:
+    assert isinstance(statement, ClauseElement)
+    compiled = statement.compile(dialect=dialect, column_keys=list(names))
+    assert isinstance(compiled, SQLCompiler)
+    if (any(not callable(p) for p in compiled._bind_processors.values())  # tuple binds
+            or compiled.literal_execute_params or compiled.post_compile_params
+            or compiled.insert_prefetch or compiled.update_prefetch
+            or not compiled.positional or compiled.has_out_parameters):
+        return None
+    return _Plan(compiled)
+

@@ -1,0 +1,82 @@
+"""The statements of a verification run straight on the driver's cursor (store/driver.py):
+they must answer exactly what SQLAlchemy's engine answers for the same statement, fail as
+the engine fails, and leave to the engine what they cannot run as fixed SQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pyotp
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from stepup.domain.clock import FrozenClock
+from stepup.services.runtime import Runtime
+from stepup.store import audit, driver, key_counts, queries
+from tests.api.test_headless import verify
+from tests.api.test_key_count_joined import user_and_checker
+
+
+def _planned(statement: object, dialect: str, names: set[str]) -> driver._Plan | None:
+    found = driver._plans.get((id(statement), dialect, tuple(sorted(names))))
+    assert found is not None, "the statement was never run through driver.run"
+    return found[1]
+
+
+async def test_the_key_row_read_on_the_driver_is_the_engines_row(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
+    uid, secret, row, key = await user_and_checker(client, runtime, clock, rate=8)
+    r = await verify(client, key, uid, "totp", pyotp.TOTP(secret).at(clock.now()))
+    assert r.status_code == 200, r.text
+    params = {"hash": row.key_hash, "user_id": uid, "prefix": "apikey:",
+              "start": clock.now().replace(second=0, microsecond=0)}
+    async with runtime.db() as db:
+        fast = (await queries.core(db, key_counts._KEY_OWNER_AND_USED, params)).first()
+        slow = (await db.execute(key_counts._KEY_OWNER_AND_USED, params)).first()
+        dialect = db.get_bind().dialect.name
+    assert _planned(key_counts._KEY_OWNER_AND_USED, dialect, set(params)) is not None
+    assert fast._asdict() == slow._asdict()
+    # Types as the columns declare them, not as the driver stores them.
+    assert fast.used == 1 and fast.owner_app_id == slow.owner_app_id
+    assert fast.scopes == ["verify"] and isinstance(fast.key_hash, bytes)
+    assert fast.last_used_at == clock.now() and fast.last_used_at.utcoffset() == timedelta(0)
+    assert fast.revoked_at is None
+
+
+async def test_a_conditional_update_counts_its_rows_so_a_step_is_used_once(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
+    uid, _secret, _row, _key = await user_and_checker(client, runtime, clock, rate=8)
+    async with runtime.db() as db:
+        _user, method = await queries.get_user_and_method(db, uid, "totp")
+        assert method is not None
+        step = 10**8
+        params = {"method_id": method.id, "step": step, "now": clock.now()}
+        first = await queries.core(db, queries._ADVANCE_STEP, params)
+        again = await queries.core(db, queries._ADVANCE_STEP, params)
+        assert (first.rowcount, again.rowcount) == (1, 0)
+        await db.rollback()
+
+
+async def test_a_statement_whose_sql_depends_on_its_values_goes_through_the_engine(
+        runtime: Runtime, clock: FrozenClock) -> None:
+    async with runtime.db() as db:
+        found = await audit.origins_since(db, "0" * 32, ["login.succeeded", "code.verified"],
+                                          clock.now() - timedelta(days=1))
+        dialect = db.get_bind().dialect.name
+    assert found == []
+    assert _planned(audit._ORIGINS, dialect,
+                    {"user_id", "events", "since", "limit"}) is None
+
+
+async def test_a_failing_statement_raises_the_engines_error_and_the_session_recovers(
+        runtime: Runtime, clock: FrozenClock) -> None:
+    row = {"user_id": None, "actor": "test", "event": "test.event", "ip": None,
+           "user_agent": None, "data": {}, "created_at": clock.now(), "prev_hash": None,
+           "hash": "h" * 64}
+    async with runtime.db() as db:
+        await queries.core(db, audit._ADD, {**row, "id": 10**9})
+        with pytest.raises(IntegrityError):
+            await queries.core(db, audit._ADD, {**row, "id": 10**9})
+        await db.rollback()
+        assert (await queries.core(db, audit._HEAD, {"user_id": "0" * 32})).first() is None
