@@ -10,10 +10,11 @@ for a writer.
 SQLite statements run on the event loop's own thread (``InlineConnection``): aiosqlite
 hands every call to a helper thread and wakes the loop for its answer, and those hops
 cost three times more than StepUp's indexed statements themselves (measured: a TOTP
-verification took 9.4 ms with the hops, 3.6 ms without). The price is that a worker
-waiting for another process's write lock (``BEGIN IMMEDIATE`` under the busy timeout)
-waits with its loop; it has a single connection, so its other requests could not reach
-the database meanwhile anyway. SQLAlchemy's adapter is told so (store/sqlite_inline.py):
+verification took 9.4 ms with the hops, 3.6 ms without). A worker waiting for another
+process's write lock does not wait in SQLite's busy handler, which would stop its loop:
+``BEGIN IMMEDIATE`` is asked again with the loop free (``_wait_for_writer``), so the
+worker's requests go on with everything but the database meanwhile (it has a single
+connection, so they could not reach it anyway). SQLAlchemy's adapter is told so (store/sqlite_inline.py):
 its cursors call ``sqlite3`` directly, without handing each call to the loop and back.
 PostgreSQL (asyncpg) is asynchronous on its own.
 """
@@ -44,6 +45,10 @@ from sqlalchemy.util.concurrency import await_
 from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
 
 from stepup.store.sqlite_inline import InlineDBAPI
+
+# How long a statement other than BEGIN IMMEDIATE may wait for a lock (SQLite's own
+# busy handler): DDL of a migration, a checkpoint.
+BUSY_TIMEOUT_MS = 30000
 
 
 def is_sqlite(url: str) -> bool:
@@ -176,8 +181,24 @@ class InlineConnection(aiosqlite.Connection):
     def begin(self, immediate: bool) -> None:
         """``BEGIN`` now, from SQLAlchemy's synchronous "begin" hook. The statement has
         no result: run through the engine's whole execution path (``exec_driver_sql``)
-        it cost as much as one of the transaction's real statements."""
-        self._conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        it cost as much as one of the transaction's real statements.
+
+        ``BEGIN IMMEDIATE`` while another process writes waits with the event loop
+        free (``_wait_for_writer``) rather than in SQLite's busy handler, which sleeps
+        1, 2, 5, 10 … ms with the loop stopped and so wakes late."""
+        if not immediate:
+            self._conn.execute("BEGIN")
+            return
+        conn = self._conn
+        conn.execute("PRAGMA busy_timeout=0")  # an attempt answers at once
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+            _wait_for_writer(conn)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     def run_now(self, sql: str) -> None:
         """A statement without parameters or result (a savepoint), straight on the
@@ -186,6 +207,31 @@ class InlineConnection(aiosqlite.Connection):
             self._conn.execute(sql)
         except sqlite3.Error as exc:
             raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+
+
+# How often a worker asks again for the write lock another process holds, and for how
+# long at most (then SQLite's busy handler, under the busy timeout, has the last word).
+WRITER_POLL_SECONDS = (0.0001, 0.001)
+WRITER_WAIT_SECONDS = 30.0
+
+
+def _wait_for_writer(conn: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE`` on ``conn`` (its busy timeout off) once the other process's
+    write ends: asked again every 0.1 ms, backing off to 1 ms, the event loop running
+    the worker's other requests in between (from SQLAlchemy's greenlet, where the
+    "begin" hook runs). Past ``WRITER_WAIT_SECONDS`` the last refusal is raised: a
+    database locked that long is answered 503, as the busy timeout's was."""
+    deadline = time.monotonic() + WRITER_WAIT_SECONDS
+    delay, most = WRITER_POLL_SECONDS
+    while True:
+        await_(asyncio.sleep(delay))
+        delay = min(delay * 2, most)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
 
 
 async def _connect_inline(url: str) -> aiosqlite.Connection:
@@ -207,7 +253,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")
