@@ -14,8 +14,9 @@ verification took 9.4 ms with the hops, 3.6 ms without). A worker waiting for an
 process's write lock does not wait in SQLite's busy handler, which would stop its loop:
 ``BEGIN IMMEDIATE`` is asked again with the loop free (``_wait_for_writer``), so the
 worker's requests go on with everything but the database meanwhile (it has a single
-connection, so they could not reach it anyway). SQLAlchemy's adapter is told so (store/sqlite_inline.py):
-its cursors call ``sqlite3`` directly, without handing each call to the loop and back.
+connection, so they could not reach it anyway). SQLAlchemy's adapter is told that
+statements run inline (store/sqlite_inline.py): its cursors call ``sqlite3`` directly,
+without handing each call to the loop and back.
 PostgreSQL (asyncpg) is asynchronous on its own.
 """
 
