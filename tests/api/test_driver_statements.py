@@ -9,7 +9,8 @@ from datetime import timedelta
 import httpx
 import pyotp
 import pytest
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, literal, select
+from sqlalchemy.exc import IntegrityError, InvalidRequestError, StatementError
 
 from stepup.domain.clock import FrozenClock
 from stepup.services.runtime import Runtime
@@ -80,3 +81,23 @@ async def test_a_failing_statement_raises_the_engines_error_and_the_session_reco
             await queries.core(db, audit._ADD, {**row, "id": 10**9})
         await db.rollback()
         assert (await queries.core(db, audit._HEAD, {"user_id": "0" * 32})).first() is None
+
+
+_LITERAL_AND_HEAD = (select(literal(41) + literal(1), audit._users.c.audit_head)
+                     .where(audit._users.c.id == bindparam("user_id")))
+
+
+async def test_values_written_into_a_statement_and_missing_ones_as_the_engine_has_them(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
+    uid, _secret, _row, _key = await user_and_checker(client, runtime, clock, rate=8)
+    async with runtime.db() as db:
+        row = (await queries.core(db, _LITERAL_AND_HEAD, {"user_id": uid})).one()
+        assert row[0] == 42 and row[1] is not None  # enrolling wrote the chain's head
+        with pytest.raises(StatementError, match="'user_id'") as fast:
+            await queries.core(db, _LITERAL_AND_HEAD, {})
+        with pytest.raises(StatementError, match="'user_id'") as slow:
+            await db.execute(_LITERAL_AND_HEAD, {})
+        assert type(fast.value) is type(slow.value)
+        assert type(fast.value.orig) is type(slow.value.orig) is InvalidRequestError
+        dialect = db.get_bind().dialect.name
+    assert _planned(_LITERAL_AND_HEAD, dialect, {"user_id"}) is not None

@@ -212,13 +212,13 @@ class InlineConnection(aiosqlite.Connection):
 
 # How often a worker asks again for the write lock another process holds, and for how
 # long at most (then SQLite's busy handler, under the busy timeout, has the last word).
-WRITER_POLL_SECONDS = (0.0001, 0.001)
+WRITER_POLL_SECONDS = (0.0001, 0.0005)
 WRITER_WAIT_SECONDS = 30.0
 
 
 def _wait_for_writer(conn: sqlite3.Connection) -> None:
     """``BEGIN IMMEDIATE`` on ``conn`` (its busy timeout off) once the other process's
-    write ends: asked again every 0.1 ms, backing off to 1 ms, the event loop running
+    write ends: asked again every 0.1 ms, backing off to 0.5 ms, the event loop running
     the worker's other requests in between (from SQLAlchemy's greenlet, where the
     "begin" hook runs). Past ``WRITER_WAIT_SECONDS`` the last refusal is raised: a
     database locked that long is answered 503, as the busy timeout's was."""

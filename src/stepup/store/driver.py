@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Executable
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+from sqlalchemy.exc import InvalidRequestError, MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
@@ -41,7 +41,7 @@ Processor = Callable[[Any], Any] | None
 class _Plan:
     """One statement compiled for one dialect and one set of parameter names."""
 
-    __slots__ = ("binds", "columns", "compiled", "order", "results", "row", "sql")
+    __slots__ = ("binds", "columns", "compiled", "order", "results", "row", "sources", "sql")
 
     def __init__(self, compiled: SQLCompiler) -> None:
         self.compiled = compiled
@@ -49,6 +49,11 @@ class _Plan:
         self.order: tuple[str, ...] = tuple(compiled.positiontup or ())
         procs: dict[str, Any] = dict(compiled._bind_processors)
         self.binds: tuple[Processor, ...] = tuple(procs.get(name) for name in self.order)
+        # Where each parameter's value comes from: what ``construct_params`` does per
+        # call, worked out once (the key given, else the bind's own value).
+        params = {name: bind for bind, name in compiled.bind_names.items()}
+        self.sources: tuple[tuple[str, str, bool, Any], ...] = tuple(
+            (params[n].key, n, params[n].required, params[n].value) for n in self.order)
         self.columns = compiled._result_columns
         # Result processors, made at the first run: a driver may pick them by the type
         # its cursor describes.
@@ -58,9 +63,18 @@ class _Plan:
             if self.columns else None)
 
     def args(self, params: dict[str, Any]) -> list[Any]:
-        values = self.compiled.construct_params(params)
-        return [v if p is None else p(v) for p, v in
-                zip(self.binds, (values[name] for name in self.order), strict=True)]
+        out = []
+        for (key, name, required, value), process in zip(self.sources, self.binds,
+                                                         strict=True):
+            if key in params:
+                value = params[key]
+            elif name in params:
+                value = params[name]
+            elif required:
+                raise InvalidRequestError(
+                    f"A value is required for bind parameter {key!r}", code="cd3x")
+            out.append(value if process is None else process(value))
+        return out
 
     def rows(self, cursor: Any, dialect: Dialect) -> list[tuple[Any, ...]]:
         make = self.row
@@ -128,7 +142,11 @@ def run(conn: Connection, statement: Executable, params: dict[str, Any]) -> Rows
         plan = found[1]
     if plan is None:
         return None
-    args = plan.args(params)
+    try:
+        args = plan.args(params)
+    except Exception as exc:  # a value missing: wrapped as the engine wraps it
+        conn._handle_dbapi_exception(exc, plan.sql, params, None, None)  # raises
+        raise
     dbapi_conn: Any = conn.connection.dbapi_connection
     # SQLite's own cursor where the connection is inline (store/sqlite_inline.py): it
     # never suspends, so this runs with or without a greenlet (``open_inline``).
@@ -168,6 +186,8 @@ def _plan(statement: Executable, names: tuple[str, ...], dialect: Dialect) -> _P
     compiled = statement.compile(dialect=dialect, column_keys=list(names))
     assert isinstance(compiled, SQLCompiler)
     if (any(not callable(p) for p in compiled._bind_processors.values())  # tuple binds
+            or compiled.escaped_bind_names
+            or any(bind.callable for bind in compiled.bind_names)
             or compiled.literal_execute_params or compiled.post_compile_params
             or compiled.insert_prefetch or compiled.update_prefetch
             or not compiled.positional or compiled.has_out_parameters):
