@@ -8,14 +8,15 @@ import base64
 import json
 import logging
 import os
-import weakref
+import sys
+import threading
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import anyio.to_thread
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from stepup import adapter
@@ -51,20 +52,59 @@ class Actor:
     via_ip: str | None = None
 
 
-# One limiter per event loop (a limiter's waiters belong to the loop they wait on).
-_cpu_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary())
+# How many steps of nice the threads that hash run below the thread that started them:
+# the lowest priority, as 10 left the unrelated write's p99 about twice as high. Raising
+# one's own nice needs no privilege. Nice ranks threads within their autogroup or cgroup,
+# usually StepUp's own processes: against other services the hashing keeps its share.
+CPU_NICE = 19
+
+
+class CpuPool:
+    """Threads for CPU-heavy work (argon2), one per CPU by default: a flood of password
+    checks queues here instead of starving the event loop (and every other request) of
+    CPU. Each thread lowers its own priority (on Linux a thread has a nice value of its
+    own), so a quick request that arrives mid-flood gets the CPU before the hashing does,
+    and with nothing else to run the hashing has all of it. Threads of their own, not
+    anyio's: those also send mail (delivery/smtp.py), which must not be slowed down.
+    Measured in bench/README.md ("An unrelated write during a password flood")."""
+
+    def __init__(self, size: int | None = None, nice: int = CPU_NICE) -> None:
+        self.size = size or os.cpu_count() or 1
+        self.nice = nice
+        self._executor: ThreadPoolExecutor | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def _threads(self) -> ThreadPoolExecutor:
+        # Made on first use, by the process that uses it: a forked worker makes its own.
+        with self._lock:
+            if self._executor is None or self._pid != os.getpid():
+                self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="stepup-cpu",
+                                                    initializer=self._lower_priority)
+                self._pid = os.getpid()
+            return self._executor
+
+    def _lower_priority(self) -> None:
+        # Elsewhere PRIO_PROCESS with a thread's id would name a process, or nothing.
+        if sys.platform != "linux" or self.nice <= 0:
+            return
+        try:
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid,
+                           min(19, os.getpriority(os.PRIO_PROCESS, tid) + self.nice))
+        except OSError:
+            pass  # not permitted here (a seccomp profile): the hashing keeps its priority
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads(), fn, *args)
+
+
+_cpu = CpuPool()
 
 
 async def run_cpu(fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn`` in a thread, at most one per CPU at a time: a flood of argon2 checks
-    then queues instead of starving the event loop (and every other request) of CPU.
-    Measured in bench/README.md ("An unrelated write during a password flood")."""
-    loop = asyncio.get_running_loop()
-    slots = _cpu_slots.get(loop)
-    if slots is None:
-        slots = _cpu_slots[loop] = anyio.CapacityLimiter(os.cpu_count() or 1)
-    return await anyio.to_thread.run_sync(lambda: fn(*args), limiter=slots)
+    """Run ``fn(*args)`` on the process's CPU threads (``CpuPool``)."""
+    return await _cpu.run(fn, *args)
 
 
 async def user_or_not_found(db: AsyncSession, user_id: str, *, app_id: str | None = None,
