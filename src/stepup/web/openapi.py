@@ -14,13 +14,14 @@ status listing every code (``x-codes``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, routing
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from starlette.routing import BaseRoute
 
 from stepup.domain.errors import DomainError
 from stepup.web import deps
@@ -303,12 +304,16 @@ def _examples(operation: dict[str, Any], examples: dict[str | int, Any]) -> None
             media["example"] = value
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, routes: Sequence[BaseRoute] | None = None) -> None:
+    """``app.openapi``, listing ``routes`` in their order (default: the app's, as
+    matched; app.py passes them as declared, before the busiest move first)."""
+    listed = None if routes is None else list(routes)
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = describe(secure(get_openapi(
                 title=app.title, version=app.version, description=app.description,
-                routes=app.routes), app))
+                routes=app.routes if listed is None else listed), app))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -23,14 +23,14 @@ from stepup.domain.policy import ACCOUNT_SCOPE, PIN_SCOPE
 from stepup.services import recovery, staff, support
 from stepup.services.staff import StaffAuth
 from stepup.services.support import PhoneOnFile
-from stepup.web import deps
+from stepup.web import deps, flat_routes
 from stepup.web.admin import login
 from stepup.web.admin.login import login_token, session_token, to_login
 from stepup.web.portal.plumbing import PageAnswer, checked, portal_router, status_for
 from stepup.web.portal.render import N_, Page, redirect
 
 router = portal_router(prefix="/admin", include_in_schema=False)
-router.include_router(login.router)
+flat_routes.include(router, login.router)  # plain routes: see web/flat_routes.py
 
 
 CHECK_LABELS = {

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from stepup.web import flat_routes
 from stepup.web.portal import (
     activity,
     auth,
@@ -21,6 +22,6 @@ router = APIRouter(include_in_schema=False)
 for _part in (auth.router, settings.router, enroll.router, manage.router, devices.router,
               passkeys.router, operations.router, recovery.router, activity.router,
               language.router, security.router, email_verification.router):
-    router.include_router(_part)
+    flat_routes.include(router, _part)  # plain routes: see web/flat_routes.py
 # The development outbox page (portal/dev.py) is included by app.py, outside production
 # only.
