@@ -211,7 +211,7 @@ class InlineConnection(aiosqlite.Connection):
 
 
 # How often a worker asks again for the write lock another process holds, and for how
-# long at most (then SQLite's busy handler, under the busy timeout, has the last word).
+# long at most (then the last refusal is raised: OperationalError, answered 503).
 WRITER_POLL_SECONDS = (0.0001, 0.0005)
 WRITER_WAIT_SECONDS = 30.0
 

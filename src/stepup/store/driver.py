@@ -41,19 +41,18 @@ Processor = Callable[[Any], Any] | None
 class _Plan:
     """One statement compiled for one dialect and one set of parameter names."""
 
-    __slots__ = ("binds", "columns", "compiled", "order", "results", "row", "sources", "sql")
+    __slots__ = ("binds", "columns", "results", "row", "sources", "sql")
 
     def __init__(self, compiled: SQLCompiler) -> None:
-        self.compiled = compiled
         self.sql = compiled.string
-        self.order: tuple[str, ...] = tuple(compiled.positiontup or ())
+        order = tuple(compiled.positiontup or ())
         procs: dict[str, Any] = dict(compiled._bind_processors)
-        self.binds: tuple[Processor, ...] = tuple(procs.get(name) for name in self.order)
+        self.binds: tuple[Processor, ...] = tuple(procs.get(name) for name in order)
         # Where each parameter's value comes from: what ``construct_params`` does per
         # call, worked out once (the key given, else the bind's own value).
         params = {name: bind for bind, name in compiled.bind_names.items()}
         self.sources: tuple[tuple[str, str, bool, Any], ...] = tuple(
-            (params[n].key, n, params[n].required, params[n].value) for n in self.order)
+            (params[n].key, n, params[n].required, params[n].value) for n in order)
         self.columns = compiled._result_columns
         # Result processors, made at the first run: a driver may pick them by the type
         # its cursor describes.
@@ -114,9 +113,6 @@ class Rows:
     def scalar_one(self) -> Any:
         return self.one()[0]
 
-    def scalar(self) -> Any:
-        return self._rows[0][0] if self._rows else None
-
 
 # (statement, dialect, parameter names) → plan, or None where the statement cannot take
 # this path. Keyed by the statement object: ``queries.core`` is given statements built
@@ -135,11 +131,11 @@ def run(conn: Connection, statement: Executable, params: dict[str, Any]) -> Rows
     key = (id(statement), dialect.name, names)
     found = _plans.get(key)
     if found is None:
-        plan = _plan(statement, names, dialect)
-        if len(_plans) < _MAX:
-            _plans[key] = (statement, plan)  # the statement kept, so its id stays its own
-    else:
-        plan = found[1]
+        if len(_plans) >= _MAX:
+            return None
+        found = _plans[key] = (statement, _plan(statement, names, dialect))  # the
+        # statement kept with its plan, so its id stays its own
+    plan = found[1]
     if plan is None:
         return None
     try:
