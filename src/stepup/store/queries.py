@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from stepup.domain.policy import MethodStatus
-from stepup.store import driver
+from stepup.store import driver, loaded
 from stepup.store.models import (
     PORTAL_APP_ID,
     ApiKey,
@@ -86,17 +86,23 @@ async def get_user(db: AsyncSession, user_id: str) -> User | None:
     return await db.get(User, user_id)
 
 
-_USER_AND_METHOD = (select(User, Method)
-                    .outerjoin(Method, (Method.user_id == User.id) & (Method.type == _P("type")))
-                    .where(User.id == _P("user_id")))
+_USER_AND_METHOD = (select(_users, _methods)
+                    .outerjoin(_methods, (_methods.c.user_id == _users.c.id)
+                               & (_methods.c.type == _P("type")))
+                    .where(_users.c.id == _P("user_id")))
 
 
 async def get_user_and_method(db: AsyncSession, user_id: str, method_type: str
                               ) -> tuple[User | None, Method | None]:
-    """The user and their method of this type, in one query."""
-    row = (await db.execute(_USER_AND_METHOD, {"user_id": user_id, "type": method_type})
+    """The user and their method of this type, in one query (read as Core and made
+    persistent in ``db``: store/loaded.py)."""
+    row = (await core(db, _USER_AND_METHOD, {"user_id": user_id, "type": method_type})
            ).first()
-    return (None, None) if row is None else (row[0], row[1])
+    if row is None:
+        return None, None
+    split = loaded.columns(User)
+    return (loaded.persistent(db, User, row[:split]),
+            loaded.persistent(db, Method, row[split:]))
 
 
 _USER_BY_EMAIL = select(User).where(User.app_id == _P("app_id"), User.email == _P("email"))
