@@ -129,7 +129,7 @@ async def test_full_journey_request_check_approve_wait_reset(start_stack) -> Non
     with pytest.raises(ValidationFailed):
         await recovery.file_request(rt, USER_IP, lt, "help", {"channel": "email"})
     req = await recovery.file_request(rt, USER_IP, lt, "My phone was stolen; no backup codes.",
-                                      {"channel": "phone", "phone": "+44 7700 900123",
+                                      {"channel": "phone", "phone": "+44 7400 123456",
                                        "best_time": "evenings"})
     assert req.status == "requested"
     with pytest.raises(Conflict):  # one open request per account

@@ -288,7 +288,7 @@ async def test_support_sees_the_number_on_file_when_asking_and_it_is_audited(
     await enable_sms(client, runtime)  # the verified phone: the number on file
     await log_out(client)
     # Whoever files the request gives a number of their choosing: not the one on file.
-    await _file_request(client, channel="phone", phone="+44 7700 900123")
+    await _file_request(client, channel="phone", phone="+44 7400 123456")
     agent = await create_staff(runtime, "agent@example.com", "support")
     page = new_client()
     await staff_log_in(page, agent, clock)

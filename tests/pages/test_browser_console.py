@@ -75,7 +75,7 @@ def _scene(settings: Settings, base: str) -> Scene:
                 r = await submit(user, html, "/login/recovery",
                                  description="I lost my phone on the train, and the backup "
                                              "codes were in the same bag.",
-                                 channel="phone", phone="+44 7700 900123",
+                                 channel="phone", phone="+44 7400 123456",
                                  best_time="weekdays after six in the evening")
                 redirected_to(r, "/login/recovery?filed=1")
             async with httpx.AsyncClient(base_url=base) as other:

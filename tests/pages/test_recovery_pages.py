@@ -3,7 +3,11 @@ up methods again, the recovery request form, and the cancel link."""
 
 from __future__ import annotations
 
+import html as htmllib
+import re
+
 import httpx
+import pytest
 
 from stepup.domain.clock import FrozenClock
 from stepup.services import recovery
@@ -60,7 +64,7 @@ async def test_recovery_request_form_and_status(client: httpx.AsyncClient,
                                                    "channel": "email"})
     assert r.status_code == 403  # no CSRF token
     r = await submit(client, html, "/login/recovery", description="Lost my phone entirely.",
-                     channel="phone", phone="+44 7700 900123", best_time="mornings")
+                     channel="phone", phone="+44 7400 123456", best_time="mornings")
     redirected_to(r, "/login/recovery?filed=1")
     html = await get(client, "/login/recovery?filed=1")
     assert "Your request was sent." in html and "Support has your request" in html
@@ -97,3 +101,45 @@ async def test_recovery_pages_in_russian(client: httpx.AsyncClient, clock: Froze
     assert "Не можете воспользоваться ни одним способом?" in html
     html = await get(client, "/login/recovery")
     assert "Что случилось?" in html
+
+
+def _phone_input(html: str) -> str:
+    m = re.search(r'<input id="phone"[^>]*>', html)
+    assert m, "no phone field"
+    return m.group(0)
+
+
+@pytest.mark.parametrize(("language", "example", "refusals"), [
+    ("en", "+44 7400 123456", [("+44 7700", "The number is too short"),
+                               ("+999 1234567", "The country code is unknown"),
+                               ("call my office", "This is not a phone number"),
+                               ("+44 7700 900123", "This is not a valid phone number")]),
+    ("ru", "+7 912 345-67-89", [("+7 916", "Номер слишком короткий"),
+                                ("+999 1234567", "Такого кода страны нет")]),
+])
+async def test_the_phone_field_shows_an_example_and_says_why_a_number_is_refused(
+        client: httpx.AsyncClient, clock: FrozenClock, language: str, example: str,
+        refusals: list[tuple[str, str]]) -> None:
+    await _at_second_factor(client, clock, language)
+    html = await get(client, f"/login/second-factor?lang={language}")
+    html = await get(client, "/login/recovery")
+    field = _phone_input(html)
+    assert f'placeholder="{example}"' in field and 'aria-describedby="phone-hint"' in field
+    assert htmllib.escape(example) in html.split('id="phone-hint">')[1].split("</p>")[0]
+    typed = {"description": "Lost my phone entirely.", "channel": "phone",
+             "best_time": "mornings, after 9"}
+    for phone, says in refusals:
+        page = check(await submit(client, html, "/login/recovery", phone=phone, **typed), 422)
+        error = re.search(r'<p class="field-error" id="phone-error">([^<]+)</p>', page)
+        assert error and htmllib.unescape(error.group(1)).startswith(says), page
+        field = _phone_input(page)
+        assert 'aria-invalid="true"' in field
+        assert 'aria-describedby="phone-hint phone-error"' in field
+        # Nothing typed is lost.
+        assert f'value="{htmllib.escape(phone)}"' in field
+        assert ">Lost my phone entirely.</textarea>" in page
+        assert re.search(r'value="phone" checked', page)
+        assert 'value="mornings, after 9"' in page
+    # The example itself, as shown, is accepted.
+    r = await submit(client, html, "/login/recovery", phone=example, **typed)
+    redirected_to(r, "/login/recovery?filed=1")

@@ -70,18 +70,11 @@ def _allows(allow: list[str] | None, country_code: int | None, region: str | Non
     return str(country_code) in names or (region is not None and region in names)
 
 
-def normalise_phone(raw: str, *, default_region: str | None = None,
-                    allowed_regions: list[str] | None = None, allow: list[str] | None = None,
-                    field: str = "phone") -> str:
-    """E.164 form of a mobile number, or ``ValidationFailed`` naming the field and, as its
-    situation, why the number is refused: not a number, not in international form, an
-    unknown country code, too short, too long, not a valid number, premium-rate, a
-    satellite network, an SMS-fraud country, not a mobile, a country not allowed.
-
-    ``allowed_regions``: the only regions accepted (empty: all); ``allow``: regions or
-    calling codes that lift the default refusal of the international networks and of
-    ``REFUSED_COUNTRIES``. Premium-rate and shared-cost numbers are always refused.
-    """
+def _valid_number(raw: str, *, default_region: str | None, field: str
+                  ) -> phonenumbers.PhoneNumber:
+    """``raw`` read as a number that exists (of any line), or ``ValidationFailed`` with
+    why not: not a number, not in international form, an unknown country code, too
+    short, too long, not a valid number."""
     text = (raw or "").strip()
     international = text.startswith("+")
     try:
@@ -95,6 +88,38 @@ def normalise_phone(raw: str, *, default_region: str | None = None,
         raise ValidationFailed(situation=_LENGTH_REASONS[possible], field=field)
     if not phonenumbers.is_valid_number(number):
         raise ValidationFailed(situation="phone", field=field)
+    return number
+
+
+# What a number to call may be written with besides digits: phonenumbers would read
+# letters as a keypad's ("0800-FLOWERS"), and a sentence is not a number.
+_CALL_MARKS = frozenset("+-(). /")
+
+
+def check_call_number(raw: str, *, default_region: str | None = None,
+                      field: str = "phone") -> None:
+    """A number a person can be called back on — any line (fixed, mobile, VoIP), unlike
+    a code's destination — or ``ValidationFailed`` with the same reasons as
+    ``normalise_phone`` gives for a number it cannot read or that does not exist."""
+    text = (raw or "").strip()
+    if text and not all(c.isdigit() or c in _CALL_MARKS for c in text):
+        raise ValidationFailed(situation="phone_not_number", field=field)
+    _valid_number(text, default_region=default_region, field=field)
+
+
+def normalise_phone(raw: str, *, default_region: str | None = None,
+                    allowed_regions: list[str] | None = None, allow: list[str] | None = None,
+                    field: str = "phone") -> str:
+    """E.164 form of a mobile number, or ``ValidationFailed`` naming the field and, as its
+    situation, why the number is refused: not a number, not in international form, an
+    unknown country code, too short, too long, not a valid number, premium-rate, a
+    satellite network, an SMS-fraud country, not a mobile, a country not allowed.
+
+    ``allowed_regions``: the only regions accepted (empty: all); ``allow``: regions or
+    calling codes that lift the default refusal of the international networks and of
+    ``REFUSED_COUNTRIES``. Premium-rate and shared-cost numbers are always refused.
+    """
+    number = _valid_number(raw, default_region=default_region, field=field)
     kind = phonenumbers.number_type(number)
     if kind in _PAID_TYPES:
         raise ValidationFailed(situation="phone_premium", field=field)

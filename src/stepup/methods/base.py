@@ -211,6 +211,17 @@ class HoldsSeveralCredentials(Protocol):
 
 
 @runtime_checkable
+class ChecksDestination(Protocol):
+    """An ability: the destination a set-up names (a phone number, an e-mail address)
+    can be checked on its own, before the PIN is asked — the very check
+    ``begin_enrollment`` makes, with nothing sent or written."""
+
+    def destination(self, ctx: MethodContext, user: User, params: dict[str, Any]) -> str:
+        """The destination in its stored form, or ``ValidationFailed`` saying why not."""
+        ...
+
+
+@runtime_checkable
 class ShowsSetupAgain(Protocol):
     """An ability: the set-up of a *pending* enrollment (a TOTP key and QR code) can be
     shown again, so that a mistyped code does not start it over with a new secret —

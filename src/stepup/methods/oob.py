@@ -67,7 +67,7 @@ class OobMethod:
 
     # --- destinations ------------------------------------------------------------------
 
-    def _destination(self, ctx: MethodContext, user: User, params: dict[str, Any]) -> str:
+    def destination(self, ctx: MethodContext, user: User, params: dict[str, Any]) -> str:
         s = ctx.settings
         if self.type == "email":
             return destinations.normalise_email_address(params.get("email") or user.email)
@@ -111,7 +111,7 @@ class OobMethod:
 
     async def begin_enrollment(self, ctx: MethodContext, user: User, params: dict[str, Any]
                                ) -> EnrollmentStart:
-        destination = self._destination(ctx, user, params)
+        destination = self.destination(ctx, user, params)
         row = await pending_row(ctx, user, self.type,
                                 already_enabled="This method is already enabled. Disable it first.")
         ctx.destinations.put(row, destination)

@@ -10,6 +10,7 @@ second code is asked — it is audited as a switch and told in the enable notice
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +23,7 @@ from stepup.domain.errors import (
     MethodNotEnabled,
     MethodRequired,
     NotFound,
+    RateLimited,
     ValidationFailed,
 )
 from stepup.domain.policy import (
@@ -32,7 +34,13 @@ from stepup.domain.policy import (
     initial_protects,
 )
 from stepup.methods import registry
-from stepup.methods.base import ChallengeSent, EnrollmentStart, IssuesCodeSets, MethodView
+from stepup.methods.base import (
+    ChallengeSent,
+    ChecksDestination,
+    EnrollmentStart,
+    IssuesCodeSets,
+    MethodView,
+)
 from stepup.services import audit, challenges, devices, notifications
 from stepup.services.runtime import Actor, Runtime, user_or_not_found
 from stepup.services.verification import check_code, check_pin, prepare
@@ -179,6 +187,38 @@ async def begin_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type:
         await challenges.deliver(rt, actor, user_id, method_type, start.challenge,
                                  Purpose.enroll(method_type).value, drop_pending=True)
     return start
+
+
+# How many destinations one account may have checked in an hour (check_destination):
+# far more than a person mistyping a number needs, too few to make the page a free
+# number-validation service.
+DESTINATION_CHECKS_PER_HOUR = 30
+
+
+async def check_destination(rt: Runtime, user_id: str, method_type: str,
+                            params: dict[str, Any]) -> str:
+    """Whether the set-up of ``method_type`` would accept the destination ``params``
+    name — the check ``begin_enrollment`` makes, before the PIN is asked: the
+    destination in its stored form, or ``ValidationFailed`` saying why not. Nothing is
+    sent, and nothing is read but the number itself: the answer says nothing about any
+    account, this one's or another's. Counted per account (``RateLimited`` over
+    ``DESTINATION_CHECKS_PER_HOUR`` in an hour); ``NotFound`` for a method whose
+    destination is not typed in."""
+    method = registry.get(method_type)
+    if not isinstance(method, ChecksDestination):
+        raise NotFound(f"The method '{method_type}' has no destination to check.")
+    now = rt.clock.now()
+    window = now.replace(minute=0, second=0, microsecond=0)
+    async with rt.db() as db:
+        user = await user_or_not_found(db, user_id)
+        if await queries.rate_hit(db, f"destination-checks:{user.id}",
+                                  window) > DESTINATION_CHECKS_PER_HOUR:
+            await db.rollback()
+            retry = int((window + timedelta(hours=1) - now).total_seconds()) + 1
+            raise RateLimited("Too many destinations checked: try again later.",
+                              retry_after=retry)
+        await db.commit()  # counted, whatever the answer
+        return method.destination(rt.method_context(db), user, params)
 
 
 async def confirm_enrollment(rt: Runtime, actor: Actor, user_id: str, method_type: str,

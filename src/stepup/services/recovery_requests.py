@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepup.domain.destinations import check_call_number
 from stepup.domain.errors import (
     NotAuthenticated,
     NotFound,
@@ -47,7 +48,6 @@ DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 2000
 PHONE_MAX, BEST_TIME_MAX = 40, 200
 # How a request was filed, kept in its ``contact`` and in its audit event.
 VIA_PAGES, VIA_API = "pages", "api"
-_PHONE_MARKS = frozenset("+-(). /")
 
 
 # --- the cancel link ---------------------------------------------------------------------
@@ -84,23 +84,25 @@ def clean_description(text: str, minimum: int = DESCRIPTION_MIN) -> str:
     return description
 
 
-def _looks_like_phone(phone: str) -> bool:
-    # Support calls this number back, so any line will do (not only a mobile), in
-    # whatever form the user wrote it; but it must be a number, not a sentence.
-    digits = sum(c.isdigit() for c in phone)
-    return 6 <= digits <= 15 and all(c.isdigit() or c in _PHONE_MARKS for c in phone)
+def clean_contact(contact: dict[str, Any], default_region: str | None = None
+                  ) -> dict[str, Any]:
+    """How support should contact the user: ``{channel, phone, best_time}``.
 
-
-def clean_contact(contact: dict[str, Any]) -> dict[str, Any]:
-    """How support should contact the user: ``{channel, phone, best_time}``."""
+    Support calls the number back, so any line will do (not only a mobile), kept in
+    whatever form the user wrote it; but it must be a number that exists, and a refusal
+    says why as the set-up's does (too short, unknown country code, …). A number without
+    its country code is read in ``default_region`` (STEPUP_DEFAULT_PHONE_REGION), if
+    any."""
     channel = str(contact.get("channel") or "email")
     if channel not in CONTACT_CHANNELS:
         raise ValidationFailed(situation="recovery_channel", field="channel")
     phone = " ".join(str(contact.get("phone") or "").split())
     if channel == "phone" and not phone:
         raise ValidationFailed(situation="recovery_phone", field="phone")
-    if phone and (len(phone) > PHONE_MAX or not _looks_like_phone(phone)):
-        raise ValidationFailed(situation="phone", field="phone")
+    if len(phone) > PHONE_MAX:
+        raise ValidationFailed(situation="phone_long", field="phone")
+    if phone:
+        check_call_number(phone, default_region=default_region)
     best_time = str(contact.get("best_time") or "").strip()[:BEST_TIME_MAX]
     return {"channel": channel, "phone": phone or None, "best_time": best_time or None}
 
@@ -186,7 +188,8 @@ async def _file(rt: Runtime, actor: Actor, find_user: FindUser, description: str
 async def file_request(rt: Runtime, actor: Actor, login_token: str, description: str,
                        contact: dict[str, Any]) -> RecoveryRequest:
     """StepUp's own pages: the login token proves the password."""
-    clean_text, clean = clean_description(description), clean_contact(contact)
+    clean_text = clean_description(description)
+    clean = clean_contact(contact, rt.settings.default_phone_region)
     return await _file(rt, actor, lambda db: _flow_user(rt, db, login_token), clean_text,
                        clean, VIA_PAGES)
 
@@ -195,7 +198,8 @@ async def file_for_user(rt: Runtime, actor: Actor, user_id: str, description: st
                         contact: dict[str, Any]) -> RecoveryRequest:
     """A portal, after its own identity check of its user (``actor``: the app's call on
     the end user's behalf). The portal forwards what its user wrote, however short."""
-    clean_text, clean = clean_description(description, minimum=1), clean_contact(contact)
+    clean_text = clean_description(description, minimum=1)
+    clean = clean_contact(contact, rt.settings.default_phone_region)
     return await _file(rt, actor, lambda db: user_or_not_found(db, user_id, app_id=actor.app_id),
                        clean_text, clean, VIA_API)
 

@@ -21,15 +21,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi.responses import Response
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
 
 from stepup.domain.destinations import example_phone
-from stepup.domain.errors import DomainError
+from stepup.domain.errors import (
+    DomainError,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    ValidationFailed,
+)
 from stepup.domain.refusals import held
 from stepup.methods import registry
 from stepup.methods.base import EnrollmentBody, IssuesCodeSets, MethodView
 from stepup.services import methods, pending_setup
-from stepup.web import deps
+from stepup.web import deps, problems
 from stepup.web.portal.plumbing import (
     AvailableMethod,
     CodeSetMethod,
@@ -42,7 +49,13 @@ from stepup.web.portal.plumbing import (
     refused,
 )
 from stepup.web.portal.protects import choice, chosen, protection_sentence
-from stepup.web.portal.render import Page, destination_field, redirect
+from stepup.web.portal.render import (
+    Page,
+    destination_field,
+    form_data,
+    logged_in,
+    redirect,
+)
 
 router = portal_router()
 
@@ -197,6 +210,41 @@ async def _oob_enable(page: UserPage, method_type: str, form: Mapping[str, str])
         lambda r: _oob_start_form(page, method_type, value=value, errors={
             _error_field(r.error, field): page.send_error(r.error)}, status_code=r.status))
     return await oob_code_page(page, method_type, **start.body.page_context())
+
+
+@router.post("/settings/methods/{method_type}/check-number")
+async def check_number(request: Request, method_type: str) -> Response:
+    """Would step 1 accept this phone number? portal.js asks before it sends the form,
+    so that a refused number is told while the PIN is still in its field (the server
+    never writes a PIN back into a page). The form carries the CSRF token and the
+    number, never the PIN. ``{"accepted": true}``, or ``{"accepted": false, "field",
+    "reason", "message"}`` with the reason step 1 would show; refused otherwise with a
+    problem document (not signed in, no CSRF token, not a method that sends to a phone,
+    too many checks), and the script then sends the form as it is."""
+    page = await logged_in(request)
+    if page is None or page.user is None:
+        return _problem(page or Page(request), NotAuthenticated())
+    form = await form_data(request)
+    try:
+        page.check_csrf(form.get("csrf_token"))
+    except Forbidden as err:
+        return _problem(page, err)
+    if not registry.is_available(method_type) or destination_field(method_type) != "phone":
+        return _problem(page, NotFound("There is no such method."))
+    try:
+        await methods.check_destination(page.rt, page.user.id, method_type,
+                                        {"phone": form.get("phone", "").strip()})
+    except ValidationFailed as err:
+        return JSONResponse({"accepted": False, "field": "phone", "reason": err.situation,
+                             "message": page.send_error(err)},
+                            headers={"Content-Language": page.lang})
+    except DomainError as err:
+        return _problem(page, err)
+    return JSONResponse({"accepted": True})
+
+
+def _problem(page: Page, err: DomainError) -> Response:
+    return problems.from_domain(err, page.error_message(err), language=page.lang)
 
 
 @router.get("/settings/methods/{method_type}/confirm")

@@ -22,6 +22,7 @@ from stepup.services import recovery, recovery_requests
 from stepup.store.models import RecoveryRequest
 from stepup.web import deps
 from stepup.web.portal.auth import login_expired, login_token
+from stepup.web.portal.enroll import phone_example
 from stepup.web.portal.plumbing import (
     VisitorForm,
     VisitorPage,
@@ -75,6 +76,7 @@ def _form(page: Page, *, values: dict[str, str] | None = None,
     return page.render("recovery/request.html", status_code=status_code,
                        title=page._("Can't use any of your methods?"),
                        values=values or {"channel": "email"}, errors=errors or {},
+                       phone_example=phone_example(page),
                        cooldown=cooldown_text(page, wait) if wait else None)
 
 

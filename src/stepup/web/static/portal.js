@@ -150,6 +150,62 @@
     });
   }
 
+  // Step 1 of a set-up that sends codes to a phone (form[data-check-number]): the number
+  // is checked before the form is sent, so that a refused one is told while the PIN is
+  // still in its field, as typed — the server never writes a PIN back into a page. Only
+  // the number and the CSRF token go to the check, never the PIN. The reason is shown
+  // where the server shows it (#phone-error, in the live region #phone-error-live), with
+  // aria-invalid and aria-describedby as the server sets them, and the focus goes back
+  // to the number. Any other answer (accepted, a refusal of the check itself, no
+  // network) sends the form as it is, and the server checks everything again.
+  function checkNumber(form) {
+    var url = form.getAttribute("data-check-number");
+    var input = form.querySelector("input[name=phone]");
+    var token = form.querySelector("input[name=csrf_token]");
+    var live = document.getElementById("phone-error-live");
+    if (!url || !input || !token || !live || !window.fetch || !window.URLSearchParams) {
+      return;
+    }
+    var asking = false;
+    var send = function () { HTMLFormElement.prototype.submit.call(form); };
+    var refuse = function (message) {
+      var error = document.getElementById("phone-error");
+      if (!error) {
+        error = document.createElement("p");
+        error.className = "field-error";
+        error.id = "phone-error";
+        live.appendChild(error);
+      }
+      error.textContent = message;
+      input.setAttribute("aria-invalid", "true");
+      var described = (input.getAttribute("aria-describedby") || "").split(/\s+/);
+      if (described.indexOf("phone-error") < 0) {
+        described.push("phone-error");
+        input.setAttribute("aria-describedby", described.join(" ").trim());
+      }
+      input.focus();
+    };
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (asking) { return; }
+      asking = true;
+      var body = new URLSearchParams();
+      body.set("csrf_token", token.value);
+      body.set("phone", input.value);
+      fetch(url, { method: "POST", body: body, credentials: "same-origin",
+                   headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (answer) {
+          asking = false;
+          if (answer && answer.accepted === false && answer.message) {
+            refuse(String(answer.message));
+          } else {
+            send();
+          }
+        }, function () { asking = false; send(); });
+    });
+  }
+
   // The browser's time zone (an IANA name such as "Europe/Berlin") in the `tz` cookie, so
   // the server can show times in it (the activity page); the server checks the name
   // against the tz database and falls back to UTC, saying so. A page drawn without the
@@ -171,6 +227,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     timeZone();
     document.querySelectorAll("input[data-passkey]").forEach(passkey);
+    document.querySelectorAll("form[data-check-number]").forEach(checkNumber);
     document.querySelectorAll("[data-countdown]").forEach(countdown);
     document.querySelectorAll("[data-js-only]").forEach(function (el) {
       el.hidden = false;
