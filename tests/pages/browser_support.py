@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,7 @@ import uvicorn
 
 from stepup.config import Settings
 from stepup.domain.clock import SystemClock
+from stepup.i18n import gettext
 from stepup.web.app import create_app
 from tests.conftest import _wipe
 from tests.pages.helpers import PASSWORD, PIN
@@ -44,6 +45,20 @@ BROWSER = [
 #: A phone's browser context: ``browser.new_context(**PHONE_CONTEXT)``.
 PHONE_CONTEXT: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "is_mobile": True,
                                  "has_touch": True, "device_scale_factor": 2}
+
+#: The browser's locale for a page language: ``browser.new_context(locale=LOCALES[lang])``.
+LOCALES = {"en": "en-GB", "ru": "ru-RU"}
+
+
+def words(lang: str) -> Callable[..., str]:
+    """``_ = words(lang)``: ``_("Verify")`` is what the pages say for "Verify" in
+    ``lang``, from the catalogue they use, so that one journey's text selectors serve
+    both languages; ``_("Codes are sent to %(to)s.", to=masked)`` fills the blanks."""
+    def _(message: str, **values: str) -> str:
+        text = gettext(lang, message)
+        return text % values if values else text
+    return _
+
 
 # The words of the sign-up and login forms: filling them by their labels checks them too.
 _WORDS = {
