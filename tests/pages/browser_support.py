@@ -21,7 +21,7 @@ import uvicorn
 
 from stepup.config import Settings
 from stepup.domain.clock import SystemClock
-from stepup.i18n import gettext
+from stepup.i18n import gettext, translations
 from stepup.web.app import create_app
 from tests.conftest import _wipe
 from tests.pages.helpers import PASSWORD, PIN
@@ -53,9 +53,13 @@ LOCALES = {"en": "en-GB", "ru": "ru-RU"}
 def words(lang: str) -> Callable[..., str]:
     """``_ = words(lang)``: ``_("Verify")`` is what the pages say for "Verify" in
     ``lang``, from the catalogue they use, so that one journey's text selectors serve
-    both languages; ``_("Codes are sent to %(to)s.", to=masked)`` fills the blanks."""
-    def _(message: str, **values: str) -> str:
-        text = gettext(lang, message)
+    both languages; ``_("Codes are sent to %(to)s.", to=masked)`` fills the blanks, and
+    ``_("%(num)d day", "%(num)d days", num=30)`` takes the plural form ``num`` asks for."""
+    def _(message: str, plural: str | None = None, **values: object) -> str:
+        if plural is None:
+            text = gettext(lang, message)
+        else:
+            text = translations(lang).ngettext(message, plural, int(str(values["num"])))
         return text % values if values else text
     return _
 
