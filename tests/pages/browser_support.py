@@ -24,7 +24,9 @@ from stepup.domain.clock import SystemClock
 from stepup.i18n import gettext, translations
 from stepup.web.app import create_app
 from tests.conftest import _wipe
+from tests.pages.axe import assert_axe_clean
 from tests.pages.helpers import PASSWORD, PIN
+from tests.pages.latin import english_in
 from tests.support.server import free_port
 
 if TYPE_CHECKING:
@@ -147,6 +149,21 @@ class ConsoleProblems(list[str]):
         refusal = self._refusals and "status of 4" in msg.text
         if "Content Security Policy" in msg.text or (msg.type == "error" and not refusal):
             self.append(f"{msg.type}: {msg.text}")
+
+
+#: The test server's issuer ("StepUp Test"), which the header and the app's entry show.
+ISSUER_NAMES = frozenset({"Test"})
+
+
+def assert_russian(page: Page, label: str, names: frozenset[str] = frozenset()) -> None:
+    """The page is in Russian, axe finds nothing (at its width and the other one), and
+    its main text has no English word but for the issuer's and ``names``."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("html")).to_have_attribute("lang", "ru")
+    assert_axe_clean(page, label)
+    english = english_in(page.locator("main").inner_html(), ISSUER_NAMES | names)
+    assert not english, f"English in the Russian page «{label}» ({page.url}): {english}"
 
 
 def sign_up(page: Page, email: str, *, base: str | None = None, lang: str | None = None,
