@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,9 +21,12 @@ import uvicorn
 
 from stepup.config import Settings
 from stepup.domain.clock import SystemClock
+from stepup.i18n import gettext, translations
 from stepup.web.app import create_app
 from tests.conftest import _wipe
+from tests.pages.axe import assert_axe_clean
 from tests.pages.helpers import PASSWORD, PIN
+from tests.pages.latin import english_in
 from tests.support.server import free_port
 
 if TYPE_CHECKING:
@@ -44,6 +47,24 @@ BROWSER = [
 #: A phone's browser context: ``browser.new_context(**PHONE_CONTEXT)``.
 PHONE_CONTEXT: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "is_mobile": True,
                                  "has_touch": True, "device_scale_factor": 2}
+
+#: The browser's locale for a page language: ``browser.new_context(locale=LOCALES[lang])``.
+LOCALES = {"en": "en-GB", "ru": "ru-RU"}
+
+
+def words(lang: str) -> Callable[..., str]:
+    """``_ = words(lang)``: ``_("Verify")`` is what the pages say for "Verify" in
+    ``lang``, from the catalogue they use, so that one journey's text selectors serve
+    both languages; ``_("Codes are sent to %(to)s.", to=masked)`` fills the blanks, and
+    ``_("%(num)d day", "%(num)d days", num=30)`` takes the plural form ``num`` asks for."""
+    def _(message: str, plural: str | None = None, **values: object) -> str:
+        if plural is None:
+            text = gettext(lang, message)
+        else:
+            text = translations(lang).ngettext(message, plural, int(str(values["num"])))
+        return text % values if values else text
+    return _
+
 
 # The words of the sign-up and login forms: filling them by their labels checks them too.
 _WORDS = {
@@ -128,6 +149,21 @@ class ConsoleProblems(list[str]):
         refusal = self._refusals and "status of 4" in msg.text
         if "Content Security Policy" in msg.text or (msg.type == "error" and not refusal):
             self.append(f"{msg.type}: {msg.text}")
+
+
+#: The test server's issuer ("StepUp Test"), which the header and the app's entry show.
+ISSUER_NAMES = frozenset({"Test"})
+
+
+def assert_russian(page: Page, label: str, names: frozenset[str] = frozenset()) -> None:
+    """The page is in Russian, axe finds nothing (at its width and the other one), and
+    its main text has no English word but for the issuer's and ``names``."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("html")).to_have_attribute("lang", "ru")
+    assert_axe_clean(page, label)
+    english = english_in(page.locator("main").inner_html(), ISSUER_NAMES | names)
+    assert not english, f"English in the Russian page «{label}» ({page.url}): {english}"
 
 
 def sign_up(page: Page, email: str, *, base: str | None = None, lang: str | None = None,

@@ -170,10 +170,12 @@ def test_russian_pages_and_a_refused_pin(server: str) -> None:
     assert problems == []
 
 
-def test_email_codes_enable_and_log_in(quick_server: str) -> None:
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_email_codes_enable_and_log_in(quick_server: str, lang: str) -> None:
     from playwright.sync_api import Page, expect
 
     server = quick_server
+    _ = chromium.words(lang)
     email = f"mail-{uuid.uuid4().hex[:8]}@example.com"
     masked = "m***@example.com"
     problems = chromium.ConsoleProblems(refusals=True)  # an early resend answers 429 on purpose
@@ -181,7 +183,10 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
     # The account's address also gets security notices ("e-mail codes were enabled",
     # "a new device"), sent by a background loop whenever it runs: read and count only
     # the code messages, never "the newest message" or "all messages".
-    code_line = re.compile(r"\b(\d{6}) is your security code\b")
+    line = re.escape(_("%(issuer)s: %(code)s is your security code %(what)s."))
+    code_line = re.compile(line.replace(re.escape("%(code)s"), r"(\d{6})")
+                           .replace(re.escape("%(issuer)s"), ".*?")
+                           .replace(re.escape("%(what)s"), ".*?"))
 
     def code_for(page: Page) -> str:
         r = page.request.get(f"{server}/api/v1/dev/outbox", params={"to": email})
@@ -191,88 +196,106 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
         return codes[0]
 
     with chromium.launched() as browser:
-        context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+        context = browser.new_context(viewport={"width": 1100, "height": 900},
+                                      locale=chromium.LOCALES[lang])
         page = chromium.new_page(context, problems)
-        chromium.sign_up(page, email, base=server)
+        chromium.sign_up(page, email, base=server, lang=lang)
+        expect(page.locator("html")).to_have_attribute("lang", lang)
 
         # Step 1: the address (the account's, filled in) and the PIN.
-        page.locator("#method-email").get_by_role("link", name="Enable").click()
-        expect(page.get_by_label("E-mail address")).to_have_value(email)
-        expect(page.get_by_label("PIN")).to_be_focused()
-        page.get_by_label("PIN").fill(PIN)
-        assert_axe_clean(page, "e-mail codes set-up: address and PIN")
-        page.screenshot(path=str(chromium.ARTIFACTS / "email-enable-step1.png"), full_page=True)
-        page.get_by_role("button", name="Send", exact=True).click()
+        page.click("#method-email a[href$='/email/enable']")
+        expect(page.get_by_label(_("E-mail address"), exact=True)).to_have_value(email)
+        expect(page.get_by_label(_("PIN"), exact=True)).to_be_focused()
+        page.get_by_label(_("PIN"), exact=True).fill(PIN)
+        assert_axe_clean(page, f"e-mail codes set-up: address and PIN ({lang})")
+        page.screenshot(path=str(chromium.ARTIFACTS / f"email-enable-step1-{lang}.png"),
+                        full_page=True)
+        page.get_by_role("button", name=_("Send"), exact=True).click()
 
         # Step 2: the code, with Resend counting down.
-        expect(page.get_by_role("status")).to_contain_text(f"We sent a code to {masked}.")
+        expect(page.get_by_role("status")).to_contain_text(
+            _("We sent a code to %(to)s.", to=masked))
         resend = page.locator("button[data-countdown]")
         expect(resend).to_be_disabled()
-        expect(resend).to_have_text(re.compile(r"Resend code in 0:0[1-4]"))
-        assert_axe_clean(page, "e-mail codes set-up: the code, Resend counting down")
-        page.screenshot(path=str(chromium.ARTIFACTS / "email-enable-step2.png"), full_page=True)
+        expect(resend).to_have_text(re.compile(
+            re.escape(_("Resend code in %(time)s", time="0:0")) + "[1-4]"))
+        assert_axe_clean(page, f"e-mail codes set-up: the code, Resend counting down ({lang})")
+        page.screenshot(path=str(chromium.ARTIFACTS / f"email-enable-step2-{lang}.png"),
+                        full_page=True)
         expect(resend).to_be_enabled(timeout=8000)
-        expect(resend).to_have_text("Resend code")
-        page.get_by_label("Security code").fill(code_for(page))
-        page.get_by_role("button", name="Verify").click()
+        expect(resend).to_have_text(_("Resend code"))
+        assert_axe_clean(page, f"e-mail codes set-up: Resend enabled again ({lang})")
+        page.get_by_label(_("Security code"), exact=True).fill(code_for(page))
+        page.get_by_role("button", name=_("Verify")).click()
         page.wait_for_url("**/settings/methods?done=enabled&method=email")
         section = page.locator("#method-email")
-        expect(section.locator(".badge")).to_have_text("Enabled")
-        expect(section).to_contain_text(f"Codes are sent to {masked}")
-        assert_axe_clean(page, "methods, e-mail codes enabled")
-        page.screenshot(path=str(chromium.ARTIFACTS / "methods-email-enabled.png"), full_page=True)
+        expect(section.locator(".badge")).to_have_text(_("Enabled"))
+        expect(section).to_contain_text(_("Codes are sent to %(to)s.", to=masked))
+        assert_axe_clean(page, f"methods, e-mail codes enabled ({lang})")
+        page.screenshot(path=str(chromium.ARTIFACTS / f"methods-email-enabled-{lang}.png"),
+                        full_page=True)
 
         # Backup codes too, so that the login page has a channel to choose.
-        page.locator("#method-backup_codes").get_by_role("link", name="Enable").click()
-        page.get_by_label("PIN").fill(PIN)
-        page.get_by_role("button", name="Verify").click()
-        page.get_by_label("I have saved them").check()
-        page.get_by_role("button", name="Finish").click()
+        page.click("#method-backup_codes a[href$='/backup_codes/enable']")
+        assert_axe_clean(page, f"backup codes set-up: the PIN ({lang})")
+        page.get_by_label(_("PIN"), exact=True).fill(PIN)
+        page.get_by_role("button", name=_("Verify")).click()
+        page.get_by_label(_("I have saved them")).check()
+        assert_axe_clean(page, f"backup codes shown, saved ({lang})")
+        page.get_by_role("button", name=_("Finish")).click()
         page.wait_for_url("**/settings/methods?done=enabled&method=backup_codes")
+        assert_axe_clean(page, f"methods, e-mail and backup codes enabled ({lang})")
 
         # Log out, log in with an e-mail code.
-        page.get_by_role("button", name="Log out").click()
-        chromium.log_in(page, email)
-        picker = page.get_by_role("navigation", name="Get your code by:")
-        expect(picker.get_by_role("link", name="Backup code", exact=True)).to_be_visible()
+        page.get_by_role("button", name=_("Log out")).click()
+        page.wait_for_url("**/login?bye=1")
+        assert_axe_clean(page, f"login, after logging out ({lang})")
+        chromium.log_in(page, email, lang=lang)
+        picker = page.get_by_role("navigation", name=_("Get your code by:"))
+        expect(picker.get_by_role("link", name=_("Backup code"), exact=True)).to_be_visible()
         expect(picker).to_contain_text(masked)
-        expect(page.get_by_text(f"Codes are sent to {masked}.")).to_be_visible()
-        assert_axe_clean(page, "second factor: e-mail, before sending")
-        page.screenshot(path=str(chromium.ARTIFACTS / "second-factor-email.png"), full_page=True)
-        page.get_by_role("button", name="Send code").click()
-        expect(page.get_by_role("status")).to_contain_text(f"We sent a code to {masked}.")
+        expect(page.get_by_text(_("Codes are sent to %(to)s.", to=masked))).to_be_visible()
+        assert_axe_clean(page, f"second factor: e-mail, before sending ({lang})")
+        page.screenshot(path=str(chromium.ARTIFACTS / f"second-factor-email-{lang}.png"),
+                        full_page=True)
+        page.get_by_role("button", name=_("Send code")).click()
+        expect(page.get_by_role("status")).to_contain_text(
+            _("We sent a code to %(to)s.", to=masked))
         expect(page.locator("button[data-countdown]")).to_be_disabled()
-        assert_axe_clean(page, "second factor: e-mail, code sent")
-        page.screenshot(path=str(chromium.ARTIFACTS / "second-factor-email-sent.png"),
+        assert_axe_clean(page, f"second factor: e-mail, code sent ({lang})")
+        page.screenshot(path=str(chromium.ARTIFACTS / f"second-factor-email-sent-{lang}.png"),
                         full_page=True)
 
         # The development outbox page shows the message (under the same CSP).
         outbox = problems.watch(context.new_page())
         outbox.goto(f"{server}/dev/outbox?to={email}")
-        code_messages = outbox.locator(".outbox-message").filter(
-            has_text=re.compile(r"\d{6} is your security code"))
+        code_messages = outbox.locator(".outbox-message").filter(has_text=code_line)
         expect(code_messages).to_have_count(2)  # enabling, then logging in
-        expect(code_messages.first).to_contain_text("to log in")
-        assert_axe_clean(outbox, "development outbox")
-        outbox.screenshot(path=str(chromium.ARTIFACTS / "dev-outbox.png"), full_page=True)
+        expect(code_messages.first).to_contain_text(_("to log in"))
+        assert_axe_clean(outbox, f"development outbox ({lang})")
+        outbox.screenshot(path=str(chromium.ARTIFACTS / f"dev-outbox-{lang}.png"),
+                          full_page=True)
         outbox.close()
 
-        page.get_by_label("Security code").fill(code_for(page))
-        page.get_by_role("button", name="Log in").click()
+        page.get_by_label(_("Security code"), exact=True).fill(code_for(page))
+        page.get_by_role("button", name=_("Log in")).click()
         page.wait_for_url("**/settings/methods")
-        expect(page.locator("#method-email .badge")).to_have_text("Enabled")
+        expect(page.locator("#method-email .badge")).to_have_text(_("Enabled"))
+        assert_axe_clean(page, f"methods, logged in with an e-mail code ({lang})")
 
         # A narrow phone screen: the picker and the countdown still fit.
-        page.get_by_role("button", name="Log out").click()
+        page.get_by_role("button", name=_("Log out")).click()
         page.set_viewport_size({"width": 390, "height": 844})
-        chromium.log_in(page, email)
-        page.get_by_role("button", name="Send code").click()
-        if page.get_by_text("Please wait").count():
+        chromium.log_in(page, email, lang=lang)
+        page.get_by_role("button", name=_("Send code")).click()
+        if page.locator(".alert-error").count():  # too early: the countdown runs out
+            assert_axe_clean(page, f"second factor: e-mail, resend refused ({lang})")
             expect(page.locator("button[data-countdown]")).to_be_enabled(timeout=8000)
             page.locator("button[data-countdown]").click()
-        expect(page.get_by_role("status")).to_contain_text("We sent a code")
-        assert_axe_clean(page, "second factor: e-mail, on a phone")
-        page.screenshot(path=str(chromium.ARTIFACTS / "second-factor-email-mobile.png"),
+        expect(page.get_by_role("status")).to_contain_text(
+            _("We sent a code to %(to)s.", to=masked))
+        assert_axe_clean(page, f"second factor: e-mail, on a phone ({lang})")
+        page.screenshot(path=str(chromium.ARTIFACTS / f"second-factor-email-mobile-{lang}.png"),
                         full_page=True)
         context.close()
 

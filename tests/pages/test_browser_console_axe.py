@@ -53,17 +53,25 @@ def test_recovery_and_the_console(server: str, settings: Settings, lang: str) ->
         page = chromium.new_page(context)
 
         # A client with the authenticator app, at the second factor without it.
-        chromium.sign_up(page, email, base=server, lang=lang)
+        page.goto(f"{server}/signup?lang={lang}")
+        assert_axe_clean(page, f"sign-up ({lang})")
+        chromium.sign_up(page, email, lang=lang)
+        assert_axe_clean(page, f"methods after sign-up ({lang})")
         page.goto(f"{server}/settings/methods/totp/enable")
+        assert_axe_clean(page, f"TOTP set-up: the PIN ({lang})")
         page.fill("input[name=pin]", PIN)
         page.click("form[action='/settings/methods/totp/enable'] button[type=submit]")
+        assert_axe_clean(page, f"TOTP set-up: QR code and key ({lang})")
         secret = page.locator("#totp-secret").inner_text().replace(" ", "")
         page.fill("input[name=code]", pyotp.TOTP(secret).now())
         page.click("form[action='/settings/methods/totp/confirm'] button[type=submit]")
         page.wait_for_url("**/settings/methods?done=enabled*")
+        assert_axe_clean(page, f"methods, the app enabled ({lang})")
         page.click("form[action='/logout'] button[type=submit]")
         page.wait_for_url("**/login?bye=1*")
+        assert_axe_clean(page, f"login, after logging out ({lang})")
         chromium.log_in(page, email, lang=lang)
+        assert_axe_clean(page, f"second factor: the app ({lang})")
 
         # Recovery: the form, refused, then sent; its status and its cancel page.
         page.click("a[href='/login/recovery']")

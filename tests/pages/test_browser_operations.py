@@ -1,7 +1,8 @@
 """A withdrawal that a portal created through the integration API, confirmed by the user
 in Debian's Chromium (Playwright), under the real CSP: the link sends them to log in,
 back to the operation, PIN, an SMS code beside the details, and the receipt, which the
-test then verifies with joserfc against /.well-known/jwks.json.
+test then verifies with joserfc against /.well-known/jwks.json. In English and in
+Russian, axe-clean at every step.
 """
 
 from __future__ import annotations
@@ -42,9 +43,13 @@ def _app_key(settings: Settings) -> str:
     return asyncio.run(go())
 
 
-def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Settings) -> None:
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Settings,
+                                                    lang: str) -> None:
     from playwright.sync_api import Page, expect
 
+    _ = chromium.words(lang)
+    amount = {"en": "0.25", "ru": "0,25"}[lang]  # as the page writes numbers
     email = f"portal-{uuid.uuid4().hex[:8]}@example.com"
     digits = f"{secrets.randbelow(10**7):07d}"
     e164 = f"+7912{digits}"
@@ -55,7 +60,8 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
     api = httpx.Client(base_url=server, headers={
         "Authorization": f"Bearer {_app_key(settings)}"})
     r = api.post("/api/v1/users", json={"email": email, "external_id": f"c-{email}",
-                                        "password": PASSWORD, "pin": PIN})
+                                        "password": PASSWORD, "pin": PIN,
+                                        "language": lang})
     assert r.status_code == 201, r.text
     user_id = r.json()["id"]
 
@@ -73,46 +79,50 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         return body
 
     with chromium.launched() as browser:
-        context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+        context = browser.new_context(viewport={"width": 1100, "height": 900},
+                                      locale=chromium.LOCALES[lang])
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
         page = chromium.new_page(context, problems)
 
         # The user enables SMS and switches it On for Withdrawal, through the pages.
         page.goto(f"{server}/login")
-        assert_axe_clean(page, "login")
-        chromium.log_in(page, email, then="**/settings/methods")
-        page.locator("#method-sms").get_by_role("link", name="Enable").click()
-        assert_axe_clean(page, "SMS set-up: number and PIN")
-        page.get_by_label("Mobile phone number").fill(e164)
-        page.get_by_label("PIN", exact=True).fill(PIN)
-        page.get_by_role("button", name="Send", exact=True).click()
-        assert_axe_clean(page, "SMS set-up: the code")
-        page.get_by_label("Security code", exact=True).fill(sms_code(page))
-        page.get_by_role("checkbox", name="Withdrawal").uncheck()  # switched on below
-        page.get_by_role("button", name="Verify").click()
+        assert_axe_clean(page, f"login ({lang})")
+        chromium.log_in(page, email, lang=lang, then="**/settings/methods")
+        expect(page.locator("html")).to_have_attribute("lang", lang)
+        assert_axe_clean(page, f"methods, after the first login ({lang})")
+        page.click("#method-sms a[href$='/sms/enable']")
+        assert_axe_clean(page, f"SMS set-up: number and PIN ({lang})")
+        page.get_by_label(_("Mobile phone number")).fill(e164)
+        page.get_by_label(_("PIN"), exact=True).fill(PIN)
+        page.get_by_role("button", name=_("Send"), exact=True).click()
+        assert_axe_clean(page, f"SMS set-up: the code ({lang})")
+        page.get_by_label(_("Security code"), exact=True).fill(sms_code(page))
+        page.get_by_role("checkbox", name=_("Withdrawal")).uncheck()  # switched on below
+        page.get_by_role("button", name=_("Verify")).click()
         page.wait_for_url("**/settings/methods?done=enabled&method=sms")
-        assert_axe_clean(page, "methods, SMS enabled")
+        assert_axe_clean(page, f"methods, SMS enabled ({lang})")
         # The switch, by keyboard as a screen reader user would: its name, its state,
         # and Space to toggle it.
-        switch = page.locator("#method-sms").get_by_role("switch", name="Withdrawal")
+        switch = page.locator("#method-sms").get_by_role("switch", name=_("Withdrawal"))
         expect(switch).to_have_attribute("aria-checked", "false")
         switch.focus()
         page.keyboard.press(" ")
         page.wait_for_url("**/settings/methods/sms/switch?op=withdrawal&on=1")
-        assert_axe_clean(page, "switch SMS on for withdrawals")
-        page.get_by_role("button", name="Send code").click()
-        expect(page.get_by_role("status")).to_contain_text(f"We sent a code to {masked}")
-        assert_axe_clean(page, "switch SMS on for withdrawals: code sent")
-        page.get_by_label("Security code", exact=True).fill(sms_code(page))
-        page.get_by_role("button", name="Verify").click()
+        assert_axe_clean(page, f"switch SMS on for withdrawals ({lang})")
+        page.get_by_role("button", name=_("Send code")).click()
+        expect(page.get_by_role("status")).to_contain_text(
+            _("We sent a code to %(to)s.", to=masked))
+        assert_axe_clean(page, f"switch SMS on for withdrawals: code sent ({lang})")
+        page.get_by_label(_("Security code"), exact=True).fill(sms_code(page))
+        page.get_by_role("button", name=_("Verify")).click()
         page.wait_for_url("**/settings/methods?done=switched&method=sms")
         withdrawal = page.locator("#method-sms a.switch[href*='op=withdrawal']")
-        expect(withdrawal).to_contain_text("On")
+        expect(withdrawal).to_contain_text(_("On"))
         expect(withdrawal).to_have_attribute("role", "switch")
         expect(withdrawal).to_have_attribute("aria-checked", "true")
-        expect(page.get_by_role("switch", name="Withdrawal", checked=True)).to_have_count(1)
-        assert_axe_clean(page, "methods, SMS on for withdrawals")
-        page.get_by_role("button", name="Log out").click()
+        expect(page.get_by_role("switch", name=_("Withdrawal"), checked=True)).to_have_count(1)
+        assert_axe_clean(page, f"methods, SMS on for withdrawals ({lang})")
+        page.get_by_role("button", name=_("Log out")).click()
         page.wait_for_url("**/login?bye=1")
 
         # The portal creates the withdrawal and sends the user to its page.
@@ -123,63 +133,76 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         op_id = r.json()["id"]
         page.goto(f"{server}/operations/{op_id}")
         page.wait_for_url(f"**/login?next=/operations/{op_id}")
-        expect(page.get_by_role("status")).to_contain_text("Log in to continue.")
-        assert_axe_clean(page, "login to continue to a withdrawal")
-        chromium.log_in(page, email)
-        page.get_by_role("button", name="Send code").click()
-        page.get_by_label("Security code", exact=True).fill(sms_code(page))
-        page.get_by_label("Remember this device for 30 days").check()
-        assert_axe_clean(page, "second factor: SMS code sent")
-        page.screenshot(path=str(chromium.ARTIFACTS / "second-factor-remember.png"), full_page=True)
-        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("status")).to_contain_text(_("Log in to continue."))
+        assert_axe_clean(page, f"login to continue to a withdrawal ({lang})")
+        chromium.log_in(page, email, lang=lang)
+        assert_axe_clean(page, f"second factor: SMS, before sending ({lang})")
+        page.get_by_role("button", name=_("Send code")).click()
+        page.get_by_label(_("Security code"), exact=True).fill(sms_code(page))
+        page.locator("#remember_device").check()
+        expect(page.get_by_label(_("Remember this device for %(num)d day",
+                                             "Remember this device for %(num)d days", num=30))
+               ).to_be_checked()
+        assert_axe_clean(page, f"second factor: SMS code sent ({lang})")
+        page.screenshot(path=str(chromium.ARTIFACTS / f"second-factor-remember-{lang}.png"),
+                        full_page=True)
+        page.get_by_role("button", name=_("Log in")).click()
         page.wait_for_url(f"**/operations/{op_id}")
 
         # Step 1: the PIN, beside the details.
         details = page.locator(".op-details")
-        expect(details.locator(".op-amount")).to_have_text("0.25")
+        expect(details.locator(".op-amount")).to_have_text(amount)
         expect(details.locator(".op-currency")).to_have_text("BTC")
         expect(details.locator("#op-destination")).to_have_text(DESTINATION)
         expect(details.locator(".op-short")).to_have_count(0)  # never shortened
-        expect(page.get_by_role("heading", name="Enter your PIN")).to_be_visible()
-        assert_axe_clean(page, "withdrawal: the PIN")
-        page.screenshot(path=str(chromium.ARTIFACTS / "operation-pin.png"), full_page=True)
-        page.get_by_label("PIN", exact=True).fill(PIN)
-        page.get_by_role("button", name="Continue").click()
+        expect(page.get_by_role("heading", name=_("Enter your PIN"))).to_be_visible()
+        assert_axe_clean(page, f"withdrawal: the PIN ({lang})")
+        page.screenshot(path=str(chromium.ARTIFACTS / f"operation-pin-{lang}.png"),
+                        full_page=True)
+        page.get_by_label(_("PIN"), exact=True).fill(PIN)
+        page.get_by_role("button", name=_("Continue")).click()
 
         # Step 2: an SMS code, bound to this withdrawal, typed beside its details.
-        expect(page.get_by_role("heading", name="Enter the security code")).to_be_visible()
-        expect(page.get_by_text(f"Codes are sent to {masked}.")).to_be_visible()
-        page.get_by_role("button", name="Send code").click()
-        expect(page.get_by_role("status")).to_contain_text(f"We sent a code to {masked}")
+        expect(page.get_by_role("heading", name=_("Enter the security code"))).to_be_visible()
+        expect(page.get_by_text(_("Codes are sent to %(to)s.", to=masked))).to_be_visible()
+        assert_axe_clean(page, f"withdrawal: the SMS code, before sending ({lang})")
+        page.get_by_role("button", name=_("Send code")).click()
+        expect(page.get_by_role("status")).to_contain_text(
+            _("We sent a code to %(to)s.", to=masked))
         expect(page.locator("button[data-countdown]")).to_be_disabled()
         body = last_sms(page)
-        assert "0.25 BTC" in body and DESTINATION in body, body
-        code_box = page.get_by_label("Security code", exact=True).bounding_box()
+        assert f"{amount} BTC" in body and DESTINATION in body, body
+        code_box = page.get_by_label(_("Security code"), exact=True).bounding_box()
         details_box = details.bounding_box()
         assert code_box and details_box
         assert code_box["x"] > details_box["x"] + details_box["width"] - 1  # beside it
-        expect(page.locator(".op-recap")).to_have_text(f"You confirm: 0.25 BTC to {DESTINATION}")
-        page.get_by_label("Security code", exact=True).fill(sms_code(page))
-        assert_axe_clean(page, "withdrawal: the SMS code")
-        page.screenshot(path=str(chromium.ARTIFACTS / "operation-code.png"), full_page=True)
-        page.get_by_role("button", name="Confirm withdrawal").click()
+        expect(page.locator(".op-recap")).to_have_text(_(
+            "You confirm: %(amount)s %(currency)s to %(destination)s", amount=amount,
+            currency="BTC", destination=DESTINATION))
+        page.get_by_label(_("Security code"), exact=True).fill(sms_code(page))
+        assert_axe_clean(page, f"withdrawal: the SMS code ({lang})")
+        page.screenshot(path=str(chromium.ARTIFACTS / f"operation-code-{lang}.png"),
+                        full_page=True)
+        page.get_by_role("button", name=_("Confirm withdrawal")).click()
 
         # Confirmed: the method, the time and the receipt.
         page.wait_for_url(f"**/operations/{op_id}")
-        expect(page.locator(".op-head .badge")).to_have_text("Confirmed")
-        expect(page.locator(".op-method")).to_have_text("SMS")
-        page.get_by_text("Signed receipt").click()
+        expect(page.locator(".op-head .badge")).to_have_text(_("Confirmed"))
+        expect(page.locator(".op-method")).to_have_text(_("SMS"))
+        assert_axe_clean(page, f"withdrawal confirmed ({lang})")
+        page.get_by_text(_("Signed receipt")).click()
         copy = page.locator("button[data-copy=receipt-token]")
-        expect(copy).to_have_text("Copy")
+        expect(copy).to_have_text(_("Copy"))
         expect(copy).to_be_visible()
         receipt = page.locator("#receipt-token").inner_text().strip()
         copy.click()
-        expect(copy).to_have_text("Copied")
+        expect(copy).to_have_text(_("Copied"))
         assert page.evaluate("navigator.clipboard.readText()") == receipt
-        assert_axe_clean(page, "withdrawal confirmed, receipt open")
-        page.screenshot(path=str(chromium.ARTIFACTS / "operation-confirmed.png"), full_page=True)
+        assert_axe_clean(page, f"withdrawal confirmed, receipt open ({lang})")
+        page.screenshot(path=str(chromium.ARTIFACTS / f"operation-confirmed-{lang}.png"),
+                        full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})
-        page.screenshot(path=str(chromium.ARTIFACTS / "operation-confirmed-mobile.png"),
+        page.screenshot(path=str(chromium.ARTIFACTS / f"operation-confirmed-mobile-{lang}.png"),
                         full_page=True)
         page.set_viewport_size({"width": 1100, "height": 900})
 
@@ -187,20 +210,22 @@ def test_portal_withdrawal_confirmed_in_the_browser(server: str, settings: Setti
         page.goto(f"{server}/settings/methods#devices")
         devices = page.locator("#devices")
         expect(devices.locator(".device")).to_have_count(1)
-        expect(devices).to_contain_text("This device")
-        assert_axe_clean(page, "methods, a remembered device")
-        devices.screenshot(path=str(chromium.ARTIFACTS / "remembered-devices.png"))
-        page.get_by_role("link", name="New withdrawal").click()
-        page.get_by_label("Amount").fill("150")
-        page.get_by_label("Currency").fill("usd")
-        page.get_by_label("Destination").fill("DE89 3704 0044 0532 0130 00")
-        assert_axe_clean(page, "new withdrawal, filled in")
-        page.screenshot(path=str(chromium.ARTIFACTS / "operation-new.png"), full_page=True)
-        page.get_by_role("button", name="Continue").click()
+        expect(devices).to_contain_text(_("This device"))
+        assert_axe_clean(page, f"methods, a remembered device ({lang})")
+        devices.screenshot(path=str(chromium.ARTIFACTS / f"remembered-devices-{lang}.png"))
+        page.get_by_role("link", name=_("New withdrawal")).click()
+        page.get_by_label(_("Amount")).fill("150")
+        page.get_by_label(_("Currency")).fill("usd")
+        page.get_by_label(_("Destination")).fill("DE89 3704 0044 0532 0130 00")
+        assert_axe_clean(page, f"new withdrawal, filled in ({lang})")
+        page.screenshot(path=str(chromium.ARTIFACTS / f"operation-new-{lang}.png"),
+                        full_page=True)
+        page.get_by_role("button", name=_("Continue")).click()
         expect(page.locator(".op-currency")).to_have_text("USD")
         page.set_viewport_size({"width": 390, "height": 844})
-        assert_axe_clean(page, "withdrawal: the PIN, on a phone")
-        page.screenshot(path=str(chromium.ARTIFACTS / "operation-pin-mobile.png"), full_page=True)
+        assert_axe_clean(page, f"withdrawal: the PIN, on a phone ({lang})")
+        page.screenshot(path=str(chromium.ARTIFACTS / f"operation-pin-mobile-{lang}.png"),
+                        full_page=True)
         context.close()
 
     # The portal checks the receipt with the published keys, as docs/integration.md says.

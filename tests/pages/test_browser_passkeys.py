@@ -3,7 +3,8 @@ DevTools' WebAuthn domain), under the real CSP: the browser really makes the cre
 and signs each challenge; the server really checks them.
 
 Enable (PIN, then Create passkey) → log out → log in with the passkey → switch it On for
-Withdrawal → a withdrawal confirmed with it → Disable. Passkeys need a host name, not an
+Withdrawal → a withdrawal confirmed with it → Disable, in English and in Russian, axe-clean
+at every step. Passkeys need a host name, not an
 IP address, so this server's PUBLIC_URL is http://localhost:PORT.
 """
 
@@ -35,23 +36,27 @@ def server(settings: Settings) -> Iterator[str]:
         yield base
 
 
-def _sign_up_and_enable(page: Page, base: str, email: str) -> None:
+def _sign_up_and_enable(page: Page, base: str, email: str, lang: str = "en") -> None:
     """A new account, then Passkeys → Enable and the PIN: the Create passkey page."""
-    chromium.sign_up(page, email, base=base)
-    page.locator("#method-webauthn").get_by_role("link", name="Enable").click()
-    assert_axe_clean(page, "passkey set-up: the PIN")
-    page.get_by_label("PIN").fill(PIN)
-    page.get_by_role("button", name="Verify").click()
+    _ = chromium.words(lang)
+    chromium.sign_up(page, email, base=base, lang=lang)
+    page.click("#method-webauthn a[href$='/webauthn/enable']")
+    assert_axe_clean(page, f"passkey set-up: the PIN ({lang})")
+    page.get_by_label(_("PIN"), exact=True).fill(PIN)
+    page.get_by_role("button", name=_("Verify")).click()
 
 
-def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_a_passkey_from_enrolment_to_withdrawal(server: str, lang: str) -> None:
     from playwright.sync_api import expect
 
+    _ = chromium.words(lang)
     email = f"passkey-{uuid.uuid4().hex[:8]}@example.com"
     problems = chromium.ConsoleProblems()
 
     with chromium.launched() as browser:
-        context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+        context = browser.new_context(viewport={"width": 1100, "height": 900},
+                                      locale=chromium.LOCALES[lang])
         page = chromium.new_page(context, problems)
         devtools = context.new_cdp_session(page)
         devtools.send("WebAuthn.enable")
@@ -66,67 +71,76 @@ def test_a_passkey_from_enrolment_to_withdrawal(server: str) -> None:
             return int(creds[0]["signCount"]) if creds else -1
 
         # Enable: the PIN, then the browser makes the passkey.
-        _sign_up_and_enable(page, server, email)
-        expect(page.get_by_role("button", name="Create passkey")).to_be_visible()
-        assert_axe_clean(page, "passkey set-up: Create passkey")
-        page.screenshot(path=str(chromium.ARTIFACTS / "passkey-enroll.png"), full_page=True)
+        _sign_up_and_enable(page, server, email, lang)
+        expect(page.get_by_role("button", name=_("Create passkey"))).to_be_visible()
+        assert_axe_clean(page, f"passkey set-up: Create passkey ({lang})")
+        page.screenshot(path=str(chromium.ARTIFACTS / f"passkey-enroll-{lang}.png"),
+                        full_page=True)
         # Login only for now ("Use it for"): withdrawals are switched on below.
-        page.get_by_role("checkbox", name="Withdrawal").uncheck()
-        page.get_by_role("button", name="Create passkey").click()
+        page.get_by_role("checkbox", name=_("Withdrawal")).uncheck()
+        page.get_by_role("button", name=_("Create passkey")).click()
         page.wait_for_url("**/settings/methods?done=enabled&method=webauthn")
-        expect(page.locator("#method-webauthn .badge")).to_have_text("Enabled")
-        expect(page.locator("#method-webauthn .passkey-name")).to_have_text(["Passkey 1"])
-        assert_axe_clean(page, "methods, a passkey enabled")
+        expect(page.locator("#method-webauthn .badge")).to_have_text(_("Enabled"))
+        expect(page.locator("#method-webauthn .passkey-name")).to_have_text(
+            [_("Passkey %(num)d", num=1)])
+        assert_axe_clean(page, f"methods, a passkey enabled ({lang})")
         page.locator("#method-webauthn").screenshot(
-            path=str(chromium.ARTIFACTS / "passkey-methods.png"))
+            path=str(chromium.ARTIFACTS / f"passkey-methods-{lang}.png"))
         assert signatures() >= 0  # the virtual authenticator holds it
 
         # Log out; log in with the password and the passkey (the first method protects
         # login).
-        page.get_by_role("button", name="Log out").click()
+        page.get_by_role("button", name=_("Log out")).click()
         page.wait_for_url("**/login?bye=1")
-        chromium.log_in(page, email)
-        expect(page.get_by_text("Use your passkey to finish logging in.")).to_be_visible()
-        assert_axe_clean(page, "second factor: passkey")
-        page.screenshot(path=str(chromium.ARTIFACTS / "passkey-login.png"), full_page=True)
+        assert_axe_clean(page, f"login, after logging out ({lang})")
+        chromium.log_in(page, email, lang=lang)
+        expect(page.get_by_text(_("Use your passkey to finish logging in."))).to_be_visible()
+        assert_axe_clean(page, f"second factor: passkey ({lang})")
+        page.screenshot(path=str(chromium.ARTIFACTS / f"passkey-login-{lang}.png"),
+                        full_page=True)
         before = signatures()
-        page.get_by_role("button", name="Log in with your passkey").click()
+        page.get_by_role("button", name=_("Log in with your passkey")).click()
         page.wait_for_url("**/settings/methods")
         assert signatures() > before  # the authenticator signed this login
+        assert_axe_clean(page, f"methods, logged in with a passkey ({lang})")
 
         # Switch it On for Withdrawal: confirmed with the passkey.
         page.locator("#method-webauthn a.switch[href*='op=withdrawal']").click()
-        assert_axe_clean(page, "switch passkeys on for withdrawals")
-        page.get_by_role("button", name="Verify").click()
+        assert_axe_clean(page, f"switch passkeys on for withdrawals ({lang})")
+        page.get_by_role("button", name=_("Verify")).click()
         page.wait_for_url("**/settings/methods?done=switched&method=webauthn")
         expect(page.locator("#method-webauthn a.switch[href*='op=withdrawal']")
-               ).to_contain_text("On")
+               ).to_have_attribute("aria-checked", "true")
+        assert_axe_clean(page, f"methods, passkeys on for withdrawals ({lang})")
 
         # A withdrawal: the PIN, then the passkey, beside the details.
         page.goto(f"{server}/operations/new")
-        page.get_by_label("Amount").fill("0.25")
-        page.get_by_label("Currency").fill("BTC")
-        page.get_by_label("Destination").fill(
+        page.get_by_label(_("Amount")).fill("0.25" if lang == "en" else "0,25")
+        page.get_by_label(_("Currency")).fill("BTC")
+        page.get_by_label(_("Destination")).fill(
             "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq")
-        assert_axe_clean(page, "new withdrawal, filled in")
-        page.get_by_role("button", name="Continue").click()
-        page.get_by_label("PIN", exact=True).fill(PIN)
-        page.get_by_role("button", name="Continue").click()
-        expect(page.get_by_role("heading", name="Confirm with your passkey")).to_be_visible()
-        assert_axe_clean(page, "withdrawal: the passkey")
-        page.screenshot(path=str(chromium.ARTIFACTS / "passkey-withdrawal.png"), full_page=True)
-        page.get_by_role("button", name="Confirm withdrawal").click()
-        expect(page.locator(".op-method")).to_have_text("Passkeys")
-        assert_axe_clean(page, "withdrawal confirmed with a passkey")
+        assert_axe_clean(page, f"new withdrawal, filled in ({lang})")
+        page.get_by_role("button", name=_("Continue")).click()
+        assert_axe_clean(page, f"withdrawal: the PIN ({lang})")
+        page.get_by_label(_("PIN"), exact=True).fill(PIN)
+        page.get_by_role("button", name=_("Continue")).click()
+        expect(page.get_by_role("heading", name=_("Confirm with your passkey"))).to_be_visible()
+        assert_axe_clean(page, f"withdrawal: the passkey ({lang})")
+        page.screenshot(path=str(chromium.ARTIFACTS / f"passkey-withdrawal-{lang}.png"),
+                        full_page=True)
+        page.get_by_role("button", name=_("Confirm withdrawal")).click()
+        expect(page.locator(".op-method")).to_have_text(_("Passkeys"))
+        assert_axe_clean(page, f"withdrawal confirmed with a passkey ({lang})")
 
         # Disable, with the passkey.
         page.goto(f"{server}/settings/methods")
-        page.locator("#method-webauthn").get_by_role("link", name="Disable passkeys").click()
-        assert_axe_clean(page, "disable passkeys")
-        page.get_by_role("button", name="Disable").click()
+        page.locator("#method-webauthn").get_by_role(
+            "link", name=_("Disable passkeys")).click()
+        assert_axe_clean(page, f"disable passkeys ({lang})")
+        page.get_by_role("button", name=_("Disable")).click()
         page.wait_for_url("**/settings/methods?done=disabled&method=webauthn")
-        expect(page.locator("#method-webauthn .badge")).to_have_text("Disabled")
-        assert_axe_clean(page, "methods, passkeys disabled")
+        expect(page.locator("#method-webauthn .badge")).to_have_text(_("Disabled"))
+        assert_axe_clean(page, f"methods, passkeys disabled ({lang})")
 
         context.close()
 

@@ -21,9 +21,7 @@ import pytest
 
 from stepup.config import Settings
 from tests.pages import browser_support as chromium
-from tests.pages.axe import assert_axe_clean
 from tests.pages.helpers import PIN
-from tests.pages.latin import english_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -31,8 +29,6 @@ if TYPE_CHECKING:
 pytestmark = [*chromium.BROWSER, pytest.mark.filterwarnings("ignore:EdDSA is deprecated")]
 
 DESTINATION = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
-# The test server's issuer ("StepUp Test"), which the header and the app's entry show.
-NAMES = frozenset({"Test"})
 
 
 @pytest.fixture
@@ -43,12 +39,7 @@ def server(settings: Settings) -> Iterator[str]:
 def _russian(page: Page, label: str, names: frozenset[str] = frozenset()) -> None:
     """axe finds nothing, at 390 px and at 1280 px, and the main text is all Russian
     (but for ``names``)."""
-    from playwright.sync_api import expect
-
-    expect(page.locator("html")).to_have_attribute("lang", "ru")
-    assert_axe_clean(page, label)
-    english = english_in(page.locator("main").inner_html(), NAMES | names)
-    assert not english, f"English in the Russian page «{label}» ({page.url}): {english}"
+    chromium.assert_russian(page, label, names)
     # Nothing wider than the phone's screen.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), label
 
@@ -207,6 +198,63 @@ def test_a_russian_client_on_a_phone_from_sign_up_to_a_withdrawal(server: str) -
             "Время указано в вашем часовом поясе: Москва (Europe/Moscow).")
         # The zone's own identifier is a name, like an address: not English to translate.
         _russian(page, "activity", frozenset({"Europe", "Moscow"}))
+        context.close()
+
+    assert not problems, problems
+
+
+def test_a_russian_client_on_a_phone_verifies_the_email_by_its_link(server: str) -> None:
+    """The sign-up message's other way: its link, opened on the phone's mail app's
+    browser (not logged in), verifies the address on the page's button (a POST, so that
+    a mail scanner fetching the link verifies nothing)."""
+    from playwright.sync_api import expect
+
+    _ = chromium.words("ru")
+    email = f"ru-link-{uuid.uuid4().hex[:8]}@example.com"
+    masked = "r***@example.com"
+    problems = chromium.ConsoleProblems(refusals=True)  # the used link answers 4xx
+
+    with chromium.launched() as browser:
+        context = browser.new_context(locale="ru-RU", **chromium.PHONE_CONTEXT)
+        page = chromium.new_page(context, problems)
+        chromium.sign_up(page, email, base=server, lang="ru")
+        expect(page.locator("#verify-email-banner")).to_be_visible()
+
+        link = None
+        for _attempt in range(50):
+            r = page.request.get(f"{server}/api/v1/dev/outbox", params={"to": email})
+            found = [re.search(r"/email/verify/[\w.-]+", str(m["body"]))
+                     for m in r.json()["messages"]]
+            link = next((f.group(0).rstrip(".") for f in found if f), None)
+            if link:
+                break
+            time.sleep(0.2)
+        assert link, "no verification link in the outbox"
+
+        # The mail app's browser: no session; the page asks, the button verifies.
+        mail = browser.new_context(locale="ru-RU", **chromium.PHONE_CONTEXT)
+        opened = chromium.new_page(mail, problems)
+        opened.goto(server + link)
+        expect(opened.locator("#email-verified")).to_have_count(0)  # a GET verifies nothing
+        _russian(opened, "the e-mail's link")
+        opened.get_by_role("button", name=_("Verify my e-mail address")).click()
+        expect(opened.locator("#email-verified")).to_have_text(
+            _("Your e-mail address %(to)s is verified.", to=masked))
+        _russian(opened, "the e-mail's link, verified")
+        mail.close()
+
+        # The account sees it: no banner, and the e-mail now confirms withdrawals.
+        page.reload()
+        expect(page.locator("#verify-email-banner")).to_have_count(0)
+        expect(page.locator("#confirms-withdrawal")).to_contain_text(
+            f"Код подтверждения на вашу электронную почту {masked}")
+        _russian(page, "methods, the e-mail verified by its link")
+
+        # The link serves once: opened again, it says so and offers no button.
+        page.goto(server + link)
+        expect(page.get_by_role("alert")).to_be_visible()
+        expect(page.get_by_role("button", name=_("Verify my e-mail address"))).to_have_count(0)
+        _russian(page, "the e-mail's link, used again")
         context.close()
 
     assert not problems, problems
