@@ -11,7 +11,9 @@ Which language a page gets (:func:`page_language`), first match wins:
    messages);
 2. the account's language, when someone is logged in (the switcher of a logged-in user is
    a POST form that saves it: ``POST /settings/language``);
-3. the choice this browser made before (the ``stepup_lang`` cookie the links set);
+3. the choice this browser made before (the ``stepup_lang`` cookie the links set) —
+   which logging in saves to the account when it differs (web/portal/auth.py), so the
+   pages after login stay in the language chosen before it;
 4. the browser's Accept-Language;
 5. English.
 
