@@ -73,6 +73,12 @@ def assert_csp_clean(html: str) -> None:
     assert "javascript:" not in html.lower()
 
 
+def spaced(html: str) -> str:
+    """The page with Babel's no-break spaces (``2026\u202fг.``, ``1\xa0234``) as plain
+    ones, for assertions written with spaces."""
+    return html.replace("\xa0", " ").replace("\u202f", " ")
+
+
 def check(r: httpx.Response, status: int = 200) -> str:
     assert r.status_code == status, (r.status_code, r.headers.get("location"), r.text[:3000])
     if r.headers.get("content-type", "").startswith("text/html"):

@@ -73,6 +73,19 @@ async def test_times_in_the_browsers_time_zone(client: httpx.AsyncClient) -> Non
     assert "22 нояб. 2026 г., 17:00" in rows(ru)[0]
 
 
+async def test_the_code_that_verifies_the_email_is_told_and_the_password_linked(
+        client: httpx.AsyncClient) -> None:
+    await sign_up(client)
+    html = await get(client, "/settings/activity")
+    assert any(r.startswith("Security code sent to verify your e-mail address When")
+               for r in rows(html)), rows(html)
+    assert '<a href="/settings/security" id="change-password">Change password</a>' in html
+    ru = await get(client, "/settings/activity?lang=ru")
+    assert any(r.startswith("Код подтверждения отправлен для подтверждения адреса "
+                            "электронной почты Когда") for r in rows(ru)), rows(ru)
+    assert '<a href="/settings/security" id="change-password">Сменить пароль</a>' in ru
+
+
 async def test_a_zone_that_is_not_a_zone_is_ignored(client: httpx.AsyncClient) -> None:
     await sign_up(client)
     for bad in ("Mars/Olympus", "../../etc/passwd", "Europe/Berlin/../UTC", "x" * 200, ""):

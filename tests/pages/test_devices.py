@@ -17,6 +17,7 @@ from tests.pages.helpers import (
     log_out,
     redirected_to,
     sign_up,
+    spaced,
     submit,
     totp_now,
 )
@@ -147,3 +148,20 @@ async def test_russian_devices_section(client: httpx.AsyncClient) -> None:
     await sign_up(client, language="ru")
     section = devices_section(await get(client, "/settings/methods"))
     assert "Запомненные устройства" in section
+
+
+async def test_device_times_in_the_browsers_time_zone(client: httpx.AsyncClient,
+                                                      clock: FrozenClock) -> None:
+    client.headers["user-agent"] = CHROME
+    await sign_up(client)
+    secret = await enable_totp(client, clock)
+    await log_out(client)
+    redirected_to(await second_factor(client, secret, clock, remember=True), "/settings/methods")
+    client.cookies.set("tz", "Europe/Moscow")
+    section = devices_section(await get(client, "/settings/methods"))
+    assert "Nov 22, 2026, 3:00\u202fPM (Moscow)" in section  # remembered on
+    assert "Dec 22, 2026, 3:00\u202fPM (Moscow)" in section  # expires
+    assert "UTC" not in section
+    ru = spaced(devices_section(await get(client, "/settings/methods?lang=ru")))
+    assert "22 нояб. 2026 г., 15:00 (Москва)" in ru and "22 дек. 2026 г., 15:00 (Москва)" in ru
+

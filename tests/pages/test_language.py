@@ -16,13 +16,18 @@ from stepup.store.models import User
 from stepup.web.i18n import page_language
 from tests.pages.helpers import (
     EMAIL,
+    PASSWORD,
+    PIN,
     check,
+    enable_totp,
     form,
     get,
     log_in,
     log_out,
     redirected_to,
     sign_up,
+    submit,
+    totp_now,
 )
 from tests.pages.test_admin import create_staff, staff_log_in
 
@@ -100,6 +105,63 @@ async def test_an_explicit_choice_beats_the_account_but_a_link_saves_nothing(
     # Accept-Language does not override the account either.
     html = await get(client, "/settings/methods", headers={"Accept-Language": "ru"})
     assert '<html lang="en">' in html
+
+
+async def test_the_language_chosen_before_logging_in_is_kept_and_saved(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    await sign_up(client)  # English
+    await log_out(client)
+    assert '<html lang="ru">' in await get(client, "/login?lang=ru")  # the switcher
+    r = await log_in(client)  # the password suffices: no method protects login
+    assert redirected_to(r, "/settings/methods") == "/settings/methods"
+    assert '<html lang="ru">' in await get(client, "/settings/methods")
+    assert await language_of(runtime) == "ru"
+    # Saved as the switcher of a logged-in user saves it: audited.
+    assert "Язык страниц и сообщений изменён" in await get(client, "/settings/activity")
+
+
+async def test_the_language_chosen_is_saved_at_the_second_factor(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
+    await sign_up(client)  # English
+    secret = await enable_totp(client, clock)
+    await log_out(client)
+    await get(client, "/login?lang=ru")
+    redirected_to(await log_in(client), "/login/second-factor")
+    assert await language_of(runtime) == "en"  # not yet: the login is not done
+    html = await get(client, "/login/second-factor")
+    assert '<html lang="ru">' in html
+    r = await submit(client, html, "/login/second-factor", code=totp_now(secret, clock))
+    redirected_to(r, "/settings/methods")
+    assert '<html lang="ru">' in await get(client, "/settings/methods")
+    assert await language_of(runtime) == "ru"
+
+
+async def test_without_a_choice_the_account_keeps_its_language(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    await sign_up(client, language="ru")
+    await log_out(client)
+    client.cookies.clear()  # another browser, that never chose, reading English
+    english = {"Accept-Language": "en"}
+    assert '<html lang="en">' in await get(client, "/login", headers=english)
+    html = await get(client, "/login", headers=english)
+    r = await submit(client, html, "/login", email=EMAIL, password=PASSWORD)
+    redirected_to(r, "/settings/methods")
+    assert '<html lang="ru">' in await get(client, "/settings/methods", headers=english)
+    assert await language_of(runtime) == "ru"
+
+
+async def test_the_language_picked_at_sign_up_beats_an_earlier_choice(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    await get(client, "/login?lang=ru")  # this browser chose Russian once
+    html = await get(client, "/signup")
+    assert '<html lang="ru">' in html
+    r = await submit(client, html, "/signup", email=EMAIL, password=PASSWORD, pin=PIN,
+                     language="en")  # … and English on the sign-up form
+    redirected_to(r, "/settings/methods")
+    await log_out(client)
+    redirected_to(await log_in(client), "/settings/methods")
+    assert await language_of(runtime) == "en"
+    assert '<html lang="en">' in await get(client, "/settings/methods")
 
 
 async def test_the_language_form_is_checked(client: httpx.AsyncClient,

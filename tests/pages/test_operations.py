@@ -26,6 +26,7 @@ from tests.pages.helpers import (
     log_out,
     redirected_to,
     sign_up,
+    spaced,
     submit,
     totp_now,
 )
@@ -217,6 +218,22 @@ async def test_russian_operation_page(client: httpx.AsyncClient) -> None:
     assert "Вывод средств" in html and "Введите ПИН-код" in html
     r = await submit(client, html, f"{url}/pin", pin="000000")
     assert "Неверный ПИН-код" in check(r, 400)
+
+
+async def test_the_deadline_in_the_browsers_time_zone(client: httpx.AsyncClient) -> None:
+    await sign_up(client)
+    url = await new_withdrawal(client)
+    # No zone told: UTC, and it says so.
+    assert re.search(r"Confirm by</dt><dd><time[^>]*>2026-11-22 12:\d\d UTC</time>",
+                     details_card(await get(client, url)))
+    client.cookies.set("tz", "Europe/Moscow")
+    m = re.search(r'Confirm by</dt><dd><time datetime="2026-11-22T12:(\d\d):00Z">'
+                  r"Nov 22, 2026, 3:(\d\d)\u202fPM \(Moscow\)</time>",
+                  details_card(await get(client, url)))
+    assert m and m.group(1) == m.group(2)
+    ru = spaced(details_card(await get(client, url + "?lang=ru")))
+    assert re.search(r"Подтвердить до</dt><dd><time[^>]*>22 нояб\. 2026 г\., "
+                     r"15:\d\d \(Москва\)</time>", ru), ru
 
 
 async def test_not_logged_in_comes_back_after_login(client: httpx.AsyncClient,

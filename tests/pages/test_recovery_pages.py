@@ -8,10 +8,12 @@ import re
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from stepup.domain.clock import FrozenClock
 from stepup.services import recovery
 from stepup.services.runtime import Runtime
+from stepup.store.models import RecoveryRequest
 from tests.pages.helpers import (
     check,
     enable_backup_codes,
@@ -22,6 +24,7 @@ from tests.pages.helpers import (
     log_out,
     redirected_to,
     sign_up,
+    spaced,
     submit,
 )
 
@@ -143,3 +146,27 @@ async def test_the_phone_field_shows_an_example_and_says_why_a_number_is_refused
     # The example itself, as shown, is accepted.
     r = await submit(client, html, "/login/recovery", phone=example, **typed)
     redirected_to(r, "/login/recovery?filed=1")
+
+
+async def test_recovery_times_in_the_browsers_time_zone(client: httpx.AsyncClient,
+                                                        clock: FrozenClock,
+                                                        runtime: Runtime) -> None:
+    await _at_second_factor(client, clock)
+    html = await get(client, "/login/recovery")
+    r = await submit(client, html, "/login/recovery", description="Lost my phone entirely.",
+                     channel="email")
+    redirected_to(r, "/login/recovery?filed=1")
+    client.cookies.set("tz", "Europe/Moscow")
+    html = await get(client, "/login/recovery")
+    assert "Filed on Nov 22, 2026, 3:00\u202fPM (Moscow)." in html
+    cancel = html.split('href="/recovery/cancel/')[1].split('"')[0]
+    # Approved (as two members of support would), taking effect a day later.
+    async with runtime.db() as db:
+        await db.execute(update(RecoveryRequest).values(
+            status="approved", effective_at=clock.now().replace(hour=18, minute=30)))
+        await db.commit()
+    html = await get(client, f"/recovery/cancel/{cancel}")
+    assert "will be reset on Nov 22, 2026, 9:30\u202fPM (Moscow), unless" in html
+    ru = spaced(await get(client, f"/recovery/cancel/{cancel}?lang=ru"))
+    assert "будет сброшена 22 нояб. 2026 г., 21:30 (Москва)" in ru, ru
+

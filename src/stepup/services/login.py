@@ -49,6 +49,7 @@ class LoginResult:
     user_id: str | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     remember_device_token: str | None = None
+    language: str | None = None  # the account's, once authenticated
 
 
 async def _offered(db: AsyncSession, user: User) -> list[Completer[MethodRow]]:
@@ -136,7 +137,8 @@ async def password_step(rt: Runtime, actor: Actor, email: str, password: str,
                                           "remembered_device" if remembered else None)
             await db.commit()
             return LoginResult("authenticated", session_token=new.token,
-                               expires_at=new.expires_at, user_id=user.id)
+                               expires_at=new.expires_at, user_id=user.id,
+                               language=user.language)
         token = new_token()
         now = rt.clock.now()
         db.add(LoginFlow(id=new_id(), token_hash=rt.hasher.token_hash(token), user_id=user.id,
@@ -240,4 +242,4 @@ async def verify(rt: Runtime, actor: Actor, login_token: str, method_type: str, 
         await db.commit()
         return LoginResult("authenticated", session_token=new.token, expires_at=new.expires_at,
                            user_id=user.id, notes=verified.notes,
-                           remember_device_token=device)
+                           remember_device_token=device, language=user.language)

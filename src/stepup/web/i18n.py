@@ -11,13 +11,17 @@ Which language a page gets (:func:`page_language`), first match wins:
    messages);
 2. the account's language, when someone is logged in (the switcher of a logged-in user is
    a POST form that saves it: ``POST /settings/language``);
-3. the choice this browser made before (the ``stepup_lang`` cookie the links set);
+3. the choice this browser made before (the ``stepup_lang`` cookie the links set) —
+   which logging in saves to the account when it differs (web/portal/auth.py), so the
+   pages after login stay in the language chosen before it;
 4. the browser's Accept-Language;
 5. English.
 
 Times are shown in the visitor's time zone: ``static/portal.js`` puts the browser's IANA
 zone name in the ``tz`` cookie; a name that is not a known zone is ignored, and without
-one the page says it shows UTC.
+one the page says it shows UTC. The activity page names the zone once, above its list;
+a page with a time or two names it beside each (:func:`format_when_named`: the
+withdrawal's deadline, remembered devices, a recovery request's date).
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from babel.dates import format_date, format_time, get_datetime_format, get_timez
 from stepup.i18n import DEFAULT, LANGUAGES, LOCALES, translations
 
 __all__ = ["DEFAULT", "LANGUAGES", "LOCALES", "TZ_COOKIE", "client_zone", "format_when",
-           "language_url", "page_language", "pick_language", "translations", "zone_city"]
+           "format_when_named", "language_url", "page_language", "pick_language",
+           "translations", "zone_city"]
 
 # The browser's time zone, as portal.js writes it (not HttpOnly: the script sets it).
 TZ_COOKIE = "tz"
@@ -111,3 +116,9 @@ def zone_city(zone: ZoneInfo, language: str) -> str:
     except (LookupError, ValueError):
         return zone.key
     return city or zone.key
+
+
+def format_when_named(value: datetime, zone: ZoneInfo, language: str) -> str:
+    """An instant in ``zone``, the zone named beside it: "Dec 2, 2026, 10:24 AM
+    (Moscow)", «2 дек. 2026 г., 10:24 (Москва)»."""
+    return f"{format_when(value, zone, language)} ({zone_city(zone, language)})"

@@ -14,18 +14,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from stepup.domain.policy import LOGIN, WITHDRAWAL
+from stepup.domain.policy import LOGIN, WITHDRAWAL, Purpose
+from stepup.services.account_security import PIN_PURPOSE
 from stepup.services.activity import ActivityEvent
 from stepup.web.portal.render import N_
 
-# What a code or the PIN was asked for: the first part of a purpose ("login",
-# "enroll:sms", "manage:totp", "add:webauthn", "operation:<id>").
+# What a code was asked for: a whole purpose ("verify:email", "account:pin"), else the
+# first part of one ("login", "enroll:sms", "manage:totp", "add:webauthn"); a purpose
+# "operation:<id>" is told by the operation's type. tests/unit/test_activity_texts.py
+# finds every purpose the code can issue and fails on one without a situation here.
+PURPOSE_SITUATIONS = {
+    Purpose.verify_email().value: "verify_email",
+    PIN_PURPOSE.value: "pin_change",
+    LOGIN: LOGIN,
+    "enroll": "enroll",
+    "add": "enroll",
+    "manage": "manage",
+}
+
 FOR_PURPOSE = {
     LOGIN: N_("Security code sent for logging in"),
     WITHDRAWAL: N_("Security code sent for confirming a withdrawal"),
     "operation": N_("Security code sent for confirming the operation “%(operation)s”"),
     "enroll": N_("Security code sent for setting up an authentication method"),
     "manage": N_("Security code sent for changing an authentication method"),
+    "verify_email": N_("Security code sent to verify your e-mail address"),
+    "pin_change": N_("Security code sent to change your PIN"),
     "": N_("A security code was sent"),
 }
 
@@ -68,6 +82,8 @@ TEXTS: dict[str, Mapping[str, str]] = {
                         "“%(operation)s”"),
         "enroll": N_("Security code accepted for setting up an authentication method"),
         "manage": N_("Security code accepted for changing an authentication method"),
+        "verify_email": N_("Security code accepted for verifying your e-mail address"),
+        "pin_change": N_("Security code accepted for changing your PIN"),
         "": N_("A security code was accepted"),
     },
     "code.failed": {
@@ -78,6 +94,9 @@ TEXTS: dict[str, Mapping[str, str]] = {
         "enroll": N_("Wrong security code entered while setting up an authentication "
                      "method"),
         "manage": N_("Wrong security code entered while changing an authentication method"),
+        "verify_email": N_("Wrong security code entered while verifying your e-mail "
+                           "address"),
+        "pin_change": N_("Wrong security code entered while changing your PIN"),
         "": N_("Wrong security code entered"),
     },
     "code.replayed": {
@@ -90,6 +109,10 @@ TEXTS: dict[str, Mapping[str, str]] = {
                      "authentication method"),
         "manage": N_("A security code already used was entered again while changing an "
                      "authentication method"),
+        "verify_email": N_("A security code already used was entered again while verifying "
+                           "your e-mail address"),
+        "pin_change": N_("A security code already used was entered again while changing "
+                         "your PIN"),
         "": N_("A security code already used was entered again"),
     },
     "delivery.failed": {
@@ -101,6 +124,9 @@ TEXTS: dict[str, Mapping[str, str]] = {
                      "be sent"),
         "manage": N_("A security code for changing an authentication method could not be "
                      "sent"),
+        "verify_email": N_("A security code to verify your e-mail address could not be "
+                           "sent"),
+        "pin_change": N_("A security code to change your PIN could not be sent"),
         "": N_("Sending a security code failed"),
     },
     "pin.failed": {
@@ -177,9 +203,8 @@ def situation(event: ActivityEvent) -> str:
             return _operation_situation(event)
         purpose = facts.get("purpose")
         if isinstance(purpose, str):
-            kind = purpose.partition(":")[0]
-            return {"login": LOGIN, "enroll": "enroll", "add": "enroll",
-                    "manage": "manage"}.get(kind, "")
+            return PURPOSE_SITUATIONS.get(purpose) or PURPOSE_SITUATIONS.get(
+                purpose.partition(":")[0], "")
         # A wrong PIN names the method being set up (or "operation:<type>").
         return "enroll" if event.event == "pin.failed" and facts.get("method") else ""
     if event.event in OPERATION_KINDS:

@@ -5,6 +5,12 @@ pre-session cookie. The ``login_token`` between the password and the second fact
 lives only in a short-lived HttpOnly cookie, never in a URL; so does the page to return
 to afterwards (``/login?next=``, local paths only).
 
+The language this browser chose before logging in (the switcher's ``stepup_lang``
+cookie) is saved to the account when the login completes, if it differs: the pages
+after login stay in the language the user was reading, and the account (its messages,
+its other devices) follows the choice (``account.updated``, as ``/settings/language``).
+A browser that never chose keeps the account's language.
+
 "Remember this device" at the second factor sets a 30-day HttpOnly cookie whose token the
 password step hands to the service: a remembered device skips the second factor of login,
 and nothing else.
@@ -21,7 +27,7 @@ from fastapi.responses import Response
 from stepup.domain.errors import AccountLocked, DomainError, NotAuthenticated
 from stepup.domain.refusals import held
 from stepup.methods.base import ChallengeSent
-from stepup.services import accounts, login, sessions
+from stepup.services import accounts, lifecycle, login, sessions
 from stepup.services.login import LoginResult
 from stepup.web import deps, i18n
 from stepup.web.portal.plumbing import (
@@ -37,6 +43,8 @@ from stepup.web.portal.plumbing import (
 )
 from stepup.web.portal.render import (
     DEVICE_COOKIE,
+    LANG_COOKIE,
+    LANG_COOKIE_MAX_AGE,
     LOGIN_COOKIE,
     LOGIN_COOKIE_MAX_AGE,
     NEXT_COOKIE,
@@ -62,6 +70,15 @@ def start_session(page: Page, token: str, url: str) -> Response:
     delete_cookie(response, page.rt, LOGIN_COOKIE)
     delete_cookie(response, page.rt, NEXT_COOKIE)
     return page.finish(response)
+
+
+async def keep_language_choice(page: Page, result: LoginResult) -> None:
+    """Save the language this browser chose (the switcher's cookie) to the account that
+    just logged in, when it differs from the account's (see the module's docstring)."""
+    chosen = page.request.cookies.get(deps.cookie_name(page.rt, LANG_COOKIE))
+    if chosen in i18n.LANGUAGES and result.user_id and chosen != result.language:
+        await lifecycle.update(page.rt, deps.actor(page.request), result.user_id,
+                               language=chosen)
 
 
 def after_password(page: Page, result: LoginResult, next_url: str | None = None) -> Response:
@@ -127,7 +144,13 @@ async def signup(request: Request, page: VisitorPage, form: VisitorForm) -> Resp
         return _signup_form(page, email=email, language=language,
                             errors={field: r.message}, status_code=r.status)
 
-    return after_password(page, await refused(page, sign_up(), redraw))
+    response = after_password(page, await refused(page, sign_up(), redraw))
+    cookie = deps.cookie_name(rt, LANG_COOKIE)
+    if request.cookies.get(cookie) not in (None, language):
+        # The form's choice is newer than the browser's: the next login must not undo it.
+        response.set_cookie(cookie, language, max_age=LANG_COOKIE_MAX_AGE, path="/",
+                            httponly=True, secure=rt.settings.secure_cookies, samesite="lax")
+    return response
 
 
 # --- login: the password ---------------------------------------------------------------
@@ -165,6 +188,8 @@ async def login_submit(request: Request, page: VisitorPage, form: VisitorForm) -
                                   remember_device_token=device_cookie(page)),
         lambda r: _login_form(page, email=email, error=r.message, next_url=next_url,
                               status_code=r.status))
+    if result.status == "authenticated":
+        await keep_language_choice(page, result)
     return after_password(page, result, next_url)
 
 
@@ -253,6 +278,7 @@ async def second_factor_submit(request: Request, page: VisitorPage,
     else:
         url = _next_url(page) or (METHODS_PAGE + ("?backup_low=1" if result.notes.get("low")
                                                  else ""))
+    await keep_language_choice(page, result)
     response = start_session(page, result.session_token or "", url)
     if result.remember_device_token:
         set_cookie(response, page.rt, DEVICE_COOKIE, result.remember_device_token,

@@ -16,7 +16,7 @@ from stepup.services import devices
 from stepup.web import deps
 from stepup.web.portal.auth import device_cookie
 from stepup.web.portal.plumbing import SignedIn, UserForm, UserPage, portal_router
-from stepup.web.portal.render import DEVICE_COOKIE, Page, delete_cookie, redirect, when
+from stepup.web.portal.render import DEVICE_COOKIE, Page, delete_cookie, redirect
 
 router = portal_router()
 
@@ -61,9 +61,9 @@ async def device_rows(page: Page) -> list[DeviceRow]:
     token = device_cookie(page)
     mine = page.rt.hasher.token_hash(token) if token else None
     return [DeviceRow(id=d.id, name=short_agent(page, d.user_agent),
-                      remembered_on=when(d.created_at, page.lang),
-                      last_used=when(d.last_used_at, page.lang) if d.last_used_at else None,
-                      expires=when(d.expires_at, page.lang), current=d.token_hash == mine)
+                      remembered_on=page.local_when(d.created_at),
+                      last_used=page.local_when(d.last_used_at) if d.last_used_at else None,
+                      expires=page.local_when(d.expires_at), current=d.token_hash == mine)
             for d in await devices.list_devices(page.rt, page.user.id)]
 
 

@@ -116,6 +116,7 @@ async def _show(page: Page, view: OperationView, *, chosen: str | None = None,
         sent=sent, wait=sent.resend_in if sent else wait, sends_code=sends_codes(chosen),
         fallback=view.status == operations.CODE_REQUIRED and await _is_fallback(page, view),
         method_label=partial(method_label, page), withdrawal=view.type == WITHDRAWAL,
+        when=page.local_when,
     )
 
 

@@ -48,9 +48,8 @@ FIELDS = ("description", "channel", "phone", "best_time")
 
 
 def status_text(page: Page, row: RecoveryRequest) -> str:
-    from stepup.web.portal.render import when
-
-    return page._(USER_STATUS.get(row.status, row.status), when=when(row.effective_at, page.lang))
+    return page._(USER_STATUS.get(row.status, row.status),
+                  when=page.local_when(row.effective_at))
 
 
 def cooldown_text(page: Page, seconds: int) -> str:
@@ -95,7 +94,7 @@ async def recovery_page(request: Request, page: VisitorPage) -> Response:
                   if request.query_params.get("filed") else None)
         return page.render("recovery/status.html", title=page._("Recovery request"),
                            r=open_request, status=status_text(page, open_request),
-                           notice=notice,
+                           notice=notice, when=page.local_when,
                            cancel_path="/recovery/cancel/"
                            + recovery_requests.cancel_token(page.rt, open_request.id))
     return _form(page, wait=await recovery_requests.cooldown_for_login(page.rt, token))
@@ -148,7 +147,7 @@ async def cancel_page(token: str, page: VisitorPage) -> Response:
         return _invalid_link(page)
     return page.render("recovery/cancel.html", title=page._("Cancel a recovery request"),
                        invalid=False, view=view, status=status_text(page, view.request),
-                       token=token)
+                       token=token, when=page.local_when)
 
 
 @router.post("/recovery/cancel/{token}")
@@ -162,6 +161,7 @@ async def cancel_submit(request: Request, token: str, page: VisitorPage, form: V
         view = await recovery.look_up_cancel(page.rt, token)
         return page.render("recovery/cancel.html", status_code=409,
                            title=page._("Cancel a recovery request"), invalid=False,
-                           view=view, status=status_text(page, view.request), token=token)
+                           view=view, status=status_text(page, view.request), token=token,
+                           when=page.local_when)
     return page.render("recovery/cancelled.html", title=page._("Recovery request cancelled"),
                        r=row)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from functools import cache, partial
+from functools import cache, cached_property, partial
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -173,6 +174,23 @@ class Page:
         # Pre-login pages bind their CSRF token to a random pre-session cookie.
         self.pre = request.cookies.get(deps.cookie_name(self.rt, PRE_COOKIE))
         self._new_pre = False
+
+    # --- times -------------------------------------------------------------------------
+
+    @cached_property
+    def zone(self) -> ZoneInfo | None:
+        """The browser's time zone (the ``tz`` cookie static/portal.js sets), if valid."""
+        return i18n.client_zone(self.request.cookies.get(i18n.TZ_COOKIE))
+
+    def local_when(self, value: datetime | None) -> str:
+        """An instant in the browser's time zone, the zone named ("Dec 2, 2026, 10:24 AM
+        (Moscow)"); as :func:`when` writes it, in UTC and saying so, when the browser has
+        not told its zone. The client's own pages draw their times with it (``when=``)."""
+        if value is None:
+            return ""
+        if self.zone is None:
+            return when(value, self.lang)
+        return i18n.format_when_named(value, self.zone, self.lang)
 
     # --- translation -------------------------------------------------------------------
 

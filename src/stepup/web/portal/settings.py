@@ -102,5 +102,5 @@ async def methods_page(request: Request, page: SignedIn) -> Response:
         protecting=protecting, confirming=confirming, operations=rt.settings.operations,
         notice=notice,
         low_after_login=low_after_login, phone=phone, devices=await device_rows(page),
-        remember_days=rt.settings.remember_device_days,
+        remember_days=rt.settings.remember_device_days, when=page.local_when,
     )
