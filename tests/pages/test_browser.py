@@ -213,9 +213,17 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
         page.screenshot(path=str(chromium.ARTIFACTS / "email-enable-step2.png"), full_page=True)
         expect(resend).to_be_enabled(timeout=8000)
         expect(resend).to_have_text("Resend code")
+        # Resend belongs to the code form: Withdrawal unticked stays unticked.
+        page.get_by_label("Withdrawal").uncheck()
+        resend.click()
+        expect(page.get_by_role("status")).to_contain_text(f"We sent a code to {masked}.")
+        expect(page.get_by_label("Withdrawal")).not_to_be_checked()
+        expect(page.get_by_label("Login")).to_be_checked()
         page.get_by_label("Security code").fill(code_for(page))
         page.get_by_role("button", name="Verify").click()
         page.wait_for_url("**/settings/methods?done=enabled&method=email")
+        expect(page.get_by_role("status").first).to_contain_text(
+            "This method now protects login.")
         section = page.locator("#method-email")
         expect(section.locator(".badge")).to_have_text("Enabled")
         expect(section).to_contain_text(f"Codes are sent to {masked}")
@@ -251,7 +259,7 @@ def test_email_codes_enable_and_log_in(quick_server: str) -> None:
         outbox.goto(f"{server}/dev/outbox?to={email}")
         code_messages = outbox.locator(".outbox-message").filter(
             has_text=re.compile(r"\d{6} is your security code"))
-        expect(code_messages).to_have_count(2)  # enabling, then logging in
+        expect(code_messages).to_have_count(3)  # enabling, its resend, then logging in
         expect(code_messages.first).to_contain_text("to log in")
         assert_axe_clean(outbox, "development outbox")
         outbox.screenshot(path=str(chromium.ARTIFACTS / "dev-outbox.png"), full_page=True)
