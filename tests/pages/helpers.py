@@ -28,31 +28,57 @@ class Form:
 
 
 class _Forms(HTMLParser):
+    """The page's forms as a browser submits them. A submit button with its own
+    ``formaction`` (inside a form, or tied to one by ``form="<id>"``) is one more form:
+    its owner's fields, with the button's name and value, posted to that action."""
+
     def __init__(self) -> None:
         super().__init__()
         self.forms: list[Form] = []
         self._current: Form | None = None
+        self._by_id: dict[str, Form] = {}
+        self._buttons: list[tuple[Form | str, dict[str, str]]] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         if tag == "form":
             self._current = Form(action=a.get("action", ""), method=a.get("method", "get"))
             self.forms.append(self._current)
+            if a.get("id"):
+                self._by_id[a["id"]] = self._current
         elif tag == "input" and self._current is not None and a.get("name"):
             if a.get("type") == "checkbox" and "checked" not in a:
                 return
             self._current.fields[a["name"]] = a.get("value", "")
         elif tag == "select" and self._current is not None and a.get("name"):
             self._current.fields.setdefault(a["name"], "")
+        elif tag == "button" and a.get("formaction") and a.get("type", "submit") == "submit":
+            owner: Form | str | None = a.get("form") or self._current
+            if owner is not None:
+                self._buttons.append((owner, a))
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "form":
             self._current = None
 
+    def close(self) -> None:
+        super().close()
+        for owner, a in self._buttons:
+            f = self._by_id.get(owner) if isinstance(owner, str) else owner
+            if f is None:
+                continue
+            fields = dict(f.fields)
+            if a.get("name"):
+                fields[a["name"]] = a.get("value", "")
+            self.forms.append(Form(action=a["formaction"],
+                                   method=a.get("formmethod") or f.method, fields=fields))
+        self._buttons = []
+
 
 def forms(html: str) -> list[Form]:
     parser = _Forms()
     parser.feed(html)
+    parser.close()
     return parser.forms
 
 

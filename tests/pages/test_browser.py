@@ -225,9 +225,19 @@ def test_email_codes_enable_and_log_in(quick_server: str, lang: str) -> None:
         expect(resend).to_be_enabled(timeout=8000)
         expect(resend).to_have_text(_("Resend code"))
         assert_axe_clean(page, f"e-mail codes set-up: Resend enabled again ({lang})")
+        # Resend belongs to the code form: Withdrawal unticked stays unticked.
+        page.get_by_label(_("Withdrawal"), exact=True).uncheck()
+        resend.click()
+        expect(page.get_by_role("status")).to_contain_text(
+            _("We sent a code to %(to)s.", to=masked))
+        expect(page.get_by_label(_("Withdrawal"), exact=True)).not_to_be_checked()
+        expect(page.get_by_label(_("Login"), exact=True)).to_be_checked()
+        assert_axe_clean(page, f"e-mail codes set-up: sent again, boxes kept ({lang})")
         page.get_by_label(_("Security code"), exact=True).fill(code_for(page))
         page.get_by_role("button", name=_("Verify")).click()
         page.wait_for_url("**/settings/methods?done=enabled&method=email")
+        expect(page.get_by_role("status").first).to_contain_text(
+            _("This method now protects login."))
         section = page.locator("#method-email")
         expect(section.locator(".badge")).to_have_text(_("Enabled"))
         expect(section).to_contain_text(_("Codes are sent to %(to)s.", to=masked))
@@ -270,7 +280,7 @@ def test_email_codes_enable_and_log_in(quick_server: str, lang: str) -> None:
         outbox = problems.watch(context.new_page())
         outbox.goto(f"{server}/dev/outbox?to={email}")
         code_messages = outbox.locator(".outbox-message").filter(has_text=code_line)
-        expect(code_messages).to_have_count(2)  # enabling, then logging in
+        expect(code_messages).to_have_count(3)  # enabling, its resend, then logging in
         expect(code_messages.first).to_contain_text(_("to log in"))
         assert_axe_clean(outbox, f"development outbox ({lang})")
         outbox.screenshot(path=str(chromium.ARTIFACTS / f"dev-outbox-{lang}.png"),

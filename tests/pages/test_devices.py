@@ -7,8 +7,12 @@ import re
 
 import httpx
 
+from stepup.config import Settings
 from stepup.domain.clock import FrozenClock
+from stepup.services.runtime import Runtime
+from stepup.web.app import create_app
 from tests.pages.helpers import (
+    PIN,
     check,
     enable_backup_codes,
     enable_totp,
@@ -16,11 +20,13 @@ from tests.pages.helpers import (
     log_in,
     log_out,
     redirected_to,
+    secret_from,
     sign_up,
     spaced,
     submit,
     totp_now,
 )
+from tests.pages.test_operations import switch_on_withdrawal
 
 CHROME = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
           "Chrome/126.0.0.0 Safari/537.36")
@@ -142,6 +148,58 @@ async def test_the_checkbox_survives_a_wrong_code(client: httpx.AsyncClient,
     html = check(r, 400)
     assert re.search(r'name="remember_device" value="1"\s+aria-describedby="remember-hint"'
                      r' checked', html)
+
+
+def withdrawal_sentence(html: str) -> str:
+    section = " ".join(re.sub(r"<[^>]+>", " ", devices_section(html)).split())
+    m = re.search(r"It never skips a withdrawal: [^.]*\.", section)
+    assert m, section
+    return m.group(0)
+
+
+async def test_the_card_says_what_a_withdrawal_asks_under_always(
+        client: httpx.AsyncClient) -> None:
+    """WITHDRAWAL_CODE=always (the default): with no method, a code goes to the e-mail."""
+    await sign_up(client)
+    html = await get(client, "/settings/methods")
+    assert withdrawal_sentence(html) == ("It never skips a withdrawal: withdrawals always "
+                                         "ask for your PIN and a security code.")
+
+
+async def test_the_card_says_what_a_withdrawal_asks_under_if_protected(
+        settings: Settings, runtime: Runtime, clock: FrozenClock) -> None:
+    """WITHDRAWAL_CODE=if_protected with no method switched on for withdrawals: the PIN
+    alone confirms one, and the card must not claim a security code (in either
+    language); once a method protects withdrawals, it asks for one."""
+    lenient = settings.model_copy(update={"withdrawal_code": "if_protected"})
+    rt = Runtime.build(lenient, runtime.clock)
+    app = create_app(lenient, runtime=rt, migrate_on_start=False)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            await sign_up(c)
+            html = await get(c, "/settings/methods/totp/enable")
+            html = check(await submit(c, html, "/settings/methods/totp/enable", pin=PIN))
+            secret = secret_from(html)
+            r = await submit(c, html, "/settings/methods/totp/confirm",
+                             code=totp_now(secret, clock), protect_withdrawal="")
+            redirected_to(r, "/settings/methods?done=enabled")  # for login only
+            clock.advance(30)
+            html = await get(c, "/settings/methods")
+            assert "Your PIN only" in html
+            assert withdrawal_sentence(html) == ("It never skips a withdrawal: withdrawals "
+                                                 "always ask for your PIN.")
+            html = await get(c, "/settings/methods?lang=ru")
+            assert "для него всегда нужен ПИН-код." in html
+            assert "ПИН-код и код подтверждения" not in html
+            await switch_on_withdrawal(c, secret, clock)
+            html = await get(c, "/settings/methods?lang=en")
+            assert "Your PIN only" not in html
+            assert withdrawal_sentence(html) == ("It never skips a withdrawal: withdrawals "
+                                                 "always ask for your PIN and a security "
+                                                 "code.")
+    finally:
+        await rt.engine.dispose()
 
 
 async def test_russian_devices_section(client: httpx.AsyncClient) -> None:

@@ -53,6 +53,29 @@ async def test_sms_asks_what_to_protect_and_a_typo_keeps_the_choice(
     assert "op=login&amp;on=0" in sms and "op=withdrawal&amp;on=1" in sms
 
 
+async def test_resend_keeps_the_boxes_as_ticked(client: httpx.AsyncClient,
+                                                runtime: Runtime, clock: FrozenClock) -> None:
+    """"Resend code" belongs to the code form: it sends the boxes too, and the page it
+    draws — "please wait" (429) or the new code — keeps them as the user left them."""
+    await sign_up(client)
+    html = await start_sms(client)
+    send = "/settings/methods/sms/send-code"
+    assert form(html, send).fields["next"] == "enroll"
+    # Too early: the wait is told and Withdrawal stays unticked.
+    r = await submit(client, html, send, protect_withdrawal="")
+    html = check(r, 429)
+    assert "Please wait 60 seconds" in html
+    assert boxes(html, SMS_CONFIRM) == {"login": True, "withdrawal": False}
+    clock.advance(60)
+    html = check(await submit(client, html, send))
+    assert boxes(html, SMS_CONFIRM) == {"login": True, "withdrawal": False}
+    r = await submit(client, html, SMS_CONFIRM, code=await last_code(runtime, E164))
+    html = await get(client, redirected_to(r, "/settings/methods?done=enabled&method=sms"))
+    assert "SMS codes are enabled. This method now protects login." in html
+    sms = section(html, "sms")
+    assert "op=login&amp;on=0" in sms and "op=withdrawal&amp;on=1" in sms
+
+
 async def test_a_method_enabled_protecting_nothing_says_so(
         client: httpx.AsyncClient, runtime: Runtime) -> None:
     await sign_up(client)

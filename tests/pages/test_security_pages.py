@@ -126,9 +126,10 @@ async def test_forgot_password_then_reset_logs_nobody_in(
     html = check(r, 422)
     assert 'id="new_password-error"' in html
     r = await submit(client, html, "/password/reset", new_password=NEW_PASSWORD)
-    redirected_to(r, "/password/reset?done=1")
-    html = await get(client, "/password/reset?done=1")
-    assert "every session was logged out" in html
+    html = check(r)
+    assert ("Your password was changed and every session was logged out. Log in with the "
+            "new password: your security code is still asked.") in html
+    assert "No security code is asked at login yet" not in html
     # The first browser's session is over, and the link is spent.
     assert session
     client.cookies.set("stepup_session", session)
@@ -143,6 +144,60 @@ async def test_forgot_password_then_reset_logs_nobody_in(
     html = await get(client, "/login/second-factor")
     r = await submit(client, html, "/login/second-factor", code=totp_now(secret, clock))
     redirected_to(r, "/settings/methods")
+
+
+async def reset_with_a_new_password(client: httpx.AsyncClient, runtime: Runtime,
+                                    password: str = NEW_PASSWORD, lang: str = "en") -> str:
+    """Forgot password (in a browser of its own, reading ``lang``), the link, the new
+    password: the page that answers it."""
+    client.cookies.clear()
+    html = await get(client, f"/password/forgot?lang={lang}")
+    redirected_to(await submit(client, html, "/password/forgot", email=EMAIL),
+                  "/password/forgot?sent=1")
+    await notifications.deliver_due(runtime)
+    async with runtime.db() as db:
+        bodies = [row.body for row in await codes.outbox_for(db, EMAIL)]  # newest first
+    links = [m.group(1) for body in bodies if (m := re.search(
+        r"http://testserver(/password/reset\?token=[A-Za-z0-9_-]+)", body))]
+    assert links, bodies
+    redirected_to(await client.get(links[0]), "/password/reset")
+    html = await get(client, "/password/reset")
+    return check(await submit(client, html, "/password/reset", new_password=password))
+
+
+async def test_a_reset_claims_no_security_code_when_none_protects_login(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """An account with no method protecting login logs in with the password alone: the
+    page after the reset must not say a security code is still asked."""
+    await sign_up(client)
+    html = await reset_with_a_new_password(client, runtime)
+    assert ("Your password was changed and every session was logged out. Log in with the "
+            "new password.") in html
+    assert "security code is still asked" not in html
+    assert "No security code is asked at login yet" in html
+    # What the page says is what the login does: straight in.
+    html = await get(client, "/login")
+    r = await submit(client, html, "/login", email=EMAIL, password=NEW_PASSWORD)
+    redirected_to(r, "/settings/methods")
+    # The old "done" address claims nothing: it is the page of a link no longer usable.
+    client.cookies.clear()
+    html = await get(client, "/password/reset?done=1", status=400)
+    assert "password was changed" not in html
+
+
+async def test_a_reset_in_russian_says_what_the_login_asks(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
+    await sign_up(client, language="ru")
+    html = await reset_with_a_new_password(client, runtime, lang="ru")
+    assert "Войдите с новым паролем." in html and "код подтверждения по-прежнему" not in html
+    assert "Сейчас при входе код подтверждения не запрашивается" in html
+    html = await get(client, "/login")
+    r = await submit(client, html, "/login", email=EMAIL, password=NEW_PASSWORD)
+    redirected_to(r, "/settings/methods")  # no method yet: the password alone
+    await enable_totp(client, clock)  # the first method protects login
+    html = await reset_with_a_new_password(client, runtime, "amber-lantern-93-foxes", "ru")
+    assert "код подтверждения по-прежнему потребуется" in html
+    assert "не запрашивается" not in html
 
 
 async def test_the_pages_speak_russian(client: httpx.AsyncClient) -> None:

@@ -15,7 +15,8 @@
   shape: the same counters, one audit event, one transaction. Asking again spends the
   older link; a successful login does not (the link stays the mailbox owner's for its
   short life). Using it sets the password and ends every session, unfinished login and
-  remembered device: it never logs in, so the next login asks for the second factor.
+  remembered device: it never logs in, so the next login asks for the second factor
+  when a method protects login (the page after the reset says which).
 
 Each change is audited and told to the user (``services/notifications.py``).
 """
@@ -41,7 +42,15 @@ from stepup.domain.errors import (
 from stepup.domain.hashing import new_id, new_token
 from stepup.domain.policy import Completer, MethodStatus, Purpose
 from stepup.methods.base import ChallengeSent
-from stepup.services import audit, challenges, devices, notifications, ratelimit, sessions
+from stepup.services import (
+    audit,
+    challenges,
+    devices,
+    login,
+    notifications,
+    ratelimit,
+    sessions,
+)
 from stepup.services.accounts import normalise_email
 from stepup.services.runtime import Actor, Runtime, run_cpu, user_or_not_found
 from stepup.services.verification import check_code, commit_and_raise, prepare
@@ -284,9 +293,11 @@ async def check_reset(rt: Runtime, token: str) -> None:
         await _live_reset(rt, db, token)
 
 
-async def reset_password(rt: Runtime, actor: Actor, token: str, new_password: str) -> None:
+async def reset_password(rt: Runtime, actor: Actor, token: str, new_password: str) -> bool:
     """Set the password a reset link allows; the link is spent, and every session,
-    unfinished login and remembered device of the account ends. Nobody is logged in."""
+    unfinished login and remembered device of the account ends. Nobody is logged in.
+    Answers whether the next login asks for a second factor (as the login step decides
+    it: some method protects login), so that a page never claims one that is not."""
     async with rt.read() as db:
         reset = await _live_reset(rt, db, token)
         user = await user_or_not_found(db, reset.user_id)
@@ -302,4 +313,6 @@ async def reset_password(rt: Runtime, actor: Actor, token: str, new_password: st
         await audit.record(db, rt.clock, actor, "account.password_reset", user.id,
                            sessions_ended=ended)
         await notifications.notify(rt, db, user, "account.password_reset", actor=actor)
+        asks_code = bool(await login.login_methods(rt, db, user))
         await db.commit()
+    return asks_code

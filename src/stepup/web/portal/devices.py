@@ -1,8 +1,11 @@
 """Remembered devices on the methods page: the list, and Forget (one, or all).
 
-A remembered device skips the second factor of login only; withdrawals always ask for
-the PIN and a security code. Any change to the user's methods forgets them all (the
-services do that); here the user can forget them one by one.
+A remembered device skips the second factor of login only; it changes nothing a
+withdrawal asks: the PIN, and a security code unless the policy lets the PIN alone
+confirm it (``WITHDRAWAL_CODE=if_protected`` with no method switched on for
+withdrawals). The card says which, from ``operations.confirmation`` as the page's
+"Withdrawal confirmed with" line does. Any change to the user's methods forgets them
+all (the services do that); here the user can forget them one by one.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from stepup.web.portal.plumbing import (
     refused,
     status_for,
 )
+from stepup.web.portal.protects import chosen
 from stepup.web.portal.render import (
     Page,
     browser_ceremony,
@@ -195,12 +196,15 @@ async def send_code(page: SignedIn, method_type: AvailableMethod, form: UserForm
         if view is None or not view.pending:
             # Nothing is waiting (the failed first send dropped it): back to step 1.
             return redirect(f"/settings/methods/{method_type}/enable")
+        # The resend posts the code form (its "Use it for" boxes too): keep them as ticked.
+        ticked = chosen(page, form)
         if sent is not None:
             return await oob_code_page(page, method_type, sent_to=sent.sent_to,
-                                       expires_in=sent.expires_in, resend_in=sent.resend_in)
+                                       expires_in=sent.expires_in, resend_in=sent.resend_in,
+                                       ticked=ticked)
         return await oob_code_page(page, method_type, sent_to=view.destination,
                                    waiting=True, resend_in=wait, error=error,
-                                   status_code=status)
+                                   ticked=ticked, status_code=status)
     send = Sending(destination=view.destination if view else None, sent=sent,
                    wait=sent.resend_in if sent else wait)
     args = _switch_args(page, form)

@@ -4,7 +4,8 @@ password?" (services/account_security.py).
 The reset link's token is taken out of the address at once: ``GET /password/reset?token=``
 keeps it in a short-lived HttpOnly cookie and redirects to ``/password/reset``, so it does
 not stay in the browser's history or reach another page's ``Referer``. A reset logs
-nobody in: the page ends with a link to the login page, which asks for the second factor.
+nobody in: the answer to the new password ends with a link to the login page, and says
+that a security code is still asked there only when a method protects login.
 """
 
 from __future__ import annotations
@@ -184,8 +185,6 @@ async def reset_page(request: Request, page: VisitorPage) -> Response:
         set_cookie(response, page.rt, RESET_COOKIE, token[:200],
                    max_age=page.rt.settings.password_reset_minutes * 60, samesite="lax")
         return response
-    if request.query_params.get("done"):
-        return _reset_form(page, done=True)
     try:
         await account_security.check_reset(page.rt, _reset_token(page))
     except DomainError as err:
@@ -202,10 +201,12 @@ async def reset_submit(page: VisitorPage, form: VisitorForm) -> Response:
                            field_error=r.message if field else None,
                            invalid=not field, status_code=r.status)
 
-    await refused(page, account_security.reset_password(
+    asks_code = await refused(page, account_security.reset_password(
         page.rt, deps.actor(page.request), _reset_token(page), form.get("new_password", "")),
         redraw)
-    response = redirect("/password/reset?done=1")
+    # The answer itself says it is done: whether the next login asks for a security code
+    # is the service's word for this account, never a flag a URL could carry.
+    response = _reset_form(page, done=True, asks_code=asks_code)
     delete_cookie(response, page.rt, RESET_COOKIE)
     delete_cookie(response, page.rt, SESSION_COOKIE)  # it ended with every other one
-    return page.finish(response)
+    return response
