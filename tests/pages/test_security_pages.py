@@ -4,14 +4,16 @@ link that leaves the address at once and never logs in."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
+import pytest
 
 from stepup.domain.clock import FrozenClock
 from stepup.services import notifications
 from stepup.services.runtime import Runtime
-from stepup.store import codes
+from stepup.store import codes, queries
 from tests.pages.helpers import (
     EMAIL,
     PASSWORD,
@@ -23,6 +25,8 @@ from tests.pages.helpers import (
     submit,
     totp_now,
 )
+from tests.support.answer_first import answer_first_client
+from tests.support.blocking import Held
 
 NEW_PASSWORD = "quiet-meadow-41-otters"
 NEW_PIN = "582046"
@@ -144,6 +148,35 @@ async def test_forgot_password_then_reset_logs_nobody_in(
     html = await get(client, "/login/second-factor")
     r = await submit(client, html, "/login/second-factor", code=totp_now(secret, clock))
     redirected_to(r, "/settings/methods")
+
+
+async def test_the_forgot_page_answers_before_the_account_is_looked_up(
+        client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page's answer (and the page it leads to) arrive while the per-account part is
+    held: their time cannot tell whether the address has an account."""
+    await sign_up(client)
+
+    async def link_sent() -> bool:
+        await notifications.deliver_due(runtime)
+        async with runtime.db() as db:
+            return any("/password/reset?token=" in row.body
+                       for row in await codes.outbox_for(db, EMAIL))
+
+    held = Held(queries.get_user_by_email)
+    monkeypatch.setattr(queries, "get_user_by_email", held)
+    async with answer_first_client(runtime) as browser:
+        try:
+            html = await get(browser, "/password/forgot")
+            r = await asyncio.wait_for(submit(browser, html, "/password/forgot",
+                                              email=EMAIL), 5)
+            redirected_to(r, "/password/forgot?sent=1")
+            html = await asyncio.wait_for(get(browser, "/password/forgot?sent=1"), 5)
+            assert "If an account exists for this address" in html
+            await asyncio.wait_for(held.started.wait(), 5)
+            assert not await link_sent()
+        finally:
+            held.release.set()
+    assert await link_sent()
 
 
 async def reset_with_a_new_password(client: httpx.AsyncClient, runtime: Runtime,

@@ -1,12 +1,13 @@
 """A hasher that holds one of its slow hashes open until the test lets it go, to prove
 that no write lock is held meanwhile: other writes, of this worker and of another,
-commit while it waits."""
+commit while it waits; and any async function held the same way (``Held``), to show
+what an answer does not wait for."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from stepup.domain.hashing import Hasher
@@ -67,3 +68,18 @@ async def writes_commit_while_hashing(runtime: Runtime, hasher: BlockingHasher,
         await other.dispose()
     await asyncio.wait([task])
     return task
+
+
+class Held:
+    """An async function made to wait at each call until the test sets ``release``;
+    ``started`` is set when it is called (on the test's event loop)."""
+
+    def __init__(self, inner: Callable[..., Awaitable[Any]]) -> None:
+        self.inner = inner
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.started.set()
+        await asyncio.wait_for(self.release.wait(), 20)
+        return await self.inner(*args, **kwargs)

@@ -1,9 +1,10 @@
 """The "Forgot password?" e-mail: the single-use link that sets a new password.
 
 It goes through the security notices' queue (services/notifications.py sends it), so it
-is sent by the background sender, retried like a notice, and the request that asked for
-it answers in the same time whether or not the address has an account. The link is
-dropped from the queued row once the message is out.
+is sent by the background sender and retried like a notice; it is queued after the
+request that asked for it has answered (services/account_security.py), so that answer
+takes the same time whether or not the address has an account. The link is dropped
+from the queued row once the message is out.
 """
 
 from __future__ import annotations

@@ -11,8 +11,11 @@
   a code sent to the account e-mail, which proves the mailbox as a reset link would.
 - **Forgot password**: a single-use link (a random token of 256 bits, only its SHA-256
   stored) valid ``password_reset_minutes``, queued for the account e-mail. The answer
-  is the same whether or not the address has an account, and the work is the same
-  shape: the same counters, one audit event, one transaction. Asking again spends the
+  is the same whether or not the address has an account, and so is the time it takes:
+  the request only counts itself (``count_reset_request``: the same counters for any
+  address, and its refusals); the per-account part (``send_reset_link``: the lookup,
+  the link, its e-mail, one audit event either way) runs after the answer is sent, so
+  its extra writes for a known address cannot be timed. Asking again spends the
   older link; a successful login does not (the link stays the mailbox owner's for its
   short life). Using it sets the password and ends every session, unfinished login and
   remembered device: it never logs in, so the next login asks for the second factor
@@ -25,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import timedelta
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,6 +63,8 @@ from stepup.store import notices, queries
 from stepup.store import passwords as store
 from stepup.store.models import PORTAL_APP_ID, PasswordReset, User
 from stepup.store.models import Method as MethodRow
+
+log = logging.getLogger("stepup.account_security")
 
 #: What a code for changing the PIN is issued for: it confirms nothing else.
 PIN_PURPOSE = Purpose("account:pin")
@@ -249,18 +256,46 @@ async def _count_request(rt: Runtime, db: AsyncSession, actor: Actor, email: str
         raise RateLimited(retry_after=retry)
 
 
-async def forgot_password(rt: Runtime, actor: Actor, email: str) -> None:
-    """Send a reset link if ``email`` is a StepUp account's; the same answer either way.
-    Only the users of StepUp's own pages (app ``portal``) have a password here."""
+@dataclass(frozen=True)
+class ResetAsked:
+    """A counted "Forgot password?" request, for ``send_reset_link``: who asked, the
+    normalised address (None when malformed: no account has it) and when."""
+
+    actor: Actor
+    address: str | None
+    at: datetime
+
+
+async def count_reset_request(rt: Runtime, actor: Actor, email: str) -> ResetAsked:
+    """The part of "Forgot password?" that the answer waits for, the same work for any
+    address: normalise it and count the request (``RateLimited`` over a limit, and then
+    not counted). Whether the address has an account is not looked at here."""
     try:
         address: str | None = normalise_email(email)
     except Exception:  # any malformed address: no account has it, answered alike
         address = None
-    now = rt.clock.now()
     async with rt.db() as db:
         await _count_request(rt, db, actor, address or email.strip().lower())
-        user = (await queries.get_user_by_email(db, address, PORTAL_APP_ID)
-                if address else None)
+        await db.commit()
+    return ResetAsked(actor=actor, address=address, at=rt.clock.now())
+
+
+async def send_reset_link(rt: Runtime, asked: ResetAsked) -> None:
+    """The rest, run once the answer has gone out: a reset link to the address if it is
+    a StepUp account's (only the users of StepUp's own pages, app ``portal``, have a
+    password here), and one audit event either way. It never raises: the asker was
+    answered already, so a failure is logged and nothing more."""
+    try:
+        await _send_reset_link(rt, asked)
+    except Exception:
+        log.exception("could not handle a password reset request")
+
+
+async def _send_reset_link(rt: Runtime, asked: ResetAsked) -> None:
+    now, actor = asked.at, asked.actor
+    async with rt.db() as db:
+        user = (await queries.get_user_by_email(db, asked.address, PORTAL_APP_ID)
+                if asked.address else None)
         if user is not None and user.password_hash:
             await store.spend_resets(db, user.id, now)
             token = new_token()

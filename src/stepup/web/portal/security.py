@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
+from fastapi import BackgroundTasks, Request
 from fastapi.responses import Response
 
 from stepup.domain.errors import DomainError, InvalidCredentials, RateLimited
@@ -156,13 +156,15 @@ async def forgot_page(request: Request, page: AnyPage) -> Response:
 
 
 @router.post("/password/forgot")
-async def forgot_submit(page: VisitorPage, form: VisitorForm) -> Response:
+async def forgot_submit(page: VisitorPage, form: VisitorForm,
+                        background: BackgroundTasks) -> Response:
     email = form.get("email", "").strip()
-    await refused(page, account_security.forgot_password(page.rt, deps.actor(page.request),
-                                                         email),
-                  lambda r: _forgot_form(page, email=email, error=r.message,
-                                         status_code=r.status))
-    # The same answer whatever the address (the address stays out of the URL).
+    asked = await refused(
+        page, account_security.count_reset_request(page.rt, deps.actor(page.request), email),
+        lambda r: _forgot_form(page, email=email, error=r.message, status_code=r.status))
+    # The same answer whatever the address (the address stays out of the URL), sent
+    # before the account is looked up, so that its time tells nothing either.
+    background.add_task(account_security.send_reset_link, page.rt, asked)
     return redirect("/password/forgot?sent=1")
 
 
