@@ -144,18 +144,10 @@ class RequestMetrics:
 
 
 def _route_template(scope: Scope) -> str:
-    """The matched route's template with the prefix it was included under (a router
-    included at ``/api/v1`` reports only its own part, so the prefix is taken from the
-    real path, which has the same number of segments after it)."""
+    """The matched route's template, whole: the app's routes are copied flat with their
+    prefixes (web/flat_routes.py), so no router's prefix is missing from it."""
     template = getattr(scope.get("route"), "path", None)
-    if not template:
-        return "unmatched"
-    path: str = scope.get("path", "")
-    extra = path.count("/") - template.count("/")
-    if extra > 0:
-        prefix = "/".join(path.split("/")[: extra + 1])
-        return f"{prefix}{template}"
-    return str(template)
+    return str(template) if template else "unmatched"
 
 
 class RateLimitHeaders:
