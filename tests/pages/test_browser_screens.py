@@ -1,8 +1,9 @@
 """The README's journey, in English and in Russian, in Debian's Chromium (Playwright):
-sign up → the authenticator app (QR code and key), used for login and withdrawals →
-backup codes → log out → log in (the second factor, then a backup code) → a withdrawal
-confirmed with the app. axe-core finds nothing at any step, on a computer and on a
-phone (tests/pages/axe.py).
+sign up → verify the e-mail with the code of the sign-up message (from the development
+outbox, entered on the page the banner links to) → the authenticator app (QR code and
+key), used for login and withdrawals → backup codes → log out → log in (the second
+factor, then a backup code) → a withdrawal confirmed with the app. axe-core finds nothing
+at any step, on a computer and on a phone (tests/pages/axe.py).
 
 With ``STEPUP_SCREENSHOTS=docs/img`` it also writes the README's pictures
 (``<lang>-signup.png``, ``-methods``, ``-totp-setup``, ``-second-factor``,
@@ -18,7 +19,9 @@ both languages.
 
 from __future__ import annotations
 
+import re
 import time
+from typing import TYPE_CHECKING, Any
 
 import pyotp
 import pytest
@@ -26,6 +29,9 @@ import pytest
 from tests.pages import browser_support as chromium
 from tests.pages.axe import PHONE, assert_axe_clean, screenshot
 from tests.pages.helpers import PIN
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = [*chromium.BROWSER, pytest.mark.filterwarnings("ignore:EdDSA is deprecated")]
 
@@ -37,6 +43,20 @@ HEADINGS = {"en": "Authentication methods", "ru": "Способы аутенти
 
 def _step(t: float) -> int:
     return int(t // 30)
+
+
+def _verification_code(page: Page, server: str, email: str) -> str:
+    """The code of the sign-up message (the one with the /email/verify/ link) in the
+    development outbox, as the client reads it from their mailbox."""
+    for _ in range(50):
+        r = page.request.get(f"{server}/api/v1/dev/outbox", params={"to": email})
+        for message in r.json()["messages"]:  # newest first
+            body = str(message["body"])
+            m = re.search(r"\b(\d{6})\b", body)
+            if "/email/verify/" in body and m:
+                return m.group(1)
+        time.sleep(0.2)
+    raise AssertionError("no verification code in the outbox")
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
@@ -51,6 +71,12 @@ def test_the_readme_journey(server: str, lang: str) -> None:
                                       else "ru-RU", timezone_id="Europe/London",
                                       color_scheme="light")
         page = chromium.new_page(context, problems)
+        banner = page.locator("#verify-email-banner")
+
+        def picture(name: str, **how: Any) -> None:
+            # A README picture of a signed-in page: the e-mail is verified, no banner.
+            expect(banner).to_have_count(0)
+            screenshot(page, name, **how)
 
         # Sign up, in the page's language.
         page.goto(f"{server}/signup?lang={lang}")
@@ -63,13 +89,24 @@ def test_the_readme_journey(server: str, lang: str) -> None:
         expect(page.get_by_role("heading", level=1)).to_have_text(HEADINGS[lang])
         assert_axe_clean(page, f"methods after sign-up ({lang})")
 
+        # Verify the e-mail as a client does: the banner's link, then the code of the
+        # sign-up message. No page after this asks for it (nor shows it in a picture).
+        banner.locator("a[href='/settings/email']").click()
+        page.wait_for_url("**/settings/email")
+        page.fill("input[name=code]", _verification_code(page, server, email))
+        assert_axe_clean(page, f"verify the e-mail, the code filled in ({lang})")
+        page.click("form[action='/settings/email/confirm'] button[type=submit]")
+        page.wait_for_url("**/settings/methods?done=email_verified*")
+        expect(banner).to_have_count(0)
+        assert_axe_clean(page, f"methods, the e-mail verified ({lang})")
+
         # The authenticator app: the PIN, then the QR code and the key, then a code.
         page.click("#method-totp a[href$='/totp/enable']")
         page.fill("input[name=pin]", PIN)
         page.click("form[action='/settings/methods/totp/enable'] button[type=submit]")
         expect(page.locator("figure.qr svg")).to_be_visible()
         assert_axe_clean(page, f"TOTP set-up: QR code and key ({lang})")
-        screenshot(page, f"{lang}-totp-setup", centre="figure.qr")
+        picture(f"{lang}-totp-setup", centre="figure.qr")
         totp = pyotp.TOTP(page.locator("#totp-secret").inner_text().replace(" ", ""))
         enrolled = _step(time.time())
         page.fill("input[name=code]", totp.at(enrolled * 30))
@@ -91,7 +128,7 @@ def test_the_readme_journey(server: str, lang: str) -> None:
         page.click("#finish")
         page.wait_for_url("**/settings/methods?done=enabled&method=backup_codes*")
         assert_axe_clean(page, f"methods: the app and backup codes ({lang})")
-        screenshot(page, f"{lang}-methods")
+        picture(f"{lang}-methods")
 
         # Log out; log in: the second factor asks for the app's code; a backup code does.
         page.click("form[action='/logout'] button[type=submit]")
@@ -100,7 +137,7 @@ def test_the_readme_journey(server: str, lang: str) -> None:
         chromium.log_in(page, email, lang=lang)
         expect(page.locator("input[name=method]")).to_have_value("totp")
         assert_axe_clean(page, f"second factor: the app ({lang})")
-        screenshot(page, f"{lang}-second-factor")
+        picture(f"{lang}-second-factor")
         page.click("a.channel[href$='method=backup_codes']")
         assert_axe_clean(page, f"second factor: a backup code ({lang})")
         page.fill("input[name=code]", codes[0])
@@ -124,9 +161,9 @@ def test_the_readme_journey(server: str, lang: str) -> None:
             time.sleep(wait + 0.5)
         page.fill("input[name=code]", totp.at((enrolled + 2) * 30))
         assert_axe_clean(page, f"withdrawal: the app's code ({lang})")
-        screenshot(page, f"{lang}-withdrawal")
+        picture(f"{lang}-withdrawal")
         page.set_viewport_size(PHONE)
-        screenshot(page, f"{lang}-withdrawal-phone", full_page=True)
+        picture(f"{lang}-withdrawal-phone", full_page=True)
         page.set_viewport_size(DESKTOP)
         page.click("form[action$='/confirm'] button[type=submit]")
         expect(page.locator(".op-head .badge-on")).to_be_visible()
