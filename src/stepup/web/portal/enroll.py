@@ -21,14 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from stepup.domain.destinations import example_phone
 from stepup.domain.errors import (
     DomainError,
-    Forbidden,
-    NotAuthenticated,
     NotFound,
     ValidationFailed,
 )
@@ -52,8 +49,6 @@ from stepup.web.portal.protects import choice, chosen, protection_sentence
 from stepup.web.portal.render import (
     Page,
     destination_field,
-    form_data,
-    logged_in,
     redirect,
 )
 
@@ -213,26 +208,19 @@ async def _oob_enable(page: UserPage, method_type: str, form: Mapping[str, str])
 
 
 @router.post("/settings/methods/{method_type}/check-number")
-async def check_number(request: Request, method_type: str) -> Response:
+async def check_number(page: SignedIn, form: UserForm, method_type: str) -> Response:
     """Would step 1 accept this phone number? portal.js asks before it sends the form,
     so that a refused number is told while the PIN is still in its field (the server
     never writes a PIN back into a page). The form carries the CSRF token and the
     number, never the PIN. ``{"accepted": true}``, or ``{"accepted": false, "field",
-    "reason", "message"}`` with the reason step 1 would show; refused otherwise with a
-    problem document (not signed in, no CSRF token, not a method that sends to a phone,
-    too many checks), and the script then sends the form as it is."""
-    page = await logged_in(request)
-    if page is None or page.user is None:
-        return _problem(page or Page(request), NotAuthenticated())
-    form = await form_data(request)
-    try:
-        page.check_csrf(form.get("csrf_token"))
-    except Forbidden as err:
-        return _problem(page, err)
+    "reason", "message"}`` with the reason step 1 would show. Anything else (not signed
+    in: the login page's redirect; a bad CSRF token: the 403 page; not a method that
+    sends to a phone, or too many checks: a problem document) and the script sends the
+    form as it is, for the page's own answer."""
     if not registry.is_available(method_type) or destination_field(method_type) != "phone":
         return _problem(page, NotFound("There is no such method."))
     try:
-        await methods.check_destination(page.rt, page.user.id, method_type,
+        await methods.check_destination(page.rt, page.me.id, method_type,
                                         {"phone": form.get("phone", "").strip()})
     except ValidationFailed as err:
         return JSONResponse({"accepted": False, "field": "phone", "reason": err.situation,
