@@ -12,7 +12,7 @@ from sqlalchemy import select
 from stepup.domain.clock import FrozenClock
 from stepup.services.runtime import Runtime
 from stepup.store import queries
-from stepup.store.models import Method, User
+from stepup.store.models import LoginFlow, Method, User
 from tests.api.test_key_count_joined import user_and_checker
 
 
@@ -35,7 +35,7 @@ async def test_the_user_and_method_are_the_orms_objects_with_the_same_values(
         slow = (_columns(orm_user), _columns(orm_method))
     assert fast == slow
     # Types as the columns declare them: an aware datetime, the status enum, JSON.
-    assert fast[1]["created_at"].utcoffset() == timedelta(0)  # type: ignore[union-attr]
+    assert fast[1]["created_at"].utcoffset() == timedelta(0)  # type: ignore[attr-defined]
     assert fast[1]["status"] is slow[1]["status"]
     assert isinstance(fast[1]["protects"], dict) and isinstance(fast[1]["secret_ct"], bytes)
 
@@ -78,3 +78,38 @@ async def test_a_user_without_the_method_or_no_such_user(
         user, method = await queries.get_user_and_method(db, uid, "sms")
         assert user is not None and user.id == uid and method is None
         assert await queries.get_user_and_method(db, "0" * 32, "totp") == (None, None)
+
+
+async def test_a_users_methods_are_the_orms_in_the_same_order(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
+    uid, _secret, _row, _key = await user_and_checker(client, runtime, clock, rate=8)
+    async with runtime.db() as db:
+        _user, totp = await queries.get_user_and_method(db, uid, "totp")
+        fast = await queries.list_methods(db, uid)
+        assert totp is not None and fast[0] is totp  # one object per identity
+        fast_values = [_columns(m) for m in fast]
+    async with runtime.db() as db:
+        slow = (await db.execute(select(Method).where(Method.user_id == uid).order_by(
+            Method.created_at, Method.type, Method.id))).scalars().all()
+        assert fast_values == [_columns(m) for m in slow] and len(slow) >= 1
+        assert await queries.list_methods(db, "0" * 32) == []
+
+
+async def test_a_login_flow_and_its_user_are_the_orms(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
+    uid, _secret, _row, _key = await user_and_checker(client, runtime, clock, rate=8)
+    token_hash = b"\x01" * 32
+    async with runtime.db() as db:
+        db.add(LoginFlow(id="f" * 32, token_hash=token_hash, user_id=uid,
+                         created_at=clock.now(), expires_at=clock.now() + timedelta(minutes=5),
+                         used_at=None))
+        await db.commit()
+    async with runtime.db() as db:
+        flow, user = await queries.get_login_flow_and_user(db, token_hash)
+        assert isinstance(flow, LoginFlow) and isinstance(user, User) and user.id == uid
+        fast = (_columns(flow), _columns(user))
+        assert await queries.get_login_flow_and_user(db, b"\x02" * 32) == (None, None)
+    async with runtime.db() as db:
+        slow_flow = await db.get(LoginFlow, "f" * 32)
+        slow_user = await db.get(User, uid)
+        assert fast == (_columns(slow_flow), _columns(slow_user))

@@ -138,9 +138,9 @@ _CONSUME_FLOW = (update(_flows)
                  .values(used_at=_P("now")))
 
 
-_FLOW_AND_USER = (select(LoginFlow, User)
-                  .outerjoin(User, User.id == LoginFlow.user_id)
-                  .where(LoginFlow.token_hash == _P("hash")))
+_FLOW_AND_USER = (select(_flows, _users)
+                  .outerjoin(_users, _users.c.id == _flows.c.user_id)
+                  .where(_flows.c.token_hash == _P("hash")))
 
 
 async def get_login_flow_by_hash(db: AsyncSession, token_hash: bytes) -> LoginFlow | None:
@@ -149,9 +149,14 @@ async def get_login_flow_by_hash(db: AsyncSession, token_hash: bytes) -> LoginFl
 
 async def get_login_flow_and_user(db: AsyncSession, token_hash: bytes
                                   ) -> tuple[LoginFlow | None, User | None]:
-    """The login flow with this hash and its user (None if gone), in one query."""
-    row = (await db.execute(_FLOW_AND_USER, {"hash": token_hash})).first()
-    return (None, None) if row is None else (row[0], row[1])
+    """The login flow with this hash and its user (None if gone), in one query (read as
+    Core and made persistent in ``db``: store/loaded.py)."""
+    row = (await core(db, _FLOW_AND_USER, {"hash": token_hash})).first()
+    if row is None:
+        return None, None
+    split = loaded.columns(LoginFlow)
+    return (loaded.persistent(db, LoginFlow, row[:split]),
+            loaded.persistent(db, User, row[split:]))
 
 
 async def consume_login_flow(db: AsyncSession, flow_id: str, now: datetime) -> bool:
@@ -182,12 +187,15 @@ async def get_method(db: AsyncSession, user_id: str, method_type: str, *,
 # Oldest first (the login step offers the first as its default). Ties broken by type,
 # then id: PostgreSQL returns equal keys in whatever order its heap holds them, and an
 # update moves a row's tuple, so created_at alone let the default change between reads.
-_METHODS_OF = (select(Method).where(Method.user_id == _P("user_id"))
-               .order_by(Method.created_at, Method.type, Method.id))
+_METHODS_OF = (select(_methods).where(_methods.c.user_id == _P("user_id"))
+               .order_by(_methods.c.created_at, _methods.c.type, _methods.c.id))
 
 
 async def list_methods(db: AsyncSession, user_id: str) -> Sequence[Method]:
-    return (await db.execute(_METHODS_OF, {"user_id": user_id})).scalars().all()
+    """A user's methods, oldest first (read as Core and made persistent in ``db``:
+    store/loaded.py)."""
+    rows = (await core(db, _METHODS_OF, {"user_id": user_id})).all()
+    return [m for m in (loaded.persistent(db, Method, row) for row in rows) if m is not None]
 
 
 async def count_enabled_methods(db: AsyncSession, user_id: str) -> int:
