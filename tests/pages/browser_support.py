@@ -9,6 +9,7 @@ that serves other settings defines its own ``server`` with :func:`serve`.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -164,6 +165,20 @@ def assert_russian(page: Page, label: str, names: frozenset[str] = frozenset()) 
     assert_axe_clean(page, label)
     english = english_in(page.locator("main").inner_html(), ISSUER_NAMES | names)
     assert not english, f"English in the Russian page «{label}» ({page.url}): {english}"
+
+
+def email_verification_code(page: Page, server: str, email: str) -> str:
+    """The code of the sign-up message (the one with the /email/verify/ link) in the
+    development outbox, as the client reads it from their mailbox."""
+    for _ in range(50):
+        r = page.request.get(f"{server}/api/v1/dev/outbox", params={"to": email})
+        for message in r.json()["messages"]:  # newest first
+            body = str(message["body"])
+            m = re.search(r"\b(\d{6})\b", body)
+            if "/email/verify/" in body and m:
+                return m.group(1)
+        time.sleep(0.2)
+    raise AssertionError("no verification code in the outbox")
 
 
 def sign_up(page: Page, email: str, *, base: str | None = None, lang: str | None = None,

@@ -58,18 +58,6 @@ def test_a_russian_client_on_a_phone_from_sign_up_to_a_withdrawal(server: str) -
     masked = "r***@example.com"
     problems = chromium.ConsoleProblems(refusals=True)
 
-    def verification_code(page: Page) -> str:
-        # The sign-up message: its code and its link (/email/verify/<token>).
-        for _ in range(50):
-            r = page.request.get(f"{server}/api/v1/dev/outbox", params={"to": email})
-            for message in r.json()["messages"]:  # newest first
-                body = str(message["body"])
-                m = re.search(r"\b(\d{6})\b", body)
-                if "/email/verify/" in body and m:
-                    return m.group(1)
-            time.sleep(0.2)
-        raise AssertionError("no verification code in the outbox")
-
     with chromium.launched() as browser:
         context = browser.new_context(locale="ru-RU", timezone_id="Europe/Moscow",
                                       **chromium.PHONE_CONTEXT)
@@ -107,7 +95,8 @@ def test_a_russian_client_on_a_phone_from_sign_up_to_a_withdrawal(server: str) -
         banner.get_by_role("link", name="Ввести код").click()
         page.wait_for_url("**/settings/email")
         _russian(page, "verify the e-mail")
-        page.get_by_label("Код из письма").fill(verification_code(page))
+        code = chromium.email_verification_code(page, server, email)
+        page.get_by_label("Код из письма").fill(code)
         page.get_by_role("button", name="Подтвердить", exact=True).click()
         page.wait_for_url("**/settings/methods?done=email_verified")
         expect(page.get_by_role("status").first).to_contain_text(

@@ -19,9 +19,8 @@ both languages.
 
 from __future__ import annotations
 
-import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyotp
 import pytest
@@ -29,9 +28,6 @@ import pytest
 from tests.pages import browser_support as chromium
 from tests.pages.axe import PHONE, assert_axe_clean, screenshot
 from tests.pages.helpers import PIN
-
-if TYPE_CHECKING:
-    from playwright.sync_api import Page
 
 pytestmark = [*chromium.BROWSER, pytest.mark.filterwarnings("ignore:EdDSA is deprecated")]
 
@@ -43,20 +39,6 @@ HEADINGS = {"en": "Authentication methods", "ru": "Способы аутенти
 
 def _step(t: float) -> int:
     return int(t // 30)
-
-
-def _verification_code(page: Page, server: str, email: str) -> str:
-    """The code of the sign-up message (the one with the /email/verify/ link) in the
-    development outbox, as the client reads it from their mailbox."""
-    for _ in range(50):
-        r = page.request.get(f"{server}/api/v1/dev/outbox", params={"to": email})
-        for message in r.json()["messages"]:  # newest first
-            body = str(message["body"])
-            m = re.search(r"\b(\d{6})\b", body)
-            if "/email/verify/" in body and m:
-                return m.group(1)
-        time.sleep(0.2)
-    raise AssertionError("no verification code in the outbox")
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
@@ -93,7 +75,7 @@ def test_the_readme_journey(server: str, lang: str) -> None:
         # sign-up message. No page after this asks for it (nor shows it in a picture).
         banner.locator("a[href='/settings/email']").click()
         page.wait_for_url("**/settings/email")
-        page.fill("input[name=code]", _verification_code(page, server, email))
+        page.fill("input[name=code]", chromium.email_verification_code(page, server, email))
         assert_axe_clean(page, f"verify the e-mail, the code filled in ({lang})")
         page.click("form[action='/settings/email/confirm'] button[type=submit]")
         page.wait_for_url("**/settings/methods?done=email_verified*")
