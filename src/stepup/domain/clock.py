@@ -34,3 +34,10 @@ class FrozenClock:
 def as_utc(value: datetime) -> datetime:
     """SQLite gives back naive datetimes; everything stored is UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def hour_window(now: datetime) -> tuple[datetime, int]:
+    """The hourly counters' window that ``now`` falls in (the start of its hour), and the
+    whole seconds until the next one begins: a refusal's Retry-After."""
+    window = now.replace(minute=0, second=0, microsecond=0)
+    return window, int((window + timedelta(hours=1) - now).total_seconds()) + 1

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.delivery.password_reset import RESET_LINK
 from stepup.domain.agents import network_of
+from stepup.domain.clock import hour_window
 from stepup.domain.codes import check_password, check_pin
 from stepup.domain.errors import (
     InvalidCredentials,
@@ -244,9 +245,7 @@ def _counted(kind: str, value: str) -> str:
 async def _count_request(rt: Runtime, db: AsyncSession, actor: Actor, email: str) -> None:
     """Count the request per e-mail (known or not) and per client network in the hour;
     ``RateLimited`` over either (the caller's transaction rolls back: not counted)."""
-    now = rt.clock.now()
-    window = now.replace(minute=0, second=0, microsecond=0)
-    retry = int((window + timedelta(hours=1) - now).total_seconds()) + 1
+    window, retry = hour_window(rt.clock.now())
     network = network_of(actor.ip)
     if network is not None and await queries.rate_hit(
             db, _counted("net", network), window) > rt.settings.password_resets_per_ip_per_hour:

@@ -11,12 +11,12 @@ from (SMS pumping) is refused at no cost to the service.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
 
 from stepup.domain.agents import network_of
+from stepup.domain.clock import hour_window
 from stepup.domain.codes import check_password, check_pin
 from stepup.domain.errors import EmailTaken, SignupLimitReached, ValidationFailed
 from stepup.domain.hashing import new_id
@@ -95,11 +95,9 @@ async def _count_signup(rt: Runtime, actor: Actor) -> None:
     network = network_of(actor.ip)
     if not limit or network is None:
         return
-    now = rt.clock.now()
-    window = now.replace(minute=0, second=0, microsecond=0)
+    window, retry = hour_window(rt.clock.now())
     async with rt.db() as db:
         if await queries.rate_hit(db, f"signup-net:{network}", window) > limit:
-            retry = int((window + timedelta(hours=1) - now).total_seconds()) + 1
             raise SignupLimitReached("Too many accounts were created from your network this "
                                      "hour: please try again later.",
                                      retry_after=retry)

@@ -10,12 +10,12 @@ second code is asked — it is audited as a switch and told in the enable notice
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.domain import refusals
+from stepup.domain.clock import hour_window
 from stepup.domain.errors import (
     Conflict,
     Forbidden,
@@ -207,14 +207,12 @@ async def check_destination(rt: Runtime, user_id: str, method_type: str,
     method = registry.get(method_type)
     if not isinstance(method, ChecksDestination):
         raise NotFound(f"The method '{method_type}' has no destination to check.")
-    now = rt.clock.now()
-    window = now.replace(minute=0, second=0, microsecond=0)
+    window, retry = hour_window(rt.clock.now())
     async with rt.db() as db:
         user = await user_or_not_found(db, user_id)
         if await queries.rate_hit(db, f"destination-checks:{user.id}",
                                   window) > DESTINATION_CHECKS_PER_HOUR:
             await db.rollback()
-            retry = int((window + timedelta(hours=1) - now).total_seconds()) + 1
             raise RateLimited("Too many destinations checked: try again later.",
                               retry_after=retry)
         await db.commit()  # counted, whatever the answer

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from stepup.config import Settings
+from stepup.domain.clock import hour_window
 from stepup.domain.codes import same
 from stepup.domain.errors import (
     CodeAlreadyUsed,
@@ -132,10 +133,9 @@ class WebAuthnMethod:
         now = ctx.clock.now()
         # Each challenge is a row: capped per account and hour like codes sent, so a
         # script cannot fill the table. A refusal rolls back and spends nothing.
-        window = now.replace(minute=0, second=0, microsecond=0)
+        window, retry = hour_window(now)
         if await queries.rate_hit(ctx.db, f"passkey-requests:{user.id}", window) > \
                 CHALLENGES_PER_HOUR:
-            retry = int((window + timedelta(hours=1) - now).total_seconds()) + 1
             raise RateLimited("Too many passkey requests: try again later.", retry_after=retry)
         from webauthn.helpers import generate_challenge
 
