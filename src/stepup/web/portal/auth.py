@@ -44,7 +44,6 @@ from stepup.web.portal.plumbing import (
 from stepup.web.portal.render import (
     DEVICE_COOKIE,
     LANG_COOKIE,
-    LANG_COOKIE_MAX_AGE,
     LOGIN_COOKIE,
     LOGIN_COOKIE_MAX_AGE,
     NEXT_COOKIE,
@@ -54,6 +53,7 @@ from stepup.web.portal.render import (
     login_fallback,
     passkey_request,
     redirect,
+    remember_language,
     safe_next,
     sends_codes,
     set_cookie,
@@ -148,8 +148,7 @@ async def signup(request: Request, page: VisitorPage, form: VisitorForm) -> Resp
     cookie = deps.cookie_name(rt, LANG_COOKIE)
     if request.cookies.get(cookie) not in (None, language):
         # The form's choice is newer than the browser's: the next login must not undo it.
-        response.set_cookie(cookie, language, max_age=LANG_COOKIE_MAX_AGE, path="/",
-                            httponly=True, secure=rt.settings.secure_cookies, samesite="lax")
+        remember_language(response, rt, language)
     return response
 
 

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from stepup.services import lifecycle
 from stepup.web import deps, i18n
 from stepup.web.portal.plumbing import SignedIn, UserForm, portal_router
-from stepup.web.portal.render import LANG_COOKIE, LANG_COOKIE_MAX_AGE, redirect, safe_next
+from stepup.web.portal.render import redirect, remember_language, safe_next
 
 router = portal_router()
 
@@ -30,7 +30,5 @@ async def choose_language(page: SignedIn, form: UserForm) -> Response:
                                language=language)
     response = redirect(safe_next(form.get("next")) or "/settings/methods")
     # The browser remembers it too: the pages after logging out stay in this language.
-    response.set_cookie(deps.cookie_name(page.rt, LANG_COOKIE), language,
-                        max_age=LANG_COOKIE_MAX_AGE, path="/", httponly=True,
-                        secure=page.rt.settings.secure_cookies, samesite="lax")
+    remember_language(response, page.rt, language)
     return response

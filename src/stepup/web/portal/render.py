@@ -113,6 +113,12 @@ def set_cookie(response: Response, rt: Runtime, base: str, value: str, *,
                         httponly=True, secure=_secure(rt), samesite=samesite)
 
 
+def remember_language(response: Response, rt: Runtime, language: str) -> None:
+    """The browser's language choice (``stepup_lang``), kept a year: the pages of a
+    visitor, and after logging out, stay in it."""
+    set_cookie(response, rt, LANG_COOKIE, language, max_age=LANG_COOKIE_MAX_AGE)
+
+
 def delete_cookie(response: Response, rt: Runtime, base: str) -> None:
     response.delete_cookie(deps.cookie_name(rt, base), path="/", httponly=True,
                            secure=_secure(rt))
@@ -275,9 +281,7 @@ class Page:
         if self._new_pre and self.pre:
             set_cookie(response, self.rt, PRE_COOKIE, self.pre, samesite="strict")
         if self._remember_lang:
-            response.set_cookie(deps.cookie_name(self.rt, LANG_COOKIE), self.lang,
-                                max_age=LANG_COOKIE_MAX_AGE, path="/", httponly=True,
-                                secure=_secure(self.rt), samesite="lax")
+            remember_language(response, self.rt, self.lang)
         return response
 
     def render(self, template: str, status_code: int = 200, **context: Any) -> Response:
