@@ -13,7 +13,7 @@ verification this took 2.25 M instructions per verification down to 2.05 M
 (bench/instructions.py).
 
 A statement read this way selects a table's columns in the table's order
-(``select(table)``, or a join of whole tables: ``columns`` tells where each begins).
+(``select(table)``, or a join of two whole tables: ``pair``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapper, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class _Shape:
@@ -46,9 +47,14 @@ class _Shape:
 _shapes: dict[type[Any], _Shape] = {}
 
 
-def columns(model: type[Any]) -> int:
-    """How many values a row of ``model``'s table has."""
-    return len(_shape(model).keys)
+def pair(db: AsyncSession, row: Sequence[Any] | None, first: type[T], second: type[U]
+         ) -> tuple[T | None, U | None]:
+    """The two instances of a row that joins ``first``'s table to ``second``'s (all the
+    columns of each, in that order), persistent in ``db``; ``(None, None)`` for no row."""
+    if row is None:
+        return None, None
+    split = len(_shape(first).keys)
+    return persistent(db, first, row[:split]), persistent(db, second, row[split:])
 
 
 def persistent(db: AsyncSession, model: type[T], values: Sequence[Any]) -> T | None:

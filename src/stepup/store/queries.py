@@ -98,11 +98,7 @@ async def get_user_and_method(db: AsyncSession, user_id: str, method_type: str
     persistent in ``db``: store/loaded.py)."""
     row = (await core(db, _USER_AND_METHOD, {"user_id": user_id, "type": method_type})
            ).first()
-    if row is None:
-        return None, None
-    split = loaded.columns(User)
-    return (loaded.persistent(db, User, row[:split]),
-            loaded.persistent(db, Method, row[split:]))
+    return loaded.pair(db, row, User, Method)
 
 
 _USER_BY_EMAIL = select(User).where(User.app_id == _P("app_id"), User.email == _P("email"))
@@ -152,11 +148,7 @@ async def get_login_flow_and_user(db: AsyncSession, token_hash: bytes
     """The login flow with this hash and its user (None if gone), in one query (read as
     Core and made persistent in ``db``: store/loaded.py)."""
     row = (await core(db, _FLOW_AND_USER, {"hash": token_hash})).first()
-    if row is None:
-        return None, None
-    split = loaded.columns(LoginFlow)
-    return (loaded.persistent(db, LoginFlow, row[:split]),
-            loaded.persistent(db, User, row[split:]))
+    return loaded.pair(db, row, LoginFlow, User)
 
 
 async def consume_login_flow(db: AsyncSession, flow_id: str, now: datetime) -> bool:
