@@ -45,6 +45,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.util.concurrency import await_
 from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
 
+from stepup.store.driver import open_inline
 from stepup.store.sqlite_inline import InlineDBAPI
 
 # How long a statement other than BEGIN IMMEDIATE may wait for a lock (SQLite's own
@@ -275,7 +276,7 @@ async def savepoint(db: AsyncSession, name: str) -> bool:
     PostgreSQL, where none is taken."""
     if db.get_bind().dialect.name != "sqlite":
         return False
-    await db.run_sync(_on_driver, f"SAVEPOINT {name}")
+    await _run_on_driver(db, f"SAVEPOINT {name}")
     return True
 
 
@@ -285,7 +286,7 @@ async def rollback_to(db: AsyncSession, name: str) -> None:
     next keeps exactly what was there at the savepoint."""
     assert db.get_bind().dialect.name == "sqlite", "savepoints are SQLite's"
     db.expunge_all()
-    await db.run_sync(_on_driver, f"ROLLBACK TO {name}")
+    await _run_on_driver(db, f"ROLLBACK TO {name}")
 
 
 def last_in_commit(db: AsyncSession, work: Callable[[Session], None]) -> None:
@@ -309,6 +310,19 @@ def _before_commit(session: Session) -> None:
     if work is not None:
         session.flush()
         work(session)
+
+
+async def _run_on_driver(db: AsyncSession, sql: str) -> None:
+    """``sql`` on ``db``'s inline connection: at once when its transaction is open (a
+    call that never suspends needs no hop into SQLAlchemy's greenlet), else through
+    the session, which begins it."""
+    conn = open_inline(db)
+    if conn is None:
+        await db.run_sync(_on_driver, sql)
+        return
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, InlineConnection)
+    driver.run_now(sql)
 
 
 def _on_driver(session: Session, sql: str) -> None:
