@@ -21,7 +21,7 @@ from stepup.services import notifications, recovery, rekey, webhooks
 from stepup.services.runtime import Runtime
 from stepup.store import migrate
 from stepup.store.db import is_sqlite
-from stepup.web import flat_routes, openapi, problems
+from stepup.web import direct, flat_routes, openapi, problems
 from stepup.web.admin import routes as admin
 from stepup.web.api import (
     accounts,
@@ -151,6 +151,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     # The document lists the routes as declared; requests try the busiest first.
     openapi.install(app, routes=list(app.routes))
     flat_routes.busiest_first(app.router, BUSIEST)
+    # The two hottest routes solve their arguments by hand (web/direct.py).
+    direct.answer(app.router, "POST", "/api/v1/users/{user_id}/verify", users.verify_directly)
+    direct.answer(app.router, "POST", "/api/v1/login/verify", login.login_verify_directly)
 
     # Innermost first: a replayed answer still gets the key's RateLimit headers, and
     # every answer its security headers.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -186,27 +187,36 @@ def app_key_held(scope: str) -> Callable[[Request], AsyncIterator[HeldKey]]:
     """``app_key(scope)`` for a hot route whose work joins the transaction that counted
     the call (``apikeys.held``): one transaction instead of two. Use it with
     ``Depends(..., scope="function")``, so that the transaction ends with the route's
-    function, before the answer is sent."""
+    function, before the answer is sent; a route answered by web/direct.py enters
+    ``key_held`` itself."""
 
     async def dependency(request: Request) -> AsyncIterator[HeldKey]:
-        token = _token(request, "app")
-
-        def counted(quota: apikeys.Quota) -> None:
-            # On PostgreSQL the call is counted when the route's work commits: what is
-            # left of the quota is known for sure from then on.
-            _quota_state(request, quota.limit, quota.remaining, quota.reset)
-
-        try:
-            async with apikeys.held(runtime(request), token, "app", scope,
-                                    user_id=_user_id(request, "app"),
-                                    on_count=counted) as held:
-                yield HeldKey(_admitted(request, "app", held.auth), held.db)
-        except ApiQuotaExceeded as err:
-            _quota_state(request, err.limit, 0, err.retry_after or 60)
-            raise
+        async with key_held(request, scope) as held:
+            yield held
 
     dependency.api_key_scope = scope  # type: ignore[attr-defined]
     return dependency
+
+
+@asynccontextmanager
+async def key_held(request: Request, scope: str) -> AsyncIterator[HeldKey]:
+    """The app key of ``request`` checked for ``scope`` and its call counted, in an open
+    transaction for the route's work (``app_key_held``'s work)."""
+    token = _token(request, "app")
+
+    def counted(quota: apikeys.Quota) -> None:
+        # On PostgreSQL the call is counted when the route's work commits: what is left
+        # of the quota is known for sure from then on.
+        _quota_state(request, quota.limit, quota.remaining, quota.reset)
+
+    try:
+        async with apikeys.held(runtime(request), token, "app", scope,
+                                user_id=_user_id(request, "app"),
+                                on_count=counted) as held:
+            yield HeldKey(_admitted(request, "app", held.auth), held.db)
+    except ApiQuotaExceeded as err:
+        _quota_state(request, err.limit, 0, err.retry_after or 60)
+        raise
 
 
 def app_key(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:

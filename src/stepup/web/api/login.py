@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from stepup.services import login, sessions
+from stepup.web import direct
 from stepup.web.api.schemas import (
     ChallengeOut,
     LoginChallengeIn,
@@ -51,6 +52,12 @@ async def login_verify(body: LoginVerifyIn, request: Request) -> LoginOut:
     result = await login.verify(runtime(request), actor(request), body.login_token,
                                 body.method, body.code, remember_device=body.remember_device)
     return _out(result)
+
+
+async def login_verify_directly(request: Request) -> Response:
+    """``login_verify``'s arguments solved by hand (web/direct.py)."""
+    body = direct.validated(LoginVerifyIn, await direct.json_body(request))
+    return direct.model_response(await login_verify(body, request))
 
 
 @router.post("/logout", status_code=204)
