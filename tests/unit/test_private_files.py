@@ -54,7 +54,7 @@ async def test_a_new_data_directory_is_private(tmp_path: Path, clock: FrozenCloc
     files = await one_write(data_dir, clock)
     assert mode(data_dir) == 0o700
     assert files == {"keys.json": 0o600, "stepup.db": 0o600, "stepup.db-wal": 0o600,
-                     "stepup.db-shm": 0o600}
+                     "stepup.db-shm": 0o600, "stepup.db-turn": 0o600}
 
 
 async def test_a_loose_data_directory_is_tightened_with_a_warning(
@@ -68,7 +68,7 @@ async def test_a_loose_data_directory_is_tightened_with_a_warning(
         files = await one_write(data_dir, clock)
     assert mode(data_dir) == 0o700
     assert files == {"keys.json": 0o600, "stepup.db": 0o600, "stepup.db-wal": 0o600,
-                     "stepup.db-shm": 0o600}
+                     "stepup.db-shm": 0o600, "stepup.db-turn": 0o600}
     warned = [r.getMessage() for r in caplog.records if "readable by other users" in
               r.getMessage()]
     assert len(warned) == 3  # the directory, the keys and the database

@@ -47,6 +47,7 @@ from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
 
 from stepup.store.driver import open_inline
 from stepup.store.sqlite_inline import InlineDBAPI
+from stepup.store.sqlite_turn import TurnTimeout, WriterTurn
 
 # How long a statement other than BEGIN IMMEDIATE may wait for a lock (SQLite's own
 # busy handler): DDL of a migration, a checkpoint.
@@ -173,7 +174,30 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
 
 
 class InlineConnection(aiosqlite.Connection):
-    """An aiosqlite connection that runs each call at once, on the calling thread."""
+    """An aiosqlite connection that runs each call at once, on the calling thread.
+
+    ``turn``: its place in the queue of workers for the write lock (store/sqlite_turn.py);
+    ``None`` for a database in memory, which no other process shares."""
+
+    turn: WriterTurn | None = None
+
+    def run_blocking(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
+        """``fn`` on the connection's helper thread (aiosqlite's, which runs its calls in
+        the order given), its answer a future of the event loop: what aiosqlite's own
+        ``_execute`` does, without a task of its own to keep."""
+        future = asyncio.get_running_loop().create_future()
+        self._tx.put_nowait((future, fn))
+        return future
+
+    def end_of_transaction(self) -> None:
+        """After a COMMIT or ROLLBACK: the next worker's turn to write."""
+        if self.turn is not None and not self._conn.in_transaction:
+            self.turn.give_back()
+
+    async def close(self) -> None:
+        if self.turn is not None:
+            self.turn.close()
+        await super().close()
 
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
@@ -191,14 +215,25 @@ class InlineConnection(aiosqlite.Connection):
         if not immediate:
             self._conn.execute("BEGIN")
             return
+        turn = self.turn
+        if turn is not None and not turn.try_take():
+            try:
+                await_(turn.wait(WRITER_WAIT_SECONDS))
+            except TurnTimeout as exc:
+                raise sqlite3.OperationalError(f"database is locked: {exc}") from None
         conn = self._conn
         conn.execute("PRAGMA busy_timeout=0")  # an attempt answers at once
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                self.end_of_transaction()
                 raise
-            _wait_for_writer(conn)
+            try:
+                _wait_for_writer(conn)
+            except BaseException:
+                self.end_of_transaction()
+                raise
         finally:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
@@ -243,7 +278,10 @@ async def _connect_inline(url: str) -> aiosqlite.Connection:
     connector = partial(sqlite3.connect, path, timeout=30, check_same_thread=False)
     conn = InlineConnection(connector, iter_chunk_size=64)
     conn._thread.daemon = True  # as SQLAlchemy does: a forgotten engine never blocks exit
-    return await conn
+    await conn
+    if path != ":memory:" and not path.startswith("file:"):
+        conn.turn = WriterTurn(path, conn.run_blocking)
+    return conn
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import collections
 import sqlite3
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import aiosqlite
 from sqlalchemy import util
@@ -37,6 +37,13 @@ async def _settled() -> None:
     (``AwaitRequired``: its check that the driver is an async one); the session's calls
     do not ask, but the one hop costs ~1 % of a verification, so every statement pays it
     and any caller works."""
+
+
+class _Ending(Protocol):
+    """The connection's own hook at the end of a transaction (db.py, InlineConnection:
+    the next worker's turn to write)."""
+
+    def end_of_transaction(self) -> None: ...
 
 
 class InlineCursor(AsyncAdapt_aiosqlite_cursor):
@@ -105,6 +112,8 @@ class InlineAdaptedConnection(AsyncAdapt_aiosqlite_connection):
                 self.raw.commit()
             except Exception as error:
                 self._handle_exception(error)
+            finally:
+                cast(_Ending, self._connection).end_of_transaction()
 
     def rollback(self) -> None:
         if self._connection._connection:
@@ -112,6 +121,8 @@ class InlineAdaptedConnection(AsyncAdapt_aiosqlite_connection):
                 self.raw.rollback()
             except Exception as error:
                 self._handle_exception(error)
+            finally:
+                cast(_Ending, self._connection).end_of_transaction()
 
 
 class InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
