@@ -100,11 +100,11 @@ class OobMethod:
                         used, budget, billed_channels(), window.isoformat())
             if s.operator_email:
                 now = ctx.clock.now()
-                notices.enqueue(ctx.db, ctx.destinations, now, user_id=None,
-                                kind=operator.BUDGET_KIND, channel="email",
-                                to=s.operator_email, language="en",
-                                data={"used": used, "budget": budget,
-                                      "window": window.isoformat()})
+                await notices.enqueue(ctx.db, ctx.destinations, now, user_id=None,
+                                      kind=operator.BUDGET_KIND, channel="email",
+                                      to=s.operator_email, language="en",
+                                      data={"used": used, "budget": budget,
+                                            "window": window.isoformat()})
         return BUDGET_KEY, window
 
     # --- the protocol ------------------------------------------------------------------

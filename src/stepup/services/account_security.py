@@ -302,10 +302,11 @@ async def _send_reset_link(rt: Runtime, asked: ResetAsked) -> None:
             db.add(PasswordReset(id=new_id(), user_id=user.id,
                                  token_hash=rt.hasher.token_hash(token), created_at=now,
                                  expires_at=now + timedelta(minutes=minutes), used_at=None))
-            notices.enqueue(db, rt.destinations, now, user_id=user.id, kind=RESET_LINK,
-                            channel="email", to=user.email, language=user.language or "en",
-                            data={"reset_url": reset_url(rt, token), "minutes": minutes,
-                                  "at": now.isoformat()})
+            await notices.enqueue(db, rt.destinations, now, user_id=user.id,
+                                  kind=RESET_LINK, channel="email", to=user.email,
+                                  language=user.language or "en",
+                                  data={"reset_url": reset_url(rt, token),
+                                        "minutes": minutes, "at": now.isoformat()})
             await store.prune_resets(db, now - timedelta(days=1))
         # One event either way (an unknown address is not named in it).
         await audit.record(db, rt.clock, actor, "password.reset_requested",

@@ -135,9 +135,9 @@ async def notify(rt: Runtime, db: AsyncSession, user: User, kind: str, *,
     await db.flush()  # the change being told about decides the recipients (a new phone)
     for channel, destination in await recipients(rt, db, user, kind, phone=phone,
                                                  previous_email=previous_email):
-        store.enqueue(db, rt.destinations, now, user_id=user.id, kind=kind, channel=channel,
-                      to=destination, language=user.language or "en", data=facts)
-    await db.flush()
+        await store.enqueue(db, rt.destinations, now, user_id=user.id, kind=kind,
+                            channel=channel, to=destination, language=user.language or "en",
+                            data=facts)
 
 
 def message_for(rt: Runtime, row: NotificationQueue) -> OutgoingMessage:
