@@ -10,6 +10,7 @@ multiprocess mode is used: each worker writes its samples under
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -41,6 +42,20 @@ SMS_BUDGET_USED = Gauge(
 SMS_BUDGET_CHARGED = Counter(
     "stepup_sms_budget_messages_total", "Codes counted against the budget of billed codes",
     ["outcome"])  # charged, refused
+
+
+# The histogram's child per (method, route template, status): ``labels()`` checks and
+# joins its arguments on every call; routes and statuses are few, so they are kept.
+_request_children: dict[tuple[str, str, int], Any] = {}
+
+
+def request_took(method: str, route: str, status: int, seconds: float) -> None:
+    key = (method, route, status)
+    child = _request_children.get(key)
+    if child is None:
+        child = _request_children[key] = REQUESTS.labels(method=method, route=route,
+                                                         status=str(status))
+    child.observe(seconds)
 
 
 def verification(method: str, outcome: str) -> None:

@@ -39,13 +39,7 @@ from stepup.web.api import (
 )
 from stepup.web.api import webhooks as webhook_api
 from stepup.web.idempotency import Idempotency
-from stepup.web.middleware import (
-    BodyLimit,
-    RateLimitHeaders,
-    RequestMetrics,
-    SecurityHeaders,
-    UnexpectedErrors,
-)
+from stepup.web.middleware import Answers, BodyLimit, UnexpectedErrors
 from stepup.web.portal import dev as portal_dev
 from stepup.web.portal import routes as portal
 
@@ -158,9 +152,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
     # Innermost first: a replayed answer still gets the key's RateLimit headers, and
     # every answer its security headers.
     app.add_middleware(Idempotency)
-    app.add_middleware(RateLimitHeaders)
-    app.add_middleware(RequestMetrics)
-    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
+    app.add_middleware(Answers, hsts=settings.secure_cookies)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # Outermost too: an error raised in a middleware (Idempotency's own database calls)
     # is answered as a problem document and keeps the connection, like a route's.

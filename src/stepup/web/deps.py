@@ -140,7 +140,7 @@ def app_actor(request: Request, key: ApiKey) -> Actor:
 
 
 def _quota_state(request: Request, limit: int, remaining: int, reset: int) -> None:
-    # Read by web.middleware.RateLimitHeaders for whatever the answer turns out to be.
+    # Read by web.middleware.Answers for whatever the answer turns out to be.
     request.state.quota = (limit, remaining, reset)
 
 

@@ -85,7 +85,20 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": raw})
 
 
-class SecurityHeaders:
+class Answers:
+    """What every answer carries, added as it starts, and what it took:
+
+    - the security headers (and ``Cache-Control: no-store`` outside ``/static``; HSTS
+      when cookies are secure), unless the route set its own;
+    - the IETF RateLimit headers (draft-ietf-httpapi-ratelimit-headers) on every answer
+      to an API key, errors included: the key's policy (calls per 60-second window) and
+      what is left of it, which the key's dependency leaves in the request's state;
+    - its latency, per route template (``/api/v1/users/{user_id}/verify``), never per
+      raw path, so user ids do not explode the label space.
+
+    One middleware, one wrapper of ``send``: as three, each answer passed three more
+    layers (bench/README.md, round 7)."""
+
     def __init__(self, app: ASGIApp, hsts: bool) -> None:
         self.app = app
         self.hsts = hsts
@@ -94,53 +107,40 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope.get("path", "")
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers: list[Any] = list(message.get("headers", []))
-                names = {h[0].lower() for h in headers}
-                docs = path in ("/docs", "/redoc")
-                for name, value in SECURITY_HEADERS:
-                    if name not in names and not (docs and name == b"content-security-policy"):
-                        headers.append((name, value))
-                if b"cache-control" not in names and not path.startswith("/static/"):
-                    headers.append((b"cache-control", b"no-store"))
-                if self.hsts:
-                    headers.append((b"strict-transport-security",
-                                    b"max-age=63072000; includeSubDomains"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-class RequestMetrics:
-    """Latency per route template (``/api/v1/users/{user_id}/verify``), never per raw
-    path, so user ids do not explode the label space."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         started = time.perf_counter()
         status = 500
 
-        async def recording_send(message: Message) -> None:
+        async def answering(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                message = {**message, "headers": self._headers(
+                    scope, list(message.get("headers", [])))}
             await send(message)
 
         try:
-            await self.app(scope, receive, recording_send)
+            await self.app(scope, receive, answering)
         finally:
-            template = _route_template(scope)
-            metrics.REQUESTS.labels(method=scope.get("method", ""), route=template,
-                                    status=str(status)).observe(time.perf_counter() - started)
+            metrics.request_took(scope.get("method", ""), _route_template(scope), status,
+                                 time.perf_counter() - started)
+
+    def _headers(self, scope: Scope, headers: list[Any]) -> list[Any]:
+        quota = scope.get("state", {}).get("quota")
+        if quota is not None:
+            limit, remaining, reset = quota
+            headers += [(b"ratelimit-policy", f'"key";q={limit};w=60'.encode()),
+                        (b"ratelimit", f'"key";r={remaining};t={reset}'.encode())]
+        path: str = scope.get("path", "")
+        names = {h[0].lower() for h in headers}
+        docs = path in ("/docs", "/redoc")
+        for name, value in SECURITY_HEADERS:
+            if name not in names and not (docs and name == b"content-security-policy"):
+                headers.append((name, value))
+        if b"cache-control" not in names and not path.startswith("/static/"):
+            headers.append((b"cache-control", b"no-store"))
+        if self.hsts:
+            headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+        return headers
 
 
 def _route_template(scope: Scope) -> str:
@@ -148,32 +148,6 @@ def _route_template(scope: Scope) -> str:
     prefixes (web/flat_routes.py), so no router's prefix is missing from it."""
     template = getattr(scope.get("route"), "path", None)
     return str(template) if template else "unmatched"
-
-
-class RateLimitHeaders:
-    """The IETF RateLimit headers (draft-ietf-httpapi-ratelimit-headers) on every answer
-    to an API key, errors included: the key's policy (calls per 60-second window) and
-    what is left of it. The key's dependency leaves its quota in the request's state."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_quota(message: Message) -> None:
-            quota = scope.get("state", {}).get("quota")
-            if message["type"] == "http.response.start" and quota is not None:
-                limit, remaining, reset = quota
-                message = {**message, "headers": [
-                    *message.get("headers", []),
-                    (b"ratelimit-policy", f'"key";q={limit};w=60'.encode()),
-                    (b"ratelimit", f'"key";r={remaining};t={reset}'.encode())]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_quota)
 
 
 class UnexpectedErrors:
