@@ -8,7 +8,7 @@ privacyIDEA 3.14's /validate/check.
                             [--write-stall]
 
 For each database and user count: ``stepup bench seed`` users, ``stepup serve``
-(``--sqlite-workers``, one by default, or ``--pg-workers``; ``--no-access-log`` unless
+(``--sqlite-workers`` or ``--pg-workers``, two by default; ``--no-access-log`` unless
 ``--access-log``), an app API key, then each call at each concurrency:
 
 - ``verify``: ``POST /api/v1/users/{id}/verify``, the like-for-like call to the peer's
@@ -317,8 +317,9 @@ def main() -> None:
                     default=["verify", "login"])
     ap.add_argument("--pg-workers", type=int, default=2,
                     help="workers on PostgreSQL")
-    ap.add_argument("--sqlite-workers", type=int, default=1,
-                    help="workers on SQLite (they share the one writer)")
+    ap.add_argument("--sqlite-workers", type=int, default=2,
+                    help="workers on SQLite (they take turns at the one writer: "
+                         "store/sqlite_turn.py)")
     ap.add_argument("--access-log", action="store_true",
                     help="keep uvicorn's access log (off by default, as the peer's gunicorn "
                          "keeps none)")
