@@ -80,10 +80,10 @@ async def enqueue(db: AsyncSession, seal: DestinationSeal, now: datetime, *,
                   data: dict[str, Any]) -> None:
     """A notice due now, its recipient sealed for the row, written in ``db``'s
     transaction (it exists exactly when the caller's change commits)."""
-    row = NotificationQueue(id=new_id(), user_id=user_id, kind=kind, channel=channel,
-                            language=language, data=data, created_at=now, attempts=0,
-                            next_attempt_at=now, sent_at=None, last_error=None)
-    seal.put(row, to)
-    await core(db, _INSERT, {column.name: getattr(row, attribute.key)
-                             for attribute in NotificationQueue.__mapper__.column_attrs
-                             for column in attribute.columns})
+    notice_id = new_id()
+    kid, ciphertext = seal.seal(NotificationQueue.__tablename__, notice_id, to)
+    await core(db, _INSERT, {
+        "id": notice_id, "user_id": user_id, "kind": kind, "channel": channel,
+        "destination_kid": kid, "destination_ct": ciphertext, "language": language,
+        "data": data, "created_at": now, "attempts": 0, "next_attempt_at": now,
+        "sent_at": None, "last_error": None})
