@@ -224,16 +224,15 @@ class InlineConnection(aiosqlite.Connection):
         conn = self._conn
         conn.execute("PRAGMA busy_timeout=0")  # an attempt answers at once
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                self.end_of_transaction()
-                raise
             try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
                 _wait_for_writer(conn)
-            except BaseException:
-                self.end_of_transaction()
-                raise
+        except BaseException:
+            self.end_of_transaction()  # no transaction began: the turn goes on
+            raise
         finally:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
