@@ -8,6 +8,8 @@ import asyncio
 import fcntl
 import os
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,15 +23,31 @@ from stepup.store.db import make_engine, make_read_sessionmaker, make_sessionmak
 Sessions = async_sessionmaker[AsyncSession]
 
 
-async def _two_workers(path: Path) -> tuple[AsyncEngine, Sessions, AsyncEngine, Sessions]:
-    """Two engines on one file: what two worker processes have (one connection each)."""
+@dataclass
+class Workers:
+    """Two engines on one file, what two worker processes have (one connection each):
+    the first engine and each one's sessions; ``turn`` is the file of their turns."""
+
+    first: AsyncEngine
+    one: Sessions
+    two: Sessions
+    turn: Path
+
+
+@pytest.fixture
+async def workers(tmp_path: Path) -> AsyncIterator[Workers]:
+    path = tmp_path / "shared.db"
     url = f"sqlite+aiosqlite:///{path}"
     first, second = make_engine(url), make_engine(url)
-    one, two = make_sessionmaker(first), make_sessionmaker(second)
-    async with one() as db:
-        await db.execute(text("CREATE TABLE t (n INTEGER)"))
-        await db.commit()
-    return first, one, second, two
+    try:
+        one = make_sessionmaker(first)
+        async with one() as db:
+            await db.execute(text("CREATE TABLE t (n INTEGER)"))
+            await db.commit()
+        yield Workers(first, one, make_sessionmaker(second), tmp_path / "shared.db-turn")
+    finally:
+        await first.dispose()
+        await second.dispose()
 
 
 async def _rows(sessions: Sessions) -> list[int]:
@@ -37,100 +55,80 @@ async def _rows(sessions: Sessions) -> list[int]:
         return [n for (n,) in (await db.execute(text("SELECT n FROM t ORDER BY rowid")))]
 
 
-async def test_a_worker_waits_for_the_turn_with_its_loop_free(tmp_path: Path) -> None:
-    first, one, second, two = await _two_workers(tmp_path / "shared.db")
-    try:
-        async with one() as holder:
-            await holder.execute(text("INSERT INTO t VALUES (1)"))  # holds the turn
+async def test_a_worker_waits_for_the_turn_with_its_loop_free(workers: Workers) -> None:
+    async with workers.one() as holder:
+        await holder.execute(text("INSERT INTO t VALUES (1)"))  # holds the turn
 
-            async def other_worker() -> None:
-                async with two() as db:
-                    await db.execute(text("INSERT INTO t VALUES (2)"))
-                    await db.commit()
+        async def other_worker() -> None:
+            async with workers.two() as db:
+                await db.execute(text("INSERT INTO t VALUES (2)"))
+                await db.commit()
 
-            waiting = asyncio.create_task(other_worker())
-            ticks = 0
-            while ticks < 10:  # the loop runs the worker's other requests meanwhile
-                await asyncio.sleep(0.002)
-                ticks += 1
-            assert not waiting.done()  # its turn has not come
-            await holder.commit()  # the turn passes on
-        await asyncio.wait_for(waiting, 5)
-        assert await _rows(one) == [1, 2]
-    finally:
-        await first.dispose()
-        await second.dispose()
+        waiting = asyncio.create_task(other_worker())
+        ticks = 0
+        while ticks < 10:  # the loop runs the worker's other requests meanwhile
+            await asyncio.sleep(0.002)
+            ticks += 1
+        assert not waiting.done()  # its turn has not come
+        await holder.commit()  # the turn passes on
+    await asyncio.wait_for(waiting, 5)
+    assert await _rows(workers.one) == [1, 2]
 
 
 async def test_the_turn_is_given_back_by_a_rollback_and_a_failed_transaction(
-        tmp_path: Path) -> None:
-    first, one, second, two = await _two_workers(tmp_path / "shared.db")
-    try:
-        async with one() as db:
-            await db.execute(text("INSERT INTO t VALUES (1)"))
-            await db.rollback()
-        with pytest.raises(OperationalError):
-            async with one() as db:
-                await db.execute(text("INSERT INTO nowhere VALUES (1)"))
-        async with two() as db:  # neither left the turn taken: this does not wait
-            await asyncio.wait_for(db.execute(text("INSERT INTO t VALUES (2)")), 2)
-            await db.commit()
-        assert await _rows(one) == [2]
-    finally:
-        await first.dispose()
-        await second.dispose()
+        workers: Workers) -> None:
+    async with workers.one() as db:
+        await db.execute(text("INSERT INTO t VALUES (1)"))
+        await db.rollback()
+    with pytest.raises(OperationalError):
+        async with workers.one() as db:
+            await db.execute(text("INSERT INTO nowhere VALUES (1)"))
+    async with workers.two() as db:  # neither left the turn taken: this does not wait
+        await asyncio.wait_for(db.execute(text("INSERT INTO t VALUES (2)")), 2)
+        await db.commit()
+    assert await _rows(workers.one) == [2]
 
 
-async def test_a_cancelled_wait_does_not_keep_the_turn(tmp_path: Path) -> None:
-    first, one, second, two = await _two_workers(tmp_path / "shared.db")
-    try:
-        async with one() as holder:
-            await holder.execute(text("INSERT INTO t VALUES (1)"))
+async def test_a_cancelled_wait_does_not_keep_the_turn(workers: Workers) -> None:
+    async with workers.one() as holder:
+        await holder.execute(text("INSERT INTO t VALUES (1)"))
 
-            async def gives_up() -> None:
-                async with two() as db:
-                    await db.execute(text("INSERT INTO t VALUES (2)"))
-                    await db.commit()
-
-            waiting = asyncio.create_task(gives_up())
-            await asyncio.sleep(0.05)
-            waiting.cancel()  # the client went away while the worker waited
-            with pytest.raises(asyncio.CancelledError):
-                await waiting
-            await holder.commit()
-        # The abandoned wait took the turn once it was free and gave it straight back:
-        # both workers still write.
-        for sessions, n in ((one, 3), (two, 4)):
-            async with sessions() as db:
-                await asyncio.wait_for(db.execute(text(f"INSERT INTO t VALUES ({n})")), 2)
+        async def gives_up() -> None:
+            async with workers.two() as db:
+                await db.execute(text("INSERT INTO t VALUES (2)"))
                 await db.commit()
-        assert await _rows(one) == [1, 3, 4]
-    finally:
-        await first.dispose()
-        await second.dispose()
+
+        waiting = asyncio.create_task(gives_up())
+        await asyncio.sleep(0.05)
+        waiting.cancel()  # the client went away while the worker waited
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await holder.commit()
+    # The abandoned wait took the turn once it was free and gave it straight back:
+    # both workers still write.
+    for sessions, n in ((workers.one, 3), (workers.two, 4)):
+        async with sessions() as db:
+            await asyncio.wait_for(db.execute(text(f"INSERT INTO t VALUES ({n})")), 2)
+            await db.commit()
+    assert await _rows(workers.one) == [1, 3, 4]
 
 
 async def test_a_turn_held_too_long_is_a_database_error(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        workers: Workers, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(db_module, "WRITER_WAIT_SECONDS", 0.05)
-    first, one, second, two = await _two_workers(tmp_path / "shared.db")
-    try:
-        async with one() as holder:
-            await holder.execute(text("INSERT INTO t VALUES (1)"))
-            started = time.monotonic()
-            async with two() as db:
-                # Answered 503 by web/problems, as a write lock held too long is.
-                with pytest.raises(OperationalError, match="locked"):
-                    await db.execute(text("INSERT INTO t VALUES (2)"))
-            assert time.monotonic() - started < 2
-            await holder.commit()
-        async with two() as db:  # the worker writes again once the turn is free
-            await asyncio.wait_for(db.execute(text("INSERT INTO t VALUES (3)")), 2)
-            await db.commit()
-        assert await _rows(one) == [1, 3]
-    finally:
-        await first.dispose()
-        await second.dispose()
+    async with workers.one() as holder:
+        await holder.execute(text("INSERT INTO t VALUES (1)"))
+        started = time.monotonic()
+        async with workers.two() as db:
+            # Answered 503 by web/problems, as a write lock held too long is.
+            with pytest.raises(OperationalError, match="locked"):
+                await db.execute(text("INSERT INTO t VALUES (2)"))
+        assert time.monotonic() - started < 2
+        await holder.commit()
+    async with workers.two() as db:  # the worker writes again once the turn is free
+        await asyncio.wait_for(db.execute(text("INSERT INTO t VALUES (3)")), 2)
+        await db.commit()
+    assert await _rows(workers.one) == [1, 3]
 
 
 def _turn_is_free(path: Path) -> bool:
@@ -145,30 +143,18 @@ def _turn_is_free(path: Path) -> bool:
     return True
 
 
-async def test_a_write_transaction_holds_the_turn_until_it_ends(tmp_path: Path) -> None:
-    first, one, second, _ = await _two_workers(tmp_path / "shared.db")
-    turn = tmp_path / "shared.db-turn"
-    try:
-        assert _turn_is_free(turn)
-        async with one() as db:
-            await db.execute(text("SELECT 1"))  # a write transaction (BEGIN IMMEDIATE)
-            assert not _turn_is_free(turn)
-            await db.commit()
-            assert _turn_is_free(turn)
-        async with make_read_sessionmaker(first)() as db:  # a read takes no turn
-            await db.execute(text("SELECT n FROM t"))
-            assert _turn_is_free(turn)
-    finally:
-        await first.dispose()
-        await second.dispose()
+async def test_a_write_transaction_holds_the_turn_until_it_ends(workers: Workers) -> None:
+    assert _turn_is_free(workers.turn)
+    async with workers.one() as db:
+        await db.execute(text("SELECT 1"))  # a write transaction (BEGIN IMMEDIATE)
+        assert not _turn_is_free(workers.turn)
+        await db.commit()
+        assert _turn_is_free(workers.turn)
+    async with make_read_sessionmaker(workers.first)() as db:  # a read takes no turn
+        await db.execute(text("SELECT n FROM t"))
+        assert _turn_is_free(workers.turn)
 
 
-async def test_the_turn_file_is_private(tmp_path: Path) -> None:
-    first, _, second, _ = await _two_workers(tmp_path / "shared.db")
-    try:
-        turn = tmp_path / "shared.db-turn"
-        assert turn.exists()
-        assert turn.stat().st_mode & 0o077 == 0
-    finally:
-        await first.dispose()
-        await second.dispose()
+def test_the_turn_file_is_private(workers: Workers) -> None:
+    assert workers.turn.exists()
+    assert workers.turn.stat().st_mode & 0o077 == 0
