@@ -54,7 +54,8 @@ class Call:
     step: int
     now: datetime
     prev_hash: str | None
-    hash: str
+    #: The account's chain head: the replayed compare-and-set of the head matches it.
+    hash: str | None
     #: The rate counter the call counts on: the key's, as StepUp counts (``--own-counters``
     #: gives each client one of its own).
     counter: str = ""
@@ -69,15 +70,13 @@ class Call:
 # updated along with the code.
 PARAMS: dict[str, Callable[[Call], list[Any]]] = {
     "SELECT api_keys.": lambda c: [c.user_id, "apikey:", c.window, c.key_hash],
-    "SELECT users.id,": lambda c: ["totp", c.user_id],
-    "SELECT guards.": lambda c: [c.user_id, "account", "method:totp"],
+    "SELECT users.id,": lambda c: ["totp", "account", "method:totp", c.user_id],
     "UPDATE methods SET last_step": lambda c: [c.step, c.now, c.method_id],
-    "SELECT users.audit_head": lambda c: [c.user_id],
     "INSERT INTO audit_events": lambda c: [
         c.user_id, f"app:{c.key_id}", "code.verified", None, None,
         json.dumps({"method": "totp", "purpose": "login", "via_ip": "127.0.0.1"}), c.now,
         c.prev_hash, c.hash],
-    "UPDATE users SET audit_head": lambda c: [c.hash, c.user_id],
+    "UPDATE users SET audit_head": lambda c: [c.hash, c.user_id, c.prev_hash],
     "INSERT INTO rate_counters": lambda c: [c.counter or f"apikey:{c.key_id}", c.window, 1],
 }
 LEFT_OUT = ("UPDATE api_keys SET last_used_at",)
@@ -252,7 +251,7 @@ async def _replay(pg: Any, sqls: list[str], tokens: list[str], concurrency: list
         await conn.close()
     base = 10**12  # above any real time step: every replayed step is a fresh one
     users = [Call(r["id"], r["method_id"], key["id"], key["key_hash"], base,
-                  datetime.now(UTC), None, r["audit_head"] or "") for r in rows]
+                  datetime.now(UTC), None, r["audit_head"]) for r in rows]
     results: dict[int, dict[str, Any]] = {}
     for c in concurrency:
         results[c] = await load(dsn, pg.data_dir, sqls, users, c, duration, own_counters)

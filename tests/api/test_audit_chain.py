@@ -199,6 +199,45 @@ async def test_concurrent_writers_keep_every_chain_intact(runtime: Runtime,
     assert report.events == 2 * 3 + 24 * 2
 
 
+async def test_an_account_given_as_its_object_chains_to_the_row_s_head(
+        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    """``record`` given the account's object chains to the head the object holds only
+    while the row still holds it: an object read before another event committed, or
+    read by transactions racing each other, is chained to the row's head."""
+    await sign_up(client, "jane@example.com")
+    uid = await user_id(runtime, "jane@example.com")
+    async with runtime.db() as db:
+        stale = await db.get(User, uid)
+    assert stale is not None
+    async with runtime.db() as db:  # the head moves on after ``stale`` was read
+        await audit.record(db, runtime.clock, Actor(), "test.between", uid)
+        await db.commit()
+    async with runtime.db() as db:
+        await audit.record(db, runtime.clock, Actor(), "test.stale", stale)
+        fresh = await db.get(User, uid)
+        assert fresh is not None
+        await audit.record(db, runtime.clock, Actor(), "test.fresh", fresh)
+        await audit.record(db, runtime.clock, Actor(), "test.again", fresh)
+        await db.commit()
+
+    async def racing(n: int) -> None:
+        async with runtime.db() as db:
+            user = await db.get(User, uid)
+            await asyncio.sleep(0)  # others may commit events in between
+            await audit.record(db, runtime.clock, Actor(), "test.race", user, n=n)
+            await audit.record(db, runtime.clock, Actor(), "test.race2", user, n=n)
+            await db.commit()
+
+    await asyncio.gather(*(racing(n) for n in range(12)))
+    report = await audit.verify(runtime)
+    assert report.ok, report.breaks
+    chain = await events(runtime, uid)
+    assert [e.event for e in chain][-27:-24] == ["test.stale", "test.fresh", "test.again"]
+    async with runtime.db() as db:
+        head = (await db.execute(select(User.audit_head).where(User.id == uid))).scalar_one()
+    assert head == chain[-1].hash and stale.audit_head == chain[-27].hash
+
+
 async def test_events_api_reads_do_not_touch_the_chain(client: httpx.AsyncClient,
                                                        runtime: Runtime) -> None:
     await sign_up(client)

@@ -59,6 +59,29 @@ async def test_a_conditional_update_counts_its_rows_so_a_step_is_used_once(
         await db.rollback()
 
 
+async def test_guards_read_with_the_user_are_the_guards_read_alone(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
+    """The guards joined to the user's read (a verification's) are what the guards' own
+    query answers: none, a failure count, and a lock with its time."""
+    uid, _secret, _row, key = await user_and_checker(client, runtime, clock, rate=100)
+    scopes = ("account", "method:totp")
+    for wrong in range(6):  # five wrong codes lock the method; a sixth finds it locked
+        r = await verify(client, key, uid, "totp", "000000")
+        assert r.status_code == (400 if wrong < 4 else 423), r.text
+        async with runtime.db() as db:
+            user, method, joined = await queries.get_user_method_and_guards(
+                db, uid, "totp", scopes)
+            alone = await queries.get_guard_states(db, uid, list(scopes))
+        assert user is not None and method is not None and method.type == "totp"
+        assert joined == alone and set(joined) == set(scopes)
+    failures, _level, until = joined["method:totp"]
+    assert failures == 0 and until is not None and until > clock.now()
+    assert until.utcoffset() == timedelta(0)
+    async with runtime.db() as db:
+        assert await queries.get_user_method_and_guards(db, "0" * 32, "totp", scopes) == (
+            None, None, {})
+
+
 async def test_a_statement_whose_sql_depends_on_its_values_goes_through_the_engine(
         runtime: Runtime, clock: FrozenClock) -> None:
     async with runtime.db() as db:

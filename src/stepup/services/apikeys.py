@@ -144,7 +144,8 @@ async def held(rt: Runtime, token: str, role: str, scope: str | None = None, *,
 
     Lock order on PostgreSQL, and why it cannot deadlock: the call's work takes its
     rows first, in the order it takes them without a key (the method row's conditional
-    UPDATE, guard rows, the user row ``FOR UPDATE`` of the audit chain), then the counter
+    UPDATE, guard rows, the user row of the audit chain: its head's compare-and-set
+    UPDATE, or ``FOR UPDATE`` read), then the counter
     row, then the key row (the touch), and commits. The counter row of an ``apikey:``
     counter is locked by nothing else than a key's count: here, and in ``authenticate``'s
     own short transaction (the key read, the counter, the key row, COMMIT). Each of them

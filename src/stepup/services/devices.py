@@ -43,7 +43,7 @@ async def login_succeeded(rt: Runtime, db: AsyncSession, actor: Actor, user: Use
     new_device = device_key(actor.user_agent, actor.ip) not in seen
     if new_device:
         extra["new_device"] = True
-    await audit.record(db, rt.clock, actor, "login.succeeded", user.id,
+    await audit.record(db, rt.clock, actor, "login.succeeded", user,
                        second_factor=second_factor, **extra)
     if new_device:
         await notifications.notify(rt, db, user, "login.new_device", actor=actor)

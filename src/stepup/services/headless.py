@@ -31,7 +31,7 @@ from stepup.domain.errors import (
 from stepup.domain.policy import LOGIN, Completer, Completing, Purpose, Refusal, completers
 from stepup.methods import registry
 from stepup.methods.base import ChallengeSent
-from stepup.services import audit, challenges, devices, operations
+from stepup.services import audit, challenges, devices, operations, ratelimit
 from stepup.services.runtime import Actor, Runtime
 from stepup.services.verification import check_code, needs_preparing, prepare
 from stepup.store import queries
@@ -116,15 +116,16 @@ async def verify(rt: Runtime, actor: Actor, user_id: str, method_type: str, code
 async def _verify_login(rt: Runtime, db: AsyncSession, actor: Actor, user_id: str,
                         method_type: str, code: str, prepared: dict[bytes, bytes]
                         ) -> Verification:
-    user, row = _for_login(*await queries.get_user_and_method(db, user_id, method_type),
-                           method_type)
+    user, row, guards = await queries.get_user_method_and_guards(
+        db, user_id, method_type, ratelimit.scopes_of(method_type))
+    user, row = _for_login(user, row, method_type)
     verified = await check_code(rt, db, actor, user, row, code, Purpose.login(),
-                                prepared=prepared)
+                                prepared=prepared, guards=guards)
     now = rt.clock.now()
     if actor.ip or actor.user_agent:
         await devices.login_succeeded(rt, db, actor, user, method_type, via="api")
     else:
-        await audit.record(db, rt.clock, actor, "code.verified", user.id,
+        await audit.record(db, rt.clock, actor, "code.verified", user,
                            method=method_type, purpose=LOGIN)
     await db.commit()
     return Verification(True, method_type, now,

@@ -167,15 +167,32 @@ async def _open_flow(rt: Runtime, db: AsyncSession, login_token: str, *,
                      check_account: bool = True) -> tuple[LoginFlow, User]:
     """The login flow and its user. ``check_account=False`` when the caller goes on to
     ask for a method's guards, which read the account's lock in the same query."""
-    flow, user = await queries.get_login_flow_and_user(db, rt.hasher.token_hash(login_token))
+    flow, user = _usable(rt, *await queries.get_login_flow_and_user(
+        db, rt.hasher.token_hash(login_token)))
+    if check_account:
+        await ratelimit.ensure_account_open(db, rt.clock, user.id)
+    return flow, user
+
+
+async def _open_flow_and_guards(rt: Runtime, db: AsyncSession, login_token: str,
+                                method_type: str
+                                ) -> tuple[LoginFlow, User, queries.GuardStates]:
+    """``_open_flow`` with the guards a check of ``method_type`` reads, in the same
+    query (``verification.check_code``'s ``guards``)."""
+    flow, user, guards = await queries.get_login_flow_user_and_guards(
+        db, rt.hasher.token_hash(login_token), ratelimit.scopes_of(method_type))
+    flow, user = _usable(rt, flow, user)
+    return flow, user, guards
+
+
+def _usable(rt: Runtime, flow: LoginFlow | None, user: User | None
+            ) -> tuple[LoginFlow, User]:
     if flow is None or flow.used_at is not None:
         raise NotAuthenticated("This login attempt is no longer valid: log in again.")
     if flow.expires_at <= rt.clock.now():
         raise NotAuthenticated("This login attempt has expired: log in again.")
     if user is None:
         raise NotAuthenticated()
-    if check_account:
-        await ratelimit.ensure_account_open(db, rt.clock, user.id)
     return flow, user
 
 
@@ -226,14 +243,15 @@ async def verify(rt: Runtime, actor: Actor, login_token: str, method_type: str, 
                  *, remember_device: bool = False) -> LoginResult:
     prepared = await _prepare(rt, login_token, method_type, code)
     async with rt.db() as db:
-        flow, user = await _open_flow(rt, db, login_token, check_account=False)
+        flow, user, guards = await _open_flow_and_guards(rt, db, login_token, method_type)
         offered = await _offered(db, user)
         rows = [c.row for c in offered if c.row is not None]
         # Refused, the page offers the same methods again: as read here, not read twice.
         with refusals.keeping(lambda: [_method_entry(rt, m) for m in rows]):
             row = _pick(offered, method_type)
             verified = await check_code(rt, db, actor, user, row, code, Purpose.login(),
-                                        prepared=prepared)
+                                        prepared=prepared,
+                                        guards=guards if row.type == method_type else None)
         if not await queries.consume_login_flow(db, flow.id, rt.clock.now()):
             raise NotAuthenticated("This login attempt is no longer valid: log in again.")
         new = await sessions.start(rt, db, user, actor)

@@ -48,11 +48,22 @@ class Guards:
         return until if until is not None and until > now else None
 
 
-async def _read_open(db: AsyncSession, clock: Clock, user_id: str, scope: str | None
+def scopes_of(method_type: str) -> tuple[str, str]:
+    """The guards a check of ``method_type`` reads (``ensure_method_open``): the
+    account's, then the method's. A query that reads the user can read them with it
+    (``queries.get_user_method_and_guards``) and hand them to the check as ``read``."""
+    return ACCOUNT_SCOPE, method_scope(method_type)
+
+
+async def _read_open(db: AsyncSession, clock: Clock, user_id: str, scope: str | None,
+                     read: queries.GuardStates | None = None
                      ) -> tuple[Guards, datetime | None]:
-    """Read the account's guard and ``scope``'s; raise if the account is locked."""
+    """Read the account's guard and ``scope``'s (unless ``read`` holds them, read
+    earlier in the same transaction); raise if the account is locked."""
     scopes = [ACCOUNT_SCOPE] if scope is None else [ACCOUNT_SCOPE, scope]
-    guards = Guards(await queries.get_guard_states(db, user_id, scopes))
+    if read is None:
+        read = await queries.get_guard_states(db, user_id, scopes)
+    guards = Guards(read)
     now = clock.now()
     account_until = guards.locked_until(ACCOUNT_SCOPE, now)
     if account_until is not None:
@@ -66,9 +77,11 @@ async def ensure_account_open(db: AsyncSession, clock: Clock, user_id: str) -> N
     await _read_open(db, clock, user_id, None)
 
 
-async def ensure_method_open(db: AsyncSession, clock: Clock, user_id: str, method_type: str
-                             ) -> Guards:
-    guards, until = await _read_open(db, clock, user_id, method_scope(method_type))
+async def ensure_method_open(db: AsyncSession, clock: Clock, user_id: str, method_type: str,
+                             read: queries.GuardStates | None = None) -> Guards:
+    """Raise if the account or the method is locked; the guards as read. ``read``: the
+    guards of ``scopes_of(method_type)``, read in this transaction already."""
+    guards, until = await _read_open(db, clock, user_id, method_scope(method_type), read)
     if until is not None:
         raise MethodLocked(retry_after=_retry_after(until, clock.now()))
     return guards

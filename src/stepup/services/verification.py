@@ -32,6 +32,7 @@ from stepup.services import audit, notifications, ratelimit
 from stepup.services.runtime import Actor, Runtime, run_cpu
 from stepup.store.models import Method as MethodRow
 from stepup.store.models import User
+from stepup.store.queries import GuardStates
 
 
 async def commit_and_raise(db: AsyncSession, error: DomainError) -> NoReturn:
@@ -83,10 +84,12 @@ async def prepare(rt: Runtime, method_type: str, code: str, user_id: str | None
 
 
 async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, row: MethodRow,
-                     code: str, purpose: Purpose, *, prepared: dict[bytes, bytes] | None = None
-                     ) -> Verified:
+                     code: str, purpose: Purpose, *, prepared: dict[bytes, bytes] | None = None,
+                     guards: GuardStates | None = None) -> Verified:
+    """``guards``: the user's guards of ``ratelimit.scopes_of(row.type)`` if the caller
+    read them in ``db``'s transaction already (with the user: one statement fewer)."""
     try:
-        guards = await ratelimit.ensure_method_open(db, rt.clock, user.id, row.type)
+        read = await ratelimit.ensure_method_open(db, rt.clock, user.id, row.type, guards)
     except DomainError:
         metrics.verification(row.type, "locked")
         raise
@@ -118,7 +121,7 @@ async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, ro
                                        seconds=locked.seconds)
             await commit_and_raise(db, _lock_error(locked))
         await commit_and_raise(db, err)
-    await ratelimit.method_passed(db, user.id, row.type, guards)
+    await ratelimit.method_passed(db, user.id, row.type, read)
     if row.last_used_at is None or row.last_used_at < started:
         row.last_used_at = started  # unless the method's own single-use UPDATE set it
     metrics.verification(row.type, "valid")

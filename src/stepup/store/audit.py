@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from stepup.store.models import AuditEvent, User
 from stepup.store.queries import core
@@ -28,6 +29,10 @@ _HEAD = select(_users.c.audit_head).where(_users.c.id == bindparam("user_id"))
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
 _SET_HEAD = (update(_users).where(_users.c.id == bindparam("user_id"))
              .values(audit_head=bindparam("head")))
+_ADVANCE_HEAD = (update(_users)
+                 .where(_users.c.id == bindparam("user_id"),
+                        _users.c.audit_head.is_not_distinct_from(bindparam("prev")))
+                 .values(audit_head=bindparam("head")))
 _ADD = insert(_events)
 _ORIGINS = (select(_events.c.ip, _events.c.user_agent)
             .where(_events.c.user_id == bindparam("user_id"),
@@ -50,6 +55,31 @@ async def lock_user_head(db: AsyncSession, user_id: str) -> tuple[bool, str | No
 
 async def set_user_head(db: AsyncSession, user_id: str, head: str) -> None:
     await core(db, _SET_HEAD, {"user_id": user_id, "head": head})
+
+
+async def advance_user_head(db: AsyncSession, user: User, prev: str | None, head: str
+                            ) -> bool:
+    """Move ``user``'s chain head from ``prev`` to ``head`` if its row holds ``prev``
+    still; False, with nothing written, if it holds another (``user`` was read before
+    an event of another transaction committed) or is gone.
+
+    One compare-and-set UPDATE in place of ``lock_user_head``'s read and
+    ``set_user_head``'s write: it locks the row until commit as the read's ``FOR UPDATE``
+    does (SQLite's transaction holds the one write lock already). On PostgreSQL an
+    UPDATE that waited for another transaction's lock compares again with the row that
+    transaction committed. ``user`` then holds ``head``, so the next event of the same
+    transaction finds it there."""
+    done = await core(db, _ADVANCE_HEAD, {"user_id": user.id, "prev": prev, "head": head})
+    if int(done.rowcount) != 1:
+        return False
+    held_head(user, head)
+    return True
+
+
+def held_head(user: User, head: str) -> None:
+    """``user``'s object holds ``head`` as its chain head, as if read from its row (not a
+    change of its own for the session to write)."""
+    set_committed_value(user, "audit_head", head)
 
 
 async def lock_global_chain(db: AsyncSession) -> None:

@@ -101,6 +101,54 @@ async def get_user_and_method(db: AsyncSession, user_id: str, method_type: str
     return loaded.pair(db, row, User, Method)
 
 
+# --- guards read with the row that names their user ------------------------------------
+#
+# A check reads the account's guard and its method's (``get_guard_states``) just after
+# reading the user: joined to that read instead, they cost no statement (and no round
+# trip on PostgreSQL) of their own. Two outer joins on the guards' primary key
+# (user_id, scope), each adding (failures, level, locked_until) or NULLs.
+
+GuardStates = dict[str, tuple[int, int, datetime | None]]
+_guard_a = _guards.alias("guard_a")
+_guard_b = _guards.alias("guard_b")
+_GUARD_COLUMNS = (_guard_a.c.failures, _guard_a.c.level, _guard_a.c.locked_until,
+                  _guard_b.c.failures, _guard_b.c.level, _guard_b.c.locked_until)
+
+
+def _with_guards(statement: Any, user_id: Any) -> Any:
+    """``statement`` with the guards of ``scope_a`` and ``scope_b`` of the user whose id
+    is the column ``user_id`` as its six last columns (``_guard_states``)."""
+    return (statement.add_columns(*_GUARD_COLUMNS)
+            .outerjoin(_guard_a, (_guard_a.c.user_id == user_id)
+                       & (_guard_a.c.scope == _P("scope_a")))
+            .outerjoin(_guard_b, (_guard_b.c.user_id == user_id)
+                       & (_guard_b.c.scope == _P("scope_b"))))
+
+
+def _guard_states(row: Any, scopes: tuple[str, str]) -> GuardStates:
+    """The guards of a ``_with_guards`` row as ``get_guard_states`` answers them."""
+    tail = row[-6:]
+    return {scope: (int(tail[i]), int(tail[i + 1]), tail[i + 2])
+            for scope, i in zip(scopes, (0, 3), strict=True) if tail[i] is not None}
+
+
+_USER_METHOD_GUARDS = _with_guards(_USER_AND_METHOD, _users.c.id)
+
+
+async def get_user_method_and_guards(db: AsyncSession, user_id: str, method_type: str,
+                                     scopes: tuple[str, str]
+                                     ) -> tuple[User | None, Method | None, GuardStates]:
+    """``get_user_and_method`` and the user's guards in ``scopes`` (two distinct ones)
+    as ``get_guard_states`` reads them, in one query."""
+    row = (await core(db, _USER_METHOD_GUARDS,
+                      {"user_id": user_id, "type": method_type, "scope_a": scopes[0],
+                       "scope_b": scopes[1]})).first()
+    if row is None:
+        return None, None, {}
+    user, method = loaded.pair(db, row[:-6], User, Method)
+    return user, method, _guard_states(row, scopes)
+
+
 _USER_BY_EMAIL = select(User).where(User.app_id == _P("app_id"), User.email == _P("email"))
 
 
@@ -149,6 +197,23 @@ async def get_login_flow_and_user(db: AsyncSession, token_hash: bytes
     Core and made persistent in ``db``: store/loaded.py)."""
     row = (await core(db, _FLOW_AND_USER, {"hash": token_hash})).first()
     return loaded.pair(db, row, LoginFlow, User)
+
+
+_FLOW_USER_GUARDS = _with_guards(_FLOW_AND_USER, _flows.c.user_id)
+
+
+async def get_login_flow_user_and_guards(db: AsyncSession, token_hash: bytes,
+                                         scopes: tuple[str, str]
+                                         ) -> tuple[LoginFlow | None, User | None,
+                                                    GuardStates]:
+    """``get_login_flow_and_user`` and the user's guards in ``scopes`` (two distinct
+    ones) as ``get_guard_states`` reads them, in one query."""
+    row = (await core(db, _FLOW_USER_GUARDS, {"hash": token_hash, "scope_a": scopes[0],
+                                              "scope_b": scopes[1]})).first()
+    if row is None:
+        return None, None, {}
+    flow, user = loaded.pair(db, row[:-6], LoginFlow, User)
+    return flow, user, _guard_states(row, scopes) if user is not None else {}
 
 
 async def consume_login_flow(db: AsyncSession, flow_id: str, now: datetime) -> bool:
@@ -297,7 +362,7 @@ _GUARD_STATES = (select(_guards.c.scope, _guards.c.failures, _guards.c.level,
 
 
 async def get_guard_states(db: AsyncSession, user_id: str, scopes: Sequence[str]
-                           ) -> dict[str, tuple[int, int, datetime | None]]:
+                           ) -> GuardStates:
     """(failures, level, locked_until) of the user's guards in ``scopes`` (one or two)
     that exist."""
     if not 1 <= len(scopes) <= 2:
