@@ -72,11 +72,9 @@ PARAMS: dict[str, Callable[[Call], list[Any]]] = {
     "SELECT api_keys.": lambda c: [c.user_id, "apikey:", c.window, c.key_hash],
     "SELECT users.id,": lambda c: ["totp", "account", "method:totp", c.user_id],
     "UPDATE methods SET last_step": lambda c: [c.step, c.now, c.method_id],
-    "INSERT INTO audit_events": lambda c: [
-        c.user_id, f"app:{c.key_id}", "code.verified", None, None,
-        json.dumps({"method": "totp", "purpose": "login", "via_ip": "127.0.0.1"}), c.now,
-        c.prev_hash, c.hash],
-    "UPDATE users SET audit_head": lambda c: [c.hash, c.user_id, c.prev_hash],
+    "WITH advanced AS (UPDATE users SET audit_head": lambda c: [
+        c.hash, c.user_id, c.prev_hash, f"app:{c.key_id}", "code.verified", None, None,
+        json.dumps({"method": "totp", "purpose": "login", "via_ip": "127.0.0.1"}), c.now],
     "INSERT INTO rate_counters": lambda c: [c.counter or f"apikey:{c.key_id}", c.window, 1],
 }
 LEFT_OUT = ("UPDATE api_keys SET last_used_at",)

@@ -200,7 +200,7 @@ async def test_concurrent_writers_keep_every_chain_intact(runtime: Runtime,
 
 
 async def test_an_account_given_as_its_object_chains_to_the_row_s_head(
-        runtime: Runtime, client: httpx.AsyncClient) -> None:
+        runtime: Runtime, client: httpx.AsyncClient, clock: FrozenClock) -> None:
     """``record`` given the account's object chains to the head the object holds only
     while the row still holds it: an object read before another event committed, or
     read by transactions racing each other, is chained to the row's head."""
@@ -209,6 +209,7 @@ async def test_an_account_given_as_its_object_chains_to_the_row_s_head(
     async with runtime.db() as db:
         stale = await db.get(User, uid)
     assert stale is not None
+    clock.advance(60)  # the events come later than the account
     async with runtime.db() as db:  # the head moves on after ``stale`` was read
         await audit.record(db, runtime.clock, Actor(), "test.between", uid)
         await db.commit()
@@ -234,8 +235,10 @@ async def test_an_account_given_as_its_object_chains_to_the_row_s_head(
     chain = await events(runtime, uid)
     assert [e.event for e in chain][-27:-24] == ["test.stale", "test.fresh", "test.again"]
     async with runtime.db() as db:
-        head = (await db.execute(select(User.audit_head).where(User.id == uid))).scalar_one()
+        head, created = (await db.execute(select(User.audit_head, User.created_at)
+                                          .where(User.id == uid))).one()
     assert head == chain[-1].hash and stale.audit_head == chain[-27].hash
+    assert created == stale.created_at  # the head moved, nothing else of the account
 
 
 async def test_events_api_reads_do_not_touch_the_chain(client: httpx.AsyncClient,

@@ -58,10 +58,11 @@ async def record(db: AsyncSession, clock: Clock, actor: Actor, event: str,
     no account, to the global chain, in ``db``'s transaction.
 
     Given the account's object, the chain's head it holds is taken as the one to chain
-    to, and checked as the head moves on (``advance_user_head``): a verification's
+    to, and checked as the head moves on (``store.add_advancing``): a verification's
     account was read in the same transaction, so its head is the row's and the event
-    costs two statements, not three. Where it is not (read earlier, or by a transaction
-    that another one overtook), the head is read and locked as for an id."""
+    costs two statements, not three (one on PostgreSQL). Where it is not (read earlier,
+    or by a transaction that another one overtook), the head is read and locked as for
+    an id."""
     user_id = user.id if isinstance(user, User) else user
     if actor.via_ip and "via_ip" not in data:
         # A portal's call: ``ip`` is its end user's; which of its servers called is
@@ -76,8 +77,7 @@ async def record(db: AsyncSession, clock: Clock, actor: Actor, event: str,
     if isinstance(user, User):
         prev = user.audit_head
         head = _hash(prev, content)
-        if await store.advance_user_head(db, user, prev, head):
-            await store.add(db, {**content, "prev_hash": prev, "hash": head})
+        if await store.add_advancing(db, user, {**content, "prev_hash": prev, "hash": head}):
             return
     if user_id is None:
         await store.lock_global_chain(db)

@@ -31,9 +31,26 @@ _SET_HEAD = (update(_users).where(_users.c.id == bindparam("user_id"))
              .values(audit_head=bindparam("head")))
 _ADVANCE_HEAD = (update(_users)
                  .where(_users.c.id == bindparam("user_id"),
-                        _users.c.audit_head.is_not_distinct_from(bindparam("prev")))
-                 .values(audit_head=bindparam("head")))
+                        _users.c.audit_head.is_not_distinct_from(bindparam("prev_hash")))
+                 .values(audit_head=bindparam("hash")))
 _ADD = insert(_events)
+# PostgreSQL: the compare-and-set and the event's INSERT in one statement (one round
+# trip, not two): the INSERT takes its row from the UPDATE's RETURNING, so it inserts
+# nothing when the compare fails.
+_ADVANCED = _ADVANCE_HEAD.returning(_users.c.id).cte("advanced")
+# Its parameters are named apart from the users' columns: a statement run with a
+# parameter named after a column of the table it updates (``created_at``) would set it.
+_EVENT_VALUES = ("actor", "event", "ip", "user_agent", "data", "created_at")
+_ADVANCE_AND_ADD = (
+    insert(_events)
+    .from_select(["user_id", *_EVENT_VALUES, "prev_hash", "hash"],
+                 select(_ADVANCED.c.id,
+                        *(bindparam(f"event_{name}", type_=_events.c[name].type)
+                          for name in _EVENT_VALUES),
+                        bindparam("prev_hash", type_=_events.c.prev_hash.type),
+                        bindparam("hash", type_=_events.c.hash.type))
+                 .select_from(_ADVANCED))
+    .add_cte(_ADVANCED))
 _ORIGINS = (select(_events.c.ip, _events.c.user_agent)
             .where(_events.c.user_id == bindparam("user_id"),
                    _events.c.event.in_(bindparam("events", expanding=True)),
@@ -57,22 +74,30 @@ async def set_user_head(db: AsyncSession, user_id: str, head: str) -> None:
     await core(db, _SET_HEAD, {"user_id": user_id, "head": head})
 
 
-async def advance_user_head(db: AsyncSession, user: User, prev: str | None, head: str
-                            ) -> bool:
-    """Move ``user``'s chain head from ``prev`` to ``head`` if its row holds ``prev``
-    still; False, with nothing written, if it holds another (``user`` was read before
-    an event of another transaction committed) or is gone.
+async def add_advancing(db: AsyncSession, user: User, row: dict[str, Any]) -> bool:
+    """Insert ``row`` (an event of ``user``'s chain: its columns but the id) and move the
+    account's head from its ``prev_hash`` to its ``hash``, if the account's row holds
+    ``prev_hash`` still; False, with nothing written, if it holds another (``user`` was
+    read before an event of another transaction committed) or is gone.
 
-    One compare-and-set UPDATE in place of ``lock_user_head``'s read and
+    A compare-and-set UPDATE in place of ``lock_user_head``'s read and
     ``set_user_head``'s write: it locks the row until commit as the read's ``FOR UPDATE``
-    does (SQLite's transaction holds the one write lock already). On PostgreSQL an
+    does (SQLite's transaction holds the one write lock already), and on PostgreSQL an
     UPDATE that waited for another transaction's lock compares again with the row that
-    transaction committed. ``user`` then holds ``head``, so the next event of the same
-    transaction finds it there."""
-    done = await core(db, _ADVANCE_HEAD, {"user_id": user.id, "prev": prev, "head": head})
-    if int(done.rowcount) != 1:
-        return False
-    held_head(user, head)
+    transaction committed. On PostgreSQL the INSERT rides in the same statement.
+    ``user`` then holds the new head, so the next event of the transaction finds it."""
+    head = {"user_id": user.id, "prev_hash": row["prev_hash"], "hash": row["hash"]}
+    if _postgres(db):
+        done = await core(db, _ADVANCE_AND_ADD,
+                          {**head, **{f"event_{name}": row[name] for name in _EVENT_VALUES}})
+        if int(done.rowcount) != 1:
+            return False
+    else:
+        done = await core(db, _ADVANCE_HEAD, head)
+        if int(done.rowcount) != 1:
+            return False
+        await add(db, row)
+    held_head(user, row["hash"])
     return True
 
 
