@@ -46,7 +46,6 @@ from sqlalchemy.util.concurrency import await_
 from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
 
 from stepup.store.driver import open_inline
-from stepup.store.sqlite_checkpoint import Checkpointer
 from stepup.store.sqlite_inline import InlineDBAPI
 from stepup.store.sqlite_turn import TurnTimeout, WriterTurn
 
@@ -178,12 +177,9 @@ class InlineConnection(aiosqlite.Connection):
     """An aiosqlite connection that runs each call at once, on the calling thread.
 
     ``turn``: its place in the queue of workers for the write lock (store/sqlite_turn.py);
-    ``checkpointer``: what copies the log back into the database once the turn is given
-    back (store/sqlite_checkpoint.py). ``None`` both for a database in memory, which no
-    other process shares and which has no log."""
+    ``None`` for a database in memory, which no other process shares."""
 
     turn: WriterTurn | None = None
-    checkpointer: Checkpointer | None = None
 
     def run_blocking(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
         """``fn`` on the connection's helper thread (aiosqlite's, which runs its calls in
@@ -195,17 +191,12 @@ class InlineConnection(aiosqlite.Connection):
 
     def end_of_transaction(self) -> None:
         """After a COMMIT or ROLLBACK: the next worker's turn to write."""
-        turn = self.turn
-        if turn is not None and turn.held and not self._conn.in_transaction:
-            turn.give_back()
-            if self.checkpointer is not None:
-                self.checkpointer.committed()
+        if self.turn is not None and not self._conn.in_transaction:
+            self.turn.give_back()
 
     async def close(self) -> None:
         if self.turn is not None:
             self.turn.close()
-        if self.checkpointer is not None:
-            self.checkpointer.close()
         await super().close()
 
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -289,7 +280,6 @@ async def _connect_inline(url: str) -> aiosqlite.Connection:
     await conn
     if path != ":memory:" and not path.startswith("file:"):
         conn.turn = WriterTurn(path, conn.run_blocking)
-        conn.checkpointer = Checkpointer(path)
     return conn
 
 
@@ -303,8 +293,6 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        if getattr(dbapi_conn._connection, "checkpointer", None) is not None:
-            cur.execute("PRAGMA wal_autocheckpoint=0")  # its Checkpointer's work
         cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")

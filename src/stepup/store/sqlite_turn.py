@@ -33,11 +33,6 @@ from collections.abc import Callable
 from typing import Any
 
 
-def turn_file(database: str) -> str:
-    """The file whose ``flock`` is the turn to write to ``database``."""
-    return f"{database}-turn"
-
-
 class TurnTimeout(Exception):
     """The turn was not free in time."""
 
@@ -51,7 +46,7 @@ class WriterTurn:
 
     def __init__(self, database: str,
                  run_blocking: Callable[[Callable[[], Any]], asyncio.Future[Any]]) -> None:
-        self._fd = os.open(turn_file(database), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._fd = os.open(f"{database}-turn", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._run_blocking = run_blocking
         self.held = False
 
