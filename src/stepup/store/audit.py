@@ -87,15 +87,15 @@ async def add_advancing(db: AsyncSession, user: User, row: dict[str, Any]) -> bo
     transaction committed. On PostgreSQL the INSERT rides in the same statement.
     ``user`` then holds the new head, so the next event of the transaction finds it."""
     head = {"user_id": user.id, "prev_hash": row["prev_hash"], "hash": row["hash"]}
-    if _postgres(db):
+    postgres = _postgres(db)
+    if postgres:
         done = await core(db, _ADVANCE_AND_ADD,
                           {**head, **{f"event_{name}": row[name] for name in _EVENT_VALUES}})
-        if int(done.rowcount) != 1:
-            return False
     else:
         done = await core(db, _ADVANCE_HEAD, head)
-        if int(done.rowcount) != 1:
-            return False
+    if int(done.rowcount) != 1:
+        return False
+    if not postgres:
         await add(db, row)
     held_head(user, row["hash"])
     return True
