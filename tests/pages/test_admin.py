@@ -4,13 +4,16 @@ recovery queue with four eyes."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 import httpx
 import pytest
 from sqlalchemy import delete
 
 from stepup.domain.clock import FrozenClock
+from stepup.domain.errors import RateLimited
 from stepup.services import recovery, staff, support
 from stepup.services.runtime import Actor, Runtime
 from stepup.store import queries
@@ -325,6 +328,13 @@ async def test_support_sees_the_number_on_file_when_asking_and_it_is_audited(
     check(await submit(page, html, f"/admin/users/{user_id}/phone"))
     r = await submit(page, html, f"/admin/users/{user_id}/phone")
     assert "Too many phone numbers looked up" in check(r, 429) and E164 not in r.text
+    # Its Retry-After: the whole seconds to the next hour, rounded up, never short of it.
+    clock.advance(seconds=0.25)
+    with pytest.raises(RateLimited) as limited:
+        await support.phone_on_file(runtime, Actor(), agent.staff, user_id)
+    now = clock.now()
+    left = (now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1) - now)
+    assert limited.value.retry_after == math.ceil(left.total_seconds())
     for _ in range(3):  # the next hour, the console in use meanwhile (idle sessions end)
         clock.advance(minutes=25)
         html = await get(page, f"/admin/users/{user_id}")

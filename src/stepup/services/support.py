@@ -9,11 +9,11 @@ console's audit rows say who acted instead of an id.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepup.domain.clock import hour_window
 from stepup.domain.errors import NotFound, RateLimited
 from stepup.domain.policy import ACCOUNT_SCOPE, PIN_SCOPE, method_scope
 from stepup.methods import registry
@@ -111,14 +111,12 @@ async def phone_on_file(rt: Runtime, actor: Actor, staff: Staff, user_id: str, *
     member, and the recovery request it was looked up for), whether it found a number
     or not; more than ``PHONE_LOOKUPS_PER_HOUR`` in
     an hour by one staff member raise ``RateLimited`` and show nothing."""
-    now = rt.clock.now()
-    window = now.replace(minute=0, second=0, microsecond=0)
+    window, retry = hour_window(rt.clock.now())
     async with rt.db() as db:
         user = await user_or_not_found(db, user_id, staff=False)
         if await queries.rate_hit(db, f"support-phone:{staff.id}",
                                   window) > PHONE_LOOKUPS_PER_HOUR:
             await db.rollback()
-            retry = int((window + timedelta(hours=1) - now).total_seconds()) or 1
             raise RateLimited("Too many phone numbers looked up: try again later.",
                               retry_after=retry)
         verifier = registry.phone_verifier()
