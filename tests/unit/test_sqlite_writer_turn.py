@@ -158,3 +158,36 @@ async def test_a_write_transaction_holds_the_turn_until_it_ends(workers: Workers
 def test_the_turn_file_is_private(workers: Workers) -> None:
     assert workers.turn.exists()
     assert workers.turn.stat().st_mode & 0o077 == 0
+
+
+async def test_a_late_give_back_finds_the_turns_file_still_open(workers: Workers) -> None:
+    """A connection closed while its cancelled wait is still queued for the turn keeps
+    the turn's descriptor until that wait has taken the turn and given it back: a late
+    call never meets the descriptor closed, or its number reused by another file."""
+    second = workers.two.kw["bind"]
+    async with make_read_sessionmaker(second)() as db:  # a read: takes no turn
+        conn = await db.connection()
+        turn = conn.sync_connection.connection.driver_connection.turn  # type: ignore[union-attr]
+    fd, inode = turn._fd, workers.turn.stat().st_ino
+    async with workers.one() as holder:
+        await holder.execute(text("INSERT INTO t VALUES (1)"))
+
+        async def gives_up() -> None:
+            async with workers.two() as db:
+                await db.execute(text("INSERT INTO t VALUES (2)"))
+
+        waiting = asyncio.create_task(gives_up())
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        closing = asyncio.create_task(second.dispose())  # the worker shuts down
+        await asyncio.sleep(0.05)
+        assert os.fstat(fd).st_ino == inode  # still the turn's file: the wait is queued
+        await holder.commit()
+    await asyncio.wait_for(closing, 5)
+    assert _turn_is_free(workers.turn)
+    async with workers.one() as db:  # the other worker writes on
+        await asyncio.wait_for(db.execute(text("INSERT INTO t VALUES (3)")), 2)
+        await db.commit()
+    assert await _rows(workers.one) == [1, 3]

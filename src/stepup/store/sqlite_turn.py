@@ -61,13 +61,14 @@ class WriterTurn:
 
     async def wait(self, seconds: float) -> None:
         """Wait for the turn and hold it; ``TurnTimeout`` after ``seconds``."""
-        waiting = self._run_blocking(lambda: fcntl.flock(self._fd, fcntl.LOCK_EX))
+        fd = self._fd
+        waiting = self._run_blocking(lambda: fcntl.flock(fd, fcntl.LOCK_EX))
         try:
             await asyncio.wait_for(asyncio.shield(waiting), seconds)
         except BaseException as exc:
             # Cancelled, or waited too long: the helper thread still takes the turn
             # once it is free, and gives it straight back.
-            self._run_blocking(self._give_back)
+            self._run_blocking(lambda: fcntl.flock(fd, fcntl.LOCK_UN))
             if isinstance(exc, TimeoutError):
                 raise TurnTimeout("another worker held the database's write turn "
                                   f"for over {seconds:g} s") from None
@@ -81,9 +82,25 @@ class WriterTurn:
             self._give_back()
 
     def _give_back(self) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
+        """Close the turn's file: on the helper thread, after the calls queued there
+        before (a cancelled wait's flock and its give-back, which may run long after the
+        wait gave up), so that none of them can find the descriptor closed, or its
+        number already given to another file. The connection's close waits for that
+        thread to finish its queue."""
         self.held = False
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
+        fd, self._fd = self._fd, -1
+        if fd < 0:
+            return
+
+        def shut() -> None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+        try:
+            self._run_blocking(shut)
+        except RuntimeError:  # no event loop: nothing queued can run any more
+            shut()
