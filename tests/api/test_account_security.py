@@ -249,6 +249,22 @@ async def test_forgot_password_answers_the_same_for_any_address(
     assert len(await events(stack, "password.reset_requested")) == 3
 
 
+async def test_racing_reset_requests_leave_one_live_link(start_stack: StartStack) -> None:
+    """A new link spends the ones before it, even when the requests race (PostgreSQL
+    runs their transactions side by side): the account is never left with two."""
+    stack = await start_stack(password_resets_per_email_per_hour=10)
+    await signed_in(stack)
+    rt = stack.rt
+    asked = [await account_security.count_reset_request(rt, Actor(ip=f"198.51.100.{i}"),
+                                                        EMAIL) for i in range(6)]
+    await asyncio.gather(*(account_security.send_reset_link(rt, a) for a in asked))
+    async with rt.db() as db:
+        resets = (await db.execute(select(PasswordReset))).scalars().all()
+    assert len(resets) == 6
+    assert len([r for r in resets if r.used_at is None]) == 1
+    assert len(await events(stack, "password.reset_requested")) == 6
+
+
 async def test_reset_ends_every_session_and_the_second_factor_is_still_asked(
         start_stack: StartStack, clock: FrozenClock) -> None:
     stack = await start_stack()

@@ -295,22 +295,27 @@ async def _send_reset_link(rt: Runtime, asked: ResetAsked) -> None:
     async with rt.db() as db:
         user = (await queries.get_user_by_email(db, asked.address, PORTAL_APP_ID)
                 if asked.address else None)
-        if user is not None and user.password_hash:
-            await store.spend_resets(db, user.id, now)
+        # Only the users of StepUp's own pages have a password here.
+        owner = user if user is not None and user.password_hash else None
+        # One event either way (an unknown address is not named in it). Recorded first:
+        # on the account's chain it locks the account's row until COMMIT, so racing
+        # requests for one account take turns, and each spends the links before it
+        # (PostgreSQL's spend would not see a racing request's uncommitted link).
+        await audit.record(db, rt.clock, actor, "password.reset_requested",
+                           owner.id if owner is not None else None)
+        if owner is not None:
+            await store.spend_resets(db, owner.id, now)
             token = new_token()
             minutes = rt.settings.password_reset_minutes
-            db.add(PasswordReset(id=new_id(), user_id=user.id,
+            db.add(PasswordReset(id=new_id(), user_id=owner.id,
                                  token_hash=rt.hasher.token_hash(token), created_at=now,
                                  expires_at=now + timedelta(minutes=minutes), used_at=None))
-            await notices.enqueue(db, rt.destinations, now, user_id=user.id,
-                                  kind=RESET_LINK, channel="email", to=user.email,
-                                  language=user.language or "en",
+            await notices.enqueue(db, rt.destinations, now, user_id=owner.id,
+                                  kind=RESET_LINK, channel="email", to=owner.email,
+                                  language=owner.language or "en",
                                   data={"reset_url": reset_url(rt, token),
                                         "minutes": minutes, "at": now.isoformat()})
             await store.prune_resets(db, now - timedelta(days=1))
-        # One event either way (an unknown address is not named in it).
-        await audit.record(db, rt.clock, actor, "password.reset_requested",
-                           user.id if user is not None and user.password_hash else None)
         await db.commit()
 
 
