@@ -82,15 +82,47 @@ async def test_guards_read_with_the_user_are_the_guards_read_alone(
             None, None, {})
 
 
+_EXPANDING = (select(audit._events.c.event)
+              .where(audit._events.c.event.in_(bindparam("events", expanding=True))))
+
+
 async def test_a_statement_whose_sql_depends_on_its_values_goes_through_the_engine(
         runtime: Runtime, clock: FrozenClock) -> None:
+    row = {"user_id": None, "actor": "test", "event": "test.event", "ip": None,
+           "user_agent": None, "data": {}, "created_at": clock.now(), "prev_hash": None,
+           "hash": "h" * 64}
     async with runtime.db() as db:
-        found = await audit.origins_since(db, "0" * 32, ["login.succeeded", "code.verified"],
-                                          clock.now() - timedelta(days=1))
+        await queries.core(db, audit._ADD, {**row, "id": 10**9})
+        found = (await queries.core(db, _EXPANDING,
+                                    {"events": ["test.event", "code.verified"]})).all()
         dialect = db.get_bind().dialect.name
-    assert found == []
-    assert _planned(audit._ORIGINS, dialect,
-                    {"user_id", "events", "since", "limit"}) is None
+        await db.rollback()
+    assert [tuple(r) for r in found] == [("test.event",)]
+    assert _planned(_EXPANDING, dialect, {"events"}) is None
+
+
+async def test_the_new_device_check_reads_on_the_driver(
+        runtime: Runtime, clock: FrozenClock) -> None:
+    """The account's recent origins: the events are the statement's own values, so its
+    SQL is fixed and it takes the driver's path; it finds what the engine finds."""
+    events = ("login.succeeded", "account.created")
+    rows = [{"user_id": "u" * 32, "actor": "test", "event": event, "ip": ip,
+             "user_agent": agent, "data": {}, "created_at": clock.now() - timedelta(days=age),
+             "prev_hash": None, "hash": "h" * 64}
+            for event, ip, agent, age in (("login.succeeded", "192.0.2.1", "A", 1),
+                                          ("code.verified", "192.0.2.2", "B", 1),
+                                          ("account.created", "192.0.2.3", "C", 2),
+                                          ("login.succeeded", "192.0.2.4", "D", 40))]
+    async with runtime.db() as db:
+        for i, row in enumerate(rows):
+            await queries.core(db, audit._ADD, {**row, "id": 10**9 + i})
+        found = await audit.origins_since(db, "u" * 32, events,
+                                          clock.now() - timedelta(days=30))
+        dialect = db.get_bind().dialect.name
+        await db.rollback()
+    assert found == [("192.0.2.3", "C"), ("192.0.2.1", "A")]
+    assert _planned(audit._origins(events), dialect, {"user_id", "since", "limit"}) \
+        is not None
 
 
 async def test_a_failing_statement_raises_the_engines_error_and_the_session_recovers(

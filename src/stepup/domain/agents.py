@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 # The first token that matches names the browser: Edge and Opera also say "Chrome/",
 # Chrome also says "Safari/".
@@ -14,6 +15,12 @@ SYSTEMS = (("Windows", "Windows"), ("Android", "Android"), ("iPhone", "iPhone"),
            ("iPad", "iPad"), ("CrOS", "ChromeOS"), ("Mac OS X", "macOS"),
            ("Linux", "Linux"))
 AGENT_MAX = 60
+# ``network_of`` and ``device_key`` are pure and parse (``ipaddress``, a regular
+# expression): a login step asks them about the same few addresses and agents again and
+# again (its own, and the account's recent ones), so their answers are kept, for this
+# many inputs each, and only for inputs of bounded length (what is stored of an agent).
+CACHED = 4096
+IP_MAX = 64  # longer is no address anyway
 
 
 def short_agent(agent: str | None) -> str | None:
@@ -33,6 +40,11 @@ def network_of(ip: str | None) -> str | None:
     """The /24 of an IPv4 address, the /64 of an IPv6 one: a home or office, roughly."""
     if not ip:
         return None
+    return _network_of(ip) if len(ip) <= IP_MAX else ip
+
+
+@lru_cache(maxsize=CACHED)
+def _network_of(ip: str) -> str:
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
@@ -44,4 +56,12 @@ def network_of(ip: str | None) -> str | None:
 def device_key(user_agent: str | None, ip: str | None) -> tuple[str, str | None]:
     """What makes a login "from a known device": the user agent with its version numbers
     taken out (browsers update every few weeks) and the client's network."""
-    return re.sub(r"\d+(?:[._]\d+)*", "", (user_agent or "")[:300]), network_of(ip)
+    return _agent_key((user_agent or "")[:AGENT_STORED]), network_of(ip)
+
+
+AGENT_STORED = 300  # what an audit row keeps of a user agent
+
+
+@lru_cache(maxsize=CACHED)
+def _agent_key(agent: str) -> str:
+    return re.sub(r"\d+(?:[._]\d+)*", "", agent)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepup.store.loaded import plain
 from stepup.store.models import App, User
 from stepup.store.queries import core
 
@@ -23,7 +24,7 @@ async def read_app(db: AsyncSession, app_id: str) -> App | None:
     """The app, to read only: a plain object outside the session, built from a Core
     row (the ORM's load cost a tenth of a login step, for a row nobody changes here)."""
     row = (await core(db, _APP, {"app_id": app_id})).first()
-    return None if row is None else App(**row._asdict())
+    return None if row is None else plain(App, row._asdict())
 
 
 async def get_app_by_name(db: AsyncSession, name: str) -> App | None:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from stepup.store.loaded import plain
 from stepup.store.models import ApiKey, RateCounter, User
 from stepup.store.queries import RATE_HIT, TOUCH_KEY, core
 
@@ -50,7 +51,7 @@ async def key_owner_and_used(db: AsyncSession, key_hash: bytes, user_id: str | N
     values = row._asdict()
     owner: str | None = values.pop("owner_app_id")
     used: int | None = values.pop("used")
-    return ApiKey(**values), owner, used or 0
+    return plain(ApiKey, values), owner, used or 0
 
 
 def count_now(session: OrmSession, counter: str, window_start: datetime) -> int:

@@ -18,7 +18,7 @@ A statement read this way selects a table's columns in the table's order
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import inspect
@@ -76,6 +76,16 @@ def persistent(db: AsyncSession, model: type[T], values: Sequence[Any]) -> T | N
     instance_state(instance).dict.update(zip(shape.keys, values, strict=True))
     make_transient_to_detached(instance)
     session.add(instance)
+    return instance
+
+
+def plain(model: type[T], values: Mapping[str, Any]) -> T:
+    """A ``model`` instance holding ``values``, outside any session: a row that is only
+    read (an API key, an app). Made as the ORM's loading makes one, the values put in
+    the instance's dict; calling the class (``ApiKey(**values)``) sets each attribute
+    through the instrumentation instead, recording each one as a change nobody reads."""
+    instance: T = _shape(model).mapper.class_manager.new_instance()
+    instance_state(instance).dict.update(values)
     return instance
 
 

@@ -429,7 +429,7 @@ async def get_api_key_and_owner(db: AsyncSession, key_hash: bytes, user_id: str 
         return None
     values = row._asdict()
     owner: str | None = values.pop("owner_app_id")
-    return ApiKey(**values), owner
+    return loaded.plain(ApiKey, values), owner
 
 
 async def touch_api_key(db: AsyncSession, key: ApiKey, now: datetime) -> None:
