@@ -258,14 +258,18 @@ app.add_typer(bench_app, name="bench")
 def bench_seed(users: int = typer.Option(10_000, min=1, help="How many users to create"),
                tokens: str = typer.Option("tokens.csv", help="Append id,secret lines here"),
                app_name: str = typer.Option(None, "--app",
-                                            help="Their app (default: 'default')")) -> None:
+                                            help="Their app (default: 'default')"),
+               signed_up_from: str = typer.Option(
+                   "127.0.0.1", help="The address their accounts were made from: logins "
+                   "from it are from a known device ('' for none: every login from a new "
+                   "device, each told to its user)")) -> None:
     """Create users with an authenticator app quickly (benchmarks only)."""
     from pathlib import Path
 
     from stepup.services import seed
 
-    made = _run(_settings(), lambda rt: seed.seed_totp_users(rt, users, Path(tokens),
-                                                              app=app_name))
+    made = _run(_settings(), lambda rt: seed.seed_totp_users(
+        rt, users, Path(tokens), app=app_name, signed_up_from=signed_up_from or None))
     typer.echo(f"created {made} users with TOTP; secrets in {tokens}")
 
 

@@ -44,6 +44,12 @@ def _hash(prev_hash: str | None, content: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash or "").encode() + _canonical(content)).hexdigest()
 
 
+def content_hash(prev_hash: str | None, content: dict[str, Any]) -> str:
+    """The ``hash`` of an event given as the values of its ``CONTENT``, chained to
+    ``prev_hash`` (None: the first event of its chain)."""
+    return _hash(prev_hash, content)
+
+
 def canonical(event: AuditEvent) -> bytes:
     return _canonical({name: getattr(event, name) for name in CONTENT})
 

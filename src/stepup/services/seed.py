@@ -3,7 +3,11 @@
 Rows are written in batches with the same encryption as real enrolment (AES-GCM seed,
 row-bound associated data), so a verification of a seeded user does exactly the work
 of a real one. Users have no password or PIN: they are reached through the integration
-API, as a portal's users are.
+API, as a portal's users are. Each has the first event of its audit chain,
+``account.created``, as a real account has, from the address ``signed_up_from``
+(127.0.0.1, where the benchmark runs): a seeded user's login is then a returning user's,
+from the device the account was made on. With no address every login is from a new
+device, and queues a "new device" notice.
 
 ``seed_login_flows`` stands in for the password step of the hosted login: it opens a
 login flow for each of the first seeded users, as a passed password would, so the
@@ -23,11 +27,13 @@ from stepup.domain.hashing import new_id, new_token
 from stepup.domain.policy import MethodStatus
 from stepup.methods.totp import _aad as totp_aad
 from stepup.methods.totp import new_secret
-from stepup.services import apps
+from stepup.services import apps, audit
 from stepup.services.runtime import Actor, Runtime
-from stepup.store.models import LoginFlow, Method, User
+from stepup.store.models import AuditEvent, LoginFlow, Method, User
 
 BATCH = 5000
+# Where the benchmark's requests come from, and so where its users signed up.
+BENCH_ADDRESS = "127.0.0.1"
 
 
 def _batches(total: int) -> Iterator[int]:
@@ -39,26 +45,33 @@ def _batches(total: int) -> Iterator[int]:
 
 
 async def seed_totp_users(rt: Runtime, count: int, tokens_csv: Path, prefix: str = "bench",
-                          app: str | None = None) -> int:
+                          app: str | None = None,
+                          signed_up_from: str | None = BENCH_ADDRESS) -> int:
     """Create ``count`` users of the app named ``app`` (``default``, as a key made without
-    ``--app``) with TOTP enabled (protecting login); append ``id,secret`` lines to
-    ``tokens_csv``. Returns how many were created."""
+    ``--app``) with TOTP enabled (protecting login), each with its ``account.created``
+    event from ``signed_up_from``; append ``id,secret`` lines to ``tokens_csv``. Returns
+    how many were created."""
     app_id = (await apps.for_new_key(rt, Actor(name="cli"), app)).id
     now = rt.clock.now()
     run = secrets.token_hex(3)
     made = 0
     with tokens_csv.open("a") as out:
         for size in _batches(count):
-            users, methods, lines = [], [], []
+            users, methods, events, lines = [], [], [], []
             for _ in range(size):
                 uid, mid, secret = new_id(), new_id(), new_secret()
                 kid, ct = rt.keyring.encrypt(secret.encode(), totp_aad(uid, mid))
+                created = {"user_id": uid, "actor": "bench", "event": "account.created",
+                           "ip": signed_up_from, "user_agent": None, "data": {"via": "bench"},
+                           "created_at": now}
+                head = audit.content_hash(None, created)
+                events.append({**created, "prev_hash": None, "hash": head})
                 users.append({"id": uid, "app_id": app_id,
                               "email": f"{prefix}-{run}-{made}@bench.invalid",
                               "email_verified": False, "phone_verified": False,
                               "verification_grade": 0, "password_hash": None,
                               "pin_hash": None, "language": "en", "created_at": now,
-                              "external_id": None, "must_enroll": False, "audit_head": None})
+                              "external_id": None, "must_enroll": False, "audit_head": head})
                 methods.append({"id": mid, "user_id": uid, "type": "totp",
                                 "status": MethodStatus.ENABLED,
                                 "protects": {"login": True, "withdrawal": False},
@@ -71,6 +84,7 @@ async def seed_totp_users(rt: Runtime, count: int, tokens_csv: Path, prefix: str
             async with rt.db() as db:
                 await db.execute(insert(User), users)
                 await db.execute(insert(Method), methods)
+                await db.execute(insert(AuditEvent), events)
                 await db.commit()
             out.writelines(lines)
     return made
