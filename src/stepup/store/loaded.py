@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapper, make_transient_to_detached
+from sqlalchemy.orm import Mapper, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state
 
 T = TypeVar("T")
@@ -37,6 +37,10 @@ class _Shape:
     __slots__ = ("keys", "mapper", "primary")
 
     def __init__(self, model: type[Any]) -> None:
+        # An instance made without calling its class does not configure the mappers as
+        # the class's constructor does, and the attributes of an unconfigured class
+        # cannot be read: the first call of a fresh worker would fail.
+        configure_mappers()
         mapper: Mapper[Any] = inspect(model)
         table = mapper.local_table
         self.mapper = mapper
