@@ -14,7 +14,9 @@ For each database and user count: ``stepup bench seed`` users, ``stepup serve``
 - ``verify``: ``POST /api/v1/users/{id}/verify``, the like-for-like call to the peer's
   ``/validate/check`` (an API key, a user id, a code);
 - ``login``: ``POST /api/v1/login/verify``, the hosted login's second step, on login
-  flows opened by ``stepup bench login-flows`` (as passed passwords would) just before.
+  flows opened by ``stepup bench login-flows`` (as passed passwords would) just before:
+  a returning user's login, from the address the account was made on (``stepup bench
+  seed --signed-up-from``, 127.0.0.1 by default).
 
 Then the peer, once, installed and started by ``../shared/bench/setup_privacyidea.sh``
 (its own venv, SQLite, gunicorn with 2 workers). Everything is driven by
