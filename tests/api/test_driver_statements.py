@@ -4,7 +4,8 @@ the engine fails, and leave to the engine what they cannot run as fixed SQL."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pyotp
@@ -82,15 +83,20 @@ async def test_guards_read_with_the_user_are_the_guards_read_alone(
             None, None, {})
 
 
+def _event(at: datetime, **values: Any) -> dict[str, Any]:
+    """An audit row's columns (all but the id), to insert as it is."""
+    return {"user_id": None, "actor": "test", "event": "test.event", "ip": None,
+            "user_agent": None, "data": {}, "created_at": at, "prev_hash": None,
+            "hash": "h" * 64, **values}
+
+
 _EXPANDING = (select(audit._events.c.event)
               .where(audit._events.c.event.in_(bindparam("events", expanding=True))))
 
 
 async def test_a_statement_whose_sql_depends_on_its_values_goes_through_the_engine(
         runtime: Runtime, clock: FrozenClock) -> None:
-    row = {"user_id": None, "actor": "test", "event": "test.event", "ip": None,
-           "user_agent": None, "data": {}, "created_at": clock.now(), "prev_hash": None,
-           "hash": "h" * 64}
+    row = _event(clock.now())
     async with runtime.db() as db:
         await queries.core(db, audit._ADD, {**row, "id": 10**9})
         found = (await queries.core(db, _EXPANDING,
@@ -106,9 +112,8 @@ async def test_the_new_device_check_reads_on_the_driver(
     """The account's recent origins: the events are the statement's own values, so its
     SQL is fixed and it takes the driver's path; it finds what the engine finds."""
     events = ("login.succeeded", "account.created")
-    rows = [{"user_id": "u" * 32, "actor": "test", "event": event, "ip": ip,
-             "user_agent": agent, "data": {}, "created_at": clock.now() - timedelta(days=age),
-             "prev_hash": None, "hash": "h" * 64}
+    rows = [_event(clock.now() - timedelta(days=age), user_id="u" * 32, event=event, ip=ip,
+                   user_agent=agent)
             for event, ip, agent, age in (("login.succeeded", "192.0.2.1", "A", 1),
                                           ("code.verified", "192.0.2.2", "B", 1),
                                           ("account.created", "192.0.2.3", "C", 2),
@@ -127,9 +132,7 @@ async def test_the_new_device_check_reads_on_the_driver(
 
 async def test_a_failing_statement_raises_the_engines_error_and_the_session_recovers(
         runtime: Runtime, clock: FrozenClock) -> None:
-    row = {"user_id": None, "actor": "test", "event": "test.event", "ip": None,
-           "user_agent": None, "data": {}, "created_at": clock.now(), "prev_hash": None,
-           "hash": "h" * 64}
+    row = _event(clock.now())
     async with runtime.db() as db:
         await queries.core(db, audit._ADD, {**row, "id": 10**9})
         with pytest.raises(IntegrityError):

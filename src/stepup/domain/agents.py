@@ -21,6 +21,7 @@ AGENT_MAX = 60
 # many inputs each, and only for inputs of bounded length (what is stored of an agent).
 CACHED = 4096
 IP_MAX = 64  # longer is no address anyway
+AGENT_STORED = 300  # what an audit row keeps of a user agent
 
 
 def short_agent(agent: str | None) -> str | None:
@@ -57,9 +58,6 @@ def device_key(user_agent: str | None, ip: str | None) -> tuple[str, str | None]
     """What makes a login "from a known device": the user agent with its version numbers
     taken out (browsers update every few weeks) and the client's network."""
     return _agent_key((user_agent or "")[:AGENT_STORED]), network_of(ip)
-
-
-AGENT_STORED = 300  # what an audit row keeps of a user agent
 
 
 @lru_cache(maxsize=CACHED)

@@ -44,18 +44,30 @@ def _hash(prev_hash: str | None, content: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash or "").encode() + _canonical(content)).hexdigest()
 
 
-def content_hash(prev_hash: str | None, content: dict[str, Any]) -> str:
-    """The ``hash`` of an event given as the values of its ``CONTENT``, chained to
-    ``prev_hash`` (None: the first event of its chain)."""
-    return _hash(prev_hash, content)
-
-
 def canonical(event: AuditEvent) -> bytes:
     return _canonical({name: getattr(event, name) for name in CONTENT})
 
 
 def chain_hash(prev_hash: str | None, event: AuditEvent) -> str:
     return _hash(prev_hash, {name: getattr(event, name) for name in CONTENT})
+
+
+def _content(actor: Actor, event: str, user_id: str | None, data: dict[str, Any],
+             at: datetime) -> dict[str, Any]:
+    """An event's row as plain values, its ``CONTENT`` (no ORM object: it is only hashed
+    and inserted)."""
+    return {"user_id": user_id, "actor": actor.name, "event": event, "ip": actor.ip,
+            "user_agent": (actor.user_agent or "")[:300] or None, "data": data,
+            "created_at": at}
+
+
+def first_of_chain(actor: Actor, event: str, user_id: str, at: datetime,
+                   **data: Any) -> dict[str, Any]:
+    """The row (its columns but the id) of the first event of a new account's chain,
+    chained to nothing: for accounts written in bulk with their first event
+    (``stepup bench seed``), whose ``audit_head`` is then its ``hash``."""
+    content = _content(actor, event, user_id, data, at)
+    return {**content, "prev_hash": None, "hash": _hash(None, content)}
 
 
 async def record(db: AsyncSession, clock: Clock, actor: Actor, event: str,
@@ -74,10 +86,7 @@ async def record(db: AsyncSession, clock: Clock, actor: Actor, event: str,
         # A portal's call: ``ip`` is its end user's; which of its servers called is
         # worth knowing too (a key used from somewhere unexpected), never shown to users.
         data = {**data, "via_ip": actor.via_ip}
-    # The row as plain values (no ORM object: it is only hashed and inserted).
-    content = {"user_id": user_id, "actor": actor.name, "event": event, "ip": actor.ip,
-               "user_agent": (actor.user_agent or "")[:300] or None, "data": data,
-               "created_at": clock.now()}
+    content = _content(actor, event, user_id, data, clock.now())
     # Lock the chain's head first: the next event of this chain waits until we commit,
     # so the chain order is the order of the ids.
     if isinstance(user, User):

@@ -52,6 +52,7 @@ async def seed_totp_users(rt: Runtime, count: int, tokens_csv: Path, prefix: str
     event from ``signed_up_from``; append ``id,secret`` lines to ``tokens_csv``. Returns
     how many were created."""
     app_id = (await apps.for_new_key(rt, Actor(name="cli"), app)).id
+    signed_up = Actor(name="bench", ip=signed_up_from)
     now = rt.clock.now()
     run = secrets.token_hex(3)
     made = 0
@@ -61,17 +62,16 @@ async def seed_totp_users(rt: Runtime, count: int, tokens_csv: Path, prefix: str
             for _ in range(size):
                 uid, mid, secret = new_id(), new_id(), new_secret()
                 kid, ct = rt.keyring.encrypt(secret.encode(), totp_aad(uid, mid))
-                created = {"user_id": uid, "actor": "bench", "event": "account.created",
-                           "ip": signed_up_from, "user_agent": None, "data": {"via": "bench"},
-                           "created_at": now}
-                head = audit.content_hash(None, created)
-                events.append({**created, "prev_hash": None, "hash": head})
+                created = audit.first_of_chain(signed_up, "account.created", uid, now,
+                                               via="bench")
+                events.append(created)
                 users.append({"id": uid, "app_id": app_id,
                               "email": f"{prefix}-{run}-{made}@bench.invalid",
                               "email_verified": False, "phone_verified": False,
                               "verification_grade": 0, "password_hash": None,
                               "pin_hash": None, "language": "en", "created_at": now,
-                              "external_id": None, "must_enroll": False, "audit_head": head})
+                              "external_id": None, "must_enroll": False,
+                              "audit_head": created["hash"]})
                 methods.append({"id": mid, "user_id": uid, "type": "totp",
                                 "status": MethodStatus.ENABLED,
                                 "protects": {"login": True, "withdrawal": False},
