@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
-from sqlalchemy import bindparam, literal, select
-from sqlalchemy.exc import IntegrityError, InvalidRequestError, StatementError
+from sqlalchemy import bindparam, func, literal, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError, StatementError
 
 from stepup.domain.clock import FrozenClock
 from stepup.services.runtime import Runtime
@@ -159,3 +159,67 @@ async def test_values_written_into_a_statement_and_missing_ones_as_the_engine_ha
         assert type(fast.value.orig) is type(slow.value.orig) is InvalidRequestError
         dialect = db.get_bind().dialect.name
     assert _planned(_LITERAL_AND_HEAD, dialect, {"user_id"}) is not None
+
+
+_BACKEND = select(func.pg_backend_pid())
+
+
+def _postgres_only(db: Any) -> None:
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("asyncpg's path: PostgreSQL only")
+
+
+async def test_on_postgresql_statements_in_an_open_transaction_skip_the_greenlet(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the session's transaction is open, a statement is awaited on asyncpg's
+    connection (``driver.run_asyncpg``), not run through ``run_sync``; it answers what
+    the engine answers, in the same transaction."""
+    uid, _secret, _row, _key = await user_and_checker(client, runtime, clock, rate=8)
+    async with runtime.db() as db:
+        _postgres_only(db)
+        hops: list[object] = []
+        run_sync = type(db).run_sync
+
+        async def counted(self: Any, fn: Any, *args: Any, **kw: Any) -> Any:
+            hops.append(fn)
+            return await run_sync(self, fn, *args, **kw)
+
+        monkeypatch.setattr(type(db), "run_sync", counted)
+        pid = (await queries.core(db, _BACKEND, {})).scalar_one()  # opens: one hop
+        assert len(hops) == 1
+        _user, method = await queries.get_user_and_method(db, uid, "totp")
+        assert method is not None
+        params = {"method_id": method.id, "step": 10**8, "now": clock.now()}
+        first = await queries.core(db, queries._ADVANCE_STEP, params)
+        again = await queries.core(db, queries._ADVANCE_STEP, params)
+        assert (first.rowcount, again.rowcount) == (1, 0)
+        fast = (await queries.core(db, _LITERAL_AND_HEAD, {"user_id": uid})).one()
+        assert len(hops) == 1, "a statement in the open transaction hopped"
+        monkeypatch.undo()
+        slow = (await db.execute(_LITERAL_AND_HEAD, {"user_id": uid})).one()
+        assert tuple(fast) == tuple(slow)
+        assert (await db.execute(_BACKEND)).scalar_one() == pid  # the one connection
+        await db.rollback()
+    async with runtime.db() as db:  # rolled back: the step is still unspent
+        _user, method = await queries.get_user_and_method(db, uid, "totp")
+        assert method is not None and method.last_step != 10**8
+
+
+async def test_on_postgresql_a_lost_connection_fails_as_the_engine_fails_and_is_dropped(
+        runtime: Runtime, clock: FrozenClock) -> None:
+    """The server ends the session's backend mid-transaction: the next statement raises
+    the engine's error marked as a lost connection, the pool drops that connection, and
+    the session works again after its rollback."""
+    async with runtime.db() as db:
+        _postgres_only(db)
+        pid = (await queries.core(db, _BACKEND, {})).scalar_one()
+        async with runtime.db() as other:
+            await other.execute(select(func.pg_terminate_backend(pid)))
+        with pytest.raises(DBAPIError) as lost:
+            await queries.core(db, audit._HEAD, {"user_id": "0" * 32})
+        assert lost.value.connection_invalidated
+        await db.rollback()
+        again = (await queries.core(db, _BACKEND, {})).scalar_one()
+        assert again != pid
+        assert (await queries.core(db, audit._HEAD, {"user_id": "0" * 32})).first() is None

@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from stepup.store.loaded import plain
 from stepup.store.models import ApiKey, RateCounter, User
-from stepup.store.queries import RATE_HIT, TOUCH_KEY, core
+from stepup.store.queries import RATE_HIT, TOUCH_KEY, core, core_now
 
 # Built on the tables, run as plain Core statements (see store/queries.py).
 _keys: Table = ApiKey.__table__  # type: ignore[assignment]
@@ -59,10 +59,10 @@ def count_now(session: OrmSession, counter: str, window_start: datetime) -> int:
     from synchronous code (a ``before_commit`` hook)."""
     stmt = RATE_HIT[session.get_bind().dialect.name]
     params = {"counter": counter, "start": window_start, "amount": 1}
-    return int(session.connection().execute(stmt, params).scalar_one())
+    return int(core_now(session, stmt, params).scalar_one())
 
 
 def touch_now(session: OrmSession, key: ApiKey, now: datetime) -> None:
     """``queries.touch_api_key`` from synchronous code."""
-    session.connection().execute(TOUCH_KEY, {"key_id": key.id, "now": now})
+    core_now(session, TOUCH_KEY, {"key_id": key.id, "now": now})
     set_committed_value(key, "last_used_at", now)

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Executable, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -39,6 +40,7 @@ from stepup.store.models import (
     Session,
     User,
 )
+from stepup.store.sqlite_inline import InlineAdaptedConnection
 
 _P = bindparam  # a named parameter of a statement built once
 
@@ -50,18 +52,25 @@ async def core(db: AsyncSession, statement: Executable, params: dict[str, Any]) 
 
     ``db.execute`` would run it the same way, after the session's own layer (its ORM
     plugin lookup, execution options, events), which costs as much again as the
-    engine's part for statements as small as these. On SQLite, once the transaction is
-    open, the statement runs without the hop into SQLAlchemy's greenlet."""
-    inline = driver.open_inline(db)
-    if inline is not None:
-        done = driver.run(inline, statement, params)
+    engine's part for statements as small as these. Once the transaction is open (the
+    pool's checkout done), the statement runs without the hop into SQLAlchemy's
+    greenlet: at once on SQLite's inline connection, awaited on asyncpg's."""
+    conn = driver.opened(db)
+    if conn is not None:
+        adapted = conn.connection.dbapi_connection
+        done = None
+        if isinstance(adapted, InlineAdaptedConnection):
+            done = driver.run(conn, statement, params)
+        elif isinstance(adapted, AsyncAdapt_asyncpg_connection):
+            done = await driver.run_asyncpg(conn, statement, params)
         if done is not None:
             return done
-    return await db.run_sync(_on_connection, statement, params)
+    return await db.run_sync(core_now, statement, params)
 
 
-def _on_connection(session: OrmSession, statement: Executable, params: dict[str, Any]
-                   ) -> Any:
+def core_now(session: OrmSession, statement: Executable, params: dict[str, Any]) -> Any:
+    """``core`` from synchronous code (``run_sync``, or a ``before_commit`` hook such as
+    store/key_counts.py's), on the session's connection."""
     conn = session.connection()
     done = driver.run(conn, statement, params)
     return conn.execute(statement, params) if done is None else done
