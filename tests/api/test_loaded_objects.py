@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from stepup.domain.clock import FrozenClock
 from stepup.services.runtime import Runtime
-from stepup.store import queries
+from stepup.store import login_flows, queries
 from stepup.store.models import LoginFlow, Method, User
 from tests.api.test_key_count_joined import user_and_checker
 
@@ -105,10 +105,10 @@ async def test_a_login_flow_and_its_user_are_the_orms(
                          used_at=None))
         await db.commit()
     async with runtime.db() as db:
-        flow, user = await queries.get_login_flow_and_user(db, token_hash)
+        flow, user = await login_flows.get_login_flow_and_user(db, token_hash)
         assert isinstance(flow, LoginFlow) and isinstance(user, User) and user.id == uid
         fast = (_columns(flow), _columns(user))
-        assert await queries.get_login_flow_and_user(db, b"\x02" * 32) == (None, None)
+        assert await login_flows.get_login_flow_and_user(db, b"\x02" * 32) == (None, None)
     async with runtime.db() as db:
         slow_flow = await db.get(LoginFlow, "f" * 32)
         slow_user = await db.get(User, uid)

@@ -6,6 +6,7 @@ lived; the session is created only when the second factor passes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,8 +34,8 @@ from stepup.services import audit, challenges, devices, ratelimit, sessions, ver
 from stepup.services.accounts import normalise_email
 from stepup.services.runtime import Actor, Runtime, run_cpu
 from stepup.services.verification import check_code, commit_and_raise
+from stepup.store import login_flows, queries
 from stepup.store import operations as device_store
-from stepup.store import queries
 from stepup.store.models import PORTAL_APP_ID, LoginFlow, User
 from stepup.store.models import Method as MethodRow
 
@@ -52,11 +53,12 @@ class LoginResult:
     language: str | None = None  # the account's, once authenticated
 
 
-async def _offered(db: AsyncSession, user: User) -> list[Completer[MethodRow]]:
+async def _offered(db: AsyncSession, user: User, methods: Sequence[MethodRow] | None = None
+                   ) -> list[Completer[MethodRow]]:
     """What the login step offers, as the policy answers it: the methods protecting
     login, plus backup codes while some are unused. Nothing when nothing protects login:
-    the password suffices."""
-    rows = list(await queries.list_methods(db, user.id))
+    the password suffices. ``methods``: the user's, if read already."""
+    rows = list(await queries.list_methods(db, user.id) if methods is None else methods)
     known = challenges.registered()
     if not second_factor_required(rows, known):
         return []
@@ -167,22 +169,23 @@ async def _open_flow(rt: Runtime, db: AsyncSession, login_token: str, *,
                      check_account: bool = True) -> tuple[LoginFlow, User]:
     """The login flow and its user. ``check_account=False`` when the caller goes on to
     ask for a method's guards, which read the account's lock in the same query."""
-    flow, user = _usable(rt, *await queries.get_login_flow_and_user(
+    flow, user = _usable(rt, *await login_flows.get_login_flow_and_user(
         db, rt.hasher.token_hash(login_token)))
     if check_account:
         await ratelimit.ensure_account_open(db, rt.clock, user.id)
     return flow, user
 
 
-async def _open_flow_and_guards(rt: Runtime, db: AsyncSession, login_token: str,
-                                method_type: str
-                                ) -> tuple[LoginFlow, User, queries.GuardStates]:
-    """``_open_flow`` with the guards a check of ``method_type`` reads, in the same
-    query (``verification.check_code``'s ``guards``)."""
-    flow, user, guards = await queries.get_login_flow_user_and_guards(
+async def _open_flow_guards_and_methods(rt: Runtime, db: AsyncSession, login_token: str,
+                                        method_type: str
+                                        ) -> tuple[LoginFlow, User, queries.GuardStates,
+                                                   list[MethodRow]]:
+    """``_open_flow`` with the guards a check of ``method_type`` reads
+    (``verification.check_code``'s ``guards``) and the user's methods, in one query."""
+    flow, user, guards, methods = await login_flows.get_login_flow_user_guards_and_methods(
         db, rt.hasher.token_hash(login_token), ratelimit.scopes_of(method_type))
     flow, user = _usable(rt, flow, user)
-    return flow, user, guards
+    return flow, user, guards, methods
 
 
 def _usable(rt: Runtime, flow: LoginFlow | None, user: User | None
@@ -202,7 +205,7 @@ async def _prepare(rt: Runtime, login_token: str, method_type: str, code: str
     if not verification.needs_preparing(method_type):
         return {}
     async with rt.read() as db:
-        flow = await queries.get_login_flow_by_hash(db, rt.hasher.token_hash(login_token))
+        flow = await login_flows.get_login_flow_by_hash(db, rt.hasher.token_hash(login_token))
     return await verification.prepare(rt, method_type, code, flow.user_id if flow else None)
 
 
@@ -243,8 +246,9 @@ async def verify(rt: Runtime, actor: Actor, login_token: str, method_type: str, 
                  *, remember_device: bool = False) -> LoginResult:
     prepared = await _prepare(rt, login_token, method_type, code)
     async with rt.db() as db:
-        flow, user, guards = await _open_flow_and_guards(rt, db, login_token, method_type)
-        offered = await _offered(db, user)
+        flow, user, guards, methods = await _open_flow_guards_and_methods(
+            rt, db, login_token, method_type)
+        offered = await _offered(db, user, methods)
         rows = [c.row for c in offered if c.row is not None]
         # Refused, the page offers the same methods again: as read here, not read twice.
         with refusals.keeping(lambda: [_method_entry(rt, m) for m in rows]):
@@ -252,9 +256,9 @@ async def verify(rt: Runtime, actor: Actor, login_token: str, method_type: str, 
             verified = await check_code(rt, db, actor, user, row, code, Purpose.login(),
                                         prepared=prepared,
                                         guards=guards if row.type == method_type else None)
-        if not await queries.consume_login_flow(db, flow.id, rt.clock.now()):
+        new = await sessions.start_completing(rt, db, user, actor, flow.id)
+        if new is None:  # spent meanwhile
             raise NotAuthenticated("This login attempt is no longer valid: log in again.")
-        new = await sessions.start(rt, db, user, actor)
         await devices.login_succeeded(rt, db, actor, user, row.type)
         device = await devices.remember(rt, db, user, actor) if remember_device else None
         await db.commit()

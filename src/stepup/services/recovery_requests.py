@@ -39,7 +39,7 @@ from stepup.domain.errors import (
 from stepup.domain.hashing import new_id
 from stepup.services import audit, notifications
 from stepup.services.runtime import Actor, Runtime, user_or_not_found
-from stepup.store import queries
+from stepup.store import login_flows, queries
 from stepup.store import recovery as store
 from stepup.store.models import RecoveryRequest, User
 
@@ -112,7 +112,7 @@ def clean_contact(contact: dict[str, Any], default_region: str | None = None
 
 async def _flow_user(rt: Runtime, db: AsyncSession, login_token: str) -> User:
     """The user whose password this login token proves (still open, not expired)."""
-    flow = await queries.get_login_flow_by_hash(db, rt.hasher.token_hash(login_token))
+    flow = await login_flows.get_login_flow_by_hash(db, rt.hasher.token_hash(login_token))
     if flow is None or flow.used_at is not None or flow.expires_at <= rt.clock.now():
         raise NotAuthenticated("This login attempt has expired: log in again.")
     user = await queries.get_user(db, flow.user_id)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.domain.errors import NotAuthenticated
 from stepup.domain.hashing import new_id, new_token
 from stepup.services.runtime import Actor, Runtime
-from stepup.store import queries
+from stepup.store import login_flows, queries
 from stepup.store.models import PORTAL_APP_ID, STAFF_APP_ID, Session, User
 
 # Writing last_seen on every request would serialise readers on SQLite for nothing.
@@ -34,15 +35,32 @@ class NewSession:
 
 
 async def start(rt: Runtime, db: AsyncSession, user: User, actor: Actor) -> NewSession:
+    new, values = _new(rt, user, actor)
+    await login_flows.add_session(db, **values)
+    return new
+
+
+async def start_completing(rt: Runtime, db: AsyncSession, user: User, actor: Actor,
+                           flow_id: str) -> NewSession | None:
+    """``start``, spending the login flow ``flow_id`` with it (one statement on
+    PostgreSQL): None, and no session, if the flow was spent already."""
+    new, values = _new(rt, user, actor)
+    if not await login_flows.consume_and_add_session(db, flow_id, rt.clock.now(), **values):
+        return None
+    return new
+
+
+def _new(rt: Runtime, user: User, actor: Actor) -> tuple[NewSession, dict[str, Any]]:
+    """A new session of ``user``'s and its row's values."""
     now = rt.clock.now()
     token = new_token()
     session_id = new_id()
     expires_at = now + timedelta(hours=_lifetimes(rt, user.app_id)[0])
-    await queries.add_session(db, id=session_id, token_hash=rt.hasher.token_hash(token),
-                              user_id=user.id, created_at=now, last_seen_at=now,
-                              expires_at=expires_at, ip=actor.ip,
-                              user_agent=(actor.user_agent or "")[:300] or None)
-    return NewSession(token=token, session_id=session_id, expires_at=expires_at)
+    values = {"id": session_id, "token_hash": rt.hasher.token_hash(token),
+              "user_id": user.id, "created_at": now, "last_seen_at": now,
+              "expires_at": expires_at, "ip": actor.ip,
+              "user_agent": (actor.user_agent or "")[:300] or None}
+    return NewSession(token=token, session_id=session_id, expires_at=expires_at), values
 
 
 def _lifetimes(rt: Runtime, app_id: str) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Executable, Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +33,6 @@ from stepup.store.models import (
     AuditEvent,
     BackupCode,
     Guard,
-    LoginFlow,
     Method,
     Passkey,
     RateCounter,
@@ -86,7 +85,6 @@ _users = _table(User)
 _methods = _table(Method)
 _guards = _table(Guard)
 _keys = _table(ApiKey)
-_flows = _table(LoginFlow)
 
 # --- users ---------------------------------------------------------------------------
 
@@ -124,9 +122,9 @@ _GUARD_COLUMNS = (_guard_a.c.failures, _guard_a.c.level, _guard_a.c.locked_until
                   _guard_b.c.failures, _guard_b.c.level, _guard_b.c.locked_until)
 
 
-def _with_guards(statement: Any, user_id: Any) -> Any:
+def with_guards(statement: Any, user_id: Any) -> Any:
     """``statement`` with the guards of ``scope_a`` and ``scope_b`` of the user whose id
-    is the column ``user_id`` as its six last columns (``_guard_states``)."""
+    is the column ``user_id`` as its six last columns (``guard_states``)."""
     return (statement.add_columns(*_GUARD_COLUMNS)
             .outerjoin(_guard_a, (_guard_a.c.user_id == user_id)
                        & (_guard_a.c.scope == _P("scope_a")))
@@ -134,14 +132,14 @@ def _with_guards(statement: Any, user_id: Any) -> Any:
                        & (_guard_b.c.scope == _P("scope_b"))))
 
 
-def _guard_states(row: Any, scopes: tuple[str, str]) -> GuardStates:
-    """The guards of a ``_with_guards`` row as ``get_guard_states`` answers them."""
+def guard_states(row: Any, scopes: tuple[str, str]) -> GuardStates:
+    """The guards of a ``with_guards`` row as ``get_guard_states`` answers them."""
     tail = row[-6:]
     return {scope: (int(tail[i]), int(tail[i + 1]), tail[i + 2])
             for scope, i in zip(scopes, (0, 3), strict=True) if tail[i] is not None}
 
 
-_USER_METHOD_GUARDS = _with_guards(_USER_AND_METHOD, _users.c.id)
+_USER_METHOD_GUARDS = with_guards(_USER_AND_METHOD, _users.c.id)
 
 
 async def get_user_method_and_guards(db: AsyncSession, user_id: str, method_type: str,
@@ -155,7 +153,7 @@ async def get_user_method_and_guards(db: AsyncSession, user_id: str, method_type
     if row is None:
         return None, None, {}
     user, method = loaded.pair(db, row[:-6], User, Method)
-    return user, method, _guard_states(row, scopes)
+    return user, method, guard_states(row, scopes)
 
 
 _USER_BY_EMAIL = select(User).where(User.app_id == _P("app_id"), User.email == _P("email"))
@@ -183,58 +181,6 @@ async def delete_session(db: AsyncSession, session_id: str) -> None:
 
 async def touch_session(db: AsyncSession, session_id: str, now: datetime) -> None:
     await db.execute(update(Session).where(Session.id == session_id).values(last_seen_at=now))
-
-
-_FLOW_BY_HASH = select(LoginFlow).where(LoginFlow.token_hash == _P("hash"))
-_CONSUME_FLOW = (update(_flows)
-                 .where(_flows.c.id == _P("flow_id"), _flows.c.used_at.is_(None))
-                 .values(used_at=_P("now")))
-
-
-_FLOW_AND_USER = (select(_flows, _users)
-                  .outerjoin(_users, _users.c.id == _flows.c.user_id)
-                  .where(_flows.c.token_hash == _P("hash")))
-
-
-async def get_login_flow_by_hash(db: AsyncSession, token_hash: bytes) -> LoginFlow | None:
-    return (await db.execute(_FLOW_BY_HASH, {"hash": token_hash})).scalar_one_or_none()
-
-
-async def get_login_flow_and_user(db: AsyncSession, token_hash: bytes
-                                  ) -> tuple[LoginFlow | None, User | None]:
-    """The login flow with this hash and its user (None if gone), in one query (read as
-    Core and made persistent in ``db``: store/loaded.py)."""
-    row = (await core(db, _FLOW_AND_USER, {"hash": token_hash})).first()
-    return loaded.pair(db, row, LoginFlow, User)
-
-
-_FLOW_USER_GUARDS = _with_guards(_FLOW_AND_USER, _flows.c.user_id)
-
-
-async def get_login_flow_user_and_guards(db: AsyncSession, token_hash: bytes,
-                                         scopes: tuple[str, str]
-                                         ) -> tuple[LoginFlow | None, User | None,
-                                                    GuardStates]:
-    """``get_login_flow_and_user`` and the user's guards in ``scopes`` (two distinct
-    ones) as ``get_guard_states`` reads them, in one query."""
-    row = (await core(db, _FLOW_USER_GUARDS, {"hash": token_hash, "scope_a": scopes[0],
-                                              "scope_b": scopes[1]})).first()
-    if row is None:
-        return None, None, {}
-    flow, user = loaded.pair(db, row[:-6], LoginFlow, User)
-    return flow, user, _guard_states(row, scopes) if user is not None else {}
-
-
-async def consume_login_flow(db: AsyncSession, flow_id: str, now: datetime) -> bool:
-    res = await core(db, _CONSUME_FLOW, {"flow_id": flow_id, "now": now})
-    return _rowcount(res) == 1
-
-
-_ADD_SESSION = insert(_table(Session))
-
-
-async def add_session(db: AsyncSession, **values: Any) -> None:
-    await core(db, _ADD_SESSION, values)
 
 
 # --- methods -------------------------------------------------------------------------
