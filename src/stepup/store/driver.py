@@ -19,9 +19,9 @@ On PostgreSQL ``run_asyncpg`` does the same from the coroutine itself, on asyncp
 connection: the cursor path would hop into SQLAlchemy's greenlet (``run_sync``) and back
 out of it to await asyncpg (``await_only``), through the adapter's cursor, ~70 µs of CPU a
 statement on this machine around asyncpg's own ~60 (a round trip included). It does what
-that adapter does (``_asyncpg_rows``): its lock, its
-BEGIN if the transaction has not sent one yet, its cache of prepared statements, its
-translation of asyncpg's errors.
+that adapter does (``_asyncpg_rows``): its lock, its BEGIN if the transaction has not
+sent one yet, its cache of prepared statements, its translation of asyncpg's errors.
+``run_opened`` picks the path for a session whose transaction is open.
 
 Only what compiles to fixed SQL takes this path. A statement whose SQL depends on its
 values (an expanding ``IN``), or an INSERT or UPDATE with defaults computed in Python,
@@ -248,6 +248,18 @@ def opened(db: AsyncSession) -> Connection | None:
     for conn, *_ in tx._connections.values():
         if not conn.closed and not conn.invalidated:
             return conn
+    return None
+
+
+async def run_opened(conn: Connection, statement: Executable, params: dict[str, Any]
+                     ) -> Rows | None:
+    """``statement`` on ``conn`` (``opened``) without the greenlet: ``run`` on an inline
+    SQLite connection, ``run_asyncpg`` on asyncpg's; ``None`` where neither applies."""
+    adapted = conn.connection.dbapi_connection
+    if isinstance(adapted, InlineAdaptedConnection):
+        return run(conn, statement, params)
+    if isinstance(adapted, AsyncAdapt_asyncpg_connection):
+        return await run_asyncpg(conn, statement, params)
     return None
 
 

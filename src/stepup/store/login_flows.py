@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.store import loaded
 from stepup.store.models import LoginFlow, Method, Session, User
-from stepup.store.queries import GuardStates, core, guard_states, with_guards
+from stepup.store.queries import GUARD_WIDTH, GuardStates, core, guard_states, with_guards
 
 _flows: Table = LoginFlow.__table__  # type: ignore[assignment]
 _users: Table = User.__table__  # type: ignore[assignment]
@@ -64,11 +64,12 @@ async def get_login_flow_user_guards_and_methods(
     if not rows:
         return None, None, {}, []
     head = _FLOW_AND_USER_WIDTH
+    methods_at = head + GUARD_WIDTH  # where a row's method columns begin
     flow, user = loaded.pair(db, rows[0][:head], LoginFlow, User)
     if user is None:
         return flow, None, {}, []
-    methods = (loaded.persistent(db, Method, row[head + 6:]) for row in rows)
-    return (flow, user, guard_states(rows[0][:head + 6], scopes),
+    methods = (loaded.persistent(db, Method, row[methods_at:]) for row in rows)
+    return (flow, user, guard_states(rows[0][:methods_at], scopes),
             [m for m in methods if m is not None])
 
 

@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import Executable, Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -39,7 +38,6 @@ from stepup.store.models import (
     Session,
     User,
 )
-from stepup.store.sqlite_inline import InlineAdaptedConnection
 
 _P = bindparam  # a named parameter of a statement built once
 
@@ -56,12 +54,7 @@ async def core(db: AsyncSession, statement: Executable, params: dict[str, Any]) 
     greenlet: at once on SQLite's inline connection, awaited on asyncpg's."""
     conn = driver.opened(db)
     if conn is not None:
-        adapted = conn.connection.dbapi_connection
-        done = None
-        if isinstance(adapted, InlineAdaptedConnection):
-            done = driver.run(conn, statement, params)
-        elif isinstance(adapted, AsyncAdapt_asyncpg_connection):
-            done = await driver.run_asyncpg(conn, statement, params)
+        done = await driver.run_opened(conn, statement, params)
         if done is not None:
             return done
     return await db.run_sync(core_now, statement, params)
@@ -120,6 +113,7 @@ _guard_a = _guards.alias("guard_a")
 _guard_b = _guards.alias("guard_b")
 _GUARD_COLUMNS = (_guard_a.c.failures, _guard_a.c.level, _guard_a.c.locked_until,
                   _guard_b.c.failures, _guard_b.c.level, _guard_b.c.locked_until)
+GUARD_WIDTH = len(_GUARD_COLUMNS)  # the columns ``with_guards`` adds
 
 
 def with_guards(statement: Any, user_id: Any) -> Any:
@@ -134,7 +128,7 @@ def with_guards(statement: Any, user_id: Any) -> Any:
 
 def guard_states(row: Any, scopes: tuple[str, str]) -> GuardStates:
     """The guards of a ``with_guards`` row as ``get_guard_states`` answers them."""
-    tail = row[-6:]
+    tail = row[-GUARD_WIDTH:]
     return {scope: (int(tail[i]), int(tail[i + 1]), tail[i + 2])
             for scope, i in zip(scopes, (0, 3), strict=True) if tail[i] is not None}
 
@@ -152,7 +146,7 @@ async def get_user_method_and_guards(db: AsyncSession, user_id: str, method_type
                        "scope_b": scopes[1]})).first()
     if row is None:
         return None, None, {}
-    user, method = loaded.pair(db, row[:-6], User, Method)
+    user, method = loaded.pair(db, row[:-GUARD_WIDTH], User, Method)
     return user, method, guard_states(row, scopes)
 
 
