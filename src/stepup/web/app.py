@@ -19,7 +19,7 @@ from stepup.config import Settings
 from stepup.domain.clock import Clock
 from stepup.services import notifications, recovery, rekey, webhooks
 from stepup.services.runtime import Runtime
-from stepup.store import migrate
+from stepup.store import migrate, sqlite_checkpoint
 from stepup.store.db import is_sqlite
 from stepup.web import direct, flat_routes, openapi, problems
 from stepup.web.admin import routes as admin
@@ -73,6 +73,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         if migrate_on_start:
             await prepare_schema(rt)
         await rekey.apply_retirements(rt)  # retired key ids decrypt nothing here
+        # SQLite: the write-ahead log copied back on a thread, not by the commits.
+        checkpointer = await sqlite_checkpoint.in_background(rt.engine)
+        checkpoints = asyncio.create_task(checkpointer.run_forever()) if checkpointer \
+            else None
         # Always: any app may get a webhook URL while this runs, and the same task moves
         # operations past their expiry to "expired" (operation.expired); idle, it costs
         # one small query per poll.
@@ -82,6 +86,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None,
         # Approved recovery requests whose waiting period is over reset their accounts.
         resets = asyncio.create_task(recovery.run_forever(rt))
         yield
+        if checkpoints is not None:
+            checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checkpoints
         notices.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await notices

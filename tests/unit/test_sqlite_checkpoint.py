@@ -1,0 +1,112 @@
+"""A serving worker's commits leave the write-ahead log to a checkpoint thread
+(store/sqlite_checkpoint.py): a commit no longer copies the log back at 1,000 pages, the
+thread does, and the log still has a bound (a commit checkpoints past BACKSTOP_PAGES)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from stepup.store import sqlite_checkpoint
+from stepup.store.db import make_engine, make_sessionmaker
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    async with make_sessionmaker(engine)() as db:
+        await db.execute(text("CREATE TABLE t (n INTEGER, pad BLOB)"))
+        await db.commit()
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def _write(engine: AsyncEngine, pages: int) -> None:
+    """Commits that add about ``pages`` pages of 4 KiB to the log, one per commit."""
+    async with make_sessionmaker(engine)() as db:
+        for n in range(pages):
+            await db.execute(text("INSERT INTO t VALUES (:n, zeroblob(4000))"), {"n": n})
+            await db.commit()
+
+
+async def test_commits_leave_the_log_to_the_checkpointer(engine: AsyncEngine) -> None:
+    checkpointer = await sqlite_checkpoint.in_background(engine)
+    assert checkpointer is not None
+    try:
+        await _write(engine, 1_500)  # past SQLite's own 1,000 pages
+        # Nothing was copied by the commits: the first checkpoint finds it all to do.
+        busy, log, done = await asyncio.to_thread(checkpointer.checkpoint)
+        assert (busy, done) == (0, log)
+        assert log >= 1_500
+        # The next write starts the log again from its beginning.
+        await _write(engine, 10)
+        _, log, done = await asyncio.to_thread(checkpointer.checkpoint)
+        assert log < 100 and done == log
+    finally:
+        checkpointer.close()
+
+
+async def test_without_it_a_commit_checkpoints_at_a_thousand_pages(tmp_path: Path) -> None:
+    """What the checkpointer takes away from the commits (SQLite's default)."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
+    try:
+        async with make_sessionmaker(engine)() as db:
+            await db.execute(text("CREATE TABLE t (n INTEGER, pad BLOB)"))
+            await db.commit()
+        await _write(engine, 1_500)
+        checkpointer = sqlite_checkpoint.Checkpointer(str(tmp_path / "d.db"))
+        try:
+            _, log, _ = await asyncio.to_thread(checkpointer.checkpoint)
+        finally:
+            checkpointer.close()
+        # The commit that passed 1,000 pages copied them back; the log started again.
+        assert log < 1_000
+    finally:
+        await engine.dispose()
+
+
+async def test_the_log_stays_bounded_if_the_thread_falls_behind(engine: AsyncEngine) -> None:
+    assert await sqlite_checkpoint.in_background(engine) is not None
+    await _write(engine, sqlite_checkpoint.BACKSTOP_PAGES + 500)
+    checkpointer = sqlite_checkpoint.Checkpointer(engine.url.database or "")
+    try:
+        _, log, _ = await asyncio.to_thread(checkpointer.checkpoint)
+    finally:
+        checkpointer.close()
+    assert log < sqlite_checkpoint.BACKSTOP_PAGES
+
+
+async def test_run_forever_checkpoints_until_cancelled(engine: AsyncEngine) -> None:
+    checkpointer = await sqlite_checkpoint.in_background(engine)
+    assert checkpointer is not None
+    checkpointer.every = 0.01
+    await _write(engine, 1_200)
+    task = asyncio.create_task(checkpointer.run_forever())
+    try:
+        for _ in range(500):  # up to 5 s
+            await asyncio.sleep(0.01)
+            if checkpointer.last is not None and checkpointer.last[2] >= 1_200:
+                break
+        assert checkpointer.last is not None
+        busy, log, done = checkpointer.last
+        assert busy == 0 and done == log >= 1_200  # every page written, copied back
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert checkpointer._conn is None  # closed on the way out
+
+
+async def test_nothing_to_checkpoint_in_memory_or_on_postgres() -> None:
+    engine = make_engine("sqlite+aiosqlite:///:memory:")
+    try:
+        assert await sqlite_checkpoint.in_background(engine) is None
+    finally:
+        await engine.dispose()
