@@ -116,7 +116,7 @@ class HandOffQueue(AsyncAdaptedQueue[Any]):
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting.append(waiter)
         try:
-            return await_(asyncio.wait_for(asyncio.shield(waiter), timeout))
+            return await_(handed_over(waiter, timeout))
         except BaseException as exc:  # a timeout, or the request was cancelled
             if waiter.done() and not waiter.cancelled():
                 self.put_nowait(waiter.result())  # handed over as we gave up: pass it on
@@ -125,6 +125,16 @@ class HandOffQueue(AsyncAdaptedQueue[Any]):
             if isinstance(exc, TimeoutError):
                 raise Empty() from exc
             raise
+
+
+async def handed_over(waiter: asyncio.Future[Any], seconds: float | None) -> Any:
+    """``waiter``'s result, within ``seconds`` (``TimeoutError``), ``waiter``
+    left running if given up. Not ``asyncio.wait_for``: on Python 3.11 it returns the
+    result, and drops the cancellation, when the task is cancelled in the same turn of
+    the loop as ``waiter`` completes: a background task stopped at shutdown just as it
+    was handed the connection went on for ever, and the shutdown waited for it."""
+    async with asyncio.timeout(seconds):
+        return await asyncio.shield(waiter)
 
 
 class FirstComeFirstServedPool(AsyncAdaptedQueuePool):

@@ -64,7 +64,8 @@ class WriterTurn:
         fd = self._fd
         waiting = self._run_blocking(lambda: fcntl.flock(fd, fcntl.LOCK_EX))
         try:
-            await asyncio.wait_for(asyncio.shield(waiting), seconds)
+            async with asyncio.timeout(seconds):  # not wait_for: see db.handed_over
+                await asyncio.shield(waiting)
         except BaseException as exc:
             # Cancelled, or waited too long: the helper thread still takes the turn
             # once it is free, and gives it straight back.
