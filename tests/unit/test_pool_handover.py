@@ -1,6 +1,7 @@
 """A task cancelled just as SQLite's one connection is handed to it stops
-(store/db.py ``handed_over``): with Python 3.11's ``asyncio.wait_for`` it carried on with
-the cancellation dropped, and a background task stopped at shutdown ran for ever."""
+(store/sqlite_pool.py ``handed_over``): with Python 3.11's ``asyncio.wait_for`` it
+carried on with the cancellation dropped, and a background task stopped at shutdown ran
+for ever."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from stepup.store.db import HandOffQueue, handed_over
+from stepup.store.sqlite_pool import HandOffQueue, handed_over
 
 
 async def test_a_cancel_in_the_turn_of_the_hand_over_is_kept() -> None:

@@ -64,7 +64,7 @@ class WriterTurn:
         fd = self._fd
         waiting = self._run_blocking(lambda: fcntl.flock(fd, fcntl.LOCK_EX))
         try:
-            async with asyncio.timeout(seconds):  # not wait_for: see db.handed_over
+            async with asyncio.timeout(seconds):  # not wait_for: see sqlite_pool.handed_over
                 await asyncio.shield(waiting)
         except BaseException as exc:
             # Cancelled, or waited too long: the helper thread still takes the turn
