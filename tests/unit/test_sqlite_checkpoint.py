@@ -104,7 +104,7 @@ async def test_run_forever_checkpoints_until_cancelled(engine: AsyncEngine) -> N
     assert checkpointer._conn is None  # closed on the way out
 
 
-async def test_nothing_to_checkpoint_in_memory_or_on_postgres() -> None:
+async def test_nothing_to_checkpoint_in_memory() -> None:
     engine = make_engine("sqlite+aiosqlite:///:memory:")
     try:
         assert await sqlite_checkpoint.in_background(engine) is None

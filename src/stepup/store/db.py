@@ -214,6 +214,13 @@ def _wait_for_writer(conn: sqlite3.Connection) -> None:
                 raise
 
 
+def shared_file(url: str) -> str | None:
+    """The file of a SQLite URL, which other processes may open too; ``None`` for a
+    database in memory or named by a ``file:`` URI."""
+    path = make_url(url).database
+    return path if path and path != ":memory:" and not path.startswith("file:") else None
+
+
 async def _connect_inline(url: str) -> aiosqlite.Connection:
     path = make_url(url).database or ":memory:"
     # check_same_thread: the connection is opened by aiosqlite's helper thread (which
@@ -222,7 +229,7 @@ async def _connect_inline(url: str) -> aiosqlite.Connection:
     conn = InlineConnection(connector, iter_chunk_size=64)
     conn._thread.daemon = True  # as SQLAlchemy does: a forgotten engine never blocks exit
     await conn
-    if path != ":memory:" and not path.startswith("file:"):
+    if shared_file(url) is not None:
         conn.turn = WriterTurn(path, conn.run_blocking)
     return conn
 

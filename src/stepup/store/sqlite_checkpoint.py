@@ -32,8 +32,9 @@ import sqlite3
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from stepup.store.db import shared_file
 
 log = logging.getLogger("stepup.store")
 
@@ -46,10 +47,8 @@ async def in_background(engine: AsyncEngine) -> Checkpointer | None:
     """The engine's connections, open and to come, checkpoint at commit only past
     ``BACKSTOP_PAGES``; the ``Checkpointer`` to run for them. ``None``: no file to
     checkpoint (PostgreSQL, a database in memory)."""
-    if engine.dialect.name != "sqlite":
-        return None
-    path = make_url(str(engine.url)).database
-    if not path or path == ":memory:" or path.startswith("file:"):
+    path = shared_file(str(engine.url)) if engine.dialect.name == "sqlite" else None
+    if path is None:
         return None
     event.listen(engine.sync_engine, "connect", _backstop)
     async with engine.connect() as conn:  # the pool's one connection, if already open
