@@ -288,8 +288,9 @@ def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]],
                 p = peer.get(c)
                 ratio = f"{s['rps'] / p['rps']:.1f}" if p and p.get("rps") else "–"
                 # † the load ran out of unused codes: the users capped it, not the server
-                rps = f"{s['rps']}†" if s.get("tokens_exhausted_waits") else s["rps"]
-                capped = capped or bool(s.get("tokens_exhausted_waits"))
+                ran_out = bool(s.get("tokens_exhausted_waits"))
+                rps = f"{s['rps']}†" if ran_out else s["rps"]
+                capped = capped or ran_out
                 lines.append(f"| {r['db']} ({r['workers']}w) | {r['users']:,} | {call} | {c} "
                              f"| {rps} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} "
                              f"| {s.get('cpu_ms', '–')} | {ratio} |")
