@@ -110,3 +110,34 @@ async def test_nothing_to_checkpoint_in_memory() -> None:
         assert await sqlite_checkpoint.in_background(engine) is None
     finally:
         await engine.dispose()
+
+
+class _FailsOnce(sqlite_checkpoint.Checkpointer):
+    """A checkpoint that fails once with something other than a SQLite error (as
+    running out of memory would), then works."""
+
+    failed = False
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("out of something")
+        return super().checkpoint()
+
+
+async def test_run_forever_goes_on_after_an_unexpected_failure(engine: AsyncEngine) -> None:
+    assert await sqlite_checkpoint.in_background(engine) is not None
+    await _write(engine, 1_200)
+    checkpointer = _FailsOnce(engine.url.database or "", every=0.01)
+    task = asyncio.create_task(checkpointer.run_forever())
+    try:
+        for _ in range(500):  # up to 5 s
+            await asyncio.sleep(0.01)
+            if checkpointer.last is not None:
+                break
+        assert checkpointer.failed and checkpointer.last is not None
+        assert checkpointer.last[2] >= 1_200  # the round after the failure copied it all
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

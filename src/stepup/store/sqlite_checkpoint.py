@@ -50,7 +50,7 @@ async def in_background(engine: AsyncEngine) -> Checkpointer | None:
     path = shared_file(str(engine.url)) if engine.dialect.name == "sqlite" else None
     if path is None:
         return None
-    event.listen(engine.sync_engine, "connect", _backstop)
+    event.listen(engine.sync_engine, "connect", _backstop)  # once however often called
     async with engine.connect() as conn:  # the pool's one connection, if already open
         await conn.run_sync(lambda sync: _backstop(sync.connection.dbapi_connection))
     return Checkpointer(path)
@@ -101,6 +101,9 @@ class Checkpointer:
                 except sqlite3.Error as exc:
                     # Busy or locked (a command rewriting the file): the next round will do.
                     log.debug("WAL checkpoint skipped: %s", exc)
+                except Exception:  # anything else is logged, and the rounds go on
+                    log.exception("WAL checkpoint failed")
+                    self.close()  # the next round opens a fresh connection
         finally:
             if job is not None and not job.done():
                 with contextlib.suppress(Exception):
