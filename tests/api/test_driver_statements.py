@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError, Stat
 
 from stepup.domain.clock import FrozenClock
 from stepup.services.runtime import Runtime
-from stepup.store import audit, driver, key_counts, queries
+from stepup.store import api_keys, audit, driver, queries
 from tests.api.test_headless import verify
 from tests.api.test_key_count_joined import user_and_checker
 
@@ -34,10 +34,10 @@ async def test_the_key_row_read_on_the_driver_is_the_engines_row(
     params = {"hash": row.key_hash, "user_id": uid, "prefix": "apikey:",
               "start": clock.now().replace(second=0, microsecond=0)}
     async with runtime.db() as db:
-        fast = (await queries.core(db, key_counts._KEY_OWNER_AND_USED, params)).first()
-        slow = (await db.execute(key_counts._KEY_OWNER_AND_USED, params)).first()
+        fast = (await queries.core(db, api_keys._KEY_OWNER_AND_USED, params)).first()
+        slow = (await db.execute(api_keys._KEY_OWNER_AND_USED, params)).first()
         dialect = db.get_bind().dialect.name
-    assert _planned(key_counts._KEY_OWNER_AND_USED, dialect, set(params)) is not None
+    assert _planned(api_keys._KEY_OWNER_AND_USED, dialect, set(params)) is not None
     assert fast._asdict() == slow._asdict()
     # Types as the columns declare them, not as the driver stores them.
     assert fast.used == 1 and fast.owner_app_id == slow.owner_app_id

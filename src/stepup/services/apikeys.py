@@ -24,7 +24,9 @@ from stepup.domain.errors import (
 from stepup.domain.hashing import new_id, new_token
 from stepup.services import apps, audit
 from stepup.services.runtime import Actor, Runtime
-from stepup.store import key_counts, queries
+from stepup.store import api_keys, queries
+from stepup.store.api_keys import CheckRead as CheckRead
+from stepup.store.api_keys import ReadAhead as ReadAhead
 from stepup.store.db import last_in_commit, rollback_to, savepoint
 from stepup.store.models import ApiKey
 
@@ -96,7 +98,7 @@ async def authenticate(rt: Runtime, token: str, role: str, scope: str | None = N
     Nothing about a key is cached between calls: a revoked key, a changed rate or scope
     holds from the next call on, in every worker."""
     async with rt.db() as db:
-        auth = await _check_and_count(rt, db, token, role, scope, user_id)
+        auth, _ = await _check_and_count(rt, db, token, role, scope, user_id)
         await db.commit()
         return auth
 
@@ -109,6 +111,8 @@ class Held:
     auth: Authenticated
     #: The open transaction, for the call's own work to join and commit.
     db: AsyncSession
+    #: The check's read asked for with the key (``held``'s ``check``), for its work.
+    ahead: ReadAhead | None = None
 
 
 # The point in a held transaction just after the key's count (a SQLite savepoint).
@@ -118,7 +122,8 @@ _COUNTED = "stepup_key_counted"
 @asynccontextmanager
 async def held(rt: Runtime, token: str, role: str, scope: str | None = None, *,
                user_id: str | None = None,
-               on_count: Callable[[Quota], None] | None = None) -> AsyncIterator[Held]:
+               on_count: Callable[[Quota], None] | None = None,
+               check: CheckRead | None = None) -> AsyncIterator[Held]:
     """``authenticate``, in an open transaction that the call's own work joins and
     commits: one transaction per call instead of two (the key's, then the work's).
 
@@ -141,6 +146,9 @@ async def held(rt: Runtime, token: str, role: str, scope: str | None = None, *,
     calls took the rest), the commit fails with ``ApiQuotaExceeded`` and everything the
     call wrote is rolled back with it: no step spent, no failure counted, no audit row.
     ``on_count``: told the key's quota once the call is counted within the rate.
+    ``check``: the first read of the call's work, fetched by the key's read (one
+    statement, one round trip on PostgreSQL, instead of two) and handed on as
+    ``Held.ahead``; ignored unless it is of user ``user_id``.
 
     Lock order on PostgreSQL, and why it cannot deadlock: the call's work takes its
     rows first, in the order it takes them without a key (the method row's conditional
@@ -155,20 +163,22 @@ async def held(rt: Runtime, token: str, role: str, scope: str | None = None, *,
     ``revoke`` (key row, then the global audit chain's advisory lock); a verification
     never takes that lock (its audit rows are its user's chain). Pruning of counters
     deletes windows at least a day old, never the current one."""
+    if check is not None and check.user_id != user_id:
+        check = None
     async with rt.db() as db:
         if db.get_bind().dialect.name != "sqlite":
-            auth, count = await _check_and_count_at_commit(rt, db, token, role, scope,
-                                                           user_id, on_count)
+            auth, count, ahead = await _check_and_count_at_commit(
+                rt, db, token, role, scope, user_id, on_count, check)
             try:
-                yield Held(auth, db)
+                yield Held(auth, db, ahead)
             finally:
                 await count.settle(db)
             return
-        auth = await _check_and_count(rt, db, token, role, scope, user_id)
+        auth, ahead = await _check_and_count(rt, db, token, role, scope, user_id, check)
         await savepoint(db, _COUNTED)
         counted = db.get_transaction()
         try:
-            yield Held(auth, db)
+            yield Held(auth, db, ahead)
         finally:
             if db.in_transaction():
                 if db.get_transaction() is counted:
@@ -209,11 +219,13 @@ def _window(rt: Runtime) -> tuple[datetime, datetime, int]:
 
 
 async def _check_and_count(rt: Runtime, db: AsyncSession, token: str, role: str,
-                           scope: str | None, user_id: str | None) -> Authenticated:
+                           scope: str | None, user_id: str | None,
+                           check: CheckRead | None = None
+                           ) -> tuple[Authenticated, ReadAhead | None]:
     """The key checked and its call counted in ``db``'s transaction, not committed."""
-    found = await queries.get_api_key_and_owner(db, rt.hasher.token_hash(token), user_id)
-    row = _checked(found[0] if found else None, role, scope)
-    owner = found[1] if found else None
+    found = await api_keys.read_key(db, rt.hasher.token_hash(token), user_id, check=check)
+    row = _checked(found.key if found else None, role, scope)
+    owner = found.owner if found else None
     now, window, reset = _window(rt)
     # Counted before compared, so racing calls cannot slip past the limit.
     used = await queries.rate_hit(db, _counter(row), window)
@@ -222,28 +234,39 @@ async def _check_and_count(rt: Runtime, db: AsyncSession, token: str, role: str,
         await db.rollback()  # the count of a refused call is not kept
         raise _exceeded(quota)
     if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
-        await queries.touch_api_key(db, row, now)
-    return Authenticated(row, quota, user_id is None or owner == row.app_id)
+        await api_keys.touch_api_key(db, row, now)
+    return _authenticated(row, quota, user_id, owner, found)
 
 
 async def _check_and_count_at_commit(rt: Runtime, db: AsyncSession, token: str, role: str,
                                      scope: str | None, user_id: str | None,
-                                     on_count: Callable[[Quota], None] | None
-                                     ) -> tuple[Authenticated, _CountAtCommit]:
+                                     on_count: Callable[[Quota], None] | None,
+                                     check: CheckRead | None
+                                     ) -> tuple[Authenticated, _CountAtCommit,
+                                                ReadAhead | None]:
     """The key checked in ``db``'s transaction (a read), and its call set to be counted
     by the transaction's first COMMIT (PostgreSQL's ``held``)."""
     now, window, reset = _window(rt)
-    found = await key_counts.key_owner_and_used(db, rt.hasher.token_hash(token), user_id,
-                                                COUNTER_PREFIX, window)
-    row = _checked(found[0] if found else None, role, scope)
-    owner, used = found[1:] if found else (None, 0)
+    found = await api_keys.read_key(db, rt.hasher.token_hash(token), user_id,
+                                    used_in=(COUNTER_PREFIX, window), check=check)
+    row = _checked(found.key if found else None, role, scope)
+    owner, used = (found.owner, found.used) if found else (None, 0)
     # What the headers say until the count lands: this call counted, no other.
     quota = Quota(row.rate_per_minute, max(0, row.rate_per_minute - used - 1), reset)
     if used >= quota.limit:  # a window's count only grows: this call would be over
         raise _exceeded(quota)
     count = _CountAtCommit(row, now, window, reset, on_count)
     last_in_commit(db, count)
-    return Authenticated(row, quota, user_id is None or owner == row.app_id), count
+    auth, ahead = _authenticated(row, quota, user_id, owner, found)
+    return auth, count, ahead
+
+
+def _authenticated(row: ApiKey, quota: Quota, user_id: str | None, owner: str | None,
+                   found: api_keys.KeyRead | None) -> tuple[Authenticated, ReadAhead | None]:
+    """The key admitted, and what was read ahead with it, unless the user is another
+    app's: the call's work never sees a user its key does not own."""
+    owns = user_id is None or owner == row.app_id
+    return Authenticated(row, quota, owns), found.ahead if found and owns else None
 
 
 class _CountAtCommit:
@@ -261,7 +284,7 @@ class _CountAtCommit:
         if self.done:  # a later commit of the same session: counted already
             return
         self.done = True
-        used = key_counts.count_now(session, _counter(self.key), self.window)
+        used = api_keys.count_now(session, _counter(self.key), self.window)
         limit = self.key.rate_per_minute
         quota = Quota(limit, max(0, limit - used), self.reset)
         if used > limit:
@@ -269,7 +292,7 @@ class _CountAtCommit:
             raise _exceeded(quota)
         last = self.key.last_used_at
         if last is None or self.now - last >= TOUCH_EVERY:
-            key_counts.touch_now(session, self.key, self.now)
+            api_keys.touch_now(session, self.key, self.now)
         if self.on_count is not None:
             self.on_count(quota)
 
@@ -288,12 +311,12 @@ class _CountAtCommit:
 
 async def list_keys(rt: Runtime) -> Sequence[ApiKey]:
     async with rt.db() as db:
-        return await queries.list_api_keys(db)
+        return await api_keys.list_api_keys(db)
 
 
 async def revoke(rt: Runtime, key_id: str, actor: Actor) -> None:
     async with rt.db() as db:
-        if not await queries.revoke_api_key(db, key_id, rt.clock.now()):
+        if not await api_keys.revoke_api_key(db, key_id, rt.clock.now()):
             raise NotFound("No active API key with this id.")
         await audit.record(db, rt.clock, actor, "apikey.revoked", None, key=key_id)
         await db.commit()

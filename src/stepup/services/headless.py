@@ -35,6 +35,7 @@ from stepup.services import audit, challenges, devices, operations, ratelimit
 from stepup.services.runtime import Actor, Runtime
 from stepup.services.verification import check_code, needs_preparing, prepare
 from stepup.store import queries
+from stepup.store.api_keys import CheckRead, ReadAhead
 from stepup.store.models import Method as MethodRow
 from stepup.store.models import User
 
@@ -91,12 +92,28 @@ async def challenge(rt: Runtime, actor: Actor, user_id: str, method_type: str, p
         "This method does not send codes: the user reads the code from it."))
 
 
+def check_read(user_id: str, body: object) -> CheckRead | None:
+    """The first read of a verify of ``body`` (the request's JSON, not yet validated),
+    for the API key's read to fetch with it (``apikeys.held``): a login's check of a
+    method that needs nothing prepared. ``None`` where the body asks for anything else,
+    or cannot be told; ``verify`` uses the read only if it is what it would have read."""
+    if not isinstance(body, dict) or body.get("purpose", LOGIN) != LOGIN:
+        return None
+    method_type = body.get("method")
+    if not isinstance(method_type, str) or registry.find(method_type) is None \
+            or needs_preparing(method_type):
+        return None
+    return CheckRead(user_id, method_type, ratelimit.scopes_of(method_type))
+
+
 async def verify(rt: Runtime, actor: Actor, user_id: str, method_type: str, code: str,
-                 purpose: str, *, db: AsyncSession | None = None) -> Verification:
+                 purpose: str, *, db: AsyncSession | None = None,
+                 ahead: ReadAhead | None = None) -> Verification:
     """``db``: an open transaction to do the check in (the one the API key's call is
     counted in, ``apikeys.held``), committed with the count; by default one of its own. A
     check that opens transactions of its own (an operation's, or a slow hash made with
-    none open) commits ``db`` first."""
+    none open) commits ``db`` first. ``ahead``: ``check_read``'s answer, read in ``db``
+    with the key."""
     if _purpose_kind(purpose) == "operation":
         if db is not None:
             await db.commit()
@@ -110,14 +127,18 @@ async def verify(rt: Runtime, actor: Actor, user_id: str, method_type: str, code
         prepared = await prepare(rt, method_type, code, user_id)
         async with rt.db() as own:
             return await _verify_login(rt, own, actor, user_id, method_type, code, prepared)
-    return await _verify_login(rt, db, actor, user_id, method_type, code, {})
+    return await _verify_login(rt, db, actor, user_id, method_type, code, {}, ahead)
 
 
 async def _verify_login(rt: Runtime, db: AsyncSession, actor: Actor, user_id: str,
-                        method_type: str, code: str, prepared: dict[bytes, bytes]
-                        ) -> Verification:
-    user, row, guards = await queries.get_user_method_and_guards(
-        db, user_id, method_type, ratelimit.scopes_of(method_type))
+                        method_type: str, code: str, prepared: dict[bytes, bytes],
+                        ahead: ReadAhead | None = None) -> Verification:
+    scopes = ratelimit.scopes_of(method_type)
+    if ahead is not None and ahead.asked == CheckRead(user_id, method_type, scopes):
+        user, row, guards = queries.user_method_and_guards(db, ahead.row, scopes)
+    else:
+        user, row, guards = await queries.get_user_method_and_guards(
+            db, user_id, method_type, scopes)
     user, row = _for_login(user, row, method_type)
     verified = await check_code(rt, db, actor, user, row, code, Purpose.login(),
                                 prepared=prepared, guards=guards)

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 
 from stepup.domain.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
 from stepup.services.runtime import Runtime
+from stepup.store import api_keys
 from stepup.store import idempotency as store
-from stepup.store import queries
 
 log = logging.getLogger("stepup.idempotency")
 
@@ -94,7 +94,7 @@ async def scope_of(rt: Runtime, token: str) -> str | None:
     """The id of the active app key behind ``token``; None for anything else (the
     route itself then answers the failed authentication)."""
     async with rt.db() as db:
-        row = await queries.get_api_key_by_hash(db, rt.hasher.token_hash(token))
+        row = await api_keys.get_api_key_by_hash(db, rt.hasher.token_hash(token))
     if row is None or row.revoked_at is not None or row.role != "app":
         return None
     return row.id

@@ -1,6 +1,6 @@
 """Core statements built once, run straight on the driver's cursor.
 
-A statement of a verification (store/queries.py, store/audit.py, store/key_counts.py) is
+A statement of a verification (store/queries.py, store/audit.py, store/api_keys.py) is
 built once at import, with bound parameters, and run thousands of times. Through
 SQLAlchemy's ``Connection.execute`` each run cost ~45 µs on SQLite on this machine (the
 compiled cache's lookup, an execution context, the result's metadata and row objects)

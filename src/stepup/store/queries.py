@@ -28,7 +28,6 @@ from stepup.domain.policy import MethodStatus
 from stepup.store import driver, loaded
 from stepup.store.models import (
     PORTAL_APP_ID,
-    ApiKey,
     AuditEvent,
     BackupCode,
     Guard,
@@ -62,7 +61,7 @@ async def core(db: AsyncSession, statement: Executable, params: dict[str, Any]) 
 
 def core_now(session: OrmSession, statement: Executable, params: dict[str, Any]) -> Any:
     """``core`` from synchronous code (``run_sync``, or a ``before_commit`` hook such as
-    store/key_counts.py's), on the session's connection."""
+    store/api_keys.py's), on the session's connection."""
     conn = session.connection()
     done = driver.run(conn, statement, params)
     return conn.execute(statement, params) if done is None else done
@@ -77,7 +76,6 @@ def _table(model: Any) -> Table:
 _users = _table(User)
 _methods = _table(Method)
 _guards = _table(Guard)
-_keys = _table(ApiKey)
 
 # --- users ---------------------------------------------------------------------------
 
@@ -133,7 +131,14 @@ def guard_states(row: Any, scopes: tuple[str, str]) -> GuardStates:
             for scope, i in zip(scopes, (0, 3), strict=True) if tail[i] is not None}
 
 
-_USER_METHOD_GUARDS = with_guards(_USER_AND_METHOD, _users.c.id)
+# Also read ahead, with the API key of a verify (store/api_keys.py, ``CheckRead``).
+USER_METHOD_GUARDS = with_guards(_USER_AND_METHOD, _users.c.id)
+
+
+def check_params(user_id: str, method_type: str, scopes: tuple[str, str]) -> dict[str, Any]:
+    """The parameters of ``USER_METHOD_GUARDS``."""
+    return {"user_id": user_id, "type": method_type, "scope_a": scopes[0],
+            "scope_b": scopes[1]}
 
 
 async def get_user_method_and_guards(db: AsyncSession, user_id: str, method_type: str,
@@ -141,9 +146,16 @@ async def get_user_method_and_guards(db: AsyncSession, user_id: str, method_type
                                      ) -> tuple[User | None, Method | None, GuardStates]:
     """``get_user_and_method`` and the user's guards in ``scopes`` (two distinct ones)
     as ``get_guard_states`` reads them, in one query."""
-    row = (await core(db, _USER_METHOD_GUARDS,
-                      {"user_id": user_id, "type": method_type, "scope_a": scopes[0],
-                       "scope_b": scopes[1]})).first()
+    row = (await core(db, USER_METHOD_GUARDS, check_params(user_id, method_type, scopes))
+           ).first()
+    return user_method_and_guards(db, row, scopes)
+
+
+def user_method_and_guards(db: AsyncSession, row: Sequence[Any] | None,
+                           scopes: tuple[str, str]
+                           ) -> tuple[User | None, Method | None, GuardStates]:
+    """What ``get_user_method_and_guards`` answers for a row of ``USER_METHOD_GUARDS``
+    (``None``, or all NULL: no such user), the user and method persistent in ``db``."""
     if row is None:
         return None, None, {}
     user, method = loaded.pair(db, row[:-GUARD_WIDTH], User, Method)
@@ -349,53 +361,6 @@ async def clear_guard(db: AsyncSession, user_id: str, scope: str, *, keep_level:
     await db.execute(
         update(Guard).where(Guard.user_id == user_id, Guard.scope == scope).values(**values)
     )
-
-
-# --- API keys ------------------------------------------------------------------------
-
-_KEY_BY_HASH = select(ApiKey).where(ApiKey.key_hash == _P("hash"))
-# The key and the app of the user the call is about (NULL: no such user), in one query.
-_KEY_AND_OWNER = select(
-    *_keys.c,
-    select(_users.c.app_id).where(_users.c.id == _P("user_id")).scalar_subquery()
-    .label("owner_app_id"),
-).where(_keys.c.key_hash == _P("hash"))
-# Also run as the last statements of a joined verify (store/key_counts.py).
-TOUCH_KEY = update(_keys).where(_keys.c.id == _P("key_id")).values(last_used_at=_P("now"))
-
-
-async def get_api_key_by_hash(db: AsyncSession, key_hash: bytes) -> ApiKey | None:
-    return (await db.execute(_KEY_BY_HASH, {"hash": key_hash})).scalar_one_or_none()
-
-
-async def get_api_key_and_owner(db: AsyncSession, key_hash: bytes, user_id: str | None
-                                ) -> tuple[ApiKey, str | None] | None:
-    """The key with this hash, and the app of user ``user_id`` (None when there is no
-    such user, or no ``user_id``). The key is a plain object outside the session: it is
-    only read, and building it from the row skips the ORM's loading."""
-    row = (await core(db, _KEY_AND_OWNER, {"hash": key_hash, "user_id": user_id})).first()
-    if row is None:
-        return None
-    values = row._asdict()
-    owner: str | None = values.pop("owner_app_id")
-    return loaded.plain(ApiKey, values), owner
-
-
-async def touch_api_key(db: AsyncSession, key: ApiKey, now: datetime) -> None:
-    await core(db, TOUCH_KEY, {"key_id": key.id, "now": now})
-    set_committed_value(key, "last_used_at", now)
-
-
-async def list_api_keys(db: AsyncSession) -> Sequence[ApiKey]:
-    return (await db.execute(select(ApiKey).order_by(ApiKey.created_at))).scalars().all()
-
-
-async def revoke_api_key(db: AsyncSession, key_id: str, now: datetime) -> bool:
-    """Revoke an active key; False if there is none with this id."""
-    res = await db.execute(update(ApiKey).where(ApiKey.id == key_id,
-                                                ApiKey.revoked_at.is_(None))
-                           .values(revoked_at=now))
-    return _rowcount(res) == 1
 
 
 # --- rate counters -------------------------------------------------------------------

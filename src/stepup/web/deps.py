@@ -181,6 +181,8 @@ class HeldKey:
 
     key: ApiKey
     db: AsyncSession
+    #: The check's read fetched with the key (``key_held``'s ``check``).
+    ahead: apikeys.ReadAhead | None = None
 
 
 def app_key_held(scope: str) -> Callable[[Request], AsyncIterator[HeldKey]]:
@@ -199,9 +201,11 @@ def app_key_held(scope: str) -> Callable[[Request], AsyncIterator[HeldKey]]:
 
 
 @asynccontextmanager
-async def key_held(request: Request, scope: str) -> AsyncIterator[HeldKey]:
+async def key_held(request: Request, scope: str, check: apikeys.CheckRead | None = None
+                   ) -> AsyncIterator[HeldKey]:
     """The app key of ``request`` checked for ``scope`` and its call counted, in an open
-    transaction for the route's work (``app_key_held``'s work)."""
+    transaction for the route's work (``app_key_held``'s work). ``check``: the first read
+    of that work, to fetch with the key (``apikeys.held``)."""
     token = _token(request, "app")
 
     def counted(quota: apikeys.Quota) -> None:
@@ -212,8 +216,8 @@ async def key_held(request: Request, scope: str) -> AsyncIterator[HeldKey]:
     try:
         async with apikeys.held(runtime(request), token, "app", scope,
                                 user_id=_user_id(request, "app"),
-                                on_count=counted) as held:
-            yield HeldKey(_admitted(request, "app", held.auth), held.db)
+                                on_count=counted, check=check) as held:
+            yield HeldKey(_admitted(request, "app", held.auth), held.db, held.ahead)
     except ApiQuotaExceeded as err:
         _quota_state(request, err.limit, 0, err.retry_after or 60)
         raise
