@@ -73,10 +73,21 @@ def wait_ready(url: str, seconds: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def next_step() -> None:
-    """Sleep until just after the next 30-s TOTP step begins: a load of up to ~29 s then
-    runs inside one step, with every token unused in it."""
-    time.sleep(30 - time.time() % 30 + 0.3)
+def next_step(after: int | None = None, back: int = 0) -> None:
+    """Sleep until just after a 30-s TOTP step begins: a load of up to ~29 s then runs
+    inside one step, with every token unused in it. ``after``: the last step an earlier
+    load on the same users ran in; the step waited for is the first whose codes, and
+    those of the ``back`` steps before it (``--steps-back``), that load cannot have used.
+    Without it, a verify load taking the previous step's codes right after a load that
+    ran in that step sent codes already used: answered, rightly, as replays."""
+    while True:
+        time.sleep(30 - time.time() % 30 + 0.3)
+        if after is None or current_step() - back > after:
+            return
+
+
+def current_step() -> int:
+    return int(time.time() // 30)
 
 
 def load(target: str, url: str, tokens: Path, c: int, duration: float,
@@ -186,15 +197,17 @@ def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + "/readyz")
         result["rss_mb_start"] = rss_mb(server.pid)  # before any load: imports and start-up
+        last_step: int | None = None  # the step the last load on these users ran in
         for call in args.calls:
             result["calls"][call] = {}
             for c in args.concurrency:
+                back = 1 if call == "verify" else 0
                 if call == "verify":
                     file = tokens
                     # Each token twice a step (the previous step's code, then the
                     # current's; the window takes both): 10k users feed 2,000 verifies
                     # a second over a 10-s load, where one code each capped it at 1,000.
-                    extra = ["--accept-field", "valid", "--steps-back", "1", "--header",
+                    extra = ["--accept-field", "valid", "--steps-back", str(back), "--header",
                              f"Authorization: Bearer {key}"]
                 else:
                     file = work / f"flows-{c}.csv"
@@ -205,11 +218,12 @@ def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
                     # A flow is used once, and a user's code once a step: the users
                     # cap the login rows (10k users: 1,000 a second over 10 s).
                     extra = ["--path", "/api/v1/login/verify", "--body", LOGIN_BODY]
-                next_step()
+                next_step(last_step, back)
                 with around_load(serving_pids(server.pid), call, c) if around_load \
                         else nullcontext():
                     res = measured_load(server.pid, "json", base, file, c, args.duration,
                                         extra)
+                last_step = current_step()
                 result["calls"][call][c] = res
                 print(f"stepup {db} {users} {call} c={c}: {res}", flush=True)
         result["rss_mb"] = rss_mb(server.pid)
@@ -281,7 +295,7 @@ def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]],
     lines = ["| database | users | call | c | req/s | p50 ms | p95 ms | p99 ms | CPU ms/req "
              "| × peer |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    capped = False
+    capped = refused = False
     for r in runs:
         for call, by_c in r["calls"].items():
             for c, s in by_c.items():
@@ -289,8 +303,10 @@ def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]],
                 ratio = f"{s['rps'] / p['rps']:.1f}" if p and p.get("rps") else "–"
                 # † the load ran out of unused codes: the users capped it, not the server
                 ran_out = bool(s.get("tokens_exhausted_waits"))
-                rps = f"{s['rps']}†" if ran_out else s["rps"]
-                capped = capped or ran_out
+                # ‡ some codes sent were refused (replays of an earlier load's codes)
+                replays = bool(s.get("refused_valid"))
+                rps = f"{s['rps']}{'†' if ran_out else ''}{'‡' if replays else ''}"
+                capped, refused = capped or ran_out, refused or replays
                 lines.append(f"| {r['db']} ({r['workers']}w) | {r['users']:,} | {call} | {c} "
                              f"| {rps} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} "
                              f"| {s.get('cpu_ms', '–')} | {ratio} |")
@@ -305,6 +321,9 @@ def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]],
     if capped:
         lines.append("\n† the load ran out of unused codes (`tokens_exhausted_waits` > 0): "
                      "the users seeded capped this row, not the server.")
+    if refused:
+        lines.append("\n‡ some codes the load sent were refused (`refused_valid` > 0): "
+                     "counted in requests/s, though not verifications.")
     return "\n".join(lines)
 
 

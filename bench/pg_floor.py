@@ -69,8 +69,9 @@ class Call:
 # A statement the verify sends that is not here stops the run: the floor must be
 # updated along with the code.
 PARAMS: dict[str, Callable[[Call], list[Any]]] = {
-    "SELECT api_keys.": lambda c: [c.user_id, "apikey:", c.window, c.key_hash],
-    "SELECT users.id,": lambda c: ["totp", "account", "method:totp", c.user_id],
+    # The key, its count so far and the check's read (user, method, guards) in one.
+    "SELECT api_keys.": lambda c: [c.user_id, "apikey:", c.window, "totp", "account",
+                                   "method:totp", c.key_hash],
     "UPDATE methods SET last_step": lambda c: [c.step, c.now, c.method_id],
     "WITH advanced AS (UPDATE users SET audit_head": lambda c: [
         c.hash, c.user_id, c.prev_hash, f"app:{c.key_id}", "code.verified", None, None,
