@@ -21,10 +21,11 @@ For each database and user count: ``stepup bench seed`` users, ``stepup serve``
 Then the peer, once, installed and started by ``../shared/bench/setup_privacyidea.sh``
 (its own venv, SQLite, gunicorn with 2 workers). Everything is driven by
 ``../shared/bench/totp_load.py``; each load starts just after a 30-s time step begins,
-so every token has a fresh step. Prints a Markdown table with the ratio to the peer at
-the same concurrency, StepUp's CPU milliseconds per request (its processes' CPU time
-over the requests served, from /proc) and its worker RSS; the JSON goes to
-bench/results/.
+so every token has a fresh step (a verify load, which also sends the previous step's
+codes, waits for a step whose previous one no earlier load used). Prints a Markdown
+table with the ratio to the peer at the same concurrency, StepUp's CPU milliseconds per
+request (its processes' CPU time over the requests served, from /proc) and its worker
+RSS; the JSON goes to bench/results/.
 """
 
 from __future__ import annotations
