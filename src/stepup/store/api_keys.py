@@ -66,7 +66,8 @@ class KeyRead:
     ahead: ReadAhead | None = None
 
 
-_KEY_WIDTH = len(_keys.c)
+_KEY_NAMES = tuple(_keys.c.keys())  # the key's columns, first in every read below
+_KEY_WIDTH = len(_KEY_NAMES)
 _OWNER = (select(_users.c.app_id).where(_users.c.id == _P("user_id")).scalar_subquery()
           .label("owner_app_id"))
 _USED = (select(_counters.c.count)
@@ -86,7 +87,10 @@ def _with_check(statement: Select[Any]) -> Select[Any]:
 _KEY_AND_OWNER = select(*_keys.c, _OWNER).where(_keys.c.key_hash == _P("hash"))
 # PostgreSQL's: also what the window has counted (the call is counted at COMMIT).
 _KEY_OWNER_AND_USED = select(*_keys.c, _OWNER, _USED).where(_keys.c.key_hash == _P("hash"))
-_WITH_CHECK = {id(s): _with_check(s) for s in (_KEY_AND_OWNER, _KEY_OWNER_AND_USED)}
+# Each read by (what the window has counted is read, the check is read with it).
+_READS = {(False, False): _KEY_AND_OWNER, (True, False): _KEY_OWNER_AND_USED,
+          (False, True): _with_check(_KEY_AND_OWNER),
+          (True, True): _with_check(_KEY_OWNER_AND_USED)}
 
 
 async def read_key(db: AsyncSession, key_hash: bytes, user_id: str | None, *,
@@ -96,21 +100,22 @@ async def read_key(db: AsyncSession, key_hash: bytes, user_id: str | None, *,
     taken. ``used_in``: the prefix of the key's counter (its key id follows) and the
     window whose count to read. ``check``: the check's read to fetch with it, for user
     ``user_id`` (``check.user_id`` must be that user)."""
-    statement = _KEY_AND_OWNER if used_in is None else _KEY_OWNER_AND_USED
     params: dict[str, Any] = {"hash": key_hash, "user_id": user_id}
     if used_in is not None:
         params["prefix"], params["start"] = used_in
     if check is not None:
         assert check.user_id == user_id, "a check's read is of the call's user"
-        statement = _WITH_CHECK[id(statement)]
         params.update(check_params(check.user_id, check.method_type, check.scopes))
+    statement = _READS[used_in is not None, check is not None]
     row = (await core(db, statement, params)).first()
     if row is None:
         return None
-    key = plain(ApiKey, dict(zip(_keys.c.keys(), row[:_KEY_WIDTH], strict=True)))
+    key = plain(ApiKey, dict(zip(_KEY_NAMES, row[:_KEY_WIDTH], strict=True)))
     owner: str | None = row[_KEY_WIDTH]
-    used: int = (row[_KEY_WIDTH + 1] or 0) if used_in is not None else 0
-    rest = _KEY_WIDTH + (1 if used_in is None else 2)
+    rest = _KEY_WIDTH + 1  # past the owner: the count (if read), then the check (if read)
+    used = 0
+    if used_in is not None:
+        used, rest = row[rest] or 0, rest + 1
     ahead = ReadAhead(check, row[rest:]) if check is not None else None
     return KeyRead(key, owner, used, ahead)
 
