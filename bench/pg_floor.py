@@ -65,6 +65,16 @@ class Call:
         return self.now.replace(second=0, microsecond=0)
 
 
+def _values(c: Call) -> list[Any]:
+    """The event's own columns (actor, event, ip, user agent, data, time)."""
+    return [f"app:{c.key_id}", "code.verified", None, None,
+            json.dumps({"method": "totp", "purpose": "login", "via_ip": "127.0.0.1"}), c.now]
+
+
+def _count(c: Call) -> list[Any]:
+    return [c.counter or f"apikey:{c.key_id}", c.window, 1]
+
+
 # Each statement the verify sends, told by how it begins, and its parameters in order.
 # A statement the verify sends that is not here stops the run: the floor must be
 # updated along with the code.
@@ -74,14 +84,21 @@ PARAMS: dict[str, Callable[[Call], list[Any]]] = {
                                    "method:totp", c.key_hash],
     "UPDATE methods SET last_step": lambda c: [c.step, c.now, c.method_id],
     "WITH advanced AS (UPDATE users SET audit_head": lambda c: [
-        c.hash, c.user_id, c.prev_hash, f"app:{c.key_id}", "code.verified", None, None,
-        json.dumps({"method": "totp", "purpose": "login", "via_ip": "127.0.0.1"}), c.now],
-    "INSERT INTO rate_counters": lambda c: [c.counter or f"apikey:{c.key_id}", c.window, 1],
+        c.hash, c.user_id, c.prev_hash, *_values(c)],
+    "INSERT INTO rate_counters": _count,
 }
 LEFT_OUT = ("UPDATE api_keys SET last_used_at",)
 
 
+def _event_and_count(c: Call) -> list[Any]:
+    """The event's statement that counts the key's call as well (``audit.record_last``):
+    the counter's parameters come first in it."""
+    return [*_count(c), *_values(c), c.prev_hash, c.hash, c.user_id]
+
+
 def _builder(sql: str) -> Callable[[Call], list[Any]] | None:
+    if sql.startswith("WITH advanced AS") and "INSERT INTO rate_counters" in sql:
+        return _event_and_count
     return next((build for start, build in PARAMS.items() if sql.startswith(start)), None)
 
 

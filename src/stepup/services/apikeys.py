@@ -142,9 +142,12 @@ async def held(rt: Runtime, token: str, role: str, scope: str | None = None, *,
     counted so far: a key already at its rate is refused before any work), the call's
     work runs, and the upsert (and the key's last use, once a minute) run inside its
     first COMMIT as the last statements (``store.db.last_in_commit``): the counter row is
-    locked for one round trip, the COMMIT's. If that count goes over the rate (racing
-    calls took the rest), the commit fails with ``ApiQuotaExceeded`` and everything the
-    call wrote is rolled back with it: no step spent, no failure counted, no audit row.
+    locked for one round trip, the COMMIT's. A verification's audit event, its last
+    write, counts the call as it goes (``audit.record_last``: one round trip fewer, the
+    counter row taken after the user row there and held until the COMMIT). If that count
+    goes over the rate (racing calls took the rest), the commit fails with
+    ``ApiQuotaExceeded`` and everything the call wrote is rolled back with it: no step
+    spent, no failure counted, no audit row.
     ``on_count``: told the key's quota once the call is counted within the rate.
     ``check``: the first read of the call's work, fetched by the key's read (one
     statement, one round trip on PostgreSQL, instead of two) and handed on as
@@ -153,8 +156,10 @@ async def held(rt: Runtime, token: str, role: str, scope: str | None = None, *,
     Lock order on PostgreSQL, and why it cannot deadlock: the call's work takes its
     rows first, in the order it takes them without a key (the method row's conditional
     UPDATE, guard rows, the user row of the audit chain: its head's compare-and-set
-    UPDATE, or ``FOR UPDATE`` read), then the counter
-    row, then the key row (the touch), and commits. The counter row of an ``apikey:``
+    UPDATE, or ``FOR UPDATE`` read), then the counter row (at COMMIT, or in the audit
+    event's own statement, which counts from the event's RETURNING and so after the
+    user row it compares, and not at all if the compare fails), then the key row (the
+    touch), and commits. The counter row of an ``apikey:``
     counter is locked by nothing else than a key's count: here, and in ``authenticate``'s
     own short transaction (the key read, the counter, the key row, COMMIT). Each of them
     takes the counter before the key row and waits for nothing after the key row but its
@@ -257,6 +262,7 @@ async def _check_and_count_at_commit(rt: Runtime, db: AsyncSession, token: str, 
         raise _exceeded(quota)
     count = _CountAtCommit(row, now, window, reset, on_count)
     last_in_commit(db, count)
+    api_keys.ride(db, count.riding)
     auth, ahead = _authenticated(row, quota, user_id, owner, found)
     return auth, count, ahead
 
@@ -272,19 +278,25 @@ def _authenticated(row: ApiKey, quota: Quota, user_id: str | None, owner: str | 
 class _CountAtCommit:
     """A key's call, counted by the first COMMIT of the call's transaction as its last
     statements (``store.db.last_in_commit``), or alone at the end of the call when
-    nothing committed (``settle``)."""
+    nothing committed (``settle``). The call's last write may have counted it on its
+    way (``riding``: a verification's audit event, ``audit.record_last``); the
+    COMMIT then only checks the count it got."""
 
     def __init__(self, key: ApiKey, now: datetime, window: datetime, reset: int,
                  on_count: Callable[[Quota], None] | None) -> None:
         self.key, self.now, self.window, self.reset = key, now, window, reset
         self.on_count = on_count
         self.done = False
+        self.riding = api_keys.Riding(_counter(key), window)
 
     def __call__(self, session: OrmSession) -> None:
         if self.done:  # a later commit of the same session: counted already
             return
         self.done = True
-        used = api_keys.count_now(session, _counter(self.key), self.window)
+        api_keys.unride(session)
+        used = self.riding.used
+        if used is None:
+            used = api_keys.count_now(session, self.riding.counter, self.window)
         limit = self.key.rate_per_minute
         quota = Quota(limit, max(0, limit - used), self.reset)
         if used > limit:
@@ -306,6 +318,7 @@ class _CountAtCommit:
             return
         if db.in_transaction():
             await db.rollback()
+        self.riding.used = None  # a count its last write made was rolled back with it
         await db.commit()  # counts, in a transaction of its own
 
 

@@ -81,6 +81,20 @@ async def record(db: AsyncSession, clock: Clock, actor: Actor, event: str,
     costs two statements, not three (one on PostgreSQL). Where it is not (read earlier,
     or by a transaction that another one overtook), the head is read and locked as for
     an id."""
+    await _record(db, clock, actor, event, user, data, last=False)
+
+
+async def record_last(db: AsyncSession, clock: Clock, actor: Actor, event: str,
+                      user: User, **data: Any) -> None:
+    """``record``, as the last write of ``db``'s transaction before it commits: on
+    PostgreSQL an API key's call still to be counted at COMMIT (``apikeys.held``) is
+    counted by the event's statement (``store.add_advancing``'s ``last``), one round trip
+    fewer."""
+    await _record(db, clock, actor, event, user, data, last=True)
+
+
+async def _record(db: AsyncSession, clock: Clock, actor: Actor, event: str,
+                  user: str | User | None, data: dict[str, Any], *, last: bool) -> None:
     user_id = user.id if isinstance(user, User) else user
     if actor.via_ip and "via_ip" not in data:
         # A portal's call: ``ip`` is its end user's; which of its servers called is
@@ -92,7 +106,8 @@ async def record(db: AsyncSession, clock: Clock, actor: Actor, event: str,
     if isinstance(user, User):
         prev = user.audit_head
         head = _hash(prev, content)
-        if await store.add_advancing(db, user, {**content, "prev_hash": prev, "hash": head}):
+        if await store.add_advancing(db, user, {**content, "prev_hash": prev, "hash": head},
+                                     last=last):
             return
     if user_id is None:
         await store.lock_global_chain(db)

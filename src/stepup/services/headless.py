@@ -146,8 +146,8 @@ async def _verify_login(rt: Runtime, db: AsyncSession, actor: Actor, user_id: st
     if actor.ip or actor.user_agent:
         await devices.login_succeeded(rt, db, actor, user, method_type, via="api")
     else:
-        await audit.record(db, rt.clock, actor, "code.verified", user,
-                           method=method_type, purpose=LOGIN)
+        await audit.record_last(db, rt.clock, actor, "code.verified", user,
+                                method=method_type, purpose=LOGIN)
     await db.commit()
     return Verification(True, method_type, now,
                         backup_codes_remaining=verified.notes.get("remaining"))

@@ -4,7 +4,8 @@ A call checks its key and counts it (services/apikeys.py). The read answers the 
 app of the user the call is about, and on PostgreSQL what the key's current window has
 counted so far; on PostgreSQL the call is then counted, and the key's last use recorded,
 by statements that run inside the transaction's COMMIT (``store.db.last_in_commit``), so
-those are synchronous (``count_now``, ``touch_now``).
+those are synchronous (``count_now``, ``touch_now``) — unless the transaction's last write
+counted the call on its way (``Riding``: a verification's audit event).
 
 A verify also asks, with its key, for the first read of its check (``CheckRead``: the
 user, their method and its guards, ``queries.USER_METHOD_GUARDS``): joined to the key's
@@ -146,6 +147,37 @@ async def revoke_api_key(db: AsyncSession, key_id: str, now: datetime) -> bool:
 
 
 # --- a call counted inside COMMIT (PostgreSQL) ---------------------------------------
+
+
+@dataclass
+class Riding:
+    """A key's call still to be counted in the open transaction (its counter, the
+    window), which the transaction's last write may count as it goes: the audit event of
+    a verification (``store.audit.add_advancing``'s ``last``) then sets ``used``, the
+    counter's new value, and its COMMIT counts nothing more."""
+
+    counter: str
+    window_start: datetime
+    used: int | None = None
+
+
+_RIDING = "stepup_riding_count"
+
+
+def ride(db: AsyncSession, count: Riding) -> None:
+    """``count`` is ``db``'s call to count, until ``unride``."""
+    db.sync_session.info[_RIDING] = count
+
+
+def unride(session: OrmSession) -> None:
+    session.info.pop(_RIDING, None)
+
+
+def riding(db: AsyncSession) -> Riding | None:
+    """The call ``db``'s open transaction still has to count, if none of its statements
+    counted it yet."""
+    count: Riding | None = db.sync_session.info.get(_RIDING)
+    return count if count is not None and count.used is None else None
 
 
 def count_now(session: OrmSession, counter: str, window_start: datetime) -> int:

@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, Table, bindparam, insert, literal, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from stepup.store.models import AuditEvent, User
+from stepup.store.api_keys import Riding, riding
+from stepup.store.models import AuditEvent, RateCounter, User
 from stepup.store.queries import core
 
 # pg_advisory_xact_lock key of the chain of events with no account ("stepupau").
@@ -25,6 +27,7 @@ def _postgres(db: AsyncSession) -> bool:
 # ORM's execution path (see store/queries.py).
 _users: Table = User.__table__  # type: ignore[assignment]
 _events: Table = AuditEvent.__table__  # type: ignore[assignment]
+_counters: Table = RateCounter.__table__  # type: ignore[assignment]
 _HEAD = select(_users.c.audit_head).where(_users.c.id == bindparam("user_id"))
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
 _SET_HEAD = (update(_users).where(_users.c.id == bindparam("user_id"))
@@ -41,16 +44,29 @@ _ADVANCED = _ADVANCE_HEAD.returning(_users.c.id).cte("advanced")
 # Its parameters are named apart from the users' columns: a statement run with a
 # parameter named after a column of the table it updates (``created_at``) would set it.
 _EVENT_VALUES = ("actor", "event", "ip", "user_agent", "data", "created_at")
-_ADVANCE_AND_ADD = (
-    insert(_events)
-    .from_select(["user_id", *_EVENT_VALUES, "prev_hash", "hash"],
-                 select(_ADVANCED.c.id,
-                        *(bindparam(f"event_{name}", type_=_events.c[name].type)
-                          for name in _EVENT_VALUES),
-                        bindparam("prev_hash", type_=_events.c.prev_hash.type),
-                        bindparam("hash", type_=_events.c.hash.type))
-                 .select_from(_ADVANCED))
-    .add_cte(_ADVANCED))
+_ADD_ADVANCED = insert(_events).from_select(
+    ["user_id", *_EVENT_VALUES, "prev_hash", "hash"],
+    select(_ADVANCED.c.id,
+           *(bindparam(f"event_{name}", type_=_events.c[name].type) for name in _EVENT_VALUES),
+           bindparam("prev_hash", type_=_events.c.prev_hash.type),
+           bindparam("hash", type_=_events.c.hash.type))
+    .select_from(_ADVANCED))
+_ADVANCE_AND_ADD = _ADD_ADVANCED.add_cte(_ADVANCED)
+# And an API key's count with them (``add_advancing``'s ``last``), taking its row from
+# the event's RETURNING: a statement's CTEs run in no order PostgreSQL promises, but one
+# that reads another's rows runs after it, so the counter row is locked after the user
+# row, as when the count ran at COMMIT (services/apikeys.py, ``held``), and not at all
+# when the compare fails. It answers the counter's new value, or no row.
+_ADDED = _ADD_ADVANCED.returning(_events.c.user_id).cte("added")
+_COUNT_ADDED = postgresql.insert(_counters).from_select(
+    ["key", "window_start", "count"],
+    select(bindparam("counter", type_=_counters.c.key.type),
+           bindparam("start", type_=_counters.c.window_start.type),
+           bindparam("amount", type_=_counters.c.count.type)).select_from(_ADDED))
+_ADVANCE_ADD_AND_COUNT = _COUNT_ADDED.on_conflict_do_update(
+    index_elements=[_counters.c.key, _counters.c.window_start],
+    set_={"count": _counters.c.count + _COUNT_ADDED.excluded.count},
+).returning(_counters.c.count)
 
 
 def _origins(events: tuple[str, ...]) -> Select[Any]:
@@ -90,7 +106,8 @@ async def set_user_head(db: AsyncSession, user_id: str, head: str) -> None:
     await core(db, _SET_HEAD, {"user_id": user_id, "head": head})
 
 
-async def add_advancing(db: AsyncSession, user: User, row: dict[str, Any]) -> bool:
+async def add_advancing(db: AsyncSession, user: User, row: dict[str, Any], *,
+                        last: bool = False) -> bool:
     """Insert ``row`` (an event of ``user``'s chain: its columns but the id) and move the
     account's head from its ``prev_hash`` to its ``hash``, if the account's row holds
     ``prev_hash`` still; False, with nothing written, if it holds another (``user`` was
@@ -101,19 +118,34 @@ async def add_advancing(db: AsyncSession, user: User, row: dict[str, Any]) -> bo
     does (SQLite's transaction holds the one write lock already), and on PostgreSQL an
     UPDATE that waited for another transaction's lock compares again with the row that
     transaction committed. On PostgreSQL the INSERT rides in the same statement.
-    ``user`` then holds the new head, so the next event of the transaction finds it."""
+    ``user`` then holds the new head, so the next event of the transaction finds it.
+
+    ``last``: the transaction writes nothing more before its COMMIT. On PostgreSQL an API
+    key's call it still has to count (``store.api_keys.ride``) is then counted by this
+    statement too, if the event is added: one round trip fewer, and the counter row held
+    from here to COMMIT, as long as when the count ran inside the COMMIT."""
     head = {"user_id": user.id, "prev_hash": row["prev_hash"], "hash": row["hash"]}
-    postgres = _postgres(db)
-    if postgres:
-        done = await core(db, _ADVANCE_AND_ADD,
-                          {**head, **{f"event_{name}": row[name] for name in _EVENT_VALUES}})
-    else:
-        done = await core(db, _ADVANCE_HEAD, head)
-    if int(done.rowcount) != 1:
-        return False
-    if not postgres:
+    if not _postgres(db):
+        if int((await core(db, _ADVANCE_HEAD, head)).rowcount) != 1:
+            return False
         await add(db, row)
+    elif not await _advance_and_add(db, head, row, riding(db) if last else None):
+        return False
     held_head(user, row["hash"])
+    return True
+
+
+async def _advance_and_add(db: AsyncSession, head: dict[str, Any], row: dict[str, Any],
+                           count: Riding | None) -> bool:
+    """PostgreSQL's ``add_advancing``: one statement, which counts ``count`` as well."""
+    params = {**head, **{f"event_{name}": row[name] for name in _EVENT_VALUES}}
+    if count is None:
+        return int((await core(db, _ADVANCE_AND_ADD, params)).rowcount) == 1
+    params.update(counter=count.counter, start=count.window_start, amount=1)
+    counted = (await core(db, _ADVANCE_ADD_AND_COUNT, params)).first()
+    if counted is None:  # the compare failed: nothing written, nothing counted
+        return False
+    count.used = int(counted[0])
     return True
 
 
