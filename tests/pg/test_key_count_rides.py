@@ -71,6 +71,37 @@ async def test_a_verify_counts_its_key_in_its_audit_statement(
         assert await queries.rate_value(db, f"apikey:{row.id}", _window(clock)) == 2
 
 
+async def test_a_login_from_a_known_device_counts_in_its_audit_statement(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
+    """A verify with the end user's context is audited as a login: from a new device its
+    notice is queued after the event, so the count waits for the COMMIT; from a device
+    seen before, the event is the last write and counts the call."""
+    uid, secret, row, key = await user_and_checker(client, runtime, clock, rate=10)
+    totp = pyotp.TOTP(secret)
+    context = {"StepUp-End-User-IP": "203.0.113.7",
+               "StepUp-End-User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"}
+    with statements() as seen:
+        r = await verify(client, key, uid, "totp", totp.at(clock.now()), context=context)
+    assert r.status_code == 200, r.text
+    assert any(s.startswith("INSERT INTO rate_counters") for s in seen), seen
+    assert any("notification_queue" in s for s in seen), seen  # the new device's notice
+    clock.advance(30)
+    with statements() as seen:
+        r = await verify(client, key, uid, "totp", totp.at(clock.now()), context=context)
+    assert r.status_code == 200, r.text
+    counting = [s for s in seen if "INSERT INTO rate_counters" in s]
+    assert len(counting) == 1 and counting[0].startswith("WITH advanced AS"), seen
+    assert not any("notification_queue" in s for s in seen), seen
+    async with runtime.read() as db:
+        assert await queries.rate_value(db, f"apikey:{row.id}", _window(clock)) == 2
+        events = (await db.execute(select(AuditEvent.data).where(
+            AuditEvent.user_id == uid, AuditEvent.event == "login.succeeded")
+            .order_by(AuditEvent.id))).scalars().all()
+        report = await audit.verify_chains(db)
+    assert [e.get("new_device") for e in events] == [True, None]
+    assert report.ok, report.breaks
+
+
 async def test_a_count_whose_write_was_undone_is_counted_alone(
         client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
     uid, _secret, row, key = await user_and_checker(client, runtime, clock, rate=10)

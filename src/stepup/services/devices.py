@@ -31,23 +31,28 @@ KNOWN_DEVICE_EVENTS = ("login.succeeded", "account.created")
 
 
 async def login_succeeded(rt: Runtime, db: AsyncSession, actor: Actor, user: User,
-                          second_factor: str | None, **extra: Any) -> bool:
+                          second_factor: str | None, *, last: bool = False,
+                          **extra: Any) -> bool:
     """Audit a login, and tell the user when it came from a device not seen lately: a
     user agent (versions aside) and IP /24 (/64) pair that neither logged in to this
     account nor signed it up within ``new_device_days``. True when the device was new.
 
-    One indexed query (the account's recent origins) besides the audit row itself."""
+    One indexed query (the account's recent origins) besides the audit row itself.
+    ``last``: the caller writes nothing more before it commits, so the audit row of a
+    known device is written as the transaction's last write (``audit.record_last``)."""
     since = rt.clock.now() - timedelta(days=rt.settings.new_device_days)
     seen = {device_key(ua, ip) for ip, ua in
             await audit_store.origins_since(db, user.id, KNOWN_DEVICE_EVENTS, since)}
     new_device = device_key(actor.user_agent, actor.ip) not in seen
-    if new_device:
-        extra["new_device"] = True
+    if not new_device:
+        record = audit.record_last if last else audit.record
+        await record(db, rt.clock, actor, "login.succeeded", user,
+                     second_factor=second_factor, **extra)
+        return False
     await audit.record(db, rt.clock, actor, "login.succeeded", user,
-                       second_factor=second_factor, **extra)
-    if new_device:
-        await notifications.notify(rt, db, user, "login.new_device", actor=actor)
-    return new_device
+                       second_factor=second_factor, **extra, new_device=True)
+    await notifications.notify(rt, db, user, "login.new_device", actor=actor)
+    return True
 
 
 async def remember(rt: Runtime, db: AsyncSession, user: User, actor: Actor) -> str:

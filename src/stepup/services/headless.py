@@ -144,7 +144,7 @@ async def _verify_login(rt: Runtime, db: AsyncSession, actor: Actor, user_id: st
                                 prepared=prepared, guards=guards)
     now = rt.clock.now()
     if actor.ip or actor.user_agent:
-        await devices.login_succeeded(rt, db, actor, user, method_type, via="api")
+        await devices.login_succeeded(rt, db, actor, user, method_type, last=True, via="api")
     else:
         await audit.record_last(db, rt.clock, actor, "code.verified", user,
                                 method=method_type, purpose=LOGIN)
