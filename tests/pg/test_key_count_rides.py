@@ -24,7 +24,8 @@ from stepup.services import apikeys, audit
 from stepup.services.runtime import Actor, Runtime
 from stepup.store import queries
 from stepup.store.models import AuditEvent, User
-from tests.api.test_headless import enrol_totp, new_user, verify
+from tests.api.ops_support import last_code
+from tests.api.test_headless import PHONE, enrol_totp, h, new_user, verify
 from tests.api.test_key_count_joined import user_and_checker
 from tests.pg.test_key_count_last import _until_a_call_waits_for_a_lock
 
@@ -100,6 +101,35 @@ async def test_a_login_from_a_known_device_counts_in_its_audit_statement(
         report = await audit.verify_chains(db)
     assert [e.get("new_device") for e in events] == [True, None]
     assert report.ok, report.breaks
+
+
+async def test_a_codes_method_row_is_written_before_the_event_that_counts(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
+    """An SMS code's verify leaves its method's last use pending in the session: it is
+    written before the event, so the event is the last write and the counter row the
+    last row taken (the key's own row aside), as without the count."""
+    _row, admin = await apikeys.create(runtime, "portal", "app", ACTOR)
+    uid = await new_user(client, admin)
+    r = await client.post(f"/api/v1/users/{uid}/methods/sms/enrollment",
+                          json={"phone": PHONE}, headers=h(admin))
+    assert r.status_code == 202, r.text
+    r = await client.post(f"/api/v1/users/{uid}/methods/sms/enrollment/confirm",
+                          json={"code": await last_code(client, PHONE, "sms")},
+                          headers=h(admin))
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/users/{uid}/challenge",
+                          json={"method": "sms", "purpose": "login"}, headers=h(admin))
+    assert r.status_code == 202, r.text
+    code = await last_code(client, PHONE, "sms")
+    clock.advance(60)  # its last use (the enrolment's) a minute ago
+    with statements() as seen:
+        r = await verify(client, admin, uid, "sms", code)
+    assert r.status_code == 200, r.text
+    counted = next(i for i, s in enumerate(seen) if "INSERT INTO rate_counters" in s)
+    assert seen[counted].startswith("WITH advanced AS"), seen
+    assert any(s.startswith("UPDATE methods SET last_used_at") for s in seen[:counted]), seen
+    # After it only the key's last use, once a minute.
+    assert all(s.startswith("UPDATE api_keys SET last_used_at") for s in seen[counted + 1:])
 
 
 async def test_a_count_whose_write_was_undone_is_counted_alone(
