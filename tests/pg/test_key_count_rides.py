@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import Engine
 
 from stepup.domain.clock import FrozenClock
@@ -103,11 +103,15 @@ async def test_a_login_from_a_known_device_counts_in_its_audit_statement(
     assert report.ok, report.breaks
 
 
-async def test_a_codes_method_row_is_written_before_the_event_that_counts(
+async def test_a_codes_method_row_is_written_after_the_user_row_as_everywhere(
         client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
-    """An SMS code's verify leaves its method's last use pending in the session: it is
-    written before the event, so the event is the last write and the counter row the
-    last row taken (the key's own row aside), as without the count."""
+    """An SMS code's verify leaves its method's last use to the COMMIT's flush, after
+    the event that counts the key: the user row before the method row, the order of
+    every transaction that changes a method row through the session (switching it,
+    say). A transaction in that order, holding the user row and then writing the method
+    row while the verify waits for the user row, must not deadlock with it. (Written
+    before the event, the method row would be the verify's: PostgreSQL would find the
+    cycle and fail the verify.)"""
     _row, admin = await apikeys.create(runtime, "portal", "app", ACTOR)
     uid = await new_user(client, admin)
     r = await client.post(f"/api/v1/users/{uid}/methods/sms/enrollment",
@@ -121,15 +125,25 @@ async def test_a_codes_method_row_is_written_before_the_event_that_counts(
                           json={"method": "sms", "purpose": "login"}, headers=h(admin))
     assert r.status_code == 202, r.text
     code = await last_code(client, PHONE, "sms")
-    clock.advance(60)  # its last use (the enrolment's) a minute ago
-    with statements() as seen:
-        r = await verify(client, admin, uid, "sms", code)
+    clock.advance(60)  # its last use (the enrolment's) a minute ago: the verify sets it
+    async with runtime.db() as other:
+        # The other side never gives up first: the verify's backend is the one that
+        # would find a cycle.
+        await other.execute(text("SET LOCAL deadlock_timeout = '60s'"))
+        await other.execute(text("SELECT 1 FROM users WHERE id = :u FOR UPDATE"),
+                            {"u": uid})
+        with statements() as seen:
+            call = asyncio.create_task(verify(client, admin, uid, "sms", code))
+            await _until_a_call_waits_for_a_lock(runtime)
+            await asyncio.wait_for(other.execute(text(
+                "UPDATE methods SET protects = protects WHERE user_id = :u AND type = 'sms'"),
+                {"u": uid}), timeout=30)
+            await other.commit()
+            r = await call
     assert r.status_code == 200, r.text
     counted = next(i for i, s in enumerate(seen) if "INSERT INTO rate_counters" in s)
     assert seen[counted].startswith("WITH advanced AS"), seen
-    assert any(s.startswith("UPDATE methods SET last_used_at") for s in seen[:counted]), seen
-    # After it only the key's last use, once a minute.
-    assert all(s.startswith("UPDATE api_keys SET last_used_at") for s in seen[counted + 1:])
+    assert any(s.startswith("UPDATE methods SET last_used_at") for s in seen[counted:]), seen
 
 
 async def test_a_count_whose_write_was_undone_is_counted_alone(

@@ -158,8 +158,10 @@ async def held(rt: Runtime, token: str, role: str, scope: str | None = None, *,
     UPDATE, guard rows, the user row of the audit chain: its head's compare-and-set
     UPDATE, or ``FOR UPDATE`` read), then the counter row (at COMMIT, or in the audit
     event's own statement, which counts from the event's RETURNING and so after the
-    user row it compares, and not at all if the compare fails), then the key row (the
-    touch), and commits. The counter row of an ``apikey:``
+    user row it compares, and not at all if the compare fails: an SMS or e-mail code's
+    method row, left to the COMMIT's flush, is then written after the counter, but any
+    other writer of that row through a session holds the user row first, as this call
+    does), then the key row (the touch), and commits. The counter row of an ``apikey:``
     counter is locked by nothing else than a key's count: here, and in ``authenticate``'s
     own short transaction (the key read, the counter, the key row, COMMIT). Each of them
     takes the counter before the key row and waits for nothing after the key row but its

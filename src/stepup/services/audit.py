@@ -89,11 +89,12 @@ async def record_last(db: AsyncSession, clock: Clock, actor: Actor, event: str,
     """``record``, as the last write of ``db``'s transaction before it commits: on
     PostgreSQL an API key's call still to be counted at COMMIT (``apikeys.held``) is
     counted by the event's statement (``store.add_advancing``'s ``last``), one round trip
-    fewer. Changes still pending in the session (a code's method row and its last use)
-    are written first, so that the event is the last write indeed: every row the call
-    takes is locked before the user row and the key's counter, as without the count."""
-    if db.new or db.dirty or db.deleted:
-        await db.flush()
+    fewer. Changes the session still holds (an SMS or e-mail code's method row, its last
+    use) are written by the COMMIT's flush after it, as in every other transaction that
+    changes a method row through the session: after the user row. The counter row is then
+    locked before that method row, but no cycle can close through it: any other writer of
+    the method row in the session's way holds the user row first, which this transaction
+    holds."""
     await _record(db, clock, actor, event, user, data, last=True)
 
 
