@@ -219,8 +219,21 @@ def install(app: FastAPI) -> None:
     app.add_middleware(UnexpectedErrors)
 
 
+# PostgreSQL ended the transaction to break a cycle of lock waits (40P01), or could not
+# serialise it (40001): it was rolled back whole, and the same call made again goes
+# through. The lock orders are meant to leave no cycle (services/apikeys.py, ``held``);
+# this answers one that was missed as what it is, a retry, not an internal error.
+_UNDONE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
 def unexpected(err: Exception) -> JSONResponse:
     """The answer to an exception no handler took: logged with its stack, never shown."""
+    if isinstance(err, DBAPIError) and getattr(err.orig, "sqlstate", None) in _UNDONE_SQLSTATES:
+        log.warning("transaction undone by the database (%s): answered 503, to retry",
+                    getattr(err.orig, "sqlstate", None))
+        return problem_response("service_unavailable", "Service unavailable",
+                                "The call met another over the same data and was undone. "
+                                "Please try again.", retry_after=1)
     if isinstance(err, OperationalError | InterfaceError | TimeoutError | ConnectionError) or (
             isinstance(err, DBAPIError) and err.connection_invalidated):
         log.error("database unavailable: %s", type(err).__name__)
