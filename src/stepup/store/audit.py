@@ -120,10 +120,11 @@ async def add_advancing(db: AsyncSession, user: User, row: dict[str, Any], *,
     transaction committed. On PostgreSQL the INSERT rides in the same statement.
     ``user`` then holds the new head, so the next event of the transaction finds it.
 
-    ``last``: the transaction writes nothing more before its COMMIT. On PostgreSQL an API
-    key's call it still has to count (``store.api_keys.ride``) is then counted by this
-    statement too, if the event is added: one round trip fewer, and the counter row held
-    from here to COMMIT, as long as when the count ran inside the COMMIT."""
+    ``last``: the transaction sends no statement of its own after this one before its
+    COMMIT (what its session still holds is flushed at COMMIT: see
+    ``services.audit.record_last``). On PostgreSQL an API key's call it still has to count
+    (``store.api_keys.ride``) is then counted by this statement too, if the event is
+    added: one round trip fewer, and the counter row held from here to COMMIT."""
     head = {"user_id": user.id, "prev_hash": row["prev_hash"], "hash": row["hash"]}
     if not _postgres(db):
         if int((await core(db, _ADVANCE_HEAD, head)).rowcount) != 1:
