@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
 from stepup.domain.clock import FrozenClock
@@ -28,6 +28,7 @@ from tests.api.ops_support import last_code
 from tests.api.test_headless import PHONE, enrol_totp, h, new_user, verify
 from tests.api.test_key_count_joined import user_and_checker
 from tests.pg.test_key_count_last import _until_a_call_waits_for_a_lock
+from tests.pg.test_undone_transaction import against_user_row_then_method_row
 
 ACTOR = Actor(name="t")
 
@@ -126,20 +127,9 @@ async def test_a_codes_method_row_is_written_after_the_user_row_as_everywhere(
     assert r.status_code == 202, r.text
     code = await last_code(client, PHONE, "sms")
     clock.advance(60)  # its last use (the enrolment's) a minute ago: the verify sets it
-    async with runtime.db() as other:
-        # The other side never gives up first: the verify's backend is the one that
-        # would find a cycle.
-        await other.execute(text("SET LOCAL deadlock_timeout = '60s'"))
-        await other.execute(text("SELECT 1 FROM users WHERE id = :u FOR UPDATE"),
-                            {"u": uid})
-        with statements() as seen:
-            call = asyncio.create_task(verify(client, admin, uid, "sms", code))
-            await _until_a_call_waits_for_a_lock(runtime)
-            await asyncio.wait_for(other.execute(text(
-                "UPDATE methods SET protects = protects WHERE user_id = :u AND type = 'sms'"),
-                {"u": uid}), timeout=30)
-            await other.commit()
-            r = await call
+    with statements() as seen:
+        r = await against_user_row_then_method_row(
+            runtime, uid, "sms", verify(client, admin, uid, "sms", code))
     assert r.status_code == 200, r.text
     counted = next(i for i, s in enumerate(seen) if "INSERT INTO rate_counters" in s)
     assert seen[counted].startswith("WITH advanced AS"), seen
