@@ -36,12 +36,12 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     from stepup.web import workers as worker_processes
     from stepup.web.app import prepare_schema
 
-    # Several workers: each on a socket of its own (web/workers.py); refuse an address
-    # already served, which SO_REUSEPORT would otherwise share.
-    supervised = workers > 1 and worker_processes.supported()
-    if supervised:
+    # Several workers: this process listens and deals them the connections in turn
+    # (web/workers.py).
+    listener = None
+    if workers > 1 and worker_processes.supported():
         try:
-            worker_processes.check_free(host, port)
+            listener = worker_processes.listening_socket(host, port)
         except OSError as exc:
             typer.echo(f"stepup: cannot listen on {host}:{port}: {exc.strerror}", err=True)
             raise typer.Exit(2) from exc
@@ -75,8 +75,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     options: dict[str, Any] = {"proxy_headers": False, "server_header": False,
                                "timeout_graceful_shutdown": 20, "log_level": "info",
                                "access_log": access_log, "loop": "asyncio"}
-    if supervised:
-        raise typer.Exit(worker_processes.Supervisor(host, port, workers, options).run())
+    if listener is not None:
+        raise typer.Exit(worker_processes.Supervisor(listener, workers, options).run())
     uvicorn.run(worker_processes.APP, factory=True, host=host, port=port, workers=workers,
                 **options)
 
