@@ -158,6 +158,12 @@ def measured_load(server: int, target: str, url: str, tokens: Path, c: int,
     return res
 
 
+def pg_pool_for(workers: int) -> int:
+    """docs/deployment.md's pool size for PostgreSQL: about two connections per core
+    in all (the database runs on this host too), at least two a worker."""
+    return max(2, 2 * (os.cpu_count() or 1) // workers)
+
+
 def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
                around_load: Callable[[list[int], str, int], AbstractContextManager[Any]]
                | None = None) -> dict[str, Any]:
@@ -174,7 +180,7 @@ def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
         pg = ThrowawayPostgres()
         pg.start()
         env["STEPUP_DATABASE_URL"] = pg.dsn_async
-        env["STEPUP_DB_POOL_SIZE"] = str(args.pg_pool)
+        env["STEPUP_DB_POOL_SIZE"] = str(args.pg_pool or pg_pool_for(workers))
         env["STEPUP_DB_MAX_OVERFLOW"] = "0"
     opts: Any = {"env": env, "cwd": work, "check": True, "capture_output": True, "text": True}
     result: dict[str, Any] = {"db": db, "users": users, "workers": workers, "calls": {}}
@@ -358,8 +364,9 @@ def main() -> None:
     ap.add_argument("--access-log", action="store_true",
                     help="keep uvicorn's access log (off by default, as the peer's gunicorn "
                          "keeps none)")
-    ap.add_argument("--pg-pool", type=int, default=10,
-                    help="connections per PostgreSQL worker (no overflow)")
+    ap.add_argument("--pg-pool", type=int, default=None,
+                    help="connections per PostgreSQL worker (no overflow); by default "
+                         "docs/deployment.md's rule, pg_pool_for(workers)")
     ap.add_argument("--duration", type=float, default=20)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--skip-peer", action="store_true")
