@@ -97,7 +97,7 @@ def test_a_burst_of_connections_is_spread_and_a_dead_worker_replaced(tmp_path: P
         # A worker is dealt connections once its application has started; from then on,
         # in turn: half each, every time (the kernel's hash of SO_REUSEPORT split eight
         # connections 7 to 1 or worse about one time in fourteen).
-        even_spread(burst)
+        _even_spread(burst)
         for _ in range(3):
             assert asyncio.run(burst()) == [CONNECTIONS // 2] * 2
 
@@ -115,7 +115,7 @@ def test_a_burst_of_connections_is_spread_and_a_dead_worker_replaced(tmp_path: P
         assert workers[0] not in replaced and workers[1] in replaced
         asyncio.run(_all_answered(base))
         workers = replaced
-        even_spread(burst)  # the new worker dealt its half
+        _even_spread(burst)  # the new worker dealt its half
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
     finally:
@@ -124,7 +124,7 @@ def test_a_burst_of_connections_is_spread_and_a_dead_worker_replaced(tmp_path: P
             server.wait()
 
 
-def even_spread(burst: Callable[[], Coroutine[Any, Any, list[int]]]) -> None:
+def _even_spread(burst: Callable[[], Coroutine[Any, Any, list[int]]]) -> None:
     """Bursts until the workers are all started and dealt half each (30 s at most)."""
     deadline = time.monotonic() + 30
     while (spread := asyncio.run(burst())) != [CONNECTIONS // 2] * 2 \

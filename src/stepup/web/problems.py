@@ -228,9 +228,10 @@ _UNDONE_SQLSTATES = frozenset({"40P01", "40001"})
 
 def unexpected(err: Exception) -> JSONResponse:
     """The answer to an exception no handler took: logged with its stack, never shown."""
-    if isinstance(err, DBAPIError) and getattr(err.orig, "sqlstate", None) in _UNDONE_SQLSTATES:
+    sqlstate = getattr(err.orig, "sqlstate", None) if isinstance(err, DBAPIError) else None
+    if sqlstate in _UNDONE_SQLSTATES:
         log.warning("transaction undone by the database (%s): answered 503, to retry",
-                    getattr(err.orig, "sqlstate", None))
+                    sqlstate)
         return problem_response("service_unavailable", "Service unavailable",
                                 "The call met another over the same data and was undone. "
                                 "Please try again.", retry_after=1)

@@ -185,7 +185,6 @@ class Supervisor:
         self._selector = selectors.DefaultSelector()
         self._workers: list[_Worker] = []
         self._next = 0  # whose turn it is to be dealt a connection
-        self._listening = False
 
     def _start(self) -> _Worker:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -246,11 +245,11 @@ class Supervisor:
     def _listen(self, on: bool) -> None:
         """Accept while some worker can be dealt a connection; else leave new ones in
         the backlog."""
-        if on and not self._listening:
+        listening = self.listener in self._selector.get_map()
+        if on and not listening:
             self._selector.register(self.listener, selectors.EVENT_READ, None)
-        elif self._listening and not on:
+        elif listening and not on:
             self._selector.unregister(self.listener)
-        self._listening = on
 
     def _hear(self, worker: _Worker) -> None:
         try:
@@ -288,7 +287,7 @@ class Supervisor:
         none left, the connection is closed unserved."""
         count = len(self._workers)
         for _ in range(count):
-            worker = self._workers[self._next % count]
+            worker = self._workers[self._next]
             self._next = (self._next + 1) % count
             if not worker.ready:
                 continue
