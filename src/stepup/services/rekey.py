@@ -43,7 +43,7 @@ from stepup.domain import sealing
 from stepup.domain.errors import Conflict, NotFound
 from stepup.domain.keyring import KeyRing, KeyRingError
 from stepup.methods.totp import _aad as totp_aad
-from stepup.methods.webauthn import _aad as passkey_aad
+from stepup.methods.webauthn.ceremony import aad as passkey_aad
 from stepup.services import audit
 from stepup.services.idempotency import _aad as idempotency_aad
 from stepup.services.receipts import _aad as receipt_key_aad

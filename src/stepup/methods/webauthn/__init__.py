@@ -1,8 +1,9 @@
 """Passkeys (WebAuthn): one method, any number of passkeys, each answering a browser
 ceremony bound to one purpose.
 
-method.py holds its logic, its ``DESCRIPTOR`` and ``METHOD``; settings.py its settings;
-templates/webauthn/ its pages. This module stays light and loads method.py when one of
+method.py holds its logic, its ``DESCRIPTOR`` and ``METHOD``; ceremony.py the parts of a
+ceremony that hold no state (the relying party, a credential's sealing, reading an
+answer); settings.py its settings; templates/webauthn/ its pages. This module stays light and loads method.py when one of
 its names is first used: ``config`` imports ``settings`` from this package while it is
 being built, and reading the settings must not pull in the method — nor config back.
 """
@@ -19,10 +20,9 @@ if TYPE_CHECKING:
         DESCRIPTOR,
         METHOD,
         WebAuthnMethod,
-        _aad,
     )
 
-__all__ = ["ADD", "CHANNEL", "DESCRIPTOR", "METHOD", "WebAuthnMethod", "_aad"]
+__all__ = ["ADD", "CHANNEL", "DESCRIPTOR", "METHOD", "WebAuthnMethod"]
 
 
 def __getattr__(name: str) -> Any:

@@ -28,13 +28,10 @@ Browsers refuse passkeys on a bare IP address, so use a host name
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from stepup.config import Settings
 from stepup.domain.clock import hour_window
 from stepup.domain.codes import same
 from stepup.domain.errors import (
@@ -59,6 +56,7 @@ from stepup.methods.base import (
     pending_row,
     row_view,
 )
+from stepup.methods.webauthn import ceremony
 from stepup.store import codes, queries
 from stepup.store.models import Challenge, Passkey, User
 from stepup.store.models import Method as MethodRow
@@ -67,54 +65,11 @@ from stepup.store.models import Method as MethodRow
 # functions that run a ceremony: most workers' requests never touch a passkey.
 if TYPE_CHECKING:
     from webauthn.authentication.verify_authentication_response import VerifiedAuthentication
-    from webauthn.helpers.exceptions import InvalidAuthenticationResponse
 
 CHANNEL = "webauthn"
 SENT_TO = "passkey"
 ADD = Purpose(f"add:{CHANNEL}")  # one more passkey, the method being enabled already
 CHALLENGES_PER_HOUR = 60
-NOT_A_PASSKEY = "This is not a passkey answer: try again with your passkey."
-
-
-def relying_party(settings: Settings) -> tuple[str, list[str]]:
-    """(RP id, accepted origins): WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS, else PUBLIC_URL's."""
-    parts = urlsplit(settings.public_url)
-    rp_id = settings.webauthn_rp_id or parts.hostname or "localhost"
-    return rp_id, settings.webauthn_origins or [f"{parts.scheme}://{parts.netloc}"]
-
-
-@dataclass
-class Stored:
-    """A passkey with its credential unsealed."""
-
-    row: Passkey
-    credential_id: bytes
-    public_key: bytes
-
-
-def _aad(user_id: str, passkey_id: str) -> bytes:
-    return f"webauthn:{user_id}:{passkey_id}".encode()
-
-
-def _parse(proof: str) -> dict[str, Any]:
-    try:
-        credential = json.loads(proof)
-    except ValueError:
-        raise InvalidCode(NOT_A_PASSKEY) from None
-    if not isinstance(credential, dict):
-        raise InvalidCode(NOT_A_PASSKEY)
-    return credential
-
-
-def _challenge_of(credential: dict[str, Any]) -> bytes:
-    from webauthn.helpers import base64url_to_bytes, exceptions, parse_client_data_json
-
-    try:
-        response = credential["response"]
-        client_data = parse_client_data_json(base64url_to_bytes(response["clientDataJSON"]))
-    except (KeyError, TypeError, ValueError, AttributeError, exceptions.WebAuthnException):
-        raise InvalidCode(NOT_A_PASSKEY) from None
-    return client_data.challenge
 
 
 class WebAuthnMethod:
@@ -163,7 +118,7 @@ class WebAuthnMethod:
             raise CodeExpired("Too many failed tries for this request: start again.")
         if live.expires_at <= ctx.clock.now():
             raise CodeExpired("This passkey request has expired: start again.")
-        challenge = _challenge_of(credential)
+        challenge = ceremony.challenge_of(credential)
         if not same(self._mac(ctx, live.id, challenge), live.code_hash):
             # The answer accepted last time, sent again after a new request was opened
             # (showing the login page opens one), is a repeat, not a guess: not counted.
@@ -184,7 +139,7 @@ class WebAuthnMethod:
         if purpose in (Purpose.enroll(self.type), ADD):
             return  # a new passkey's answer is stored once; the services tell a repeat
         try:
-            challenge = _challenge_of(credential)
+            challenge = ceremony.challenge_of(credential)
         except InvalidCode:
             return
         now = ctx.clock.now()
@@ -208,23 +163,23 @@ class WebAuthnMethod:
 
     # --- the stored passkeys -------------------------------------------------------------
 
-    async def _passkeys(self, ctx: MethodContext, user: User) -> list[Stored]:
+    async def _passkeys(self, ctx: MethodContext, user: User) -> list[ceremony.Stored]:
         from webauthn.helpers import base64url_to_bytes
 
         found = []
         for pk in await queries.list_passkeys(ctx.db, user.id):
             sealed = json.loads(ctx.keyring.decrypt(pk.secret_kid, pk.secret_ct,
-                                                    _aad(pk.user_id, pk.id)))
-            found.append(Stored(pk, base64url_to_bytes(sealed["id"]),
-                                base64url_to_bytes(sealed["public_key"])))
+                                                    ceremony.aad(pk.user_id, pk.id)))
+            found.append(ceremony.Stored(pk, base64url_to_bytes(sealed["id"]),
+                                         base64url_to_bytes(sealed["public_key"])))
         return found
 
     def _options(self, ctx: MethodContext, user: User, challenge: bytes,
-                 exclude: list[Stored]) -> PasskeyOptions:
+                 exclude: list[ceremony.Stored]) -> PasskeyOptions:
         import webauthn
         from webauthn.helpers import options_to_json_dict, structs
 
-        rp_id, _ = relying_party(ctx.settings)
+        rp_id, _ = ceremony.relying_party(ctx.settings)
         options = webauthn.generate_registration_options(
             rp_id=rp_id, rp_name=ctx.settings.issuer, user_name=user.email,
             user_id=user.id.encode(), challenge=challenge,
@@ -265,7 +220,7 @@ class WebAuthnMethod:
         import webauthn
         from webauthn.helpers import options_to_json_dict, structs
 
-        rp_id, _ = relying_party(ctx.settings)
+        rp_id, _ = ceremony.relying_party(ctx.settings)
         challenge = await self._issue(ctx, user, purpose)
         options = webauthn.generate_authentication_options(
             rp_id=rp_id, challenge=challenge, timeout=ctx.settings.code_ttl_seconds * 1000,
@@ -279,9 +234,9 @@ class WebAuthnMethod:
                      purpose: Purpose) -> Verified:
         """An assertion by one of the user's passkeys; for the enrolment (or ADD) purpose,
         a new passkey, which is stored. ``notes["passkey"]`` names the passkey."""
-        credential = _parse(proof)
+        credential = ceremony.parse(proof)
         challenge = await self._spend(ctx, user, purpose, credential)
-        rp_id, origin = relying_party(ctx.settings)
+        rp_id, origin = ceremony.relying_party(ctx.settings)
         if purpose in (Purpose.enroll(self.type), ADD):
             made = await self._register(ctx, user, row, credential, challenge, rp_id, origin)
             return Verified(notes={"passkey": made.id, "passkey_name": made.name})
@@ -293,14 +248,14 @@ class WebAuthnMethod:
 
     async def _assertion(self, ctx: MethodContext, user: User, credential: dict[str, Any],
                          challenge: bytes, *, sign_count: int | None = None
-                         ) -> tuple[Stored, VerifiedAuthentication]:
+                         ) -> tuple[ceremony.Stored, VerifiedAuthentication]:
         """The user's passkey that signed ``credential`` over ``challenge``, checked
         against its stored counter (or ``sign_count``); InvalidCode otherwise."""
         import webauthn
         from webauthn.helpers import base64url_to_bytes
         from webauthn.helpers.exceptions import InvalidAuthenticationResponse, WebAuthnException
 
-        rp_id, origin = relying_party(ctx.settings)
+        rp_id, origin = ceremony.relying_party(ctx.settings)
         try:
             raw_id = base64url_to_bytes(str(credential.get("rawId", "")))
             # Every stored id is compared, in constant time, so the answer takes as long
@@ -315,9 +270,9 @@ class WebAuthnMethod:
                 credential_current_sign_count=(used.row.sign_count if sign_count is None
                                                else sign_count))
         except InvalidAuthenticationResponse as exc:
-            raise InvalidCode(_reason(exc)) from None
+            raise InvalidCode(ceremony.reason(exc)) from None
         except (WebAuthnException, KeyError, TypeError, ValueError, AttributeError):
-            raise InvalidCode(NOT_A_PASSKEY) from None
+            raise InvalidCode(ceremony.NOT_A_PASSKEY) from None
         return used, checked
 
     async def _register(self, ctx: MethodContext, user: User, row: MethodRow,
@@ -341,7 +296,8 @@ class WebAuthnMethod:
                      created_at=ctx.clock.now(), last_used_at=None)
         sealed = json.dumps({"id": bytes_to_base64url(made.credential_id),
                              "public_key": bytes_to_base64url(made.credential_public_key)})
-        pk.secret_kid, pk.secret_ct = ctx.keyring.encrypt(sealed.encode(), _aad(user.id, pk.id))
+        pk.secret_kid, pk.secret_ct = ctx.keyring.encrypt(sealed.encode(),
+                                                          ceremony.aad(user.id, pk.id))
         ctx.db.add(pk)
         await ctx.db.flush()
         return pk
@@ -358,15 +314,6 @@ class WebAuthnMethod:
                               "last_used_at": pk.last_used_at}
                              for pk in await queries.list_passkeys(ctx.db, user.id)]
         return view
-
-
-def _reason(exc: InvalidAuthenticationResponse) -> str:
-    text = str(exc).lower()
-    if "origin" in text or "rp id" in text:
-        return "This passkey answer was made for another site."
-    if "sign count" in text:
-        return "This passkey answer was already used."
-    return "The passkey could not be checked: try again."
 
 
 DEFAULT_NAME = N_("Passkey %(num)d")
