@@ -3,9 +3,10 @@ ceremony bound to one purpose.
 
 method.py holds its logic, its ``DESCRIPTOR`` and ``METHOD``; ceremony.py the parts of a
 ceremony that hold no state (the relying party, a credential's sealing, reading an
-answer); settings.py its settings; templates/webauthn/ its pages. This module stays light and loads method.py when one of
-its names is first used: ``config`` imports ``settings`` from this package while it is
-being built, and reading the settings must not pull in the method — nor config back.
+answer); settings.py its settings; templates/webauthn/ its pages. This module stays
+light and loads method.py when one of its names is first used: ``config`` imports
+``settings`` from this package while it is being built, and reading the settings must
+not pull in the method — nor config back.
 """
 
 from __future__ import annotations
