@@ -185,6 +185,7 @@ def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
     opts: Any = {"env": env, "cwd": work, "check": True, "capture_output": True, "text": True}
     result: dict[str, Any] = {"db": db, "users": users, "workers": workers, "calls": {}}
     server = None
+    keep = False
     try:
         subprocess.run([*STEPUP, "migrate"], **opts)
         tokens = work / "tokens.csv"
@@ -234,12 +235,19 @@ def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
                 result["calls"][call][c] = res
                 print(f"stepup {db} {users} {call} c={c}: {res}", flush=True)
         result["rss_mb"] = rss_mb(server.pid)
+    except BaseException:
+        print(f"the run failed: its work directory (serve.log, the database) is kept in "
+              f"{work}", file=sys.stderr, flush=True)
+        keep = True
+        raise
     finally:
         if server is not None:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
         if pg is not None:
             pg.stop()
+        if not keep:  # a seeded million users is ~1 GB: not left behind
+            shutil.rmtree(work, ignore_errors=True)
     return result
 
 

@@ -3,7 +3,7 @@
 
     python bench/cpu.py [--db sqlite] [--users 20000] [--calls verify login]
                         [--concurrency 1 8] [--duration 15] [--workers 1]
-                        [--access-log] [--profile DIR]
+                        [--access-log] [--profile DIR | --threads]
 
 The same set-up as ``compare.py`` (``stepup bench seed``, ``stepup serve``, an app key,
 ``../shared/bench/totp_load.py``), without the peer and with short loads: the figure to
@@ -18,12 +18,19 @@ prints where the samples fell: by package (the frame that was running) and by th
 innermost StepUp function. SQLAlchemy runs statements in greenlets, whose stacks py-spy
 shows apart from the request's, so the package figures are the ones to trust. Profiling
 costs the workers a little CPU: take the CPU figures from a run without it.
+
+``--threads``: each worker's CPU during each load split by thread (``/proc/PID/task``):
+its event loop's, and each other thread's (SQLite's checkpoints, the write turn's
+helper, hashing). The data directory is made under ``$TMPDIR``, so ``TMPDIR=/dev/shm``
+runs a load with the database on tmpfs, to tell time spent waiting for the disk from
+CPU (bench/README.md, round 15).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -112,6 +119,45 @@ def profiler(out: Path, duration: float) -> Any:
     return around
 
 
+def _thread_ticks(pid: int) -> dict[int, tuple[int, int]]:
+    """Each thread of ``pid``: (user, system) CPU time in clock ticks."""
+    ticks = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        ticks[int(tid)] = (int(fields[11]), int(fields[12]))
+    return ticks
+
+
+def thread_split() -> Any:
+    """Where each worker's CPU went during a load, by thread: the event loop's (the
+    process's main thread) and the others', in seconds of user and system time."""
+
+    @contextmanager
+    def around(pids: list[int], call: str, c: int) -> Iterator[None]:
+        before = {pid: _thread_ticks(pid) for pid in pids}
+        yield
+        hz = os.sysconf("SC_CLK_TCK")
+        print(f"--- threads {call} c={c} (CPU seconds, user + system)")
+        for pid in pids:
+            spent = {tid: (u - before[pid].get(tid, (0, 0))[0],
+                           s - before[pid].get(tid, (0, 0))[1])
+                     for tid, (u, s) in _thread_ticks(pid).items()}
+            loop = spent.pop(pid, (0, 0))
+            others = sorted((v for v in spent.values() if sum(v)), key=sum, reverse=True)
+            total = sum(loop) + sum(sum(v) for v in others)
+            if not total:
+                continue  # the supervisor, which only accepts
+            print(f"  pid {pid}: event loop {loop[0] / hz:.2f} + {loop[1] / hz:.2f} "
+                  f"({100 * sum(loop) / total:.0f} %); other threads "
+                  + (", ".join(f"{u / hz:.2f} + {s / hz:.2f}" for u, s in others) or "none"),
+                  flush=True)
+
+    return around
+
+
 def main() -> None:
     compare.ensure_wrk()
     ap = argparse.ArgumentParser(description=__doc__,
@@ -129,10 +175,14 @@ def main() -> None:
                     help="keep uvicorn's access log (compare.py leaves it off)")
     ap.add_argument("--profile", type=Path, default=None,
                     help="sample the workers with py-spy; profiles go to this directory")
+    ap.add_argument("--threads", action="store_true",
+                    help="print each worker's CPU by thread for each load")
     args = ap.parse_args()
     if args.duration > 29:
         ap.error("--duration must stay inside one 30-s time step (at most 29)")
-    around = None
+    if args.threads and args.profile is not None:
+        ap.error("--threads and --profile do not go together (py-spy's own CPU)")
+    around = thread_split() if args.threads else None
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
         around = profiler(args.profile, args.duration)
