@@ -42,6 +42,7 @@ def aad(user_id: str, passkey_id: str) -> bytes:
 
 
 def parse(proof: str) -> dict[str, Any]:
+    """The ``PublicKeyCredential`` a browser sent, as JSON in ``code``."""
     try:
         credential = json.loads(proof)
     except ValueError:
@@ -52,6 +53,7 @@ def parse(proof: str) -> dict[str, Any]:
 
 
 def challenge_of(credential: dict[str, Any]) -> bytes:
+    """The challenge the browser signed, read from its client data (not yet checked)."""
     from webauthn.helpers import base64url_to_bytes, exceptions, parse_client_data_json
 
     try:
@@ -63,6 +65,7 @@ def challenge_of(credential: dict[str, Any]) -> bytes:
 
 
 def reason(exc: InvalidAuthenticationResponse) -> str:
+    """py_webauthn's refusal, told in words the user can act on."""
     text = str(exc).lower()
     if "origin" in text or "rp id" in text:
         return "This passkey answer was made for another site."
