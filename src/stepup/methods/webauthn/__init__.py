@@ -27,5 +27,9 @@ __all__ = ["ADD", "CHANNEL", "DESCRIPTOR", "METHOD", "WebAuthnMethod"]
 
 
 def __getattr__(name: str) -> Any:
-    # PEP 562: method.py is loaded the first time one of its names is asked for.
+    # PEP 562: method.py is loaded the first time one of its names is asked for. Any
+    # other name is not method.py's to answer: ``from stepup.methods.webauthn import
+    # ceremony`` (in method.py, while it loads) then finds the submodule directly.
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(f"{__name__}.method"), name)
