@@ -132,17 +132,23 @@ def rss_mb(parent: int) -> list[float]:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def cpu_ticks(stat: Path) -> tuple[int, int]:
+    """(user, system) CPU time of a process or thread, in clock ticks: fields 14 and 15
+    of its ``stat`` file (/proc/PID/stat, /proc/PID/task/TID/stat). OSError if it is
+    gone."""
+    # The fields after the command name, which may hold spaces.
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
+
+
 def cpu_seconds(parent: int) -> float:
-    """CPU time (user + system) the serving processes have used so far: fields 14 and 15
-    of /proc/PID/stat, in clock ticks."""
+    """CPU time (user + system) the serving processes have used so far."""
     total = 0
     for pid in serving_pids(parent):
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
+            total += sum(cpu_ticks(Path(f"/proc/{pid}/stat")))
         except OSError:
             continue
-        fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
-        total += int(fields[11]) + int(fields[12])
     return total / CLOCK_TICKS
 
 

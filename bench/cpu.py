@@ -124,10 +124,9 @@ def _thread_ticks(pid: int) -> dict[int, tuple[int, int]]:
     ticks = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks[int(tid)] = compare.cpu_ticks(Path(f"/proc/{pid}/task/{tid}/stat"))
         except OSError:  # the thread ended
             continue
-        ticks[int(tid)] = (int(fields[11]), int(fields[12]))
     return ticks
 
 
@@ -139,7 +138,7 @@ def thread_split() -> Any:
     def around(pids: list[int], call: str, c: int) -> Iterator[None]:
         before = {pid: _thread_ticks(pid) for pid in pids}
         yield
-        hz = os.sysconf("SC_CLK_TCK")
+        hz = compare.CLOCK_TICKS
         print(f"--- threads {call} c={c} (CPU seconds, user + system)")
         for pid in pids:
             spent = {tid: (u - before[pid].get(tid, (0, 0))[0],
@@ -149,7 +148,7 @@ def thread_split() -> Any:
             others = sorted((v for v in spent.values() if sum(v)), key=sum, reverse=True)
             total = sum(loop) + sum(sum(v) for v in others)
             if not total:
-                continue  # the supervisor, which only accepts
+                continue  # a process that served nothing in this load
             print(f"  pid {pid}: event loop {loop[0] / hz:.2f} + {loop[1] / hz:.2f} "
                   f"({100 * sum(loop) / total:.0f} %); other threads "
                   + (", ".join(f"{u / hz:.2f} + {s / hz:.2f}" for u, s in others) or "none"),
