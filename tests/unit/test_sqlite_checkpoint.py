@@ -1,10 +1,12 @@
 """A serving worker's commits leave the write-ahead log to a checkpoint thread
 (store/sqlite_checkpoint.py): a commit no longer copies the log back at 1,000 pages, the
-thread does, and the log still has a bound (a commit checkpoints past BACKSTOP_PAGES)."""
+thread does; past RESTART_PAGES the thread starts the log again under the write turn; and
+the log still has a bound (a commit checkpoints past BACKSTOP_PAGES)."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stepup.store import sqlite_checkpoint
 from stepup.store.db import make_engine, make_sessionmaker
+from stepup.store.sqlite_turn import WriterTurn
 
 
 @pytest.fixture
@@ -141,3 +144,128 @@ async def test_run_forever_goes_on_after_an_unexpected_failure(engine: AsyncEngi
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+class _WritesNeverStop(sqlite_checkpoint.Checkpointer):
+    """A write lands while each PASSIVE checkpoint runs, as under a steady stream of
+    writes: here a reader holds the snapshot from before it, so the checkpoint copies
+    everything but that write's page, and the next write cannot start the log again."""
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        reader = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+        writer = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+        try:
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM t").fetchone()
+            writer.execute("INSERT INTO t VALUES (-1, zeroblob(4000))")
+            return super().checkpoint()
+        finally:
+            reader.close()
+            writer.close()
+
+
+def _log_after_a_write(path: str) -> int:
+    """Frames in the log after one more write (a plain PASSIVE's count)."""
+    conn = sqlite3.connect(path, timeout=5, isolation_level=None)
+    try:
+        conn.execute("INSERT INTO t VALUES (-2, zeroblob(10))")
+        return int(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+    finally:
+        conn.close()
+
+
+def _turn(path: str) -> WriterTurn:
+    loop = asyncio.get_running_loop()
+    return WriterTurn(path, lambda call: loop.run_in_executor(None, call))
+
+
+async def test_without_a_restart_the_log_only_grows(engine: AsyncEngine) -> None:
+    """What the RESTART is for: PASSIVE rounds alone never start the log again while
+    the writes go on."""
+    assert await sqlite_checkpoint.in_background(engine) is not None
+    await _write(engine, 1_500)
+    path = engine.url.database or ""
+    checkpointer = _WritesNeverStop(path, restart_pages=10**9)
+    try:
+        for _ in range(3):
+            await checkpointer.round()
+    finally:
+        checkpointer.close()
+    assert checkpointer.restarts == 0
+    assert _log_after_a_write(path) >= 1_500
+
+
+async def test_past_restart_pages_the_thread_starts_the_log_again(
+        engine: AsyncEngine) -> None:
+    assert await sqlite_checkpoint.in_background(engine) is not None
+    await _write(engine, 1_500)  # no commit copies it: the backstop is further out
+    path = engine.url.database or ""
+    checkpointer = _WritesNeverStop(path, restart_pages=1_000)
+    try:
+        await checkpointer.round()
+        assert checkpointer.restarts == 1
+        assert checkpointer.last is not None
+        busy, log, done = checkpointer.last
+        assert busy == 0 and done == log >= 1_500  # every frame copied
+        # The turn was given back: a worker takes it at once.
+        turn = _turn(path)
+        try:
+            assert turn.try_take()
+            turn.give_back()
+        finally:
+            turn.close()
+    finally:
+        checkpointer.close()
+    assert _log_after_a_write(path) < 10  # the next write started the log again
+
+
+async def test_the_restart_waits_for_the_write_turn(engine: AsyncEngine,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """No worker writes while it runs: a worker holding the turn holds it off."""
+    monkeypatch.setattr(sqlite_checkpoint, "TURN_WAIT_SECONDS", 0.05)
+    assert await sqlite_checkpoint.in_background(engine) is not None
+    await _write(engine, 1_500)
+    path = engine.url.database or ""
+    worker = _turn(path)
+    checkpointer = _WritesNeverStop(path, restart_pages=1_000)
+    try:
+        assert worker.try_take()
+        await checkpointer.round()  # gives up after TURN_WAIT_SECONDS
+        assert checkpointer.restarts == 0
+        worker.give_back()
+        await checkpointer.round()
+        assert checkpointer.restarts == 1
+    finally:
+        worker.close()
+        checkpointer.close()
+
+
+async def test_a_reader_on_the_log_makes_the_restart_busy(
+        engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readers are waited for RESTART_WAIT_MS at most, the turn held meanwhile; then
+    the round ends, the turn is given back, and a later round starts the log again."""
+    monkeypatch.setattr(sqlite_checkpoint, "RESTART_WAIT_MS", 20)
+    assert await sqlite_checkpoint.in_background(engine) is not None
+    await _write(engine, 1_500)
+    path = engine.url.database or ""
+    checkpointer = sqlite_checkpoint.Checkpointer(path, restart_pages=1_000)
+    await _write(engine, 1)
+    reader = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM t").fetchone()  # on the log's last frame
+        await checkpointer.round()
+        assert checkpointer.restarts == 0 and checkpointer.last is not None
+        assert checkpointer.last[0] == 1  # busy
+        turn = _turn(path)
+        try:
+            assert turn.try_take()  # given back
+            turn.give_back()
+        finally:
+            turn.close()
+        reader.execute("COMMIT")
+        await checkpointer.round()
+        assert checkpointer.restarts == 1
+    finally:
+        reader.close()
+        checkpointer.close()
