@@ -16,7 +16,7 @@ from stepup.domain.clock import FrozenClock
 from stepup.domain.errors import RateLimited
 from stepup.services import recovery, staff, support
 from stepup.services.runtime import Actor, Runtime
-from stepup.store import queries
+from stepup.store import audit as audit_store
 from stepup.store.models import Method
 from tests.api.test_staff_login import add_passkey
 from tests.pages.helpers import (
@@ -310,7 +310,7 @@ async def test_support_sees_the_number_on_file_when_asking_and_it_is_audited(
     assert "Show number" not in shown
 
     async with runtime.db() as db:
-        events = [e for e in await queries.list_audit_events(db, user_id)
+        events = [e for e in await audit_store.search(db, user_id=user_id)
                   if e.event == "support.phone_viewed"]
     assert len(events) == 1 and events[0].actor == f"staff:{agent.staff.id}"
     assert events[0].data == {"staff": agent.staff.id, "found": True, "request": request_id}

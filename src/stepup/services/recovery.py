@@ -48,7 +48,8 @@ from stepup.services.recovery_requests import (
 )
 from stepup.services.runtime import Actor, Runtime, user_or_not_found
 from stepup.store import apps as app_store
-from stepup.store import queries
+from stepup.store import audit as audit_store
+from stepup.store import codes, queries
 from stepup.store import recovery as store
 from stepup.store.models import (
     App,
@@ -320,9 +321,9 @@ async def dossier(rt: Runtime, user_id: str) -> Dossier:
         staff = {s.id: s.name for s in await store.list_staff(db)}
         return Dossier(user=user,
                        methods=[_line(rt, m) for m in await queries.list_methods(db, user.id)],
-                       backup_codes_left=await queries.count_unused_backup_codes(db, user.id),
+                       backup_codes_left=await codes.count_unused_backup_codes(db, user.id),
                        locks=locks,
-                       events=await queries.list_audit_events(db, user.id, limit=30),
+                       events=await audit_store.search(db, user_id=user.id, limit=30),
                        requests=await store.requests_of(db, user.id),
                        staff_names=staff, app=await app_store.get_app(db, user.app_id))
 

@@ -1,12 +1,12 @@
-"""Queries for challenges (out-of-band codes and passkey requests), backup codes as a
-replay sees them, and the development outbox."""
+"""Queries for challenges (out-of-band codes and passkey requests), backup codes (their
+count, their single use, and the set as a replay sees it), and the development outbox."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.store.models import BackupCode, Challenge, OutboxMessage
@@ -101,6 +101,27 @@ async def backup_codes(db: AsyncSession, user_id: str) -> Sequence[BackupCode]:
     that a code typed again is told apart from a wrong one."""
     q = select(BackupCode).where(BackupCode.user_id == user_id)
     return (await db.execute(q)).scalars().all()
+
+
+async def count_unused_backup_codes(db: AsyncSession, user_id: str) -> int:
+    q = select(func.count()).select_from(BackupCode).where(
+        BackupCode.user_id == user_id, BackupCode.used_at.is_(None)
+    )
+    return int((await db.execute(q)).scalar_one())
+
+
+async def consume_backup_code(db: AsyncSession, code_id: str, now: datetime) -> bool:
+    """Spend one backup code: the one conditional UPDATE that makes it single use."""
+    res = await db.execute(
+        update(BackupCode)
+        .where(BackupCode.id == code_id, BackupCode.used_at.is_(None))
+        .values(used_at=now)
+    )
+    return int(getattr(res, "rowcount", 0)) == 1
+
+
+async def delete_backup_codes(db: AsyncSession, user_id: str) -> None:
+    await db.execute(delete(BackupCode).where(BackupCode.user_id == user_id))
 
 
 async def add_outbox(db: AsyncSession, message: OutboxMessage) -> None:

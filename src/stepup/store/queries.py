@@ -28,8 +28,6 @@ from stepup.domain.policy import MethodStatus
 from stepup.store import driver, loaded
 from stepup.store.models import (
     PORTAL_APP_ID,
-    AuditEvent,
-    BackupCode,
     Guard,
     Method,
     Passkey,
@@ -283,34 +281,6 @@ async def passkey_used(db: AsyncSession, passkey: Passkey, count: int, now: date
     return True
 
 
-# --- backup codes --------------------------------------------------------------------
-
-
-async def unused_backup_codes(db: AsyncSession, user_id: str) -> Sequence[BackupCode]:
-    q = select(BackupCode).where(BackupCode.user_id == user_id, BackupCode.used_at.is_(None))
-    return (await db.execute(q)).scalars().all()
-
-
-async def count_unused_backup_codes(db: AsyncSession, user_id: str) -> int:
-    q = select(func.count()).select_from(BackupCode).where(
-        BackupCode.user_id == user_id, BackupCode.used_at.is_(None)
-    )
-    return int((await db.execute(q)).scalar_one())
-
-
-async def consume_backup_code(db: AsyncSession, code_id: str, now: datetime) -> bool:
-    res = await db.execute(
-        update(BackupCode)
-        .where(BackupCode.id == code_id, BackupCode.used_at.is_(None))
-        .values(used_at=now)
-    )
-    return _rowcount(res) == 1
-
-
-async def delete_backup_codes(db: AsyncSession, user_id: str) -> None:
-    await db.execute(delete(BackupCode).where(BackupCode.user_id == user_id))
-
-
 # --- guards (consecutive failures and locks) -----------------------------------------
 
 
@@ -399,16 +369,6 @@ async def rate_reset(db: AsyncSession, key: str) -> None:
 
 async def prune_rate_counters(db: AsyncSession, before: datetime) -> None:
     await db.execute(delete(RateCounter).where(RateCounter.window_start < before))
-
-
-# --- audit ---------------------------------------------------------------------------
-
-
-async def list_audit_events(db: AsyncSession, user_id: str, limit: int = 50
-                            ) -> Sequence[AuditEvent]:
-    q = (select(AuditEvent).where(AuditEvent.user_id == user_id)
-         .order_by(AuditEvent.id.desc()).limit(limit))
-    return (await db.execute(q)).scalars().all()
 
 
 # --- helpers -------------------------------------------------------------------------

@@ -43,20 +43,20 @@ class BackupCodesMethod:
 
     async def issue_set(self, ctx: MethodContext, user: User) -> list[str]:
         """Replace the user's codes with a new set; returns the codes, formatted."""
-        await queries.delete_backup_codes(ctx.db, user.id)
-        codes = [new_backup_code() for _ in range(ctx.settings.backup_code_count)]
+        await codes.delete_backup_codes(ctx.db, user.id)
+        fresh = [new_backup_code() for _ in range(ctx.settings.backup_code_count)]
         salt = secrets.token_bytes(16)
         set_id = new_id()
         now = ctx.clock.now()
-        for code in codes:
+        for code in fresh:
             digest = await ctx.run_cpu(ctx.hasher.backup_code_hash, code, salt)
             ctx.db.add(BackupCode(id=new_id(), user_id=user.id, set_id=set_id, salt=salt,
                                   code_hash=digest, created_at=now, used_at=None))
         await ctx.db.flush()
-        return [format_backup_code(c) for c in codes]
+        return [format_backup_code(c) for c in fresh]
 
     async def codes_left(self, db: AsyncSession, user_id: str) -> int:
-        return await queries.count_unused_backup_codes(db, user_id)
+        return await codes.count_unused_backup_codes(db, user_id)
 
     async def begin_enrollment(self, ctx: MethodContext, user: User, params: dict[str, Any]
                                ) -> EnrollmentStart:
@@ -106,7 +106,7 @@ class BackupCodesMethod:
         unused = sum(1 for stored in stored_set if stored.used_at is None)
         if match is None:
             raise InvalidCode(None if unused else "You have no unused backup codes left.")
-        if match.used_at is not None or not await queries.consume_backup_code(
+        if match.used_at is not None or not await codes.consume_backup_code(
                 ctx.db, match.id, ctx.clock.now()):
             # Used before, or by a racing request just now: the same code sent twice.
             raise CodeAlreadyUsed("This backup code was already used: enter another one.")
@@ -116,13 +116,13 @@ class BackupCodesMethod:
                                "low": left <= ctx.settings.backup_codes_warn_at})
 
     async def disable(self, ctx: MethodContext, user: User, row: MethodRow) -> None:
-        await queries.delete_backup_codes(ctx.db, user.id)
+        await codes.delete_backup_codes(ctx.db, user.id)
         await queries.delete_method(ctx.db, row.id)
 
     async def describe(self, ctx: MethodContext, user: User, row: MethodRow | None
                        ) -> MethodView:
         enabled = row is not None and row.status == MethodStatus.ENABLED
-        remaining = await queries.count_unused_backup_codes(ctx.db, user.id) if enabled else None
+        remaining = await codes.count_unused_backup_codes(ctx.db, user.id) if enabled else None
         return row_view(ctx.settings, self.type, row, remaining=remaining)
 
 
