@@ -129,6 +129,19 @@ def rss_mb(parent: int) -> list[float]:
     return sizes
 
 
+def cached_mb(path: Path) -> float | None:
+    """How much of a file is in the page cache, in MB (util-linux's ``fincore``); None
+    where that cannot be told. Some hosts page out file cache left untouched for a while
+    (bench/README.md: a DAMON reclaim scheme), so a seeded million users' database may be
+    mostly on disk when a load begins."""
+    try:
+        out = subprocess.run(["fincore", "--bytes", "--noheadings", "-o", "RES", str(path)],
+                             capture_output=True, text=True, check=True).stdout
+        return round(int(out.split()[0]) / 1e6, 1)
+    except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
+        return None
+
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -233,14 +246,19 @@ def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
                     # cap the login rows (10k users: 1,000 a second over 10 s).
                     extra = ["--path", "/api/v1/login/verify", "--body", LOGIN_BODY]
                 next_step(last_step, back)
+                cached = cached_mb(work / "data" / "stepup.db") if db == "sqlite" else None
                 with around_load(serving_pids(server.pid), call, c) if around_load \
                         else nullcontext():
                     res = measured_load(server.pid, "json", base, file, c, args.duration,
                                         extra)
                 last_step = current_step()
+                if cached is not None:
+                    res["db_cached_mb"] = cached  # as the load began
                 result["calls"][call][c] = res
                 print(f"stepup {db} {users} {call} c={c}: {res}", flush=True)
         result["rss_mb"] = rss_mb(server.pid)
+        if db == "sqlite":
+            result["db_mb"] = round((work / "data" / "stepup.db").stat().st_size / 1e6, 1)
     except BaseException:
         print(f"the run failed: its work directory (serve.log, the database) is kept in "
               f"{work}", file=sys.stderr, flush=True)
@@ -413,6 +431,11 @@ def main() -> None:
     for r in runs:
         print(f"StepUp {r['db']} {r['users']:,} users: worker RSS (MB) {r['rss_mb']}, "
               f"seeded in {r['seed_seconds']} s")
+        if "db_mb" in r:
+            cached = [res.get("db_cached_mb") for calls in r["calls"].values()
+                      for res in calls.values()]
+            print(f"  its database ({r['db_mb']} MB) in the page cache as each load began "
+                  f"(MB): {cached}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
