@@ -269,3 +269,32 @@ async def test_a_reader_on_the_log_makes_the_restart_busy(
     finally:
         reader.close()
         checkpointer.close()
+
+
+async def test_a_turn_given_up_on_is_not_kept(engine: AsyncEngine,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The thread's wait for the turn goes on after the round gave up on it; once it
+    gets the turn it gives it straight back, or every worker would wait for it."""
+    monkeypatch.setattr(sqlite_checkpoint, "TURN_WAIT_SECONDS", 0.05)
+    assert await sqlite_checkpoint.in_background(engine) is not None
+    await _write(engine, 1_500)
+    path = engine.url.database or ""
+    worker = _turn(path)
+    other = _turn(path)
+    checkpointer = _WritesNeverStop(path, restart_pages=1_000)
+    try:
+        assert worker.try_take()
+        await checkpointer.round()  # gave up: its flock still waits
+        assert checkpointer.restarts == 0
+        worker.give_back()
+        await asyncio.sleep(0.2)  # the thread's flock gets the turn meanwhile
+        for _ in range(200):  # then up to 2 s for it to be free again
+            if other.try_take():
+                break
+            await asyncio.sleep(0.01)
+        assert other.held
+        other.give_back()
+    finally:
+        worker.close()
+        other.close()
+        checkpointer.close()

@@ -44,6 +44,7 @@ import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import event
@@ -96,6 +97,11 @@ class Checkpointer:
         self.restart_pages = restart_pages
         self._conn: sqlite3.Connection | None = None
         self._turn: WriterTurn | None = None
+        # One thread for all of it, so its calls run in the order given: a flock for the
+        # turn that a round gave up on is given back right after it is got (sqlite_turn:
+        # ``WriterTurn.wait``), never before it on another thread, with the turn then
+        # kept from every worker.
+        self._thread: ThreadPoolExecutor | None = None
         self.last: tuple[int, int, int] | None = None  # the last checkpoint's answer
         self.restarts = 0  # RESTART checkpoints that copied the whole log
         self._job: asyncio.Future[tuple[int, int, int]] | None = None  # the last on a thread
@@ -130,12 +136,26 @@ class Checkpointer:
         return self.last
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Close the turn's file and the connection, after the calls already queued on
+        the thread (a given-up flock and its give-back); the thread then ends."""
         if self._turn is not None:
-            self._turn.close()
+            self._turn.close()  # queued on the thread
             self._turn = None
+        conn, self._conn = self._conn, None
+        thread, self._thread = self._thread, None
+        if thread is None:
+            if conn is not None:
+                conn.close()
+            return
+        if conn is not None:
+            thread.submit(conn.close)
+        thread.shutdown(wait=False)
+
+    def _run(self, call: Callable[[], Any]) -> asyncio.Future[Any]:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1,
+                                              thread_name_prefix="stepup-checkpoint")
+        return asyncio.get_running_loop().run_in_executor(self._thread, call)
 
     async def round(self) -> None:
         """A PASSIVE checkpoint; past ``restart_pages``, the log started again. A
@@ -145,9 +165,8 @@ class Checkpointer:
         if busy or log < self.restart_pages:
             return
         await self._on_thread(self.checkpoint)  # what came in meanwhile: less to copy held
-        loop = asyncio.get_running_loop()
         if self._turn is None:
-            self._turn = WriterTurn(self.path, lambda call: loop.run_in_executor(None, call))
+            self._turn = WriterTurn(self.path, self._run)
         turn = self._turn
         try:
             await turn.wait(TURN_WAIT_SECONDS)
@@ -164,7 +183,7 @@ class Checkpointer:
 
     async def _on_thread(self, call: Callable[[], tuple[int, int, int]]
                          ) -> tuple[int, int, int]:
-        self._job = asyncio.get_running_loop().run_in_executor(None, call)
+        self._job = self._run(call)
         return await asyncio.shield(self._job)
 
     async def run_forever(self) -> None:
