@@ -11,8 +11,8 @@ Measured with two workers on two cores (verify, 8 clients, 10k users): p99 18 ms
 those checkpoints, 10 ms without, at the same requests per second.
 
 So a serving worker (``web/app.py``) runs ``Checkpointer.run_forever``: every 0.2 s a
-PASSIVE checkpoint on a connection of its own, on a thread of the default executor
-(Python's sqlite3 lets go of the GIL while SQLite works). PASSIVE copies every frame no
+PASSIVE checkpoint on a connection of its own, on a thread of its own (Python's
+sqlite3 lets go of the GIL while SQLite works). PASSIVE copies every frame no
 reader still needs, waits for no one and stops no writer; the log starts again from its
 beginning at the next write once everything in it is copied. Two workers' checkpoints
 never overlap: SQLite answers the second busy, and it tries again 0.2 s later.
