@@ -42,7 +42,9 @@ class WriterTurn:
 
     ``run_blocking``: runs a blocking call on a thread of the connection's own and
     awaits it (aiosqlite's helper thread: one per connection, a daemon, its calls run
-    in the order given)."""
+    in the order given). One thread, in order, is required: a wait given up on queues
+    its give-back behind its flock, and on a pool the give-back could run first and
+    leave the turn taken (the checkpointer has a thread of its own for this)."""
 
     def __init__(self, database: str,
                  run_blocking: Callable[[Callable[[], Any]], asyncio.Future[Any]]) -> None:
