@@ -224,6 +224,7 @@ def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + "/readyz")
         result["rss_mb_start"] = rss_mb(server.pid)  # before any load: imports and start-up
+        database = work / "data" / "stepup.db"  # SQLite's (STEPUP_DATA_DIR above)
         last_step: int | None = None  # the step the last load on these users ran in
         for call in args.calls:
             result["calls"][call] = {}
@@ -246,7 +247,7 @@ def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
                     # cap the login rows (10k users: 1,000 a second over 10 s).
                     extra = ["--path", "/api/v1/login/verify", "--body", LOGIN_BODY]
                 next_step(last_step, back)
-                cached = cached_mb(work / "data" / "stepup.db") if db == "sqlite" else None
+                cached = cached_mb(database) if db == "sqlite" else None
                 with around_load(serving_pids(server.pid), call, c) if around_load \
                         else nullcontext():
                     res = measured_load(server.pid, "json", base, file, c, args.duration,
@@ -258,7 +259,7 @@ def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
                 print(f"stepup {db} {users} {call} c={c}: {res}", flush=True)
         result["rss_mb"] = rss_mb(server.pid)
         if db == "sqlite":
-            result["db_mb"] = round((work / "data" / "stepup.db").stat().st_size / 1e6, 1)
+            result["db_mb"] = round(database.stat().st_size / 1e6, 1)
     except BaseException:
         print(f"the run failed: its work directory (serve.log, the database) is kept in "
               f"{work}", file=sys.stderr, flush=True)

@@ -113,12 +113,15 @@ class Checkpointer:
                                          check_same_thread=False)
         return self._conn
 
+    def _checkpoint(self, mode: str) -> tuple[int, int, int]:
+        row = self._connection().execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        self.last = (int(row[0]), int(row[1]), int(row[2]))
+        return self.last
+
     def checkpoint(self) -> tuple[int, int, int]:
         """One PASSIVE checkpoint (blocking: call it on a thread). SQLite's answer:
         (1 if another checkpoint was running, frames in the log, frames copied)."""
-        row = self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        self.last = (int(row[0]), int(row[1]), int(row[2]))
-        return self.last
+        return self._checkpoint("PASSIVE")
 
     def restart(self) -> tuple[int, int, int]:
         """One RESTART checkpoint (blocking; the caller holds the write turn): copies
@@ -127,13 +130,12 @@ class Checkpointer:
         conn = self._connection()
         conn.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
         try:
-            row = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            answer = self._checkpoint("RESTART")
         finally:
             conn.execute("PRAGMA busy_timeout=0")
-        self.last = (int(row[0]), int(row[1]), int(row[2]))
-        if self.last[0] == 0:
+        if answer[0] == 0:
             self.restarts += 1
-        return self.last
+        return answer
 
     def close(self) -> None:
         """Close the turn's file and the connection, after the calls already queued on
