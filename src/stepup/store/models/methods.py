@@ -26,10 +26,12 @@ class Method(Base):
     """One authentication method of a user; ``pending`` until enrollment is confirmed."""
 
     __tablename__ = "methods"
+    # The unique index begins with user_id: it serves "this user's methods" and the
+    # cascade from users too, so user_id has no index of its own (migration 0014).
     __table_args__ = (UniqueConstraint("user_id", "type"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(20))
     status: Mapped[MethodStatus] = mapped_column(MethodStatusType())
     protects: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
