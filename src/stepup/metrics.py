@@ -1,6 +1,6 @@
 """Prometheus metrics: request latency per route, verifications by method and outcome,
-messages by channel and outcome, delivery reports, locks by scope, and the operator's
-hourly budget of billed codes.
+messages by channel and outcome, delivery reports, locks by scope, the operator's
+hourly budget of billed codes, and SQLite's write turn (waited for, held).
 
 With several worker processes (``stepup serve --workers N``) prometheus-client's
 multiprocess mode is used: each worker writes its samples under
@@ -43,6 +43,18 @@ SMS_BUDGET_CHARGED = Counter(
     "stepup_sms_budget_messages_total", "Codes counted against the budget of billed codes",
     ["outcome"])  # charged, refused
 
+# SQLite's writers take turns (store/sqlite_turn.py): how long each write transaction of
+# a worker waited for its turn (0 when it was free) and how long it then held it. A pair
+# of workers can write at most 1 / (time held) transactions a second; waits growing
+# toward the time held mean the turn, not the cores, bounds them (bench/README.md).
+SQLITE_WRITE_TURN_WAIT = Histogram(
+    "stepup_sqlite_write_turn_wait_seconds",
+    "Time a SQLite write transaction waited for another worker's write turn",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1, 5, 30))
+SQLITE_WRITE_TURN_HELD = Histogram(
+    "stepup_sqlite_write_turn_held_seconds",
+    "Time a SQLite write transaction held the write turn",
+    buckets=(0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1, 5))
 
 # The histogram's child per (method, route template, status): ``labels()`` checks and
 # joins its arguments on every call; routes and statuses are few, so they are kept.
@@ -56,6 +68,12 @@ def request_took(method: str, route: str, status: int, seconds: float) -> None:
         child = _request_children[key] = REQUESTS.labels(method=method, route=route,
                                                          status=str(status))
     child.observe(seconds)
+
+
+def write_turn(waited: float, held: float) -> None:
+    """A SQLite write transaction's turn: waited for, then held (seconds)."""
+    SQLITE_WRITE_TURN_WAIT.observe(waited)
+    SQLITE_WRITE_TURN_HELD.observe(held)
 
 
 def verification(method: str, outcome: str) -> None:

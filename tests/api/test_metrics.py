@@ -33,3 +33,6 @@ async def test_metrics_count_verifications_locks_and_latency(client: httpx.Async
     assert 'stepup_locks_total{scope="method:totp"}' in text
     assert 'route="/api/v1/me/methods/{method_type}"' in text  # templates, not raw paths
     assert "/api/v1/me/methods/totp\"" not in text
+    # SQLite's write turn, waited for and held (tests/unit/test_sqlite_writer_turn.py)
+    assert "stepup_sqlite_write_turn_wait_seconds_bucket" in text
+    assert "stepup_sqlite_write_turn_held_seconds_sum" in text

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -55,16 +56,17 @@ async def _rows(sessions: Sessions) -> list[int]:
         return [n for (n,) in (await db.execute(text("SELECT n FROM t ORDER BY rowid")))]
 
 
+async def _insert_two(workers: Workers) -> None:
+    """The second worker's write: inserts 2 and commits."""
+    async with workers.two() as db:
+        await db.execute(text("INSERT INTO t VALUES (2)"))
+        await db.commit()
+
+
 async def test_a_worker_waits_for_the_turn_with_its_loop_free(workers: Workers) -> None:
     async with workers.one() as holder:
         await holder.execute(text("INSERT INTO t VALUES (1)"))  # holds the turn
-
-        async def other_worker() -> None:
-            async with workers.two() as db:
-                await db.execute(text("INSERT INTO t VALUES (2)"))
-                await db.commit()
-
-        waiting = asyncio.create_task(other_worker())
+        waiting = asyncio.create_task(_insert_two(workers))
         ticks = 0
         while ticks < 10:  # the loop runs the worker's other requests meanwhile
             await asyncio.sleep(0.002)
@@ -191,3 +193,27 @@ async def test_a_late_give_back_finds_the_turns_file_still_open(workers: Workers
         await asyncio.wait_for(db.execute(text("INSERT INTO t VALUES (3)")), 2)
         await db.commit()
     assert await _rows(workers.one) == [1, 3]
+
+
+def _turn_sample(name: str) -> float:
+    return REGISTRY.get_sample_value(f"stepup_sqlite_write_turn_{name}") or 0.0
+
+
+async def test_the_metrics_tell_how_long_writes_waited_for_the_turn_and_held_it(
+        workers: Workers) -> None:
+    """What an operator reads to tell whether the workers' turn bounds their writes:
+    each write transaction's wait and hold are observed, a read's are not."""
+    before = {n: _turn_sample(n) for n in ("wait_seconds_count", "wait_seconds_sum",
+                                           "held_seconds_count", "held_seconds_sum")}
+    async with make_read_sessionmaker(workers.first)() as db:  # a read: no turn
+        await db.execute(text("SELECT n FROM t"))
+    async with workers.one() as holder:
+        await holder.execute(text("INSERT INTO t VALUES (1)"))  # holds the turn
+        waiting = asyncio.create_task(_insert_two(workers))
+        await asyncio.sleep(0.1)
+        await holder.commit()
+    await asyncio.wait_for(waiting, 5)
+    after = {n: _turn_sample(n) - v for n, v in before.items()}
+    assert after["wait_seconds_count"] == after["held_seconds_count"] == 2
+    assert after["held_seconds_sum"] >= 0.1  # the holder's, over its 0.1 s
+    assert 0.1 <= after["wait_seconds_sum"] < 5  # the other worker's, while it was held

@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import await_
 
+from stepup import metrics
 from stepup.store.driver import open_inline
 from stepup.store.sqlite_inline import InlineDBAPI
 from stepup.store.sqlite_pool import FirstComeFirstServedPool
@@ -124,6 +125,10 @@ class InlineConnection(aiosqlite.Connection):
     ``None`` for a database in memory, which no other process shares."""
 
     turn: WriterTurn | None = None
+    # When the turn was taken (``time.monotonic``) and how long it was waited for: told
+    # to the metrics when it is given back (stepup_sqlite_write_turn_*).
+    _turn_taken = 0.0
+    _turn_waited = 0.0
 
     def run_blocking(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
         """``fn`` on the connection's helper thread (aiosqlite's, which runs its calls in
@@ -135,8 +140,10 @@ class InlineConnection(aiosqlite.Connection):
 
     def end_of_transaction(self) -> None:
         """After a COMMIT or ROLLBACK: the next worker's turn to write."""
-        if self.turn is not None and not self._conn.in_transaction:
-            self.turn.give_back()
+        turn = self.turn
+        if turn is not None and turn.held and not self._conn.in_transaction:
+            turn.give_back()
+            metrics.write_turn(self._turn_waited, time.monotonic() - self._turn_taken)
 
     async def close(self) -> None:
         if self.turn is not None:
@@ -160,11 +167,15 @@ class InlineConnection(aiosqlite.Connection):
             self._conn.execute("BEGIN")
             return
         turn = self.turn
-        if turn is not None and not turn.try_take():
-            try:
-                await_(turn.wait(WRITER_WAIT_SECONDS))
-            except TurnTimeout as exc:
-                raise sqlite3.OperationalError(f"database is locked: {exc}") from None
+        if turn is not None:
+            asked = time.monotonic()
+            if not turn.try_take():
+                try:
+                    await_(turn.wait(WRITER_WAIT_SECONDS))
+                except TurnTimeout as exc:
+                    raise sqlite3.OperationalError(f"database is locked: {exc}") from None
+            self._turn_taken = time.monotonic()
+            self._turn_waited = self._turn_taken - asked
         conn = self._conn
         conn.execute("PRAGMA busy_timeout=0")  # an attempt answers at once
         try:
