@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("STEPUP_SHARED_BENCH", ROOT.parent / "shared" / "bench"))
@@ -140,6 +141,39 @@ def cached_mb(path: Path) -> float | None:
         return round(int(out.split()[0]) / 1e6, 1)
     except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
         return None
+
+
+_TURN = "stepup_sqlite_write_turn_"
+
+
+def write_turn(base: str) -> dict[str, float]:
+    """SQLite's write turn as the workers' ``/metrics`` tell it so far (summed over the
+    workers): write transactions, the seconds they waited for the turn and held it, and
+    how many waited longer than 0.1 ms."""
+    out = {"count": 0.0, "wait": 0.0, "held": 0.0, "waited": 0.0}
+    text = httpx.get(base + "/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == _TURN + "wait_seconds_count":
+                out["count"] = s.value
+            elif s.name == _TURN + "wait_seconds_sum":
+                out["wait"] = s.value
+            elif s.name == _TURN + "held_seconds_sum":
+                out["held"] = s.value
+            elif s.name == _TURN + "wait_seconds_bucket" and s.labels["le"] == "0.0001":
+                out["waited"] = -s.value  # within 0.1 ms: the rest waited longer
+    out["waited"] += out["count"]
+    return out
+
+
+def turn_figures(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """A load's write transactions: the mean time one held the turn and waited for it
+    (ms), and the share that waited over 0.1 ms (%)."""
+    d = {k: after[k] - before[k] for k in after}
+    n = d["count"] or 1.0
+    return {"turn_held_ms": round(1000 * d["held"] / n, 3),
+            "turn_wait_ms": round(1000 * d["wait"] / n, 3),
+            "turn_waited_pct": round(100 * d["waited"] / n, 1)}
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -248,6 +282,7 @@ def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
                     extra = ["--path", "/api/v1/login/verify", "--body", LOGIN_BODY]
                 next_step(last_step, back)
                 cached = cached_mb(database) if db == "sqlite" else None
+                turn = write_turn(base) if db == "sqlite" else None
                 with around_load(serving_pids(server.pid), call, c) if around_load \
                         else nullcontext():
                     res = measured_load(server.pid, "json", base, file, c, args.duration,
@@ -255,6 +290,8 @@ def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
                 last_step = current_step()
                 if cached is not None:
                     res["db_cached_mb"] = cached  # as the load began
+                if turn is not None:
+                    res.update(turn_figures(turn, write_turn(base)))
                 result["calls"][call][c] = res
                 print(f"stepup {db} {users} {call} c={c}: {res}", flush=True)
         result["rss_mb"] = rss_mb(server.pid)

@@ -19,6 +19,11 @@ innermost StepUp function. SQLAlchemy runs statements in greenlets, whose stacks
 shows apart from the request's, so the package figures are the ones to trust. Profiling
 costs the workers a little CPU: take the CPU figures from a run without it.
 
+On SQLite the table also has the write turn's figures for each load, read from the
+workers' ``/metrics`` before and after it (``stepup_sqlite_write_turn_*``): the mean
+time a write transaction held the turn and waited for it, and the share that waited
+over 0.1 ms. Two workers write at most 1 / (time held) transactions a second.
+
 ``--threads``: each worker's CPU during each load split by thread (``/proc/PID/task``):
 its event loop's, and each other thread's (SQLite's checkpoints, the write turn's
 helper, hashing). The data directory is made under ``$TMPDIR``, so ``TMPDIR=/dev/shm``
@@ -186,13 +191,17 @@ def main() -> None:
         args.profile.mkdir(parents=True, exist_ok=True)
         around = profiler(args.profile, args.duration)
     run = compare.run_stepup(args.db, args.users, args.workers, args, around_load=around)
-    print("\n| call | c | req/s | p50 ms | p99 ms | CPU ms/req | errors |")
-    print("|---|---|---|---|---|---|---|")
+    turn = args.db == "sqlite"  # the write turn's figures (compare.turn_figures)
+    print("\n| call | c | req/s | p50 ms | p99 ms | CPU ms/req | errors |"
+          + (" turn held ms | turn wait ms | waited % |" if turn else ""))
+    print("|---|---|---|---|---|---|---|" + ("---|---|---|" if turn else ""))
     for call, by_c in run["calls"].items():
         for c, s in by_c.items():
             bad = s["refused_valid"] + s["errors"]
             print(f"| {call} | {c} | {s['rps']} | {s['p50_ms']} | {s['p99_ms']} "
-                  f"| {s['cpu_ms']} | {bad} |")
+                  f"| {s['cpu_ms']} | {bad} |"
+                  + (f" {s['turn_held_ms']} | {s['turn_wait_ms']} | {s['turn_waited_pct']} |"
+                     if turn else ""))
     print(f"{args.db}, {args.workers} worker(s), {args.users:,} users; worker RSS (MB) "
           f"{run['rss_mb']}")
     out = compare.ROOT / "bench" / "results"
