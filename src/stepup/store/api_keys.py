@@ -135,7 +135,7 @@ async def touch_api_key(db: AsyncSession, key: ApiKey, now: datetime) -> None:
 
 
 async def list_api_keys(db: AsyncSession) -> Sequence[ApiKey]:
-    return (await db.execute(select(ApiKey).order_by(ApiKey.created_at))).scalars().all()
+    return (await db.execute(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id))).scalars().all()
 
 
 async def revoke_api_key(db: AsyncSession, key_id: str, now: datetime) -> bool:
