@@ -1,6 +1,6 @@
 """A SQLite worker waiting for another process's write lock keeps serving: it asks for the
 lock again and again with its event loop free, instead of sleeping in SQLite's busy
-handler with the loop stopped (store/db.py, ``_wait_for_writer``)."""
+handler with the loop stopped (store/sqlite_connection.py, ``_wait_for_writer``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from stepup.store import db as db_module
+from stepup.store import sqlite_connection
 from stepup.store.db import make_engine, make_sessionmaker
 
 
@@ -74,7 +74,7 @@ async def test_a_worker_waiting_for_the_write_lock_keeps_its_loop_running(
 
 async def test_a_write_lock_held_too_long_is_a_database_error(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(db_module, "WRITER_WAIT_SECONDS", 0.05)
+    monkeypatch.setattr(sqlite_connection, "WRITER_WAIT_SECONDS", 0.05)
     path = tmp_path / "shared.db"
     engine = make_engine(f"sqlite+aiosqlite:///{path}")
     sessions = make_sessionmaker(engine)

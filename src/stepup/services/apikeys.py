@@ -27,7 +27,7 @@ from stepup.services.runtime import Actor, Runtime
 from stepup.store import api_keys, queries
 from stepup.store.api_keys import CheckRead as CheckRead
 from stepup.store.api_keys import ReadAhead as ReadAhead
-from stepup.store.db import last_in_commit, rollback_to, savepoint
+from stepup.store.db import last_in_commit
 from stepup.store.models import ApiKey
 
 ROLES = ("app", "support")
@@ -98,7 +98,7 @@ async def authenticate(rt: Runtime, token: str, role: str, scope: str | None = N
     Nothing about a key is cached between calls: a revoked key, a changed rate or scope
     holds from the next call on, in every worker."""
     async with rt.db() as db:
-        auth, _ = await _check_and_count(rt, db, token, role, scope, user_id)
+        auth = await _check_and_count(rt, db, token, role, scope, user_id)
         await db.commit()
         return auth
 
@@ -115,10 +115,6 @@ class Held:
     ahead: ReadAhead | None = None
 
 
-# The point in a held transaction just after the key's count (a SQLite savepoint).
-_COUNTED = "stepup_key_counted"
-
-
 @asynccontextmanager
 async def held(rt: Runtime, token: str, role: str, scope: str | None = None, *,
                user_id: str | None = None,
@@ -130,24 +126,24 @@ async def held(rt: Runtime, token: str, role: str, scope: str | None = None, *,
     The call is counted once whatever happens next. If the call commits (its success,
     or a failure it records), the count commits with it; if it ends with nothing
     committed (an error first), what it wrote is undone and the count alone committed,
-    as ``authenticate`` would have. A refused key, a scope it lacks or a rate already
-    used up is raised before anything is yielded, with nothing kept, as there.
+    as ``authenticate`` would have. A refused key or a scope it lacks is raised before
+    anything is yielded, with nothing kept, as there.
 
-    SQLite counts first (``BEGIN IMMEDIATE`` holds the one writer's lock from the start
-    anyway) and takes a savepoint just after the count to undo the rest to.
-
-    PostgreSQL counts last: the count is an upsert that locks the key's counter row until
-    COMMIT, and counting first would queue every call of the key behind the one before
-    for the whole verification. So the key is only read first (with what its window has
-    counted so far: a key already at its rate is refused before any work), the call's
-    work runs, and the upsert (and the key's last use, once a minute) run inside its
-    first COMMIT as the last statements (``store.db.last_in_commit``): the counter row is
-    locked for one round trip, the COMMIT's. A verification's audit event, its last
-    write, counts the call as it goes (``audit.record_last``: one round trip fewer, the
-    counter row taken after the user row there and held until the COMMIT). If that count
-    goes over the rate (racing calls took the rest), the commit fails with
-    ``ApiQuotaExceeded`` and everything the call wrote is rolled back with it: no step
-    spent, no failure counted, no audit row.
+    The transaction reads first (``Runtime.read_first``): the key is only read (with what
+    its window has counted so far: a key already at its rate is refused before any
+    work), the call's work runs, and the count (and the key's last use, once a minute)
+    run inside its first COMMIT as the last statements (``store.db.last_in_commit``).
+    On PostgreSQL the count is an upsert that locks the key's counter row until COMMIT:
+    counting first would queue every call of the key behind the one before for the
+    whole verification, and here the row is locked for one round trip, the COMMIT's. On
+    SQLite the transaction takes the one write lock at its first write, not at its
+    BEGIN: the key's read, the check's and the code's comparison run while other
+    workers write (bench/README.md, "After round 17"). A verification's audit event,
+    its last write, counts the call as it goes on PostgreSQL (``audit.record_last``: one
+    round trip fewer, the counter row taken after the user row there and held until the
+    COMMIT). If the count goes over the rate (racing calls took the rest), the commit
+    fails with ``ApiQuotaExceeded`` and everything the call wrote is rolled back with
+    it: no step spent, no failure counted, no audit row.
     ``on_count``: told the key's quota once the call is counted within the rate.
     ``check``: the first read of the call's work, fetched by the key's read (one
     statement, one round trip on PostgreSQL, instead of two) and handed on as
@@ -172,27 +168,13 @@ async def held(rt: Runtime, token: str, role: str, scope: str | None = None, *,
     deletes windows at least a day old, never the current one."""
     if check is not None and check.user_id != user_id:
         check = None
-    async with rt.db() as db:
-        if db.get_bind().dialect.name != "sqlite":
-            auth, count, ahead = await _check_and_count_at_commit(
-                rt, db, token, role, scope, user_id, on_count, check)
-            try:
-                yield Held(auth, db, ahead)
-            finally:
-                await count.settle(db)
-            return
-        auth, ahead = await _check_and_count(rt, db, token, role, scope, user_id, check)
-        await savepoint(db, _COUNTED)
-        counted = db.get_transaction()
+    async with rt.read_first() as db:
+        auth, count, ahead = await _check_and_count_at_commit(
+            rt, db, token, role, scope, user_id, on_count, check)
         try:
             yield Held(auth, db, ahead)
         finally:
-            if db.in_transaction():
-                if db.get_transaction() is counted:
-                    await rollback_to(db, _COUNTED)
-                    await db.commit()
-                else:  # the count was committed already, with the call's earlier work
-                    await db.rollback()
+            await count.settle(db)
 
 
 def _checked(row: ApiKey | None, role: str, scope: str | None) -> ApiKey:
@@ -226,11 +208,9 @@ def _window(rt: Runtime) -> tuple[datetime, datetime, int]:
 
 
 async def _check_and_count(rt: Runtime, db: AsyncSession, token: str, role: str,
-                           scope: str | None, user_id: str | None,
-                           check: CheckRead | None = None
-                           ) -> tuple[Authenticated, ReadAhead | None]:
+                           scope: str | None, user_id: str | None) -> Authenticated:
     """The key checked and its call counted in ``db``'s transaction, not committed."""
-    found = await api_keys.read_key(db, rt.hasher.token_hash(token), user_id, check=check)
+    found = await api_keys.read_key(db, rt.hasher.token_hash(token), user_id)
     row = _checked(found.key if found else None, role, scope)
     owner = found.owner if found else None
     now, window, reset = _window(rt)
@@ -242,7 +222,8 @@ async def _check_and_count(rt: Runtime, db: AsyncSession, token: str, role: str,
         raise _exceeded(quota)
     if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
         await api_keys.touch_api_key(db, row, now)
-    return _authenticated(row, quota, user_id, owner, found)
+    auth, _ = _authenticated(row, quota, user_id, owner, found)
+    return auth
 
 
 async def _check_and_count_at_commit(rt: Runtime, db: AsyncSession, token: str, role: str,
@@ -252,7 +233,7 @@ async def _check_and_count_at_commit(rt: Runtime, db: AsyncSession, token: str, 
                                      ) -> tuple[Authenticated, _CountAtCommit,
                                                 ReadAhead | None]:
     """The key checked in ``db``'s transaction (a read), and its call set to be counted
-    by the transaction's first COMMIT (PostgreSQL's ``held``)."""
+    by the transaction's first COMMIT (``held``)."""
     now, window, reset = _window(rt)
     found = await api_keys.read_key(db, rt.hasher.token_hash(token), user_id,
                                     used_in=(COUNTER_PREFIX, window), check=check)

@@ -245,7 +245,10 @@ async def challenge(rt: Runtime, actor: Actor, login_token: str, method_type: st
 async def verify(rt: Runtime, actor: Actor, login_token: str, method_type: str, code: str,
                  *, remember_device: bool = False) -> LoginResult:
     prepared = await _prepare(rt, login_token, method_type, code)
-    async with rt.db() as db:
+    # Read first: the flow, the user, the methods and the code's check are read and done
+    # before the write lock, which its first write takes (store/db.py); the writes that
+    # must find things as read are compare-and-sets (the method's step, the flow's spending).
+    async with rt.read_first() as db:
         flow, user, guards, methods = await _open_flow_guards_and_methods(
             rt, db, login_token, method_type)
         offered = await _offered(db, user, methods)

@@ -196,7 +196,7 @@ async def deliver_due(rt: Runtime) -> int:
                 break  # slow sends: give the rest back before the lease could run out
             outcomes.append((row, await _send(rt, row)))
             # Let a waiting request have the connection: SQLite's statements run inline
-            # (store/db.py), so a burst of sends to the development outbox would
+            # (store/sqlite_connection.py), so a burst of sends to the development outbox would
             # otherwise never give the event loop back, and the pool's queue lets the
             # sender take the freed connection again before a waiter wakes.
             await asyncio.sleep(0)

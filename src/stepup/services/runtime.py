@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,7 +30,12 @@ from stepup.domain.keyring import KeyRing, KeyRingError
 from stepup.domain.sealing import HASH_KEY_LABEL, DestinationSeal
 from stepup.methods.base import MethodContext
 from stepup.store import migrate, queries
-from stepup.store.db import make_engine, make_read_sessionmaker, make_sessionmaker
+from stepup.store.db import (
+    make_engine,
+    make_read_first_sessionmaker,
+    make_read_sessionmaker,
+    make_sessionmaker,
+)
 from stepup.store.lifecycle import user_for_update
 from stepup.store.models import STAFF_APP_ID, User
 
@@ -132,6 +137,7 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     delivery: Delivery = field(init=False)
     read_sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
+    read_first_sessionmaker: async_sessionmaker[AsyncSession] = field(init=False)
     # Method destinations (phones, e-mail addresses) at rest: sealed, opened, hashed.
     destinations: DestinationSeal = field(init=False)
     # The operator's overrides (STEPUP_ADAPTER): texts, issuer, QR code, policy hooks.
@@ -141,6 +147,7 @@ class Runtime:
         self.adapter = adapter.load(self.settings)  # refuses to start on a bad class
         self.delivery = Delivery(self.settings, self.sessionmaker, self.clock)
         self.read_sessionmaker = make_read_sessionmaker(self.engine)
+        self.read_first_sessionmaker = make_read_first_sessionmaker(self.engine)
         self.destinations = DestinationSeal(self.keyring,
                                             self.hasher.derive_key(HASH_KEY_LABEL))
         # A migration that meets destinations written in clear seals them with these.
@@ -162,36 +169,40 @@ class Runtime:
         return cls(settings=settings, engine=engine, sessionmaker=make_sessionmaker(engine),
                    keyring=keyring, hasher=hasher, clock=clock or SystemClock())
 
-    @asynccontextmanager
-    async def db(self) -> AsyncIterator[AsyncSession]:
+    def db(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session whose work is kept only if the caller commits it."""
-        async with self.sessionmaker() as session:
-            try:
-                yield session
-            finally:
-                # Detach first: objects handed back stay readable after the rollback.
-                session.expunge_all()
-                if session.in_transaction():
-                    await session.rollback()
+        return _opened(self.sessionmaker)
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
+    def read(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session that only reads and is never committed: on SQLite a deferred
         transaction, which takes no write lock. Read what a slow check needs here, close
         it, do the slow work with no transaction open, then write in ``db()``."""
-        async with self.read_sessionmaker() as session:
-            try:
-                yield session
-            finally:
-                session.expunge_all()
-                if session.in_transaction():
-                    await session.rollback()
+        return _opened(self.read_sessionmaker)
+
+    def read_first(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """``db()``, for a call that reads before it writes and writes what must hold
+        still as compare-and-sets and counts (``apikeys.held``): on SQLite the write
+        lock is taken at the first write, not at BEGIN (store/db.py)."""
+        return _opened(self.read_first_sessionmaker)
 
     def method_context(self, db: AsyncSession, actor: Actor | None = None) -> MethodContext:
         return MethodContext(db=db, settings=self.settings, clock=self.clock,
                              keyring=self.keyring, hasher=self.hasher, run_cpu=run_cpu,
                              destinations=self.destinations, adapter=self.adapter,
                              ip=actor.ip if actor else None)
+
+
+@asynccontextmanager
+async def _opened(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session of ``sessions``, rolled back at the end unless the caller committed."""
+    async with sessions() as session:
+        try:
+            yield session
+        finally:
+            # Detach first: objects handed back stay readable after the rollback.
+            session.expunge_all()
+            if session.in_transaction():
+                await session.rollback()
 
 
 # Paths already found too open and tightened (told once per process).

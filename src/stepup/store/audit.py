@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from stepup.store.api_keys import Riding, riding
+from stepup.store.db import write_turn
 from stepup.store.models import AuditEvent, RateCounter, User
 from stepup.store.queries import core
 
@@ -95,9 +96,14 @@ async def lock_user_head(db: AsyncSession, user_id: str) -> tuple[bool, str | No
 
     PostgreSQL: ``SELECT … FOR UPDATE`` on the user row, so events of one account are
     chained one after the other while other accounts go on in parallel. SQLite already
-    runs one writer at a time (``BEGIN IMMEDIATE``).
+    runs one writer at a time (``BEGIN IMMEDIATE``; a read-first transaction takes its
+    write lock here, ``store.db.write_turn``).
     """
-    q = _HEAD_FOR_UPDATE if _postgres(db) else _HEAD
+    if _postgres(db):
+        q = _HEAD_FOR_UPDATE
+    else:
+        q = _HEAD
+        await write_turn(db)
     row = (await core(db, q, {"user_id": user_id})).first()
     return (False, None) if row is None else (True, row[0])
 
@@ -159,12 +165,16 @@ def held_head(user: User, head: str) -> None:
 async def lock_global_chain(db: AsyncSession) -> None:
     if _postgres(db):
         await db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": GLOBAL_CHAIN_LOCK})
+    else:
+        await write_turn(db)
 
 
 async def lock_orphan_chain(db: AsyncSession, user_id: str) -> None:
     """Events of an account that no longer exists: no row to lock, so an advisory lock."""
     if _postgres(db):
         await db.execute(text("SELECT pg_advisory_xact_lock(hashtext(:u))"), {"u": user_id})
+    else:
+        await write_turn(db)
 
 
 async def last_hash(db: AsyncSession, user_id: str | None) -> str | None:

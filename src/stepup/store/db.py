@@ -5,33 +5,25 @@ deferred transaction that later wants to write can fail at once with SQLITE_BUSY
 instead of waiting, and several worker processes share one file. Sessions made by
 :func:`make_read_sessionmaker` are the exception: they only read, so they begin a
 deferred transaction (``BEGIN``), which in WAL mode takes no write lock and never waits
-for a writer.
+for a writer. Sessions made by :func:`make_read_first_sessionmaker` begin deferred too, and
+take the write lock at their first write (``InlineConnection.write_now``): what they read
+before it is a snapshot, as under PostgreSQL's READ COMMITTED, and everything from their
+first write on runs as one writer's, as in any other transaction.
 
-SQLite statements run on the event loop's own thread (``InlineConnection``): aiosqlite
-hands every call to a helper thread and wakes the loop for its answer, and those hops
-cost three times more than StepUp's indexed statements themselves (measured: a TOTP
-verification took 9.4 ms with the hops, 3.6 ms without). A worker waiting for another
-process's write lock does not wait in SQLite's busy handler, which would stop its loop:
-``BEGIN IMMEDIATE`` is asked again with the loop free (``_wait_for_writer``), so the
-worker's requests go on with everything but the database meanwhile (it has a single
-connection, so they could not reach it anyway). SQLAlchemy's adapter is told that
-statements run inline (store/sqlite_inline.py): its cursors call ``sqlite3`` directly,
-without handing each call to the loop and back.
-PostgreSQL (asyncpg) is asynchronous on its own.
+SQLite statements run on the event loop's own thread, on one connection a worker
+(store/sqlite_connection.py, ``InlineConnection``). PostgreSQL (asyncpg) is asynchronous
+on its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import aiosqlite
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -40,17 +32,15 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.util.concurrency import await_
 
-from stepup import metrics
 from stepup.store.driver import open_inline
+from stepup.store.sqlite_connection import (
+    BUSY_TIMEOUT_MS,
+    InlineConnection,
+    connect_inline,
+)
 from stepup.store.sqlite_inline import InlineDBAPI
 from stepup.store.sqlite_pool import FirstComeFirstServedPool
-from stepup.store.sqlite_turn import TurnTimeout, WriterTurn
-
-# How long a statement other than BEGIN IMMEDIATE may wait for a lock (SQLite's own
-# busy handler): DDL of a migration, a checkpoint.
-BUSY_TIMEOUT_MS = 30000
 
 
 def is_sqlite(url: str) -> bool:
@@ -63,7 +53,7 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Asy
         # queued in the pool wait their turn without the busy handler's sleeps (which
         # made p95 hundreds of milliseconds under load). Processes still share the file
         # through the busy timeout.
-        engine = create_async_engine(url, async_creator=partial(_connect_inline, url),
+        engine = create_async_engine(url, async_creator=partial(connect_inline, url),
                                      module=InlineDBAPI(), poolclass=FirstComeFirstServedPool,
                                      pool_size=1, max_overflow=0, pool_timeout=30)
         _tune_sqlite(engine)
@@ -118,133 +108,6 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
             raise DisconnectionError("idle connection failed its ping") from exc
 
 
-class InlineConnection(aiosqlite.Connection):
-    """An aiosqlite connection that runs each call at once, on the calling thread.
-
-    ``turn``: its place in the queue of workers for the write lock (store/sqlite_turn.py);
-    ``None`` for a database in memory, which no other process shares."""
-
-    turn: WriterTurn | None = None
-    # When the turn was taken (``time.monotonic``) and how long it was waited for: told
-    # to the metrics when it is given back (stepup_sqlite_write_turn_*).
-    _turn_taken = 0.0
-    _turn_waited = 0.0
-
-    def run_blocking(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
-        """``fn`` on the connection's helper thread (aiosqlite's, which runs its calls in
-        the order given), its answer a future of the event loop: what aiosqlite's own
-        ``_execute`` does, without a task of its own to keep."""
-        future = asyncio.get_running_loop().create_future()
-        self._tx.put_nowait((future, fn))
-        return future
-
-    def end_of_transaction(self) -> None:
-        """After a COMMIT or ROLLBACK: the next worker's turn to write."""
-        turn = self.turn
-        if turn is not None and turn.held and not self._conn.in_transaction:
-            turn.give_back()
-            metrics.write_turn(self._turn_waited, time.monotonic() - self._turn_taken)
-
-    async def close(self) -> None:
-        if self.turn is not None:
-            self.turn.close()
-        await super().close()
-
-    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        if not self._running or not self._connection:
-            raise ValueError("Connection closed")
-        return fn(*args, **kwargs)
-
-    def begin(self, immediate: bool) -> None:
-        """``BEGIN`` now, from SQLAlchemy's synchronous "begin" hook. The statement has
-        no result: run through the engine's whole execution path (``exec_driver_sql``)
-        it cost as much as one of the transaction's real statements.
-
-        ``BEGIN IMMEDIATE`` while another process writes waits with the event loop
-        free (``_wait_for_writer``) rather than in SQLite's busy handler, which sleeps
-        1, 2, 5, 10 … ms with the loop stopped and so wakes late."""
-        if not immediate:
-            self._conn.execute("BEGIN")
-            return
-        turn = self.turn
-        if turn is not None:
-            asked = time.monotonic()
-            if not turn.try_take():
-                try:
-                    await_(turn.wait(WRITER_WAIT_SECONDS))
-                except TurnTimeout as exc:
-                    raise sqlite3.OperationalError(f"database is locked: {exc}") from None
-            self._turn_taken = time.monotonic()
-            self._turn_waited = self._turn_taken - asked
-        conn = self._conn
-        conn.execute("PRAGMA busy_timeout=0")  # an attempt answers at once
-        try:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                    raise
-                _wait_for_writer(conn)
-        except BaseException:
-            self.end_of_transaction()  # no transaction began: the turn goes on
-            raise
-        finally:
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-
-    def run_now(self, sql: str) -> None:
-        """A statement without parameters or result (a savepoint), straight on the
-        driver, for the reason ``begin`` gives."""
-        try:
-            self._conn.execute(sql)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
-
-
-# How often a worker asks again for the write lock another process holds, and for how
-# long at most (then the last refusal is raised: OperationalError, answered 503).
-WRITER_POLL_SECONDS = (0.0001, 0.0005)
-WRITER_WAIT_SECONDS = 30.0
-
-
-def _wait_for_writer(conn: sqlite3.Connection) -> None:
-    """``BEGIN IMMEDIATE`` on ``conn`` (its busy timeout off) once the other process's
-    write ends: asked again every 0.1 ms, backing off to 0.5 ms, the event loop running
-    the worker's other requests in between (from SQLAlchemy's greenlet, where the
-    "begin" hook runs). Past ``WRITER_WAIT_SECONDS`` the last refusal is raised: a
-    database locked that long is answered 503, as the busy timeout's was."""
-    deadline = time.monotonic() + WRITER_WAIT_SECONDS
-    delay, most = WRITER_POLL_SECONDS
-    while True:
-        await_(asyncio.sleep(delay))
-        delay = min(delay * 2, most)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                raise
-
-
-def shared_file(url: str) -> str | None:
-    """The file of a SQLite URL, which other processes may open too; ``None`` for a
-    database in memory or named by a ``file:`` URI."""
-    path = make_url(url).database
-    return path if path and path != ":memory:" and not path.startswith("file:") else None
-
-
-async def _connect_inline(url: str) -> aiosqlite.Connection:
-    path = make_url(url).database or ":memory:"
-    # check_same_thread: the connection is opened by aiosqlite's helper thread (which
-    # stays for the rare calls SQLAlchemy sends it directly) and used on the loop's.
-    connector = partial(sqlite3.connect, path, timeout=30, check_same_thread=False)
-    conn = InlineConnection(connector, iter_chunk_size=64)
-    conn._thread.daemon = True  # as SQLAlchemy does: a forgotten engine never blocks exit
-    await conn
-    if shared_file(url) is not None:
-        conn.turn = WriterTurn(path, conn.run_blocking)
-    return conn
-
-
 def _tune_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -259,33 +122,16 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        options = conn.get_execution_options()
+        read_first = options.get(READ_FIRST, False)
+        deferred = read_first or options.get(READ_ONLY, False)
         driver: InlineConnection = conn.connection.driver_connection
         try:
-            driver.begin(immediate=not read_only)
+            driver.begin(immediate=not deferred, read_first=read_first)
         except sqlite3.Error as exc:
             # Raised as the engine raises a failed statement's error: a database locked
             # past the busy timeout is an OperationalError, answered 503 (web/problems).
             raise DBAPIError.instance("BEGIN", None, exc, sqlite3.Error) from exc
-
-
-async def savepoint(db: AsyncSession, name: str) -> bool:
-    """A savepoint in ``db``'s transaction on SQLite, taken on the driver (microseconds,
-    where one more statement through SQLAlchemy costs as much as a real one); False on
-    PostgreSQL, where none is taken."""
-    if db.get_bind().dialect.name != "sqlite":
-        return False
-    await _run_on_driver(db, f"SAVEPOINT {name}")
-    return True
-
-
-async def rollback_to(db: AsyncSession, name: str) -> None:
-    """Undo what ``db``'s transaction did after ``savepoint(db, name)``; it stays open.
-    What the session's objects hold is dropped too (``expunge_all``), so that committing
-    next keeps exactly what was there at the savepoint."""
-    assert db.get_bind().dialect.name == "sqlite", "savepoints are SQLite's"
-    db.expunge_all()
-    await _run_on_driver(db, f"ROLLBACK TO {name}")
 
 
 def last_in_commit(db: AsyncSession, work: Callable[[Session], None]) -> None:
@@ -311,27 +157,46 @@ def _before_commit(session: Session) -> None:
         work(session)
 
 
-async def _run_on_driver(db: AsyncSession, sql: str) -> None:
-    """``sql`` on ``db``'s inline connection: at once when its transaction is open (a
-    call that never suspends needs no hop into SQLAlchemy's greenlet), else through
-    the session, which begins it."""
-    conn = open_inline(db)
-    if conn is None:
-        await db.run_sync(_on_driver, sql)
+async def write_turn(db: AsyncSession) -> None:
+    """Before a read that stands for a lock (PostgreSQL's ``SELECT … FOR UPDATE``,
+    which SQLite has not): a read-first SQLite transaction that has not written yet
+    takes the write lock now (``InlineConnection.write_now``), so the read and the
+    writes that follow are one writer's. Nothing for any other transaction: SQLite's
+    others hold the write lock from ``BEGIN IMMEDIATE``, PostgreSQL's read locks."""
+    if db.get_bind().dialect.name != "sqlite":
         return
-    driver = conn.connection.driver_connection
+    conn = open_inline(db)
+    if conn is not None and not _inline(conn.connection.driver_connection).reading:
+        return
+    await db.run_sync(_write_turn_now)
+
+
+def _inline(driver: Any) -> InlineConnection:
     assert isinstance(driver, InlineConnection)
-    driver.run_now(sql)
+    return driver
 
 
-def _on_driver(session: Session, sql: str) -> None:
-    driver = session.connection().connection.driver_connection
-    assert isinstance(driver, InlineConnection)
-    driver.run_now(sql)
+def reads_before_lock(db: AsyncSession) -> bool:
+    """Whether ``db`` is a read-first SQLite session: what its transaction read before
+    its first write was read without the write lock, so a check that must hold when it
+    writes reads again after ``write_turn`` (``services.verification.check_code``'s
+    guards). False on PostgreSQL, whose read-first sessions are READ COMMITTED ones, as
+    all its others."""
+    bind = db.get_bind()
+    return bind.dialect.name == "sqlite" and bool(
+        bind.get_execution_options().get(READ_FIRST, False))
 
 
-# Execution option of the connections of read sessions (see make_read_sessionmaker).
+def _write_turn_now(session: Session) -> None:
+    driver = _inline(session.connection().connection.driver_connection)
+    if driver.reading:
+        driver.write_now()
+
+
+# Execution options of the connections of read sessions (see make_read_sessionmaker) and
+# of read-first ones (make_read_first_sessionmaker).
 READ_ONLY = "stepup_read_only"
+READ_FIRST = "stepup_read_first"
 
 
 class InlineSession(AsyncSession):
@@ -363,5 +228,17 @@ def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     workers' writes go on meanwhile; on PostgreSQL reads take no lock that blocks a
     writer anyway. The same pool serves both kinds."""
     return async_sessionmaker(engine.execution_options(**{READ_ONLY: True}),
+                              class_=_session_class(engine), expire_on_commit=False,
+                              autoflush=False)
+
+
+def make_read_first_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that read first and then write, for a hot call whose writes hold
+    whatever they need still as compare-and-sets and counts (``InlineConnection.
+    write_now``): on SQLite a deferred transaction that takes the write lock at its
+    first write, so the reads and the work between them (a code's check) run while
+    other workers write; on PostgreSQL, sessions as ``make_sessionmaker``'s, whose
+    READ COMMITTED transactions already read before they lock."""
+    return async_sessionmaker(engine.execution_options(**{READ_FIRST: True}),
                               class_=_session_class(engine), expire_on_commit=False,
                               autoflush=False)

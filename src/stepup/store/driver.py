@@ -43,8 +43,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util.concurrency import in_greenlet
 
-from stepup.store.sqlite_inline import InlineAdaptedConnection
+from stepup.store.sqlite_inline import InlineAdaptedConnection, before, writes
 
 Processor = Callable[[Any], Any] | None
 
@@ -169,10 +170,22 @@ def run(conn: Connection, statement: Executable, params: dict[str, Any]) -> Rows
         raise
     dbapi_conn: Any = conn.connection.dbapi_connection
     # SQLite's own cursor where the connection is inline (store/sqlite_inline.py): it
-    # never suspends, so this runs with or without a greenlet (``open_inline``).
-    cursor: Any = dbapi_conn.raw.cursor() if isinstance(dbapi_conn, InlineAdaptedConnection) \
-        else dbapi_conn.cursor()
+    # never suspends, so this runs with or without a greenlet (``open_inline``). The
+    # first write of a read-first transaction takes the write lock first: outside the
+    # greenlet only if it is free (else through the engine, ``None``, to wait for it).
+    inline = dbapi_conn._connection if isinstance(dbapi_conn, InlineAdaptedConnection) \
+        else None
+    if inline is not None and inline.reading and writes(plan.sql) and not in_greenlet():
+        try:
+            if not inline.try_write_now():
+                return None
+        except Exception as exc:
+            conn._handle_dbapi_exception(exc, plan.sql, args, None, None)  # raises
+            raise
+    cursor: Any = dbapi_conn.raw.cursor() if inline is not None else dbapi_conn.cursor()
     try:
+        if inline is not None:
+            before(inline, plan.sql)
         if conn._has_events or conn.engine._has_events:
             conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, args, None, False)
         cursor.execute(plan.sql, args)

@@ -26,6 +26,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from stepup.domain.policy import MethodStatus
 from stepup.store import driver, loaded
+from stepup.store.db import write_turn
 from stepup.store.models import (
     PORTAL_APP_ID,
     Guard,
@@ -197,6 +198,7 @@ async def get_method(db: AsyncSession, user_id: str, method_type: str, *,
     q = select(Method).where(Method.user_id == user_id, Method.type == method_type)
     if lock:
         q = q.with_for_update()
+        await write_turn(db)
     return (await db.execute(q)).scalar_one_or_none()
 
 

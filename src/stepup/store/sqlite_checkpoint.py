@@ -50,7 +50,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from stepup.store.db import shared_file
+from stepup.store.sqlite_connection import shared_file
 from stepup.store.sqlite_turn import TurnTimeout, WriterTurn
 
 log = logging.getLogger("stepup.store")

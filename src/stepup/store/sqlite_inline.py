@@ -1,18 +1,18 @@
 """SQLAlchemy's aiosqlite adapter, with statements run straight on ``sqlite3``.
 
-store/db.py runs SQLite on the event loop's own thread (``InlineConnection``), so
-nothing here ever waits. SQLAlchemy's adapter does not know that: for every statement
-it made an aiosqlite cursor, took an ``asyncio.Lock`` and handed four coroutines (the
-cursor, execute, fetchall, close) up to the event loop and back through greenlet
-switches, each of which then ran at once. This adapter calls the ``sqlite3`` cursor
-directly, as the synchronous pysqlite dialect would: the same SQL, the same
-parameters, the same rows and the same errors (``sqlite3``'s, which SQLAlchemy wraps
-as ever), with one hop a statement instead of four. Commit and rollback likewise.
+store/sqlite_connection.py runs SQLite on the event loop's own thread
+(``InlineConnection``), so nothing here ever waits. SQLAlchemy's adapter does not know
+that: for every statement it made an aiosqlite cursor, took an ``asyncio.Lock`` and
+handed four coroutines (the cursor, execute, fetchall, close) up to the event loop and
+back through greenlet switches, each of which then ran at once. This adapter calls the
+``sqlite3`` cursor directly, as the synchronous pysqlite dialect would: the same SQL,
+the same parameters, the same rows and the same errors (``sqlite3``'s, which SQLAlchemy
+wraps as ever), with one hop a statement instead of four. Commit and rollback likewise.
 Measured with bench/instructions.py: a verification 6.10 → 5.70 M instructions, the
 login step 8.34 → 7.71 M.
 
 Used by ``make_engine`` for SQLite through ``create_async_engine(module=...)``; the
-connection itself is still made by ``_connect_inline`` (db.py).
+connection itself is still made by ``connect_inline`` (store/sqlite_connection.py).
 """
 
 from __future__ import annotations
@@ -40,10 +40,29 @@ async def _settled() -> None:
 
 
 class _Ending(Protocol):
-    """The connection's own hook at the end of a transaction (db.py, InlineConnection:
-    the next worker's turn to write)."""
+    """The connection's own hooks (store/sqlite_connection.py, InlineConnection): at the
+    end of a transaction (the next worker's turn to write), and before the first write
+    of a read-first one."""
+
+    reading: bool
 
     def end_of_transaction(self) -> None: ...
+
+    def write_now(self) -> None: ...
+
+
+def writes(sql: str) -> bool:
+    """Whether ``sql`` may write: anything but a plain SELECT (StepUp's reads are all
+    compiled as one). Asked only while a read-first transaction has not written yet."""
+    return not sql.startswith("SELECT")
+
+
+def before(connection: Any, sql: str) -> None:
+    """Before ``sql`` on an inline connection: the write lock taken first if it is the
+    first write of a read-first transaction (``InlineConnection.write_now``)."""
+    ending = cast(_Ending, connection)
+    if ending.reading and writes(sql):
+        ending.write_now()
 
 
 class InlineCursor(AsyncAdapt_aiosqlite_cursor):
@@ -72,6 +91,7 @@ class InlineCursor(AsyncAdapt_aiosqlite_cursor):
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         cursor = self._raw
         try:
+            before(self._connection, operation)
             if parameters is None:
                 cursor.execute(operation)
             else:
@@ -84,6 +104,7 @@ class InlineCursor(AsyncAdapt_aiosqlite_cursor):
 
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
         try:
+            before(self._connection, operation)
             self._raw.executemany(operation, seq_of_parameters)
         except Exception as error:
             self._adapt_connection._handle_exception(error)

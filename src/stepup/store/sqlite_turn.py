@@ -2,7 +2,7 @@
 processes.
 
 SQLite lets one connection write at a time; a worker that finds the write lock taken
-cannot be told when it is free, so it asks again after a pause (store/db.py,
+cannot be told when it is free, so it asks again after a pause (store/sqlite_connection.py,
 ``_wait_for_writer``). The worker that just committed asks again at once, with no pause,
 and so takes the lock back ahead of one that has been waiting: measured with two SQLite
 workers (bench/cpu.py --workers 2), verify did 802 requests/s at c = 8 against 793 for
