@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from stepup.store.db import (
     make_read_first_sessionmaker,
     make_sessionmaker,
-    reads_before_lock,
+    overtaken,
     write_turn,
 )
 from stepup.store.queries import core
@@ -75,7 +75,6 @@ async def _other_writes(workers: Workers, n: int) -> None:
 async def test_reads_take_no_lock_and_the_first_write_lands_on_what_others_committed(
         workers: Workers) -> None:
     async with workers.reader() as db:
-        assert reads_before_lock(db)
         assert (await db.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
         assert _turn_is_free(workers)
         # The other worker writes while this transaction is open, without waiting.
@@ -84,6 +83,7 @@ async def test_reads_take_no_lock_and_the_first_write_lands_on_what_others_commi
         # the last commit: SQLITE_BUSY_SNAPSHOT); this one takes the lock and writes.
         await db.execute(text("INSERT INTO t VALUES (1)"))
         assert not _turn_is_free(workers)  # the write holds the turn until the end
+        assert overtaken(db)  # what it read before may have changed since
         # From the first write on, what it reads is the database as it is now.
         assert [n for (n,) in await db.execute(text("SELECT n FROM t ORDER BY rowid"))] \
             == [2, 1]
@@ -107,6 +107,7 @@ async def test_a_first_write_outside_the_greenlet_waits_for_the_turn(
             assert not writing.done()
             await holder.commit()
         await asyncio.wait_for(writing, 5)
+        assert overtaken(db)
         await db.commit()
     assert await _rows(workers.other) == [2, 1]
 
@@ -127,6 +128,7 @@ async def test_a_first_write_waits_for_another_process_outside_the_turns(
             assert not writing.done()
             outsider.execute("COMMIT")
             await asyncio.wait_for(writing, 5)
+            assert overtaken(db)
             await db.commit()
     finally:
         outsider.close()
@@ -163,6 +165,30 @@ async def test_a_read_first_transaction_that_only_read_leaves_no_lock(
         await db.rollback()
     assert _turn_is_free(workers)
     await asyncio.wait_for(_other_writes(workers, 1), 2)
-    # An ordinary session is not read-first: it holds the write lock from BEGIN.
+    # An ordinary session is never overtaken: it holds the write lock from BEGIN.
     async with make_sessionmaker(workers.first)() as db:
-        assert not reads_before_lock(db)
+        await db.execute(text("INSERT INTO t VALUES (2)"))
+        assert not overtaken(db)
+
+
+async def test_a_write_that_nobody_overtook_says_so(workers: Workers) -> None:
+    """Another worker's commit before the reads, or this worker's own, does not count:
+    only one between the reads and the write lock may have changed what was read."""
+    await _other_writes(workers, 1)
+    async with workers.reader() as db:
+        await core(db, T.select(), {})
+        await core(db, ADD, {"n": 2})  # outside the greenlet, the turn free
+        assert not overtaken(db)
+        await db.commit()
+    async with workers.reader() as db:
+        await db.execute(text("SELECT count(*) FROM t"))
+        await db.execute(text("INSERT INTO t VALUES (3)"))  # through the engine
+        assert not overtaken(db)
+        await db.commit()
+    async with workers.reader() as db:
+        await core(db, T.select(), {})
+        await _other_writes(workers, 4)
+        await core(db, ADD, {"n": 5})
+        assert overtaken(db)
+        await db.commit()
+    assert await _rows(workers.other) == [1, 2, 3, 4, 5]

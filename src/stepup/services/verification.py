@@ -30,7 +30,7 @@ from stepup.methods import registry
 from stepup.methods.base import PreparesProof, Verified
 from stepup.services import audit, notifications, ratelimit
 from stepup.services.runtime import Actor, Runtime, run_cpu
-from stepup.store.db import reads_before_lock, write_turn
+from stepup.store.db import overtaken, write_turn
 from stepup.store.models import Method as MethodRow
 from stepup.store.models import User
 from stepup.store.queries import GuardStates
@@ -122,11 +122,11 @@ async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, ro
                                        seconds=locked.seconds)
             await commit_and_raise(db, _lock_error(locked))
         await commit_and_raise(db, err)
-    if reads_before_lock(db):
-        # The guards were read before the write lock (a read-first transaction): a lock
-        # that racing failures set since then holds, as it would have had the read come
+    await write_turn(db)  # (a read-first transaction that has not written yet)
+    if overtaken(db):
+        # The guards were read before the write lock, and others wrote since: a lock
+        # that racing failures set meanwhile holds, as it would have had the read come
         # after them. Read again now, under the lock; nothing written is kept.
-        await write_turn(db)
         try:
             read = await ratelimit.ensure_method_open(db, rt.clock, user.id, row.type)
         except DomainError:

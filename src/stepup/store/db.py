@@ -176,15 +176,15 @@ def _inline(driver: Any) -> InlineConnection:
     return driver
 
 
-def reads_before_lock(db: AsyncSession) -> bool:
-    """Whether ``db`` is a read-first SQLite session: what its transaction read before
-    its first write was read without the write lock, so a check that must hold when it
-    writes reads again after ``write_turn`` (``services.verification.check_code``'s
-    guards). False on PostgreSQL, whose read-first sessions are READ COMMITTED ones, as
-    all its others."""
-    bind = db.get_bind()
-    return bind.dialect.name == "sqlite" and bool(
-        bind.get_execution_options().get(READ_FIRST, False))
+def overtaken(db: AsyncSession) -> bool:
+    """Whether ``db``'s transaction is a read-first SQLite one that, taking the write
+    lock (``write_turn``, or its first write), found another connection's commit since
+    its reads (``InlineConnection.overtaken``): what it read before may have changed,
+    so a check that must hold when it writes reads again (``services.verification.
+    check_code``'s guards). False for any other transaction, and on PostgreSQL, whose
+    read-first sessions are READ COMMITTED ones, as all its others."""
+    conn = open_inline(db)
+    return conn is not None and _inline(conn.connection.driver_connection).overtaken
 
 
 def _write_turn_now(session: Session) -> None:

@@ -47,6 +47,12 @@ class InlineConnection(aiosqlite.Connection):
     _turn_waited = 0.0
     #: A read-first transaction that has not written yet (``begin``'s ``read_first``).
     reading = False
+    #: A read-first transaction that, when it took the write lock, found that another
+    #: connection had committed since its reads (``write_now``).
+    overtaken = False
+    # The database's version as the read-first transaction's reads saw it
+    # (``PRAGMA data_version``), kept from the first attempt to take the lock.
+    _read_version: int | None = None
 
     def run_blocking(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
         """``fn`` on the connection's helper thread (aiosqlite's, which runs its calls in
@@ -58,7 +64,8 @@ class InlineConnection(aiosqlite.Connection):
 
     def end_of_transaction(self) -> None:
         """After a COMMIT or ROLLBACK: the next worker's turn to write."""
-        self.reading = False
+        self.reading = self.overtaken = False
+        self._read_version = None
         turn = self.turn
         if turn is not None and turn.held and not self._conn.in_transaction:
             turn.give_back()
@@ -85,7 +92,8 @@ class InlineConnection(aiosqlite.Connection):
         ``BEGIN IMMEDIATE`` while another process writes waits with the event loop
         free (``_wait_for_writer``) rather than in SQLite's busy handler, which sleeps
         1, 2, 5, 10 … ms with the loop stopped and so wakes late."""
-        self.reading = False
+        self.reading = self.overtaken = False
+        self._read_version = None
         if not immediate:
             self._conn.execute("BEGIN")
             self.reading = read_first
@@ -135,12 +143,14 @@ class InlineConnection(aiosqlite.Connection):
         writes what must still be as it read it as a compare-and-set (a method's step,
         a login flow's spending, the audit chain's head) or as a count that answers its
         new value (a key's call, a guard's failures); reads again, under the lock, what
-        must hold when it writes (a right code's guards, ``reads_before_lock``); and
-        takes ``write_turn`` before a read that stands for a lock (PostgreSQL's
+        must hold when it writes, if another connection committed since its reads
+        (``overtaken``: a right code's guards, ``store.db.overtaken``); and takes
+        ``write_turn`` before a read that stands for a lock (PostgreSQL's
         ``SELECT … FOR UPDATE``)."""
-        self.reading = False
+        seen = self._version_of_reads()
         self._conn.execute("COMMIT")
         self.begin(immediate=True)
+        self.overtaken = self._data_version() != seen
 
     def try_write_now(self) -> bool:
         """``write_now`` if the write lock can be had at once, from outside the greenlet
@@ -151,14 +161,29 @@ class InlineConnection(aiosqlite.Connection):
             if not turn.try_take():
                 return False
             self._turn_taken, self._turn_waited = time.monotonic(), 0.0
+        seen = self._version_of_reads()
         self._conn.execute("COMMIT")
         if self._begin_immediate(wait=False):
-            self.reading = False
+            self.reading, self._read_version = False, None
+            self.overtaken = self._data_version() != seen
             return True
         self._conn.execute("BEGIN")
         if turn is not None:
             turn.give_back()
         return False
+
+    def _version_of_reads(self) -> int:
+        """The version the transaction's reads saw: asked in its snapshot, before the
+        first attempt to take the lock lets that snapshot go, and kept from then on."""
+        if self._read_version is None:
+            self._read_version = self._data_version()
+        return self._read_version
+
+    def _data_version(self) -> int:
+        """``PRAGMA data_version``: it moves when another connection (of any process)
+        commits, as this connection sees the database; not for its own commits."""
+        version: int = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        return version
 
 
 # How often a worker asks again for the write lock another process holds, and for how
