@@ -38,6 +38,7 @@ import json
 import os
 import pstats
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,7 +87,7 @@ async def _calls(call: str, count: int, profiler: cProfile.Profile | None = None
     from stepup.services.runtime import Actor
     from stepup.web.app import create_app
 
-    work = Path(tempfile.mkdtemp(prefix="stepup-instr-"))
+    work = Path(os.environ["STEPUP_DATA_DIR"])  # removed by whoever made it (_env)
     app = create_app(Settings.load())
     rt = app.state.runtime
     async with app.router.lifespan_context(app):
@@ -148,16 +149,22 @@ def _profile(call: str, count: int, lines: int = 40) -> None:
     os.environ.clear()
     os.environ.update(env)
     profiler = cProfile.Profile()
-    asyncio.run(_calls(call, count, profiler))
+    try:
+        asyncio.run(_calls(call, count, profiler))
+    finally:
+        shutil.rmtree(env["STEPUP_DATA_DIR"], ignore_errors=True)
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(lines)
 
 
 def _count(call: str, count: int) -> int:
     env = _env()
-    out = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
-                          "--cachegrind-out-file=/dev/null", sys.executable, __file__,
-                          "--inner", call, str(count)],
-                         env=env, capture_output=True, text=True, check=True).stderr
+    try:
+        out = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
+                              "--cachegrind-out-file=/dev/null", sys.executable, __file__,
+                              "--inner", call, str(count)],
+                             env=env, capture_output=True, text=True, check=True).stderr
+    finally:  # each count's data directory (a database, its keys) goes with it
+        shutil.rmtree(env["STEPUP_DATA_DIR"], ignore_errors=True)
     found = re.search(r"I\s+refs:\s+([\d,]+)", out)
     if found is None:
         raise RuntimeError(f"no instruction count in valgrind's output:\n{out[-2000:]}")
