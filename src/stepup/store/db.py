@@ -214,7 +214,14 @@ class InlineSession(AsyncSession):
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, class_=_session_class(engine), expire_on_commit=False,
+    return _sessions(engine)
+
+
+def _sessions(engine: AsyncEngine, **options: bool) -> async_sessionmaker[AsyncSession]:
+    """Sessions on ``engine``, their connections given execution ``options`` (which the
+    SQLite "begin" hook reads: READ_ONLY, READ_FIRST)."""
+    bind = engine.execution_options(**options) if options else engine
+    return async_sessionmaker(bind, class_=_session_class(engine), expire_on_commit=False,
                               autoflush=False)
 
 
@@ -227,9 +234,7 @@ def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     check needs): on SQLite a deferred transaction, so no write lock is taken and other
     workers' writes go on meanwhile; on PostgreSQL reads take no lock that blocks a
     writer anyway. The same pool serves both kinds."""
-    return async_sessionmaker(engine.execution_options(**{READ_ONLY: True}),
-                              class_=_session_class(engine), expire_on_commit=False,
-                              autoflush=False)
+    return _sessions(engine, **{READ_ONLY: True})
 
 
 def make_read_first_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -239,6 +244,4 @@ def make_read_first_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Asyn
     first write, so the reads and the work between them (a code's check) run while
     other workers write; on PostgreSQL, sessions as ``make_sessionmaker``'s, whose
     READ COMMITTED transactions already read before they lock."""
-    return async_sessionmaker(engine.execution_options(**{READ_FIRST: True}),
-                              class_=_session_class(engine), expire_on_commit=False,
-                              autoflush=False)
+    return _sessions(engine, **{READ_FIRST: True})

@@ -177,7 +177,7 @@ def run(conn: Connection, statement: Executable, params: dict[str, Any]) -> Rows
         else None
     if inline is not None and inline.reading and writes(plan.sql) and not in_greenlet():
         try:
-            if not inline.try_write_now():
+            if not inline.write_now(wait=False):
                 return None
         except Exception as exc:
             conn._handle_dbapi_exception(exc, plan.sql, args, None, None)  # raises

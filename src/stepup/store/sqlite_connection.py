@@ -98,17 +98,26 @@ class InlineConnection(aiosqlite.Connection):
             self._conn.execute("BEGIN")
             self.reading = read_first
             return
-        turn = self.turn
-        if turn is not None:
-            asked = time.monotonic()
-            if not turn.try_take():
-                try:
-                    await_(turn.wait(WRITER_WAIT_SECONDS))
-                except TurnTimeout as exc:
-                    raise sqlite3.OperationalError(f"database is locked: {exc}") from None
-            self._turn_taken = time.monotonic()
-            self._turn_waited = self._turn_taken - asked
+        self._take_turn(wait=True)
         self._begin_immediate(wait=True)
+
+    def _take_turn(self, *, wait: bool) -> bool:
+        """The worker's turn to write (``turn``), waited for with the event loop free;
+        without ``wait`` False if it is another worker's."""
+        turn = self.turn
+        if turn is None:
+            return True
+        asked = time.monotonic()
+        if not turn.try_take():
+            if not wait:
+                return False
+            try:
+                await_(turn.wait(WRITER_WAIT_SECONDS))
+            except TurnTimeout as exc:
+                raise sqlite3.OperationalError(f"database is locked: {exc}") from None
+        self._turn_taken = time.monotonic()
+        self._turn_waited = self._turn_taken - asked
+        return True
 
     def _begin_immediate(self, *, wait: bool) -> bool:
         """``BEGIN IMMEDIATE``, the turn held; if another process holds the write lock,
@@ -131,11 +140,13 @@ class InlineConnection(aiosqlite.Connection):
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         return True
 
-    def write_now(self) -> None:
+    def write_now(self, *, wait: bool = True) -> bool:
         """A read-first transaction is about to write: its snapshot is let go (it only
         read, so nothing is lost) and ``BEGIN IMMEDIATE`` taken in its place, in the
-        worker's turn. Called from SQLAlchemy's greenlet, where the turn and the other
-        process's lock may be waited for (``begin``).
+        worker's turn. With ``wait`` (from SQLAlchemy's greenlet) the turn and another
+        process's lock are waited for; without it (store/driver.py, from the coroutine)
+        False when either is another's, the transaction still reading, in its snapshot
+        or a fresh one that nothing has read from.
 
         The reads before it were done without the write lock, and the workers' writes
         that other transactions queued meanwhile went on: the write lock is held only
@@ -148,29 +159,17 @@ class InlineConnection(aiosqlite.Connection):
         ``write_turn`` before a read that stands for a lock (PostgreSQL's
         ``SELECT … FOR UPDATE``)."""
         seen = self._version_of_reads()
+        if not self._take_turn(wait=wait):
+            return False
         self._conn.execute("COMMIT")
-        self.begin(immediate=True)
+        if not self._begin_immediate(wait=wait):
+            self._conn.execute("BEGIN")
+            if self.turn is not None:
+                self.turn.give_back()
+            return False
+        self.reading = False
         self.overtaken = self._data_version() != seen
-
-    def try_write_now(self) -> bool:
-        """``write_now`` if the write lock can be had at once, from outside the greenlet
-        (store/driver.py): False, still reading (in a fresh snapshot, which nothing has
-        read from), when the turn or the lock is another's and must be waited for."""
-        turn = self.turn
-        if turn is not None:
-            if not turn.try_take():
-                return False
-            self._turn_taken, self._turn_waited = time.monotonic(), 0.0
-        seen = self._version_of_reads()
-        self._conn.execute("COMMIT")
-        if self._begin_immediate(wait=False):
-            self.reading, self._read_version = False, None
-            self.overtaken = self._data_version() != seen
-            return True
-        self._conn.execute("BEGIN")
-        if turn is not None:
-            turn.give_back()
-        return False
+        return True
 
     def _version_of_reads(self) -> int:
         """The version the transaction's reads saw: asked in its snapshot, before the
