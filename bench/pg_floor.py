@@ -10,7 +10,8 @@ seed`` and an app key, as for StepUp's own rows. Then one real verify goes throu
 app in this process with SQLAlchemy's statement events on, which records the SQL it sends
 (so the floor follows the code: no statement is copied by hand), and those statements
 are replayed with raw asyncpg: prepared once per connection, one connection per client,
-in the verify's one transaction (BEGIN, the statements, COMMIT), each call on another
+as the verify sent them (in one transaction, BEGIN, the statements, COMMIT, if it began
+one; since migration 0015 a verify is a read and one call, which begin none), each call on another
 seeded user and a fresh time step, every client on the one key's counter row as
 StepUp's load is. Prints requests/s, p50/p99 and the PostgreSQL server's CPU per call.
 No Python above the driver could beat these figures: it is the ceiling of the
@@ -86,6 +87,10 @@ PARAMS: dict[str, Callable[[Call], list[Any]]] = {
     "WITH advanced AS (UPDATE users SET audit_head": lambda c: [
         c.hash, c.user_id, c.prev_hash, *_values(c)],
     "INSERT INTO rate_counters": _count,
+    # The step spent, the event added and the key counted by one call (migration 0015).
+    "SELECT stepup_spend_and_record(": lambda c: [
+        c.method_id, c.step, c.now, c.user_id, "account", "method:totp", c.prev_hash,
+        c.hash, *_values(c), *_count(c)[:2], 100_000_000],
 }
 LEFT_OUT = ("UPDATE api_keys SET last_used_at",)
 
@@ -102,12 +107,15 @@ def _builder(sql: str) -> Callable[[Call], list[Any]] | None:
     return next((build for start, build in PARAMS.items() if sql.startswith(start)), None)
 
 
-async def record_verify(data: Path, dsn: str, tokens: list[str], key: str) -> list[str]:
-    """The statements of one real verify, in order, as SQLAlchemy sent them."""
+async def record_verify(data: Path, dsn: str, tokens: list[str], key: str
+                        ) -> tuple[list[str], bool]:
+    """The statements of one real verify, in order, as SQLAlchemy sent them, and whether
+    they went in a transaction (a BEGIN sent)."""
     sys.path.insert(0, str(ROOT / "src"))
     import httpx
     import pyotp
     from sqlalchemy import event
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 
     from stepup.config import Settings
     from stepup.services.runtime import Runtime
@@ -123,21 +131,33 @@ async def record_verify(data: Path, dsn: str, tokens: list[str], key: str) -> li
     def on_statement(_c: Any, _cur: Any, sql: str, *_rest: Any) -> None:
         sent.append(" ".join(sql.split()))
 
+    begin = AsyncAdapt_asyncpg_connection._start_transaction
+    began: list[bool] = []
+
+    async def counted(self: Any) -> None:
+        began.append(True)
+        await begin(self)
+
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://bench") as client:
         event.listen(engine, "before_cursor_execute", on_statement)
-        r = await client.post(f"/api/v1/users/{uid}/verify",
-                              json={"method": "totp", "code": pyotp.TOTP(secret).now()},
-                              headers={"Authorization": f"Bearer {key}"})
-        event.remove(engine, "before_cursor_execute", on_statement)
+        AsyncAdapt_asyncpg_connection._start_transaction = counted  # type: ignore[method-assign]
+        try:
+            r = await client.post(f"/api/v1/users/{uid}/verify",
+                                  json={"method": "totp", "code": pyotp.TOTP(secret).now()},
+                                  headers={"Authorization": f"Bearer {key}"})
+        finally:
+            AsyncAdapt_asyncpg_connection._start_transaction = begin  # type: ignore[method-assign]
+            event.remove(engine, "before_cursor_execute", on_statement)
     await rt.engine.dispose()
     if r.status_code != 200:
         raise RuntimeError(f"the recorded verify failed: {r.status_code} {r.text}")
-    return sent
+    return sent, bool(began)
 
 
 async def one_client(conn: Any, prepared: list[tuple[Any, Callable[[Call], list[Any]]]],
-                     calls: list[Call], deadline: float, latencies: list[float]) -> None:
+                     calls: list[Call], deadline: float, latencies: list[float],
+                     in_transaction: bool) -> None:
     """Verifies on ``conn`` until ``deadline``, each on the next of ``calls``' users."""
     i = 0
     while time.perf_counter() < deadline:
@@ -148,7 +168,11 @@ async def one_client(conn: Any, prepared: list[tuple[Any, Callable[[Call], list[
         call.prev_hash = call.hash
         call.hash = hashlib.sha256(f"{call.prev_hash}{call.step}".encode()).hexdigest()
         started = time.perf_counter()
-        async with conn.transaction():
+        if in_transaction:
+            async with conn.transaction():
+                for stmt, build in prepared:
+                    await stmt.fetch(*build(call))
+        else:
             for stmt, build in prepared:
                 await stmt.fetch(*build(call))
         latencies.append(time.perf_counter() - started)
@@ -178,7 +202,8 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 
 async def load(dsn: str, data_dir: Path, sqls: list[str], users: list[Call], c: int,
-               duration: float, own_counters: bool = False) -> dict[str, Any]:
+               duration: float, own_counters: bool = False, in_transaction: bool = True
+               ) -> dict[str, Any]:
     """``c`` clients for ``duration`` seconds, each on its own connection and its own
     share of the users (``own_counters``: and its own rate counter)."""
     import asyncpg  # type: ignore[import-untyped]
@@ -195,7 +220,7 @@ async def load(dsn: str, data_dir: Path, sqls: list[str], users: list[Call], c: 
         before, mine = _cpu_seconds(pids), time.process_time()
         start = time.perf_counter()
         await asyncio.gather(*(one_client(conn, prep, users[i::c], start + duration,
-                                          latencies)
+                                          latencies, in_transaction)
                                for i, (conn, prep) in enumerate(zip(conns, prepared,
                                                                     strict=True))))
         elapsed = time.perf_counter() - start
@@ -236,23 +261,25 @@ def run(concurrency: list[int], duration: float, users: int = 2000, *,
                               "floor", "--rate", "100000000"], **opts).stdout
         key = re.search(r"key:\s+(\S+)", out).group(1)  # type: ignore[union-attr]
         lines = tokens.read_text().splitlines()
-        sent = asyncio.run(record_verify(work / "data", pg.dsn_async, lines, key))
+        sent, in_transaction = asyncio.run(record_verify(work / "data", pg.dsn_async,
+                                                         lines, key))
         unknown = [s for s in sent if _builder(s) is None and not s.startswith(LEFT_OUT)]
         if unknown:
             raise RuntimeError("the verify sends statements bench/pg_floor.py does not "
                                "know; add them to PARAMS:\n" + "\n".join(unknown))
         sqls = [s for s in sent if _builder(s) is not None]
-        print("replaying, in one transaction:\n" + "\n".join(f"  {s[:110]}" for s in sqls),
-              flush=True)
+        how = "in one transaction" if in_transaction else "outside any transaction"
+        print(f"replaying, {how}:\n" + "\n".join(f"  {s[:110]}" for s in sqls), flush=True)
         results = asyncio.run(_replay(pg, sqls, lines, concurrency, duration,
-                                      own_counters))
+                                      own_counters, in_transaction))
     finally:
         pg.stop()
     return results
 
 
 async def _replay(pg: Any, sqls: list[str], tokens: list[str], concurrency: list[int],
-                  duration: float, own_counters: bool) -> dict[int, dict[str, Any]]:
+                  duration: float, own_counters: bool, in_transaction: bool
+                  ) -> dict[int, dict[str, Any]]:
     import asyncpg
 
     dsn = pg.dsn_sync_libpq
@@ -270,7 +297,8 @@ async def _replay(pg: Any, sqls: list[str], tokens: list[str], concurrency: list
                   datetime.now(UTC), None, r["audit_head"]) for r in rows]
     results: dict[int, dict[str, Any]] = {}
     for c in concurrency:
-        results[c] = await load(dsn, pg.data_dir, sqls, users, c, duration, own_counters)
+        results[c] = await load(dsn, pg.data_dir, sqls, users, c, duration, own_counters,
+                                in_transaction)
         print(f"pg floor c={c}: {results[c]}", flush=True)
     return results
 

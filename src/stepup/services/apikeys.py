@@ -141,9 +141,12 @@ async def held(rt: Runtime, token: str, role: str, scope: str | None = None, *,
     workers write (bench/README.md, "After round 17"). A verification's audit event,
     its last write, counts the call as it goes on PostgreSQL (``audit.record_last``: one
     round trip fewer, the counter row taken after the user row there and held until the
-    COMMIT). If the count goes over the rate (racing calls took the rest), the commit
-    fails with ``ApiQuotaExceeded`` and everything the call wrote is rolled back with
-    it: no step spent, no failure counted, no audit row.
+    COMMIT). On PostgreSQL the key's read goes before any BEGIN (a plain read), and a
+    right authenticator-app code whose event is the call's one write is spent, audited
+    and counted by one call that is a transaction of its own (store/step_spends.py):
+    no BEGIN, no COMMIT. If the count goes over the rate (racing calls took the rest),
+    the commit fails with ``ApiQuotaExceeded`` and everything the call wrote is rolled
+    back with it: no step spent, no failure counted, no audit row.
     ``on_count``: told the key's quota once the call is counted within the rate.
     ``check``: the first read of the call's work, fetched by the key's read (one
     statement, one round trip on PostgreSQL, instead of two) and handed on as
@@ -270,7 +273,7 @@ class _CountAtCommit:
         self.key, self.now, self.window, self.reset = key, now, window, reset
         self.on_count = on_count
         self.done = False
-        self.riding = api_keys.Riding(_counter(key), window)
+        self.riding = api_keys.Riding(_counter(key), window, key.rate_per_minute)
 
     def __call__(self, session: OrmSession) -> None:
         if self.done:  # a later commit of the same session: counted already

@@ -22,6 +22,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepup import metrics
 from stepup.domain.errors import (
     MethodNotAllowed,
     MethodNotEnabled,
@@ -34,10 +35,12 @@ from stepup.methods.base import ChallengeSent
 from stepup.services import audit, challenges, devices, operations, ratelimit
 from stepup.services.runtime import Actor, Runtime
 from stepup.services.verification import check_code, needs_preparing, prepare
-from stepup.store import queries
-from stepup.store.api_keys import CheckRead, ReadAhead
+from stepup.store import queries, step_spends
+from stepup.store.api_keys import CheckRead, ReadAhead, riding
+from stepup.store.driver import unbegun
 from stepup.store.models import Method as MethodRow
 from stepup.store.models import User
+from stepup.store.step_spends import RideRefused
 
 
 @dataclass
@@ -132,7 +135,11 @@ async def verify(rt: Runtime, actor: Actor, user_id: str, method_type: str, code
 
 async def _verify_login(rt: Runtime, db: AsyncSession, actor: Actor, user_id: str,
                         method_type: str, code: str, prepared: dict[bytes, bytes],
-                        ahead: ReadAhead | None = None) -> Verification:
+                        ahead: ReadAhead | None = None, *, ride: bool = True
+                        ) -> Verification:
+    """``ride``: a right code's spend may ride in its audit event (store/step_spends.py)
+    where that is the call's one write; if it cannot after all, nothing was written and
+    the check runs again the ordinary way."""
     scopes = ratelimit.scopes_of(method_type)
     if ahead is not None and ahead.asked == CheckRead(user_id, method_type, scopes):
         user, row, guards = queries.user_method_and_guards(db, ahead.row, scopes)
@@ -140,14 +147,37 @@ async def _verify_login(rt: Runtime, db: AsyncSession, actor: Actor, user_id: st
         user, row, guards = await queries.get_user_method_and_guards(
             db, user_id, method_type, scopes)
     user, row = _for_login(user, row, method_type)
-    verified = await check_code(rt, db, actor, user, row, code, Purpose.login(),
-                                prepared=prepared, guards=guards)
-    now = rt.clock.now()
-    if actor.ip or actor.user_agent:
-        await devices.login_succeeded(rt, db, actor, user, method_type, last=True, via="api")
-    else:
-        await audit.record_last(db, rt.clock, actor, "code.verified", user,
-                                method=method_type, purpose=LOGIN)
+    context = bool(actor.ip or actor.user_agent)
+    # With the user's context the event is a login's (a device checked, maybe a notice
+    # queued): more than one write. A guard with failures to clear is one more.
+    rides = ride and not context and unbegun(db) and riding(db) is not None \
+        and not ratelimit.Guards(guards).needs_clearing_after(method_type)
+    if rides:
+        step_spends.allow(db)
+    try:
+        verified = await check_code(rt, db, actor, user, row, code, Purpose.login(),
+                                    prepared=prepared, guards=guards)
+        now = rt.clock.now()
+        if context:
+            await devices.login_succeeded(rt, db, actor, user, method_type, last=True,
+                                          via="api")
+        else:
+            await audit.record_last(db, rt.clock, actor, "code.verified", user,
+                                    method=method_type, purpose=LOGIN)
+        if rides and step_spends.end(db) is not None:
+            raise RideRefused  # a spend handed over that no event took: never kept
+    except RideRefused:
+        # Nothing kept: read the user and method again, as they are now, and check.
+        step_spends.end(db)
+        db.expunge(user)
+        db.expunge(row)
+        await db.rollback()  # (nothing to undo but in a spend that no event took)
+        return await _verify_login(rt, db, actor, user_id, method_type, code, prepared,
+                                   ride=False)
+    finally:
+        step_spends.end(db)
+    if rides:
+        metrics.verification(row.type, "valid")  # (check_code left it to the event)
     await db.commit()
     return Verification(True, method_type, now,
                         backup_codes_remaining=verified.notes.get("remaining"))

@@ -41,6 +41,12 @@ class Guards:
         failures, level, until = state
         return failures != 0 or until is not None or (not keep_level and level != 0)
 
+    def needs_clearing_after(self, method_type: str) -> bool:
+        """Whether a success of ``method_type`` has a guard to clear (``method_passed``
+        writes something)."""
+        return self.needs_clearing(method_scope(method_type), keep_level=False) \
+            or self.needs_clearing(ACCOUNT_SCOPE, keep_level=True)
+
     def locked_until(self, scope: str, now: datetime) -> datetime | None:
         """When ``scope``'s lock ends, if it is locked at ``now``."""
         state = self.states.get(scope)

@@ -30,6 +30,7 @@ from stepup.methods import registry
 from stepup.methods.base import PreparesProof, Verified
 from stepup.services import audit, notifications, ratelimit
 from stepup.services.runtime import Actor, Runtime, run_cpu
+from stepup.store import step_spends
 from stepup.store.db import overtaken, write_turn
 from stepup.store.models import Method as MethodRow
 from stepup.store.models import User
@@ -135,7 +136,8 @@ async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, ro
     await ratelimit.method_passed(db, user.id, row.type, read)
     if row.last_used_at is None or row.last_used_at < started:
         row.last_used_at = started  # unless the method's own single-use UPDATE set it
-    metrics.verification(row.type, "valid")
+    if not step_spends.pending(db):  # else told once the spend is made
+        metrics.verification(row.type, "valid")
     # A backup code that serves to manage the codes themselves (regenerate, disable) is
     # about to make the warning moot.
     if verified.notes.get("low") and purpose != Purpose.manage(row.type):

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from stepup.store.driver import UNBEGUN
 from stepup.store.loaded import plain
 from stepup.store.models import ApiKey, RateCounter, User
 from stepup.store.queries import RATE_HIT, USER_METHOD_GUARDS, check_params, core, core_now
@@ -88,10 +89,13 @@ def _with_check(statement: Select[Any]) -> Select[Any]:
 _KEY_AND_OWNER = select(*_keys.c, _OWNER).where(_keys.c.key_hash == _P("hash"))
 # PostgreSQL's: also what the window has counted (the call is counted at COMMIT).
 _KEY_OWNER_AND_USED = select(*_keys.c, _OWNER, _USED).where(_keys.c.key_hash == _P("hash"))
-# Each read by (what the window has counted is read, the check is read with it).
-_READS = {(False, False): _KEY_AND_OWNER, (True, False): _KEY_OWNER_AND_USED,
-          (False, True): _with_check(_KEY_AND_OWNER),
-          (True, True): _with_check(_KEY_OWNER_AND_USED)}
+# Each read by (what the window has counted is read, the check is read with it). A plain
+# read, the first statement of its call: on PostgreSQL it goes before the BEGIN, which
+# then waits for the call's first write (store/driver.py, ``UNBEGUN``).
+_READS = {key: read.execution_options(**{UNBEGUN: True}) for key, read in {
+    (False, False): _KEY_AND_OWNER, (True, False): _KEY_OWNER_AND_USED,
+    (False, True): _with_check(_KEY_AND_OWNER),
+    (True, True): _with_check(_KEY_OWNER_AND_USED)}.items()}
 
 
 async def read_key(db: AsyncSession, key_hash: bytes, user_id: str | None, *,
@@ -158,6 +162,8 @@ class Riding:
 
     counter: str
     window_start: datetime
+    #: The key's rate: a write that counts the call refuses a count past it.
+    limit: int
     used: int | None = None
 
 

@@ -6,15 +6,19 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, insert, literal, select, text, update
+from sqlalchemy import Select, Table, bindparam, func, insert, literal, select, text, update
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from stepup.store import step_spends
 from stepup.store.api_keys import Riding, riding
 from stepup.store.db import write_turn
-from stepup.store.models import AuditEvent, RateCounter, User
+from stepup.store.driver import UNBEGUN, unbegun
+from stepup.store.models import AuditEvent, Guard, Method, RateCounter, User
 from stepup.store.queries import core
+from stepup.store.step_spends import RideRefused, StepSpend
 
 # pg_advisory_xact_lock key of the chain of events with no account ("stepupau").
 GLOBAL_CHAIN_LOCK = 0x7374657075706175
@@ -29,6 +33,8 @@ def _postgres(db: AsyncSession) -> bool:
 _users: Table = User.__table__  # type: ignore[assignment]
 _events: Table = AuditEvent.__table__  # type: ignore[assignment]
 _counters: Table = RateCounter.__table__  # type: ignore[assignment]
+_methods: Table = Method.__table__  # type: ignore[assignment]
+_guards: Table = Guard.__table__  # type: ignore[assignment]
 _HEAD = select(_users.c.audit_head).where(_users.c.id == bindparam("user_id"))
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
 _SET_HEAD = (update(_users).where(_users.c.id == bindparam("user_id"))
@@ -68,6 +74,26 @@ _ADVANCE_ADD_AND_COUNT = _COUNT_ADDED.on_conflict_do_update(
     index_elements=[_counters.c.key, _counters.c.window_start],
     set_={"count": _counters.c.count + _COUNT_ADDED.excluded.count},
 ).returning(_counters.c.count)
+
+
+# PostgreSQL: a ridden TOTP step spent, the event added and the key counted by one call
+# of migration 0015's function, sent outside any transaction (``spend_and_record``).
+_SPEND_AND_RECORD = select(func.stepup_spend_and_record(
+    bindparam("method_id", type_=_methods.c.id.type),
+    bindparam("step", type_=_methods.c.last_step.type),
+    bindparam("now", type_=_methods.c.last_used_at.type),
+    bindparam("user_id", type_=_users.c.id.type),
+    bindparam("scope_a", type_=_guards.c.scope.type),
+    bindparam("scope_b", type_=_guards.c.scope.type),
+    bindparam("prev_hash", type_=_events.c.prev_hash.type),
+    bindparam("hash", type_=_events.c.hash.type),
+    *(bindparam(f"event_{name}", type_=_events.c[name].type) for name in _EVENT_VALUES),
+    bindparam("counter", type_=_counters.c.key.type),
+    bindparam("start", type_=_counters.c.window_start.type),
+    bindparam("limit", type_=_counters.c.count.type),
+)).execution_options(**{UNBEGUN: True})
+# Its errors for "nothing written" (the function's RAISE): the chain moved, over the rate.
+_UNDONE = ("SU001", "SU002")
 
 
 def _origins(events: tuple[str, ...]) -> Select[Any]:
@@ -132,7 +158,10 @@ async def add_advancing(db: AsyncSession, user: User, row: dict[str, Any], *,
     (``store.api_keys.ride``) is then counted by this statement too, if the event is
     added: one round trip fewer, and the counter row held from here to COMMIT."""
     head = {"user_id": user.id, "prev_hash": row["prev_hash"], "hash": row["hash"]}
-    if not _postgres(db):
+    spend = step_spends.take(db)
+    if spend is not None:
+        await _spend_and_record(db, spend, head, row, riding(db) if last else None)
+    elif not _postgres(db):
         if int((await core(db, _ADVANCE_HEAD, head)).rowcount) != 1:
             return False
         await add(db, row)
@@ -140,6 +169,28 @@ async def add_advancing(db: AsyncSession, user: User, row: dict[str, Any], *,
         return False
     held_head(user, row["hash"])
     return True
+
+
+async def _spend_and_record(db: AsyncSession, spend: StepSpend, head: dict[str, Any],
+                            row: dict[str, Any], count: Riding | None) -> None:
+    """``add_advancing`` with a ridden step (store/step_spends.py): the step spent, the
+    event added and the key's call counted by one call, a transaction of its own, or
+    ``RideRefused`` with nothing written."""
+    if count is None or not unbegun(db):
+        raise RideRefused  # not the transaction's one write: the ordinary way
+    params = {**head, **{f"event_{name}": row[name] for name in _EVENT_VALUES},
+              "method_id": spend.method_id, "step": spend.step, "now": spend.now,
+              "scope_a": spend.scopes[0], "scope_b": spend.scopes[1],
+              "counter": count.counter, "start": count.window_start, "limit": count.limit}
+    try:
+        used = (await core(db, _SPEND_AND_RECORD, params)).scalar_one()
+    except DBAPIError as err:
+        if getattr(err.orig, "sqlstate", None) in _UNDONE:
+            raise RideRefused from None
+        raise
+    if used is None:  # a guard locked, or the step spent, since the read
+        raise RideRefused
+    count.used = int(used)
 
 
 async def _advance_and_add(db: AsyncSession, head: dict[str, Any], row: dict[str, Any],

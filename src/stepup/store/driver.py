@@ -23,6 +23,13 @@ that adapter does (``_asyncpg_rows``): its lock, its BEGIN if the transaction ha
 sent one yet, its cache of prepared statements, its translation of asyncpg's errors.
 ``run_opened`` picks the path for a session whose transaction is open.
 
+A statement built with the execution option ``UNBEGUN`` is sent on asyncpg without the
+BEGIN while its transaction has sent none: a plain read, which under READ COMMITTED sees
+what it would have seen inside (each statement reads its own snapshot there, and it
+takes no lock), or one that is a whole transaction by itself (a function call that
+writes all or nothing: store/audit.py's ``spend_and_record``). If nothing after it
+writes, COMMIT sends nothing either (``unbegun`` tells whether a transaction has begun).
+
 Only what compiles to fixed SQL takes this path. A statement whose SQL depends on its
 values (an expanding ``IN``), or an INSERT or UPDATE with defaults computed in Python,
 goes through ``Connection.execute`` (``run`` answers ``None``).
@@ -42,7 +49,7 @@ from sqlalchemy.exc import InvalidRequestError, MultipleResultsFound, NoResultFo
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util import await_only, greenlet_spawn
 from sqlalchemy.util.concurrency import in_greenlet
 
 from stepup.store.sqlite_inline import InlineAdaptedConnection, before, writes
@@ -53,10 +60,12 @@ Processor = Callable[[Any], Any] | None
 class _Plan:
     """One statement compiled for one dialect and one set of parameter names."""
 
-    __slots__ = ("binds", "columns", "results", "row", "sources", "sql")
+    __slots__ = ("binds", "columns", "results", "row", "sources", "sql", "unbegun")
 
-    def __init__(self, compiled: SQLCompiler) -> None:
+    def __init__(self, compiled: SQLCompiler, unbegun: bool = False) -> None:
         self.sql = compiled.string
+        # Sent on asyncpg without a BEGIN while the transaction has sent none (``UNBEGUN``).
+        self.unbegun = unbegun
         order = tuple(compiled.positiontup or ())
         procs: dict[str, Any] = dict(compiled._bind_processors)
         self.binds: tuple[Processor, ...] = tuple(procs.get(name) for name in order)
@@ -169,6 +178,18 @@ def run(conn: Connection, statement: Executable, params: dict[str, Any]) -> Rows
         conn._handle_dbapi_exception(exc, plan.sql, params, None, None)  # raises
         raise
     dbapi_conn: Any = conn.connection.dbapi_connection
+    if plan.unbegun and isinstance(dbapi_conn, AsyncAdapt_asyncpg_connection):
+        # The first statement of a session comes here, in the greenlet: the adapter's
+        # cursor would send BEGIN first.
+        try:
+            if conn._has_events or conn.engine._has_events:
+                conn.dispatch.before_cursor_execute(conn, dbapi_conn.cursor(), plan.sql,
+                                                    args, None, False)
+            rows: Rows = await_only(_asyncpg_rows(conn, dbapi_conn, plan, args))
+            return rows
+        except Exception as exc:
+            conn._handle_dbapi_exception(exc, plan.sql, args, None, None)  # raises
+            raise
     # SQLite's own cursor where the connection is inline (store/sqlite_inline.py): it
     # never suspends, so this runs with or without a greenlet (``open_inline``). The
     # first write of a read-first transaction takes the write lock first: outside the
@@ -231,7 +252,7 @@ async def _asyncpg_rows(conn: Connection, adapted: AsyncAdapt_asyncpg_connection
     own: Any = adapted
     dialect: Any = conn.dialect
     async with own._execute_mutex:
-        if own._transaction is None:
+        if own._transaction is None and not plan.unbegun:
             await own._start_transaction()
         try:
             prepared, attributes = await own._prepare(
@@ -243,6 +264,23 @@ async def _asyncpg_rows(conn: Connection, adapted: AsyncAdapt_asyncpg_connection
     types = [a.type.oid for a in attributes] if attributes else []
     return Rows(plan.made(fetched, types, dialect),
                 int(status.group(1)) if status else -1)
+
+
+# The execution option of a statement that may run before, and without, its transaction's
+# BEGIN on PostgreSQL (``_Plan.unbegun``).
+UNBEGUN = "stepup_unbegun"
+
+
+def unbegun(db: AsyncSession) -> bool:
+    """Whether ``db``'s open transaction is on asyncpg and has sent no BEGIN yet: what it
+    ran so far ran outside any transaction (``UNBEGUN`` statements), and a statement sent
+    now outside one is a transaction of its own."""
+    conn = opened(db)
+    if conn is None:
+        return False
+    adapted = conn.connection.dbapi_connection
+    return isinstance(adapted, AsyncAdapt_asyncpg_connection) \
+        and getattr(adapted, "_transaction", True) is None
 
 
 # The row count in a command's status, as the adapter reads it.
@@ -296,5 +334,5 @@ def _plan(statement: Executable, names: tuple[str, ...], dialect: Dialect) -> _P
             or compiled.insert_prefetch or compiled.update_prefetch
             or not compiled.positional or compiled.has_out_parameters):
         return None
-    return _Plan(compiled)
+    return _Plan(compiled, bool(statement.get_execution_options().get(UNBEGUN)))
 

@@ -37,7 +37,7 @@ from stepup.methods.base import (
     pending_row,
     row_view,
 )
-from stepup.store import apps, queries
+from stepup.store import apps, queries, step_spends
 from stepup.store.models import Method as MethodRow
 from stepup.store.models import User
 
@@ -261,7 +261,9 @@ class TotpMethod:
         step = match_step(secret, code, now_step, window)
         if step is None:
             await self._refuse(ctx, row, secret, code, now_step)
-        if not await queries.advance_counter(ctx.db, row, step, now):
+        # The conditional UPDATE, or handed to the audit event where it may ride in its
+        # statement (store/step_spends.py).
+        if not await step_spends.spend_step(ctx.db, row, step, now):
             raise _spent(row, now, now_step + window)
         return Verified()
 
