@@ -31,6 +31,15 @@ checkpoint: the few frames left are copied, the readers still on the log are wai
 Measured as above: 2-4 ms of waiting for the writers, every few seconds, in place of the
 loop's stalls.
 
+The readers are waited for by asking again every ``RESTART_POLL_MS``, not by SQLite's
+busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries. A read-first
+transaction (store/db.py) reads outside the turn, so when the thread takes the turn there
+are readers on the log, done with it a millisecond later; the handler's sleeps kept the
+turn, and every worker's writes, waiting up to the whole 100 ms: requests of 100–110 ms
+at every concurrency, SQLite's p95 at c = 8 ~100 ms (bench/README.md, round 18). A
+reader that begins once the log is all copied reads the database file and is not
+waited for, so the wait ends when the last reader that began before it does.
+
 The serving connections still checkpoint at commit, as a backstop, once the log passes
 ``BACKSTOP_PAGES`` (``in_background``): should the thread fall behind (a disk slower than
 the writes, readers that never let a RESTART through), the log stays bounded, only
@@ -43,6 +52,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -62,6 +72,8 @@ RESTART_PAGES = 10_000
 # How long a RESTART waits for readers still on the log (then it answers busy, and a
 # later round tries again), and the thread for the write turn: writers wait meanwhile.
 RESTART_WAIT_MS = 100
+# How often the RESTART asks again whether its readers left.
+RESTART_POLL_MS = 0.5
 TURN_WAIT_SECONDS = 1.0
 # Four times that: commits checkpoint only if the thread cannot.
 BACKSTOP_PAGES = 40_000
@@ -125,14 +137,16 @@ class Checkpointer:
 
     def restart(self) -> tuple[int, int, int]:
         """One RESTART checkpoint (blocking; the caller holds the write turn): copies
-        the whole log and waits for its readers, up to ``RESTART_WAIT_MS``; answered as
+        the whole log and waits for its readers, up to ``RESTART_WAIT_MS``, asking again
+        every ``RESTART_POLL_MS`` (the connection's busy timeout is 0: a try with a
+        reader left answers busy at once, the log copied already); answered as
         ``checkpoint``, busy if that wait ran out."""
-        conn = self._connection()
-        conn.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
-        try:
+        deadline = time.monotonic() + RESTART_WAIT_MS / 1000
+        while True:
             answer = self._checkpoint("RESTART")
-        finally:
-            conn.execute("PRAGMA busy_timeout=0")
+            if answer[0] == 0 or time.monotonic() >= deadline:
+                break
+            time.sleep(RESTART_POLL_MS / 1000)
         if answer[0] == 0:
             self.restarts += 1
         return answer
