@@ -34,11 +34,11 @@ loop's stalls.
 The readers are waited for by asking again every ``RESTART_POLL_MS``, not by SQLite's
 busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries. A read-first
 transaction (store/db.py) reads outside the turn, so when the thread takes the turn there
-are readers on the log, done with it a millisecond later; the handler's sleeps kept the
-turn, and every worker's writes, waiting up to the whole 100 ms: requests of 100–110 ms
-at every concurrency, SQLite's p95 at c = 8 ~100 ms (bench/README.md, round 18). A
-reader that begins once the log is all copied reads the database file and is not
-waited for, so the wait ends when the last reader that began before it does.
+may be readers on the log, done with it a millisecond later; the handler's sleeps would
+keep the turn, and every worker's writes, waiting tens of milliseconds longer than they
+need (a reader gone 55 ms into the wait was seen at 78 ms). A reader that begins once
+the log is all copied reads the database file and is not waited for, so the wait ends
+when the last reader that began before it does.
 
 The serving connections still checkpoint at commit, as a backstop, once the log passes
 ``BACKSTOP_PAGES`` (``in_background``): should the thread fall behind (a disk slower than
