@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -274,6 +275,7 @@ def run(concurrency: list[int], duration: float, users: int = 2000, *,
                                       own_counters, in_transaction))
     finally:
         pg.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the seeded data and its key file
     return results
 
 
