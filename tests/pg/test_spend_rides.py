@@ -96,6 +96,17 @@ async def _last_step(runtime: Runtime, uid: str) -> int | None:
         return step
 
 
+async def _checker_used(client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock,
+                        *, rate: int) -> tuple[str, str, Any, str]:
+    """``user_and_checker``, its key's last use recorded by a first call (a verify of a
+    method the user has not enabled: 409, no guard touched), so that the next call's
+    one write may be the ride's."""
+    uid, secret, row, key = await user_and_checker(client, runtime, clock, rate=rate)
+    r = await verify(client, key, uid, "sms", "123456")
+    assert r.status_code == 409, r.text
+    return uid, secret, row, key
+
+
 async def test_a_right_code_is_one_call_and_no_transaction_of_ours(
         client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,10 +131,25 @@ async def test_a_right_code_is_one_call_and_no_transaction_of_ours(
     assert r.status_code == 409 and r.json()["code"] == "code_already_used", r.text
 
 
+async def test_a_call_that_records_the_keys_last_use_takes_the_ordinary_way(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
+    """Once a minute a key's call records its last use as well: two writes, which the
+    one call could not make together, so the verify takes the ordinary way, whose
+    writes commit in one transaction."""
+    uid, secret, row, key = await user_and_checker(client, runtime, clock, rate=10)
+    with statements() as seen:
+        r = await verify(client, key, uid, "totp", pyotp.TOTP(secret).at(clock.now()))
+    assert r.status_code == 200, r.text
+    assert not any("stepup_spend_and_record" in s for s in seen), seen
+    assert any(s.startswith("UPDATE methods SET last_step") for s in seen), seen
+    assert any(s.startswith("UPDATE api_keys SET last_used_at") for s in seen), seen
+    assert await _count(runtime, row.id, clock) == 1
+
+
 async def test_a_step_spent_since_the_read_is_a_replay(
         client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    uid, secret, row, key = await user_and_checker(client, runtime, clock, rate=10)
+    uid, secret, row, key = await _checker_used(client, runtime, clock, rate=10)
     code = pyotp.TOTP(secret).at(clock.now())
     step = int(clock.now().timestamp()) // 30
 
@@ -139,7 +165,7 @@ async def test_a_step_spent_since_the_read_is_a_replay(
     r = await verify(client, key, uid, "totp", code)
     assert r.status_code == 409 and r.json()["code"] == "code_already_used", r.text
     assert _valid() == valid  # not told valid, then replayed
-    assert await _count(runtime, row.id, clock) == 1
+    assert await _count(runtime, row.id, clock) == 2
     events = await _events(runtime, uid)
     assert events[-1] == "code.replayed" and "code.verified" not in events
 
@@ -147,7 +173,7 @@ async def test_a_step_spent_since_the_read_is_a_replay(
 async def test_a_lock_set_since_the_read_refuses_and_spends_nothing(
         client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    uid, secret, row, key = await user_and_checker(client, runtime, clock, rate=10)
+    uid, secret, row, key = await _checker_used(client, runtime, clock, rate=10)
     before = await _last_step(runtime, uid)
 
     async def lock() -> None:  # racing wrong guesses locked the method meanwhile
@@ -161,14 +187,14 @@ async def test_a_lock_set_since_the_read_refuses_and_spends_nothing(
     r = await verify(client, key, uid, "totp", pyotp.TOTP(secret).at(clock.now()))
     assert r.status_code == 423 and r.json()["code"] == "method_locked", r.text
     assert await _last_step(runtime, uid) == before  # the code stays unspent
-    assert await _count(runtime, row.id, clock) == 1
+    assert await _count(runtime, row.id, clock) == 2
     assert "code.verified" not in await _events(runtime, uid)
 
 
 async def test_a_chain_moved_since_the_read_is_chained_to_its_new_head(
         client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    uid, secret, row, key = await user_and_checker(client, runtime, clock, rate=10)
+    uid, secret, row, key = await _checker_used(client, runtime, clock, rate=10)
 
     async def event() -> None:  # another of the user's events committed meanwhile
         async with runtime.db() as db:
@@ -180,7 +206,7 @@ async def test_a_chain_moved_since_the_read_is_chained_to_its_new_head(
     r = await verify(client, key, uid, "totp", code)
     assert r.status_code == 200, r.text
     assert (await _events(runtime, uid))[-2:] == ["account.email_verified", "code.verified"]
-    assert await _count(runtime, row.id, clock) == 1
+    assert await _count(runtime, row.id, clock) == 2
     r = await verify(client, key, uid, "totp", code)
     assert r.status_code == 409, r.text  # spent once, by the check that ran again
 
@@ -188,12 +214,12 @@ async def test_a_chain_moved_since_the_read_is_chained_to_its_new_head(
 async def test_a_rate_used_up_since_the_read_keeps_nothing(
         client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    uid, secret, row, key = await user_and_checker(client, runtime, clock, rate=3)
+    uid, secret, row, key = await _checker_used(client, runtime, clock, rate=3)
     before = await _last_step(runtime, uid)
 
     async def calls() -> None:  # racing calls of the key took the rest of its minute
         async with runtime.db() as db:
-            await queries.rate_hit(db, f"apikey:{row.id}", _window(clock), amount=3)
+            await queries.rate_hit(db, f"apikey:{row.id}", _window(clock), amount=2)
             await db.commit()
 
     meddle(monkeypatch, calls)

@@ -273,7 +273,8 @@ class _CountAtCommit:
         self.key, self.now, self.window, self.reset = key, now, window, reset
         self.on_count = on_count
         self.done = False
-        self.riding = api_keys.Riding(_counter(key), window, key.rate_per_minute)
+        self.riding = api_keys.Riding(_counter(key), window, key.rate_per_minute,
+                                      touches=self._touches())
 
     def __call__(self, session: OrmSession) -> None:
         if self.done:  # a later commit of the same session: counted already
@@ -288,11 +289,14 @@ class _CountAtCommit:
         if used > limit:
             # The commit fails: the caller's rollback takes the count with the rest.
             raise _exceeded(quota)
-        last = self.key.last_used_at
-        if last is None or self.now - last >= TOUCH_EVERY:
+        if self._touches():
             api_keys.touch_now(session, self.key, self.now)
         if self.on_count is not None:
             self.on_count(quota)
+
+    def _touches(self) -> bool:
+        last = self.key.last_used_at
+        return last is None or self.now - last >= TOUCH_EVERY
 
     async def settle(self, db: AsyncSession) -> None:
         """At the end of the call: if nothing counted it, undo what it left uncommitted

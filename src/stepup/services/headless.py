@@ -149,8 +149,12 @@ async def _verify_login(rt: Runtime, db: AsyncSession, actor: Actor, user_id: st
     user, row = _for_login(user, row, method_type)
     context = bool(actor.ip or actor.user_agent)
     # With the user's context the event is a login's (a device checked, maybe a notice
-    # queued): more than one write. A guard with failures to clear is one more.
-    rides = ride and not context and unbegun(db) and riding(db) is not None \
+    # queued): more than one write. A guard with failures to clear is one more, and so
+    # is the key's last use, recorded once a minute: all of a call's writes commit
+    # together.
+    count = riding(db)
+    rides = ride and not context and unbegun(db) and count is not None \
+        and not count.touches \
         and not ratelimit.Guards(guards).needs_clearing_after(method_type)
     if rides:
         step_spends.allow(db)

@@ -164,6 +164,9 @@ class Riding:
     window_start: datetime
     #: The key's rate: a write that counts the call refuses a count past it.
     limit: int
+    #: The key's last use is recorded by this call's COMMIT too (once a minute): the
+    #: count's write is then not the call's only one.
+    touches: bool = False
     used: int | None = None
 
 

@@ -7,7 +7,9 @@ own (store/audit.py, ``spend_and_record``): the key's read, then that call, two 
 trips where BEGIN, the read, the step's UPDATE, the event's statement and COMMIT took
 five.
 
-The caller that knows those conditions hold lets the spend ride (``allow``); the method
+The caller that knows those conditions hold lets the spend ride (``allow``: no end
+user's context to audit as a login, no guard to clear, no last use of the key to
+record — every write of a call commits together); the method
 then hands its step over (``spend_step``) instead of sending the UPDATE, and goes on as
 if it had won it; the audit event takes it (``take``). Whatever keeps the call from
 doing all of it (the step spent by a racing verify, a guard locked or the chain moved
