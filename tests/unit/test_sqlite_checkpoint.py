@@ -242,20 +242,29 @@ async def test_the_restart_waits_for_the_write_turn(engine: AsyncEngine,
         checkpointer.close()
 
 
-async def test_a_reader_on_the_log_makes_the_restart_busy(
-        engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Readers are waited for RESTART_WAIT_MS at most, the turn held meanwhile; then
-    the round ends, the turn is given back, and a later round starts the log again."""
-    monkeypatch.setattr(sqlite_checkpoint, "RESTART_WAIT_MS", 20)
+async def _a_reader_on_a_long_log(engine: AsyncEngine
+                                  ) -> tuple[str, sqlite_checkpoint.Checkpointer,
+                                             sqlite3.Connection]:
+    """A log past a checkpointer's RESTART_PAGES and a reader on its last frame, in an
+    open read transaction: (the database's path, the checkpointer, the reader)."""
     assert await sqlite_checkpoint.in_background(engine) is not None
     await _write(engine, 1_500)
     path = engine.url.database or ""
     checkpointer = sqlite_checkpoint.Checkpointer(path, restart_pages=1_000)
     await _write(engine, 1)
     reader = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM t").fetchone()  # on the log's last frame
+    return path, checkpointer, reader
+
+
+async def test_a_reader_on_the_log_makes_the_restart_busy(
+        engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readers are waited for RESTART_WAIT_MS at most, the turn held meanwhile; then
+    the round ends, the turn is given back, and a later round starts the log again."""
+    monkeypatch.setattr(sqlite_checkpoint, "RESTART_WAIT_MS", 20)
+    path, checkpointer, reader = await _a_reader_on_a_long_log(engine)
     try:
-        reader.execute("BEGIN")
-        reader.execute("SELECT count(*) FROM t").fetchone()  # on the log's last frame
         await checkpointer.round()
         assert checkpointer.restarts == 0 and checkpointer.last is not None
         assert checkpointer.last[0] == 1  # busy
@@ -280,12 +289,7 @@ async def test_the_restart_goes_through_as_soon_as_its_readers_leave(
     8, 18, 33, 53, 78 ms…): the RESTART goes through within a few milliseconds of the
     reader's end, while the writers wait for the turn. (With the handler, a reader gone
     55 ms into the RESTART is seen at 78 ms.)"""
-    assert await sqlite_checkpoint.in_background(engine) is not None
-    await _write(engine, 1_500)
-    path = engine.url.database or ""
-    checkpointer = sqlite_checkpoint.Checkpointer(path, restart_pages=1_000)
-    await _write(engine, 1)
-    reader = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
+    _path, checkpointer, reader = await _a_reader_on_a_long_log(engine)
     ended: list[float] = []
     answered: list[float] = []
 
@@ -306,8 +310,6 @@ async def test_the_restart_goes_through_as_soon_as_its_readers_leave(
 
     checkpointer._checkpoint = timed  # type: ignore[method-assign]
     try:
-        reader.execute("BEGIN")
-        reader.execute("SELECT count(*) FROM t").fetchone()  # on the log's last frame
         await checkpointer.round()
         assert checkpointer.restarts == 1 and ended and len(answered) == 2
         assert answered[1] - ended[0] < 0.010

@@ -204,6 +204,11 @@ def _exceeded(quota: Quota) -> ApiQuotaExceeded:
                             limit=quota.limit, retry_after=quota.reset)
 
 
+def _touch_due(key: ApiKey, now: datetime) -> bool:
+    """Whether a call at ``now`` records the key's last use (``TOUCH_EVERY``)."""
+    return key.last_used_at is None or now - key.last_used_at >= TOUCH_EVERY
+
+
 def _window(rt: Runtime) -> tuple[datetime, datetime, int]:
     """Now, the start of its minute (the counters' window) and seconds to the next."""
     now = rt.clock.now()
@@ -223,7 +228,7 @@ async def _check_and_count(rt: Runtime, db: AsyncSession, token: str, role: str,
     if used > quota.limit:
         await db.rollback()  # the count of a refused call is not kept
         raise _exceeded(quota)
-    if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
+    if _touch_due(row, now):
         await api_keys.touch_api_key(db, row, now)
     auth, _ = _authenticated(row, quota, user_id, owner, found)
     return auth
@@ -274,7 +279,7 @@ class _CountAtCommit:
         self.on_count = on_count
         self.done = False
         self.riding = api_keys.Riding(_counter(key), window, key.rate_per_minute,
-                                      touches=self._touches())
+                                      touches=_touch_due(key, now))
 
     def __call__(self, session: OrmSession) -> None:
         if self.done:  # a later commit of the same session: counted already
@@ -289,14 +294,10 @@ class _CountAtCommit:
         if used > limit:
             # The commit fails: the caller's rollback takes the count with the rest.
             raise _exceeded(quota)
-        if self._touches():
+        if self.riding.touches:
             api_keys.touch_now(session, self.key, self.now)
         if self.on_count is not None:
             self.on_count(quota)
-
-    def _touches(self) -> bool:
-        last = self.key.last_used_at
-        return last is None or self.now - last >= TOUCH_EVERY
 
     async def settle(self, db: AsyncSession) -> None:
         """At the end of the call: if nothing counted it, undo what it left uncommitted

@@ -172,24 +172,17 @@ def run(conn: Connection, statement: Executable, params: dict[str, Any]) -> Rows
     plan = _planned(dialect, statement, params)
     if plan is None:
         return None
+    dbapi_conn: Any = conn.connection.dbapi_connection
+    if plan.unbegun and isinstance(dbapi_conn, AsyncAdapt_asyncpg_connection):
+        # The first statement of a session comes here, in the greenlet: the adapter's
+        # cursor would send BEGIN first.
+        rows: Rows | None = await_only(run_asyncpg(conn, statement, params))
+        return rows
     try:
         args = plan.args(params)
     except Exception as exc:  # a value missing: wrapped as the engine wraps it
         conn._handle_dbapi_exception(exc, plan.sql, params, None, None)  # raises
         raise
-    dbapi_conn: Any = conn.connection.dbapi_connection
-    if plan.unbegun and isinstance(dbapi_conn, AsyncAdapt_asyncpg_connection):
-        # The first statement of a session comes here, in the greenlet: the adapter's
-        # cursor would send BEGIN first.
-        try:
-            if conn._has_events or conn.engine._has_events:
-                conn.dispatch.before_cursor_execute(conn, dbapi_conn.cursor(), plan.sql,
-                                                    args, None, False)
-            rows: Rows = await_only(_asyncpg_rows(conn, dbapi_conn, plan, args))
-            return rows
-        except Exception as exc:
-            conn._handle_dbapi_exception(exc, plan.sql, args, None, None)  # raises
-            raise
     # SQLite's own cursor where the connection is inline (store/sqlite_inline.py): it
     # never suspends, so this runs with or without a greenlet (``open_inline``). The
     # first write of a read-first transaction takes the write lock first: outside the
