@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from stepup.store import sqlite_checkpoint
 from stepup.store.db import (
     make_read_first_sessionmaker,
     make_sessionmaker,
@@ -192,3 +193,32 @@ async def test_a_write_that_nobody_overtook_says_so(workers: Workers) -> None:
         assert overtaken(db)
         await db.commit()
     assert await _rows(workers.other) == [1, 2, 3, 4, 5]
+
+
+async def test_a_write_waiting_for_the_turn_holds_no_snapshot(
+        workers: Workers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checkpoint thread's RESTART holds the turn while it waits for the readers
+    still on the log (store/sqlite_checkpoint.py). A read-first transaction that has
+    read and now waits for the turn lets its snapshot go first: the RESTART goes
+    through, and the write follows it, instead of the two waiting for each other until
+    RESTART_WAIT_MS runs out (the RESTART then busy, every worker's writes held)."""
+    monkeypatch.setattr(sqlite_checkpoint, "RESTART_WAIT_MS", 3_000)
+    for n in range(20):  # a log for the RESTART to start again
+        await _other_writes(workers, n)
+    checkpointer = sqlite_checkpoint.Checkpointer(str(workers.path), restart_pages=10)
+    try:
+        async with workers.reader() as db:
+            await core(db, T.select(), {})  # its snapshot: the log's last frame
+            restarting = asyncio.create_task(checkpointer.round())
+            while _turn_is_free(workers):  # the thread takes the turn, then RESTARTs
+                await asyncio.sleep(0.001)
+            started = asyncio.get_running_loop().time()
+            await asyncio.wait_for(core(db, ADD, {"n": 100}), 5)
+            waited = asyncio.get_running_loop().time() - started
+            await db.commit()
+        await asyncio.wait_for(restarting, 5)
+    finally:
+        checkpointer.close()
+    assert checkpointer.restarts == 1  # the whole log copied, the next write at its start
+    assert waited < 1.0  # the RESTART's copy, not its 3-s wait for readers
+    assert (await _rows(workers.other))[-1] == 100

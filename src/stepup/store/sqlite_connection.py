@@ -157,11 +157,25 @@ class InlineConnection(aiosqlite.Connection):
         must hold when it writes, if another connection committed since its reads
         (``overtaken``: a right code's guards, ``store.db.overtaken``); and takes
         ``write_turn`` before a read that stands for a lock (PostgreSQL's
-        ``SELECT … FOR UPDATE``)."""
+        ``SELECT … FOR UPDATE``).
+
+        The snapshot is let go before the turn is waited for, not after: the checkpoint
+        thread's RESTART (store/sqlite_checkpoint.py) holds the turn while it waits for
+        the readers on the log, and a reader waiting for the turn would keep it waiting
+        until ``RESTART_WAIT_MS`` ran out, every worker's writes with it (100 ms each
+        round, measured: "After round 18" in bench/README.md)."""
         seen = self._version_of_reads()
-        if not self._take_turn(wait=wait):
-            return False
-        self._conn.execute("COMMIT")
+        if not self._take_turn(wait=False):
+            if not wait:
+                return False
+            self._conn.execute("COMMIT")
+            try:
+                self._take_turn(wait=True)
+            except BaseException:
+                self._conn.execute("BEGIN")  # still reading, as the caller left it
+                raise
+        else:
+            self._conn.execute("COMMIT")
         if not self._begin_immediate(wait=wait):
             self._conn.execute("BEGIN")
             if self.turn is not None:
