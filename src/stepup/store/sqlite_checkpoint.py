@@ -38,7 +38,10 @@ may be readers on the log, done with it a millisecond later; the handler's sleep
 keep the turn, and every worker's writes, waiting tens of milliseconds longer than they
 need (a reader gone 55 ms into the wait was seen at 78 ms). A reader that begins once
 the log is all copied reads the database file and is not waited for, so the wait ends
-when the last reader that began before it does.
+when the last reader that began before it does. A read-first transaction that wants to
+write lets its snapshot go before it waits for the turn
+(``InlineConnection.write_now``): were it to keep it, the RESTART would wait for it while
+it waited for the RESTART, until ``RESTART_WAIT_MS`` ran out.
 
 The serving connections still checkpoint at commit, as a backstop, once the log passes
 ``BACKSTOP_PAGES`` (``in_background``): should the thread fall behind (a disk slower than
