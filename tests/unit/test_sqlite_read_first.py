@@ -210,8 +210,11 @@ async def test_a_write_waiting_for_the_turn_holds_no_snapshot(
         async with workers.reader() as db:
             await core(db, T.select(), {})  # its snapshot: the log's last frame
             restarting = asyncio.create_task(checkpointer.round())
-            while _turn_is_free(workers):  # the thread takes the turn, then RESTARTs
+            for _ in range(2_000):  # the thread takes the turn, then RESTARTs
+                if not _turn_is_free(workers):
+                    break
                 await asyncio.sleep(0.001)
+            assert not _turn_is_free(workers)  # the thread holds it, waiting for this reader
             started = asyncio.get_running_loop().time()
             await asyncio.wait_for(core(db, ADD, {"n": 100}), 5)
             waited = asyncio.get_running_loop().time() - started
