@@ -165,17 +165,16 @@ class InlineConnection(aiosqlite.Connection):
         until ``RESTART_WAIT_MS`` ran out, every worker's writes with it (100 ms each
         round, measured: "After round 18" in bench/README.md)."""
         seen = self._version_of_reads()
-        if not self._take_turn(wait=False):
-            if not wait:
-                return False
-            self._conn.execute("COMMIT")
+        free = self._take_turn(wait=False)
+        if not free and not wait:
+            return False
+        self._conn.execute("COMMIT")
+        if not free:
             try:
                 self._take_turn(wait=True)
             except BaseException:
                 self._conn.execute("BEGIN")  # still reading, as the caller left it
                 raise
-        else:
-            self._conn.execute("COMMIT")
         if not self._begin_immediate(wait=wait):
             self._conn.execute("BEGIN")
             if self.turn is not None:
