@@ -125,7 +125,6 @@ async def record_verify(data: Path, dsn: str, tokens: list[str], key: str
     settings = Settings(data_dir=data, database_url=dsn)
     rt = Runtime.build(settings)
     app = create_app(settings, runtime=rt, migrate_on_start=False)
-    uid, secret = tokens[0].split(",")[:2]
     sent: list[str] = []
     engine = rt.engine.sync_engine
 
@@ -141,22 +140,23 @@ async def record_verify(data: Path, dsn: str, tokens: list[str], key: str
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://bench") as client:
+
+        async def verify(token: str) -> httpx.Response:
+            user, seed = token.split(",")[:2]
+            return await client.post(f"/api/v1/users/{user}/verify",
+                                     json={"method": "totp", "code": pyotp.TOTP(seed).now()},
+                                     headers={"Authorization": f"Bearer {key}"})
+
         # The key's first call records its use (once a minute: the ordinary path, in a
         # transaction); the load's calls, all but one a minute per key, do not. So
         # another user's verify goes first, unrecorded.
-        other, other_secret = tokens[1].split(",")[:2]
-        warm = await client.post(f"/api/v1/users/{other}/verify",
-                                 json={"method": "totp",
-                                       "code": pyotp.TOTP(other_secret).now()},
-                                 headers={"Authorization": f"Bearer {key}"})
+        warm = await verify(tokens[1])
         if warm.status_code != 200:
             raise RuntimeError(f"the first verify failed: {warm.status_code} {warm.text}")
         event.listen(engine, "before_cursor_execute", on_statement)
         AsyncAdapt_asyncpg_connection._start_transaction = counted  # type: ignore[method-assign]
         try:
-            r = await client.post(f"/api/v1/users/{uid}/verify",
-                                  json={"method": "totp", "code": pyotp.TOTP(secret).now()},
-                                  headers={"Authorization": f"Bearer {key}"})
+            r = await verify(tokens[0])
         finally:
             AsyncAdapt_asyncpg_connection._start_transaction = begin  # type: ignore[method-assign]
             event.remove(engine, "before_cursor_execute", on_statement)
