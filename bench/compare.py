@@ -4,8 +4,8 @@ privacyIDEA 3.14's /validate/check.
 
     python bench/compare.py [--db sqlite postgres] [--users 10000 1000000]
                             [--calls verify login] [--duration 20]
-                            [--concurrency 1 8 32] [--skip-peer] [--skip-ceiling]
-                            [--write-stall]
+                            [--concurrency 1 8 32] [--repeat 1] [--skip-peer]
+                            [--skip-ceiling] [--write-stall]
 
 For each database and user count: ``stepup bench seed`` users, ``stepup serve``
 (``--sqlite-workers`` or ``--pg-workers``, two by default; ``--no-access-log`` unless
@@ -20,12 +20,14 @@ For each database and user count: ``stepup bench seed`` users, ``stepup serve``
 
 Then the peer, once, installed and started by ``../shared/bench/setup_privacyidea.sh``
 (its own venv, SQLite, gunicorn with 2 workers). Everything is driven by
-``../shared/bench/totp_load.py``; each load starts just after a 30-s time step begins,
+``../shared/bench/totp_load.py``; each load runs inside one 30-s time step (the
+user counts of a database served side by side, their loads in turn: ``run_stepups``),
 so every token has a fresh step (a verify load, which also sends the previous step's
 codes, waits for a step whose previous one no earlier load used). Prints a Markdown
 table with the ratio to the peer at the same concurrency, StepUp's CPU milliseconds per
 request (its processes' CPU time over the requests served, from /proc) and its worker
-RSS; the JSON goes to bench/results/.
+RSS; the JSON goes to bench/results/. ``--repeat N``: every row (the peer's too) driven
+N times, the median load kept (``median_load``).
 """
 
 from __future__ import annotations
@@ -216,100 +218,181 @@ def pg_pool_for(workers: int) -> int:
     return max(2, 2 * (os.cpu_count() or 1) // workers)
 
 
-def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
-               around_load: Callable[[list[int], str, int], AbstractContextManager[Any]]
-               | None = None) -> dict[str, Any]:
-    """Seed, serve and drive one database at one user count. ``around_load(pids, call,
-    c)``: entered around each load (bench/cpu.py profiles the workers there)."""
-    work = Path(tempfile.mkdtemp(prefix="stepup-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
-    env["STEPUP_DATA_DIR"] = str(work / "data")
-    pg = None
-    if db == "postgres":
-        sys.path.insert(0, str(ROOT))
-        from tests.support.pg import ThrowawayPostgres
+class Served:
+    """One database at one user count: seeded (``stepup bench seed``), given an app key
+    and served (``stepup serve``) until ``stop``."""
 
-        pg = ThrowawayPostgres()
-        pg.start()
-        env["STEPUP_DATABASE_URL"] = pg.dsn_async
-        env["STEPUP_DB_POOL_SIZE"] = str(args.pg_pool or pg_pool_for(workers))
-        env["STEPUP_DB_MAX_OVERFLOW"] = "0"
-    opts: Any = {"env": env, "cwd": work, "check": True, "capture_output": True, "text": True}
-    result: dict[str, Any] = {"db": db, "users": users, "workers": workers, "calls": {}}
-    server = None
-    keep = False
-    try:
-        subprocess.run([*STEPUP, "migrate"], **opts)
-        tokens = work / "tokens.csv"
+    def __init__(self, db: str, users: int, workers: int, args: argparse.Namespace) -> None:
+        self.db, self.users, self.workers = db, users, workers
+        self.work = Path(tempfile.mkdtemp(prefix="stepup-bench-"))
+        self.pg: Any = None
+        self.server: subprocess.Popen[bytes] | None = None
+        self.last_step: int | None = None  # the step the last load on these users ran in
+        self.result: dict[str, Any] = {"db": db, "users": users, "workers": workers,
+                                       "calls": {}}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
+        env["STEPUP_DATA_DIR"] = str(self.work / "data")
+        if db == "postgres":
+            sys.path.insert(0, str(ROOT))
+            from tests.support.pg import ThrowawayPostgres
+
+            self.pg = ThrowawayPostgres()
+            self.pg.start()
+            env["STEPUP_DATABASE_URL"] = self.pg.dsn_async
+            env["STEPUP_DB_POOL_SIZE"] = str(args.pg_pool or pg_pool_for(workers))
+            env["STEPUP_DB_MAX_OVERFLOW"] = "0"
+        self.opts: Any = {"env": env, "cwd": self.work, "check": True,
+                          "capture_output": True, "text": True}
+        subprocess.run([*STEPUP, "migrate"], **self.opts)
+        self.tokens = self.work / "tokens.csv"
         t0 = time.monotonic()
         subprocess.run([*STEPUP, "bench", "seed", "--users", str(users), "--tokens",
-                        str(tokens)], **opts)
-        result["seed_seconds"] = round(time.monotonic() - t0, 1)
+                        str(self.tokens)], **self.opts)
+        self.result["seed_seconds"] = round(time.monotonic() - t0, 1)
         key_out = subprocess.run([*STEPUP, "apikey", "create", "--role", "app", "--name",
-                                  "bench", "--rate", "100000000"], **opts).stdout
-        key = re.search(r"key:\s+(\S+)", key_out).group(1)  # type: ignore[union-attr]
+                                  "bench", "--rate", "100000000"], **self.opts).stdout
+        self.key = re.search(r"key:\s+(\S+)", key_out).group(1)  # type: ignore[union-attr]
         port = free_port()
         quiet = [] if args.access_log else ["--no-access-log"]
-        server = subprocess.Popen([*STEPUP, "serve", "--port", str(port), "--workers",
-                                   str(workers), *quiet], env=env, cwd=work,
-                                  stdout=(work / "serve.log").open("w"),
-                                  stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base + "/readyz")
-        result["rss_mb_start"] = rss_mb(server.pid)  # before any load: imports and start-up
-        database = work / "data" / "stepup.db"  # SQLite's (STEPUP_DATA_DIR above)
-        last_step: int | None = None  # the step the last load on these users ran in
+        self.server = subprocess.Popen([*STEPUP, "serve", "--port", str(port), "--workers",
+                                        str(workers), *quiet], env=env, cwd=self.work,
+                                       stdout=(self.work / "serve.log").open("w"),
+                                       stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{port}"
+        wait_ready(self.base + "/readyz")
+        # before any load: imports and start-up
+        self.result["rss_mb_start"] = rss_mb(self.server.pid)
+        self.database = self.work / "data" / "stepup.db"  # SQLite's (STEPUP_DATA_DIR)
+        self.loads = 0
+
+    def load_args(self, call: str, c: int) -> tuple[Path, list[str]]:
+        """The tokens or login flows of a load of ``call`` at ``c``, and the generator's
+        arguments for it."""
+        if call == "verify":
+            # Each token twice a step (the previous step's code, then the current's; the
+            # window takes both): 10k users feed 2,000 verifies a second over a 10-s
+            # load, where one code each capped it at 1,000.
+            return self.tokens, ["--accept-field", "valid", "--steps-back", "1",
+                                 "--header", f"Authorization: Bearer {self.key}"]
+        self.loads += 1
+        file = self.work / f"flows-{c}-{self.loads}.csv"
+        subprocess.run([*STEPUP, "bench", "login-flows", "--tokens", str(self.tokens),
+                        "--out", str(file), "--count", str(min(self.users, 20_000))],
+                       **self.opts)
+        # A 200 is an authenticated login (a session token in the body). A flow is used
+        # once, and a user's code once a step: the users cap the login rows (10k users:
+        # 1,000 a second over 10 s).
+        return file, ["--path", "/api/v1/login/verify", "--body", LOGIN_BODY]
+
+    def drive(self, call: str, c: int, file: Path, extra: list[str], duration: float,
+              around_load: Callable[[list[int], str, int], AbstractContextManager[Any]]
+              | None) -> dict[str, Any]:
+        """One load, started now (the caller chose the step)."""
+        assert self.server is not None
+        sqlite = self.db == "sqlite"
+        cached = cached_mb(self.database) if sqlite else None
+        turn = write_turn(self.base) if sqlite else None
+        with around_load(serving_pids(self.server.pid), call, c) if around_load \
+                else nullcontext():
+            res = measured_load(self.server.pid, "json", self.base, file, c, duration,
+                                extra)
+        self.last_step = current_step()
+        if cached is not None:
+            res["db_cached_mb"] = cached  # as the load began
+        if turn is not None:
+            res.update(turn_figures(turn, write_turn(self.base)))
+        print(f"stepup {self.db} {self.users} {call} c={c}: {res}", flush=True)
+        return res
+
+    def finish(self) -> None:
+        assert self.server is not None
+        self.result["rss_mb"] = rss_mb(self.server.pid)
+        if self.db == "sqlite":
+            self.result["db_mb"] = round(self.database.stat().st_size / 1e6, 1)
+
+    def stop(self, keep: bool) -> None:
+        if self.server is not None:
+            self.server.send_signal(signal.SIGTERM)
+            self.server.wait(timeout=30)
+        if self.pg is not None:
+            self.pg.stop()
+        if keep:
+            print(f"the run failed: its work directory (serve.log, the database) is kept in "
+                  f"{self.work}", file=sys.stderr, flush=True)
+        else:  # a seeded million users is ~1 GB: not left behind
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def median_load(loads: list[dict[str, Any]]) -> dict[str, Any]:
+    """The load whose requests/s is the median of ``loads`` (the lower of the middle two
+    for an even count), whole, with every load's requests/s beside it."""
+    chosen = dict(sorted(loads, key=lambda r: r.get("rps") or 0)[(len(loads) - 1) // 2])
+    if len(loads) > 1:
+        chosen["loads_rps"] = [r.get("rps") for r in loads]
+    return chosen
+
+
+def _fits(started: int, back: int, served: Served, duration: float) -> bool:
+    """Whether ``served`` can be driven now, in the step the pair's first load began
+    (``started``): the step is the same, its codes (and, for a verify, the step
+    before's) unused by its last load, and a whole load still fits before it ends."""
+    now = time.time()
+    return (current_step() == started
+            and (served.last_step is None or started - back > served.last_step)
+            and 30 - now % 30 >= duration + 5)
+
+
+def run_stepups(db: str, counts: list[int], workers: int, args: argparse.Namespace,
+                around_load: Callable[[list[int], str, int], AbstractContextManager[Any]]
+                | None = None) -> list[dict[str, Any]]:
+    """Seed and serve ``db`` at every user count in ``counts`` at once, and drive each
+    call at each concurrency on them in turn: the loads of the user counts follow each
+    other in one time step where they fit (two 10-s loads do), the first of the pair
+    alternating, so the host's drift over the run falls on both alike. ``--repeat N``
+    drives each row N times and keeps the median load (``median_load``).
+    ``around_load(pids, call, c)``: entered around each load (bench/cpu.py profiles the
+    workers there)."""
+    repeat = getattr(args, "repeat", 1)
+    servers: list[Served] = []
+    keep = False
+    try:
+        for users in counts:
+            servers.append(Served(db, users, workers, args))
         for call in args.calls:
-            result["calls"][call] = {}
+            back = 1 if call == "verify" else 0
             for c in args.concurrency:
-                back = 1 if call == "verify" else 0
-                if call == "verify":
-                    file = tokens
-                    # Each token twice a step (the previous step's code, then the
-                    # current's; the window takes both): 10k users feed 2,000 verifies
-                    # a second over a 10-s load, where one code each capped it at 1,000.
-                    extra = ["--accept-field", "valid", "--steps-back", str(back), "--header",
-                             f"Authorization: Bearer {key}"]
-                else:
-                    file = work / f"flows-{c}.csv"
-                    subprocess.run([*STEPUP, "bench", "login-flows", "--tokens", str(tokens),
-                                    "--out", str(file), "--count", str(min(users, 20_000))],
-                                   **opts)
-                    # A 200 is an authenticated login (a session token in the body).
-                    # A flow is used once, and a user's code once a step: the users
-                    # cap the login rows (10k users: 1,000 a second over 10 s).
-                    extra = ["--path", "/api/v1/login/verify", "--body", LOGIN_BODY]
-                next_step(last_step, back)
-                cached = cached_mb(database) if db == "sqlite" else None
-                turn = write_turn(base) if db == "sqlite" else None
-                with around_load(serving_pids(server.pid), call, c) if around_load \
-                        else nullcontext():
-                    res = measured_load(server.pid, "json", base, file, c, args.duration,
-                                        extra)
-                last_step = current_step()
-                if cached is not None:
-                    res["db_cached_mb"] = cached  # as the load began
-                if turn is not None:
-                    res.update(turn_figures(turn, write_turn(base)))
-                result["calls"][call][c] = res
-                print(f"stepup {db} {users} {call} c={c}: {res}", flush=True)
-        result["rss_mb"] = rss_mb(server.pid)
-        if db == "sqlite":
-            result["db_mb"] = round(database.stat().st_size / 1e6, 1)
+                loads: dict[int, list[dict[str, Any]]] = {id(s): [] for s in servers}
+                for turn in range(repeat):
+                    order = servers if turn % 2 == 0 else servers[::-1]
+                    prepared = {id(s): s.load_args(call, c) for s in order}
+                    started: int | None = None
+                    for served in order:
+                        if started is None or not _fits(started, back, served,
+                                                         args.duration):
+                            next_step(served.last_step, back)
+                            started = current_step()
+                        file, extra = prepared[id(served)]
+                        loads[id(served)].append(served.drive(
+                            call, c, file, extra, args.duration, around_load))
+                for served in servers:
+                    served.result["calls"].setdefault(call, {})[c] = median_load(
+                        loads[id(served)])
+        for served in servers:
+            served.finish()
     except BaseException:
-        print(f"the run failed: its work directory (serve.log, the database) is kept in "
-              f"{work}", file=sys.stderr, flush=True)
         keep = True
         raise
     finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
-        if pg is not None:
-            pg.stop()
-        if not keep:  # a seeded million users is ~1 GB: not left behind
-            shutil.rmtree(work, ignore_errors=True)
-    return result
+        for served in servers:
+            served.stop(keep)
+    return [s.result for s in servers]
+
+
+def run_stepup(db: str, users: int, workers: int, args: argparse.Namespace,
+               around_load: Callable[[list[int], str, int], AbstractContextManager[Any]]
+               | None = None) -> dict[str, Any]:
+    """``run_stepups`` at one user count."""
+    return run_stepups(db, [users], workers, args, around_load)[0]
 
 
 def run_ceiling(args: argparse.Namespace) -> dict[str, dict[int, dict[str, Any]]]:
@@ -357,10 +440,13 @@ def run_peer(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
     try:
         wait_ready("http://127.0.0.1:5001/")
         for c in args.concurrency:
-            next_step()
-            results[c] = load("privacyidea", "http://127.0.0.1:5001",
-                              peer_dir / "pi" / "tokens.csv", c, args.duration, [])
-            print(f"peer c={c}: {results[c]}", flush=True)
+            loads = []
+            for _ in range(getattr(args, "repeat", 1)):
+                next_step()
+                loads.append(load("privacyidea", "http://127.0.0.1:5001",
+                                  peer_dir / "pi" / "tokens.csv", c, args.duration, []))
+                print(f"peer c={c}: {loads[-1]}", flush=True)
+            results[c] = median_load(loads)
     finally:
         subprocess.run(["bash", str(SHARED / "setup_privacyidea.sh"), "stop"], env=env)
     return results
@@ -368,9 +454,11 @@ def run_peer(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
 
 def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]],
           ceiling: dict[str, dict[int, dict[str, Any]]] | None = None) -> str:
+    several = any("loads_rps" in s for r in runs for by_c in r["calls"].values()
+                  for s in by_c.values())
     lines = ["| database | users | call | c | req/s | p50 ms | p95 ms | p99 ms | CPU ms/req "
-             "| × peer |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| × peer |" + (" each load's req/s |" if several else ""),
+             "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if several else "")]
     capped = refused = False
     for r in runs:
         for call, by_c in r["calls"].items():
@@ -385,15 +473,23 @@ def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]],
                 capped, refused = capped or ran_out, refused or replays
                 lines.append(f"| {r['db']} ({r['workers']}w) | {r['users']:,} | {call} | {c} "
                              f"| {rps} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} "
-                             f"| {s.get('cpu_ms', '–')} | {ratio} |")
+                             f"| {s.get('cpu_ms', '–')} | {ratio} |"
+                             + (f" {' / '.join(map(str, s.get('loads_rps', [])))} |"
+                                if several else ""))
     for c, p in peer.items():
         lines.append(f"| privacyIDEA 3.14 (2w) | – | /validate/check | {c} | {p['rps']} "
                      f"| {p['p50_ms']} | {p['p95_ms']} | {p['p99_ms']} | {p.get('cpu_ms', '–')} "
-                     f"| 1.0 |")
+                     f"| 1.0 |" + (f" {' / '.join(map(str, p.get('loads_rps', [])))} |"
+                                    if several else ""))
     for name, by_c in (ceiling or {}).items():
         for c, s in by_c.items():
             lines.append(f"| ceiling: {name} | – | – | {c} | {s['rps']} | {s['p50_ms']} "
-                         f"| {s['p95_ms']} | {s['p99_ms']} | {s.get('cpu_ms', '–')} | – |")
+                         f"| {s['p95_ms']} | {s['p99_ms']} | {s.get('cpu_ms', '–')} | – |"
+                         + (" – |" if several else ""))
+    if several:
+        lines.append("\nEach row of StepUp and of the peer is the median of its loads by "
+                     "requests/s (all of that load's figures); the last column has every "
+                     "load's requests/s, in the order they ran.")
     if capped:
         lines.append("\n† the load ran out of unused codes (`tokens_exhausted_waits` > 0): "
                      "the users seeded capped this row, not the server.")
@@ -437,6 +533,8 @@ def main() -> None:
                     help="connections per PostgreSQL worker (no overflow); by default "
                          "docs/deployment.md's rule, pg_pool_for(workers)")
     ap.add_argument("--duration", type=float, default=20)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="loads per row; the table keeps the median one (by requests/s)")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--write-stall", action="store_true",
@@ -449,9 +547,9 @@ def main() -> None:
     if args.duration > 29:
         ap.error("--duration must stay inside one 30-s time step (at most 29)")
 
-    runs = [run_stepup(db, users, args.sqlite_workers if db == "sqlite" else args.pg_workers,
-                       args)
-            for db in args.db for users in args.users]
+    runs = [run for db in args.db
+            for run in run_stepups(db, args.users, args.sqlite_workers if db == "sqlite"
+                                   else args.pg_workers, args)]
     peer = {} if args.skip_peer else run_peer(args)
     ceiling = {} if args.skip_ceiling else run_ceiling(args)
     if not args.skip_ceiling and "postgres" in args.db:
