@@ -345,10 +345,10 @@ def _fits(started: int, back: int, served: Served, duration: float) -> bool:
     """Whether ``served`` can be driven now, in the step the pair's first load began
     (``started``): the step is the same, its codes (and, for a verify, the step
     before's) unused by its last load, and a whole load, with the time its generator
-    takes to write its requests first, still ends 2 s before the step does. A load
-    that runs into the next step sends codes of both, on several connections at once:
-    a user's new code may then arrive before its older one, which is refused, rightly
-    (round 20's ‡ rows, 1M users second in a pair)."""
+    takes to write its requests first, still ends 2 s before the step does. A verify
+    load sends the previous step's codes first: those in flight as the step ends reach
+    the server two steps old, and are refused, rightly (round 20's ‡ rows, 1M users
+    second in a pair, about one refusal per connection)."""
     now = time.time()
     return (current_step() == started
             and (served.last_step is None or started - back > served.last_step)
