@@ -199,17 +199,37 @@ READ_ONLY = "stepup_read_only"
 READ_FIRST = "stepup_read_first"
 
 
-class InlineSession(AsyncSession):
-    """A session on an inline SQLite connection, closed without a task of its own.
+class ClosingSession(AsyncSession):
+    """A session that, holding no transaction as it leaves ``async with``, closes there
+    and then.
 
     SQLAlchemy 2.1 closes a session leaving ``async with`` in a new task under
     ``asyncio.shield``, so that a cancellation arriving mid-close cannot abandon it
-    with a connection half returned. On an ``InlineConnection`` nothing in the close
-    ever suspends (every driver call runs at once on this thread), so no cancellation
-    can arrive before it ends and the task is pure cost: a task, a shield and a turn
-    of the event loop per transaction. PostgreSQL's sessions keep the shielded close."""
+    with a connection half returned, and runs the close in its greenlet, for the
+    driver calls that give the connection back. A session whose transaction ended
+    (committed, or rolled back by ``Runtime``'s sessions before they leave) holds no
+    connection: its close only forgets its objects, never suspends, and needs neither
+    (a task, a shield, a turn of the event loop and a greenlet, per call). One still in
+    a transaction is closed as SQLAlchemy closes it."""
 
     async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        if self.sync_session.in_transaction():
+            await self._close_in_transaction(type_, value, traceback)
+        else:
+            self.sync_session.close()
+
+    async def _close_in_transaction(self, type_: Any, value: Any, traceback: Any) -> None:
+        await super().__aexit__(type_, value, traceback)
+
+
+class InlineSession(ClosingSession):
+    """A session on an inline SQLite connection, closed without a task of its own even
+    in a transaction: on an ``InlineConnection`` nothing in the close ever suspends
+    (every driver call runs at once on this thread), so no cancellation can arrive
+    before it ends and the task is pure cost. PostgreSQL's sessions keep the shielded
+    close for a transaction still open."""
+
+    async def _close_in_transaction(self, type_: Any, value: Any, traceback: Any) -> None:
         await self.close()
 
 
@@ -226,7 +246,7 @@ def _sessions(engine: AsyncEngine, **options: bool) -> async_sessionmaker[AsyncS
 
 
 def _session_class(engine: AsyncEngine) -> type[AsyncSession]:
-    return InlineSession if engine.dialect.name == "sqlite" else AsyncSession
+    return InlineSession if engine.dialect.name == "sqlite" else ClosingSession
 
 
 def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
