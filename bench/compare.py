@@ -228,8 +228,21 @@ class Served:
         self.pg: Any = None
         self.server: subprocess.Popen[bytes] | None = None
         self.last_step: int | None = None  # the step the last load on these users ran in
+        # Seconds a load of these users took beyond --duration, the most seen (the
+        # generator writes every request ahead: ~6 s for a million users); None until
+        # one ran.
+        self.overhead: float | None = None
+        self.loads = 0
         self.result: dict[str, Any] = {"db": db, "users": users, "workers": workers,
                                        "calls": {}}
+        try:
+            self._start(args)
+        except BaseException:
+            self.stop(keep=True)  # the cluster and server it started, its directory kept
+            raise
+
+    def _start(self, args: argparse.Namespace) -> None:
+        db, users, workers = self.db, self.users, self.workers
         env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
         env["STEPUP_DATA_DIR"] = str(self.work / "data")
         if db == "postgres":
@@ -263,12 +276,6 @@ class Served:
         # before any load: imports and start-up
         self.result["rss_mb_start"] = rss_mb(self.server.pid)
         self.database = self.work / "data" / "stepup.db"  # SQLite's (STEPUP_DATA_DIR)
-        self.loads = 0
-        # Seconds a load of these users takes beyond --duration (the generator writes
-        # every request ahead: ~6 s for a million users), the most seen; until one ran,
-        # more than any is taken to.
-        self.overhead = 15.0
-        self.measured = False
 
     def load_args(self, call: str, c: int) -> tuple[Path, list[str]]:
         """The tokens or login flows of a load of ``call`` at ``c``, and the generator's
@@ -303,8 +310,7 @@ class Served:
             res = measured_load(self.server.pid, "json", self.base, file, c, duration,
                                 extra)
         beyond = time.monotonic() - began - duration
-        self.overhead = max(beyond, self.overhead if self.measured else beyond)
-        self.measured = True
+        self.overhead = beyond if self.overhead is None else max(self.overhead, beyond)
         self.last_step = current_step()
         if cached is not None:
             res["db_cached_mb"] = cached  # as the load began
@@ -341,6 +347,11 @@ def median_load(loads: list[dict[str, Any]]) -> dict[str, Any]:
     return chosen
 
 
+# A load's time beyond --duration, taken for users none of whose loads ran yet: more
+# than any seen.
+UNMEASURED = 15.0
+
+
 def _fits(started: int, back: int, served: Served, duration: float) -> bool:
     """Whether ``served`` can be driven now, in the step the pair's first load began
     (``started``): the step is the same, its codes (and, for a verify, the step
@@ -352,7 +363,8 @@ def _fits(started: int, back: int, served: Served, duration: float) -> bool:
     now = time.time()
     return (current_step() == started
             and (served.last_step is None or started - back > served.last_step)
-            and 30 - now % 30 >= duration + served.overhead + 2)
+            and 30 - now % 30 >= duration + (
+                UNMEASURED if served.overhead is None else served.overhead) + 2)
 
 
 def run_stepups(db: str, counts: list[int], workers: int, args: argparse.Namespace,
@@ -465,6 +477,11 @@ def run_peer(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
     return results
 
 
+def _each_load(row: dict[str, Any]) -> str:
+    """The table's last cell: every load's requests/s, in the order they ran."""
+    return f" {' / '.join(map(str, row.get('loads_rps', [])))} |"
+
+
 def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]],
           ceiling: dict[str, dict[int, dict[str, Any]]] | None = None) -> str:
     several = any("loads_rps" in s for r in runs for by_c in r["calls"].values()
@@ -487,13 +504,11 @@ def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]],
                 lines.append(f"| {r['db']} ({r['workers']}w) | {r['users']:,} | {call} | {c} "
                              f"| {rps} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} "
                              f"| {s.get('cpu_ms', '–')} | {ratio} |"
-                             + (f" {' / '.join(map(str, s.get('loads_rps', [])))} |"
-                                if several else ""))
+                             + (_each_load(s) if several else ""))
     for c, p in peer.items():
         lines.append(f"| privacyIDEA 3.14 (2w) | – | /validate/check | {c} | {p['rps']} "
                      f"| {p['p50_ms']} | {p['p95_ms']} | {p['p99_ms']} | {p.get('cpu_ms', '–')} "
-                     f"| 1.0 |" + (f" {' / '.join(map(str, p.get('loads_rps', [])))} |"
-                                    if several else ""))
+                     f"| 1.0 |" + (_each_load(p) if several else ""))
     for name, by_c in (ceiling or {}).items():
         for c, s in by_c.items():
             lines.append(f"| ceiling: {name} | – | – | {c} | {s['rps']} | {s['p50_ms']} "
