@@ -6,6 +6,7 @@ privacyIDEA 3.14's /validate/check.
                             [--calls verify login] [--duration 20]
                             [--concurrency 1 8 32] [--repeat 1] [--skip-peer]
                             [--skip-ceiling] [--write-stall]
+                            [--side-by-side off|also|only]
 
 For each database and user count: ``stepup bench seed`` users, ``stepup serve``
 (``--sqlite-workers`` or ``--pg-workers``, two by default; ``--no-access-log`` unless
@@ -50,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import side_by_side
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -375,9 +377,13 @@ def run_stepups(db: str, counts: list[int], workers: int, args: argparse.Namespa
     other in one time step where they fit (two 10-s loads do), the first of the pair
     alternating, so the host's drift over the run falls on both alike. ``--repeat N``
     drives each row N times and keeps the median load (``median_load``).
+    ``--side-by-side also`` (or ``only``, without the loads in turn) then drives the
+    user counts at once, N times a row (bench/side_by_side.py).
     ``around_load(pids, call, c)``: entered around each load (bench/cpu.py profiles the
     workers there)."""
     repeat = getattr(args, "repeat", 1)
+    mode = getattr(args, "side_by_side", "off")
+    alone, together = mode != "only", mode != "off" and len(counts) > 1
     servers: list[Served] = []
     keep = False
     try:
@@ -387,7 +393,7 @@ def run_stepups(db: str, counts: list[int], workers: int, args: argparse.Namespa
             back = 1 if call == "verify" else 0
             for c in args.concurrency:
                 loads: dict[int, list[dict[str, Any]]] = {id(s): [] for s in servers}
-                for turn in range(repeat):
+                for turn in range(repeat if alone else 0):
                     order = servers if turn % 2 == 0 else servers[::-1]
                     prepared = {id(s): s.load_args(call, c) for s in order}
                     started: int | None = None
@@ -399,9 +405,14 @@ def run_stepups(db: str, counts: list[int], workers: int, args: argparse.Namespa
                         file, extra = prepared[id(served)]
                         loads[id(served)].append(served.drive(
                             call, c, file, extra, args.duration, around_load))
-                for served in servers:
+                for served in servers if alone else []:
                     served.result["calls"].setdefault(call, {})[c] = median_load(
                         loads[id(served)])
+                if together:  # bench/side_by_side.py: the user counts loaded at once
+                    servers[-1].result.setdefault("together", {}).setdefault(call, {})[c] = [
+                        side_by_side.drive_together(servers, call, c, args.duration,
+                                                    next_step, turn)
+                        for turn in range(repeat)]
         for served in servers:
             served.finish()
     except BaseException:
@@ -564,6 +575,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1,
                     help="loads per row; the table keeps the median one (by requests/s)")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    ap.add_argument("--side-by-side", choices=["off", "also", "only"], default="off",
+                    help="also (or only) load a database's user counts at the same time, "
+                         "--repeat times a row: what the larger count costs, with the "
+                         "host's drift on both alike (bench/side_by_side.py)")
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--write-stall", action="store_true",
                     help="end with bench/write_stall.py: an unrelated write, quietly and "
@@ -590,7 +605,12 @@ def main() -> None:
                 args.concurrency, args.duration, min(args.users))
         except RuntimeError as exc:  # the verify's statements changed: say so, go on
             print(f"no PostgreSQL floor: {exc}", file=sys.stderr)
-    print("\n" + table(runs, peer, ceiling))
+    together = {r["db"]: r["together"] for r in runs if "together" in r}
+    report = table(runs, peer, ceiling) + "\n"
+    if together:
+        report += ("\nThe user counts of each database loaded at the same time "
+                   "(bench/side_by_side.py):\n\n" + side_by_side.table(together) + "\n")
+    print("\n" + report)
     for r in runs:
         print(f"StepUp {r['db']} {r['users']:,} users: worker RSS (MB) {r['rss_mb']}, "
               f"seeded in {r['seed_seconds']} s")
@@ -604,7 +624,6 @@ def main() -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     everything = {"stepup": runs, "peer": peer, "ceiling": ceiling}
     (out / f"{stamp}.json").write_text(json.dumps(everything, indent=2, default=str))
-    report = table(runs, peer, ceiling) + "\n"
     if args.write_stall:
         stall = subprocess.run([PY, str(ROOT / "bench" / "write_stall.py")], check=True,
                                capture_output=True, text=True).stdout
