@@ -14,18 +14,20 @@ figures is what the larger database costs. Each side's figures are its own load'
 (requests/s, percentiles, CPU ms a request of its own server); the two share the
 cores, so each does about half what it does alone, and these are not the table's rows.
 
-Both generators get the same number of codes a step (``--max-per-step``, the smaller
-count): they write their requests in the same time and start together, and each load
-uses as many distinct users, spread over its whole database (totp_load.py takes every
-n-th user of the file). A load of ~10 s sends at most a few thousand requests, so that
-many users is what any load of either touches anyway.
+Both generators get files of the same length (the smaller count's: every n-th user of
+the larger, ``_spread``) and the same number of codes a step (``--max-per-step``): they
+read and write their requests in the same time and start together, and each load uses
+as many distinct users, spread over its whole database. A load of ~10 s sends at most
+a few thousand requests, so that many users is what any load of either touches anyway.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -35,9 +37,9 @@ class Drivable(Protocol):
     users: int
     last_step: int | None
 
-    def load_args(self, call: str, c: int) -> tuple[Any, list[str]]: ...
+    def load_args(self, call: str, c: int) -> tuple[Path, list[str]]: ...
 
-    def drive(self, call: str, c: int, file: Any, extra: list[str], duration: float,
+    def drive(self, call: str, c: int, file: Path, extra: list[str], duration: float,
               around_load: Any) -> dict[str, Any]: ...
 
 
@@ -51,7 +53,7 @@ def drive_together(servers: Sequence[Drivable], call: str, c: int, duration: flo
     servers = servers if turn % 2 == 0 else servers[::-1]
     cap = min(s.users for s in servers)
     # Before the step: a login load's flows take seconds to open.
-    prepared = [s.load_args(call, c) for s in servers]
+    prepared = [_spread(*s.load_args(call, c), cap) for s in servers]
     steps = [s.last_step for s in servers if s.last_step is not None]
     wait_for_step(max(steps) if steps else None, back)
     with ThreadPoolExecutor(len(servers)) as pool:
@@ -65,6 +67,22 @@ def drive_together(servers: Sequence[Drivable], call: str, c: int, duration: flo
     return {"loads": {str(u): r for u, r in by_users},
             "rps_ratio": _ratio(large.get("rps"), small.get("rps")),
             "p50_ratio": _ratio(large.get("p50_ms"), small.get("p50_ms"))}
+
+
+def _spread(file: Path, extra: list[str], cap: int) -> tuple[Path, list[str]]:
+    """A load's file of users or login flows, cut to the ``cap`` lines the generator
+    would take from it (every n-th, as totp_load.py's ``--max-per-step`` takes them):
+    the generator reads and decodes its whole file before it starts, ~2 s for a
+    million users, and a load started that much later than its pair had the host to
+    itself at the end while the other shared it with the late one's start."""
+    lines = file.read_text().splitlines()
+    if len(lines) <= cap:
+        return file, extra
+    spread = file.with_name(f"{file.stem}-spread-{cap}{file.suffix}")
+    if not spread.exists():
+        stride = math.ceil(len(lines) / cap)
+        spread.write_text("".join(line + "\n" for line in lines[::stride]))
+    return spread, extra
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
