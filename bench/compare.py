@@ -59,6 +59,9 @@ SHARED = Path(os.environ.get("STEPUP_SHARED_BENCH", ROOT.parent / "shared" / "be
 PY = sys.executable
 STEPUP = [PY, "-m", "stepup.cli"]
 LOGIN_BODY = '{"login_token": "{id}", "method": "totp", "code": "{code}"}'
+# The users a verify load's codes are for, at most: 40,000 codes a step, three times
+# the most any 10-s load has sent (~12,300).
+VERIFY_USERS = 20_000
 
 
 def free_port() -> int:
@@ -285,9 +288,13 @@ class Served:
         if call == "verify":
             # Each token twice a step (the previous step's code, then the current's; the
             # window takes both): 10k users feed 2,000 verifies a second over a 10-s
-            # load, where one code each capped it at 1,000.
-            return self.tokens, ["--accept-field", "valid", "--steps-back", "1",
-                                 "--header", f"Authorization: Bearer {self.key}"]
+            # load, where one code each capped it at 1,000. More users than VERIFY_USERS
+            # are cut to that many, spread over the file (side_by_side.spread): a load
+            # sends a few thousand requests, and the generator, which writes every
+            # request before it starts, took ~8 s to do so for a million users.
+            return side_by_side.spread(self.tokens, VERIFY_USERS), [
+                "--accept-field", "valid", "--steps-back", "1",
+                "--header", f"Authorization: Bearer {self.key}"]
         self.loads += 1
         file = self.work / f"flows-{c}-{self.loads}.csv"
         subprocess.run([*STEPUP, "bench", "login-flows", "--tokens", str(self.tokens),
