@@ -78,13 +78,14 @@ def spread(file: Path, cap: int) -> Path:
     for a million users): here a load started that much later than its pair had the
     host to itself at the end while the other shared it with the late one's start.
     Made once, beside the file; the file itself where it has no more lines."""
+    cut = file.with_name(f"{file.stem}-spread-{cap}{file.suffix}")
+    if cut.exists():
+        return cut
     lines = file.read_text().splitlines()
     if len(lines) <= cap:
         return file
-    cut = file.with_name(f"{file.stem}-spread-{cap}{file.suffix}")
-    if not cut.exists():
-        stride = math.ceil(len(lines) / cap)
-        cut.write_text("".join(line + "\n" for line in lines[::stride]))
+    stride = math.ceil(len(lines) / cap)
+    cut.write_text("".join(line + "\n" for line in lines[::stride]))
     return cut
 
 
