@@ -50,171 +50,30 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-import httpx
 import side_by_side
-from prometheus_client.parser import text_string_to_metric_families
+from loads import (
+    PY,
+    ROOT,
+    SHARED,
+    cached_mb,
+    current_step,
+    ensure_wrk,
+    free_port,
+    load,
+    measured_load,
+    next_step,
+    rss_mb,
+    serving_pids,
+    turn_figures,
+    wait_ready,
+    write_turn,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("STEPUP_SHARED_BENCH", ROOT.parent / "shared" / "bench"))
-PY = sys.executable
 STEPUP = [PY, "-m", "stepup.cli"]
 LOGIN_BODY = '{"login_token": "{id}", "method": "totp", "code": "{code}"}'
 # The users a verify load's codes are for, at most: 40,000 codes a step, three times
 # the most any 10-s load has sent (~12,300).
 VERIFY_USERS = 20_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(url: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not come up")
-
-
-def next_step(after: int | None = None, back: int = 0) -> None:
-    """Sleep until just after a 30-s TOTP step begins: a load of up to ~29 s then runs
-    inside one step, with every token unused in it. ``after``: the last step an earlier
-    load on the same users ran in; the step waited for is the first whose codes, and
-    those of the ``back`` steps before it (``--steps-back``), that load cannot have used.
-    Without it, a verify load taking the previous step's codes right after a load that
-    ran in that step sent codes already used: answered, rightly, as replays."""
-    while True:
-        time.sleep(30 - time.time() % 30 + 0.3)
-        if after is None or current_step() - back > after:
-            return
-
-
-def current_step() -> int:
-    return int(time.time() // 30)
-
-
-def load(target: str, url: str, tokens: Path, c: int, duration: float,
-         extra: list[str]) -> dict[str, Any]:
-    cmd = [PY, str(SHARED / "totp_load.py"), "--target", target, "--url", url, "--tokens",
-           str(tokens), "-c", str(c), "-d", str(duration), *extra]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    return result
-
-
-def serving_pids(parent: int) -> list[int]:
-    """The serving processes: the parent (the worker itself when there is one) and its
-    worker children (multiprocessing's spawned processes, not its resource tracker)."""
-    out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout
-    pids = [parent]
-    for pid in map(int, out.split()):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"spawn_main" in cmd:
-            pids.append(pid)
-    return pids
-
-
-def rss_mb(parent: int) -> list[float]:
-    """RSS of the serving processes, in MB."""
-    sizes = []
-    for pid in serving_pids(parent):
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        m = re.search(r"VmRSS:\s+(\d+) kB", status)
-        if m:
-            sizes.append(round(int(m.group(1)) / 1024, 1))
-    return sizes
-
-
-def cached_mb(path: Path) -> float | None:
-    """How much of a file is in the page cache, in MB (util-linux's ``fincore``); None
-    where that cannot be told. Some hosts page out file cache left untouched for a while
-    (bench/README.md: a DAMON reclaim scheme), so a seeded million users' database may be
-    mostly on disk when a load begins."""
-    try:
-        out = subprocess.run(["fincore", "--bytes", "--noheadings", "-o", "RES", str(path)],
-                             capture_output=True, text=True, check=True).stdout
-        return round(int(out.split()[0]) / 1e6, 1)
-    except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
-        return None
-
-
-# The write turn's samples in the workers' /metrics (stepup_sqlite_write_turn_*), by
-# what ``write_turn`` calls them; "quick": writes that waited at most 0.1 ms.
-_TURN_SAMPLES = {("stepup_sqlite_write_turn_wait_seconds_count", None): "count",
-                 ("stepup_sqlite_write_turn_wait_seconds_sum", None): "wait",
-                 ("stepup_sqlite_write_turn_held_seconds_sum", None): "held",
-                 ("stepup_sqlite_write_turn_wait_seconds_bucket", "0.0001"): "quick"}
-
-
-def write_turn(base: str) -> dict[str, float]:
-    """SQLite's write turn as the workers' ``/metrics`` tell it so far (summed over the
-    workers): write transactions, the seconds they waited for the turn and held it, and
-    how many waited at most 0.1 ms."""
-    out = dict.fromkeys(_TURN_SAMPLES.values(), 0.0)
-    text = httpx.get(base + "/metrics", timeout=10).text
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            name = _TURN_SAMPLES.get((s.name, s.labels.get("le")))
-            if name is not None:
-                out[name] = s.value
-    return out
-
-
-def turn_figures(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    """A load's write transactions: the mean time one held the turn and waited for it
-    (ms), and the share that waited over 0.1 ms (%)."""
-    d = {k: after[k] - before[k] for k in after}
-    n = d["count"] or 1.0
-    return {"turn_held_ms": round(1000 * d["held"] / n, 3),
-            "turn_wait_ms": round(1000 * d["wait"] / n, 3),
-            "turn_waited_pct": round(100 * (d["count"] - d["quick"]) / n, 1)}
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_ticks(stat: Path) -> tuple[int, int]:
-    """(user, system) CPU time of a process or thread, in clock ticks: fields 14 and 15
-    of its ``stat`` file (/proc/PID/stat, /proc/PID/task/TID/stat). OSError if it is
-    gone."""
-    # The fields after the command name, which may hold spaces.
-    fields = stat.read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]), int(fields[12])
-
-
-def cpu_seconds(parent: int) -> float:
-    """CPU time (user + system) the serving processes have used so far."""
-    total = 0
-    for pid in serving_pids(parent):
-        try:
-            total += sum(cpu_ticks(Path(f"/proc/{pid}/stat")))
-        except OSError:
-            continue
-    return total / CLOCK_TICKS
-
-
-def measured_load(server: int, target: str, url: str, tokens: Path, c: int,
-                  duration: float, extra: list[str]) -> dict[str, Any]:
-    """``load`` with the server's CPU time over it: ``cpu_ms`` per request served (all of
-    the server's processes, over every answer, accepted or not)."""
-    before = cpu_seconds(server)
-    res = load(target, url, tokens, c, duration, extra)
-    used = cpu_seconds(server) - before
-    res["cpu_s"] = round(used, 2)
-    res["cpu_ms"] = round(1000 * used / res["requests"], 2) if res.get("requests") else None
-    return res
 
 
 def pg_pool_for(workers: int) -> int:
@@ -543,20 +402,6 @@ def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]],
         lines.append("\n‡ some codes the load sent were refused (`refused_valid` > 0): "
                      "counted in requests/s, though not verifications.")
     return "\n".join(lines)
-
-
-def ensure_wrk() -> None:
-    """The load generator's default engine is Debian's wrk (the pure-Python engine
-    measures itself above ~100 req/s): install it when it is missing."""
-    if shutil.which("wrk"):
-        return
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
-    print("wrk is missing: installing Debian's wrk", file=sys.stderr)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
-    subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "wrk"], check=True, env=env)
-    if not shutil.which("wrk"):
-        sys.exit("wrk: installed, but still not on PATH")
 
 
 def main() -> None:

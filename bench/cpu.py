@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import compare
+import loads
 
 # Frames are told apart by the file they run in: the first of these found in its path.
 PACKAGES = ("stepup", "sqlalchemy", "aiosqlite", "sqlite3", "asyncpg", "fastapi",
@@ -129,7 +130,7 @@ def _thread_ticks(pid: int) -> dict[int, tuple[int, int]]:
     ticks = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            ticks[int(tid)] = compare.cpu_ticks(Path(f"/proc/{pid}/task/{tid}/stat"))
+            ticks[int(tid)] = loads.cpu_ticks(Path(f"/proc/{pid}/task/{tid}/stat"))
         except OSError:  # the thread ended
             continue
     return ticks
@@ -143,7 +144,7 @@ def thread_split() -> Any:
     def around(pids: list[int], call: str, c: int) -> Iterator[None]:
         before = {pid: _thread_ticks(pid) for pid in pids}
         yield
-        hz = compare.CLOCK_TICKS
+        hz = loads.CLOCK_TICKS
         print(f"--- threads {call} c={c} (CPU seconds, user + system)")
         for pid in pids:
             spent = {tid: (u - before[pid].get(tid, (0, 0))[0],
@@ -163,7 +164,7 @@ def thread_split() -> Any:
 
 
 def main() -> None:
-    compare.ensure_wrk()
+    loads.ensure_wrk()
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
@@ -191,7 +192,7 @@ def main() -> None:
         args.profile.mkdir(parents=True, exist_ok=True)
         around = profiler(args.profile, args.duration)
     run = compare.run_stepup(args.db, args.users, args.workers, args, around_load=around)
-    turn = args.db == "sqlite"  # the write turn's figures (compare.turn_figures)
+    turn = args.db == "sqlite"  # the write turn's figures (loads.turn_figures)
     print("\n| call | c | req/s | p50 ms | p99 ms | CPU ms/req | errors |"
           + (" turn held ms | turn wait ms | waited % |" if turn else ""))
     print("|---|---|---|---|---|---|---|" + ("---|---|---|" if turn else ""))
@@ -204,7 +205,7 @@ def main() -> None:
                      if turn else ""))
     print(f"{args.db}, {args.workers} worker(s), {args.users:,} users; worker RSS (MB) "
           f"{run['rss_mb']}")
-    out = compare.ROOT / "bench" / "results"
+    out = loads.ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / f"cpu-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(
         json.dumps(run, indent=2, default=str))

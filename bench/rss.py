@@ -18,10 +18,11 @@ from __future__ import annotations
 import argparse
 
 import compare
+import loads
 
 
 def main() -> None:
-    compare.ensure_wrk()
+    loads.ensure_wrk()
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", choices=["sqlite", "postgres"], nargs="+",

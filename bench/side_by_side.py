@@ -46,7 +46,7 @@ class Drivable(Protocol):
 def drive_together(servers: Sequence[Drivable], call: str, c: int, duration: float,
                    wait_for_step: Any, turn: int = 0) -> dict[str, Any]:
     """One load of ``call`` at ``c`` on every server at once, in a step none of their
-    earlier loads used (``wait_for_step(after, back)``: compare.next_step). The loads
+    earlier loads used (``wait_for_step(after, back)``: loads.next_step). The loads
     are started in turn, so which goes first alternates with ``turn``. Answers
     ``{"loads": {users: result}, "rps_ratio": larger ÷ smaller, "p50_ratio": …}``."""
     back = 1 if call == "verify" else 0
