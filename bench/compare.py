@@ -64,6 +64,7 @@ from loads import (
     next_step,
     rss_mb,
     serving_pids,
+    spread,
     turn_figures,
     wait_ready,
     write_turn,
@@ -148,10 +149,10 @@ class Served:
             # Each token twice a step (the previous step's code, then the current's; the
             # window takes both): 10k users feed 2,000 verifies a second over a 10-s
             # load, where one code each capped it at 1,000. More users than VERIFY_USERS
-            # are cut to that many, spread over the file (side_by_side.spread): a load
+            # are cut to that many, spread over the file (loads.spread): a load
             # sends a few thousand requests, and the generator, which writes every
             # request before it starts, took ~8 s to do so for a million users.
-            return side_by_side.spread(self.tokens, VERIFY_USERS), [
+            return spread(self.tokens, VERIFY_USERS), [
                 "--accept-field", "valid", "--steps-back", "1",
                 "--header", f"Authorization: Bearer {self.key}"]
         self.loads += 1

@@ -11,6 +11,7 @@ step (``next_step``), with the serving processes' CPU time over it
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -181,6 +182,25 @@ def measured_load(server: int, target: str, url: str, tokens: Path, c: int,
     res["cpu_ms"] = round(1000 * used / res["requests"], 2) if res.get("requests") else None
     return res
 
+
+
+def spread(file: Path, cap: int) -> Path:
+    """A load's file of users or login flows, cut to ``cap`` lines: every n-th, as
+    totp_load.py's ``--max-per-step`` takes them, so still spread over the whole
+    database. The generator reads and decodes its whole file before it starts (~2 s
+    for a million users), and writes every request ahead (~8 s): a load started that
+    much later than its pair (side_by_side.py) had the host to itself at the end, and
+    one that ran into its step's end sent codes gone stale (compare.VERIFY_USERS).
+    Made once, beside the file; the file itself where it has no more lines."""
+    cut = file.with_name(f"{file.stem}-spread-{cap}{file.suffix}")
+    if cut.exists():
+        return cut
+    lines = file.read_text().splitlines()
+    if len(lines) <= cap:
+        return file
+    stride = math.ceil(len(lines) / cap)
+    cut.write_text("".join(line + "\n" for line in lines[::stride]))
+    return cut
 
 
 def ensure_wrk() -> None:

@@ -15,20 +15,22 @@ figures is what the larger database costs. Each side's figures are its own load'
 cores, so each does about half what it does alone, and these are not the table's rows.
 
 Both generators get files of the same length (the smaller count's: every n-th user of
-the larger, ``spread``) and the same number of codes a step (``--max-per-step``): they
-read and write their requests in the same time and start together, and each load uses
-as many distinct users, spread over its whole database. A load of ~10 s sends at most
-a few thousand requests, so that many users is what any load of either touches anyway.
+the larger, ``loads.spread``) and the same number of codes a step
+(``--max-per-step``): they read and write their requests in the same time and start
+together, and each load uses as many distinct users, spread over its whole database.
+A load of ~10 s sends at most a few thousand requests, so that many users is what any
+load of either touches anyway.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
+
+import loads
 
 
 class Drivable(Protocol):
@@ -53,7 +55,7 @@ def drive_together(servers: Sequence[Drivable], call: str, c: int, duration: flo
     servers = servers if turn % 2 == 0 else servers[::-1]
     cap = min(s.users for s in servers)
     # Before the step: a login load's flows take seconds to open.
-    prepared = [(spread(file, cap), extra)
+    prepared = [(loads.spread(file, cap), extra)
                 for file, extra in (s.load_args(call, c) for s in servers)]
     steps = [s.last_step for s in servers if s.last_step is not None]
     wait_for_step(max(steps) if steps else None, back)
@@ -69,24 +71,6 @@ def drive_together(servers: Sequence[Drivable], call: str, c: int, duration: flo
             "rps_ratio": _ratio(large.get("rps"), small.get("rps")),
             "p50_ratio": _ratio(large.get("p50_ms"), small.get("p50_ms")),
             "cpu_ratio": _ratio(large.get("cpu_ms"), small.get("cpu_ms"))}
-
-
-def spread(file: Path, cap: int) -> Path:
-    """A load's file of users or login flows, cut to ``cap`` lines: every n-th, as
-    totp_load.py's ``--max-per-step`` takes them, so still spread over the whole
-    database. The generator reads and decodes its whole file before it starts (~2 s
-    for a million users): here a load started that much later than its pair had the
-    host to itself at the end while the other shared it with the late one's start.
-    Made once, beside the file; the file itself where it has no more lines."""
-    cut = file.with_name(f"{file.stem}-spread-{cap}{file.suffix}")
-    if cut.exists():
-        return cut
-    lines = file.read_text().splitlines()
-    if len(lines) <= cap:
-        return file
-    stride = math.ceil(len(lines) / cap)
-    cut.write_text("".join(line + "\n" for line in lines[::stride]))
-    return cut
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
