@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepup.domain.clock import Clock
+from stepup.services import ratelimit
 from stepup.services.runtime import Actor, Runtime
 from stepup.store import audit as store
 from stepup.store.models import AuditEvent, User
@@ -120,6 +121,8 @@ async def _record(db: AsyncSession, clock: Clock, actor: Actor, event: str,
         exists = False
     else:
         exists, prev = await store.lock_user_head(db, user_id)
+        # A right code checked on guards read before the head moved: read them again.
+        await ratelimit.check_hold(db, user_id)
         if not exists:
             await store.lock_orphan_chain(db, user_id)
             prev = await store.last_hash(db, user_id)

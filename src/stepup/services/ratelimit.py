@@ -14,12 +14,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepup import metrics
 from stepup.config import Settings
 from stepup.domain.agents import network_of
 from stepup.domain.clock import Clock
 from stepup.domain.errors import AccountLocked, MethodLocked, RateLimited
 from stepup.domain.policy import ACCOUNT_SCOPE, PIN_SCOPE, lock_seconds, method_scope
 from stepup.store import queries
+from stepup.store.db import of_transaction
 from stepup.store.models import PORTAL_APP_ID
 
 
@@ -165,24 +167,64 @@ async def _account_failed(db: AsyncSession, settings: Settings, clock: Clock, us
     return None
 
 
-async def method_passed(db: AsyncSession, user_id: str, method_type: str,
+async def method_passed(db: AsyncSession, clock: Clock, user_id: str, method_type: str,
                         guards: Guards | None = None) -> None:
     """A success ends the run of failures: the method's guard entirely (its lock level
     too), the account's failures but not its level. ``guards``: as read before the
     check, to skip writes with nothing to clear; a failure that races in after that read
-    stays counted, which errs on the locked side."""
-    await _passed(db, user_id, method_scope(method_type), guards)
+    stays counted, which errs on the locked side. A lock that racing failures committed
+    since stays too (``queries.clear_guard``'s ``unless_locked_at``)."""
+    await _passed(db, clock, user_id, method_scope(method_type), guards)
 
 
-async def pin_passed(db: AsyncSession, user_id: str, guards: Guards | None = None) -> None:
-    await _passed(db, user_id, PIN_SCOPE, guards)
+async def pin_passed(db: AsyncSession, clock: Clock, user_id: str,
+                     guards: Guards | None = None) -> None:
+    await _passed(db, clock, user_id, PIN_SCOPE, guards)
 
 
-async def _passed(db: AsyncSession, user_id: str, scope: str, guards: Guards | None) -> None:
-    if guards is None or guards.needs_clearing(scope, keep_level=False):
-        await queries.clear_guard(db, user_id, scope)
+async def _passed(db: AsyncSession, clock: Clock, user_id: str, scope: str,
+                  guards: Guards | None) -> None:
+    # The account's guard first, as a failure counts it first (``_account_failed``): two
+    # transactions that take both rows take them in one order, so neither waits for the
+    # other's second while holding the first.
+    now = clock.now()
     if guards is None or guards.needs_clearing(ACCOUNT_SCOPE, keep_level=True):
-        await queries.clear_guard(db, user_id, ACCOUNT_SCOPE, keep_level=True)
+        await queries.clear_guard(db, user_id, ACCOUNT_SCOPE, keep_level=True,
+                                  unless_locked_at=now)
+    if guards is None or guards.needs_clearing(scope, keep_level=False):
+        await queries.clear_guard(db, user_id, scope, unless_locked_at=now)
+
+
+# A right code's guards, to read again once its transaction holds its account's chain
+# head (``hold``, ``check_hold``).
+_HOLD = "guard_hold"
+
+
+def hold(db: AsyncSession, clock: Clock, user_id: str, method_type: str) -> None:
+    """A right code of ``method_type`` passed in ``db``'s transaction on guards read
+    before it took any lock: should the transaction find the account's chain head moved
+    when it records the success (``store.audit.took_head``), failures may have locked the
+    method or the account since, and ``check_hold`` reads the guards again. SQLite's
+    read-first transactions do so when they take the write lock
+    (``store.db.overtaken``); PostgreSQL's READ COMMITTED ones here."""
+    of_transaction(db)[_HOLD] = (clock, user_id, method_type)
+
+
+async def check_hold(db: AsyncSession, user_id: str) -> None:
+    """Raise if a right code that ``db``'s transaction holds for ``user_id`` (``hold``)
+    is now refused by a lock: called with the account's chain head held, so no lock can
+    commit after this read and before the transaction does."""
+    holds = of_transaction(db)
+    held = holds.get(_HOLD)
+    if held is None or held[1] != user_id:
+        return
+    del holds[_HOLD]  # from here on the head is held: nothing to read again
+    clock, _, method_type = held
+    try:
+        await ensure_method_open(db, clock, user_id, method_type)
+    except (AccountLocked, MethodLocked):
+        metrics.verification(method_type, "locked")
+        raise
 
 
 async def unlock(db: AsyncSession, user_id: str, scope: str) -> None:

@@ -31,6 +31,7 @@ from stepup.methods.base import PreparesProof, Verified
 from stepup.services import audit, notifications, ratelimit
 from stepup.services.runtime import Actor, Runtime, run_cpu
 from stepup.store import step_spends
+from stepup.store.audit import took_head
 from stepup.store.db import overtaken, write_turn
 from stepup.store.models import Method as MethodRow
 from stepup.store.models import User
@@ -124,16 +125,21 @@ async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, ro
             await commit_and_raise(db, _lock_error(locked))
         await commit_and_raise(db, err)
     await write_turn(db)  # (a read-first transaction that has not written yet)
-    if overtaken(db):
-        # The guards were read before the write lock, and others wrote since: a lock
-        # that racing failures set meanwhile holds, as it would have had the read come
-        # after them. Read again now, under the lock; nothing written is kept.
+    if overtaken(db) or took_head(db, user.id):
+        # The guards were read before the write lock (SQLite), or before this
+        # transaction took the account's chain head, found moved (PostgreSQL), and others
+        # wrote since: a lock that racing failures set meanwhile holds, as it would have
+        # had the read come after them. Read again now, under the lock; nothing written
+        # is kept.
         try:
             read = await ratelimit.ensure_method_open(db, rt.clock, user.id, row.type)
         except DomainError:
             metrics.verification(row.type, "locked")
             raise
-    await ratelimit.method_passed(db, user.id, row.type, read)
+    else:
+        # Read again, if need be, when the success's event takes the head (audit.py).
+        ratelimit.hold(db, rt.clock, user.id, row.type)
+    await ratelimit.method_passed(db, rt.clock, user.id, row.type, read)
     if row.last_used_at is None or row.last_used_at < started:
         row.last_used_at = started  # unless the method's own single-use UPDATE set it
     if not step_spends.pending(db):  # else told once the spend is made
@@ -172,7 +178,7 @@ async def check_pin(rt: Runtime, db: AsyncSession, actor: Actor, user: User, pin
     counted = await ratelimit.reserve_pin(db, rt.settings, user.id)
     await db.commit()
     if await run_cpu(rt.hasher.verify_password, user.pin_hash, pin or ""):
-        await ratelimit.pin_passed(db, user.id)
+        await ratelimit.pin_passed(db, rt.clock, user.id)
         metrics.verification("pin", "valid")
         return
     metrics.verification("pin", "pin_invalid")

@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from stepup.store import step_spends
 from stepup.store.api_keys import Riding, riding
-from stepup.store.db import write_turn
+from stepup.store.db import of_transaction, write_turn
 from stepup.store.driver import UNBEGUN, unbegun
 from stepup.store.models import AuditEvent, Guard, Method, RateCounter, User
 from stepup.store.queries import core
@@ -131,7 +131,21 @@ async def lock_user_head(db: AsyncSession, user_id: str) -> tuple[bool, str | No
         q = _HEAD
         await write_turn(db)
     row = (await core(db, q, {"user_id": user_id})).first()
+    of_transaction(db).setdefault(_TAKEN, set()).add(user_id)
     return (False, None) if row is None else (True, row[0])
+
+
+def took_head(db: AsyncSession, user_id: str) -> bool:
+    """Whether ``db``'s transaction holds ``user_id``'s chain head by ``lock_user_head``:
+    taken after a compare-and-set of ``add_advancing`` found it moved, or without one.
+    Every lock of a guard commits with an event of its account (a wrong code's, a wrong
+    PIN's: services/verification.py), so a head that moved may mean a lock that a check
+    read before did not see; from here to COMMIT no other event of the account, and so
+    no lock, can commit."""
+    return user_id in of_transaction(db).get(_TAKEN, ())
+
+
+_TAKEN = "heads_taken"
 
 
 async def set_user_head(db: AsyncSession, user_id: str, head: str) -> None:

@@ -157,6 +157,24 @@ def _before_commit(session: Session) -> None:
         work(session)
 
 
+def of_transaction(db: AsyncSession) -> dict[str, Any]:
+    """A dict that lives as long as ``db``'s current transaction: what one transaction
+    learns about its own locks and checks (``store.audit.took_head``,
+    ``services.ratelimit.hold``), gone at its COMMIT or ROLLBACK, where the session's own
+    ``info`` lasts across them."""
+    session = db.sync_session
+    tx = session.get_transaction()
+    if tx is None:
+        return {}  # nothing begun: nothing to keep
+    held = session.info.get(_OF_TRANSACTION)
+    if held is None or held[0] is not tx:  # (held keeps its transaction alive: an id
+        held = session.info[_OF_TRANSACTION] = (tx, {})  # never comes back for another)
+    return held[1]
+
+
+_OF_TRANSACTION = "stepup_of_transaction"
+
+
 async def write_turn(db: AsyncSession) -> None:
     """Before a read that stands for a lock (PostgreSQL's ``SELECT … FOR UPDATE``,
     which SQLite has not): a read-first SQLite transaction that has not written yet

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, Table, bindparam, delete, func, select, update
+from sqlalchemy import Executable, Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session as OrmSession
@@ -325,14 +325,21 @@ async def lock_guard(db: AsyncSession, user_id: str, scope: str, until: datetime
     )
 
 
-async def clear_guard(db: AsyncSession, user_id: str, scope: str, *, keep_level: bool = False
-                      ) -> None:
+async def clear_guard(db: AsyncSession, user_id: str, scope: str, *, keep_level: bool = False,
+                      unless_locked_at: datetime | None = None) -> None:
+    """``unless_locked_at``: a success's clear, which leaves a lock that holds at that
+    time alone. On PostgreSQL an UPDATE that waited for a racing failure's transaction
+    compares again with the row it committed: a lock set meanwhile is kept, for the
+    success's own check to find (``ratelimit.check_hold``), where a plain clear would
+    have wiped it. An unlock (support's) clears whatever is there."""
     values: dict[str, Any] = {"failures": 0, "locked_until": None}
     if not keep_level:
         values["level"] = 0
-    await db.execute(
-        update(Guard).where(Guard.user_id == user_id, Guard.scope == scope).values(**values)
-    )
+    stmt = update(Guard).where(Guard.user_id == user_id, Guard.scope == scope)
+    if unless_locked_at is not None:
+        stmt = stmt.where(or_(Guard.locked_until.is_(None),
+                              Guard.locked_until <= unless_locked_at))
+    await db.execute(stmt.values(**values))
 
 
 # --- rate counters -------------------------------------------------------------------
