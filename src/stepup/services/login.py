@@ -262,7 +262,10 @@ async def verify(rt: Runtime, actor: Actor, login_token: str, method_type: str, 
         new = await sessions.start_completing(rt, db, user, actor, flow.id)
         if new is None:  # spent meanwhile
             raise NotAuthenticated("This login attempt is no longer valid: log in again.")
-        await devices.login_succeeded(rt, db, actor, user, row.type)
+        with refusals.keeping(lambda: [_method_entry(rt, m) for m in rows]):
+            # (its event may find the account's chain moved and the code's guards locked
+            # since they were read: ``ratelimit.check_hold``)
+            await devices.login_succeeded(rt, db, actor, user, row.type)
         device = await devices.remember(rt, db, user, actor) if remember_device else None
         await db.commit()
         return LoginResult("authenticated", session_token=new.token, expires_at=new.expires_at,
