@@ -187,12 +187,11 @@ async def _passed(db: AsyncSession, clock: Clock, user_id: str, scope: str,
     # The account's guard first, as a failure counts it first (``_account_failed``): two
     # transactions that take both rows take them in one order, so neither waits for the
     # other's second while holding the first.
-    now = clock.now()
     if guards is None or guards.needs_clearing(ACCOUNT_SCOPE, keep_level=True):
         await queries.clear_guard(db, user_id, ACCOUNT_SCOPE, keep_level=True,
-                                  unless_locked_at=now)
+                                  unless_locked_at=clock.now())
     if guards is None or guards.needs_clearing(scope, keep_level=False):
-        await queries.clear_guard(db, user_id, scope, unless_locked_at=now)
+        await queries.clear_guard(db, user_id, scope, unless_locked_at=clock.now())
 
 
 # A right code's guards, to read again once its transaction holds its account's chain

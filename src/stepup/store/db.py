@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import weakref
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -167,8 +168,10 @@ def of_transaction(db: AsyncSession) -> dict[str, Any]:
     if tx is None:
         return {}  # nothing begun: nothing to keep
     held = session.info.get(_OF_TRANSACTION)
-    if held is None or held[0] is not tx:  # (held keeps its transaction alive: an id
-        held = session.info[_OF_TRANSACTION] = (tx, {})  # never comes back for another)
+    if held is None or held[0]() is not tx:
+        # By a weak reference: the transaction holds the session, whose ``info`` this
+        # is, and a cycle would leave both to the cyclic collector.
+        held = session.info[_OF_TRANSACTION] = (weakref.ref(tx), {})
     return held[1]
 
 
