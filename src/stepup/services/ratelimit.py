@@ -206,24 +206,22 @@ def hold(db: AsyncSession, clock: Clock, user_id: str, method_type: str) -> None
     method or the account since, and ``check_hold`` reads the guards again. SQLite's
     read-first transactions do so when they take the write lock
     (``store.db.overtaken``); PostgreSQL's READ COMMITTED ones here."""
-    of_transaction(db)[_HOLD] = (clock, user_id, method_type)
+    of_transaction(db).setdefault(_HOLD, {})[user_id, method_type] = clock
 
 
 async def check_hold(db: AsyncSession, user_id: str) -> None:
     """Raise if a right code that ``db``'s transaction holds for ``user_id`` (``hold``)
     is now refused by a lock: called with the account's chain head held, so no lock can
     commit after this read and before the transaction does."""
-    holds = of_transaction(db)
-    held = holds.get(_HOLD)
-    if held is None or held[1] != user_id:
-        return
-    del holds[_HOLD]  # from here on the head is held: nothing to read again
-    clock, _, method_type = held
-    try:
-        await ensure_method_open(db, clock, user_id, method_type)
-    except (AccountLocked, MethodLocked):
-        metrics.verification(method_type, "locked")
-        raise
+    holds: dict[tuple[str, str], Clock] = of_transaction(db).get(_HOLD, {})
+    for user, method_type in [k for k in holds if k[0] == user_id]:
+        # From here on the head is held: nothing to read again.
+        clock = holds.pop((user, method_type))
+        try:
+            await ensure_method_open(db, clock, user_id, method_type)
+        except (AccountLocked, MethodLocked):
+            metrics.verification(method_type, "locked")
+            raise
 
 
 async def unlock(db: AsyncSession, user_id: str, scope: str) -> None:
