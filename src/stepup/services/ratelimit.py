@@ -216,12 +216,19 @@ async def check_hold(db: AsyncSession, user_id: str) -> None:
     holds: dict[tuple[str, str], Clock] = of_transaction(db).get(_HOLD, {})
     for user, method_type in [k for k in holds if k[0] == user_id]:
         # From here on the head is held: nothing to read again.
-        clock = holds.pop((user, method_type))
-        try:
-            await ensure_method_open(db, clock, user_id, method_type)
-        except (AccountLocked, MethodLocked):
-            metrics.verification(method_type, "locked")
-            raise
+        await ensure_still_open(db, holds.pop((user, method_type)), user_id, method_type)
+
+
+async def ensure_still_open(db: AsyncSession, clock: Clock, user_id: str, method_type: str
+                            ) -> Guards:
+    """``ensure_method_open`` for a right code whose guards were read before others
+    wrote, read again under the lock that now keeps them: a refusal here is a locked
+    verification, counted as such."""
+    try:
+        return await ensure_method_open(db, clock, user_id, method_type)
+    except (AccountLocked, MethodLocked):
+        metrics.verification(method_type, "locked")
+        raise
 
 
 async def unlock(db: AsyncSession, user_id: str, scope: str) -> None:

@@ -131,11 +131,7 @@ async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, ro
         # wrote since: a lock that racing failures set meanwhile holds, as it would have
         # had the read come after them. Read again now, under the lock; nothing written
         # is kept.
-        try:
-            read = await ratelimit.ensure_method_open(db, rt.clock, user.id, row.type)
-        except DomainError:
-            metrics.verification(row.type, "locked")
-            raise
+        read = await ratelimit.ensure_still_open(db, rt.clock, user.id, row.type)
     else:
         # Read again, if need be, when the success's event takes the head (audit.py).
         ratelimit.hold(db, rt.clock, user.id, row.type)
