@@ -57,8 +57,10 @@ from loads import (
     SHARED,
     cached_mb,
     current_step,
+    describe,
     ensure_wrk,
     free_port,
+    interpreter,
     load,
     measured_load,
     next_step,
@@ -335,8 +337,26 @@ def run_ceiling(args: argparse.Namespace) -> dict[str, dict[int, dict[str, Any]]
     return results
 
 
+def _peer_dir() -> Path:
+    return Path(os.environ.get("PEER_DIR", Path.home() / "stepup-peer"))
+
+
+def _interpreters(found: dict[str, dict[str, Any]]) -> str:
+    """The caption that says which CPython served each side, and whether it was the
+    same build (the shared script makes the peer's venv from ``python3`` on PATH)."""
+    lines = [f"StepUp (and the ceilings) ran on {describe(found['stepup'])}."]
+    peer = found.get("peer")
+    if peer is not None:
+        same = peer == found["stepup"]
+        lines.append(f"privacyIDEA ran on {describe(peer)}"
+                     + (": the same interpreter." if same else
+                        ": **not the same interpreter as StepUp's: the ratios compare "
+                        "the builds too.**"))
+    return " ".join(lines)
+
+
 def run_peer(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
-    peer_dir = Path(os.environ.get("PEER_DIR", Path.home() / "stepup-peer"))
+    peer_dir = _peer_dir()
     env = {**os.environ, "PEER_DIR": str(peer_dir)}
     subprocess.run(["bash", str(SHARED / "setup_privacyidea.sh")], check=True, env=env)
     results: dict[int, dict[str, Any]] = {}
@@ -447,6 +467,9 @@ def main() -> None:
             for run in run_stepups(db, args.users, args.sqlite_workers if db == "sqlite"
                                    else args.pg_workers, args)]
     peer = {} if args.skip_peer else run_peer(args)
+    interpreters = {"stepup": interpreter()}
+    if not args.skip_peer:
+        interpreters["peer"] = interpreter(_peer_dir() / "pi-venv" / "bin" / "python")
     ceiling = {} if args.skip_ceiling else run_ceiling(args)
     if not args.skip_ceiling and "postgres" in args.db:
         # The database's own floor for the PostgreSQL rows: a verify's statements on raw
@@ -463,6 +486,7 @@ def main() -> None:
     if together:
         report += ("\nThe user counts of each database loaded at the same time "
                    "(bench/side_by_side.py):\n\n" + side_by_side.table(together) + "\n")
+    report += "\n" + _interpreters(interpreters) + "\n"
     print("\n" + report)
     for r in runs:
         print(f"StepUp {r['db']} {r['users']:,} users: worker RSS (MB) {r['rss_mb']}, "
@@ -475,7 +499,8 @@ def main() -> None:
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    everything = {"stepup": runs, "peer": peer, "ceiling": ceiling}
+    everything = {"stepup": runs, "peer": peer, "ceiling": ceiling,
+                  "interpreters": interpreters}
     (out / f"{stamp}.json").write_text(json.dumps(everything, indent=2, default=str))
     if args.write_stall:
         stall = subprocess.run([PY, str(ROOT / "bench" / "write_stall.py")], check=True,

@@ -215,3 +215,35 @@ def ensure_wrk() -> None:
     subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "wrk"], check=True, env=env)
     if not shutil.which("wrk"):
         sys.exit("wrk: installed, but still not on PATH")
+
+
+_ABOUT_INTERPRETER = """
+import json, os, sys, sysconfig
+maps = open("/proc/self/maps").read() if os.path.exists("/proc/self/maps") else ""
+print(json.dumps({
+    "version": sys.version.split()[0],
+    "executable": os.path.realpath(getattr(sys, "_base_executable", sys.executable)),
+    "shared_libpython": "libpython" in maps,
+    "configured": sysconfig.get_config_var("CONFIG_ARGS") or "",
+}))
+"""
+
+
+def interpreter(python: str | Path = PY) -> dict[str, Any]:
+    """Which CPython ``python`` is: its version, the interpreter behind the venv, whether
+    it runs on a shared ``libpython`` and how it was configured. The build moves CPU a
+    request by a fifth (bench/README.md, "After round 21: the interpreter"), so a run
+    records the one that served StepUp and the one that served the peer."""
+    out = subprocess.run([str(python), "-c", _ABOUT_INTERPRETER], capture_output=True,
+                         text=True, check=True).stdout
+    about: dict[str, Any] = json.loads(out)
+    about["optimized"] = "--enable-optimizations" in about.pop("configured")
+    return about
+
+
+def describe(about: dict[str, Any]) -> str:
+    """``interpreter``'s answer in a few words, for a table's caption."""
+    build = ", ".join(filter(None, [
+        "shared libpython" if about["shared_libpython"] else "libpython linked in",
+        "--enable-optimizations" if about["optimized"] else ""]))
+    return f"CPython {about['version']} ({about['executable']}; {build})"
