@@ -20,7 +20,8 @@ For each database and user count: ``stepup bench seed`` users, ``stepup serve``
   seed --signed-up-from``, 127.0.0.1 by default).
 
 Then the peer, once, installed and started by ``../shared/bench/setup_privacyidea.sh``
-(its own venv, SQLite, gunicorn with 2 workers). Everything is driven by
+(its own venv, made from the ``python3`` beside the interpreter that serves StepUp, so
+both run on the same build; SQLite; gunicorn with 2 workers). Everything is driven by
 ``../shared/bench/totp_load.py``; each load runs inside one 30-s time step (the
 user counts of a database served side by side, their loads in turn: ``run_stepups``),
 so every token has a fresh step (a verify load, which also sends the previous step's
@@ -357,7 +358,11 @@ def _interpreters(found: dict[str, dict[str, Any]]) -> str:
 
 def run_peer(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
     peer_dir = _peer_dir()
-    env = {**os.environ, "PEER_DIR": str(peer_dir)}
+    # The shared script makes the peer's venv from ``python3`` on PATH: the one beside
+    # the interpreter that serves StepUp, so that both sides run on the same build.
+    ours = Path(interpreter()["executable"]).parent
+    env = {**os.environ, "PEER_DIR": str(peer_dir),
+           "PATH": f"{ours}{os.pathsep}{os.environ.get('PATH', '')}"}
     subprocess.run(["bash", str(SHARED / "setup_privacyidea.sh")], check=True, env=env)
     results: dict[int, dict[str, Any]] = {}
     try:
