@@ -356,13 +356,14 @@ def _interpreters(found: dict[str, dict[str, Any]]) -> str:
     return " ".join(lines)
 
 
-def run_peer(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
+def run_peer(args: argparse.Namespace, ours: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """``ours``: ``interpreter()``, the CPython that serves StepUp. The shared script makes
+    the peer's venv from ``python3`` on PATH: the one beside it, so that both sides run on
+    the same build."""
     peer_dir = _peer_dir()
-    # The shared script makes the peer's venv from ``python3`` on PATH: the one beside
-    # the interpreter that serves StepUp, so that both sides run on the same build.
-    ours = Path(interpreter()["executable"]).parent
     env = {**os.environ, "PEER_DIR": str(peer_dir),
-           "PATH": f"{ours}{os.pathsep}{os.environ.get('PATH', '')}"}
+           "PATH": f"{Path(ours['executable']).parent}{os.pathsep}"
+                   f"{os.environ.get('PATH', '')}"}
     subprocess.run(["bash", str(SHARED / "setup_privacyidea.sh")], check=True, env=env)
     results: dict[int, dict[str, Any]] = {}
     try:
@@ -471,8 +472,8 @@ def main() -> None:
     runs = [run for db in args.db
             for run in run_stepups(db, args.users, args.sqlite_workers if db == "sqlite"
                                    else args.pg_workers, args)]
-    peer = {} if args.skip_peer else run_peer(args)
     interpreters = {"stepup": interpreter()}
+    peer = {} if args.skip_peer else run_peer(args, interpreters["stepup"])
     if not args.skip_peer:
         interpreters["peer"] = interpreter(_peer_dir() / "pi-venv" / "bin" / "python")
     ceiling = {} if args.skip_ceiling else run_ceiling(args)
