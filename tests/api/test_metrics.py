@@ -31,6 +31,14 @@ async def test_metrics_count_verifications_locks_and_latency(client: httpx.Async
     was = _value(before, invalid) if invalid in before else 0.0
     assert _value(text, invalid) - was == 5
     assert 'stepup_locks_total{scope="method:totp"}' in text
+    # A code sent to the locked method is refused before it is compared, and counted so.
+    locked = 'stepup_verifications_total{method="totp",outcome="locked"}'
+    r = await client.patch("/api/v1/me/methods/totp", json={"protects": {"withdrawal": True},
+                                                           "code": "000000"},
+                           headers=auth(token))
+    assert r.status_code == 423
+    after = (await client.get("/metrics")).text
+    assert _value(after, locked) - (_value(text, locked) if locked in text else 0.0) == 1
     assert 'route="/api/v1/me/methods/{method_type}"' in text  # templates, not raw paths
     assert "/api/v1/me/methods/totp\"" not in text
     # SQLite's write turn, waited for and held (tests/unit/test_sqlite_writer_turn.py)

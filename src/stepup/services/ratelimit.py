@@ -216,16 +216,17 @@ async def check_hold(db: AsyncSession, user_id: str) -> None:
     holds: dict[tuple[str, str], Clock] = of_transaction(db).get(_HOLD, {})
     for user, method_type in [k for k in holds if k[0] == user_id]:
         # From here on the head is held: nothing to read again.
-        await ensure_still_open(db, holds.pop((user, method_type)), user_id, method_type)
+        await ensure_open_for_code(db, holds.pop((user, method_type)), user_id, method_type)
 
 
-async def ensure_still_open(db: AsyncSession, clock: Clock, user_id: str, method_type: str
-                            ) -> Guards:
-    """``ensure_method_open`` for a right code whose guards were read before others
-    wrote, read again under the lock that now keeps them: a refusal here is a locked
-    verification, counted as such."""
+async def ensure_open_for_code(db: AsyncSession, clock: Clock, user_id: str,
+                               method_type: str, read: queries.GuardStates | None = None
+                               ) -> Guards:
+    """``ensure_method_open`` for a code being checked: before it is compared, and for a
+    right code whose guards were read before others wrote, again under the lock that
+    now keeps them. A refusal is a locked verification, counted as such."""
     try:
-        return await ensure_method_open(db, clock, user_id, method_type)
+        return await ensure_method_open(db, clock, user_id, method_type, read)
     except (AccountLocked, MethodLocked):
         metrics.verification(method_type, "locked")
         raise

@@ -91,11 +91,7 @@ async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, ro
                      guards: GuardStates | None = None) -> Verified:
     """``guards``: the user's guards of ``ratelimit.scopes_of(row.type)`` if the caller
     read them in ``db``'s transaction already (with the user: one statement fewer)."""
-    try:
-        read = await ratelimit.ensure_method_open(db, rt.clock, user.id, row.type, guards)
-    except DomainError:
-        metrics.verification(row.type, "locked")
-        raise
+    read = await ratelimit.ensure_open_for_code(db, rt.clock, user.id, row.type, guards)
     method = registry.get(row.type)
     started = rt.clock.now()
     try:
@@ -131,7 +127,7 @@ async def check_code(rt: Runtime, db: AsyncSession, actor: Actor, user: User, ro
         # wrote since: a lock that racing failures set meanwhile holds, as it would have
         # had the read come after them. Read again now, under the lock; nothing written
         # is kept.
-        read = await ratelimit.ensure_still_open(db, rt.clock, user.id, row.type)
+        read = await ratelimit.ensure_open_for_code(db, rt.clock, user.id, row.type)
     else:
         # Read again, if need be, when the success's event takes the head (audit.py).
         ratelimit.hold(db, rt.clock, user.id, row.type)
