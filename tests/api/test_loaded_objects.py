@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from stepup.domain.clock import FrozenClock
 from stepup.services.runtime import Runtime
@@ -38,6 +38,24 @@ async def test_the_user_and_method_are_the_orms_objects_with_the_same_values(
     assert fast[1]["created_at"].utcoffset() == timedelta(0)  # type: ignore[attr-defined]
     assert fast[1]["status"] is slow[1]["status"]
     assert isinstance(fast[1]["protects"], dict) and isinstance(fast[1]["secret_ct"], bytes)
+
+
+async def test_the_objects_are_persistent_in_the_session_as_loaded_ones_are(
+        client: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock) -> None:
+    uid, _secret, _row, _key = await user_and_checker(client, runtime, clock, rate=8)
+    async with runtime.db() as db:
+        user, method = await queries.get_user_and_method(db, uid, "totp")
+        assert user is not None and method is not None
+        orm_key = inspect(await db.get(User, uid)).key  # the identity map's answer
+        for obj in (user, method):
+            state = inspect(obj)
+            assert state.persistent and not state.modified and not state.expired_attributes
+            assert state.session is db.sync_session and obj in db
+        assert inspect(user).key == orm_key
+        assert await db.get(Method, method.id) is method
+        db.expunge(method)
+        assert inspect(method).detached and method not in db
+        assert await db.get(Method, method.id) is not method  # read again, a new object
 
 
 async def test_a_change_to_a_loaded_method_is_written_when_the_session_commits(

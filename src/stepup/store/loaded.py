@@ -3,14 +3,16 @@
 An ORM query runs the ORM's compile state, loading context and row processing around
 its SELECT; the same SELECT as a Core statement on the driver's cursor (store/driver.py)
 skips them. A verification needs mapped objects all the same: it changes them, and its
-session writes the changes when it commits. ``persistent`` makes them from the Core row:
-the values put in the instance's dict as the ORM's loading puts them, then committed and
-given their identity (``make_transient_to_detached``) and added to the session, so the
-instance is persistent as a loaded one is (changes tracked and flushed, expunged and
-rolled back alike). An identity the session holds already is answered with the
-instance it holds, unchanged, as a query would answer it. For the user and method of a
-verification this took 2.25 M instructions per verification down to 2.05 M
-(bench/instructions.py).
+session writes the changes when it commits. ``persistent`` makes them from the Core row
+as the ORM's loading makes them (``loading._instance``): the values put in the instance's
+dict, its identity taken from the primary key, the instance put in the session's
+identity map, so it is persistent as a loaded one is (changes tracked and flushed,
+expunged and rolled back alike). An identity the session holds already is answered with
+the instance it holds, unchanged, as a query would answer it. For the user and method of
+a verification this took 2.25 M instructions per verification down to 2.05 M
+(bench/instructions.py); putting them in the identity map as the loading does, rather
+than through ``make_transient_to_detached`` and ``Session.add``, took it further
+(bench/README.md, after round 22).
 
 A statement read this way selects a table's columns in the table's order
 (``select(table)``, or a join of two whole tables: ``pair``).
@@ -23,7 +25,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapper, configure_mappers, make_transient_to_detached
+from sqlalchemy.orm import Mapper, configure_mappers
 from sqlalchemy.orm.attributes import instance_state
 
 T = TypeVar("T")
@@ -75,11 +77,19 @@ def persistent(db: AsyncSession, model: type[T], values: Sequence[Any]) -> T | N
         found: T = held
         return found
     instance: T = shape.mapper.class_manager.new_instance()
-    # The values as the ORM's own loading leaves them: in the instance's dict, then all
-    # committed (nothing pending) with the identity taken from the primary key.
-    instance_state(instance).dict.update(zip(shape.keys, values, strict=True))
-    make_transient_to_detached(instance)
-    session.add(instance)
+    # What the ORM's own loading does with a row whose identity the session does not
+    # hold (``loading._instance``): the values in the instance's dict (nothing pending,
+    # nothing expired), its identity, and the instance in the session's identity map.
+    # ``make_transient_to_detached`` and ``Session.add`` reach the same state through a
+    # commit of every attribute, an expiry check of each and a cascade over the
+    # relationships: a third of this function's cost for the user and method of every
+    # verification.
+    state = instance_state(instance)
+    state.dict.update(zip(shape.keys, values, strict=True))
+    state.key = key
+    state.identity_token = key[2]
+    state.session_id = session.hash_key
+    session.identity_map._add_unpresent(state, key)
     return instance
 
 
