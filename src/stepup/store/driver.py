@@ -200,7 +200,7 @@ def run(conn: Connection, statement: Executable, params: dict[str, Any]) -> Rows
     try:
         if inline is not None:
             before(inline, plan.sql)
-        if conn._has_events or conn.engine._has_events:
+        if _listened(conn):
             conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, args, None, False)
         cursor.execute(plan.sql, args)
         result = Rows(plan.rows(cursor, dialect), cursor.rowcount)
@@ -210,6 +210,14 @@ def run(conn: Connection, statement: Executable, params: dict[str, Any]) -> Rows
     finally:
         cursor.close()
     return result
+
+
+def _listened(conn: Connection) -> bool:
+    """Whether anything listens for ``before_cursor_execute`` on ``conn`` (or its
+    engine). SQLAlchemy asks whether the connection has any event listener at all, and
+    every engine here has some (SQLite's BEGIN, the pool's checkout): the dispatch to
+    no listener cost every statement ~2 µs."""
+    return bool(conn.dispatch.before_cursor_execute)
 
 
 async def run_asyncpg(conn: Connection, statement: Executable, params: dict[str, Any]
@@ -224,7 +232,7 @@ async def run_asyncpg(conn: Connection, statement: Executable, params: dict[str,
     args: list[Any] | None = None
     try:
         args = plan.args(params)
-        if conn._has_events or conn.engine._has_events:
+        if _listened(conn):
             conn.dispatch.before_cursor_execute(conn, adapted.cursor(), plan.sql, args,
                                                 None, False)
         return await _asyncpg_rows(conn, adapted, plan, args)
