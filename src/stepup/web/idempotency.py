@@ -69,8 +69,8 @@ class Idempotency:
             await self.app(scope, receive, send)
             return
         values = [v for k, v in scope.get("headers", []) if k.lower() == HEADER]
-        token = bearer_token(Request(scope))
-        if not values or token is None or not apikeys.looks_like_key(token):
+        token = bearer_token(Request(scope)) if values else None
+        if token is None or not apikeys.looks_like_key(token):
             await self.app(scope, receive, send)
             return
         rt: Runtime = scope["app"].state.runtime
