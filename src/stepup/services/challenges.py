@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,8 +45,10 @@ class Target:
     purpose: Purpose
 
 
+@cache
 def registered() -> Registered:
-    """What the policy needs to know of the registry."""
+    """What the policy needs to know of the registry (fixed at import: methods/registry.py
+    lists every method once), made once."""
     methods = registry.available()
     return Registered(types=frozenset(m.type for m in methods),
                       login_fallbacks=frozenset(m.type for m in methods if m.login_fallback),
