@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import httpx
 from sqlalchemy import inspect, select
+from sqlalchemy.orm.util import identity_key
 
 from stepup.domain.clock import FrozenClock
 from stepup.services.runtime import Runtime
@@ -46,12 +47,13 @@ async def test_the_objects_are_persistent_in_the_session_as_loaded_ones_are(
     async with runtime.db() as db:
         user, method = await queries.get_user_and_method(db, uid, "totp")
         assert user is not None and method is not None
-        orm_key = inspect(await db.get(User, uid)).key  # the identity map's answer
         for obj in (user, method):
             state = inspect(obj)
             assert state.persistent and not state.modified and not state.expired_attributes
             assert state.session is db.sync_session and obj in db
-        assert inspect(user).key == orm_key
+        # The identity the mapper gives the row, and the identity map answers with them.
+        assert inspect(user).key == identity_key(User, uid)
+        assert await db.get(User, uid) is user
         assert await db.get(Method, method.id) is method
         db.expunge(method)
         assert inspect(method).detached and method not in db
