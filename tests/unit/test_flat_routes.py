@@ -3,6 +3,8 @@ moving the busiest routes first is refused wherever it could change an answer.""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 import httpx
@@ -105,6 +107,67 @@ def test_include_refuses_what_it_would_not_copy() -> None:
     plain.add_route("/plain", lambda request: Response())
     with pytest.raises(TypeError):
         flat_routes.include(FastAPI().router, plain)
+
+
+def _override(request: Request) -> None:
+    request.state.seen = "override"
+
+
+def _built(inner: APIRouter, outer: APIRouter, **kwargs: Any) -> FastAPI:
+    app = FastAPI(**kwargs)
+    for router in (outer, inner):
+        flat_routes.include(app.router, router, prefix="/v1")
+    return app
+
+
+async def test_a_second_app_takes_the_copies_with_handlers_of_its_own() -> None:
+    inner, outer = _routers()
+    first, second = _built(inner, outer), _built(inner, outer)
+    assert second.openapi() == first.openapi()
+    one = {id(r) for r in first.routes}
+    assert not any(id(r) in one for r in second.routes)
+    # The models were made once (what makes a second app cheap) ...
+    assert [r.dependant for r in second.routes if isinstance(r, APIRoute)] == [
+        r.dependant for r in first.routes if isinstance(r, APIRoute)]
+    # ... and each app's own dependency overrides apply to it alone.
+    second.dependency_overrides[_seen] = _override
+    async with _client(first) as a, _client(second) as b:
+        assert (await a.get("/v1/things/7")).json()["seen"] == "router"
+        assert (await b.get("/v1/things/7")).json()["seen"] == "override"
+        for method, path, body in REQUESTS:
+            ra = await a.request(method, path, json=body)
+            rb = await b.request(method, path, json=body)
+            if path != "/v1/things/7" or method != "GET":
+                assert (rb.status_code, rb.content) == (ra.status_code, ra.content)
+
+
+async def test_copies_are_made_again_for_routes_added_since() -> None:
+    inner, outer = _routers()
+    _built(inner, outer)
+
+    @outer.get("/later/one")
+    async def later() -> dict[str, str]:
+        return {"at": "later"}
+
+    async with _client(_built(inner, outer)) as c:
+        assert (await c.get("/v1/things/later/one")).json() == {"at": "later"}
+
+
+def test_copies_are_made_again_for_a_parent_configured_otherwise() -> None:
+    inner, outer = _routers()
+    _built(inner, outer)
+    again = _built(inner, outer, responses={418: {"description": "Teapot"}})
+    operation = again.openapi()["paths"]["/v1/things/{thing_id}"]["get"]
+    assert "418" in operation["responses"]
+
+
+def test_the_copies_kept_do_not_keep_an_app_alive() -> None:
+    inner, outer = _routers()
+    app = _built(inner, outer)
+    gone = weakref.ref(app)
+    del app
+    gc.collect()
+    assert gone() is None
 
 
 def _router(*routes: tuple[str, str, str]) -> APIRouter:

@@ -16,6 +16,12 @@ including router's prefix, tags, dependencies and responses apply as with
 (405 included) and the OpenAPI document is the same, key for key and in the same order.
 Copies are made when called: routes added to ``router`` afterwards are not seen.
 
+Making a copy builds its models and dependencies again (pydantic schemas: ~0.4 s for all
+of StepUp's routes, the better part of building an app). A process that builds the app
+again (the test suite builds one to four a test) takes the copies it made for the same
+router, prefix and parent configuration, each copied once more with its request handler
+made for the new parent, as FastAPI's own would be (its dependency overrides).
+
 Flat, a route that does not match still costs a check (~9,500 instructions): the verify,
 declared 25th, still paid ~0.29 M, the portal's form ~0.88 M. :func:`busiest_first` moves
 a few routes to the front (0.03 M and 0.09 M), past no route that could have answered
@@ -24,10 +30,13 @@ one of their requests.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import APIRouter
-from fastapi.routing import APIRoute
+from fastapi._body_limit import wrap_app_with_body_limit  # as APIRoute.__init__ uses it
+from fastapi.routing import APIRoute, request_response
 from starlette.routing import BaseRoute, Route
 
 
@@ -38,7 +47,16 @@ def include(parent: APIRouter, router: APIRouter, prefix: str = "") -> None:
     none of ours has); anything else is refused rather than copied wrong."""
     if router.form_limits or router.on_startup or router.on_shutdown:
         raise TypeError("include(): router-wide form limits or events are not copied")
-    for route in router.routes:
+    key, bearing, declared = (id(router), prefix), _bearing(parent), tuple(router.routes)
+    made = _made.get(key)
+    if made is not None and made[0] is router and made[1] == bearing \
+            and _same(made[2], declared):
+        for template in made[3]:
+            parent.routes.append(_again(template, parent))
+        parent._mark_routes_changed()
+        return
+    first = len(parent.routes)
+    for route in declared:
         if not isinstance(route, APIRoute) or route.stream_item_type is not None:
             raise TypeError(f"include(): cannot copy {route!r}; use include_router")
         parent.add_api_route(
@@ -62,6 +80,36 @@ def include(parent: APIRouter, router: APIRouter, prefix: str = "") -> None:
             strict_content_type=route.strict_content_type,
             max_body_size=route.max_body_size, form_limits=route.form_limits or None,
         )
+    # Kept without the parent, which they would keep alive with all it holds.
+    copies = [_again(r, None) for r in parent.routes[first:] if isinstance(r, APIRoute)]
+    _made[key] = (router, bearing, declared, copies)
+
+
+# (id(router), prefix) -> the router, its parent's bearing, its routes, the copies made.
+_Made = tuple[APIRouter, tuple[Any, ...], tuple[Any, ...], list[APIRoute]]
+_made: dict[tuple[int, str], _Made] = {}
+
+
+def _same(these: tuple[Any, ...], those: tuple[Any, ...]) -> bool:
+    return len(these) == len(those) and all(a is b for a, b in zip(these, those, strict=True))
+
+
+def _bearing(parent: APIRouter) -> tuple[Any, ...]:
+    """What ``parent.add_api_route`` brings to a copy besides the route's own."""
+    return (parent.prefix, parent.tags, parent.dependencies, parent.responses,
+            parent.default_response_class, parent.callbacks, parent.deprecated,
+            parent.include_in_schema, parent.generate_unique_id_function,
+            parent.strict_content_type, parent.max_body_size)
+
+
+def _again(made: APIRoute, parent: APIRouter | None) -> APIRoute:
+    """``made`` for ``parent``: its models and dependencies shared (they describe the
+    endpoint alone), its request handler made anew as ``APIRoute.__init__`` makes it."""
+    route = copy.copy(made)
+    route.dependency_overrides_provider = parent and parent.dependency_overrides_provider
+    route.app = wrap_app_with_body_limit(request_response(route.get_route_handler()),
+                                         route.max_body_size)
+    return route
 
 
 def busiest_first(router: APIRouter, calls: Sequence[tuple[str, str]]) -> None:
