@@ -11,6 +11,7 @@ CPU-heavy calls are synchronous here; services run them off the event loop.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -28,7 +29,7 @@ class Hasher:
                                   parallelism=parallelism, hash_len=32, salt_len=16)
         self._params = (time_cost, memory_kib, parallelism)
         # Verifying against this keeps an unknown e-mail as slow as a wrong password.
-        self._dummy = self._ph.hash(secrets.token_urlsafe(16))
+        self._dummy = _dummy(time_cost, memory_kib, parallelism)
 
     def hash_password(self, password: str) -> str:
         return self._ph.hash(password)
@@ -67,6 +68,15 @@ class Hasher:
         # carry any Latin-1 text), and a forged value must be False, not an error.
         supplied = expected_hex.encode("utf-8", "surrogatepass")
         return hmac.compare_digest(self.mac(*parts).encode(), supplied)
+
+
+@functools.cache
+def _dummy(time_cost: int, memory_kib: int, parallelism: int) -> str:
+    """A hash of nothing anyone knows, made once a process for each set of parameters
+    (the test suite builds several runtimes a test; an argon2 hash costs ~50 ms)."""
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib,
+                          parallelism=parallelism, hash_len=32,
+                          salt_len=16).hash(secrets.token_urlsafe(16))
 
 
 def new_token() -> str:
