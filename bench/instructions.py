@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Instructions per call: a cost figure that the machine's load cannot move.
 
-    python bench/instructions.py [verify login key-check verification login-step]
+    python bench/instructions.py [--db sqlite|postgres] [verify login key-check ...]
 
 CPU time per request (bench/cpu.py) moves by half from one run to the next on a shared
 machine: another process on the sibling hyperthread, or on the host, slows every
@@ -19,6 +19,11 @@ runs it for K = 20 and K = 120 and divides the difference by 100. The calls:
 - ``verification``: ``services.headless.verify`` alone (the verification's
   transaction);
 - ``login-step``: ``services.login.verify`` alone.
+
+``--db postgres`` counts the same calls on a throwaway PostgreSQL cluster
+(tests/support/pg.py; a new one for each count, its binaries found as the test suite
+finds them): the instructions of the worker's own process, its driver (asyncpg) and
+socket calls included; the server's work, another process, is not.
 
 ``python bench/instructions.py --profile verify [K]`` runs K calls (200 by default, at
 most 400) under cProfile instead, with the same set-up, and prints the top functions by
@@ -42,11 +47,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 CALLS = ("verify", "login", "key-check", "verification", "login-step")
+DATABASES = ("sqlite", "postgres")
+ROOT = Path(__file__).resolve().parent.parent
 FEW, MANY = 20, 120
 USERS = 400
 
@@ -133,38 +142,49 @@ async def _calls(call: str, count: int, profiler: cProfile.Profile | None = None
             profiler.disable()
 
 
-def _env() -> dict[str, str]:
+@contextmanager
+def _env(db: str) -> Iterator[dict[str, str]]:
+    """The environment of one counted process: a data directory of its own and, on
+    PostgreSQL, a cluster of its own; both removed afterwards."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
     env.update(PYTHONHASHSEED="0", STEPUP_DATA_DIR=tempfile.mkdtemp(prefix="stepup-instr-"),
                STEPUP_WEBHOOK_POLL_SECONDS="36000",
                STEPUP_NOTIFICATION_POLL_SECONDS="36000",
                STEPUP_RECOVERY_POLL_SECONDS="36000")
-    return env
-
-
-def _profile(call: str, count: int, lines: int = 40) -> None:
-    """cProfile ``count`` calls (not the set-up) in this process; the top functions by
-    cumulative time. cProfile inflates small Python calls: read shares, not times."""
-    env = _env()
-    os.environ.clear()
-    os.environ.update(env)
-    profiler = cProfile.Profile()
     try:
-        asyncio.run(_calls(call, count, profiler))
+        if db == "postgres":
+            sys.path.insert(0, str(ROOT))
+            from tests.support.pg import ThrowawayPostgres
+
+            with ThrowawayPostgres() as pg:
+                env["STEPUP_DATABASE_URL"] = pg.dsn_async
+                # Only SQLite is migrated when the app starts.
+                subprocess.run([sys.executable, "-m", "stepup.cli", "migrate"], env=env,
+                               check=True, capture_output=True)
+                yield env
+        else:
+            yield env
     finally:
         shutil.rmtree(env["STEPUP_DATA_DIR"], ignore_errors=True)
+
+
+def _profile(call: str, count: int, db: str, lines: int = 40) -> None:
+    """cProfile ``count`` calls (not the set-up) in this process; the top functions by
+    cumulative time. cProfile inflates small Python calls: read shares, not times."""
+    profiler = cProfile.Profile()
+    with _env(db) as env:
+        os.environ.clear()
+        os.environ.update(env)
+        asyncio.run(_calls(call, count, profiler))
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(lines)
 
 
-def _count(call: str, count: int) -> int:
-    env = _env()
-    try:
+def _count(call: str, count: int, db: str) -> int:
+    with _env(db) as env:
         out = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
                               "--cachegrind-out-file=/dev/null", sys.executable, __file__,
                               "--inner", call, str(count)],
                              env=env, capture_output=True, text=True, check=True).stderr
-    finally:  # each count's data directory (a database, its keys) goes with it
-        shutil.rmtree(env["STEPUP_DATA_DIR"], ignore_errors=True)
     found = re.search(r"I\s+refs:\s+([\d,]+)", out)
     if found is None:
         raise RuntimeError(f"no instruction count in valgrind's output:\n{out[-2000:]}")
@@ -172,20 +192,27 @@ def _count(call: str, count: int) -> int:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--inner"]:
-        asyncio.run(_calls(sys.argv[2], int(sys.argv[3])))
+    args = sys.argv[1:]
+    if args[:1] == ["--inner"]:
+        asyncio.run(_calls(args[1], int(args[2])))
         return
-    if sys.argv[1:2] == ["--profile"]:
-        _profile(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else USERS // 2)
+    db = "sqlite"
+    if args[:1] == ["--db"]:
+        if args[1:2] == [] or args[1] not in DATABASES:
+            raise SystemExit(f"--db: choose from {', '.join(DATABASES)}")
+        db, args = args[1], args[2:]
+    if args[:1] == ["--profile"]:
+        _profile(args[1], int(args[2]) if len(args) > 2 else USERS // 2, db)
         return
-    calls = sys.argv[1:] or list(CALLS)
+    calls = args or list(CALLS)
     unknown = set(calls) - set(CALLS)
     if unknown:
         raise SystemExit(f"unknown call(s) {', '.join(sorted(unknown))}; "
                          f"choose from {', '.join(CALLS)}")
     for call in calls:
-        per_call = (_count(call, MANY) - _count(call, FEW)) / (MANY - FEW)
-        print(f"{call:14} {per_call / 1e6:6.2f} M instructions per call", flush=True)
+        per_call = (_count(call, MANY, db) - _count(call, FEW, db)) / (MANY - FEW)
+        print(f"{call:14} {per_call / 1e6:6.2f} M instructions per call ({db})",
+              flush=True)
 
 
 if __name__ == "__main__":
