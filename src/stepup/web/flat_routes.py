@@ -19,8 +19,9 @@ Copies are made when called: routes added to ``router`` afterwards are not seen.
 Making a copy builds its models and dependencies again (pydantic schemas: ~0.4 s for all
 of StepUp's routes, the better part of building an app). A process that builds the app
 again (the test suite builds one to four a test) takes the copies it made for the same
-router, prefix and parent configuration, each copied once more with its request handler
-made for the new parent, as FastAPI's own would be (its dependency overrides).
+router, prefix and parent configuration, each copied once more with a request handler of
+its own for the new parent, as FastAPI's own would be (its dependency overrides), made
+at the route's first request: a test calls few of its app's routes.
 
 Flat, a route that does not match still costs a check (~9,500 instructions): the verify,
 declared 25th, still paid ~0.29 M, the portal's form ~0.88 M. :func:`busiest_first` moves
@@ -38,6 +39,7 @@ from fastapi import APIRouter
 from fastapi._body_limit import wrap_app_with_body_limit  # as APIRoute.__init__ uses it
 from fastapi.routing import APIRoute, request_response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 
 def include(parent: APIRouter, router: APIRouter, prefix: str = "") -> None:
@@ -104,12 +106,26 @@ def _bearing(parent: APIRouter) -> tuple[Any, ...]:
 
 def _again(made: APIRoute, parent: APIRouter | None) -> APIRoute:
     """``made`` for ``parent``: its models and dependencies shared (they describe the
-    endpoint alone), its request handler made anew as ``APIRoute.__init__`` makes it."""
+    endpoint alone), its request handler made anew, when first needed."""
     route = copy.copy(made)
     route.dependency_overrides_provider = parent and parent.dependency_overrides_provider
-    route.app = wrap_app_with_body_limit(request_response(route.get_route_handler()),
-                                         route.max_body_size)
+    route.app = _Handler(route)
     return route
+
+
+class _Handler:
+    """A copy's request handler, made at the route's first request as
+    ``APIRoute.__init__`` makes it, and put in this one's place."""
+
+    def __init__(self, route: APIRoute) -> None:
+        self.route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.route
+        if route.app is self:
+            route.app = wrap_app_with_body_limit(request_response(route.get_route_handler()),
+                                                 route.max_body_size)
+        await route.app(scope, receive, send)
 
 
 def busiest_first(router: APIRouter, calls: Sequence[tuple[str, str]]) -> None:
