@@ -4,6 +4,7 @@ when the URL carries a user. Plain-text and HTML parts. smtplib runs in a thread
 
 from __future__ import annotations
 
+import functools
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -15,6 +16,13 @@ import anyio.to_thread
 from stepup.delivery.base import OutgoingMessage, ProviderError, Receipt
 
 TIMEOUT = 5.0
+
+
+@functools.cache
+def _default_tls() -> ssl.SSLContext:
+    """The system's CAs, certificates and host names verified: made once a process, as
+    loading the CA store costs ~15 ms (a runtime built per test made one each)."""
+    return ssl.create_default_context()
 
 
 class SmtpProvider:
@@ -33,7 +41,7 @@ class SmtpProvider:
         self._user = unquote(parsed.username) if parsed.username else None
         self._password = unquote(parsed.password) if parsed.password else None
         self._sender = sender
-        self._ssl = ssl_context or ssl.create_default_context()
+        self._ssl = ssl_context or _default_tls()
 
     def build(self, message: OutgoingMessage) -> EmailMessage:
         mail = EmailMessage()

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepup.delivery import http as delivery_http
 from stepup.domain.errors import NotFound, ValidationFailed, WebhookNotConfigured
 from stepup.domain.hashing import new_id
 from stepup.domain.keyring import KeyRingError
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger("stepup.webhooks")
-TIMEOUT = 5.0  # seconds: connect, read, write and pool, each
 LEASE = timedelta(seconds=60)
 # Security notices that are also webhook events (the portal's copy of what StepUp tells
 # the user, and what it tells instead when the app turned StepUp's notices off).
@@ -240,10 +240,7 @@ async def deliver_due(rt: Runtime, client: httpx.AsyncClient | None = None) -> i
             else:
                 url, secret = target
                 if http is None:
-                    # Imported here: ~4 MB a worker needs only once an app has a webhook.
-                    import httpx
-
-                    http = httpx.AsyncClient(timeout=TIMEOUT)
+                    http = delivery_http.new_client()
                 ok, error = await _post(rt, http, row, url, secret)
             async with rt.db() as db:
                 fresh = await store.get(db, row.id)
