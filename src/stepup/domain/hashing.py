@@ -25,8 +25,7 @@ class Hasher:
     def __init__(self, secret_key: bytes, *, time_cost: int = 2, memory_kib: int = 19456,
                  parallelism: int = 1) -> None:
         self._key = secret_key
-        self._ph = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib,
-                                  parallelism=parallelism, hash_len=32, salt_len=16)
+        self._ph = _password_hasher(time_cost, memory_kib, parallelism)
         self._params = (time_cost, memory_kib, parallelism)
         # Verifying against this keeps an unknown e-mail as slow as a wrong password.
         self._dummy = _dummy(time_cost, memory_kib, parallelism)
@@ -71,12 +70,17 @@ class Hasher:
 
 
 @functools.cache
+def _password_hasher(time_cost: int, memory_kib: int, parallelism: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib,
+                          parallelism=parallelism, hash_len=32, salt_len=16)
+
+
+@functools.cache
 def _dummy(time_cost: int, memory_kib: int, parallelism: int) -> str:
     """A hash of nothing anyone knows, made once a process for each set of parameters
     (the test suite builds several runtimes a test; an argon2 hash costs ~50 ms)."""
-    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib,
-                          parallelism=parallelism, hash_len=32,
-                          salt_len=16).hash(secrets.token_urlsafe(16))
+    return _password_hasher(time_cost, memory_kib, parallelism).hash(
+        secrets.token_urlsafe(16))
 
 
 def new_token() -> str:
