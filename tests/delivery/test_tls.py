@@ -47,13 +47,9 @@ def test_a_ca_named_by_ssl_cert_file_is_trusted(https: ProviderServer) -> None:
     # the variable an operator sets for a private CA (httpx's own default honours it).
     assert https.cert is not None
     script = ("import asyncio, sys\n"
-              "from stepup.delivery.base import OutgoingMessage\n"
-              "from stepup.delivery.twilio import TwilioProvider\n"
-              "p = TwilioProvider(account_sid='AC123', auth_token='tok', from_number='+1500',"
-              " whatsapp_from='+1415', base_url=sys.argv[1])\n"
-              "m = OutgoingMessage(channel='sms', to='+447700900123', body='x')\n"
+              "from tests.delivery.test_tls import SMS, _twilio\n"
               "for _ in range(2):\n"
-              "    print(asyncio.run(p.send(m)).reference)\n")
+              "    print(asyncio.run(_twilio(sys.argv[1]).send(SMS)).reference)\n")
     env = {**os.environ, "SSL_CERT_FILE": str(https.cert)}
     out = subprocess.run([sys.executable, "-c", script, https.url], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
