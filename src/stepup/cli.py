@@ -6,7 +6,8 @@ import asyncio
 import os
 import shutil
 import sys
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 import typer
 import uvicorn
@@ -14,7 +15,10 @@ import uvicorn
 from stepup.cli_common import run as _run
 from stepup.cli_common import settings as _settings
 from stepup.cli_keys import keys_app
-from stepup.config import ConfigurationError
+from stepup.config import ConfigurationError, Settings
+
+if TYPE_CHECKING:
+    from stepup.store.sqlite_resident import Resident
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="StepUp: multi-factor authentication for client portals.")
@@ -75,10 +79,34 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     options: dict[str, Any] = {"proxy_headers": False, "server_header": False,
                                "timeout_graceful_shutdown": 20, "log_level": "info",
                                "access_log": access_log, "loop": "asyncio"}
-    if listener is not None:
+    if listener is None:
+        uvicorn.run(worker_processes.APP, factory=True, host=host, port=port,
+                    workers=workers, **options)
+        return
+    # Only a supervisor keeps the file in memory: it runs no SQLite connection, whose
+    # locks a close of the file in the same process would drop (store/sqlite_resident.py).
+    resident = _keep_resident(settings)
+    try:
         raise typer.Exit(worker_processes.Supervisor(listener, workers, options).run())
-    uvicorn.run(worker_processes.APP, factory=True, host=host, port=port, workers=workers,
-                **options)
+    finally:
+        if resident is not None:
+            resident.close()
+
+
+def _keep_resident(settings: Settings) -> Resident | None:
+    """On SQLite, the database file held in memory by this process (the supervisor)."""
+    from stepup.store.sqlite_connection import shared_file
+    from stepup.store.sqlite_resident import Resident
+
+    path = shared_file(settings.effective_database_url)
+    if path is None or not settings.sqlite_resident_mb:
+        return None
+    resident = Resident(path, settings.sqlite_resident_mb * 2**20)
+    began = time.monotonic()
+    held = resident.start()
+    typer.echo(f"Keeping {held / 2**20:.0f} MB of {path} in memory "
+               f"(mapped in {time.monotonic() - began:.1f} s; STEPUP_SQLITE_RESIDENT_MB)")
+    return resident
 
 
 @app.command()

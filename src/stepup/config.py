@@ -49,6 +49,11 @@ class Settings(TotpSettings, BackupCodeSettings, WebAuthnSettings, BaseSettings)
     database_url: str | None = None
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # How much of the SQLite database file `serve`'s supervisor (two workers or more)
+    # keeps mapped in memory, so that a host's reclaim of unmapped file cache does not
+    # send verifications to the disk (store/sqlite_resident.py); never more than half
+    # the machine's memory. 0: off.
+    sqlite_resident_mb: int = Field(default=4096, ge=0)
 
     # Public name shown in authenticator apps, messages and pages.
     issuer: str = "StepUp"

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import STEPUP, clean_env, free_port, wait_until_up
+from tests.support.server import STEPUP, clean_env, free_port, serve, wait_until_up
+from tests.support.smaps import kb, mapped_kb
 
 
 @pytest.fixture
@@ -117,3 +118,33 @@ def test_access_log_is_on_unless_turned_off(tmp_path: Path, flag: str | None) ->
         out, _ = proc.communicate(timeout=20)
     assert ('"GET /readyz HTTP/1.1" 200' in out) is (flag is None)
     assert "Application startup complete" in out  # the server's own log stays
+
+
+@pytest.mark.parametrize(("workers", "setting"), [(2, None), (2, "0"), (1, None)])
+def test_serve_keeps_the_sqlite_file_in_memory(tmp_path: Path, workers: int,
+                                               setting: str | None) -> None:
+    """The supervisor of several workers maps the whole database file, and no worker
+    does, unless STEPUP_SQLITE_RESIDENT_MB=0; a single worker's process, which has
+    SQLite's locks on the file, never does (store/sqlite_resident.py)."""
+    data = tmp_path / "data"
+    env = clean_env(STEPUP_DATA_DIR=str(data),
+                    **({"STEPUP_SQLITE_RESIDENT_MB": setting} if setting else {}))
+    subprocess.run([*STEPUP, "migrate"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True, timeout=60)
+    db = data / "stepup.db"
+    migrated = db.stat().st_size
+    server, base = serve(tmp_path, env, workers=workers)
+    try:
+        assert wait_until_up(base), "stepup serve did not start"
+        held = mapped_kb(db, server.pid)
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        in_workers = [mapped_kb(db, pid) for pid in children]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    if setting == "0" or workers == 1:
+        assert held == 0
+    else:
+        assert kb(migrated) <= held <= kb(db.stat().st_size)
+    assert len(in_workers) >= (workers if workers > 1 else 0)
+    assert not any(in_workers)
