@@ -61,6 +61,7 @@ from loads import (
     describe,
     ensure_wrk,
     free_port,
+    held_mb,
     interpreter,
     load,
     measured_load,
@@ -113,6 +114,8 @@ class Served:
         db, users, workers = self.db, self.users, self.workers
         env = {k: v for k, v in os.environ.items() if not k.startswith("STEPUP_")}
         env["STEPUP_DATA_DIR"] = str(self.work / "data")
+        if args.sqlite_resident_mb is not None:
+            env["STEPUP_SQLITE_RESIDENT_MB"] = str(args.sqlite_resident_mb)
         if db == "postgres":
             sys.path.insert(0, str(ROOT))
             from tests.support.pg import ThrowawayPostgres
@@ -142,8 +145,8 @@ class Served:
         self.base = f"http://127.0.0.1:{port}"
         wait_ready(self.base + "/readyz")
         # before any load: imports and start-up
-        self.result["rss_mb_start"] = rss_mb(self.server.pid)
         self.database = self.work / "data" / "stepup.db"  # SQLite's (STEPUP_DATA_DIR)
+        self.result["rss_mb_start"] = rss_mb(self.server.pid, self.database)
 
     def load_args(self, call: str, c: int) -> tuple[Path, list[str]]:
         """The tokens or login flows of a load of ``call`` at ``c``, and the generator's
@@ -193,9 +196,10 @@ class Served:
 
     def finish(self) -> None:
         assert self.server is not None
-        self.result["rss_mb"] = rss_mb(self.server.pid)
+        self.result["rss_mb"] = rss_mb(self.server.pid, self.database)
         if self.db == "sqlite":
             self.result["db_mb"] = round(self.database.stat().st_size / 1e6, 1)
+            self.result["db_held_mb"] = held_mb(self.server.pid, self.database)
 
     def stop(self, keep: bool) -> None:
         if self.server is not None:
@@ -444,6 +448,10 @@ def main() -> None:
     ap.add_argument("--sqlite-workers", type=int, default=2,
                     help="workers on SQLite (they take turns at the one writer: "
                          "store/sqlite_turn.py)")
+    ap.add_argument("--sqlite-resident-mb", type=int, default=None,
+                    help="how much of the SQLite database the server keeps mapped in "
+                         "memory (STEPUP_SQLITE_RESIDENT_MB; 0: none; by default the "
+                         "server's own default: store/sqlite_resident.py)")
     ap.add_argument("--access-log", action="store_true",
                     help="keep uvicorn's access log (off by default, as the peer's gunicorn "
                          "keeps none)")
@@ -501,7 +509,8 @@ def main() -> None:
             cached = [res.get("db_cached_mb") for calls in r["calls"].values()
                       for res in calls.values()]
             print(f"  its database ({r['db_mb']} MB) in the page cache as each load began "
-                  f"(MB): {cached}")
+                  f"(MB): {cached}; kept mapped by the server (not in the RSS above): "
+                  f"{r.get('db_held_mb')} MB")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")

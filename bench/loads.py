@@ -89,18 +89,40 @@ def serving_pids(parent: int) -> list[int]:
     return pids
 
 
-def rss_mb(parent: int) -> list[float]:
-    """RSS of the serving processes, in MB."""
+def rss_mb(parent: int, leave_out: Path | None = None) -> list[float]:
+    """RSS of the serving processes, in MB, without the pages of ``leave_out`` they map:
+    the SQLite database the serving process keeps mapped (store/sqlite_resident.py) is
+    page cache shared with every reader of the file, not memory of the process's own."""
     sizes = []
     for pid in serving_pids(parent):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
+            held = _mapped_kb(leave_out, pid) if leave_out is not None else 0
         except OSError:
             continue
         m = re.search(r"VmRSS:\s+(\d+) kB", status)
         if m:
-            sizes.append(round(int(m.group(1)) / 1024, 1))
+            sizes.append(round((int(m.group(1)) - held) / 1024, 1))
     return sizes
+
+
+def held_mb(parent: int, path: Path) -> float:
+    """How much of ``path`` the serving processes keep mapped, in MB."""
+    total = 0
+    for pid in serving_pids(parent):
+        try:
+            total += _mapped_kb(path, pid)
+        except OSError:
+            continue
+    return round(total / 1024, 1)
+
+
+def _mapped_kb(path: Path, pid: int) -> int:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.support.smaps import mapped_kb
+
+    return mapped_kb(path, pid)
 
 
 def cached_mb(path: Path) -> float | None:
