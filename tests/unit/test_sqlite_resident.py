@@ -144,3 +144,18 @@ def test_a_process_with_the_database_open_holds_nothing(tmp_path: Path) -> None:
     resident = Resident(db, 2**30)  # once it is closed, the file may be held
     assert resident.start(interval=0.05) == db.stat().st_size
     resident.close()
+
+
+def test_where_open_descriptors_cannot_be_listed_nothing_is_held(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "stepup.db"
+    db.write_bytes(os.urandom(BLOCK))
+
+    def no_proc(path: str) -> list[str]:
+        raise FileNotFoundError(2, "No such file or directory", path)
+
+    monkeypatch.setattr(sqlite_resident.os, "listdir", no_proc)
+    resident = Resident(db, 2**30)
+    assert resident.start(interval=0.05) == 0
+    resident.close()
+    assert mapped_kb(db) == 0

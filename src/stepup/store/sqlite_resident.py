@@ -68,12 +68,17 @@ def _memory_bytes() -> int:
 
 
 def _opened_here(path: Path) -> bool:
-    """Whether a descriptor of this process refers to ``path``'s file."""
+    """Whether a descriptor of this process refers to ``path``'s file (True where that
+    cannot be told: no ``/proc``)."""
     try:
         wanted = path.stat()
     except OSError:
         return False
-    for fd in os.listdir("/proc/self/fd"):
+    try:
+        descriptors = os.listdir("/proc/self/fd")
+    except OSError:
+        return True
+    for fd in descriptors:
         try:
             st = os.stat(f"/proc/self/fd/{fd}")
         except OSError:  # the listing's own descriptor, closed by now
