@@ -101,10 +101,6 @@ class Resident:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    @property
-    def held_bytes(self) -> int:
-        return self._held
-
     def refresh(self) -> int:
         """Map what the file grew by since the last call (all of it the first time, or
         when it was replaced or shrank); answers the bytes held."""
