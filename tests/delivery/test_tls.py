@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,15 +43,18 @@ async def test_a_provider_whose_certificate_no_ca_vouches_for_is_refused(
     assert https.received == []
 
 
-def test_a_ca_named_by_ssl_cert_file_is_trusted(https: ProviderServer) -> None:
+def test_a_ca_named_by_ssl_cert_file_is_trusted(https: ProviderServer,
+                                                tmp_path: Path) -> None:
     # The process's one context is made at its first call: a process of its own, with
     # the variable an operator sets for a private CA (httpx's own default honours it).
-    assert https.cert is not None
+    assert https.cert_pem is not None
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(https.cert_pem)
     script = ("import asyncio, sys\n"
               "from tests.delivery.test_tls import SMS, _twilio\n"
               "for _ in range(2):\n"
               "    print(asyncio.run(_twilio(sys.argv[1]).send(SMS)).reference)\n")
-    env = {**os.environ, "SSL_CERT_FILE": str(https.cert)}
+    env = {**os.environ, "SSL_CERT_FILE": str(ca_file)}
     out = subprocess.run([sys.executable, "-c", script, https.url], env=env, cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -68,3 +72,13 @@ async def test_smtp_refuses_a_certificate_no_ca_vouches_for() -> None:
     finally:
         server.stop()
     assert server.inbox.messages == []
+
+
+def test_the_suites_tls_servers_leave_no_key_on_disk(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every run of the suite starts hundreds of them; each used to leave a directory with
+    # its private key in /tmp.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    for server in (SmtpServer(mode="smtps"), ProviderServer(tls=True)):
+        server.start().stop()
+    assert list(tmp_path.iterdir()) == []

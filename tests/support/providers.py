@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -57,9 +55,9 @@ class ProviderServer:
 
     received: list[Received] = field(default_factory=list)
     script: list[Scripted] = field(default_factory=list)
-    # Over HTTPS with a self-signed certificate for 127.0.0.1 (its PEM file: ``cert``).
+    # Over HTTPS with a self-signed certificate for 127.0.0.1 (its PEM: ``cert_pem``).
     tls: bool = False
-    cert: Path | None = None
+    cert_pem: bytes | None = None
     _server: ThreadingHTTPServer | None = None
 
     def start(self) -> ProviderServer:
@@ -90,10 +88,10 @@ class ProviderServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         if self.tls:
-            self.cert, key, _ = self_signed()
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(self.cert, key)
-            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            certificate = self_signed()
+            self.cert_pem = certificate.pem
+            self._server.socket = certificate.server_context().wrap_socket(
+                self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

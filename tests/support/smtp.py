@@ -43,7 +43,26 @@ class Inbox:
         return "250 OK"
 
 
-def self_signed(host: str = "127.0.0.1") -> tuple[Path, Path, bytes]:
+@dataclass(frozen=True)
+class Certificate:
+    """A self-signed certificate for 127.0.0.1 and its key, in memory only: the files
+    ``ssl`` needs exist while it loads them (a run of the suite left a directory with a
+    private key behind for every server it started)."""
+
+    pem: bytes
+    key_pem: bytes
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        with tempfile.TemporaryDirectory(prefix="stepup-cert-") as d:
+            cert, key = Path(d, "cert.pem"), Path(d, "key.pem")
+            cert.write_bytes(self.pem)
+            key.write_bytes(self.key_pem)
+            context.load_cert_chain(cert, key)
+        return context
+
+
+def self_signed(host: str = "127.0.0.1") -> Certificate:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stepup-test")])
     now = dt.datetime.now(dt.UTC)
@@ -54,13 +73,9 @@ def self_signed(host: str = "127.0.0.1") -> tuple[Path, Path, bytes]:
             .add_extension(x509.SubjectAlternativeName(
                 [x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
             .sign(key, hashes.SHA256()))
-    d = Path(tempfile.mkdtemp())
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    (d / "cert.pem").write_bytes(cert_pem)
-    (d / "key.pem").write_bytes(key.private_bytes(
+    return Certificate(cert.public_bytes(serialization.Encoding.PEM), key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
-    return d / "cert.pem", d / "key.pem", cert_pem
 
 
 class SmtpServer:
@@ -68,9 +83,9 @@ class SmtpServer:
                  password: str | None = None) -> None:
         self.inbox = Inbox()
         self.mode = mode
-        cert, key, self.cert_pem = self_signed()
-        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        server_ctx.load_cert_chain(cert, key)
+        certificate = self_signed()
+        self.cert_pem = certificate.pem
+        server_ctx = certificate.server_context()
         self.client_context = ssl.create_default_context(cadata=self.cert_pem.decode())
         kwargs: dict[str, Any] = {}
         if user:
