@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import column, insert, select, table, text
@@ -134,3 +135,86 @@ async def test_0007_puts_every_user_and_key_in_an_app_and_loses_nothing(
     assert keys == {"k1": apps["default"], "k2": None}
     assert fk == 1  # foreign keys are back on for the connections that follow
     await engine.dispose()
+
+
+async def test_the_new_device_check_reads_only_the_origin_events(_schema: str) -> None:
+    # A login reads the account's logins and sign-up since a date; through the user_id
+    # index it read the account's whole history (every verification) to find them. The
+    # plan must go through the partial index of those events, whatever the account's
+    # other events: on each database, in a transaction rolled back.
+    from stepup.store.audit import _ORIGINS
+    from stepup.store.models import AuditEvent
+
+    engine = make_engine(_schema)
+    now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    rows = [{"user_id": "u-history", "actor": "app:k", "event": event, "ip": "203.0.113.7",
+             "user_agent": "curl", "data": {}, "created_at": now}
+            for event in ["code.verified"] * 2000 + ["login.succeeded"]]
+    async with engine.connect() as conn, conn.begin() as transaction:
+        await conn.execute(insert(AuditEvent), rows)
+        postgres = conn.dialect.name == "postgresql"
+        await conn.exec_driver_sql("ANALYZE audit_events")
+        compiled = _ORIGINS.compile(dialect=conn.dialect)
+        values = {"user_id": "u-history", "since": now, "limit": 1000}
+        params = tuple(compiled.construct_params(values)[name]
+                       for name in compiled.positiontup or ())
+        if postgres:
+            # A table this small might be read whole: the index must serve, and in
+            # the generic plan a prepared statement (asyncpg's) ends up with, where
+            # a parameter's value is not known.
+            await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+            await conn.exec_driver_sql(f"PREPARE origins AS {compiled}")
+            args = ", ".join(str(v) if isinstance(v, int) else
+                             f"'{v.isoformat() if isinstance(v, datetime) else v}'"
+                             for v in params)
+            explained = await conn.exec_driver_sql(f"EXPLAIN EXECUTE origins({args})")
+            await conn.exec_driver_sql("DEALLOCATE origins")
+        else:
+            explained = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}",
+                                                   params)
+        plan = " ".join(str(r[-1]) for r in explained)
+        found = (await conn.exec_driver_sql(str(compiled), params)).all()
+        await transaction.rollback()
+    await engine.dispose()
+    assert "ix_audit_events_origins" in plan, plan
+    assert [tuple(r) for r in found] == [("203.0.113.7", "curl")]
+
+
+async def test_the_origins_index_built_beforehand_as_the_upgrade_notes_say(
+        _schema: str) -> None:
+    # docs/deployment.md ("Upgrades"): on a large PostgreSQL audit table the operator
+    # builds 0016's index concurrently while the old version serves, then migrates.
+    import re
+
+    from alembic import command
+
+    engine = make_engine(_schema)
+    if engine.dialect.name != "postgresql":
+        await engine.dispose()
+        pytest.skip("the upgrade note's statement is PostgreSQL's")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "deployment.md").read_text()
+    [block] = [b for b in re.findall(r"```sql\n(.*?)```", doc, re.S)
+               if "ix_audit_events_origins" in b]
+
+    def migrate_from_0015(conn: Connection) -> None:
+        cfg = migrate.alembic_config()
+        cfg.attributes["connection"] = conn
+        command.stamp(cfg, "0015")
+        command.upgrade(cfg, "head")
+
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.exec_driver_sql("DROP INDEX ix_audit_events_origins")
+            await conn.exec_driver_sql(block)
+        async with engine.begin() as conn:
+            await conn.run_sync(migrate_from_0015)  # finds the index made: no error
+            [definition] = (await conn.execute(text(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_audit_events_origins'"
+            ))).scalars().all()
+        assert await migrate.is_current(engine)
+    finally:
+        await engine.dispose()
+    assert "(user_id, created_at)" in definition
+    assert "'login.succeeded'" in definition and "'account.created'" in definition

@@ -26,9 +26,6 @@ from stepup.store import audit as audit_store
 from stepup.store import operations as store
 from stepup.store.models import RememberedDevice, User
 
-# Events whose (user agent, network) pair counts as a device the user has used.
-KNOWN_DEVICE_EVENTS = ("login.succeeded", "account.created")
-
 
 async def login_succeeded(rt: Runtime, db: AsyncSession, actor: Actor, user: User,
                           second_factor: str | None, *, last: bool = False,
@@ -37,12 +34,13 @@ async def login_succeeded(rt: Runtime, db: AsyncSession, actor: Actor, user: Use
     user agent (versions aside) and IP /24 (/64) pair that neither logged in to this
     account nor signed it up within ``new_device_days``. True when the device was new.
 
-    One indexed query (the account's recent origins) besides the audit row itself.
+    One indexed query (the account's recent origins: its logins and sign-up,
+    ``ORIGIN_EVENTS`` of store/models/records.py) besides the audit row itself.
     ``last``: the caller writes nothing more before it commits, so the audit row of a
     known device is written as the transaction's last write (``audit.record_last``)."""
     since = rt.clock.now() - timedelta(days=rt.settings.new_device_days)
     seen = {device_key(ua, ip) for ip, ua in
-            await audit_store.origins_since(db, user.id, KNOWN_DEVICE_EVENTS, since)}
+            await audit_store.origins_since(db, user.id, since)}
     new_device = device_key(actor.user_agent, actor.ip) not in seen
     if not new_device:
         record = audit.record_last if last else audit.record

@@ -29,7 +29,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions. Kept here so that telling a current schema
 # (every `stepup serve`, every CLI command) needs neither Alembic nor the migration
 # scripts in memory; tests/unit/test_migrate_head.py checks it against the scripts.
-HEAD = "0015"
+HEAD = "0016"
 VERSION_TABLE = "alembic_version"
 # The attribute of the Alembic config that carries the seal to the migrations.
 SEAL = "destination_seal"

@@ -14,14 +14,27 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from stepup.store.models.base import Base
 
+# The events that make a device "known" to an account (services/devices.py): a login or
+# the sign-up from it. Their own index (below) holds only these rows.
+ORIGIN_EVENTS = ("login.succeeded", "account.created")
+_ORIGIN_ROWS = text("event IN ({})".format(", ".join(f"'{e}'" for e in ORIGIN_EVENTS)))
+
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
+    # A login's new-device check reads the account's origins since a date: through the
+    # user_id index alone it read every event the account ever had (each verification,
+    # each change) to find its few logins, so a login cost more the longer the account's
+    # history. This partial index holds the origin events only, by account and time; the
+    # query names the same events as constants, as a partial index requires.
+    __table_args__ = (Index("ix_audit_events_origins", "user_id", "created_at",
+                            sqlite_where=_ORIGIN_ROWS, postgresql_where=_ORIGIN_ROWS),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                     primary_key=True, autoincrement=True)
