@@ -6,16 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Table,
-    bindparam,
-    func,
-    insert,
-    literal_column,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +17,7 @@ from stepup.store.api_keys import Riding, riding
 from stepup.store.db import of_transaction, write_turn
 from stepup.store.driver import UNBEGUN, unbegun
 from stepup.store.models import AuditEvent, Guard, Method, RateCounter, User
-from stepup.store.models.records import ORIGIN_EVENTS
+from stepup.store.models.records import ORIGIN_ROWS
 from stepup.store.queries import core
 from stepup.store.step_spends import RideRefused, StepSpend
 
@@ -107,14 +98,14 @@ _UNDONE = ("SU001", "SU002")
 
 
 # The account's newest (ip, user agent) of the origin events since a date. The events
-# are written into the SQL as constants, the same as the partial index's (models'
+# are the SQL's constants, by the partial index's own condition (models'
 # ``ix_audit_events_origins``): a planner uses a partial index only for a query whose
 # own terms imply its condition, and a bound parameter implies nothing. Fixed SQL, so it
 # runs on the driver's cursor (store/driver.py): through the engine, a login step's
 # new-device check cost a tenth of the step.
 _ORIGINS = (select(_events.c.ip, _events.c.user_agent)
             .where(_events.c.user_id == bindparam("user_id"),
-                   _events.c.event.in_([literal_column(f"'{e}'") for e in ORIGIN_EVENTS]),
+                   ORIGIN_ROWS,
                    _events.c.created_at >= bindparam("since"))
             .order_by(_events.c.id.desc()).limit(bindparam("limit")))
 

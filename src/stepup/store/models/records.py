@@ -21,9 +21,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from stepup.store.models.base import Base
 
 # The events that make a device "known" to an account (services/devices.py): a login or
-# the sign-up from it. Their own index (below) holds only these rows.
+# the sign-up from it. Their own index (below) holds only these rows, and the query
+# (store/audit.py) names them by this same condition, as a partial index requires.
 ORIGIN_EVENTS = ("login.succeeded", "account.created")
-_ORIGIN_ROWS = text("event IN ({})".format(", ".join(f"'{e}'" for e in ORIGIN_EVENTS)))
+ORIGIN_ROWS = text("event IN ({})".format(", ".join(f"'{e}'" for e in ORIGIN_EVENTS)))
 
 
 class AuditEvent(Base):
@@ -34,7 +35,7 @@ class AuditEvent(Base):
     # history. This partial index holds the origin events only, by account and time; the
     # query names the same events as constants, as a partial index requires.
     __table_args__ = (Index("ix_audit_events_origins", "user_id", "created_at",
-                            sqlite_where=_ORIGIN_ROWS, postgresql_where=_ORIGIN_ROWS),)
+                            sqlite_where=ORIGIN_ROWS, postgresql_where=ORIGIN_ROWS),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                     primary_key=True, autoincrement=True)
