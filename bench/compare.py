@@ -435,6 +435,23 @@ def table(runs: list[dict[str, Any]], peer: dict[int, dict[str, Any]],
     return "\n".join(lines)
 
 
+def add_serving_arguments(ap: argparse.ArgumentParser, *, pg_pool: int | None = None
+                          ) -> None:
+    """The options of how ``Served`` starts ``stepup serve``, for every script that
+    serves through it (compare.py, cpu.py, rss.py): ``Served`` reads them all."""
+    ap.add_argument("--sqlite-resident-mb", type=int, default=None,
+                    help="how much of the SQLite database the server keeps mapped in "
+                         "memory (STEPUP_SQLITE_RESIDENT_MB; 0: none; by default the "
+                         "server's own default: store/sqlite_resident.py)")
+    ap.add_argument("--access-log", action="store_true",
+                    help="keep uvicorn's access log (off by default, as the peer's gunicorn "
+                         "keeps none)")
+    ap.add_argument("--pg-pool", type=int, default=pg_pool,
+                    help="connections per PostgreSQL worker (no overflow); by default "
+                         + (str(pg_pool) if pg_pool else
+                            "docs/deployment.md's rule, pg_pool_for(workers)"))
+
+
 def main() -> None:
     ensure_wrk()
     ap = argparse.ArgumentParser(description=__doc__,
@@ -448,16 +465,7 @@ def main() -> None:
     ap.add_argument("--sqlite-workers", type=int, default=2,
                     help="workers on SQLite (they take turns at the one writer: "
                          "store/sqlite_turn.py)")
-    ap.add_argument("--sqlite-resident-mb", type=int, default=None,
-                    help="how much of the SQLite database the server keeps mapped in "
-                         "memory (STEPUP_SQLITE_RESIDENT_MB; 0: none; by default the "
-                         "server's own default: store/sqlite_resident.py)")
-    ap.add_argument("--access-log", action="store_true",
-                    help="keep uvicorn's access log (off by default, as the peer's gunicorn "
-                         "keeps none)")
-    ap.add_argument("--pg-pool", type=int, default=None,
-                    help="connections per PostgreSQL worker (no overflow); by default "
-                         "docs/deployment.md's rule, pg_pool_for(workers)")
+    add_serving_arguments(ap)
     ap.add_argument("--duration", type=float, default=20)
     ap.add_argument("--repeat", type=int, default=1,
                     help="loads per row; the table keeps the median one (by requests/s)")

@@ -174,10 +174,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--duration", type=float, default=15)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--pg-pool", type=int, default=None,
-                    help="connections per PostgreSQL worker; by default compare.pg_pool_for")
-    ap.add_argument("--access-log", action="store_true",
-                    help="keep uvicorn's access log (compare.py leaves it off)")
+    compare.add_serving_arguments(ap)
     ap.add_argument("--profile", type=Path, default=None,
                     help="sample the workers with py-spy; profiles go to this directory")
     ap.add_argument("--threads", action="store_true",

@@ -34,8 +34,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=5)
     ap.add_argument("--sqlite-workers", type=int, default=1)
     ap.add_argument("--pg-workers", type=int, default=2)
-    ap.add_argument("--pg-pool", type=int, default=10)
-    ap.add_argument("--access-log", action="store_true")
+    compare.add_serving_arguments(ap, pg_pool=10)
     args = ap.parse_args()
     if args.duration > 29:
         ap.error("--duration must stay inside one 30-s time step (at most 29)")
